@@ -1,0 +1,118 @@
+#include "executor/kernel.h"
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace fleet {
+
+Tensor* KernelContext::Output(int i, DataType dtype, std::vector<int64_t> shape) {
+  (*outputs_)[i] = Tensor(dtype, std::move(shape));
+  return &(*outputs_)[i];
+}
+
+const AttrValue* KernelContext::FindAttr(std::string_view name) const {
+  if (attrs_ == nullptr) return nullptr;
+  auto it = attrs_->find(std::string(name));
+  return it == attrs_->end() ? nullptr : &it->second;
+}
+
+bool KernelContext::HasAttr(std::string_view name) const { return FindAttr(name) != nullptr; }
+
+int64_t KernelContext::GetInt(std::string_view name, int64_t default_value) const {
+  const AttrValue* v = FindAttr(name);
+  const int64_t* p = v ? std::get_if<int64_t>(v) : nullptr;
+  return p ? *p : default_value;
+}
+
+float KernelContext::GetFloat(std::string_view name, float default_value) const {
+  const AttrValue* v = FindAttr(name);
+  const float* p = v ? std::get_if<float>(v) : nullptr;
+  return p ? *p : default_value;
+}
+
+std::string KernelContext::GetString(std::string_view name, std::string default_value) const {
+  const AttrValue* v = FindAttr(name);
+  const std::string* p = v ? std::get_if<std::string>(v) : nullptr;
+  return p ? *p : default_value;
+}
+
+std::vector<int64_t> KernelContext::GetInts(std::string_view name,
+                                            std::vector<int64_t> default_value) const {
+  const AttrValue* v = FindAttr(name);
+  const auto* p = v ? std::get_if<std::vector<int64_t>>(v) : nullptr;
+  return p ? *p : default_value;
+}
+
+std::vector<float> KernelContext::GetFloats(std::string_view name,
+                                            std::vector<float> default_value) const {
+  const AttrValue* v = FindAttr(name);
+  const auto* p = v ? std::get_if<std::vector<float>>(v) : nullptr;
+  return p ? *p : default_value;
+}
+
+const TensorValue* KernelContext::GetTensor(std::string_view name) const {
+  const AttrValue* v = FindAttr(name);
+  return v ? std::get_if<TensorValue>(v) : nullptr;
+}
+
+absl::Status KernelContext::InvalidArgument(std::string_view message) const {
+  return absl::InvalidArgumentError(absl::StrCat(std::string(op_description_), ": ", std::string(message)));
+}
+
+absl::Status KernelContext::Unimplemented(std::string_view message) const {
+  return absl::UnimplementedError(absl::StrCat(std::string(op_description_), ": ", std::string(message)));
+}
+
+void KernelTable::Add(std::string_view op_type, Device device, std::vector<DataType> dtypes,
+                      KernelFn fn, int key_input) {
+  auto& by_dtype = table_[std::string(op_type)][device];
+  for (DataType t : dtypes) by_dtype[t] = Entry{fn, key_input};
+}
+
+void KernelTable::AddAnyType(std::string_view op_type, Device device, KernelFn fn,
+                             int key_input) {
+  table_[std::string(op_type)][device][DataType::kUndefined] = Entry{fn, key_input};
+}
+
+int KernelTable::KeyInput(std::string_view op_type, Device device) const {
+  auto op = table_.find(op_type);
+  if (op == table_.end()) return 0;
+  auto dev = op->second.find(device);
+  if (dev == op->second.end() || dev->second.empty()) return 0;
+  return dev->second.begin()->second.key_input;
+}
+
+absl::StatusOr<KernelFn> KernelTable::Find(std::string_view op_type, Device device,
+                                           DataType dtype) const {
+  auto op = table_.find(op_type);
+  if (op == table_.end()) {
+    return absl::NotFoundError(absl::StrCat("no kernel for op type '", std::string(op_type), "'"));
+  }
+  auto dev = op->second.find(device);
+  if (dev == op->second.end()) {
+    return absl::UnimplementedError(
+        absl::StrCat("no kernel for ", std::string(op_type), " on ", DeviceName(device)));
+  }
+  auto it = dev->second.find(dtype);
+  if (it != dev->second.end()) return it->second.fn;
+  auto any = dev->second.find(DataType::kUndefined);
+  if (any != dev->second.end()) return any->second.fn;
+  std::vector<std::string> have;
+  for (const auto& [t, e] : dev->second) have.emplace_back(DataTypeName(t));
+  return absl::UnimplementedError(absl::StrCat("no kernel for ", std::string(op_type), "(",
+                                               std::string(DataTypeName(dtype)), ") on ", DeviceName(device),
+                                               "; have ", absl::StrJoin(have, ", ")));
+}
+
+bool KernelTable::HasOp(std::string_view op_type) const {
+  return table_.find(op_type) != table_.end();
+}
+
+std::vector<std::string> KernelTable::OpTypes() const {
+  std::vector<std::string> out;
+  for (const auto& [name, devs] : table_) out.push_back(name);
+  return out;
+}
+
+}  // namespace fleet

@@ -1,0 +1,117 @@
+// The kernel interface: what a kernel sees when it runs, and the table kernels are registered in.
+//
+// A kernel is a function `absl::Status(KernelContext&)`. Inputs and outputs are positional, in the
+// order of the op's slots (a variadic slot contributes all of its vars); an absent optional input
+// is an undefined tensor. A kernel sets each output either by allocating it (`Output`) or by
+// handing over a tensor (`SetOutput`, e.g. a view of an input for Reshape).
+//
+// The executor resolves each op's kernel once, when a program is prepared, by
+// (op type, device, dtype of the op's key input). Kernels never see the program.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ir/attribute.h"
+#include "executor/tensor.h"
+#include "executor/thread_pool.h"
+
+namespace fleet {
+
+class KernelContext {
+ public:
+  KernelContext(std::string_view op_description, const AttrMap* attrs,
+                std::vector<const Tensor*> inputs, std::vector<Tensor>* outputs,
+                ThreadPool* pool)
+      : op_description_(op_description),
+        attrs_(attrs),
+        inputs_(std::move(inputs)),
+        outputs_(outputs),
+        pool_(pool) {}
+
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  // True when input i exists and holds a tensor (absent optional inputs do not).
+  bool has_input(int i) const {
+    return i < num_inputs() && inputs_[i] != nullptr && inputs_[i]->defined();
+  }
+  // Input i; the caller checks has_input for optional inputs.
+  const Tensor& input(int i) const { return *inputs_[i]; }
+
+  int num_outputs() const { return static_cast<int>(outputs_->size()); }
+  // Allocates output i with this type and shape and returns it for writing.
+  Tensor* Output(int i, DataType dtype, std::vector<int64_t> shape);
+  // Sets output i to an existing tensor (may share memory with an input).
+  void SetOutput(int i, Tensor tensor) { (*outputs_)[i] = std::move(tensor); }
+
+  // Attributes, with the caller's default when absent. A present attribute of another type is
+  // treated as absent by these getters; the verifier rejects such programs before they run.
+  int64_t GetInt(std::string_view name, int64_t default_value) const;
+  float GetFloat(std::string_view name, float default_value) const;
+  std::string GetString(std::string_view name, std::string default_value) const;
+  std::vector<int64_t> GetInts(std::string_view name, std::vector<int64_t> default_value) const;
+  std::vector<float> GetFloats(std::string_view name, std::vector<float> default_value) const;
+  const TensorValue* GetTensor(std::string_view name) const;
+  bool HasAttr(std::string_view name) const;
+
+  // Thread pool for intra-op parallelism; null means single-threaded.
+  ThreadPool* pool() const { return pool_; }
+  void ParallelFor(int64_t n, int64_t grain,
+                   const std::function<void(int64_t, int64_t)>& fn) const {
+    fleet::ParallelFor(pool_, n, grain, fn);
+  }
+
+  // INVALID_ARGUMENT prefixed with the op's description: "op 'fc1' (MatMul): <message>".
+  absl::Status InvalidArgument(std::string_view message) const;
+  absl::Status Unimplemented(std::string_view message) const;
+  std::string_view op_description() const { return op_description_; }
+
+ private:
+  const AttrValue* FindAttr(std::string_view name) const;
+
+  std::string_view op_description_;
+  const AttrMap* attrs_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor>* outputs_;
+  ThreadPool* pool_;
+};
+
+using KernelFn = absl::Status (*)(KernelContext& ctx);
+
+// Kernels registered per (op type, device, dtype). The dtype is that of the op's key input
+// (`key_input`, usually 0); a kernel registered with kUndefined accepts every dtype and checks
+// for itself (Shape, Cast, Constant...).
+class KernelTable {
+ public:
+  struct Entry {
+    KernelFn fn = nullptr;
+    int key_input = 0;  // -1: the op has no inputs to key on (e.g. Constant)
+  };
+
+  // Registers fn for each dtype in `dtypes`. A later registration of the same key replaces the
+  // earlier one (plugins may override built-ins).
+  void Add(std::string_view op_type, Device device, std::vector<DataType> dtypes, KernelFn fn,
+           int key_input = 0);
+  // Registers one kernel for all dtypes.
+  void AddAnyType(std::string_view op_type, Device device, KernelFn fn, int key_input = -1);
+
+  // Which input decides the dtype key for this op type on this device (0 when unknown).
+  int KeyInput(std::string_view op_type, Device device) const;
+  // The kernel for this key, or NOT_FOUND / UNIMPLEMENTED saying what exists, e.g.
+  // "no kernel for Relu(f64) on cpu; have f32, f16".
+  absl::StatusOr<KernelFn> Find(std::string_view op_type, Device device, DataType dtype) const;
+  bool HasOp(std::string_view op_type) const;
+  // All registered op types (sorted), for `--list-kernels` and coverage reports.
+  std::vector<std::string> OpTypes() const;
+
+ private:
+  // op type -> device -> dtype (kUndefined = any) -> entry
+  std::map<std::string, std::map<Device, std::map<DataType, Entry>>, std::less<>> table_;
+};
+
+}  // namespace fleet

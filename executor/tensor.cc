@@ -1,0 +1,90 @@
+#include "executor/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace fleet {
+
+const char* DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
+
+std::shared_ptr<Buffer> Buffer::Allocate(size_t bytes) {
+  constexpr size_t kAlign = 64;
+  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (rounded == 0) rounded = kAlign;
+  void* p = std::aligned_alloc(kAlign, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  return std::shared_ptr<Buffer>(new Buffer(p, bytes, [p] { std::free(p); }));
+}
+
+std::shared_ptr<Buffer> Buffer::Wrap(void* data, size_t bytes, std::function<void()> release) {
+  return std::shared_ptr<Buffer>(new Buffer(data, bytes, std::move(release)));
+}
+
+Buffer::~Buffer() {
+  if (release_) release_();
+}
+
+int64_t NumElements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
+}
+
+Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, Device device)
+    : dtype_(dtype), shape_(std::move(shape)), numel_(NumElements(shape_)), device_(device) {
+  buffer_ = Buffer::Allocate(nbytes());
+}
+
+Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, std::shared_ptr<Buffer> buffer,
+               size_t offset, Device device)
+    : dtype_(dtype),
+      shape_(std::move(shape)),
+      numel_(NumElements(shape_)),
+      buffer_(std::move(buffer)),
+      offset_(offset),
+      device_(device) {}
+
+Tensor Tensor::Zeros(DataType dtype, std::vector<int64_t> shape) {
+  Tensor t(dtype, std::move(shape));
+  if (t.nbytes() > 0) std::memset(t.raw_data(), 0, t.nbytes());
+  return t;
+}
+
+Tensor Tensor::FromValue(const TensorValue& value) {
+  Tensor t(value.dtype, value.shape);
+  size_t n = std::min(t.nbytes(), value.bytes.size());
+  if (n > 0) std::memcpy(t.raw_data(), value.bytes.data(), n);
+  return t;
+}
+
+Tensor Tensor::Reshaped(std::vector<int64_t> shape) const {
+  return Tensor(dtype_, std::move(shape), buffer_, offset_, device_);
+}
+
+Tensor Tensor::Clone() const {
+  Tensor t(dtype_, shape_, device_);
+  if (nbytes() > 0) std::memcpy(t.raw_data(), raw_data(), nbytes());
+  return t;
+}
+
+TensorValue Tensor::ToValue() const {
+  TensorValue v;
+  v.dtype = dtype_;
+  v.shape = shape_;
+  v.bytes.assign(static_cast<const char*>(raw_data()), nbytes());
+  return v;
+}
+
+std::string Tensor::TypeString() const {
+  return absl::StrCat(std::string(DataTypeName(dtype_)), ShapeString(shape_));
+}
+
+}  // namespace fleet

@@ -1,0 +1,147 @@
+// Fleet's program IR: a Program holds Blocks; a Block holds ordered Ops and the Vars they use.
+//
+// Block 0 is the main block; other blocks are bodies referenced by BlockRef attributes
+// (a pserver's per-parameter optimize blocks, LocalSGD's sync block). Ops name their inputs
+// and outputs through named slots, each a list of var names: imported ONNX ops use the ONNX
+// input/output names of their schema as slot names; Fleet's own ops use the `fleet.` prefix.
+//
+// The structs are plain data: passes edit them directly. Block keeps a name index over its vars,
+// so vars are added and removed through its methods.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/attribute.h"
+#include "ir/dtype.h"
+
+namespace fleet {
+
+enum class VarKind : int8_t {
+  kDense = 0,       // an ordinary tensor
+  kSparseRows = 1,  // selected rows of a table: (row ids, values[rows, ...])
+};
+
+// Flags on a var; combine with |.
+enum VarFlag : uint32_t {
+  kVarPersistable = 1u << 0,  // lives across steps (parameters, optimizer state)
+  kVarParameter = 1u << 1,    // a model parameter
+  kVarTrainable = 1u << 2,    // receives a gradient
+  kVarFeed = 1u << 3,         // fed from outside each step
+  kVarFetch = 1u << 4,        // read back after each step
+};
+
+struct Var {
+  std::string name;
+  DataType dtype = DataType::kUndefined;
+  // nullopt: rank unknown. A dimension of -1 is unknown (e.g. the batch).
+  std::optional<std::vector<int64_t>> shape;
+  VarKind kind = VarKind::kDense;
+  uint32_t flags = 0;
+
+  bool Has(VarFlag flag) const { return (flags & flag) != 0; }
+};
+
+// What an op does in training; bit flags so an op can carry several (e.g. backward | loss).
+enum OpRole : uint32_t {
+  kRoleForward = 0,
+  kRoleBackward = 1u << 0,
+  kRoleOptimize = 1u << 1,
+  kRoleRpc = 1u << 2,
+  kRoleDist = 1u << 3,
+  kRoleLRSchedule = 1u << 4,
+  kRoleCollective = 1u << 5,
+  kRoleLoss = 1u << 8,
+};
+
+// Where an op came from, for error messages: a text file position or an ONNX node.
+struct Location {
+  std::string file;
+  int line = 0;  // 1-based; 0 when unknown
+  int col = 0;
+  std::string node;  // ONNX node name, when imported
+
+  // "model.onnx: node 'fc1'" or "prog.txt:12:8" or "" when nothing is known.
+  std::string ToString() const;
+};
+
+struct Slot {
+  std::string name;
+  std::vector<std::string> vars;
+};
+
+struct Op {
+  std::string type;  // "MatMul", "fleet.send", ...
+  std::string name;  // optional, unique within the program by convention
+  std::vector<Slot> inputs;
+  std::vector<Slot> outputs;
+  AttrMap attrs;
+  uint32_t role = kRoleForward;
+  std::string device;  // "" means the executor's default device
+  Location loc;
+
+  // The slot with this name, or nullptr.
+  const Slot* FindInput(std::string_view slot) const;
+  const Slot* FindOutput(std::string_view slot) const;
+  // All input (output) var names in slot order; absent optional inputs are skipped.
+  std::vector<std::string> InputVars() const;
+  std::vector<std::string> OutputVars() const;
+  // "op 'fc1' (MatMul)" plus the location when known; used as a message prefix.
+  std::string Describe() const;
+};
+
+class Block {
+ public:
+  explicit Block(int index = 0, int parent = -1) : index_(index), parent_(parent) {}
+
+  int index() const { return index_; }
+  int parent() const { return parent_; }
+
+  const std::vector<Var>& vars() const { return vars_; }
+  const Var* FindVar(std::string_view name) const;
+  Var* FindVar(std::string_view name);
+  // Adds a var; returns false (and changes nothing) when the name is already declared.
+  bool AddVar(Var var);
+  // Removes a var by name; returns whether it existed.
+  bool RemoveVar(std::string_view name);
+
+  std::vector<Op> ops;
+
+ private:
+  void Reindex();
+
+  int index_;
+  int parent_;
+  std::vector<Var> vars_;
+  std::unordered_map<std::string, size_t> var_index_;
+};
+
+// Program-level facts that travel with the program file, so a saved program runs alone.
+struct ProgramMeta {
+  int64_t opset = 0;         // ONNX default-domain opset the ops follow
+  std::string producer;      // who wrote the program ("fleet-import onnx 1.12", ...)
+  std::string strategy;      // "", "single", "ps", "collective", "localsgd"
+  std::string role;          // "", "trainer", "pserver", "startup"
+  std::vector<std::string> endpoints;
+  std::map<std::string, std::string> extra;
+};
+
+struct Program {
+  std::vector<Block> blocks{Block(0)};
+  ProgramMeta meta;
+  // Initial values of persistable vars (parameters, constants), by var name.
+  std::map<std::string, TensorValue> values;
+  // File the program was read from; prefixes error messages.
+  std::string source;
+
+  Block& main() { return blocks[0]; }
+  const Block& main() const { return blocks[0]; }
+  // Appends a new block whose parent is `parent`; returns its index.
+  int AddBlock(int parent);
+};
+
+}  // namespace fleet

@@ -1,0 +1,18 @@
+// One registration function per kernel file of kernels/cpu; register.cc calls them all.
+#pragma once
+
+#include "executor/kernel.h"
+
+namespace fleet::cpu {
+
+void RegisterElementwiseKernels(KernelTable& table);  // binary arithmetic, compare, logic, Where
+void RegisterUnaryKernels(KernelTable& table);        // activations, math, Cast, Clip, Not
+void RegisterMatMulKernels(KernelTable& table);       // MatMul, Gemm, Einsum
+void RegisterConvKernels(KernelTable& table);         // Conv, ConvTranspose
+void RegisterPoolKernels(KernelTable& table);         // MaxPool, AveragePool, global pools
+void RegisterNormKernels(KernelTable& table);         // BatchNorm, LayerNorm, Softmax, Dropout
+void RegisterReduceKernels(KernelTable& table);       // Reduce*, ArgMax/ArgMin
+void RegisterShapeKernels(KernelTable& table);        // Reshape, Transpose, Concat, Slice, Pad...
+void RegisterIndexKernels(KernelTable& table);        // Gather*, TopK, CumSum, Range, Constant...
+
+}  // namespace fleet::cpu

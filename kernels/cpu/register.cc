@@ -1,0 +1,19 @@
+#include "kernels/cpu/register.h"
+
+#include "kernels/cpu/groups.h"
+
+namespace fleet {
+
+void RegisterCpuKernels(KernelTable& table) {
+  cpu::RegisterElementwiseKernels(table);
+  cpu::RegisterUnaryKernels(table);
+  cpu::RegisterMatMulKernels(table);
+  cpu::RegisterConvKernels(table);
+  cpu::RegisterPoolKernels(table);
+  cpu::RegisterNormKernels(table);
+  cpu::RegisterReduceKernels(table);
+  cpu::RegisterShapeKernels(table);
+  cpu::RegisterIndexKernels(table);
+}
+
+}  // namespace fleet
