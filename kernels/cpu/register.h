@@ -7,4 +7,8 @@ namespace fleet {
 
 void RegisterCpuKernels(KernelTable& table);
 
+// Sets how many threads the CPU math library (OpenBLAS) may use for one GEMM. Call before
+// running; it is process-wide.
+void SetCpuMathThreads(int num_threads);
+
 }  // namespace fleet
