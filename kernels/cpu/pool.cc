@@ -1,7 +1,240 @@
+// MaxPool (with optional Indices), AveragePool, LpPool and the global pools, for 1-D, 2-D and
+// 3-D inputs [N, C, spatial...]. Every (image, channel) plane is pooled independently, in
+// parallel. Window geometry (pads, strides, dilations, auto_pad, ceil_mode) comes from
+// window.h; for each output position the in-bounds taps of each dim are computed once, so the
+// inner loops never test bounds.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/window.h"
 
 namespace fleet::cpu {
+namespace {
 
-void RegisterPoolKernels(KernelTable& /*table*/) {}
+constexpr int64_t kGrain = 32 * 1024;
+
+enum class PoolKind { kMax, kAverage, kLp };
+
+// The in-bounds taps [lo, hi) of each dim for output position `o`, and (for count_include_pad)
+// the number of taps inside the padded input.
+struct Taps {
+  int64_t lo[3], hi[3];
+  int64_t padded_count = 1;
+};
+
+inline void ComputeTaps(const WindowGeometry& g, const int64_t o[3], Taps* t) {
+  t->padded_count = 1;
+  for (int j = 0; j < 3; ++j) {
+    const int64_t start = o[j] * g.stride[j] - g.pad_begin[j];
+    ValidRange(start, g.dilation[j], g.in[j], g.kernel[j], &t->lo[j], &t->hi[j]);
+    int64_t plo, phi;
+    ValidRange(start + g.pad_begin[j], g.dilation[j], g.in[j] + g.pad_begin[j] + g.pad_end[j],
+               g.kernel[j], &plo, &phi);
+    t->padded_count *= phi - plo;
+  }
+}
+
+struct PoolParams {
+  PoolKind kind = PoolKind::kMax;
+  bool count_include_pad = false;
+  int64_t p = 2;                // LpPool
+  bool col_major = false;       // MaxPool storage_order 1
+};
+
+template <typename T>
+void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_t index_base,
+               T* y, int64_t* indices) {
+  int64_t o[3];
+  Taps t;
+  for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
+    for (o[1] = 0; o[1] < g.out[1]; ++o[1]) {
+      for (o[2] = 0; o[2] < g.out[2]; ++o[2]) {
+        ComputeTaps(g, o, &t);
+        const int64_t s0 = o[0] * g.stride[0] - g.pad_begin[0];
+        const int64_t s1 = o[1] * g.stride[1] - g.pad_begin[1];
+        const int64_t s2 = o[2] * g.stride[2] - g.pad_begin[2];
+        if (pp.kind == PoolKind::kMax) {
+          T best = std::numeric_limits<T>::lowest();
+          int64_t best_at = -1;
+          for (int64_t a = t.lo[0]; a < t.hi[0]; ++a) {
+            const int64_t i0 = s0 + a * g.dilation[0];
+            for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
+              const int64_t i1 = s1 + b * g.dilation[1];
+              const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
+              for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
+                const int64_t i2 = s2 + c * g.dilation[2];
+                if (row[i2] > best || best_at < 0) {
+                  best = row[i2];
+                  best_at = pp.col_major ? (i2 * g.in[1] + i1) * g.in[0] + i0
+                                         : (i0 * g.in[1] + i1) * g.in[2] + i2;
+                }
+              }
+            }
+          }
+          *y++ = best;
+          if (indices != nullptr) *indices++ = index_base + std::max<int64_t>(best_at, 0);
+          continue;
+        }
+        double acc = 0;
+        for (int64_t a = t.lo[0]; a < t.hi[0]; ++a) {
+          const int64_t i0 = s0 + a * g.dilation[0];
+          for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
+            const int64_t i1 = s1 + b * g.dilation[1];
+            const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
+            for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
+              const double v = static_cast<double>(row[s2 + c * g.dilation[2]]);
+              if (pp.kind == PoolKind::kAverage) {
+                acc += v;
+              } else if (pp.p == 1) {
+                acc += std::fabs(v);
+              } else if (pp.p == 2) {
+                acc += v * v;
+              } else {
+                acc += std::pow(std::fabs(v), static_cast<double>(pp.p));
+              }
+            }
+          }
+        }
+        if (pp.kind == PoolKind::kAverage) {
+          const int64_t count = pp.count_include_pad ? t.padded_count
+                                                     : (t.hi[0] - t.lo[0]) * (t.hi[1] - t.lo[1]) *
+                                                           (t.hi[2] - t.lo[2]);
+          *y++ = static_cast<T>(count > 0 ? acc / static_cast<double>(count) : 0.0);
+        } else {
+          *y++ = static_cast<T>(pp.p == 1   ? acc
+                                : pp.p == 2 ? std::sqrt(acc)
+                                            : std::pow(acc, 1.0 / static_cast<double>(pp.p)));
+        }
+      }
+    }
+  }
+}
+
+template <typename T, PoolKind kKind>
+absl::Status PoolKernel(KernelContext& ctx) {
+  if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
+  const Tensor& x = ctx.input(0);
+  if (x.rank() < 3) {
+    return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
+                                            "; expected [N,C,spatial...] with rank >= 3"));
+  }
+  const int rank = x.rank() - 2;
+  std::vector<int64_t> kernel;
+  if (absl::Status s = ReadKernelShape(ctx, rank, &kernel); !s.ok()) return s;
+  if (kernel.empty()) return ctx.InvalidArgument("missing attribute 'kernel_shape'");
+  PoolParams pp;
+  pp.kind = kKind;
+  pp.count_include_pad = ctx.GetInt("count_include_pad", 0) != 0;
+  pp.col_major = ctx.GetInt("storage_order", 0) != 0;
+  pp.p = ctx.GetInt("p", 2);
+  if (kKind == PoolKind::kLp && pp.p < 1) {
+    return ctx.InvalidArgument(absl::StrCat("attribute 'p' is ", pp.p, "; expected >= 1"));
+  }
+  // Opset 17: AveragePool and LpPool have no dilations, LpPool no ceil_mode.
+  const bool ceil_mode = kKind != PoolKind::kLp && ctx.GetInt("ceil_mode", 0) != 0;
+  std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
+  WindowGeometry g;
+  if (absl::Status s = ComputeForwardWindow(ctx, "X", in, kernel, ceil_mode,
+                                            kKind == PoolKind::kMax, &g);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<int64_t> out_shape = {x.dim(0), x.dim(1)};
+  for (int64_t d : g.OutDims()) out_shape.push_back(d);
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  int64_t* indices = nullptr;
+  if (kKind == PoolKind::kMax && ctx.num_outputs() > 1) {
+    indices = ctx.Output(1, DataType::kI64, out_shape)->data<int64_t>();
+  }
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const int64_t isz = g.in_size(), osz = g.out_size();
+  const T* xp = x.data<T>();
+  T* yp = y->data<T>();
+  ctx.ParallelFor(planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size())),
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t p = begin; p < end; ++p) {
+                      PoolPlane(xp + p * isz, g, pp, p * isz, yp + p * osz,
+                                indices ? indices + p * osz : nullptr);
+                    }
+                  });
+  return absl::OkStatus();
+}
+
+template <typename T, PoolKind kKind>
+absl::Status GlobalPoolKernel(KernelContext& ctx) {
+  if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
+  const Tensor& x = ctx.input(0);
+  if (x.rank() < 2) {
+    return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
+                                            "; expected [N,C,spatial...] with rank >= 2"));
+  }
+  const int64_t p = ctx.GetInt("p", 2);
+  if (kKind == PoolKind::kLp && p < 1) {
+    return ctx.InvalidArgument(absl::StrCat("attribute 'p' is ", p, "; expected >= 1"));
+  }
+  std::vector<int64_t> out_shape(x.rank(), 1);
+  out_shape[0] = x.dim(0);
+  out_shape[1] = x.dim(1);
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  const int64_t planes = x.dim(0) * x.dim(1);
+  const int64_t isz = planes == 0 ? 0 : x.numel() / planes;
+  const T* xp = x.data<T>();
+  T* yp = y->data<T>();
+  ctx.ParallelFor(planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, isz)),
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t q = begin; q < end; ++q) {
+                      const T* v = xp + q * isz;
+                      if (kKind == PoolKind::kMax) {
+                        T best = isz > 0 ? v[0] : T{0};
+                        for (int64_t i = 1; i < isz; ++i) best = v[i] > best ? v[i] : best;
+                        yp[q] = best;
+                      } else if (kKind == PoolKind::kAverage) {
+                        double acc = 0;
+                        for (int64_t i = 0; i < isz; ++i) acc += v[i];
+                        yp[q] = static_cast<T>(isz > 0 ? acc / static_cast<double>(isz) : 0.0);
+                      } else {
+                        double acc = 0;
+                        for (int64_t i = 0; i < isz; ++i) {
+                          acc += std::pow(std::fabs(static_cast<double>(v[i])),
+                                          static_cast<double>(p));
+                        }
+                        yp[q] = static_cast<T>(std::pow(acc, 1.0 / static_cast<double>(p)));
+                      }
+                    }
+                  });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterPoolKernels(KernelTable& table) {
+  table.Add("MaxPool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kMax>);
+  table.Add("MaxPool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kMax>);
+  table.Add("MaxPool", Device::kCpu, {DataType::kU8}, &PoolKernel<uint8_t, PoolKind::kMax>);
+  table.Add("MaxPool", Device::kCpu, {DataType::kI8}, &PoolKernel<int8_t, PoolKind::kMax>);
+  table.Add("AveragePool", Device::kCpu, {DataType::kF32},
+            &PoolKernel<float, PoolKind::kAverage>);
+  table.Add("AveragePool", Device::kCpu, {DataType::kF64},
+            &PoolKernel<double, PoolKind::kAverage>);
+  table.Add("LpPool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kLp>);
+  table.Add("LpPool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kLp>);
+  table.Add("GlobalMaxPool", Device::kCpu, {DataType::kF32},
+            &GlobalPoolKernel<float, PoolKind::kMax>);
+  table.Add("GlobalMaxPool", Device::kCpu, {DataType::kF64},
+            &GlobalPoolKernel<double, PoolKind::kMax>);
+  table.Add("GlobalAveragePool", Device::kCpu, {DataType::kF32},
+            &GlobalPoolKernel<float, PoolKind::kAverage>);
+  table.Add("GlobalAveragePool", Device::kCpu, {DataType::kF64},
+            &GlobalPoolKernel<double, PoolKind::kAverage>);
+  table.Add("GlobalLpPool", Device::kCpu, {DataType::kF32},
+            &GlobalPoolKernel<float, PoolKind::kLp>);
+  table.Add("GlobalLpPool", Device::kCpu, {DataType::kF64},
+            &GlobalPoolKernel<double, PoolKind::kLp>);
+}
 
 }  // namespace fleet::cpu
