@@ -76,7 +76,8 @@ absl::Status ComputeTransposeWindow(const KernelContext& ctx, const std::vector<
     const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
     if (!out_shape.empty() || same) {
       const int64_t target = !out_shape.empty() ? out_shape[i] : in[i] * s;
-      const int64_t total = natural - target;
+      // A target larger than the natural size pads at the end (as ONNX Runtime does).
+      const int64_t total = std::max<int64_t>(0, natural - target);
       const int64_t half = total / 2;
       g->pad_begin[j] = auto_pad == "SAME_UPPER" ? half : total - half;
       g->pad_end[j] = total - g->pad_begin[j];
