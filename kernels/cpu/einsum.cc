@@ -93,6 +93,10 @@ absl::Status ParseEquation(KernelContext& ctx, const std::string& raw, Equation*
       max_ell = std::max(max_ell, ctx.input(static_cast<int>(i)).rank() - letters);
     }
   }
+  if (max_ell > kEllipsisLabel / 4) {
+    return bad(absl::StrCat("covers ", max_ell, " dims with '...'; at most ", kEllipsisLabel / 4,
+                            " are supported"));
+  }
   eq->inputs.resize(terms.size());
   for (size_t i = 0; i < terms.size(); ++i) {
     std::string err = ExpandTerm(terms[i], ctx.input(static_cast<int>(i)).rank(), max_ell, false,
