@@ -1,11 +1,12 @@
 // Conv (1-D, 2-D, 3-D; groups, pads, strides, dilations, auto_pad, bias).
 //
-// Per image and group, the input patches are unrolled (im2col, parallel over the column rows)
-// into a [C/group * prod(kernel), prod(out)] matrix and multiplied by the group's
-// [M/group, C/group * prod(kernel)] weights with one GEMM, which OpenBLAS threads. A 1x1 kernel
-// with unit strides and no pads needs no unrolling: the image itself is the matrix. Convolutions
-// with one input channel per group (depthwise) run a direct loop parallel over output planes,
-// since their per-group GEMMs would be tiny.
+// Per image and group, the input patches are unrolled (im2col, parallel over
+// the column rows) into a [C/group * prod(kernel), prod(out)] matrix and
+// multiplied by the group's [M/group, C/group * prod(kernel)] weights with one
+// GEMM, which OpenBLAS threads. A 1x1 kernel with unit strides and no pads
+// needs no unrolling: the image itself is the matrix. Convolutions with one
+// input channel per group (depthwise) run a direct loop parallel over output
+// planes, since their per-group GEMMs would be tiny.
 #include <algorithm>
 #include <cstring>
 #include <string>
@@ -22,10 +23,11 @@ namespace {
 
 constexpr int64_t kGrain = 32 * 1024;
 
-// Writes one im2col row: for kernel offset (kd, kh, kw), the input value under that tap for
-// every output position (0 in the padding). `x` is one channel plane.
+// Writes one im2col row: for kernel offset (kd, kh, kw), the input value under
+// that tap for every output position (0 in the padding). `x` is one channel
+// plane.
 template <typename T>
-void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* row) {
+void Im2ColRow(const T *x, const WindowGeometry &g, int64_t kd, int64_t kh, int64_t kw, T *row) {
   const int64_t ow_n = g.out[2];
   const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
   int64_t lo, hi;
@@ -39,7 +41,7 @@ void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int6
         std::fill(row, row + ow_n, T{0});
         continue;
       }
-      const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+      const T *xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
       std::fill(row, row + lo, T{0});
       if (sw == 1) {
         std::memcpy(row + lo, xr + lo, sizeof(T) * (hi - lo));
@@ -51,13 +53,14 @@ void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int6
   }
 }
 
-// Direct convolution of one input plane with one filter, accumulated into one output plane.
+// Direct convolution of one input plane with one filter, accumulated into one
+// output plane.
 template <typename T>
-void DirectConvPlane(const T* x, const T* w, const WindowGeometry& g, T* y) {
+void DirectConvPlane(const T *x, const T *w, const WindowGeometry &g, T *y) {
   const int64_t ow_n = g.out[2], sw = g.stride[2];
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-      T* yr = y + (od * g.out[1] + oh) * ow_n;
+      T *yr = y + (od * g.out[1] + oh) * ow_n;
       for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
         const int64_t id = od * g.stride[0] + kd * g.dilation[0] - g.pad_begin[0];
         if (id < 0 || id >= g.in[0]) continue;
@@ -69,7 +72,7 @@ void DirectConvPlane(const T* x, const T* w, const WindowGeometry& g, T* y) {
             const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
             int64_t lo, hi;
             ValidRange(off_w, sw, g.in[2], ow_n, &lo, &hi);
-            const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+            const T *xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
             if (sw == 1) {
               for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
             } else {
@@ -83,12 +86,12 @@ void DirectConvPlane(const T* x, const T* w, const WindowGeometry& g, T* y) {
 }
 
 template <typename T>
-absl::Status ConvKernel(KernelContext& ctx) {
+absl::Status ConvKernel(KernelContext &ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("Conv needs inputs 'X' and 'W'");
   }
-  const Tensor& x = ctx.input(0);
-  const Tensor& w = ctx.input(1);
+  const Tensor &x = ctx.input(0);
+  const Tensor &w = ctx.input(1);
   if (x.rank() < 3) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 3"));
@@ -102,20 +105,18 @@ absl::Status ConvKernel(KernelContext& ctx) {
   const int64_t group = ctx.GetInt("group", 1);
   const int64_t n = x.dim(0), c = x.dim(1), m = w.dim(0);
   if (group < 1 || c % group != 0) {
-    return ctx.InvalidArgument(absl::StrCat("attribute 'group' is ", group,
-                                            "; expected a positive divisor of X's ", c,
-                                            " channels"));
+    return ctx.InvalidArgument(absl::StrCat(
+        "attribute 'group' is ", group, "; expected a positive divisor of X's ", c, " channels"));
   }
   const int64_t cg = c / group;
   if (w.dim(1) != cg) {
     return ctx.InvalidArgument(absl::StrCat("input 'W' has ", w.dim(1),
-                                            " input channels per group; expected ", cg,
-                                            " (X has ", c, " channels, group ", group, ")"));
+                                            " input channels per group; expected ", cg, " (X has ",
+                                            c, " channels, group ", group, ")"));
   }
   if (m % group != 0) {
-    return ctx.InvalidArgument(absl::StrCat("input 'W' has ", m,
-                                            " output channels; expected a multiple of group ",
-                                            group));
+    return ctx.InvalidArgument(absl::StrCat(
+        "input 'W' has ", m, " output channels; expected a multiple of group ", group));
   }
   const int64_t mg = m / group;
   std::vector<int64_t> kernel(w.shape().begin() + 2, w.shape().end());
@@ -128,14 +129,13 @@ absl::Status ConvKernel(KernelContext& ctx) {
   std::vector<int64_t> attr_kernel = kernel;
   if (absl::Status s = ReadKernelShape(ctx, rank, &attr_kernel); !s.ok()) return s;
   if (attr_kernel != kernel) {
-    return ctx.InvalidArgument(absl::StrCat("attribute 'kernel_shape' is ",
-                                            ShapeString(attr_kernel), "; expected ",
-                                            ShapeString(kernel), " from input 'W' ",
-                                            ShapeString(w.shape())));
+    return ctx.InvalidArgument(
+        absl::StrCat("attribute 'kernel_shape' is ", ShapeString(attr_kernel), "; expected ",
+                     ShapeString(kernel), " from input 'W' ", ShapeString(w.shape())));
   }
-  const T* bias = nullptr;
+  const T *bias = nullptr;
   if (ctx.has_input(2)) {
-    const Tensor& b = ctx.input(2);
+    const Tensor &b = ctx.input(2);
     if (b.dtype() != x.dtype() || b.rank() != 1 || b.dim(0) != m) {
       return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
                                               std::string(DataTypeName(x.dtype())), "[", m,
@@ -150,16 +150,16 @@ absl::Status ConvKernel(KernelContext& ctx) {
   }
   std::vector<int64_t> out_shape = {n, m};
   for (int64_t d : g.OutDims()) out_shape.push_back(d);
-  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
   if (y->numel() == 0) return absl::OkStatus();
   const int64_t isz = g.in_size(), osz = g.out_size(), ksz = g.kernel_size();
   const int64_t rows = cg * ksz;
   if (!GemmDimsFit(mg, osz, rows)) {
     return ctx.InvalidArgument("Conv dims exceed the 32-bit limit of the BLAS backend");
   }
-  const T* xp = x.data<T>();
-  const T* wp = w.data<T>();
-  T* yp = y->data<T>();
+  const T *xp = x.data<T>();
+  const T *wp = w.data<T>();
+  T *yp = y->data<T>();
 
   if (cg == 1 && group > 1) {
     // Depthwise-style: every output plane reads one input plane.
@@ -167,7 +167,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
                     [&](int64_t begin, int64_t end) {
                       for (int64_t p = begin; p < end; ++p) {
                         const int64_t img = p / m, oc = p % m, ic = oc / mg;
-                        T* yplane = yp + p * osz;
+                        T *yplane = yp + p * osz;
                         std::fill(yplane, yplane + osz, bias ? bias[oc] : T{0});
                         DirectConvPlane(xp + (img * c + ic) * isz, wp + oc * ksz, g, yplane);
                       }
@@ -181,8 +181,8 @@ absl::Status ConvKernel(KernelContext& ctx) {
   std::vector<T> col(pointwise ? 0 : static_cast<size_t>(rows * osz));
   for (int64_t img = 0; img < n; ++img) {
     for (int64_t grp = 0; grp < group; ++grp) {
-      const T* xg = xp + (img * c + grp * cg) * isz;
-      const T* mat = xg;
+      const T *xg = xp + (img * c + grp * cg) * isz;
+      const T *mat = xg;
       if (!pointwise) {
         ctx.ParallelFor(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
                         [&](int64_t begin, int64_t end) {
@@ -196,13 +196,13 @@ absl::Status ConvKernel(KernelContext& ctx) {
                         });
         mat = col.data();
       }
-      T* yg = yp + (img * m + grp * mg) * osz;
-      GemmRowMajor<T>(false, false, mg, osz, rows, 1.0, wp + grp * mg * rows, rows, mat, osz,
-                      0.0, yg, osz);
+      T *yg = yp + (img * m + grp * mg) * osz;
+      GemmRowMajor<T>(false, false, mg, osz, rows, 1.0, wp + grp * mg * rows, rows, mat, osz, 0.0,
+                      yg, osz);
     }
     if (bias != nullptr) {
       for (int64_t oc = 0; oc < m; ++oc) {
-        T* yc = yp + (img * m + oc) * osz;
+        T *yc = yp + (img * m + oc) * osz;
         const T bv = bias[oc];
         for (int64_t i = 0; i < osz; ++i) yc[i] += bv;
       }
@@ -213,7 +213,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
 
 }  // namespace
 
-void RegisterConvKernels(KernelTable& table) {
+void RegisterConvKernels(KernelTable &table) {
   table.Add("Conv", Device::kCpu, {DataType::kF32}, &ConvKernel<float>);
   table.Add("Conv", Device::kCpu, {DataType::kF64}, &ConvKernel<double>);
   RegisterConvTransposeKernels(table);

@@ -1,11 +1,15 @@
-// Einsum: parses the equation (explicit or implicit output, '...' broadcasting, repeated labels
-// for diagonals) and evaluates it by folding the operands left to right. Each step sums out the
-// labels no one needs any more, lays both sides out as [batch, rows, contracted] and
-// [batch, contracted, cols], and runs one GEMM per batch entry; the last result is summed and
-// permuted into the output's label order.
+// Einsum: parses the equation (explicit or implicit output, '...' broadcasting,
+// repeated labels for diagonals) and evaluates it by folding the operands left
+// to right. Each step sums out the labels no one needs any more, lays both
+// sides out as [batch, rows, contracted] and [batch, contracted, cols], and
+// runs one GEMM per batch entry; the last result is summed and permuted into
+// the output's label order.
 //
-// Operands are "views": unique labels with dims and element strides into some buffer, so a
-// diagonal (repeated label) is a stride sum and a broadcast ellipsis dim a zero stride.
+// Operands are "views": unique labels with dims and element strides into some
+// buffer, so a diagonal (repeated label) is a stride sum and a broadcast
+// ellipsis dim a zero stride.
+#include "kernels/cpu/einsum.h"
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -13,14 +17,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cpu/einsum.h"
 #include "kernels/cpu/gemm.h"
 
 namespace fleet::cpu {
 namespace {
 
-// Letters are labelled by their character code (so sorting them matches NumPy's implicit
-// output order); ellipsis dims by kEllipsisLabel + position.
+// Letters are labelled by their character code (so sorting them matches NumPy's
+// implicit output order); ellipsis dims by kEllipsisLabel + position.
 constexpr int kEllipsisLabel = 256;
 
 struct Equation {
@@ -28,10 +31,11 @@ struct Equation {
   std::vector<int> output;
 };
 
-// One term of the equation: letters and at most one "...", expanded for an operand of `rank`
-// given the largest ellipsis rank `max_ell`. Returns "" or an error message.
-std::string ExpandTerm(const std::string& term, int rank, int max_ell, bool is_output,
-                       std::vector<int>* labels) {
+// One term of the equation: letters and at most one "...", expanded for an
+// operand of `rank` given the largest ellipsis rank `max_ell`. Returns "" or an
+// error message.
+std::string ExpandTerm(const std::string &term, int rank, int max_ell, bool is_output,
+                       std::vector<int> *labels) {
   labels->clear();
   int letters = 0;
   bool ellipsis = false;
@@ -64,12 +68,12 @@ std::string ExpandTerm(const std::string& term, int rank, int max_ell, bool is_o
   return "";
 }
 
-absl::Status ParseEquation(KernelContext& ctx, const std::string& raw, Equation* eq) {
+absl::Status ParseEquation(KernelContext &ctx, const std::string &raw, Equation *eq) {
   std::string s;
   for (char c : raw) {
     if (c != ' ') s += c;
   }
-  auto bad = [&](const std::string& why) {
+  auto bad = [&](const std::string &why) {
     return ctx.InvalidArgument(absl::StrCat("equation '", raw, "' ", why));
   };
   size_t arrow = s.find("->");
@@ -99,8 +103,8 @@ absl::Status ParseEquation(KernelContext& ctx, const std::string& raw, Equation*
   }
   eq->inputs.resize(terms.size());
   for (size_t i = 0; i < terms.size(); ++i) {
-    std::string err = ExpandTerm(terms[i], ctx.input(static_cast<int>(i)).rank(), max_ell, false,
-                                 &eq->inputs[i]);
+    std::string err =
+        ExpandTerm(terms[i], ctx.input(static_cast<int>(i)).rank(), max_ell, false, &eq->inputs[i]);
     if (!err.empty()) return bad(absl::StrCat("term ", i, " '", terms[i], "' ", err));
   }
   if (arrow != std::string::npos) {
@@ -113,17 +117,18 @@ absl::Status ParseEquation(KernelContext& ctx, const std::string& raw, Equation*
         return bad("repeats a label in the output");
       }
       bool found = l >= kEllipsisLabel;
-      for (const auto& in : eq->inputs) found |= std::count(in.begin(), in.end(), l) > 0;
+      for (const auto &in : eq->inputs) found |= std::count(in.begin(), in.end(), l) > 0;
       if (!found) {
         return bad(absl::StrCat("has output label '", std::string(1, static_cast<char>(l)),
                                 "' that no input has"));
       }
     }
   } else {
-    // Implicit output: ellipsis dims, then the letters used exactly once, in character order.
+    // Implicit output: ellipsis dims, then the letters used exactly once, in
+    // character order.
     for (int j = 0; j < max_ell; ++j) eq->output.push_back(kEllipsisLabel + j);
     std::vector<int> count(kEllipsisLabel, 0);
-    for (const auto& in : eq->inputs) {
+    for (const auto &in : eq->inputs) {
       for (int l : in) {
         if (l < kEllipsisLabel) ++count[l];
       }
@@ -140,7 +145,7 @@ struct View {
   std::vector<int> labels;  // unique
   std::vector<int64_t> dims;
   std::vector<int64_t> strides;
-  const T* data = nullptr;
+  const T *data = nullptr;
 
   int Find(int label) const {
     auto it = std::find(labels.begin(), labels.end(), label);
@@ -153,10 +158,10 @@ std::string LabelName(int l) {
                              : std::string(1, static_cast<char>(l));
 }
 
-// Writes into `out` (contiguous over `order`, a subset of v's labels) the sum of v over the
-// labels not in `order`. `out` is overwritten.
+// Writes into `out` (contiguous over `order`, a subset of v's labels) the sum
+// of v over the labels not in `order`. `out` is overwritten.
 template <typename T>
-void SumInto(const View<T>& v, const std::vector<int>& order, T* out) {
+void SumInto(const View<T> &v, const std::vector<int> &order, T *out) {
   const int r = static_cast<int>(v.labels.size());
   std::vector<int64_t> dst_stride(r, 0);
   int64_t out_numel = 1;
@@ -176,8 +181,8 @@ void SumInto(const View<T>& v, const std::vector<int>& order, T* out) {
   std::vector<int64_t> idx(r, 0);
   int64_t src = 0, dst = 0;
   for (int64_t outer = numel / inner; outer > 0; --outer) {
-    const T* sp = v.data + src;
-    T* dp = out + dst;
+    const T *sp = v.data + src;
+    T *dp = out + dst;
     if (ds == 0) {
       T acc{0};
       for (int64_t j = 0; j < inner; ++j) acc += sp[j * ss];
@@ -196,10 +201,11 @@ void SumInto(const View<T>& v, const std::vector<int>& order, T* out) {
   }
 }
 
-// A contiguous view of v over `order` (summing the other labels), in new storage when needed.
+// A contiguous view of v over `order` (summing the other labels), in new
+// storage when needed.
 template <typename T>
-View<T> Contiguous(const View<T>& v, const std::vector<int>& order,
-                   std::deque<std::vector<T>>* storage) {
+View<T> Contiguous(const View<T> &v, const std::vector<int> &order,
+                   std::deque<std::vector<T>> *storage) {
   View<T> out;
   out.labels = order;
   int64_t numel = 1;
@@ -222,9 +228,9 @@ View<T> Contiguous(const View<T>& v, const std::vector<int>& order,
 }
 
 template <typename T>
-View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& keep,
-                 std::deque<std::vector<T>>* storage) {
-  auto in = [](const std::vector<int>& s, int l) {
+View<T> Contract(const View<T> &a, const View<T> &b, const std::vector<int> &keep,
+                 std::deque<std::vector<T>> *storage) {
+  auto in = [](const std::vector<int> &s, int l) {
     return std::find(s.begin(), s.end(), l) != s.end();
   };
   std::vector<int> batch, rows, cols, contracted;
@@ -233,16 +239,19 @@ View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& kee
     int l = a.labels[i];
     dim_of[l] = a.dims[i];
     bool in_b = b.Find(l) >= 0;
-    if (in_b && in(keep, l)) batch.push_back(l);
-    else if (in_b) contracted.push_back(l);
-    else if (in(keep, l)) rows.push_back(l);  // labels only in `a` and unused are summed
+    if (in_b && in(keep, l))
+      batch.push_back(l);
+    else if (in_b)
+      contracted.push_back(l);
+    else if (in(keep, l))
+      rows.push_back(l);  // labels only in `a` and unused are summed
   }
   for (size_t i = 0; i < b.labels.size(); ++i) {
     int l = b.labels[i];
     dim_of[l] = b.dims[i];
     if (a.Find(l) < 0 && in(keep, l)) cols.push_back(l);
   }
-  auto prod = [&](const std::vector<int>& ls) {
+  auto prod = [&](const std::vector<int> &ls) {
     int64_t p = 1;
     for (int l : ls) p *= dim_of[l];
     return p;
@@ -256,7 +265,7 @@ View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& kee
   View<T> bc = Contiguous(b, b_order, storage);
   const int64_t nb = prod(batch), m = prod(rows), n = prod(cols), k = prod(contracted);
   storage->emplace_back(static_cast<size_t>(nb * m * n));
-  T* out = storage->back().data();
+  T *out = storage->back().data();
   for (int64_t t = 0; t < nb; ++t) {
     GemmRowMajor<T>(false, false, m, n, k, 1.0, ac.data + t * m * k, std::max<int64_t>(k, 1),
                     bc.data + t * k * n, std::max<int64_t>(n, 1), 0.0, out + t * m * n,
@@ -279,15 +288,15 @@ View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& kee
 }
 
 template <typename T>
-absl::Status EinsumKernel(KernelContext& ctx) {
+absl::Status EinsumKernel(KernelContext &ctx) {
   const int n = ctx.num_inputs();
   if (n == 0) return ctx.InvalidArgument("Einsum needs at least one input");
   for (int i = 0; i < n; ++i) {
     if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is absent"));
     if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
-      return ctx.InvalidArgument(absl::StrCat(
-          "input ", i, " is ", ctx.input(i).TypeString(), "; expected ",
-          std::string(DataTypeName(ctx.input(0).dtype())), " like input 0"));
+      return ctx.InvalidArgument(
+          absl::StrCat("input ", i, " is ", ctx.input(i).TypeString(), "; expected ",
+                       std::string(DataTypeName(ctx.input(0).dtype())), " like input 0"));
     }
   }
   if (!ctx.HasAttr("equation")) return ctx.InvalidArgument("missing attribute 'equation'");
@@ -298,8 +307,8 @@ absl::Status EinsumKernel(KernelContext& ctx) {
   std::vector<int64_t> size(kEllipsisLabel * 2, -1);
   std::vector<View<T>> views(n);
   for (int i = 0; i < n; ++i) {
-    const Tensor& t = ctx.input(i);
-    View<T>& v = views[i];
+    const Tensor &t = ctx.input(i);
+    View<T> &v = views[i];
     v.data = t.data<T>();
     int64_t stride = 1;
     std::vector<int64_t> strides(t.rank());
@@ -310,13 +319,13 @@ absl::Status EinsumKernel(KernelContext& ctx) {
     for (int d = 0; d < t.rank(); ++d) {
       int l = eq.inputs[i][d];
       int64_t dim = t.dim(d);
-      int64_t& known = size[l];
+      int64_t &known = size[l];
       if (known < 0 || (l >= kEllipsisLabel && known == 1)) {
         known = dim;
       } else if (dim != known && !(l >= kEllipsisLabel && dim == 1)) {
-        return ctx.InvalidArgument(absl::StrCat("input ", i, " ", t.TypeString(), " has size ",
-                                                dim, " for label '", LabelName(l),
-                                                "'; expected ", known));
+        return ctx.InvalidArgument(absl::StrCat("input ", i, " ", t.TypeString(), " has size ", dim,
+                                                " for label '", LabelName(l), "'; expected ",
+                                                known));
       }
       int p = v.Find(l);
       if (p >= 0) {  // repeated label: the diagonal
@@ -333,7 +342,7 @@ absl::Status EinsumKernel(KernelContext& ctx) {
       }
     }
   }
-  for (auto& v : views) {  // stretch broadcast ellipsis dims
+  for (auto &v : views) {  // stretch broadcast ellipsis dims
     for (size_t d = 0; d < v.labels.size(); ++d) {
       if (v.dims[d] == 1 && size[v.labels[d]] != 1) {
         v.dims[d] = size[v.labels[d]];
@@ -352,21 +361,21 @@ absl::Status EinsumKernel(KernelContext& ctx) {
   View<T> acc = views[0];
   for (int i = 1; i < n; ++i) {
     std::vector<int> keep = out_labels;
-    for (int j = i + 1; j < n; ++j) keep.insert(keep.end(), views[j].labels.begin(),
-                                                views[j].labels.end());
+    for (int j = i + 1; j < n; ++j)
+      keep.insert(keep.end(), views[j].labels.begin(), views[j].labels.end());
     acc = Contract(acc, views[i], keep, &storage);
   }
   for (int l : out_labels) {
     if (acc.Find(l) < 0) return ctx.InvalidArgument("internal: output label lost");
   }
-  Tensor* y = ctx.Output(0, ctx.input(0).dtype(), out_shape);
+  Tensor *y = ctx.Output(0, ctx.input(0).dtype(), out_shape);
   SumInto(acc, out_labels, y->data<T>());
   return absl::OkStatus();
 }
 
 }  // namespace
 
-void RegisterEinsumKernels(KernelTable& table) {
+void RegisterEinsumKernels(KernelTable &table) {
   table.Add("Einsum", Device::kCpu, {DataType::kF32}, &EinsumKernel<float>);
   table.Add("Einsum", Device::kCpu, {DataType::kF64}, &EinsumKernel<double>);
   table.Add("Einsum", Device::kCpu, {DataType::kI32}, &EinsumKernel<int32_t>);

@@ -1,8 +1,10 @@
-// MatMul (NumPy matmul semantics) and Gemm, on top of GemmRowMajor (OpenBLAS for f32/f64).
+// MatMul (NumPy matmul semantics) and Gemm, on top of GemmRowMajor (OpenBLAS
+// for f32/f64).
 //
-// MatMul: 1-D inputs are promoted (A: [K] -> [1,K], B: [K] -> [K,1]) and the added dim dropped
-// from the result; leading (batch) dims broadcast. When B has no batch dims, A's batch and row
-// dims are folded into one big GEMM ([batch*M, K] x [K, N]); otherwise one GEMM per batch entry.
+// MatMul: 1-D inputs are promoted (A: [K] -> [1,K], B: [K] -> [K,1]) and the
+// added dim dropped from the result; leading (batch) dims broadcast. When B has
+// no batch dims, A's batch and row dims are folded into one big GEMM ([batch*M,
+// K] x [K, N]); otherwise one GEMM per batch entry.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -15,24 +17,26 @@
 namespace fleet::cpu {
 namespace {
 
-absl::Status CheckSameDtype(KernelContext& ctx, int i, const char* name) {
+// Multiply-adds below which OpenBLAS runs a GEMM on the calling thread (its SMP
+// threshold).
+constexpr int64_t kSmallGemm = 64 * 64 * 64;
+
+absl::Status CheckSameDtype(KernelContext &ctx, int i, const char *name) {
   if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
-    return ctx.InvalidArgument(absl::StrCat("input '", name, "' is ",
-                                            std::string(DataTypeName(ctx.input(i).dtype())),
-                                            "; expected ",
-                                            std::string(DataTypeName(ctx.input(0).dtype())),
-                                            " like input 'A'"));
+    return ctx.InvalidArgument(absl::StrCat(
+        "input '", name, "' is ", std::string(DataTypeName(ctx.input(i).dtype())), "; expected ",
+        std::string(DataTypeName(ctx.input(0).dtype())), " like input 'A'"));
   }
   return absl::OkStatus();
 }
 
 template <typename T>
-absl::Status MatMulKernel(KernelContext& ctx) {
+absl::Status MatMulKernel(KernelContext &ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("MatMul needs inputs 'A' and 'B'");
   }
-  const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  const Tensor &a = ctx.input(0);
+  const Tensor &b = ctx.input(1);
   if (absl::Status s = CheckSameDtype(ctx, 1, "B"); !s.ok()) return s;
   if (a.rank() == 0 || b.rank() == 0) {
     return ctx.InvalidArgument(absl::StrCat("input '", a.rank() == 0 ? "A" : "B",
@@ -45,10 +49,10 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   const int64_t m = ashape[ashape.size() - 2], k = ashape.back();
   const int64_t n = bshape.back();
   if (bshape[bshape.size() - 2] != k) {
-    return ctx.InvalidArgument(absl::StrCat(
-        "input 'B' has shape ", ShapeString(b.shape()), "; expected ",
-        b.rank() == 1 ? absl::StrCat("[", k, "]") : absl::StrCat("[...,", k, ",N]"),
-        " to match the last dim of input 'A' ", ShapeString(a.shape())));
+    return ctx.InvalidArgument(
+        absl::StrCat("input 'B' has shape ", ShapeString(b.shape()), "; expected ",
+                     b.rank() == 1 ? absl::StrCat("[", k, "]") : absl::StrCat("[...,", k, ",N]"),
+                     " to match the last dim of input 'A' ", ShapeString(a.shape())));
   }
   if (!GemmDimsFit(m, n, k)) {
     return ctx.InvalidArgument("MatMul dims exceed the 32-bit limit of the BLAS backend");
@@ -71,10 +75,10 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   std::vector<int64_t> out_shape = batch;
   if (a.rank() > 1) out_shape.push_back(m);
   if (b.rank() > 1) out_shape.push_back(n);
-  Tensor* y = ctx.Output(0, a.dtype(), out_shape);
-  const T* ap = a.data<T>();
-  const T* bp = b.data<T>();
-  T* yp = y->data<T>();
+  Tensor *y = ctx.Output(0, a.dtype(), out_shape);
+  const T *ap = a.data<T>();
+  const T *bp = b.data<T>();
+  T *yp = y->data<T>();
   const int64_t total_batch = NumElements(batch);
   if (y->numel() == 0) return absl::OkStatus();
 
@@ -93,31 +97,51 @@ absl::Status MatMulKernel(KernelContext& ctx) {
     as *= abatch[i];
     bs *= bbatch[i];
   }
-  std::vector<int64_t> idx(nb, 0);
-  int64_t aoff = 0, boff = 0;
-  for (int64_t t = 0; t < total_batch; ++t) {
-    GemmRowMajor<T>(false, false, m, n, k, 1.0, ap + aoff, k, bp + boff, n, 0.0,
-                    yp + t * m * n, n);
-    for (size_t d = nb; d-- > 0;) {  // odometer over the broadcast batch
-      aoff += astride[d];
-      boff += bstride[d];
-      if (++idx[d] < batch[d]) break;
-      aoff -= astride[d] * batch[d];
-      boff -= bstride[d] * batch[d];
-      idx[d] = 0;
+  auto run = [&](int64_t begin, int64_t end) {
+    // Offsets of batch entry `begin`, then an odometer over the rest of the
+    // chunk.
+    std::vector<int64_t> idx(nb, 0);
+    int64_t aoff = 0, boff = 0;
+    for (int64_t rest = begin, d = static_cast<int64_t>(nb) - 1; d >= 0; --d) {
+      idx[d] = rest % batch[d];
+      rest /= batch[d];
+      aoff += idx[d] * astride[d];
+      boff += idx[d] * bstride[d];
     }
+    for (int64_t t = begin; t < end; ++t) {
+      GemmRowMajor<T>(false, false, m, n, k, 1.0, ap + aoff, k, bp + boff, n, 0.0, yp + t * m * n,
+                      n);
+      for (size_t d = nb; d-- > 0;) {
+        aoff += astride[d];
+        boff += bstride[d];
+        if (++idx[d] < batch[d]) break;
+        aoff -= astride[d] * batch[d];
+        boff -= bstride[d] * batch[d];
+        idx[d] = 0;
+      }
+    }
+  };
+  // Small GEMMs run single-threaded inside OpenBLAS (below 64^3 multiply-adds),
+  // so many of them are spread over the pool instead; big ones are left to
+  // OpenBLAS's own threads.
+  if (m * n * k < kSmallGemm) {
+    ctx.ParallelFor(total_batch, std::max<int64_t>(1, kSmallGemm / std::max<int64_t>(1, m * n * k)),
+                    run);
+  } else {
+    run(0, total_batch);
   }
   return absl::OkStatus();
 }
 
-// Gemm (opset 13): Y = alpha * op(A) * op(B) + beta * C, C broadcast unidirectionally to [M,N].
+// Gemm (opset 13): Y = alpha * op(A) * op(B) + beta * C, C broadcast
+// unidirectionally to [M,N].
 template <typename T>
-absl::Status GemmKernel(KernelContext& ctx) {
+absl::Status GemmKernel(KernelContext &ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("Gemm needs inputs 'A' and 'B'");
   }
-  const Tensor& a = ctx.input(0);
-  const Tensor& b = ctx.input(1);
+  const Tensor &a = ctx.input(0);
+  const Tensor &b = ctx.input(1);
   if (absl::Status s = CheckSameDtype(ctx, 1, "B"); !s.ok()) return s;
   const bool trans_a = ctx.GetInt("transA", 0) != 0;
   const bool trans_b = ctx.GetInt("transB", 0) != 0;
@@ -136,16 +160,16 @@ absl::Status GemmKernel(KernelContext& ctx) {
     return ctx.InvalidArgument(absl::StrCat(
         "input 'B' has shape ", ShapeString(b.shape()), " (transB=", trans_b ? 1 : 0,
         "); expected ", trans_b ? absl::StrCat("[N,", k, "]") : absl::StrCat("[", k, ",N]"),
-        " to match K=", k, " of input 'A' ", ShapeString(a.shape()), " (transA=",
-        trans_a ? 1 : 0, ")"));
+        " to match K=", k, " of input 'A' ", ShapeString(a.shape()), " (transA=", trans_a ? 1 : 0,
+        ")"));
   }
   if (!GemmDimsFit(m, n, k)) {
     return ctx.InvalidArgument("Gemm dims exceed the 32-bit limit of the BLAS backend");
   }
-  Tensor* y = ctx.Output(0, a.dtype(), {m, n});
-  T* yp = y->data<T>();
+  Tensor *y = ctx.Output(0, a.dtype(), {m, n});
+  T *yp = y->data<T>();
   if (ctx.has_input(2) && beta != 0) {
-    const Tensor& c = ctx.input(2);
+    const Tensor &c = ctx.input(2);
     if (absl::Status s = CheckSameDtype(ctx, 2, "C"); !s.ok()) return s;
     // Unidirectional broadcast of C to [M, N].
     std::vector<int64_t> cs = c.shape();
@@ -156,10 +180,10 @@ absl::Status GemmKernel(KernelContext& ctx) {
     }
     if (!ok) {
       return ctx.InvalidArgument(absl::StrCat("input 'C' has shape ", ShapeString(c.shape()),
-                                              "; expected one that broadcasts to [", m, ",",
-                                              n, "]"));
+                                              "; expected one that broadcasts to [", m, ",", n,
+                                              "]"));
     }
-    const T* cp = c.data<T>();
+    const T *cp = c.data<T>();
     const int64_t rs = cs[0] == 1 ? 0 : cs[1];
     const int64_t es = cs[1] == 1 ? 0 : 1;
     for (int64_t i = 0; i < m; ++i) {
@@ -168,14 +192,14 @@ absl::Status GemmKernel(KernelContext& ctx) {
   } else {
     beta = 0;
   }
-  GemmRowMajor<T>(trans_a, trans_b, m, n, k, alpha, a.data<T>(), a.dim(1), b.data<T>(),
-                  b.dim(1), beta, yp, n);
+  GemmRowMajor<T>(trans_a, trans_b, m, n, k, alpha, a.data<T>(), a.dim(1), b.data<T>(), b.dim(1),
+                  beta, yp, n);
   return absl::OkStatus();
 }
 
 }  // namespace
 
-void RegisterMatMulKernels(KernelTable& table) {
+void RegisterMatMulKernels(KernelTable &table) {
   table.Add("MatMul", Device::kCpu, {DataType::kF32}, &MatMulKernel<float>);
   table.Add("MatMul", Device::kCpu, {DataType::kF64}, &MatMulKernel<double>);
   table.Add("MatMul", Device::kCpu, {DataType::kI32}, &MatMulKernel<int32_t>);

@@ -1,8 +1,9 @@
-// MaxPool (with optional Indices), AveragePool, LpPool and the global pools, for 1-D, 2-D and
-// 3-D inputs [N, C, spatial...]. Every (image, channel) plane is pooled independently, in
-// parallel. Window geometry (pads, strides, dilations, auto_pad, ceil_mode) comes from
-// window.h; for each output position the in-bounds taps of each dim are computed once, so the
-// inner loops never test bounds.
+// MaxPool (with optional Indices), AveragePool, LpPool and the global pools,
+// for 1-D, 2-D and 3-D inputs [N, C, spatial...]. Every (image, channel) plane
+// is pooled independently, in parallel. Window geometry (pads, strides,
+// dilations, auto_pad, ceil_mode) comes from window.h; for each output position
+// the in-bounds taps of each dim are computed once, so the inner loops never
+// test bounds.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -20,14 +21,14 @@ constexpr int64_t kGrain = 32 * 1024;
 
 enum class PoolKind { kMax, kAverage, kLp };
 
-// The in-bounds taps [lo, hi) of each dim for output position `o`, and (for count_include_pad)
-// the number of taps inside the padded input.
+// The in-bounds taps [lo, hi) of each dim for output position `o`, and (for
+// count_include_pad) the number of taps inside the padded input.
 struct Taps {
   int64_t lo[3], hi[3];
   int64_t padded_count = 1;
 };
 
-inline void ComputeTaps(const WindowGeometry& g, const int64_t o[3], Taps* t) {
+inline void ComputeTaps(const WindowGeometry &g, const int64_t o[3], Taps *t) {
   t->padded_count = 1;
   for (int j = 0; j < 3; ++j) {
     const int64_t start = o[j] * g.stride[j] - g.pad_begin[j];
@@ -42,13 +43,13 @@ inline void ComputeTaps(const WindowGeometry& g, const int64_t o[3], Taps* t) {
 struct PoolParams {
   PoolKind kind = PoolKind::kMax;
   bool count_include_pad = false;
-  int64_t p = 2;                // LpPool
-  bool col_major = false;       // MaxPool storage_order 1
+  int64_t p = 2;           // LpPool
+  bool col_major = false;  // MaxPool storage_order 1
 };
 
 template <typename T>
-void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_t index_base,
-               T* y, int64_t* indices) {
+void PoolPlane(const T *x, const WindowGeometry &g, const PoolParams &pp, int64_t index_base, T *y,
+               int64_t *indices) {
   int64_t o[3];
   Taps t;
   for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
@@ -65,7 +66,7 @@ void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_
             const int64_t i0 = s0 + a * g.dilation[0];
             for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
               const int64_t i1 = s1 + b * g.dilation[1];
-              const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
+              const T *row = x + (i0 * g.in[1] + i1) * g.in[2];
               for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
                 const int64_t i2 = s2 + c * g.dilation[2];
                 if (row[i2] > best || best_at < 0) {
@@ -85,7 +86,7 @@ void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_
           const int64_t i0 = s0 + a * g.dilation[0];
           for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
             const int64_t i1 = s1 + b * g.dilation[1];
-            const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
+            const T *row = x + (i0 * g.in[1] + i1) * g.in[2];
             for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
               const double v = static_cast<double>(row[s2 + c * g.dilation[2]]);
               if (pp.kind == PoolKind::kAverage) {
@@ -116,9 +117,9 @@ void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_
 }
 
 template <typename T, PoolKind kKind>
-absl::Status PoolKernel(KernelContext& ctx) {
+absl::Status PoolKernel(KernelContext &ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
-  const Tensor& x = ctx.input(0);
+  const Tensor &x = ctx.input(0);
   if (x.rank() < 3) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 3"));
@@ -139,23 +140,24 @@ absl::Status PoolKernel(KernelContext& ctx) {
   const bool ceil_mode = kKind != PoolKind::kLp && ctx.GetInt("ceil_mode", 0) != 0;
   std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
   WindowGeometry g;
-  if (absl::Status s = ComputeForwardWindow(ctx, "X", in, kernel, ceil_mode,
-                                            kKind == PoolKind::kMax, &g);
+  if (absl::Status s =
+          ComputeForwardWindow(ctx, "X", in, kernel, ceil_mode, kKind == PoolKind::kMax, &g);
       !s.ok()) {
     return s;
   }
   std::vector<int64_t> out_shape = {x.dim(0), x.dim(1)};
   for (int64_t d : g.OutDims()) out_shape.push_back(d);
-  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
-  int64_t* indices = nullptr;
+  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
+  int64_t *indices = nullptr;
   if (kKind == PoolKind::kMax && ctx.num_outputs() > 1) {
     indices = ctx.Output(1, DataType::kI64, out_shape)->data<int64_t>();
   }
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t isz = g.in_size(), osz = g.out_size();
-  const T* xp = x.data<T>();
-  T* yp = y->data<T>();
-  ctx.ParallelFor(planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size())),
+  const T *xp = x.data<T>();
+  T *yp = y->data<T>();
+  ctx.ParallelFor(planes,
+                  std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size())),
                   [&](int64_t begin, int64_t end) {
                     for (int64_t p = begin; p < end; ++p) {
                       PoolPlane(xp + p * isz, g, pp, p * isz, yp + p * osz,
@@ -166,9 +168,9 @@ absl::Status PoolKernel(KernelContext& ctx) {
 }
 
 template <typename T, PoolKind kKind>
-absl::Status GlobalPoolKernel(KernelContext& ctx) {
+absl::Status GlobalPoolKernel(KernelContext &ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
-  const Tensor& x = ctx.input(0);
+  const Tensor &x = ctx.input(0);
   if (x.rank() < 2) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 2"));
@@ -180,15 +182,15 @@ absl::Status GlobalPoolKernel(KernelContext& ctx) {
   std::vector<int64_t> out_shape(x.rank(), 1);
   out_shape[0] = x.dim(0);
   out_shape[1] = x.dim(1);
-  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t isz = planes == 0 ? 0 : x.numel() / planes;
-  const T* xp = x.data<T>();
-  T* yp = y->data<T>();
+  const T *xp = x.data<T>();
+  T *yp = y->data<T>();
   ctx.ParallelFor(planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, isz)),
                   [&](int64_t begin, int64_t end) {
                     for (int64_t q = begin; q < end; ++q) {
-                      const T* v = xp + q * isz;
+                      const T *v = xp + q * isz;
                       if (kKind == PoolKind::kMax) {
                         T best = isz > 0 ? v[0] : T{0};
                         for (int64_t i = 1; i < isz; ++i) best = v[i] > best ? v[i] : best;
@@ -212,15 +214,13 @@ absl::Status GlobalPoolKernel(KernelContext& ctx) {
 
 }  // namespace
 
-void RegisterPoolKernels(KernelTable& table) {
+void RegisterPoolKernels(KernelTable &table) {
   table.Add("MaxPool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kMax>);
   table.Add("MaxPool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kMax>);
   table.Add("MaxPool", Device::kCpu, {DataType::kU8}, &PoolKernel<uint8_t, PoolKind::kMax>);
   table.Add("MaxPool", Device::kCpu, {DataType::kI8}, &PoolKernel<int8_t, PoolKind::kMax>);
-  table.Add("AveragePool", Device::kCpu, {DataType::kF32},
-            &PoolKernel<float, PoolKind::kAverage>);
-  table.Add("AveragePool", Device::kCpu, {DataType::kF64},
-            &PoolKernel<double, PoolKind::kAverage>);
+  table.Add("AveragePool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kAverage>);
+  table.Add("AveragePool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kAverage>);
   table.Add("LpPool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kLp>);
   table.Add("LpPool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kLp>);
   table.Add("GlobalMaxPool", Device::kCpu, {DataType::kF32},

@@ -1,4 +1,5 @@
-// Window attribute parsing and output-size arithmetic for Conv, ConvTranspose and pools.
+// Window attribute parsing and output-size arithmetic for Conv, ConvTranspose
+// and pools.
 #include "kernels/cpu/window.h"
 
 #include <algorithm>
@@ -12,12 +13,12 @@ std::vector<int64_t> WindowGeometry::OutDims() const {
   return std::vector<int64_t>(out.begin() + (3 - rank), out.end());
 }
 
-absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int64_t>* kernel) {
+absl::Status ReadKernelShape(const KernelContext &ctx, int rank, std::vector<int64_t> *kernel) {
   if (!ctx.HasAttr("kernel_shape")) return absl::OkStatus();
   std::vector<int64_t> k = ctx.GetInts("kernel_shape", {});
   if (static_cast<int>(k.size()) != rank) {
-    return ctx.InvalidArgument(absl::StrCat("attribute 'kernel_shape' has ", k.size(),
-                                            " entries ", ShapeString(k), "; expected ", rank,
+    return ctx.InvalidArgument(absl::StrCat("attribute 'kernel_shape' has ", k.size(), " entries ",
+                                            ShapeString(k), "; expected ", rank,
                                             " (one per spatial dim)"));
   }
   for (int64_t v : k) {
@@ -30,16 +31,16 @@ absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int
   return absl::OkStatus();
 }
 
-absl::Status ReadWindowAttrs(const KernelContext& ctx, int rank, bool allow_dilations,
-                             WindowGeometry* geo) {
+absl::Status ReadWindowAttrs(const KernelContext &ctx, int rank, bool allow_dilations,
+                             WindowGeometry *geo) {
   if (rank < 1 || rank > 3) {
-    return ctx.Unimplemented(absl::StrCat("only 1-D, 2-D and 3-D windows are supported; got ",
-                                          rank, " spatial dims"));
+    return ctx.Unimplemented(
+        absl::StrCat("only 1-D, 2-D and 3-D windows are supported; got ", rank, " spatial dims"));
   }
   geo->rank = rank;
   const int off = 3 - rank;
-  auto read = [&](const char* name, int64_t count, int64_t min, int64_t dflt,
-                  int64_t* dst) -> absl::Status {
+  auto read = [&](const char *name, int64_t count, int64_t min, int64_t dflt,
+                  int64_t *dst) -> absl::Status {
     std::vector<int64_t> v = ctx.GetInts(name, std::vector<int64_t>(count, dflt));
     if (static_cast<int64_t>(v.size()) != count) {
       return ctx.InvalidArgument(absl::StrCat("attribute '", name, "' has ", v.size(),
@@ -73,19 +74,18 @@ absl::Status ReadWindowAttrs(const KernelContext& ctx, int rank, bool allow_dila
   return absl::OkStatus();
 }
 
-absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_name,
-                                  const std::vector<int64_t>& in,
-                                  const std::vector<int64_t>& kernel, bool ceil_mode,
-                                  bool allow_dilations, WindowGeometry* geo) {
+absl::Status ComputeForwardWindow(const KernelContext &ctx, const char *input_name,
+                                  const std::vector<int64_t> &in,
+                                  const std::vector<int64_t> &kernel, bool ceil_mode,
+                                  bool allow_dilations, WindowGeometry *geo) {
   const int rank = static_cast<int>(in.size());
   if (absl::Status s = ReadWindowAttrs(ctx, rank, allow_dilations, geo); !s.ok()) return s;
   const int off = 3 - rank;
   const std::string auto_pad = ctx.GetString("auto_pad", "NOTSET");
   if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" &&
       auto_pad != "SAME_LOWER") {
-    return ctx.InvalidArgument(absl::StrCat(
-        "attribute 'auto_pad' is '", auto_pad,
-        "'; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"));
+    return ctx.InvalidArgument(absl::StrCat("attribute 'auto_pad' is '", auto_pad,
+                                            "'; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"));
   }
   for (int i = 0; i < rank; ++i) {
     const int j = off + i;
@@ -104,9 +104,9 @@ absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_na
     if (auto_pad == "VALID") geo->pad_begin[j] = geo->pad_end[j] = 0;
     const int64_t padded = in[i] + geo->pad_begin[j] + geo->pad_end[j];
     if (padded < ext) {
-      return ctx.InvalidArgument(absl::StrCat(
-          "input '", input_name, "' spatial dim ", i, " is ", in[i], " (", padded,
-          " with pads); expected at least the dilated kernel extent ", ext));
+      return ctx.InvalidArgument(
+          absl::StrCat("input '", input_name, "' spatial dim ", i, " is ", in[i], " (", padded,
+                       " with pads); expected at least the dilated kernel extent ", ext));
     }
     int64_t out = ceil_mode ? (padded - ext + s - 1) / s + 1 : (padded - ext) / s + 1;
     // A window may not start in the end padding (it would see no input).

@@ -1,12 +1,16 @@
-// Tests for MaxPool, AveragePool, LpPool and the global pools against ONNX Runtime.
+// Tests for MaxPool, AveragePool, LpPool and the global pools against ONNX
+// Runtime.
 //
-// Inputs follow one pattern; the expected values come from ONNX Runtime (CPU) running a
-// single-node opset-17 model, in Python:
+// Inputs follow one pattern; the expected values come from ONNX Runtime (CPU)
+// running a single-node opset-17 model, in Python:
 //   def pat(shape, mul=7, mod=11):
 //       n = int(np.prod(shape))
-//       return ((np.arange(n) * mul % mod - mod // 2) * 0.25).astype(np.float32).reshape(shape)
-//   def ort(op, inputs, nout=1, **attrs):  # one node, inputs i0.., outputs o0..
-//       ... make_graph/make_model(opset 17), onnxruntime.InferenceSession(...).run(None, feeds)
+//       return ((np.arange(n) * mul % mod - mod // 2) *
+//       0.25).astype(np.float32).reshape(shape)
+//   def ort(op, inputs, nout=1, **attrs):  # one node, inputs i0.., outputs
+//   o0..
+//       ... make_graph/make_model(opset 17),
+//       onnxruntime.InferenceSession(...).run(None, feeds)
 // Each test quotes its call.
 #include <cstdint>
 #include <string>
@@ -33,16 +37,16 @@ Tensor Pat(std::vector<int64_t> shape, int64_t mul = 7, int64_t mod = 11) {
   return MakeTensor<float>(DataType::kF32, std::move(shape), v);
 }
 
-void ExpectNear(const Tensor& t, const std::vector<int64_t>& shape,
-                const std::vector<float>& expected) {
+void ExpectNear(const Tensor &t, const std::vector<int64_t> &shape,
+                const std::vector<float> &expected) {
   ASSERT_EQ(t.shape(), shape);
   std::vector<float> got = ToVector<float>(t);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << "at " << i;
 }
 
-std::vector<Tensor> RunPool(const std::string& op, const Tensor& x, const AttrMap& attrs,
-                        int num_outputs = 1) {
+std::vector<Tensor> RunPool(const std::string &op, const Tensor &x, const AttrMap &attrs,
+                            int num_outputs = 1) {
   ThreadPool pool(2);
   auto out = RunKernel(op, {x}, attrs, num_outputs, &pool);
   EXPECT_TRUE(out.ok()) << out.status();
@@ -50,26 +54,29 @@ std::vector<Tensor> RunPool(const std::string& op, const Tensor& x, const AttrMa
 }
 
 TEST(MaxPoolTest, PadsStridesCeilModeAndIndices) {
-  // ort('MaxPool', [pat([1,2,5,5])], 2, kernel_shape=[3,2], strides=[2,2], pads=[1,0,1,1],
+  // ort('MaxPool', [pat([1,2,5,5])], 2, kernel_shape=[3,2], strides=[2,2],
+  // pads=[1,0,1,1],
   //     ceil_mode=1)
   auto out = RunPool("MaxPool", Pat({1, 2, 5, 5}),
-                 {{"kernel_shape", Ints{3, 2}}, {"strides", Ints{2, 2}},
-                  {"pads", Ints{1, 0, 1, 1}}, {"ceil_mode", int64_t{1}}},
-                 2);
-  ExpectNear(out[0], {1, 2, 3, 3},
-             {1, 1.25, 0.75, 1, 1, 1.25, 0.75, 1, -0.5, 1.25, 1, 0.5, 1.25, 0.75, 1, 0.5, 1.25,
-              -0.75});
+                     {{"kernel_shape", Ints{3, 2}},
+                      {"strides", Ints{2, 2}},
+                      {"pads", Ints{1, 0, 1, 1}},
+                      {"ceil_mode", int64_t{1}}},
+                     2);
+  ExpectNear(
+      out[0], {1, 2, 3, 3},
+      {1, 1.25, 0.75, 1, 1, 1.25, 0.75, 1, -0.5, 1.25, 1, 0.5, 1.25, 0.75, 1, 0.5, 1.25, -0.75});
   ASSERT_EQ(out[1].dtype(), DataType::kI64);
   EXPECT_EQ(ToVector<int64_t>(out[1]),
             (Ints{6, 3, 9, 6, 17, 14, 20, 17, 24, 25, 28, 34, 36, 42, 39, 45, 47, 49}));
 }
 
 TEST(MaxPoolTest, ColumnMajorIndices) {
-  // ort('MaxPool', [pat([1,2,5,5])], 2, kernel_shape=[2,2], strides=[2,2], storage_order=1)
-  auto out = RunPool("MaxPool", Pat({1, 2, 5, 5}),
-                 {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}},
-                  {"storage_order", int64_t{1}}},
-                 2);
+  // ort('MaxPool', [pat([1,2,5,5])], 2, kernel_shape=[2,2], strides=[2,2],
+  // storage_order=1)
+  auto out = RunPool(
+      "MaxPool", Pat({1, 2, 5, 5}),
+      {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"storage_order", int64_t{1}}}, 2);
   ExpectNear(out[0], {1, 2, 2, 2}, {1, 1.25, 0.25, 1, 1.25, 1, 1.25, 0.75});
   EXPECT_EQ(ToVector<int64_t>(out[1]), (Ints{6, 15, 3, 13, 25, 40, 32, 38}));
 }
@@ -77,26 +84,27 @@ TEST(MaxPoolTest, ColumnMajorIndices) {
 TEST(MaxPoolTest, DilationsOneDimensionalAndUint8) {
   // ort('MaxPool', [pat([1,2,5,5])], kernel_shape=[2,2], dilations=[2,2])
   ExpectNear(RunPool("MaxPool", Pat({1, 2, 5, 5}),
-                 {{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}})[0],
+                     {{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}})[0],
              {1, 2, 3, 3},
              {0.5, 1.25, 1.25, 1, 1, 1, 0.75, 0.5, 1.25, 1.25, 1.25, 1, 0.75, 0.75, 0.75, 1.25,
               1.25, 1.25});
   // ort('MaxPool', [pat([1,2,7])], kernel_shape=[3], strides=[2])
-  ExpectNear(RunPool("MaxPool", Pat({1, 2, 7}), {{"kernel_shape", Ints{3}}, {"strides", Ints{2}}})[0],
-             {1, 2, 3}, {0.5, 1.25, 1, 0.75, 0.75, 0.5});
+  ExpectNear(
+      RunPool("MaxPool", Pat({1, 2, 7}), {{"kernel_shape", Ints{3}}, {"strides", Ints{2}}})[0],
+      {1, 2, 3}, {0.5, 1.25, 1, 0.75, 0.75, 0.5});
   Tensor u = MakeTensor<uint8_t>(DataType::kU8, {1, 1, 2, 2}, {3, 250, 7, 9});
   Tensor y = RunPool("MaxPool", u, {{"kernel_shape", Ints{2, 2}}})[0];
   EXPECT_EQ(ToVector<uint8_t>(y), (std::vector<uint8_t>{250}));
 }
 
 TEST(AveragePoolTest, CountIncludePad) {
-  // ort('AveragePool', [pat([1,2,5,5])], kernel_shape=[3,3], strides=[2,2], pads=[1,1,1,1])
-  AttrMap attrs = {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}},
-                   {"pads", Ints{1, 1, 1, 1}}};
+  // ort('AveragePool', [pat([1,2,5,5])], kernel_shape=[3,3], strides=[2,2],
+  // pads=[1,1,1,1])
+  AttrMap attrs = {
+      {"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}};
   ExpectNear(RunPool("AveragePool", Pat({1, 2, 5, 5}), attrs)[0], {1, 2, 3, 3},
-             {-0.125, 0.208333, 0.3125, -0.291667, -0.111111, -0.0833333, 0, -0.125, -0.25,
-              0.3125, -0.0416667, 0.0625, -0.0833333, -0.0555556, -0.333333, -0.25, 0.0833333,
-              -0.5});
+             {-0.125, 0.208333, 0.3125, -0.291667, -0.111111, -0.0833333, 0, -0.125, -0.25, 0.3125,
+              -0.0416667, 0.0625, -0.0833333, -0.0555556, -0.333333, -0.25, 0.0833333, -0.5});
   // ... with count_include_pad=1
   attrs["count_include_pad"] = int64_t{1};
   ExpectNear(RunPool("AveragePool", Pat({1, 2, 5, 5}), attrs)[0], {1, 2, 3, 3},
@@ -106,37 +114,45 @@ TEST(AveragePoolTest, CountIncludePad) {
 }
 
 TEST(AveragePoolTest, CeilModeSameLowerAndThreeDimensional) {
-  // ort('AveragePool', [pat([1,2,5,5])], kernel_shape=[2,2], strides=[2,2], ceil_mode=1)
-  ExpectNear(RunPool("AveragePool", Pat({1, 2, 5, 5}),
-                 {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}},
-                  {"ceil_mode", int64_t{1}}})[0],
-             {1, 2, 3, 3},
-             {-0.125, -0.0625, 0.5, -0.5, 0.25, 0.125, 0.25, -0.375, -0.5, 0.3125, -0.3125, 0.25,
-              -0.0625, 0, -0.125, 0, 0.75, -0.75});
-  // ort('AveragePool', [pat([1,1,4,4])], kernel_shape=[2,2], auto_pad='SAME_LOWER')
+  // ort('AveragePool', [pat([1,2,5,5])], kernel_shape=[2,2], strides=[2,2],
+  // ceil_mode=1)
+  ExpectNear(
+      RunPool(
+          "AveragePool", Pat({1, 2, 5, 5}),
+          {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"ceil_mode", int64_t{1}}})[0],
+      {1, 2, 3, 3},
+      {-0.125, -0.0625, 0.5, -0.5, 0.25, 0.125, 0.25, -0.375, -0.5, 0.3125, -0.3125, 0.25, -0.0625,
+       0, -0.125, 0, 0.75, -0.75});
+  // ort('AveragePool', [pat([1,1,4,4])], kernel_shape=[2,2],
+  // auto_pad='SAME_LOWER')
   ExpectNear(RunPool("AveragePool", Pat({1, 1, 4, 4}),
-                 {{"kernel_shape", Ints{2, 2}}, {"auto_pad", std::string("SAME_LOWER")}})[0],
+                     {{"kernel_shape", Ints{2, 2}}, {"auto_pad", std::string("SAME_LOWER")}})[0],
              {1, 1, 4, 4},
              {-1.25, -0.375, 0, 0.375, -0.5, -0.3125, 0.0625, 0.4375, -0.375, -0.1875, 0.1875,
               -0.125, -0.25, -0.0625, 0.3125, 0});
-  // ort('AveragePool', [pat([1,1,3,3,4])], kernel_shape=[2,2,2], strides=[1,1,2])
+  // ort('AveragePool', [pat([1,1,3,3,4])], kernel_shape=[2,2,2],
+  // strides=[1,1,2])
   ExpectNear(RunPool("AveragePool", Pat({1, 1, 3, 3, 4}),
-                 {{"kernel_shape", Ints{2, 2, 2}}, {"strides", Ints{1, 1, 2}}})[0],
+                     {{"kernel_shape", Ints{2, 2, 2}}, {"strides", Ints{1, 1, 2}}})[0],
              {1, 1, 2, 2, 2}, {-0.125, 0.28125, 0, -0.28125, 0.25, -0.03125, 0.03125, -0.25});
 }
 
 TEST(LpPoolTest, TwoNormWithPads) {
-  // ort('LpPool', [pat([1,2,5,5])], kernel_shape=[2,2], strides=[2,2], pads=[0,0,1,1], p=2)
+  // ort('LpPool', [pat([1,2,5,5])], kernel_shape=[2,2], strides=[2,2],
+  // pads=[0,0,1,1], p=2)
   ExpectNear(RunPool("LpPool", Pat({1, 2, 5, 5}),
-                 {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}},
-                  {"pads", Ints{0, 0, 1, 1}}, {"p", int64_t{2}}})[0],
+                     {{"kernel_shape", Ints{2, 2}},
+                      {"strides", Ints{2, 2}},
+                      {"pads", Ints{0, 0, 1, 1}},
+                      {"p", int64_t{2}}})[0],
              {1, 2, 3, 3},
-             {1.83712, 1.67705, 0.790569, 1.5, 1.22474, 1.60078, 0.790569, 1.34629, 0.5,
-              1.78536, 1.78536, 0.5, 1.67705, 1.11803, 1.60078, 0.707107, 1.27475, 0.75});
+             {1.83712, 1.67705, 0.790569, 1.5, 1.22474, 1.60078, 0.790569, 1.34629, 0.5, 1.78536,
+              1.78536, 0.5, 1.67705, 1.11803, 1.60078, 0.707107, 1.27475, 0.75});
 }
 
 TEST(GlobalPoolTest, AverageAndMax) {
-  // ort('GlobalAveragePool', [pat([2,3,2,2])]), ort('GlobalMaxPool', [pat([2,3,2,2])])
+  // ort('GlobalAveragePool', [pat([2,3,2,2])]), ort('GlobalMaxPool',
+  // [pat([2,3,2,2])])
   ExpectNear(RunPool("GlobalAveragePool", Pat({2, 3, 2, 2}), {})[0], {2, 3, 1, 1},
              {0, 0.125, -0.4375, 0.375, -0.1875, -0.0625});
   ExpectNear(RunPool("GlobalMaxPool", Pat({2, 3, 2, 2}), {})[0], {2, 3, 1, 1},
@@ -148,7 +164,7 @@ TEST(GlobalPoolTest, AverageAndMax) {
 
 TEST(PoolTest, RejectsBadAttributes) {
   Tensor x(DataType::kF32, {1, 1, 4, 4});
-  auto status = [&](const std::string& op, const AttrMap& attrs) {
+  auto status = [&](const std::string &op, const AttrMap &attrs) {
     return RunKernel(op, {x}, attrs, 1).status();
   };
   absl::Status s = status("MaxPool", {});
@@ -159,17 +175,15 @@ TEST(PoolTest, RejectsBadAttributes) {
   EXPECT_THAT(status("AveragePool", {{"kernel_shape", Ints{5, 5}}}).message(),
               HasSubstr("input 'X' spatial dim 0 is 4 (4 with pads); expected at least the "
                         "dilated kernel extent 5"));
-  EXPECT_THAT(status("MaxPool", {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{0, 1}}})
-                  .message(),
+  EXPECT_THAT(status("MaxPool", {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{0, 1}}}).message(),
               HasSubstr("attribute 'strides' is [0,1]; expected entries >= 1"));
-  EXPECT_EQ(status("AveragePool", {{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}})
-                .code(),
+  EXPECT_EQ(status("AveragePool", {{"kernel_shape", Ints{2, 2}}, {"dilations", Ints{2, 2}}}).code(),
             absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(RunKernel("MaxPool", {Tensor(DataType::kF32, {4, 4})},
-                        {{"kernel_shape", Ints{2, 2}}}, 1)
-                  .status()
-                  .message(),
-              HasSubstr("input 'X' has shape [4,4]; expected [N,C,spatial...]"));
+  EXPECT_THAT(
+      RunKernel("MaxPool", {Tensor(DataType::kF32, {4, 4})}, {{"kernel_shape", Ints{2, 2}}}, 1)
+          .status()
+          .message(),
+      HasSubstr("input 'X' has shape [4,4]; expected [N,C,spatial...]"));
 }
 
 }  // namespace
