@@ -22,12 +22,14 @@ namespace fleet::cpu {
 namespace {
 
 constexpr int64_t kGrain = 32 * 1024;
+// Fewest GEMM columns (output positions) worth one GEMM call; see ConvKernel.
+constexpr int64_t kMinGemmCols = 1024;
 
 // Writes one im2col row: for kernel offset (kd, kh, kw), the input value under
 // that tap for every output position (0 in the padding). `x` is one channel
 // plane.
 template <typename T>
-void Im2ColRow(const T *x, const WindowGeometry &g, int64_t kd, int64_t kh, int64_t kw, T *row) {
+void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* row) {
   const int64_t ow_n = g.out[2];
   const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
   int64_t lo, hi;
@@ -41,7 +43,7 @@ void Im2ColRow(const T *x, const WindowGeometry &g, int64_t kd, int64_t kh, int6
         std::fill(row, row + ow_n, T{0});
         continue;
       }
-      const T *xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+      const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
       std::fill(row, row + lo, T{0});
       if (sw == 1) {
         std::memcpy(row + lo, xr + lo, sizeof(T) * (hi - lo));
@@ -56,11 +58,11 @@ void Im2ColRow(const T *x, const WindowGeometry &g, int64_t kd, int64_t kh, int6
 // Direct convolution of one input plane with one filter, accumulated into one
 // output plane.
 template <typename T>
-void DirectConvPlane(const T *x, const T *w, const WindowGeometry &g, T *y) {
+void DirectConvPlane(const T* x, const T* w, const WindowGeometry& g, T* y) {
   const int64_t ow_n = g.out[2], sw = g.stride[2];
   for (int64_t od = 0; od < g.out[0]; ++od) {
     for (int64_t oh = 0; oh < g.out[1]; ++oh) {
-      T *yr = y + (od * g.out[1] + oh) * ow_n;
+      T* yr = y + (od * g.out[1] + oh) * ow_n;
       for (int64_t kd = 0; kd < g.kernel[0]; ++kd) {
         const int64_t id = od * g.stride[0] + kd * g.dilation[0] - g.pad_begin[0];
         if (id < 0 || id >= g.in[0]) continue;
@@ -72,7 +74,7 @@ void DirectConvPlane(const T *x, const T *w, const WindowGeometry &g, T *y) {
             const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
             int64_t lo, hi;
             ValidRange(off_w, sw, g.in[2], ow_n, &lo, &hi);
-            const T *xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+            const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
             if (sw == 1) {
               for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow];
             } else {
@@ -86,12 +88,12 @@ void DirectConvPlane(const T *x, const T *w, const WindowGeometry &g, T *y) {
 }
 
 template <typename T>
-absl::Status ConvKernel(KernelContext &ctx) {
+absl::Status ConvKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("Conv needs inputs 'X' and 'W'");
   }
-  const Tensor &x = ctx.input(0);
-  const Tensor &w = ctx.input(1);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
   if (x.rank() < 3) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 3"));
@@ -133,9 +135,9 @@ absl::Status ConvKernel(KernelContext &ctx) {
         absl::StrCat("attribute 'kernel_shape' is ", ShapeString(attr_kernel), "; expected ",
                      ShapeString(kernel), " from input 'W' ", ShapeString(w.shape())));
   }
-  const T *bias = nullptr;
+  const T* bias = nullptr;
   if (ctx.has_input(2)) {
-    const Tensor &b = ctx.input(2);
+    const Tensor& b = ctx.input(2);
     if (b.dtype() != x.dtype() || b.rank() != 1 || b.dim(0) != m) {
       return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
                                               std::string(DataTypeName(x.dtype())), "[", m,
@@ -150,16 +152,16 @@ absl::Status ConvKernel(KernelContext &ctx) {
   }
   std::vector<int64_t> out_shape = {n, m};
   for (int64_t d : g.OutDims()) out_shape.push_back(d);
-  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
   if (y->numel() == 0) return absl::OkStatus();
   const int64_t isz = g.in_size(), osz = g.out_size(), ksz = g.kernel_size();
   const int64_t rows = cg * ksz;
   if (!GemmDimsFit(mg, osz, rows)) {
     return ctx.InvalidArgument("Conv dims exceed the 32-bit limit of the BLAS backend");
   }
-  const T *xp = x.data<T>();
-  const T *wp = w.data<T>();
-  T *yp = y->data<T>();
+  const T* xp = x.data<T>();
+  const T* wp = w.data<T>();
+  T* yp = y->data<T>();
 
   if (cg == 1 && group > 1) {
     // Depthwise-style: every output plane reads one input plane.
@@ -167,7 +169,7 @@ absl::Status ConvKernel(KernelContext &ctx) {
                     [&](int64_t begin, int64_t end) {
                       for (int64_t p = begin; p < end; ++p) {
                         const int64_t img = p / m, oc = p % m, ic = oc / mg;
-                        T *yplane = yp + p * osz;
+                        T* yplane = yp + p * osz;
                         std::fill(yplane, yplane + osz, bias ? bias[oc] : T{0});
                         DirectConvPlane(xp + (img * c + ic) * isz, wp + oc * ksz, g, yplane);
                       }
@@ -178,42 +180,63 @@ absl::Status ConvKernel(KernelContext &ctx) {
   const bool pointwise = ksz == 1 && g.stride == std::array<int64_t, 3>{1, 1, 1} &&
                          g.pad_begin == std::array<int64_t, 3>{0, 0, 0} &&
                          g.pad_end == std::array<int64_t, 3>{0, 0, 0};
-  std::vector<T> col(pointwise ? 0 : static_cast<size_t>(rows * osz));
-  for (int64_t img = 0; img < n; ++img) {
+  // Small output planes make thin GEMMs; several images then share one GEMM, their columns side
+  // by side ([rows, images * osz]), and the result is scattered back per image.
+  const int64_t per_gemm = std::min(n, std::max<int64_t>(1, (kMinGemmCols + osz - 1) / osz));
+  const bool direct = pointwise && per_gemm == 1;  // the image itself is the column matrix
+  std::vector<T> col(direct ? 0 : static_cast<size_t>(rows * per_gemm * osz));
+  std::vector<T> tmp(per_gemm > 1 ? static_cast<size_t>(mg * per_gemm * osz) : 0);
+  for (int64_t img0 = 0; img0 < n; img0 += per_gemm) {
+    const int64_t cnt = std::min(per_gemm, n - img0), cols = cnt * osz;
     for (int64_t grp = 0; grp < group; ++grp) {
-      const T *xg = xp + (img * c + grp * cg) * isz;
-      const T *mat = xg;
-      if (!pointwise) {
-        ctx.ParallelFor(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
+      const T* mat = xp + (img0 * c + grp * cg) * isz;
+      if (!direct) {
+        ctx.ParallelFor(rows * cnt, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
                         [&](int64_t begin, int64_t end) {
-                          for (int64_t r = begin; r < end; ++r) {
+                          for (int64_t u = begin; u < end; ++u) {
+                            const int64_t r = u / cnt, i = u % cnt;
                             const int64_t ch = r / ksz, k = r % ksz;
                             const int64_t kw = k % g.kernel[2];
                             const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
                             const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
-                            Im2ColRow(xg + ch * isz, g, kd, kh, kw, col.data() + r * osz);
+                            Im2ColRow(xp + ((img0 + i) * c + grp * cg + ch) * isz, g, kd, kh, kw,
+                                      col.data() + r * cols + i * osz);
                           }
                         });
         mat = col.data();
       }
-      T *yg = yp + (img * m + grp * mg) * osz;
-      GemmRowMajor<T>(false, false, mg, osz, rows, 1.0, wp + grp * mg * rows, rows, mat, osz, 0.0,
-                      yg, osz);
-    }
-    if (bias != nullptr) {
-      for (int64_t oc = 0; oc < m; ++oc) {
-        T *yc = yp + (img * m + oc) * osz;
-        const T bv = bias[oc];
-        for (int64_t i = 0; i < osz; ++i) yc[i] += bv;
+      const T* wg = wp + grp * mg * rows;
+      if (cnt == 1) {
+        GemmRowMajor<T>(false, false, mg, osz, rows, 1.0, wg, rows, mat, osz, 0.0,
+                        yp + (img0 * m + grp * mg) * osz, osz);
+        continue;
+      }
+      GemmRowMajor<T>(false, false, mg, cols, rows, 1.0, wg, rows, mat, cols, 0.0, tmp.data(),
+                      cols);
+      for (int64_t i = 0; i < cnt; ++i) {
+        for (int64_t oc = 0; oc < mg; ++oc) {
+          std::memcpy(yp + ((img0 + i) * m + grp * mg + oc) * osz, tmp.data() + oc * cols + i * osz,
+                      sizeof(T) * osz);
+        }
       }
     }
+  }
+  if (bias != nullptr) {
+    ctx.ParallelFor(n * m, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
+                    [&](int64_t begin, int64_t end) {
+                      for (int64_t p = begin; p < end; ++p) {
+                        T* yc = yp + p * osz;
+                        const T bv = bias[p % m];
+                        for (int64_t i = 0; i < osz; ++i) yc[i] += bv;
+                      }
+                    });
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-void RegisterConvKernels(KernelTable &table) {
+void RegisterConvKernels(KernelTable& table) {
   table.Add("Conv", Device::kCpu, {DataType::kF32}, &ConvKernel<float>);
   table.Add("Conv", Device::kCpu, {DataType::kF64}, &ConvKernel<double>);
   RegisterConvTransposeKernels(table);

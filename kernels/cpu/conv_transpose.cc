@@ -19,7 +19,7 @@ namespace {
 // Adds one column row (kernel tap kd, kh, kw over every input position) into an
 // output plane.
 template <typename T>
-void Col2ImRow(const T *row, const WindowGeometry &g, int64_t kd, int64_t kh, int64_t kw, T *y) {
+void Col2ImRow(const T* row, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* y) {
   const int64_t iw_n = g.in[2], sw = g.stride[2];
   const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
   int64_t lo, hi;
@@ -29,7 +29,7 @@ void Col2ImRow(const T *row, const WindowGeometry &g, int64_t kd, int64_t kh, in
     for (int64_t ih = 0; ih < g.in[1]; ++ih, row += iw_n) {
       const int64_t oh = ih * g.stride[1] + kh * g.dilation[1] - g.pad_begin[1];
       if (od < 0 || od >= g.out[0] || oh < 0 || oh >= g.out[1]) continue;
-      T *yr = y + (od * g.out[1] + oh) * g.out[2] + off_w;
+      T* yr = y + (od * g.out[1] + oh) * g.out[2] + off_w;
       if (sw == 1) {
         for (int64_t iw = lo; iw < hi; ++iw) yr[iw] += row[iw];
       } else {
@@ -40,8 +40,8 @@ void Col2ImRow(const T *row, const WindowGeometry &g, int64_t kd, int64_t kh, in
 }
 
 // Output dims and pads (ONNX ConvTranspose, opset 11+).
-absl::Status ComputeTransposeWindow(const KernelContext &ctx, const std::vector<int64_t> &in,
-                                    const std::vector<int64_t> &kernel, WindowGeometry *g) {
+absl::Status ComputeTransposeWindow(const KernelContext& ctx, const std::vector<int64_t>& in,
+                                    const std::vector<int64_t>& kernel, WindowGeometry* g) {
   const int rank = static_cast<int>(in.size());
   if (absl::Status s = ReadWindowAttrs(ctx, rank, true, g); !s.ok()) return s;
   const int off = 3 - rank;
@@ -98,12 +98,12 @@ absl::Status ComputeTransposeWindow(const KernelContext &ctx, const std::vector<
 }
 
 template <typename T>
-absl::Status ConvTransposeKernel(KernelContext &ctx) {
+absl::Status ConvTransposeKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("ConvTranspose needs inputs 'X' and 'W'");
   }
-  const Tensor &x = ctx.input(0);
-  const Tensor &w = ctx.input(1);
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
   if (x.rank() < 3) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 3"));
@@ -140,9 +140,9 @@ absl::Status ConvTransposeKernel(KernelContext &ctx) {
                                               "; expected positive kernel dims"));
     }
   }
-  const T *bias = nullptr;
+  const T* bias = nullptr;
   if (ctx.has_input(2)) {
-    const Tensor &b = ctx.input(2);
+    const Tensor& b = ctx.input(2);
     if (b.dtype() != x.dtype() || b.rank() != 1 || b.dim(0) != m) {
       return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
                                               std::string(DataTypeName(x.dtype())), "[", m,
@@ -155,26 +155,26 @@ absl::Status ConvTransposeKernel(KernelContext &ctx) {
   if (absl::Status s = ComputeTransposeWindow(ctx, in, kernel, &g); !s.ok()) return s;
   std::vector<int64_t> out_shape = {n, m};
   for (int64_t d : g.OutDims()) out_shape.push_back(d);
-  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
   if (y->numel() == 0) return absl::OkStatus();
   const int64_t isz = g.in_size(), osz = g.out_size(), ksz = g.kernel_size();
   const int64_t rows = mg * ksz;
   if (!GemmDimsFit(rows, isz, cg)) {
     return ctx.InvalidArgument("ConvTranspose dims exceed the 32-bit limit of the BLAS backend");
   }
-  const T *xp = x.data<T>();
-  const T *wp = w.data<T>();
-  T *yp = y->data<T>();
+  const T* xp = x.data<T>();
+  const T* wp = w.data<T>();
+  T* yp = y->data<T>();
   std::vector<T> col(static_cast<size_t>(rows * isz));
   for (int64_t img = 0; img < n; ++img) {
     for (int64_t grp = 0; grp < group; ++grp) {
       GemmRowMajor<T>(true, false, rows, isz, cg, 1.0, wp + grp * cg * rows, rows,
                       xp + (img * c + grp * cg) * isz, isz, 0.0, col.data(), isz);
-      T *yg = yp + (img * m + grp * mg) * osz;
+      T* yg = yp + (img * m + grp * mg) * osz;
       ctx.ParallelFor(mg, std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, ksz * isz)),
                       [&](int64_t begin, int64_t end) {
                         for (int64_t oc = begin; oc < end; ++oc) {
-                          T *plane = yg + oc * osz;
+                          T* plane = yg + oc * osz;
                           std::fill(plane, plane + osz, bias ? bias[grp * mg + oc] : T{0});
                           for (int64_t k = 0; k < ksz; ++k) {
                             const int64_t kw = k % g.kernel[2];
@@ -191,7 +191,7 @@ absl::Status ConvTransposeKernel(KernelContext &ctx) {
 
 }  // namespace
 
-void RegisterConvTransposeKernels(KernelTable &table) {
+void RegisterConvTransposeKernels(KernelTable& table) {
   table.Add("ConvTranspose", Device::kCpu, {DataType::kF32}, &ConvTransposeKernel<float>);
   table.Add("ConvTranspose", Device::kCpu, {DataType::kF64}, &ConvTransposeKernel<double>);
 }

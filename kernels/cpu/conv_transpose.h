@@ -6,6 +6,6 @@
 
 namespace fleet::cpu {
 
-void RegisterConvTransposeKernels(KernelTable &table);
+void RegisterConvTransposeKernels(KernelTable& table);
 
 }  // namespace fleet::cpu

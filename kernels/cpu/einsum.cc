@@ -34,8 +34,8 @@ struct Equation {
 // One term of the equation: letters and at most one "...", expanded for an
 // operand of `rank` given the largest ellipsis rank `max_ell`. Returns "" or an
 // error message.
-std::string ExpandTerm(const std::string &term, int rank, int max_ell, bool is_output,
-                       std::vector<int> *labels) {
+std::string ExpandTerm(const std::string& term, int rank, int max_ell, bool is_output,
+                       std::vector<int>* labels) {
   labels->clear();
   int letters = 0;
   bool ellipsis = false;
@@ -68,12 +68,12 @@ std::string ExpandTerm(const std::string &term, int rank, int max_ell, bool is_o
   return "";
 }
 
-absl::Status ParseEquation(KernelContext &ctx, const std::string &raw, Equation *eq) {
+absl::Status ParseEquation(KernelContext& ctx, const std::string& raw, Equation* eq) {
   std::string s;
   for (char c : raw) {
     if (c != ' ') s += c;
   }
-  auto bad = [&](const std::string &why) {
+  auto bad = [&](const std::string& why) {
     return ctx.InvalidArgument(absl::StrCat("equation '", raw, "' ", why));
   };
   size_t arrow = s.find("->");
@@ -117,7 +117,7 @@ absl::Status ParseEquation(KernelContext &ctx, const std::string &raw, Equation 
         return bad("repeats a label in the output");
       }
       bool found = l >= kEllipsisLabel;
-      for (const auto &in : eq->inputs) found |= std::count(in.begin(), in.end(), l) > 0;
+      for (const auto& in : eq->inputs) found |= std::count(in.begin(), in.end(), l) > 0;
       if (!found) {
         return bad(absl::StrCat("has output label '", std::string(1, static_cast<char>(l)),
                                 "' that no input has"));
@@ -128,7 +128,7 @@ absl::Status ParseEquation(KernelContext &ctx, const std::string &raw, Equation 
     // character order.
     for (int j = 0; j < max_ell; ++j) eq->output.push_back(kEllipsisLabel + j);
     std::vector<int> count(kEllipsisLabel, 0);
-    for (const auto &in : eq->inputs) {
+    for (const auto& in : eq->inputs) {
       for (int l : in) {
         if (l < kEllipsisLabel) ++count[l];
       }
@@ -145,7 +145,7 @@ struct View {
   std::vector<int> labels;  // unique
   std::vector<int64_t> dims;
   std::vector<int64_t> strides;
-  const T *data = nullptr;
+  const T* data = nullptr;
 
   int Find(int label) const {
     auto it = std::find(labels.begin(), labels.end(), label);
@@ -161,7 +161,7 @@ std::string LabelName(int l) {
 // Writes into `out` (contiguous over `order`, a subset of v's labels) the sum
 // of v over the labels not in `order`. `out` is overwritten.
 template <typename T>
-void SumInto(const View<T> &v, const std::vector<int> &order, T *out) {
+void SumInto(const View<T>& v, const std::vector<int>& order, T* out) {
   const int r = static_cast<int>(v.labels.size());
   std::vector<int64_t> dst_stride(r, 0);
   int64_t out_numel = 1;
@@ -181,8 +181,8 @@ void SumInto(const View<T> &v, const std::vector<int> &order, T *out) {
   std::vector<int64_t> idx(r, 0);
   int64_t src = 0, dst = 0;
   for (int64_t outer = numel / inner; outer > 0; --outer) {
-    const T *sp = v.data + src;
-    T *dp = out + dst;
+    const T* sp = v.data + src;
+    T* dp = out + dst;
     if (ds == 0) {
       T acc{0};
       for (int64_t j = 0; j < inner; ++j) acc += sp[j * ss];
@@ -204,8 +204,8 @@ void SumInto(const View<T> &v, const std::vector<int> &order, T *out) {
 // A contiguous view of v over `order` (summing the other labels), in new
 // storage when needed.
 template <typename T>
-View<T> Contiguous(const View<T> &v, const std::vector<int> &order,
-                   std::deque<std::vector<T>> *storage) {
+View<T> Contiguous(const View<T>& v, const std::vector<int>& order,
+                   std::deque<std::vector<T>>* storage) {
   View<T> out;
   out.labels = order;
   int64_t numel = 1;
@@ -228,9 +228,9 @@ View<T> Contiguous(const View<T> &v, const std::vector<int> &order,
 }
 
 template <typename T>
-View<T> Contract(const View<T> &a, const View<T> &b, const std::vector<int> &keep,
-                 std::deque<std::vector<T>> *storage) {
-  auto in = [](const std::vector<int> &s, int l) {
+View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& keep,
+                 std::deque<std::vector<T>>* storage) {
+  auto in = [](const std::vector<int>& s, int l) {
     return std::find(s.begin(), s.end(), l) != s.end();
   };
   std::vector<int> batch, rows, cols, contracted;
@@ -251,7 +251,7 @@ View<T> Contract(const View<T> &a, const View<T> &b, const std::vector<int> &kee
     dim_of[l] = b.dims[i];
     if (a.Find(l) < 0 && in(keep, l)) cols.push_back(l);
   }
-  auto prod = [&](const std::vector<int> &ls) {
+  auto prod = [&](const std::vector<int>& ls) {
     int64_t p = 1;
     for (int l : ls) p *= dim_of[l];
     return p;
@@ -265,7 +265,7 @@ View<T> Contract(const View<T> &a, const View<T> &b, const std::vector<int> &kee
   View<T> bc = Contiguous(b, b_order, storage);
   const int64_t nb = prod(batch), m = prod(rows), n = prod(cols), k = prod(contracted);
   storage->emplace_back(static_cast<size_t>(nb * m * n));
-  T *out = storage->back().data();
+  T* out = storage->back().data();
   for (int64_t t = 0; t < nb; ++t) {
     GemmRowMajor<T>(false, false, m, n, k, 1.0, ac.data + t * m * k, std::max<int64_t>(k, 1),
                     bc.data + t * k * n, std::max<int64_t>(n, 1), 0.0, out + t * m * n,
@@ -288,7 +288,7 @@ View<T> Contract(const View<T> &a, const View<T> &b, const std::vector<int> &kee
 }
 
 template <typename T>
-absl::Status EinsumKernel(KernelContext &ctx) {
+absl::Status EinsumKernel(KernelContext& ctx) {
   const int n = ctx.num_inputs();
   if (n == 0) return ctx.InvalidArgument("Einsum needs at least one input");
   for (int i = 0; i < n; ++i) {
@@ -307,8 +307,8 @@ absl::Status EinsumKernel(KernelContext &ctx) {
   std::vector<int64_t> size(kEllipsisLabel * 2, -1);
   std::vector<View<T>> views(n);
   for (int i = 0; i < n; ++i) {
-    const Tensor &t = ctx.input(i);
-    View<T> &v = views[i];
+    const Tensor& t = ctx.input(i);
+    View<T>& v = views[i];
     v.data = t.data<T>();
     int64_t stride = 1;
     std::vector<int64_t> strides(t.rank());
@@ -319,7 +319,7 @@ absl::Status EinsumKernel(KernelContext &ctx) {
     for (int d = 0; d < t.rank(); ++d) {
       int l = eq.inputs[i][d];
       int64_t dim = t.dim(d);
-      int64_t &known = size[l];
+      int64_t& known = size[l];
       if (known < 0 || (l >= kEllipsisLabel && known == 1)) {
         known = dim;
       } else if (dim != known && !(l >= kEllipsisLabel && dim == 1)) {
@@ -342,7 +342,7 @@ absl::Status EinsumKernel(KernelContext &ctx) {
       }
     }
   }
-  for (auto &v : views) {  // stretch broadcast ellipsis dims
+  for (auto& v : views) {  // stretch broadcast ellipsis dims
     for (size_t d = 0; d < v.labels.size(); ++d) {
       if (v.dims[d] == 1 && size[v.labels[d]] != 1) {
         v.dims[d] = size[v.labels[d]];
@@ -368,14 +368,14 @@ absl::Status EinsumKernel(KernelContext &ctx) {
   for (int l : out_labels) {
     if (acc.Find(l) < 0) return ctx.InvalidArgument("internal: output label lost");
   }
-  Tensor *y = ctx.Output(0, ctx.input(0).dtype(), out_shape);
+  Tensor* y = ctx.Output(0, ctx.input(0).dtype(), out_shape);
   SumInto(acc, out_labels, y->data<T>());
   return absl::OkStatus();
 }
 
 }  // namespace
 
-void RegisterEinsumKernels(KernelTable &table) {
+void RegisterEinsumKernels(KernelTable& table) {
   table.Add("Einsum", Device::kCpu, {DataType::kF32}, &EinsumKernel<float>);
   table.Add("Einsum", Device::kCpu, {DataType::kF64}, &EinsumKernel<double>);
   table.Add("Einsum", Device::kCpu, {DataType::kI32}, &EinsumKernel<int32_t>);

@@ -6,6 +6,6 @@
 
 namespace fleet::cpu {
 
-void RegisterEinsumKernels(KernelTable &table);
+void RegisterEinsumKernels(KernelTable& table);
 
 }  // namespace fleet::cpu

@@ -15,9 +15,9 @@ namespace {
 
 // Scales C by beta; beta == 0 overwrites (C may hold garbage or NaN).
 template <typename T>
-void ScaleC(int64_t m, int64_t n, double beta, T *c, int64_t ldc) {
+void ScaleC(int64_t m, int64_t n, double beta, T* c, int64_t ldc) {
   for (int64_t i = 0; i < m; ++i) {
-    T *row = c + i * ldc;
+    T* row = c + i * ldc;
     if (beta == 0) {
       std::memset(row, 0, sizeof(T) * n);
     } else if (beta != 1) {
@@ -27,8 +27,8 @@ void ScaleC(int64_t m, int64_t n, double beta, T *c, int64_t ldc) {
 }
 
 template <typename T>
-void IntGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T *a,
-             int64_t lda, const T *b, int64_t ldb, double beta, T *c, int64_t ldc) {
+void IntGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
+             int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc) {
   // Accumulate A*B exactly in T, then apply alpha/beta (in double, like NumPy
   // would for a float alpha) only when they are not the identity.
   std::vector<T> acc(static_cast<size_t>(n));
@@ -39,13 +39,13 @@ void IntGemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double
       T av = trans_a ? a[p * lda + i] : a[i * lda + p];
       if (av == 0) continue;
       if (!trans_b) {
-        const T *brow = b + p * ldb;
+        const T* brow = b + p * ldb;
         for (int64_t j = 0; j < n; ++j) acc[j] += av * brow[j];
       } else {
         for (int64_t j = 0; j < n; ++j) acc[j] += av * b[j * ldb + p];
       }
     }
-    T *crow = c + i * ldc;
+    T* crow = c + i * ldc;
     if (alpha == 1 && beta == 0) {
       for (int64_t j = 0; j < n; ++j) crow[j] = acc[j];
     } else if (alpha == 1 && beta == 1) {
@@ -67,7 +67,7 @@ bool GemmDimsFit(int64_t m, int64_t n, int64_t k) {
 
 template <typename T>
 void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                  const T *a, int64_t lda, const T *b, int64_t ldb, double beta, T *c,
+                  const T* a, int64_t lda, const T* b, int64_t ldb, double beta, T* c,
                   int64_t ldc) {
   if (m <= 0 || n <= 0) return;
   if constexpr (std::is_floating_point_v<T>) {
@@ -89,9 +89,9 @@ void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, d
   }
 }
 
-#define FLEET_INSTANTIATE_GEMM(T)                                                                  \
-  template void GemmRowMajor<T>(bool, bool, int64_t, int64_t, int64_t, double, const T *, int64_t, \
-                                const T *, int64_t, double, T *, int64_t);
+#define FLEET_INSTANTIATE_GEMM(T)                                                                 \
+  template void GemmRowMajor<T>(bool, bool, int64_t, int64_t, int64_t, double, const T*, int64_t, \
+                                const T*, int64_t, double, T*, int64_t);
 FLEET_INSTANTIATE_GEMM(float)
 FLEET_INSTANTIATE_GEMM(double)
 FLEET_INSTANTIATE_GEMM(int32_t)

@@ -15,7 +15,7 @@ namespace fleet::cpu {
 
 template <typename T>
 void GemmRowMajor(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
-                  const T *a, int64_t lda, const T *b, int64_t ldb, double beta, T *c, int64_t ldc);
+                  const T* a, int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc);
 
 // True when every GEMM dimension fits the 32-bit ints that OpenBLAS takes.
 bool GemmDimsFit(int64_t m, int64_t n, int64_t k);

@@ -21,7 +21,7 @@ namespace {
 // threshold).
 constexpr int64_t kSmallGemm = 64 * 64 * 64;
 
-absl::Status CheckSameDtype(KernelContext &ctx, int i, const char *name) {
+absl::Status CheckSameDtype(KernelContext& ctx, int i, const char* name) {
   if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
     return ctx.InvalidArgument(absl::StrCat(
         "input '", name, "' is ", std::string(DataTypeName(ctx.input(i).dtype())), "; expected ",
@@ -31,12 +31,12 @@ absl::Status CheckSameDtype(KernelContext &ctx, int i, const char *name) {
 }
 
 template <typename T>
-absl::Status MatMulKernel(KernelContext &ctx) {
+absl::Status MatMulKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("MatMul needs inputs 'A' and 'B'");
   }
-  const Tensor &a = ctx.input(0);
-  const Tensor &b = ctx.input(1);
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
   if (absl::Status s = CheckSameDtype(ctx, 1, "B"); !s.ok()) return s;
   if (a.rank() == 0 || b.rank() == 0) {
     return ctx.InvalidArgument(absl::StrCat("input '", a.rank() == 0 ? "A" : "B",
@@ -75,10 +75,10 @@ absl::Status MatMulKernel(KernelContext &ctx) {
   std::vector<int64_t> out_shape = batch;
   if (a.rank() > 1) out_shape.push_back(m);
   if (b.rank() > 1) out_shape.push_back(n);
-  Tensor *y = ctx.Output(0, a.dtype(), out_shape);
-  const T *ap = a.data<T>();
-  const T *bp = b.data<T>();
-  T *yp = y->data<T>();
+  Tensor* y = ctx.Output(0, a.dtype(), out_shape);
+  const T* ap = a.data<T>();
+  const T* bp = b.data<T>();
+  T* yp = y->data<T>();
   const int64_t total_batch = NumElements(batch);
   if (y->numel() == 0) return absl::OkStatus();
 
@@ -136,12 +136,12 @@ absl::Status MatMulKernel(KernelContext &ctx) {
 // Gemm (opset 13): Y = alpha * op(A) * op(B) + beta * C, C broadcast
 // unidirectionally to [M,N].
 template <typename T>
-absl::Status GemmKernel(KernelContext &ctx) {
+absl::Status GemmKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("Gemm needs inputs 'A' and 'B'");
   }
-  const Tensor &a = ctx.input(0);
-  const Tensor &b = ctx.input(1);
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
   if (absl::Status s = CheckSameDtype(ctx, 1, "B"); !s.ok()) return s;
   const bool trans_a = ctx.GetInt("transA", 0) != 0;
   const bool trans_b = ctx.GetInt("transB", 0) != 0;
@@ -166,10 +166,10 @@ absl::Status GemmKernel(KernelContext &ctx) {
   if (!GemmDimsFit(m, n, k)) {
     return ctx.InvalidArgument("Gemm dims exceed the 32-bit limit of the BLAS backend");
   }
-  Tensor *y = ctx.Output(0, a.dtype(), {m, n});
-  T *yp = y->data<T>();
+  Tensor* y = ctx.Output(0, a.dtype(), {m, n});
+  T* yp = y->data<T>();
   if (ctx.has_input(2) && beta != 0) {
-    const Tensor &c = ctx.input(2);
+    const Tensor& c = ctx.input(2);
     if (absl::Status s = CheckSameDtype(ctx, 2, "C"); !s.ok()) return s;
     // Unidirectional broadcast of C to [M, N].
     std::vector<int64_t> cs = c.shape();
@@ -183,7 +183,7 @@ absl::Status GemmKernel(KernelContext &ctx) {
                                               "; expected one that broadcasts to [", m, ",", n,
                                               "]"));
     }
-    const T *cp = c.data<T>();
+    const T* cp = c.data<T>();
     const int64_t rs = cs[0] == 1 ? 0 : cs[1];
     const int64_t es = cs[1] == 1 ? 0 : 1;
     for (int64_t i = 0; i < m; ++i) {
@@ -199,7 +199,7 @@ absl::Status GemmKernel(KernelContext &ctx) {
 
 }  // namespace
 
-void RegisterMatMulKernels(KernelTable &table) {
+void RegisterMatMulKernels(KernelTable& table) {
   table.Add("MatMul", Device::kCpu, {DataType::kF32}, &MatMulKernel<float>);
   table.Add("MatMul", Device::kCpu, {DataType::kF64}, &MatMulKernel<double>);
   table.Add("MatMul", Device::kCpu, {DataType::kI32}, &MatMulKernel<int32_t>);

@@ -28,7 +28,7 @@ struct Taps {
   int64_t padded_count = 1;
 };
 
-inline void ComputeTaps(const WindowGeometry &g, const int64_t o[3], Taps *t) {
+inline void ComputeTaps(const WindowGeometry& g, const int64_t o[3], Taps* t) {
   t->padded_count = 1;
   for (int j = 0; j < 3; ++j) {
     const int64_t start = o[j] * g.stride[j] - g.pad_begin[j];
@@ -48,8 +48,8 @@ struct PoolParams {
 };
 
 template <typename T>
-void PoolPlane(const T *x, const WindowGeometry &g, const PoolParams &pp, int64_t index_base, T *y,
-               int64_t *indices) {
+void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_t index_base, T* y,
+               int64_t* indices) {
   int64_t o[3];
   Taps t;
   for (o[0] = 0; o[0] < g.out[0]; ++o[0]) {
@@ -66,7 +66,7 @@ void PoolPlane(const T *x, const WindowGeometry &g, const PoolParams &pp, int64_
             const int64_t i0 = s0 + a * g.dilation[0];
             for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
               const int64_t i1 = s1 + b * g.dilation[1];
-              const T *row = x + (i0 * g.in[1] + i1) * g.in[2];
+              const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
               for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
                 const int64_t i2 = s2 + c * g.dilation[2];
                 if (row[i2] > best || best_at < 0) {
@@ -86,7 +86,7 @@ void PoolPlane(const T *x, const WindowGeometry &g, const PoolParams &pp, int64_
           const int64_t i0 = s0 + a * g.dilation[0];
           for (int64_t b = t.lo[1]; b < t.hi[1]; ++b) {
             const int64_t i1 = s1 + b * g.dilation[1];
-            const T *row = x + (i0 * g.in[1] + i1) * g.in[2];
+            const T* row = x + (i0 * g.in[1] + i1) * g.in[2];
             for (int64_t c = t.lo[2]; c < t.hi[2]; ++c) {
               const double v = static_cast<double>(row[s2 + c * g.dilation[2]]);
               if (pp.kind == PoolKind::kAverage) {
@@ -117,9 +117,9 @@ void PoolPlane(const T *x, const WindowGeometry &g, const PoolParams &pp, int64_
 }
 
 template <typename T, PoolKind kKind>
-absl::Status PoolKernel(KernelContext &ctx) {
+absl::Status PoolKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
-  const Tensor &x = ctx.input(0);
+  const Tensor& x = ctx.input(0);
   if (x.rank() < 3) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 3"));
@@ -147,15 +147,15 @@ absl::Status PoolKernel(KernelContext &ctx) {
   }
   std::vector<int64_t> out_shape = {x.dim(0), x.dim(1)};
   for (int64_t d : g.OutDims()) out_shape.push_back(d);
-  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
-  int64_t *indices = nullptr;
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
+  int64_t* indices = nullptr;
   if (kKind == PoolKind::kMax && ctx.num_outputs() > 1) {
     indices = ctx.Output(1, DataType::kI64, out_shape)->data<int64_t>();
   }
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t isz = g.in_size(), osz = g.out_size();
-  const T *xp = x.data<T>();
-  T *yp = y->data<T>();
+  const T* xp = x.data<T>();
+  T* yp = y->data<T>();
   ctx.ParallelFor(planes,
                   std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size())),
                   [&](int64_t begin, int64_t end) {
@@ -168,9 +168,9 @@ absl::Status PoolKernel(KernelContext &ctx) {
 }
 
 template <typename T, PoolKind kKind>
-absl::Status GlobalPoolKernel(KernelContext &ctx) {
+absl::Status GlobalPoolKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
-  const Tensor &x = ctx.input(0);
+  const Tensor& x = ctx.input(0);
   if (x.rank() < 2) {
     return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
                                             "; expected [N,C,spatial...] with rank >= 2"));
@@ -182,15 +182,15 @@ absl::Status GlobalPoolKernel(KernelContext &ctx) {
   std::vector<int64_t> out_shape(x.rank(), 1);
   out_shape[0] = x.dim(0);
   out_shape[1] = x.dim(1);
-  Tensor *y = ctx.Output(0, x.dtype(), out_shape);
+  Tensor* y = ctx.Output(0, x.dtype(), out_shape);
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t isz = planes == 0 ? 0 : x.numel() / planes;
-  const T *xp = x.data<T>();
-  T *yp = y->data<T>();
+  const T* xp = x.data<T>();
+  T* yp = y->data<T>();
   ctx.ParallelFor(planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, isz)),
                   [&](int64_t begin, int64_t end) {
                     for (int64_t q = begin; q < end; ++q) {
-                      const T *v = xp + q * isz;
+                      const T* v = xp + q * isz;
                       if (kKind == PoolKind::kMax) {
                         T best = isz > 0 ? v[0] : T{0};
                         for (int64_t i = 1; i < isz; ++i) best = v[i] > best ? v[i] : best;
@@ -214,7 +214,7 @@ absl::Status GlobalPoolKernel(KernelContext &ctx) {
 
 }  // namespace
 
-void RegisterPoolKernels(KernelTable &table) {
+void RegisterPoolKernels(KernelTable& table) {
   table.Add("MaxPool", Device::kCpu, {DataType::kF32}, &PoolKernel<float, PoolKind::kMax>);
   table.Add("MaxPool", Device::kCpu, {DataType::kF64}, &PoolKernel<double, PoolKind::kMax>);
   table.Add("MaxPool", Device::kCpu, {DataType::kU8}, &PoolKernel<uint8_t, PoolKind::kMax>);

@@ -13,7 +13,7 @@ std::vector<int64_t> WindowGeometry::OutDims() const {
   return std::vector<int64_t>(out.begin() + (3 - rank), out.end());
 }
 
-absl::Status ReadKernelShape(const KernelContext &ctx, int rank, std::vector<int64_t> *kernel) {
+absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int64_t>* kernel) {
   if (!ctx.HasAttr("kernel_shape")) return absl::OkStatus();
   std::vector<int64_t> k = ctx.GetInts("kernel_shape", {});
   if (static_cast<int>(k.size()) != rank) {
@@ -31,16 +31,16 @@ absl::Status ReadKernelShape(const KernelContext &ctx, int rank, std::vector<int
   return absl::OkStatus();
 }
 
-absl::Status ReadWindowAttrs(const KernelContext &ctx, int rank, bool allow_dilations,
-                             WindowGeometry *geo) {
+absl::Status ReadWindowAttrs(const KernelContext& ctx, int rank, bool allow_dilations,
+                             WindowGeometry* geo) {
   if (rank < 1 || rank > 3) {
     return ctx.Unimplemented(
         absl::StrCat("only 1-D, 2-D and 3-D windows are supported; got ", rank, " spatial dims"));
   }
   geo->rank = rank;
   const int off = 3 - rank;
-  auto read = [&](const char *name, int64_t count, int64_t min, int64_t dflt,
-                  int64_t *dst) -> absl::Status {
+  auto read = [&](const char* name, int64_t count, int64_t min, int64_t dflt,
+                  int64_t* dst) -> absl::Status {
     std::vector<int64_t> v = ctx.GetInts(name, std::vector<int64_t>(count, dflt));
     if (static_cast<int64_t>(v.size()) != count) {
       return ctx.InvalidArgument(absl::StrCat("attribute '", name, "' has ", v.size(),
@@ -74,10 +74,10 @@ absl::Status ReadWindowAttrs(const KernelContext &ctx, int rank, bool allow_dila
   return absl::OkStatus();
 }
 
-absl::Status ComputeForwardWindow(const KernelContext &ctx, const char *input_name,
-                                  const std::vector<int64_t> &in,
-                                  const std::vector<int64_t> &kernel, bool ceil_mode,
-                                  bool allow_dilations, WindowGeometry *geo) {
+absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_name,
+                                  const std::vector<int64_t>& in,
+                                  const std::vector<int64_t>& kernel, bool ceil_mode,
+                                  bool allow_dilations, WindowGeometry* geo) {
   const int rank = static_cast<int>(in.size());
   if (absl::Status s = ReadWindowAttrs(ctx, rank, allow_dilations, geo); !s.ok()) return s;
   const int off = 3 - rank;

@@ -31,29 +31,29 @@ struct WindowGeometry {
 // length and sign (strides and dilations >= 1, pads >= 0). `allow_dilations`
 // false rejects a dilations attribute other than all ones (ops whose opset 17
 // form has none).
-absl::Status ReadWindowAttrs(const KernelContext &ctx, int rank, bool allow_dilations,
-                             WindowGeometry *geo);
+absl::Status ReadWindowAttrs(const KernelContext& ctx, int rank, bool allow_dilations,
+                             WindowGeometry* geo);
 
 // Fills `geo` for a forward window op (Conv, pools) over `in` spatial dims with
 // `kernel` (already validated >= 1): reads the attributes, applies auto_pad,
 // computes the output dims (ceil_mode rounds up, never starting a window in the
 // end padding), and rejects windows larger than the padded input. `input_name`
 // is used in messages.
-absl::Status ComputeForwardWindow(const KernelContext &ctx, const char *input_name,
-                                  const std::vector<int64_t> &in,
-                                  const std::vector<int64_t> &kernel, bool ceil_mode,
-                                  bool allow_dilations, WindowGeometry *geo);
+absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_name,
+                                  const std::vector<int64_t>& in,
+                                  const std::vector<int64_t>& kernel, bool ceil_mode,
+                                  bool allow_dilations, WindowGeometry* geo);
 
 // Reads a kernel_shape attribute of `rank` positive entries; absent leaves
 // `kernel` unchanged and returns ok (callers that need it check for an empty
 // vector).
-absl::Status ReadKernelShape(const KernelContext &ctx, int rank, std::vector<int64_t> *kernel);
+absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int64_t>* kernel);
 
 // The outputs o in [*lo, *hi) of a window row whose input coordinate o * stride
 // + offset lies in [0, n); `count` outputs in all. Lets loops split into
 // padding and in-bounds runs.
-inline void ValidRange(int64_t offset, int64_t stride, int64_t n, int64_t count, int64_t *lo,
-                       int64_t *hi) {
+inline void ValidRange(int64_t offset, int64_t stride, int64_t n, int64_t count, int64_t* lo,
+                       int64_t* hi) {
   int64_t l = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
   int64_t h = n - offset <= 0 ? 0 : (n - offset + stride - 1) / stride;
   h = h < count ? h : count;

@@ -36,16 +36,16 @@ Tensor Pat(std::vector<int64_t> shape, int64_t mul = 7, int64_t mod = 11) {
   return MakeTensor<float>(DataType::kF32, std::move(shape), v);
 }
 
-void ExpectNear(const Tensor &t, const std::vector<int64_t> &shape,
-                const std::vector<float> &expected) {
+void ExpectNear(const Tensor& t, const std::vector<int64_t>& shape,
+                const std::vector<float>& expected) {
   ASSERT_EQ(t.shape(), shape);
   std::vector<float> got = ToVector<float>(t);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << "at " << i;
 }
 
-Tensor Run1(const std::string &op, const std::vector<Tensor> &in, const AttrMap &attrs = {},
-            ThreadPool *pool = nullptr) {
+Tensor Run1(const std::string& op, const std::vector<Tensor>& in, const AttrMap& attrs = {},
+            ThreadPool* pool = nullptr) {
   auto out = RunKernel(op, in, attrs, 1, pool);
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? (*out)[0] : Tensor();
@@ -115,6 +115,18 @@ TEST(ConvTest, PointwiseSkipsIm2col) {
                                -0.4375, -0.625, 0,       0.4375,  0.1875,  -0.0625, 0.375,  0.125});
 }
 
+TEST(ConvTest, PointwiseOnLargePlaneReadsImageDirectly) {
+  // Closed form: a [1,2,1,1] filter {1, 2} with bias 0.5 gives y = x[0] + 2 * x[1] + 0.5.
+  Tensor x = Pat({1, 2, 32, 40});
+  Tensor y = Run1("Conv", {x, MakeTensor<float>(DataType::kF32, {1, 2, 1, 1}, {1, 2}),
+                           MakeTensor<float>(DataType::kF32, {1}, {0.5})});
+  ASSERT_EQ(y.shape(), (std::vector<int64_t>{1, 1, 32, 40}));
+  const float* xp = x.data<float>();
+  for (int i = 0; i < 32 * 40; ++i) {
+    ASSERT_FLOAT_EQ(y.data<float>()[i], xp[i] + 2 * xp[32 * 40 + i] + 0.5f) << "at " << i;
+  }
+}
+
 TEST(ConvTest, OneDimensionalAutoPad) {
   // ort('Conv', [pat([1,2,6]), pat([3,2,3],5,7)], strides=[2],
   // auto_pad='SAME_UPPER' / LOWER)
@@ -152,7 +164,7 @@ TEST(ConvTest, DoubleMatchesFloat) {
   EXPECT_EQ(ToVector<double>(y), (std::vector<double>{52, 60, 76, 84}));
 }
 
-absl::Status ConvStatus(const std::vector<Tensor> &in, const AttrMap &attrs = {}) {
+absl::Status ConvStatus(const std::vector<Tensor>& in, const AttrMap& attrs = {}) {
   return RunKernel("Conv", in, attrs, 1).status();
 }
 

@@ -32,23 +32,23 @@ Tensor Pat(DataType dtype, std::vector<int64_t> shape, int64_t mul = 7, int64_t 
   return MakeTensor<T>(dtype, std::move(shape), v);
 }
 
-void ExpectNear(const Tensor &t, const std::vector<int64_t> &shape,
-                const std::vector<float> &expected) {
+void ExpectNear(const Tensor& t, const std::vector<int64_t>& shape,
+                const std::vector<float>& expected) {
   ASSERT_EQ(t.shape(), shape);
   std::vector<float> got = ToVector<float>(t);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << "at " << i;
 }
 
-Tensor Run1(const std::string &op, const std::vector<Tensor> &in, const AttrMap &attrs = {},
-            ThreadPool *pool = nullptr) {
+Tensor Run1(const std::string& op, const std::vector<Tensor>& in, const AttrMap& attrs = {},
+            ThreadPool* pool = nullptr) {
   auto out = RunKernel(op, in, attrs, 1, pool);
   EXPECT_TRUE(out.ok()) << out.status();
   return out.ok() ? (*out)[0] : Tensor();
 }
 
-absl::Status RunStatus(const std::string &op, const std::vector<Tensor> &in,
-                       const AttrMap &attrs = {}) {
+absl::Status RunStatus(const std::string& op, const std::vector<Tensor>& in,
+                       const AttrMap& attrs = {}) {
   return RunKernel(op, in, attrs, 1).status();
 }
 
@@ -170,7 +170,7 @@ TEST(GemmTest, RejectsBadShapes) {
   EXPECT_THAT(s.message(), HasSubstr("input 'A' has shape [2,3,1]; expected rank 2"));
 }
 
-Tensor Einsum(const std::string &eq, const std::vector<Tensor> &in) {
+Tensor Einsum(const std::string& eq, const std::vector<Tensor>& in) {
   return Run1("Einsum", in, {{"equation", eq}});
 }
 
@@ -226,7 +226,7 @@ TEST(EinsumTest, IntegerInputs) {
 TEST(EinsumTest, RejectsBadEquations) {
   Tensor a(DataType::kF32, {2, 3});
   Tensor b(DataType::kF32, {4, 5});
-  auto run = [](const std::string &eq, const std::vector<Tensor> &in) {
+  auto run = [](const std::string& eq, const std::vector<Tensor>& in) {
     return RunKernel("Einsum", in, {{"equation", eq}}, 1).status();
   };
   absl::Status s = run("ij,jk->ik", {a, b});

@@ -37,15 +37,15 @@ Tensor Pat(std::vector<int64_t> shape, int64_t mul = 7, int64_t mod = 11) {
   return MakeTensor<float>(DataType::kF32, std::move(shape), v);
 }
 
-void ExpectNear(const Tensor &t, const std::vector<int64_t> &shape,
-                const std::vector<float> &expected) {
+void ExpectNear(const Tensor& t, const std::vector<int64_t>& shape,
+                const std::vector<float>& expected) {
   ASSERT_EQ(t.shape(), shape);
   std::vector<float> got = ToVector<float>(t);
   ASSERT_EQ(got.size(), expected.size());
   for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-5) << "at " << i;
 }
 
-std::vector<Tensor> RunPool(const std::string &op, const Tensor &x, const AttrMap &attrs,
+std::vector<Tensor> RunPool(const std::string& op, const Tensor& x, const AttrMap& attrs,
                             int num_outputs = 1) {
   ThreadPool pool(2);
   auto out = RunKernel(op, {x}, attrs, num_outputs, &pool);
@@ -164,7 +164,7 @@ TEST(GlobalPoolTest, AverageAndMax) {
 
 TEST(PoolTest, RejectsBadAttributes) {
   Tensor x(DataType::kF32, {1, 1, 4, 4});
-  auto status = [&](const std::string &op, const AttrMap &attrs) {
+  auto status = [&](const std::string& op, const AttrMap& attrs) {
     return RunKernel(op, {x}, attrs, 1).status();
   };
   absl::Status s = status("MaxPool", {});
