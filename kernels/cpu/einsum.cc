@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/gemm.h"
 
@@ -228,8 +229,8 @@ View<T> Contiguous(const View<T>& v, const std::vector<int>& order,
 }
 
 template <typename T>
-View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& keep,
-                 std::deque<std::vector<T>>* storage) {
+absl::StatusOr<View<T>> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& keep,
+                                 std::deque<std::vector<T>>* storage) {
   auto in = [](const std::vector<int>& s, int l) {
     return std::find(s.begin(), s.end(), l) != s.end();
   };
@@ -264,6 +265,10 @@ View<T> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& kee
   View<T> ac = Contiguous(a, a_order, storage);
   View<T> bc = Contiguous(b, b_order, storage);
   const int64_t nb = prod(batch), m = prod(rows), n = prod(cols), k = prod(contracted);
+  if (!GemmDimsFit(m, n, k)) {
+    return absl::InvalidArgumentError(
+        "Einsum operands exceed the 32-bit limit of the BLAS backend");
+  }
   storage->emplace_back(static_cast<size_t>(nb * m * n));
   T* out = storage->back().data();
   for (int64_t t = 0; t < nb; ++t) {
@@ -363,7 +368,9 @@ absl::Status EinsumKernel(KernelContext& ctx) {
     std::vector<int> keep = out_labels;
     for (int j = i + 1; j < n; ++j)
       keep.insert(keep.end(), views[j].labels.begin(), views[j].labels.end());
-    acc = Contract(acc, views[i], keep, &storage);
+    absl::StatusOr<View<T>> next = Contract(acc, views[i], keep, &storage);
+    if (!next.ok()) return ctx.InvalidArgument(std::string(next.status().message()));
+    acc = *std::move(next);
   }
   for (int l : out_labels) {
     if (acc.Find(l) < 0) return ctx.InvalidArgument("internal: output label lost");

@@ -83,7 +83,7 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   if (y->numel() == 0) return absl::OkStatus();
 
   const bool b_has_batch = NumElements(bbatch) > 1;
-  if (!b_has_batch) {
+  if (!b_has_batch && GemmDimsFit(NumElements(abatch) * m, n, k)) {
     // A's batch (broadcast over B's size-1 dims is a no-op) folds into rows.
     GemmRowMajor<T>(false, false, NumElements(abatch) * m, n, k, 1.0, ap, k, bp, n, 0.0, yp, n);
     return absl::OkStatus();
