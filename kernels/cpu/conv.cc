@@ -1,12 +1,12 @@
 // Conv (1-D, 2-D, 3-D; groups, pads, strides, dilations, auto_pad, bias).
 //
-// Per image and group, the input patches are unrolled (im2col, parallel over
-// the column rows) into a [C/group * prod(kernel), prod(out)] matrix and
-// multiplied by the group's [M/group, C/group * prod(kernel)] weights with one
-// GEMM, which OpenBLAS threads. A 1x1 kernel with unit strides and no pads
-// needs no unrolling: the image itself is the matrix. Convolutions with one
-// input channel per group (depthwise) run a direct loop parallel over output
-// planes, since their per-group GEMMs would be tiny.
+// Per image and group, the input patches are unrolled (im2col, parallel over the column rows)
+// into a [C/group * prod(kernel), prod(out)] matrix and multiplied by the group's
+// [M/group, C/group * prod(kernel)] weights with one GEMM, which OpenBLAS threads. When output
+// planes are small, several images share one GEMM (their columns side by side) so it is not too
+// thin. A 1x1 kernel with unit strides and no pads on a large plane needs no unrolling: the
+// image itself is the matrix. Convolutions with one input channel per group (depthwise) run a
+// direct loop parallel over output planes, since their per-group GEMMs would be tiny.
 #include <algorithm>
 #include <cstring>
 #include <string>
