@@ -127,6 +127,53 @@ TEST(ConvTest, PointwiseOnLargePlaneReadsImageDirectly) {
   }
 }
 
+// A plain loop over the definition of 2-D Conv, as an independent reference for larger inputs.
+std::vector<float> NaiveConv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t group,
+                               Ints strides, Ints dilations, Ints pads, int64_t oh_n,
+                               int64_t ow_n) {
+  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), wd = x.dim(3);
+  const int64_t m = w.dim(0), cg = w.dim(1), kh_n = w.dim(2), kw_n = w.dim(3), mg = m / group;
+  std::vector<float> y(n * m * oh_n * ow_n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t oc = 0; oc < m; ++oc)
+      for (int64_t oh = 0; oh < oh_n; ++oh)
+        for (int64_t ow = 0; ow < ow_n; ++ow) {
+          double acc = b.data<float>()[oc];
+          for (int64_t icg = 0; icg < cg; ++icg)
+            for (int64_t kh = 0; kh < kh_n; ++kh)
+              for (int64_t kw = 0; kw < kw_n; ++kw) {
+                const int64_t ih = oh * strides[0] + kh * dilations[0] - pads[0];
+                const int64_t iw = ow * strides[1] + kw * dilations[1] - pads[1];
+                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                const int64_t ic = oc / mg * cg + icg;
+                acc += x.data<float>()[((i * c + ic) * h + ih) * wd + iw] *
+                       w.data<float>()[((oc * cg + icg) * kh_n + kh) * kw_n + kw];
+              }
+          y[((i * m + oc) * oh_n + oh) * ow_n + ow] = static_cast<float>(acc);
+        }
+  return y;
+}
+
+TEST(ConvTest, MatchesNaiveLoopOnLargerInputs) {
+  ThreadPool pool(2);
+  {  // small planes: several images share one GEMM
+    Tensor x = Pat({3, 6, 20, 17}), w = Pat({8, 3, 3, 2}, 5, 7), b = Pat({8}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b},
+                    {{"group", int64_t{2}},
+                     {"strides", Ints{2, 1}},
+                     {"dilations", Ints{1, 2}},
+                     {"pads", Ints{1, 0, 2, 1}}},
+                    &pool);
+    // out = (20 + 3 - 3) / 2 + 1 = 11, (17 + 1 - 3) / 1 + 1 = 16
+    ExpectNear(y, {3, 8, 11, 16}, NaiveConv2d(x, w, b, 2, {2, 1}, {1, 2}, {1, 0}, 11, 16));
+  }
+  {  // large planes: one GEMM per image
+    Tensor x = Pat({2, 4, 40, 40}), w = Pat({5, 4, 3, 3}, 5, 7), b = Pat({5}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"pads", Ints{1, 1, 1, 1}}}, &pool);
+    ExpectNear(y, {2, 5, 40, 40}, NaiveConv2d(x, w, b, 1, {1, 1}, {1, 1}, {1, 1}, 40, 40));
+  }
+}
+
 TEST(ConvTest, OneDimensionalAutoPad) {
   // ort('Conv', [pat([1,2,6]), pat([3,2,3],5,7)], strides=[2],
   // auto_pad='SAME_UPPER' / LOWER)
