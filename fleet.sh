@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Fleet's two commands:
+#   ./fleet.sh test   install what is missing, build, and run every test (CI runs exactly this)
+#   ./fleet.sh demo   build, then run the demo job on built-in defaults
+# Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench.
+# Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="${FLEET_BUILD_DIR:-$ROOT/build}"
+JOBS="${FLEET_JOBS:-2}"
+VENV="$ROOT/.venv"
+
+APT_PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  protobuf-compiler libprotobuf-dev libabsl-dev libonnx-dev libopenblas-dev libcli11-dev
+  libgtest-dev libgmock-dev googletest
+  python3 python3-venv python3-onnx python3-numpy
+)
+PIP_PACKAGES=(onnx onnxruntime numpy)
+
+log() { printf '\n== %s\n' "$*"; }
+
+setup() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+    log "creating $VENV with ${PIP_PACKAGES[*]}"
+    /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+  fi
+}
+
+build() {
+  log "configuring and building in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFLEET_PYTHON="$VENV/bin/python" >/dev/null
+  cmake --build "$BUILD" -j "$JOBS"
+}
+
+run_tests() {
+  log "running the tests"
+  ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 900
+}
+
+demo() {
+  local out="$BUILD/demo"
+  mkdir -p "$out"
+  log "generating the CTR-DNN model (26 embedding tables + 13 dense features + MLP)"
+  "$VENV/bin/python" "$ROOT/models/generate.py" --out "$out" --only ctr_dnn
+  log "fleet-inspect --summary ctr_dnn.onnx"
+  "$BUILD/tools/fleet-inspect" --summary "$out/ctr_dnn.onnx"
+  log "making a batch of 8 sample inputs"
+  "$VENV/bin/python" "$ROOT/models/sample_inputs.py" "$out/ctr_dnn.onnx" --batch 8 \
+    --out "$out/inputs" --seed 0
+  local args=()
+  for f in "$out"/inputs/*.npy; do
+    local name
+    name="$(basename "$f" .npy)"
+    args+=(--input "$name=$f")
+  done
+  log "fleet-run ctr_dnn.onnx --infer (forward pass on the CPU)"
+  "$BUILD/tools/fleet-run" "$out/ctr_dnn.onnx" --infer "${args[@]}" --output-dir "$out/outputs"
+  log "logits of the 8 samples"
+  "$VENV/bin/python" -c "import numpy as np, sys; np.set_printoptions(precision=4, suppress=True); print(np.load(sys.argv[1]))" \
+    "$out/outputs/logits.npy"
+  log "checking against ONNX Runtime"
+  "$VENV/bin/python" "$ROOT/tests/models/check_against_ort.py" --fleet-run "$BUILD/tools/fleet-run" \
+    --model "$out/ctr_dnn.onnx" --batch 8
+}
+
+bench() {
+  "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models"
+  "$VENV/bin/python" "$ROOT/bench/forward_bench.py" --fleet-bench "$BUILD/bench/fleet-bench-forward" \
+    --models "$BUILD/models" "$@"
+}
+
+case "${1:-}" in
+  test) setup; build; run_tests ;;
+  demo) setup; build; demo ;;
+  setup) setup ;;
+  build) setup; build ;;
+  bench) shift; setup; build; bench "$@" ;;
+  *)
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

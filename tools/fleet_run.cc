@@ -1,0 +1,131 @@
+// fleet-run: runs a model or program.
+//
+//   fleet-run model.onnx --infer --input x=x.npy [--input ...] --output-dir out/ [--threads N]
+//
+// Imports the model, feeds every graph input from a .npy file, runs the forward pass on the CPU
+// and writes each graph output to out/<output name>.npy.
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "executor/executor.h"
+#include "executor/npy.h"
+#include "ir/status_macros.h"
+#include "kernels/cpu/register.h"
+#include "tools/program_loader.h"
+
+namespace fleet {
+namespace {
+
+// A file name for an output var: ONNX names may hold '/', ':' and the like.
+std::string FileNameFor(const std::string& var) {
+  std::string out;
+  for (char c : var) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  return out;
+}
+
+absl::Status Infer(const std::string& model_path, const std::vector<std::string>& input_args,
+                   const std::string& output_dir, int threads) {
+  FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model_path));
+  KernelTable kernels;
+  RegisterCpuKernels(kernels);
+  SetCpuMathThreads(threads);
+  ExecutorOptions options;
+  options.num_threads = threads;
+  FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(program, kernels, options));
+
+  std::map<std::string, std::string> given;  // input name -> file
+  for (const std::string& arg : input_args) {
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == arg.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--input '", arg, "': expected NAME=FILE.npy"));
+    }
+    given[arg.substr(0, eq)] = arg.substr(eq + 1);
+  }
+  const std::vector<std::string>& feeds = executor->feed_names();
+  std::string expected = absl::StrJoin(feeds, ", ");
+  for (const auto& [name, file] : given) {
+    if (std::find(feeds.begin(), feeds.end(), name) == feeds.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--input ", name, ": ", model_path,
+                                                     " has no input '", name,
+                                                     "'; its inputs are: ", expected));
+    }
+  }
+  Scope scope;
+  for (const std::string& name : feeds) {
+    auto it = given.find(name);
+    if (it == given.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("input '", name, "' of ", model_path,
+                                                     " is not given; pass --input ", name,
+                                                     "=FILE.npy (inputs: ", expected, ")"));
+    }
+    FLEET_ASSIGN_OR_RETURN(Tensor t, ReadNpy(it->second));
+    scope.Set(name, std::move(t));
+  }
+  absl::Status run = executor->Run(scope);
+  if (!run.ok()) {
+    // Feed mismatches name the input; say which file it came from.
+    for (const auto& [name, file] : given) {
+      if (absl::StrContains(run.message(), absl::StrCat("input '", name, "'"))) {
+        return absl::Status(run.code(), absl::StrCat(file, ": ", run.message()));
+      }
+    }
+    return run;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(output_dir, ec);
+  if (ec) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(output_dir, ": cannot create folder: ", ec.message()));
+  }
+  for (const std::string& name : executor->fetch_names()) {
+    const Tensor* t = scope.Find(name);
+    if (t == nullptr) return absl::InternalError(absl::StrCat("output '", name, "' missing"));
+    std::string path = (std::filesystem::path(output_dir) / (FileNameFor(name) + ".npy")).string();
+    FLEET_RETURN_IF_ERROR(WriteNpy(path, *t));
+    std::cout << name << ": " << t->TypeString() << " -> " << path << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace fleet
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "fleet-run: run a model.\n"
+      "With --infer: import MODEL (.onnx or a Fleet program file), feed each input from a\n"
+      ".npy file, run the forward pass on the CPU and write every output to\n"
+      "OUTPUT_DIR/<output name>.npy."};
+  std::string model;
+  bool infer = false;
+  std::vector<std::string> inputs;
+  std::string output_dir = "out";
+  int threads = 1;
+  app.add_option("model", model, "the .onnx model or Fleet program file")->required();
+  app.add_flag("--infer", infer, "run the forward pass once (inference)");
+  app.add_option("--input", inputs, "NAME=FILE.npy, once per model input");
+  app.add_option("--output-dir", output_dir, "folder for the output .npy files")
+      ->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads for one op")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  CLI11_PARSE(app, argc, argv);
+  if (!infer) {
+    std::cerr << "fleet-run: error: training runs are not available yet; use --infer\n";
+    return 2;
+  }
+  absl::Status s = fleet::Infer(model, inputs, output_dir, threads);
+  if (!s.ok()) {
+    std::cerr << "fleet-run: error: " << s.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,14 @@
+// Loads what a user points a tool at: an ONNX model (imported) or a Fleet program file.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ir/program.h"
+
+namespace fleet {
+
+// ".onnx" files are imported; anything else is read as a Fleet program file.
+absl::StatusOr<Program> LoadProgram(const std::string& path);
+
+}  // namespace fleet
