@@ -21,8 +21,8 @@ absl::Status WithIndices(const KernelContext& ctx, const Tensor& t, std::string_
                          Fn&& fn) {
   if (t.dtype() == DataType::kI64) return fn(t.data<int64_t>());
   if (t.dtype() == DataType::kI32) return fn(t.data<int32_t>());
-  return ctx.InvalidArgument(absl::StrCat("input '", std::string(what), "' is ", t.TypeString(),
-                                          "; expected i64 or i32"));
+  return ctx.InvalidArgument(
+      absl::StrCat("input '", std::string(what), "' is ", t.TypeString(), "; expected i64 or i32"));
 }
 
 absl::Status OutOfRange(const KernelContext& ctx, std::string_view what, int64_t position,
@@ -42,8 +42,8 @@ absl::Status GatherKernel(KernelContext& ctx) {
   shape.insert(shape.end(), indices.shape().begin(), indices.shape().end());
   shape.insert(shape.end(), data.shape().begin() + axis + 1, data.shape().end());
   const int64_t dim = data.dim(axis);
-  const int64_t outer = NumElements(std::vector<int64_t>(data.shape().begin(),
-                                                         data.shape().begin() + axis));
+  const int64_t outer =
+      NumElements(std::vector<int64_t>(data.shape().begin(), data.shape().begin() + axis));
   const int64_t n = indices.numel();
   const int64_t row = data.numel() / std::max<int64_t>(1, outer * dim) * DataTypeSize(data.dtype());
   return WithIndices(ctx, indices, "indices", [&](const auto* idx) -> absl::Status {
@@ -92,15 +92,14 @@ absl::Status ForEachElement(const std::vector<int64_t>& shape,
 }
 
 // Checks that `indices` has data's rank and no dim (other than on `axis`) larger than data's.
-absl::Status CheckElementsShape(const KernelContext& ctx, const Tensor& data,
-                                const Tensor& indices, int axis, std::string_view what) {
+absl::Status CheckElementsShape(const KernelContext& ctx, const Tensor& data, const Tensor& indices,
+                                int axis, std::string_view what) {
   bool ok = indices.rank() == data.rank();
   for (int d = 0; ok && d < data.rank(); ++d) ok = d == axis || indices.dim(d) <= data.dim(d);
   if (!ok) {
-    return ctx.InvalidArgument(absl::StrCat("input '", std::string(what), "' is ",
-                                            indices.TypeString(), "; expected rank ", data.rank(),
-                                            " with dims no larger than data ", data.TypeString(),
-                                            " off axis ", axis));
+    return ctx.InvalidArgument(absl::StrCat(
+        "input '", std::string(what), "' is ", indices.TypeString(), "; expected rank ",
+        data.rank(), " with dims no larger than data ", data.TypeString(), " off axis ", axis));
   }
   return absl::OkStatus();
 }
@@ -141,17 +140,28 @@ absl::StatusOr<Reduction> ParseReduction(const KernelContext& ctx) {
   if (r == "mul") return Reduction::kMul;
   if (r == "max") return Reduction::kMax;
   if (r == "min") return Reduction::kMin;
-  return ctx.InvalidArgument(absl::StrCat("reduction '", r, "'; expected none, add, mul, max or min"));
+  return ctx.InvalidArgument(
+      absl::StrCat("reduction '", r, "'; expected none, add, mul, max or min"));
 }
 
 template <typename T>
 void Combine(Reduction r, T& dst, T v) {
   switch (r) {
-    case Reduction::kNone: dst = v; break;
-    case Reduction::kAdd: dst = dst + v; break;
-    case Reduction::kMul: dst = dst * v; break;
-    case Reduction::kMax: dst = std::max(dst, v); break;
-    case Reduction::kMin: dst = std::min(dst, v); break;
+    case Reduction::kNone:
+      dst = v;
+      break;
+    case Reduction::kAdd:
+      dst = dst + v;
+      break;
+    case Reduction::kMul:
+      dst = dst * v;
+      break;
+    case Reduction::kMax:
+      dst = std::max(dst, v);
+      break;
+    case Reduction::kMin:
+      dst = std::min(dst, v);
+      break;
   }
 }
 
@@ -166,10 +176,14 @@ absl::Status DispatchScatter(const KernelContext& ctx, DataType dtype, Reduction
     return s;
   }
   switch (dtype) {
-    case DataType::kF32: return fn(float{});
-    case DataType::kF64: return fn(double{});
-    case DataType::kI32: return fn(int32_t{});
-    case DataType::kI64: return fn(int64_t{});
+    case DataType::kF32:
+      return fn(float{});
+    case DataType::kF64:
+      return fn(double{});
+    case DataType::kI32:
+      return fn(int32_t{});
+    case DataType::kI64:
+      return fn(int64_t{});
     default:
       return ctx.InvalidArgument(absl::StrCat("reduction on ", std::string(DataTypeName(dtype)),
                                               " data; expected f32, f64, i32 or i64"));
@@ -256,12 +270,12 @@ absl::Status GatherNDKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(TupleOffsets(ctx, data, indices, bd, &offsets));
   Tensor* out = ctx.Output(0, data.dtype(), shape);
   const size_t esize = DataTypeSize(data.dtype());
-  const int64_t batches = NumElements(std::vector<int64_t>(data.shape().begin(),
-                                                           data.shape().begin() + bd));
+  const int64_t batches =
+      NumElements(std::vector<int64_t>(data.shape().begin(), data.shape().begin() + bd));
   const int64_t batch_stride = data.numel() / std::max<int64_t>(batches, 1);
   const int64_t per_batch = static_cast<int64_t>(offsets.size()) / std::max<int64_t>(batches, 1);
-  const int64_t slice = NumElements(std::vector<int64_t>(data.shape().begin() + bd + m,
-                                                         data.shape().end())) * esize;
+  const int64_t slice =
+      NumElements(std::vector<int64_t>(data.shape().begin() + bd + m, data.shape().end())) * esize;
   const char* src = static_cast<const char*>(data.raw_data());
   char* dst = static_cast<char*>(out->raw_data());
   for (size_t j = 0; j < offsets.size(); ++j) {
@@ -292,14 +306,15 @@ absl::Status ScatterNDKernel(KernelContext& ctx) {
   std::vector<int64_t> offsets;
   FLEET_RETURN_IF_ERROR(TupleOffsets(ctx, data, indices, 0, &offsets));
   Tensor out = data.Clone();
-  const int64_t slice = NumElements(std::vector<int64_t>(data.shape().begin() + m,
-                                                         data.shape().end()));
+  const int64_t slice =
+      NumElements(std::vector<int64_t>(data.shape().begin() + m, data.shape().end()));
   FLEET_RETURN_IF_ERROR(DispatchScatter(ctx, data.dtype(), reduction, [&](auto tag) {
     using T = decltype(tag);
     const T* src = updates.data<T>();
     T* dst = out.data<T>();
     for (size_t j = 0; j < offsets.size(); ++j) {
-      for (int64_t i = 0; i < slice; ++i) Combine<T>(reduction, dst[offsets[j] + i], src[j * slice + i]);
+      for (int64_t i = 0; i < slice; ++i)
+        Combine<T>(reduction, dst[offsets[j] + i], src[j * slice + i]);
     }
     return absl::OkStatus();
   }));
@@ -323,8 +338,8 @@ absl::Status OneHotKernel(KernelContext& ctx) {
   std::vector<int64_t> shape = indices.shape();
   shape.insert(shape.begin() + axis, depth);
   Tensor* out = ctx.Output(0, values.dtype(), shape);
-  const int64_t inner = NumElements(std::vector<int64_t>(indices.shape().begin() + axis,
-                                                         indices.shape().end()));
+  const int64_t inner =
+      NumElements(std::vector<int64_t>(indices.shape().begin() + axis, indices.shape().end()));
   DispatchBySize(DataTypeSize(values.dtype()), [&](auto tag) {
     using T = decltype(tag);
     const T off = values.data<T>()[0];

@@ -30,10 +30,9 @@ absl::Status TopKKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, ctx.GetInt("axis", -1), x.rank()));
   const int64_t dim = x.dim(axis);
   if (k_values.size() != 1 || k_values[0] < 0 || k_values[0] > dim) {
-    return ctx.InvalidArgument(absl::StrCat("K has ", k_values.size(), " values (first ",
-                                            k_values.empty() ? 0 : k_values[0],
-                                            "); expected one value in [0, ", dim,
-                                            "] for input ", x.TypeString(), " axis ", axis));
+    return ctx.InvalidArgument(absl::StrCat(
+        "K has ", k_values.size(), " values (first ", k_values.empty() ? 0 : k_values[0],
+        "); expected one value in [0, ", dim, "] for input ", x.TypeString(), " axis ", axis));
   }
   const int64_t k = k_values[0];
   const bool largest = ctx.GetInt("largest", 1) != 0;
@@ -41,43 +40,43 @@ absl::Status TopKKernel(KernelContext& ctx) {
   shape[axis] = k;
   Tensor* values = ctx.Output(0, x.dtype(), shape);
   Tensor* indices = ctx.Output(1, DataType::kI64, shape);
-  const int64_t outer = NumElements(std::vector<int64_t>(x.shape().begin(),
-                                                         x.shape().begin() + axis));
-  const int64_t inner = NumElements(std::vector<int64_t>(x.shape().begin() + axis + 1,
-                                                         x.shape().end()));
+  const int64_t outer =
+      NumElements(std::vector<int64_t>(x.shape().begin(), x.shape().begin() + axis));
+  const int64_t inner =
+      NumElements(std::vector<int64_t>(x.shape().begin() + axis + 1, x.shape().end()));
   if (k == 0 || values->numel() == 0) return absl::OkStatus();
   const T* src = x.data<T>();
   T* out_v = values->data<T>();
   int64_t* out_i = indices->data<int64_t>();
   ctx.ParallelFor(outer * inner, std::max<int64_t>(1, kGrainElements / std::max<int64_t>(dim, 1)),
                   [&](int64_t begin, int64_t end) {
-    std::vector<T> column(dim);
-    std::vector<int64_t> order(dim);
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t o = t / inner, i = t % inner;
-      const T* base = src + o * dim * inner + i;
-      for (int64_t j = 0; j < dim; ++j) column[j] = base[j * inner];
-      std::iota(order.begin(), order.end(), int64_t{0});
-      // A total order (value, then index) makes the selection stable without stable_sort.
-      // NaN ranks above every number, as in NumPy's sort.
-      auto before = [&](int64_t a, int64_t b) {
-        const T va = column[a], vb = column[b];
-        const bool na = IsNan(va), nb = IsNan(vb);
-        if (na || nb) {
-          if (na == nb) return a < b;
-          return largest ? na : nb;
-        }
-        if (va != vb) return largest ? va > vb : va < vb;
-        return a < b;
-      };
-      std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
-      for (int64_t j = 0; j < k; ++j) {
-        const int64_t pos = (o * k + j) * inner + i;
-        out_v[pos] = column[order[j]];
-        out_i[pos] = order[j];
-      }
-    }
-  });
+                    std::vector<T> column(dim);
+                    std::vector<int64_t> order(dim);
+                    for (int64_t t = begin; t < end; ++t) {
+                      const int64_t o = t / inner, i = t % inner;
+                      const T* base = src + o * dim * inner + i;
+                      for (int64_t j = 0; j < dim; ++j) column[j] = base[j * inner];
+                      std::iota(order.begin(), order.end(), int64_t{0});
+                      // A total order (value, then index) makes the selection stable without
+                      // stable_sort. NaN ranks above every number, as in NumPy's sort.
+                      auto before = [&](int64_t a, int64_t b) {
+                        const T va = column[a], vb = column[b];
+                        const bool na = IsNan(va), nb = IsNan(vb);
+                        if (na || nb) {
+                          if (na == nb) return a < b;
+                          return largest ? na : nb;
+                        }
+                        if (va != vb) return largest ? va > vb : va < vb;
+                        return a < b;
+                      };
+                      std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+                      for (int64_t j = 0; j < k; ++j) {
+                        const int64_t pos = (o * k + j) * inner + i;
+                        out_v[pos] = column[order[j]];
+                        out_i[pos] = order[j];
+                      }
+                    }
+                  });
   return absl::OkStatus();
 }
 
@@ -86,8 +85,8 @@ absl::Status CumSumKernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> axis_values, ReadInts(ctx, ctx.input(1), "axis"));
   if (axis_values.size() != 1) {
-    return ctx.InvalidArgument(absl::StrCat("axis has ", axis_values.size(),
-                                            " values; expected one"));
+    return ctx.InvalidArgument(
+        absl::StrCat("axis has ", axis_values.size(), " values; expected one"));
   }
   if (x.rank() == 0) return ctx.InvalidArgument("input is a scalar; expected rank >= 1");
   FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, axis_values[0], x.rank()));
@@ -95,34 +94,35 @@ absl::Status CumSumKernel(KernelContext& ctx) {
   const bool reverse = ctx.GetInt("reverse", 0) != 0;
   Tensor* out = ctx.Output(0, x.dtype(), x.shape());
   const int64_t dim = x.dim(axis);
-  const int64_t outer = NumElements(std::vector<int64_t>(x.shape().begin(),
-                                                         x.shape().begin() + axis));
-  const int64_t inner = NumElements(std::vector<int64_t>(x.shape().begin() + axis + 1,
-                                                         x.shape().end()));
+  const int64_t outer =
+      NumElements(std::vector<int64_t>(x.shape().begin(), x.shape().begin() + axis));
+  const int64_t inner =
+      NumElements(std::vector<int64_t>(x.shape().begin() + axis + 1, x.shape().end()));
   if (out->numel() == 0) return absl::OkStatus();
   const T* src = x.data<T>();
   T* dst = out->data<T>();
   ctx.ParallelFor(outer, std::max<int64_t>(1, kGrainElements / (dim * inner)),
                   [&](int64_t begin, int64_t end) {
-    for (int64_t o = begin; o < end; ++o) {
-      const T* in = src + o * dim * inner;
-      T* y = dst + o * dim * inner;
-      // Rows along the axis in visiting order; each row adds to the previous output row,
-      // which the compiler vectorises across `inner`.
-      for (int64_t step = 0; step < dim; ++step) {
-        const int64_t j = reverse ? dim - 1 - step : step;
-        const int64_t prev = reverse ? j + 1 : j - 1;
-        T* row = y + j * inner;
-        if (step == 0) {
-          for (int64_t i = 0; i < inner; ++i) row[i] = exclusive ? T(0) : in[j * inner + i];
-          continue;
-        }
-        const T* prev_out = y + prev * inner;
-        const T* add = in + (exclusive ? prev : j) * inner;
-        for (int64_t i = 0; i < inner; ++i) row[i] = prev_out[i] + add[i];
-      }
-    }
-  });
+                    for (int64_t o = begin; o < end; ++o) {
+                      const T* in = src + o * dim * inner;
+                      T* y = dst + o * dim * inner;
+                      // Rows along the axis in visiting order; each row adds to the previous output
+                      // row, which the compiler vectorises across `inner`.
+                      for (int64_t step = 0; step < dim; ++step) {
+                        const int64_t j = reverse ? dim - 1 - step : step;
+                        const int64_t prev = reverse ? j + 1 : j - 1;
+                        T* row = y + j * inner;
+                        if (step == 0) {
+                          for (int64_t i = 0; i < inner; ++i)
+                            row[i] = exclusive ? T(0) : in[j * inner + i];
+                          continue;
+                        }
+                        const T* prev_out = y + prev * inner;
+                        const T* add = in + (exclusive ? prev : j) * inner;
+                        for (int64_t i = 0; i < inner; ++i) row[i] = prev_out[i] + add[i];
+                      }
+                    }
+                  });
   return absl::OkStatus();
 }
 
@@ -154,11 +154,10 @@ absl::Status RangeKernel(KernelContext& ctx) {
 absl::Status ConstantKernel(KernelContext& ctx) {
   if (const TensorValue* value = ctx.GetTensor("value")) {
     if (value->bytes.size() != value->NumElements() * DataTypeSize(value->dtype)) {
-      return ctx.InvalidArgument(absl::StrCat("attribute 'value' holds ", value->bytes.size(),
-                                              " bytes; expected ",
-                                              value->NumElements() * DataTypeSize(value->dtype),
-                                              " for ", std::string(DataTypeName(value->dtype)),
-                                              ShapeString(value->shape)));
+      return ctx.InvalidArgument(
+          absl::StrCat("attribute 'value' holds ", value->bytes.size(), " bytes; expected ",
+                       value->NumElements() * DataTypeSize(value->dtype), " for ",
+                       std::string(DataTypeName(value->dtype)), ShapeString(value->shape)));
     }
     ctx.SetOutput(0, Tensor::FromValue(*value));
   } else if (ctx.HasAttr("value_float")) {
@@ -185,8 +184,8 @@ absl::Status ConstantOfShapeKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadInts(ctx, ctx.input(0), "input"));
   for (int64_t d : shape) {
     if (d < 0) {
-      return ctx.InvalidArgument(absl::StrCat("shape ", ShapeString(shape),
-                                              " has a negative dim; expected >= 0"));
+      return ctx.InvalidArgument(
+          absl::StrCat("shape ", ShapeString(shape), " has a negative dim; expected >= 0"));
     }
   }
   DataType dtype = DataType::kF32;
@@ -196,8 +195,7 @@ absl::Status ConstantOfShapeKernel(KernelContext& ctx) {
     if (value->NumElements() != 1 || value->bytes.size() != esize) {
       return ctx.InvalidArgument(absl::StrCat("attribute 'value' is ",
                                               std::string(DataTypeName(value->dtype)),
-                                              ShapeString(value->shape),
-                                              "; expected one element"));
+                                              ShapeString(value->shape), "; expected one element"));
     }
     dtype = value->dtype;
     std::memcpy(&bits, value->bytes.data(), esize);
@@ -282,8 +280,8 @@ absl::Status EyeLikeKernel(KernelContext& ctx) {
     const int64_t onnx_type = ctx.GetInt("dtype", 0);
     std::optional<DataType> t = DataTypeFromOnnx(static_cast<int>(onnx_type));
     if (!t) {
-      return ctx.InvalidArgument(absl::StrCat("dtype ", onnx_type,
-                                              " is not a tensor type Fleet supports"));
+      return ctx.InvalidArgument(
+          absl::StrCat("dtype ", onnx_type, " is not a tensor type Fleet supports"));
     }
     dtype = *t;
   }

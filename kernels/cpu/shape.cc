@@ -33,9 +33,9 @@ absl::Status ReshapeKernel(KernelContext& ctx) {
     }
     if (shape[i] == 0 && !allow_zero) {
       if (static_cast<int>(i) >= x.rank()) {
-        return ctx.InvalidArgument(absl::StrCat(
-            "shape ", ShapeString(shape), " has 0 (copy input dim) at index ", i,
-            " but the input ", x.TypeString(), " has rank ", x.rank()));
+        return ctx.InvalidArgument(
+            absl::StrCat("shape ", ShapeString(shape), " has 0 (copy input dim) at index ", i,
+                         " but the input ", x.TypeString(), " has rank ", x.rank()));
       }
       shape[i] = x.dim(static_cast<int>(i));
     }
@@ -43,14 +43,13 @@ absl::Status ReshapeKernel(KernelContext& ctx) {
   }
   if (infer >= 0) {
     if (allow_zero && known == 0) {
-      return ctx.InvalidArgument(absl::StrCat("shape ", ShapeString(shape),
-                                              " has both 0 and -1 with allowzero=1"));
+      return ctx.InvalidArgument(
+          absl::StrCat("shape ", ShapeString(shape), " has both 0 and -1 with allowzero=1"));
     }
     if (known == 0 || x.numel() % known != 0) {
       return ctx.InvalidArgument(absl::StrCat(
-          "cannot reshape ", x.TypeString(), " (", x.numel(), " elements) to ",
-          ShapeString(shape), ": the known dims hold ", known,
-          " elements, which do not divide ", x.numel()));
+          "cannot reshape ", x.TypeString(), " (", x.numel(), " elements) to ", ShapeString(shape),
+          ": the known dims hold ", known, " elements, which do not divide ", x.numel()));
     }
     shape[infer] = x.numel() / known;
   } else if (known != x.numel()) {
@@ -112,8 +111,8 @@ absl::Status UnsqueezeKernel(KernelContext& ctx) {
   for (int64_t a : axes) {
     FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, a, out_rank, "unsqueeze axis"));
     if (inserted[axis]) {
-      return ctx.InvalidArgument(absl::StrCat("axes [", absl::StrJoin(axes, ","),
-                                              "] name output axis ", axis, " twice"));
+      return ctx.InvalidArgument(
+          absl::StrCat("axes [", absl::StrJoin(axes, ","), "] name output axis ", axis, " twice"));
     }
     inserted[axis] = true;
   }

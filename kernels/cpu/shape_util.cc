@@ -121,8 +121,7 @@ void StridedCopy(const KernelContext& ctx, const void* in, std::vector<int64_t> 
   DispatchBySize(element_size, [&](auto tag) {
     using T = decltype(tag);
     T* dst = static_cast<T*>(out);
-    if (rank >= 2 && strides[rank - 2] == 1 && strides[rank - 1] != 0 &&
-        strides[rank - 1] != 1) {
+    if (rank >= 2 && strides[rank - 2] == 1 && strides[rank - 1] != 0 && strides[rank - 1] != 1) {
       CopyTransposed<T>(ctx, src, dims, strides, dst);
       return;
     }
@@ -143,32 +142,44 @@ absl::StatusOr<std::vector<int64_t>> ReadInts(const KernelContext& ctx, const Te
   } else if (t.dtype() == DataType::kI32) {
     std::copy(t.data<int32_t>(), t.data<int32_t>() + t.numel(), values.begin());
   } else {
-    return ctx.InvalidArgument(absl::StrCat("input '", std::string(what), "' is ",
-                                            t.TypeString(), "; expected i64 or i32"));
+    return ctx.InvalidArgument(absl::StrCat("input '", std::string(what), "' is ", t.TypeString(),
+                                            "; expected i64 or i32"));
   }
   return values;
 }
 
 double ElementAsDouble(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DataType::kF32: return t.data<float>()[i];
-    case DataType::kF64: return t.data<double>()[i];
-    case DataType::kF16: return HalfToFloat(t.data<uint16_t>()[i]);
-    case DataType::kI64: return static_cast<double>(t.data<int64_t>()[i]);
-    case DataType::kI32: return t.data<int32_t>()[i];
-    case DataType::kI8: return t.data<int8_t>()[i];
-    case DataType::kU8: return t.data<uint8_t>()[i];
-    case DataType::kBool: return t.data<uint8_t>()[i] != 0 ? 1 : 0;
-    case DataType::kUndefined: return 0;
+    case DataType::kF32:
+      return t.data<float>()[i];
+    case DataType::kF64:
+      return t.data<double>()[i];
+    case DataType::kF16:
+      return HalfToFloat(t.data<uint16_t>()[i]);
+    case DataType::kI64:
+      return static_cast<double>(t.data<int64_t>()[i]);
+    case DataType::kI32:
+      return t.data<int32_t>()[i];
+    case DataType::kI8:
+      return t.data<int8_t>()[i];
+    case DataType::kU8:
+      return t.data<uint8_t>()[i];
+    case DataType::kBool:
+      return t.data<uint8_t>()[i] != 0 ? 1 : 0;
+    case DataType::kUndefined:
+      return 0;
   }
   return 0;
 }
 
 int64_t ElementAsInt64(const Tensor& t, int64_t i) {
   switch (t.dtype()) {
-    case DataType::kI64: return t.data<int64_t>()[i];
-    case DataType::kI32: return t.data<int32_t>()[i];
-    default: return static_cast<int64_t>(ElementAsDouble(t, i));
+    case DataType::kI64:
+      return t.data<int64_t>()[i];
+    case DataType::kI32:
+      return t.data<int32_t>()[i];
+    default:
+      return static_cast<int64_t>(ElementAsDouble(t, i));
   }
 }
 
@@ -184,15 +195,28 @@ absl::StatusOr<int> NormalizeAxis(const KernelContext& ctx, int64_t axis, int ra
 
 void WriteOne(DataType dtype, void* dst) {
   switch (dtype) {
-    case DataType::kF32: *static_cast<float*>(dst) = 1.0f; break;
-    case DataType::kF64: *static_cast<double*>(dst) = 1.0; break;
-    case DataType::kF16: *static_cast<uint16_t*>(dst) = 0x3c00; break;
-    case DataType::kI64: *static_cast<int64_t*>(dst) = 1; break;
-    case DataType::kI32: *static_cast<int32_t*>(dst) = 1; break;
+    case DataType::kF32:
+      *static_cast<float*>(dst) = 1.0f;
+      break;
+    case DataType::kF64:
+      *static_cast<double*>(dst) = 1.0;
+      break;
+    case DataType::kF16:
+      *static_cast<uint16_t*>(dst) = 0x3c00;
+      break;
+    case DataType::kI64:
+      *static_cast<int64_t*>(dst) = 1;
+      break;
+    case DataType::kI32:
+      *static_cast<int32_t*>(dst) = 1;
+      break;
     case DataType::kI8:
     case DataType::kU8:
-    case DataType::kBool: *static_cast<uint8_t*>(dst) = 1; break;
-    case DataType::kUndefined: break;
+    case DataType::kBool:
+      *static_cast<uint8_t*>(dst) = 1;
+      break;
+    case DataType::kUndefined:
+      break;
   }
 }
 

@@ -26,10 +26,18 @@ void RegisterIndexMiscKernels(KernelTable& table);  // TopK, CumSum, Range, Cons
 template <typename Fn>
 void DispatchBySize(size_t element_size, Fn&& fn) {
   switch (element_size) {
-    case 1: fn(uint8_t{}); break;
-    case 2: fn(uint16_t{}); break;
-    case 4: fn(uint32_t{}); break;
-    default: fn(uint64_t{}); break;
+    case 1:
+      fn(uint8_t{});
+      break;
+    case 2:
+      fn(uint16_t{});
+      break;
+    case 4:
+      fn(uint32_t{});
+      break;
+    default:
+      fn(uint64_t{});
+      break;
   }
 }
 

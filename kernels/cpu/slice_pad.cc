@@ -31,9 +31,9 @@ absl::Status SliceKernel(KernelContext& ctx) {
   }
   if (ends.size() != starts.size() || axes.size() != starts.size() ||
       steps.size() != starts.size()) {
-    return ctx.InvalidArgument(absl::StrCat(
-        "starts, ends, axes and steps have ", starts.size(), ", ", ends.size(), ", ",
-        axes.size(), " and ", steps.size(), " entries; expected equal lengths"));
+    return ctx.InvalidArgument(absl::StrCat("starts, ends, axes and steps have ", starts.size(),
+                                            ", ", ends.size(), ", ", axes.size(), " and ",
+                                            steps.size(), " entries; expected equal lengths"));
   }
   std::vector<int64_t> out_shape = x.shape();
   std::vector<int64_t> step_of(rank, 1), start_of(rank, 0);
@@ -41,8 +41,8 @@ absl::Status SliceKernel(KernelContext& ctx) {
   for (size_t i = 0; i < starts.size(); ++i) {
     FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, axes[i], rank, "slice axis"));
     if (seen[axis]) {
-      return ctx.InvalidArgument(absl::StrCat("axes [", absl::StrJoin(axes, ","),
-                                              "] repeat axis ", axis));
+      return ctx.InvalidArgument(
+          absl::StrCat("axes [", absl::StrJoin(axes, ","), "] repeat axis ", axis));
     }
     seen[axis] = true;
     const int64_t step = steps[i];
@@ -95,9 +95,10 @@ absl::Status ConcatKernel(KernelContext& ctx) {
     bool ok = t.dtype() == first.dtype() && t.rank() == rank;
     for (int d = 0; ok && d < rank; ++d) ok = d == axis || t.dim(d) == first.dim(d);
     if (!ok) {
-      return ctx.InvalidArgument(absl::StrCat(
-          "input ", i, " is ", t.TypeString(), "; expected ", std::string(DataTypeName(first.dtype())),
-          " of rank ", rank, " matching input 0 ", first.TypeString(), " except on axis ", axis));
+      return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", t.TypeString(), "; expected ",
+                                              std::string(DataTypeName(first.dtype())), " of rank ",
+                                              rank, " matching input 0 ", first.TypeString(),
+                                              " except on axis ", axis));
     }
     out_shape[axis] += t.dim(axis);
   }
@@ -137,9 +138,8 @@ absl::Status SplitKernel(KernelContext& ctx) {
     bool negative = std::any_of(sizes.begin(), sizes.end(), [](int64_t s) { return s < 0; });
     if (static_cast<int>(sizes.size()) != n || sum != dim || negative) {
       return ctx.InvalidArgument(absl::StrCat(
-          "split [", absl::StrJoin(sizes, ","), "] for ", n, " outputs of input ",
-          x.TypeString(), " on axis ", axis, "; expected ", n,
-          " non-negative sizes summing to ", dim));
+          "split [", absl::StrJoin(sizes, ","), "] for ", n, " outputs of input ", x.TypeString(),
+          " on axis ", axis, "; expected ", n, " non-negative sizes summing to ", dim));
     }
   } else {
     if (n <= 0) return ctx.InvalidArgument("expected at least one output");
@@ -178,7 +178,7 @@ int64_t PadSource(int64_t i, int64_t pad_begin, int64_t n, int mode) {
   if (s >= 0 && s < n) return s;
   if (mode == 0) return -1;
   if (mode == 1) return std::clamp<int64_t>(s, 0, n - 1);  // edge
-  if (n == 1) return 0;                                     // reflect
+  if (n == 1) return 0;                                    // reflect
   const int64_t period = 2 * (n - 1);
   s %= period;
   if (s < 0) s += period;
@@ -197,8 +197,8 @@ absl::Status PadKernel(KernelContext& ctx) {
   } else if (mode_name == "reflect") {
     mode = 2;
   } else {
-    return ctx.InvalidArgument(absl::StrCat("mode '", mode_name,
-                                            "'; expected constant, reflect or edge"));
+    return ctx.InvalidArgument(
+        absl::StrCat("mode '", mode_name, "'; expected constant, reflect or edge"));
   }
   FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> pads, ReadInts(ctx, ctx.input(1), "pads"));
   std::vector<int64_t> axes;
@@ -218,11 +218,10 @@ absl::Status PadKernel(KernelContext& ctx) {
     begin[axis] = pads[i];
     out_shape[axis] = x.dim(axis) + pads[i] + pads[i + axes.size()];
     if (out_shape[axis] < 0 || (mode != 0 && x.dim(axis) == 0 && out_shape[axis] > 0)) {
-      return ctx.InvalidArgument(absl::StrCat("pads [", absl::StrJoin(pads, ","),
-                                              "] on input ", x.TypeString(), " give dim ",
-                                              out_shape[axis], " on axis ", axis,
-                                              "; expected >= 0 (and a non-empty input for ",
-                                              mode_name, " mode)"));
+      return ctx.InvalidArgument(
+          absl::StrCat("pads [", absl::StrJoin(pads, ","), "] on input ", x.TypeString(),
+                       " give dim ", out_shape[axis], " on axis ", axis,
+                       "; expected >= 0 (and a non-empty input for ", mode_name, " mode)"));
     }
   }
   const size_t esize = DataTypeSize(x.dtype());

@@ -70,10 +70,9 @@ absl::Status ExpandKernel(KernelContext& ctx) {
     const int64_t a = xd >= 0 ? x.dim(xd) : 1;
     const int64_t b = td >= 0 ? target[td] : 1;
     if (a != b && a != 1 && b != 1) {
-      return ctx.InvalidArgument(absl::StrCat("cannot expand input ", x.TypeString(),
-                                              " to shape ", ShapeString(target), ": dim ", a,
-                                              " vs ", b, " at output axis ", d,
-                                              "; expected equal dims or 1"));
+      return ctx.InvalidArgument(absl::StrCat("cannot expand input ", x.TypeString(), " to shape ",
+                                              ShapeString(target), ": dim ", a, " vs ", b,
+                                              " at output axis ", d, "; expected equal dims or 1"));
     }
     shape[d] = a == 1 ? b : a;
     strides[d] = (xd >= 0 && a != 1) ? dense[xd] : 0;
@@ -96,8 +95,8 @@ absl::Status TileKernel(KernelContext& ctx) {
   std::vector<int64_t> out_shape, view_shape, view_strides;
   for (int d = 0; d < x.rank(); ++d) {
     if (repeats[d] < 0) {
-      return ctx.InvalidArgument(absl::StrCat("repeats ", ShapeString(repeats),
-                                              " has a negative entry; expected >= 0"));
+      return ctx.InvalidArgument(
+          absl::StrCat("repeats ", ShapeString(repeats), " has a negative entry; expected >= 0"));
     }
     out_shape.push_back(x.dim(d) * repeats[d]);
     view_shape.insert(view_shape.end(), {repeats[d], x.dim(d)});

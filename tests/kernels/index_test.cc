@@ -62,8 +62,10 @@ TEST(GatherTest, OutOfRangeIdNamesIndexAndBound) {
   EXPECT_NE(out.status().message().find("index 4 at position 1"), std::string::npos)
       << out.status();
   EXPECT_NE(out.status().message().find("of size 4"), std::string::npos) << out.status();
-  EXPECT_FALSE(RunKernel("Gather", {F32({4, 2}, std::vector<float>(8)), I64({1}, {-5})}, {}, 1).ok());
-  EXPECT_FALSE(RunKernel("Gather", {F32({4, 2}, std::vector<float>(8)), F32({1}, {0})}, {}, 1).ok());
+  EXPECT_FALSE(
+      RunKernel("Gather", {F32({4, 2}, std::vector<float>(8)), I64({1}, {-5})}, {}, 1).ok());
+  EXPECT_FALSE(
+      RunKernel("Gather", {F32({4, 2}, std::vector<float>(8)), F32({1}, {0})}, {}, 1).ok());
 }
 
 TEST(GatherElementsTest, DocExample) {
@@ -75,7 +77,8 @@ TEST(GatherElementsTest, DocExample) {
   Tensor z = Run1("GatherElements",
                   {F32({3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9}), I64({2, 3}, {1, 2, 0, 2, 0, 0})});
   EXPECT_EQ(ToVector<float>(z), (std::vector<float>{4, 8, 3, 7, 2, 3}));
-  EXPECT_FALSE(RunKernel("GatherElements", {F32({2, 2}, {1, 2, 3, 4}), I64({1, 1}, {2})}, {}, 1).ok());
+  EXPECT_FALSE(
+      RunKernel("GatherElements", {F32({2, 2}, {1, 2, 3, 4}), I64({1, 1}, {2})}, {}, 1).ok());
 }
 
 TEST(GatherNDTest, DocExamples) {
@@ -103,26 +106,30 @@ TEST(ScatterTest, ElementsAndND) {
                   {{"axis", int64_t{1}}, {"reduction", std::string("add")}});
   EXPECT_FLOAT_EQ(a.data<float>()[1], 5.2f);
   EXPECT_FALSE(RunKernel("ScatterElements", {data, I64({1, 1}, {5}), F32({1, 1}, {0})},
-                         {{"axis", int64_t{1}}}, 1).ok());
+                         {{"axis", int64_t{1}}}, 1)
+                   .ok());
   // ScatterND doc: data [1..8], indices [[4],[3],[1],[7]], updates [9,10,11,12]
   // -> [1,11,3,10,9,6,7,12]
   Tensor nd = Run1("ScatterND", {F32({8}, {1, 2, 3, 4, 5, 6, 7, 8}), I64({4, 1}, {4, 3, 1, 7}),
                                  F32({4}, {9, 10, 11, 12})});
   EXPECT_EQ(ToVector<float>(nd), (std::vector<float>{1, 11, 3, 10, 9, 6, 7, 12}));
-  Tensor mul = Run1("ScatterND", {F32({2, 2}, {1, 2, 3, 4}), I64({2, 1}, {1, 1}),
-                                  F32({2, 2}, {2, 3, 4, 5})}, {{"reduction", std::string("mul")}});
+  Tensor mul =
+      Run1("ScatterND", {F32({2, 2}, {1, 2, 3, 4}), I64({2, 1}, {1, 1}), F32({2, 2}, {2, 3, 4, 5})},
+           {{"reduction", std::string("mul")}});
   EXPECT_EQ(ToVector<float>(mul), (std::vector<float>{1, 2, 24, 60}));
-  EXPECT_FALSE(RunKernel("ScatterND", {F32({2}, {1, 2}), I64({1, 1}, {2}), F32({1}, {0})}, {}, 1).ok());
+  EXPECT_FALSE(
+      RunKernel("ScatterND", {F32({2}, {1, 2}), I64({1, 1}, {2}), F32({1}, {0})}, {}, 1).ok());
 }
 
 TEST(OneHotTest, NegativeAndOutOfRange) {
   // indices [0,-1,3,5], depth 4, values [0,1] -> rows e0, e3, e3, zeros
   Tensor y = Run1("OneHot", {I64({4}, {0, -1, 3, 5}), F32({}, {4}), F32({2}, {0, 1})});
   EXPECT_EQ(y.shape(), (std::vector<int64_t>{4, 4}));
-  EXPECT_EQ(ToVector<float>(y), (std::vector<float>{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0}));
+  EXPECT_EQ(ToVector<float>(y),
+            (std::vector<float>{1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0}));
   // axis 0 transposes the layout: out[k][i] = (indices[i] == k)
-  Tensor z = Run1("OneHot", {I64({2}, {1, 0}), I64({}, {3}), I64({2}, {-1, 7})},
-                  {{"axis", int64_t{0}}});
+  Tensor z =
+      Run1("OneHot", {I64({2}, {1, 0}), I64({}, {3}), I64({2}, {-1, 7})}, {{"axis", int64_t{0}}});
   EXPECT_EQ(ToVector<int64_t>(z), (std::vector<int64_t>{-1, 7, 7, -1, -1, -1}));
 }
 
@@ -149,8 +156,8 @@ TEST(CumSumTest, ExclusiveReverse) {
   Tensor x = F32({5}, {1, 2, 3, 4, 5});
   Tensor axis = I64({}, {0});
   EXPECT_EQ(ToVector<float>(Run1("CumSum", {x, axis})), (std::vector<float>{1, 3, 6, 10, 15}));
-  EXPECT_EQ(ToVector<float>(Run1("CumSum", {x, axis}, {{"exclusive", int64_t{1}},
-                                                       {"reverse", int64_t{1}}})),
+  EXPECT_EQ(ToVector<float>(
+                Run1("CumSum", {x, axis}, {{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}})),
             (std::vector<float>{14, 12, 9, 5, 0}));
   // np.cumsum([[1,2,3],[4,5,6]], axis=0) -> [[1,2,3],[5,7,9]]
   Tensor m = MakeTensor<int32_t>(DataType::kI32, {2, 3}, {1, 2, 3, 4, 5, 6});

@@ -83,7 +83,8 @@ std::vector<float> NaiveTranspose(const std::vector<float>& in, const std::vecto
                                   const std::vector<int64_t>& perm) {
   const size_t rank = shape.size();
   std::vector<int64_t> out_shape(rank), in_strides(rank, 1);
-  for (int d = static_cast<int>(rank) - 2; d >= 0; --d) in_strides[d] = in_strides[d + 1] * shape[d + 1];
+  for (int d = static_cast<int>(rank) - 2; d >= 0; --d)
+    in_strides[d] = in_strides[d + 1] * shape[d + 1];
   for (size_t d = 0; d < rank; ++d) out_shape[d] = shape[perm[d]];
   std::vector<float> out(in.size());
   for (size_t j = 0; j < in.size(); ++j) {
@@ -176,18 +177,18 @@ TEST(PadTest, ModesMatchNumPy) {
   Tensor x = Iota({3, 4});
   // np.pad(x, ((1,0),(2,1)), mode='reflect')
   Tensor r = Run1("Pad", {x, Ints({1, 2, 0, 1})}, {{"mode", std::string("reflect")}});
-  EXPECT_EQ(ToVector<float>(r), (std::vector<float>{6, 5, 4, 5, 6, 7, 6, 2, 1, 0, 1, 2, 3, 2,
-                                                     6, 5, 4, 5, 6, 7, 6, 10, 9, 8, 9, 10, 11, 10}));
+  EXPECT_EQ(ToVector<float>(r), (std::vector<float>{6, 5, 4, 5, 6, 7, 6, 2,  1, 0, 1, 2,  3,  2,
+                                                    6, 5, 4, 5, 6, 7, 6, 10, 9, 8, 9, 10, 11, 10}));
   // np.pad(x, ((0,1),(1,2)), mode='edge')
   Tensor e = Run1("Pad", {x, Ints({0, 1, 1, 2})}, {{"mode", std::string("edge")}});
-  EXPECT_EQ(ToVector<float>(e), (std::vector<float>{0, 0, 1, 2, 3, 3, 3, 4, 4, 5, 6, 7, 7, 7,
-                                                     8, 8, 9, 10, 11, 11, 11, 8, 8, 9, 10, 11,
-                                                     11, 11}));
+  EXPECT_EQ(ToVector<float>(e),
+            (std::vector<float>{0, 0, 1, 2,  3,  3,  3,  4, 4, 5, 6,  7,  7,  7,
+                                8, 8, 9, 10, 11, 11, 11, 8, 8, 9, 10, 11, 11, 11}));
   // Constant with a negative (cropping) pad: x[:, 1:] padded by one 9 on each side of each axis.
   Tensor c = Run1("Pad", {x, Ints({1, -1, 1, 1}), MakeTensor<float>(DataType::kF32, {}, {9})});
   ASSERT_EQ(c.shape(), (std::vector<int64_t>{5, 4}));
-  EXPECT_EQ(ToVector<float>(c), (std::vector<float>{9, 9, 9, 9, 1, 2, 3, 9, 5, 6, 7, 9, 9, 10,
-                                                     11, 9, 9, 9, 9, 9}));
+  EXPECT_EQ(ToVector<float>(c),
+            (std::vector<float>{9, 9, 9, 9, 1, 2, 3, 9, 5, 6, 7, 9, 9, 10, 11, 9, 9, 9, 9, 9}));
   auto bad = RunKernel("Pad", {x, Ints({1, 1})}, {}, 1);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("expected 4"), std::string::npos);
@@ -199,12 +200,12 @@ TEST(DepthToSpaceTest, MatchesNumPyAndInverts) {
   Tensor d = Run1("DepthToSpace", {x}, {{"blocksize", int64_t{2}}});
   ASSERT_EQ(d.shape(), (std::vector<int64_t>{1, 2, 4, 6}));
   std::vector<float> dv = ToVector<float>(d);
-  std::vector<float> expected = NaiveTranspose(ToVector<float>(x), {1, 2, 2, 2, 2, 3},
-                                               {0, 3, 4, 1, 5, 2});
+  std::vector<float> expected =
+      NaiveTranspose(ToVector<float>(x), {1, 2, 2, 2, 2, 3}, {0, 3, 4, 1, 5, 2});
   EXPECT_EQ(dv, expected);
   Tensor crd = Run1("DepthToSpace", {x}, {{"blocksize", int64_t{2}}, {"mode", std::string("CRD")}});
-  EXPECT_EQ(ToVector<float>(crd), NaiveTranspose(ToVector<float>(x), {1, 2, 2, 2, 2, 3},
-                                                 {0, 1, 4, 2, 5, 3}));
+  EXPECT_EQ(ToVector<float>(crd),
+            NaiveTranspose(ToVector<float>(x), {1, 2, 2, 2, 2, 3}, {0, 1, 4, 2, 5, 3}));
   // SpaceToDepth undoes CRD-free DCR: s2d(d2s_dcr(x)) == x.
   Tensor back = Run1("SpaceToDepth", {d}, {{"blocksize", int64_t{2}}});
   EXPECT_EQ(ToVector<float>(back), ToVector<float>(x));
