@@ -27,6 +27,7 @@ struct MinOp {
   T operator()(T a, T b) const {
     if constexpr (std::is_floating_point_v<T>) {
       if (std::isnan(a)) return a;
+      if (std::isnan(b)) return b;
     }
     return b < a ? b : a;
   }
@@ -36,6 +37,7 @@ struct MaxOp {
   T operator()(T a, T b) const {
     if constexpr (std::is_floating_point_v<T>) {
       if (std::isnan(a)) return a;
+      if (std::isnan(b)) return b;
     }
     return a < b ? b : a;
   }
