@@ -20,29 +20,39 @@ using DT = DataType;
 struct ReluOp : SignedToo {
   explicit ReluOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const { return x > 0 ? x : T(0); }
+  T operator()(T x) const {
+    return x > 0 ? x : T(0);
+  }
 };
 struct LeakyReluOp : FloatOnly {
   explicit LeakyReluOp(const KernelContext& ctx) : alpha(ctx.GetFloat("alpha", 0.01f)) {}
   float alpha;
   template <typename T>
-  T operator()(T x) const { return x < 0 ? static_cast<T>(alpha) * x : x; }
+  T operator()(T x) const {
+    return x < 0 ? static_cast<T>(alpha) * x : x;
+  }
 };
 struct SigmoidOp : FloatOnly {
   explicit SigmoidOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const { return T(1) / (T(1) + std::exp(-x)); }
+  T operator()(T x) const {
+    return T(1) / (T(1) + std::exp(-x));
+  }
 };
 struct TanhOp : FloatOnly {
   explicit TanhOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const { return std::tanh(x); }
+  T operator()(T x) const {
+    return std::tanh(x);
+  }
 };
 struct EluOp : FloatOnly {
   explicit EluOp(const KernelContext& ctx) : alpha(ctx.GetFloat("alpha", 1.0f)) {}
   float alpha;
   template <typename T>
-  T operator()(T x) const { return x < 0 ? static_cast<T>(alpha) * std::expm1(x) : x; }
+  T operator()(T x) const {
+    return x < 0 ? static_cast<T>(alpha) * std::expm1(x) : x;
+  }
 };
 struct SeluOp : FloatOnly {
   explicit SeluOp(const KernelContext& ctx)
@@ -75,7 +85,9 @@ struct SoftplusOp : FloatOnly {
 struct SoftsignOp : FloatOnly {
   explicit SoftsignOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const { return x / (T(1) + std::fabs(x)); }
+  T operator()(T x) const {
+    return x / (T(1) + std::fabs(x));
+  }
 };
 struct HardSigmoidOp : FloatOnly {
   explicit HardSigmoidOp(const KernelContext& ctx)
@@ -99,7 +111,9 @@ struct ThresholdedReluOp : FloatOnly {
   explicit ThresholdedReluOp(const KernelContext& ctx) : alpha(ctx.GetFloat("alpha", 1.0f)) {}
   float alpha;
   template <typename T>
-  T operator()(T x) const { return x > static_cast<T>(alpha) ? x : T(0); }
+  T operator()(T x) const {
+    return x > static_cast<T>(alpha) ? x : T(0);
+  }
 };
 struct ShrinkOp : FloatOnly {
   explicit ShrinkOp(const KernelContext& ctx)
@@ -117,14 +131,29 @@ struct ShrinkOp : FloatOnly {
 // Reads element 0 of a one-element tensor as double (floats) or int64 (integers).
 void ReadBound(const Tensor& t, double* f, int64_t* i) {
   switch (t.dtype()) {
-    case DT::kF32: *f = *t.data<float>(); break;
-    case DT::kF64: *f = *t.data<double>(); break;
-    case DT::kF16: *f = HalfToFloat(*t.data<uint16_t>()); break;
-    case DT::kI64: *i = *t.data<int64_t>(); break;
-    case DT::kI32: *i = *t.data<int32_t>(); break;
-    case DT::kI8: *i = *t.data<int8_t>(); break;
-    case DT::kU8: *i = *t.data<uint8_t>(); break;
-    default: break;
+    case DT::kF32:
+      *f = *t.data<float>();
+      break;
+    case DT::kF64:
+      *f = *t.data<double>();
+      break;
+    case DT::kF16:
+      *f = HalfToFloat(*t.data<uint16_t>());
+      break;
+    case DT::kI64:
+      *i = *t.data<int64_t>();
+      break;
+    case DT::kI32:
+      *i = *t.data<int32_t>();
+      break;
+    case DT::kI8:
+      *i = *t.data<int8_t>();
+      break;
+    case DT::kU8:
+      *i = *t.data<uint8_t>();
+      break;
+    default:
+      break;
   }
 }
 
@@ -167,8 +196,8 @@ absl::Status ClipKernel(KernelContext& ctx) {
                                               std::string(DataTypeName(x.dtype()))));
     }
     if (b.numel() != 1) {
-      return ctx.InvalidArgument(absl::StrCat("'", name, "' is ", b.TypeString(),
-                                              "; expected a scalar (one element)"));
+      return ctx.InvalidArgument(
+          absl::StrCat("'", name, "' is ", b.TypeString(), "; expected a scalar (one element)"));
     }
   }
   return UnaryKernel<ClipOp>(ctx);

@@ -21,10 +21,9 @@ absl::StatusOr<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& 
     } else if (da == 1) {
       d = db;
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("shapes ", ShapeString(a), " and ", ShapeString(b),
-                       " cannot be broadcast: axis -", i + 1, " has ", da, " vs ", db,
-                       " (each pair of dims must be equal or one of them 1)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "shapes ", ShapeString(a), " and ", ShapeString(b), " cannot be broadcast: axis -", i + 1,
+          " has ", da, " vs ", db, " (each pair of dims must be equal or one of them 1)"));
     }
     out[rank - 1 - i] = d;
   }

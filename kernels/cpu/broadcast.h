@@ -67,8 +67,7 @@ struct BroadcastPlan {
 
 // Plans the broadcast of 1..kMaxInputs shapes; INVALID_ARGUMENT (naming the shapes) when they
 // do not broadcast.
-absl::StatusOr<BroadcastPlan> MakeBroadcastPlan(
-    const std::vector<std::vector<int64_t>>& shapes);
+absl::StatusOr<BroadcastPlan> MakeBroadcastPlan(const std::vector<std::vector<int64_t>>& shapes);
 
 // MakeBroadcastPlan over tensors, with the error prefixed by the op's description.
 absl::StatusOr<BroadcastPlan> PlanBroadcast(const KernelContext& ctx,
@@ -118,8 +117,8 @@ void ForEachSpan(const KernelContext& ctx, const BroadcastPlan& plan, const Span
 // out[i] = f(a[ia], b[ib]) over a two-input plan. `out` may alias `a` or `b` when that input is
 // contiguous in the plan.
 template <typename TA, typename TB, typename TO, typename F>
-void BroadcastBinary(const KernelContext& ctx, const BroadcastPlan& plan, const TA* a,
-                     const TB* b, TO* out, F f) {
+void BroadcastBinary(const KernelContext& ctx, const BroadcastPlan& plan, const TA* a, const TB* b,
+                     TO* out, F f) {
   const bool sa = plan.inner_stride[0] != 0;
   const bool sb = plan.inner_stride[1] != 0;
   ForEachSpan(ctx, plan, [&](const int64_t* off, int64_t o, int64_t n) {
@@ -143,8 +142,8 @@ void BroadcastBinary(const KernelContext& ctx, const BroadcastPlan& plan, const 
 
 // out[i] = f(a[ia], b[ib], c[ic]) over a three-input plan.
 template <typename TA, typename TB, typename TC, typename TO, typename F>
-void BroadcastTernary(const KernelContext& ctx, const BroadcastPlan& plan, const TA* a,
-                      const TB* b, const TC* c, TO* out, F f) {
+void BroadcastTernary(const KernelContext& ctx, const BroadcastPlan& plan, const TA* a, const TB* b,
+                      const TC* c, TO* out, F f) {
   const int64_t sa = plan.inner_stride[0], sb = plan.inner_stride[1], sc = plan.inner_stride[2];
   ForEachSpan(ctx, plan, [&](const int64_t* off, int64_t o, int64_t n) {
     const TA* pa = a + off[0];

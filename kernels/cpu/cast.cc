@@ -61,15 +61,32 @@ void CastTyped(const KernelContext& ctx, const Tensor& x, Tensor* y) {
 template <typename From>
 bool CastFrom(const KernelContext& ctx, const Tensor& x, Tensor* y) {
   switch (y->dtype()) {
-    case DT::kF32: CastTyped<float, From>(ctx, x, y); return true;
-    case DT::kF64: CastTyped<double, From>(ctx, x, y); return true;
-    case DT::kF16: CastTyped<F16, From>(ctx, x, y); return true;
-    case DT::kI64: CastTyped<int64_t, From>(ctx, x, y); return true;
-    case DT::kI32: CastTyped<int32_t, From>(ctx, x, y); return true;
-    case DT::kI8: CastTyped<int8_t, From>(ctx, x, y); return true;
-    case DT::kU8: CastTyped<uint8_t, From>(ctx, x, y); return true;
-    case DT::kBool: CastTyped<bool, From>(ctx, x, y); return true;
-    default: return false;
+    case DT::kF32:
+      CastTyped<float, From>(ctx, x, y);
+      return true;
+    case DT::kF64:
+      CastTyped<double, From>(ctx, x, y);
+      return true;
+    case DT::kF16:
+      CastTyped<F16, From>(ctx, x, y);
+      return true;
+    case DT::kI64:
+      CastTyped<int64_t, From>(ctx, x, y);
+      return true;
+    case DT::kI32:
+      CastTyped<int32_t, From>(ctx, x, y);
+      return true;
+    case DT::kI8:
+      CastTyped<int8_t, From>(ctx, x, y);
+      return true;
+    case DT::kU8:
+      CastTyped<uint8_t, From>(ctx, x, y);
+      return true;
+    case DT::kBool:
+      CastTyped<bool, From>(ctx, x, y);
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -82,15 +99,32 @@ absl::Status CastTo(KernelContext& ctx, DataType to) {
   Tensor* y = ctx.Output(0, to, x.shape());
   bool ok = false;
   switch (x.dtype()) {
-    case DT::kF32: ok = CastFrom<float>(ctx, x, y); break;
-    case DT::kF64: ok = CastFrom<double>(ctx, x, y); break;
-    case DT::kF16: ok = CastFrom<F16>(ctx, x, y); break;
-    case DT::kI64: ok = CastFrom<int64_t>(ctx, x, y); break;
-    case DT::kI32: ok = CastFrom<int32_t>(ctx, x, y); break;
-    case DT::kI8: ok = CastFrom<int8_t>(ctx, x, y); break;
-    case DT::kU8: ok = CastFrom<uint8_t>(ctx, x, y); break;
-    case DT::kBool: ok = CastFrom<bool>(ctx, x, y); break;
-    default: break;
+    case DT::kF32:
+      ok = CastFrom<float>(ctx, x, y);
+      break;
+    case DT::kF64:
+      ok = CastFrom<double>(ctx, x, y);
+      break;
+    case DT::kF16:
+      ok = CastFrom<F16>(ctx, x, y);
+      break;
+    case DT::kI64:
+      ok = CastFrom<int64_t>(ctx, x, y);
+      break;
+    case DT::kI32:
+      ok = CastFrom<int32_t>(ctx, x, y);
+      break;
+    case DT::kI8:
+      ok = CastFrom<int8_t>(ctx, x, y);
+      break;
+    case DT::kU8:
+      ok = CastFrom<uint8_t>(ctx, x, y);
+      break;
+    case DT::kBool:
+      ok = CastFrom<bool>(ctx, x, y);
+      break;
+    default:
+      break;
   }
   if (!ok) {
     return ctx.Unimplemented(absl::StrCat("no CPU cast from ", std::string(DataTypeName(x.dtype())),

@@ -24,20 +24,39 @@ using DT = DataType;
 
 // ---- Per-element functors. Each is built from the context (for attributes). ----
 
+// Integers wrap on overflow (two's complement, like NumPy and ONNX Runtime): the arithmetic is
+// done in the unsigned type, where overflow is defined.
+template <typename T, bool = std::is_integral_v<T> && (sizeof(T) >= sizeof(int))>
+struct ArithTypeOf {
+  using type = T;
+};
+template <typename T>
+struct ArithTypeOf<T, true> {
+  using type = std::make_unsigned_t<T>;
+};
+template <typename T>
+using ArithType = typename ArithTypeOf<T>::type;
+
 struct AddOp {
   explicit AddOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T a, T b) const { return static_cast<T>(a + b); }
+  T operator()(T a, T b) const {
+    return static_cast<T>(static_cast<ArithType<T>>(a) + static_cast<ArithType<T>>(b));
+  }
 };
 struct SubOp {
   explicit SubOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T a, T b) const { return static_cast<T>(a - b); }
+  T operator()(T a, T b) const {
+    return static_cast<T>(static_cast<ArithType<T>>(a) - static_cast<ArithType<T>>(b));
+  }
 };
 struct MulOp {
   explicit MulOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T a, T b) const { return static_cast<T>(a * b); }
+  T operator()(T a, T b) const {
+    return static_cast<T>(static_cast<ArithType<T>>(a) * static_cast<ArithType<T>>(b));
+  }
 };
 struct DivOp {
   explicit DivOp(const KernelContext&) {}
@@ -76,28 +95,40 @@ struct ModOp {
 struct PReluOp {
   explicit PReluOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x, T slope) const { return x < 0 ? static_cast<T>(x * slope) : x; }
+  T operator()(T x, T slope) const {
+    return x < 0 ? static_cast<T>(x * slope) : x;
+  }
 };
 
 struct EqualOp {
   template <typename T>
-  bool operator()(T a, T b) const { return a == b; }
+  bool operator()(T a, T b) const {
+    return a == b;
+  }
 };
 struct LessOp {
   template <typename T>
-  bool operator()(T a, T b) const { return a < b; }
+  bool operator()(T a, T b) const {
+    return a < b;
+  }
 };
 struct GreaterOp {
   template <typename T>
-  bool operator()(T a, T b) const { return a > b; }
+  bool operator()(T a, T b) const {
+    return a > b;
+  }
 };
 struct LessOrEqualOp {
   template <typename T>
-  bool operator()(T a, T b) const { return a <= b; }
+  bool operator()(T a, T b) const {
+    return a <= b;
+  }
 };
 struct GreaterOrEqualOp {
   template <typename T>
-  bool operator()(T a, T b) const { return a >= b; }
+  bool operator()(T a, T b) const {
+    return a >= b;
+  }
 };
 
 // ---- Drivers ----
@@ -114,8 +145,8 @@ absl::StatusOr<Tensor> BinaryTensor(const KernelContext& ctx, const Tensor& a, c
 }
 
 absl::Status UnsupportedDtype(const KernelContext& ctx, const Tensor& t) {
-  return ctx.Unimplemented(absl::StrCat("no CPU implementation for input dtype ",
-                                        std::string(DataTypeName(t.dtype()))));
+  return ctx.Unimplemented(
+      absl::StrCat("no CPU implementation for input dtype ", std::string(DataTypeName(t.dtype()))));
 }
 
 // Arithmetic: inputs and output share one numeric dtype.
@@ -127,19 +158,32 @@ absl::Status ArithKernel(KernelContext& ctx) {
   const Op op(ctx);
   absl::StatusOr<Tensor> y;
   switch (a.dtype()) {
-    case DT::kF32: y = BinaryTensor<float, float>(ctx, a, b, a.dtype(), op); break;
-    case DT::kF64: y = BinaryTensor<double, double>(ctx, a, b, a.dtype(), op); break;
-    case DT::kI64: y = BinaryTensor<int64_t, int64_t>(ctx, a, b, a.dtype(), op); break;
-    case DT::kI32: y = BinaryTensor<int32_t, int32_t>(ctx, a, b, a.dtype(), op); break;
-    case DT::kI8: y = BinaryTensor<int8_t, int8_t>(ctx, a, b, a.dtype(), op); break;
-    case DT::kU8: y = BinaryTensor<uint8_t, uint8_t>(ctx, a, b, a.dtype(), op); break;
+    case DT::kF32:
+      y = BinaryTensor<float, float>(ctx, a, b, a.dtype(), op);
+      break;
+    case DT::kF64:
+      y = BinaryTensor<double, double>(ctx, a, b, a.dtype(), op);
+      break;
+    case DT::kI64:
+      y = BinaryTensor<int64_t, int64_t>(ctx, a, b, a.dtype(), op);
+      break;
+    case DT::kI32:
+      y = BinaryTensor<int32_t, int32_t>(ctx, a, b, a.dtype(), op);
+      break;
+    case DT::kI8:
+      y = BinaryTensor<int8_t, int8_t>(ctx, a, b, a.dtype(), op);
+      break;
+    case DT::kU8:
+      y = BinaryTensor<uint8_t, uint8_t>(ctx, a, b, a.dtype(), op);
+      break;
     case DT::kF16: {
       y = BinaryTensor<float, float>(ctx, HalfToFloatTensor(ctx, a), HalfToFloatTensor(ctx, b),
                                      DT::kF32, op);
       if (y.ok()) y = FloatToHalfTensor(ctx, *y);
       break;
     }
-    default: return UnsupportedDtype(ctx, a);
+    default:
+      return UnsupportedDtype(ctx, a);
   }
   if (!y.ok()) return y.status();
   ctx.SetOutput(0, *std::move(y));
@@ -168,18 +212,33 @@ absl::Status CompareKernel(KernelContext& ctx) {
   const Op op;
   absl::StatusOr<Tensor> y;
   switch (a.dtype()) {
-    case DT::kF32: y = BinaryTensor<bool, float>(ctx, a, b, DT::kBool, op); break;
-    case DT::kF64: y = BinaryTensor<bool, double>(ctx, a, b, DT::kBool, op); break;
-    case DT::kI64: y = BinaryTensor<bool, int64_t>(ctx, a, b, DT::kBool, op); break;
-    case DT::kI32: y = BinaryTensor<bool, int32_t>(ctx, a, b, DT::kBool, op); break;
-    case DT::kI8: y = BinaryTensor<bool, int8_t>(ctx, a, b, DT::kBool, op); break;
-    case DT::kU8: y = BinaryTensor<bool, uint8_t>(ctx, a, b, DT::kBool, op); break;
-    case DT::kBool: y = BinaryTensor<bool, bool>(ctx, a, b, DT::kBool, op); break;
+    case DT::kF32:
+      y = BinaryTensor<bool, float>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kF64:
+      y = BinaryTensor<bool, double>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kI64:
+      y = BinaryTensor<bool, int64_t>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kI32:
+      y = BinaryTensor<bool, int32_t>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kI8:
+      y = BinaryTensor<bool, int8_t>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kU8:
+      y = BinaryTensor<bool, uint8_t>(ctx, a, b, DT::kBool, op);
+      break;
+    case DT::kBool:
+      y = BinaryTensor<bool, bool>(ctx, a, b, DT::kBool, op);
+      break;
     case DT::kF16:
       y = BinaryTensor<bool, float>(ctx, HalfToFloatTensor(ctx, a), HalfToFloatTensor(ctx, b),
                                     DT::kBool, op);
       break;
-    default: return UnsupportedDtype(ctx, a);
+    default:
+      return UnsupportedDtype(ctx, a);
   }
   if (!y.ok()) return y.status();
   ctx.SetOutput(0, *std::move(y));
@@ -195,8 +254,8 @@ absl::Status LogicKernel(KernelContext& ctx) {
     if constexpr (kWhich == 1) return a || b;
     return a != b;
   };
-  FLEET_ASSIGN_OR_RETURN(Tensor y, (BinaryTensor<bool, bool>(ctx, ctx.input(0), ctx.input(1),
-                                                              DT::kBool, op)));
+  FLEET_ASSIGN_OR_RETURN(
+      Tensor y, (BinaryTensor<bool, bool>(ctx, ctx.input(0), ctx.input(1), DT::kBool, op)));
   ctx.SetOutput(0, std::move(y));
   return absl::OkStatus();
 }
@@ -254,12 +313,18 @@ absl::StatusOr<Tensor> PowTensor(const KernelContext& ctx, const Tensor& a, cons
 template <typename T>
 absl::StatusOr<Tensor> PowByExponent(const KernelContext& ctx, const Tensor& a, const Tensor& b) {
   switch (b.dtype()) {
-    case DT::kF32: return PowTensor<T, float>(ctx, a, b);
-    case DT::kF64: return PowTensor<T, double>(ctx, a, b);
-    case DT::kI64: return PowTensor<T, int64_t>(ctx, a, b);
-    case DT::kI32: return PowTensor<T, int32_t>(ctx, a, b);
-    case DT::kI8: return PowTensor<T, int8_t>(ctx, a, b);
-    case DT::kU8: return PowTensor<T, uint8_t>(ctx, a, b);
+    case DT::kF32:
+      return PowTensor<T, float>(ctx, a, b);
+    case DT::kF64:
+      return PowTensor<T, double>(ctx, a, b);
+    case DT::kI64:
+      return PowTensor<T, int64_t>(ctx, a, b);
+    case DT::kI32:
+      return PowTensor<T, int32_t>(ctx, a, b);
+    case DT::kI8:
+      return PowTensor<T, int8_t>(ctx, a, b);
+    case DT::kU8:
+      return PowTensor<T, uint8_t>(ctx, a, b);
     default:
       return ctx.Unimplemented(absl::StrCat("Pow exponent dtype ",
                                             std::string(DataTypeName(b.dtype())),
@@ -273,15 +338,24 @@ absl::Status PowKernel(KernelContext& ctx) {
   if (b.dtype() == DT::kF16) b = HalfToFloatTensor(ctx, b);
   absl::StatusOr<Tensor> y;
   switch (a.dtype()) {
-    case DT::kF32: y = PowByExponent<float>(ctx, a, b); break;
-    case DT::kF64: y = PowByExponent<double>(ctx, a, b); break;
-    case DT::kI64: y = PowByExponent<int64_t>(ctx, a, b); break;
-    case DT::kI32: y = PowByExponent<int32_t>(ctx, a, b); break;
+    case DT::kF32:
+      y = PowByExponent<float>(ctx, a, b);
+      break;
+    case DT::kF64:
+      y = PowByExponent<double>(ctx, a, b);
+      break;
+    case DT::kI64:
+      y = PowByExponent<int64_t>(ctx, a, b);
+      break;
+    case DT::kI32:
+      y = PowByExponent<int32_t>(ctx, a, b);
+      break;
     case DT::kF16:
       y = PowByExponent<float>(ctx, HalfToFloatTensor(ctx, a), b);
       if (y.ok()) y = FloatToHalfTensor(ctx, *y);
       break;
-    default: return UnsupportedDtype(ctx, a);
+    default:
+      return UnsupportedDtype(ctx, a);
   }
   if (!y.ok()) return y.status();
   ctx.SetOutput(0, *std::move(y));
@@ -306,17 +380,26 @@ absl::Status WhereKernel(KernelContext& ctx) {
         absl::StrCat("condition is ", c.TypeString(), "; expected a bool tensor"));
   }
   if (x.dtype() != y.dtype()) {
-    return ctx.InvalidArgument(absl::StrCat("X is ", x.TypeString(), " and Y is ",
-                                            y.TypeString(), "; expected the same dtype"));
+    return ctx.InvalidArgument(absl::StrCat("X is ", x.TypeString(), " and Y is ", y.TypeString(),
+                                            "; expected the same dtype"));
   }
   FLEET_ASSIGN_OR_RETURN(BroadcastPlan plan, PlanBroadcast(ctx, {&c, &x, &y}));
   Tensor* out = ctx.Output(0, x.dtype(), plan.out_shape);
   switch (DataTypeSize(x.dtype())) {
-    case 1: WhereTyped<uint8_t>(ctx, plan, c, x, y, out); break;
-    case 2: WhereTyped<uint16_t>(ctx, plan, c, x, y, out); break;
-    case 4: WhereTyped<uint32_t>(ctx, plan, c, x, y, out); break;
-    case 8: WhereTyped<uint64_t>(ctx, plan, c, x, y, out); break;
-    default: return UnsupportedDtype(ctx, x);
+    case 1:
+      WhereTyped<uint8_t>(ctx, plan, c, x, y, out);
+      break;
+    case 2:
+      WhereTyped<uint16_t>(ctx, plan, c, x, y, out);
+      break;
+    case 4:
+      WhereTyped<uint32_t>(ctx, plan, c, x, y, out);
+      break;
+    case 8:
+      WhereTyped<uint64_t>(ctx, plan, c, x, y, out);
+      break;
+    default:
+      return UnsupportedDtype(ctx, x);
   }
   return absl::OkStatus();
 }
@@ -335,8 +418,8 @@ absl::Status BitShiftKernel(KernelContext& ctx) {
     if (s >= 8) return 0;
     return static_cast<uint8_t>(left ? x << s : x >> s);
   };
-  FLEET_ASSIGN_OR_RETURN(Tensor y, (BinaryTensor<uint8_t, uint8_t>(ctx, ctx.input(0),
-                                                                   ctx.input(1), DT::kU8, op)));
+  FLEET_ASSIGN_OR_RETURN(
+      Tensor y, (BinaryTensor<uint8_t, uint8_t>(ctx, ctx.input(0), ctx.input(1), DT::kU8, op)));
   ctx.SetOutput(0, std::move(y));
   return absl::OkStatus();
 }

@@ -41,9 +41,9 @@ inline absl::Status CheckSameDtype(const KernelContext& ctx, int i) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(i);
   if (a.dtype() == b.dtype()) return absl::OkStatus();
-  return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", b.TypeString(),
-                                          "; expected dtype ", std::string(DataTypeName(a.dtype())),
-                                          " like input 0 (", a.TypeString(), ")"));
+  return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", b.TypeString(), "; expected dtype ",
+                                          std::string(DataTypeName(a.dtype())), " like input 0 (",
+                                          a.TypeString(), ")"));
 }
 
 // Files that the elementwise group is split into.

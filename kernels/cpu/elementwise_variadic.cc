@@ -20,7 +20,9 @@ using DT = DataType;
 
 struct SumOp {
   template <typename T>
-  T operator()(T a, T b) const { return static_cast<T>(a + b); }
+  T operator()(T a, T b) const {
+    return static_cast<T>(a + b);
+  }
 };
 struct MinOp {
   template <typename T>
@@ -55,7 +57,8 @@ absl::StatusOr<Tensor> Fold(const KernelContext& ctx, const std::vector<Tensor>&
     const Tensor& b = inputs[i];
     auto plan = MakeBroadcastPlan({a.shape(), b.shape()});
     if (!plan.ok()) {
-      return ctx.InvalidArgument(absl::StrCat("input ", i, ": ", std::string(plan.status().message())));
+      return ctx.InvalidArgument(
+          absl::StrCat("input ", i, ": ", std::string(plan.status().message())));
     }
     // Reuse the accumulator when it already has the output shape (it is read at the same
     // index it is written).
@@ -89,12 +92,24 @@ absl::Status VariadicKernel(KernelContext& ctx) {
   const DT dtype = inputs[0].dtype();
   absl::StatusOr<Tensor> y;
   switch (dtype) {
-    case DT::kF32: y = Fold<float, Op>(ctx, inputs, dtype); break;
-    case DT::kF64: y = Fold<double, Op>(ctx, inputs, dtype); break;
-    case DT::kI64: y = Fold<int64_t, Op>(ctx, inputs, dtype); break;
-    case DT::kI32: y = Fold<int32_t, Op>(ctx, inputs, dtype); break;
-    case DT::kI8: y = Fold<int8_t, Op>(ctx, inputs, dtype); break;
-    case DT::kU8: y = Fold<uint8_t, Op>(ctx, inputs, dtype); break;
+    case DT::kF32:
+      y = Fold<float, Op>(ctx, inputs, dtype);
+      break;
+    case DT::kF64:
+      y = Fold<double, Op>(ctx, inputs, dtype);
+      break;
+    case DT::kI64:
+      y = Fold<int64_t, Op>(ctx, inputs, dtype);
+      break;
+    case DT::kI32:
+      y = Fold<int32_t, Op>(ctx, inputs, dtype);
+      break;
+    case DT::kI8:
+      y = Fold<int8_t, Op>(ctx, inputs, dtype);
+      break;
+    case DT::kU8:
+      y = Fold<uint8_t, Op>(ctx, inputs, dtype);
+      break;
     case DT::kF16: {
       for (Tensor& t : inputs) t = HalfToFloatTensor(ctx, t);
       y = Fold<float, Op>(ctx, inputs, DT::kF32);
@@ -103,8 +118,8 @@ absl::Status VariadicKernel(KernelContext& ctx) {
       break;
     }
     default:
-      return ctx.Unimplemented(absl::StrCat("no CPU implementation for input dtype ",
-                                            std::string(DataTypeName(dtype))));
+      return ctx.Unimplemented(
+          absl::StrCat("no CPU implementation for input dtype ", std::string(DataTypeName(dtype))));
   }
   if (!y.ok()) return y.status();
   if constexpr (kMean) {

@@ -19,13 +19,13 @@ namespace {
 using DT = DataType;
 
 // A stateless float op: y = expr(x).
-#define FLEET_FLOAT_UNARY_OP(Name, expr)                   \
-  struct Name : FloatOnly {                                \
-    explicit Name(const KernelContext&) {}                 \
-    template <typename T>                                  \
-    T operator()(T x) const {                              \
-      return expr;                                         \
-    }                                                      \
+#define FLEET_FLOAT_UNARY_OP(Name, expr)   \
+  struct Name : FloatOnly {                \
+    explicit Name(const KernelContext&) {} \
+    template <typename T>                  \
+    T operator()(T x) const {              \
+      return expr;                         \
+    }                                      \
   };
 
 FLEET_FLOAT_UNARY_OP(ExpOp, std::exp(x))
@@ -64,7 +64,9 @@ T Negate(T x) {
 struct NegOp : SignedToo {
   explicit NegOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const { return Negate(x); }
+  T operator()(T x) const {
+    return Negate(x);
+  }
 };
 struct AbsOp : IntegersToo {
   explicit AbsOp(const KernelContext&) {}
@@ -114,8 +116,12 @@ absl::Status FloatPredicate(KernelContext& ctx, const Pred& pred) {
     });
   };
   switch (x.dtype()) {
-    case DT::kF32: run(x.data<float>(), [](float v) { return static_cast<double>(v); }); break;
-    case DT::kF64: run(x.data<double>(), [](double v) { return v; }); break;
+    case DT::kF32:
+      run(x.data<float>(), [](float v) { return static_cast<double>(v); });
+      break;
+    case DT::kF64:
+      run(x.data<double>(), [](double v) { return v; });
+      break;
     case DT::kF16:
       run(x.data<uint16_t>(), [](uint16_t v) { return static_cast<double>(HalfToFloat(v)); });
       break;
@@ -163,8 +169,7 @@ void RegisterUnaryKernels(KernelTable& table) {
   table.Add("Acosh", cpu, floats, &UnaryKernel<AcoshOp>);
   table.Add("Atanh", cpu, floats, &UnaryKernel<AtanhOp>);
 
-  const std::vector<DT> signed_types = {DT::kF32, DT::kF64, DT::kF16,
-                                        DT::kI64, DT::kI32, DT::kI8};
+  const std::vector<DT> signed_types = {DT::kF32, DT::kF64, DT::kF16, DT::kI64, DT::kI32, DT::kI8};
   std::vector<DT> numeric = signed_types;
   numeric.push_back(DT::kU8);
   table.Add("Neg", cpu, signed_types, &UnaryKernel<NegOp>);

@@ -105,8 +105,8 @@ absl::Status UnaryKernel(KernelContext& ctx) {
       return absl::OkStatus();
     }
   }
-  return ctx.Unimplemented(absl::StrCat("no CPU implementation for input dtype ",
-                                        std::string(DataTypeName(x.dtype()))));
+  return ctx.Unimplemented(
+      absl::StrCat("no CPU implementation for input dtype ", std::string(DataTypeName(x.dtype()))));
 }
 
 }  // namespace fleet::cpu

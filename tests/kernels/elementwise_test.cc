@@ -150,6 +150,21 @@ TEST(DivTest, IntegerDivisionTruncatesTowardZero) {
   EXPECT_THAT(ToVector<int64_t>((*out)[0]), ElementsAre(-2, 2, 2));
 }
 
+TEST(AddTest, IntegerOverflowWraps) {
+  // np.array([2**31 - 1], np.int32) + np.int32(1) -> [-2147483648]
+  const int32_t kMax = std::numeric_limits<int32_t>::max();
+  Tensor a = MakeTensor<int32_t>(DataType::kI32, {2}, {kMax, 5});
+  Tensor b = MakeTensor<int32_t>(DataType::kI32, {}, {1});
+  auto out = RunKernel("Add", {a, b}, {}, 1);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(ToVector<int32_t>((*out)[0]), ElementsAre(std::numeric_limits<int32_t>::min(), 6));
+  Tensor u = MakeTensor<uint8_t>(DataType::kU8, {2}, {250, 3});
+  Tensor v = MakeTensor<uint8_t>(DataType::kU8, {2}, {10, 5});
+  out = RunKernel("Sub", {u, v}, {}, 1);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(ToVector<uint8_t>((*out)[0]), ElementsAre(240, 254));
+}
+
 TEST(ModTest, SignFollowsDivisorOrDividend) {
   // np.mod([-4, 7, 5, -3], [3, -3, 3, -2]) -> [2, -2, 2, -1]; np.fmod -> [-1, 1, 2, -1]
   Tensor a = MakeTensor<int64_t>(DataType::kI64, {4}, {-4, 7, 5, -3});
@@ -249,8 +264,8 @@ TEST(VariadicTest, SumMeanMaxMinBroadcast) {
   EXPECT_THAT(ToVector<float>((*out)[0]), ElementsAre(15, 16, 17, 25, 26, 27));
   out = RunKernel("Mean", {a, b, c}, {}, 1);
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_THAT(ToVector<float>((*out)[0]), ElementsAre(5, 16 / 3.0f, 17 / 3.0f, 25 / 3.0f,
-                                                      26 / 3.0f, 9));
+  EXPECT_THAT(ToVector<float>((*out)[0]),
+              ElementsAre(5, 16 / 3.0f, 17 / 3.0f, 25 / 3.0f, 26 / 3.0f, 9));
   out = RunKernel("Max", {a, c}, {}, 1);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_THAT(ToVector<float>((*out)[0]), ElementsAre(4, 4, 4));

@@ -16,8 +16,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::FloatNear;
 using ::testing::HasSubstr;
-using ::testing::Pointwise;
 using testing::MakeTensor;
+using ::testing::Pointwise;
 using testing::RunKernel;
 using testing::ToVector;
 
@@ -40,7 +40,8 @@ TEST(UnaryTest, ReluSigmoidExp) {
 
   out = RunKernel("LeakyRelu", {x}, {{"alpha", 0.1f}}, 1);
   ASSERT_TRUE(out.ok()) << out.status();
-  EXPECT_THAT(ToVector<float>((*out)[0]), Pointwise(FloatNear(1e-7f), std::vector<float>{-0.2f, -0.05f, 0, 3}));
+  EXPECT_THAT(ToVector<float>((*out)[0]),
+              Pointwise(FloatNear(1e-7f), std::vector<float>{-0.2f, -0.05f, 0, 3}));
 }
 
 TEST(UnaryTest, RoundIsHalfToEven) {
@@ -66,8 +67,8 @@ TEST(UnaryTest, IntegerNegAbsSign) {
 }
 
 TEST(UnaryTest, HalfComputesThroughFloat) {
-  Tensor x = MakeTensor<uint16_t>(DataType::kF16, {3},
-                                  {FloatToHalf(0), FloatToHalf(1), FloatToHalf(-2)});
+  Tensor x =
+      MakeTensor<uint16_t>(DataType::kF16, {3}, {FloatToHalf(0), FloatToHalf(1), FloatToHalf(-2)});
   auto out = RunKernel("Exp", {x}, {}, 1);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ((*out)[0].dtype(), DataType::kF16);
