@@ -19,7 +19,7 @@
 namespace fleet {
 namespace {
 
-constexpr int kMinOpset = 7;
+constexpr int kMinOpset = 1;
 
 // Builds block 0 of a Program from an ONNX graph, node by node.
 class GraphImporter {
