@@ -17,7 +17,7 @@ size_t DataTypeSize(DataType dtype) {
   return 0;
 }
 
-std::string_view DataTypeName(DataType dtype) {
+const char* DataTypeName(DataType dtype) {
   switch (dtype) {
     case DataType::kF32: return "f32";
     case DataType::kF64: return "f64";

@@ -24,7 +24,7 @@ enum class DataType : int8_t {
 size_t DataTypeSize(DataType dtype);
 
 // Short name used in text form and messages: "f32", "i64", "bool", ...
-std::string_view DataTypeName(DataType dtype);
+const char* DataTypeName(DataType dtype);
 
 // Inverse of DataTypeName; nullopt for an unknown name.
 std::optional<DataType> DataTypeFromName(std::string_view name);

@@ -1,0 +1,251 @@
+#include "executor/executor.h"
+
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "ir/op_schema.h"
+#include "ir/status_macros.h"
+
+namespace fleet {
+
+struct Executor::PreparedOp {
+  const Op* op = nullptr;
+  std::string description;
+  std::vector<int> inputs;   // positional; -1 = absent optional input
+  std::vector<int> outputs;  // positional; -1 = output not wanted
+  int key_input = 0;
+  KernelFn fn = nullptr;     // null until resolved (when the key dtype is unknown at prepare)
+  std::vector<int> release_after;  // slots whose last reader is this op
+};
+
+Executor::~Executor() = default;
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const Program& program,
+                                                           const KernelTable& kernels,
+                                                           const ExecutorOptions& options) {
+  std::unique_ptr<Executor> executor(new Executor());
+  FLEET_RETURN_IF_ERROR(executor->Prepare(program, kernels, options));
+  return executor;
+}
+
+namespace {
+
+// Expands an op's slots into kernel positions: one per single/optional slot, all vars of a
+// variadic slot. Trailing absent positions are dropped so kernels see only what exists.
+std::vector<std::string> Positions(const std::vector<Slot>& slots,
+                                   const std::vector<SlotSpec>* specs) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    bool variadic = specs != nullptr && i < specs->size() &&
+                    (*specs)[i].arity == SlotArity::kVariadic;
+    if (variadic) {
+      out.insert(out.end(), slots[i].vars.begin(), slots[i].vars.end());
+    } else {
+      out.push_back(slots[i].vars.empty() ? std::string() : slots[i].vars[0]);
+    }
+  }
+  while (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
+std::string WithPrefix(const std::string& prefix, absl::string_view message) {
+  if (absl::StartsWith(message, prefix)) return std::string(message);
+  return absl::StrCat(prefix, ": ", message);
+}
+
+}  // namespace
+
+absl::Status Executor::Prepare(const Program& program, const KernelTable& kernels,
+                               const ExecutorOptions& options) {
+  if (options.block < 0 || options.block >= static_cast<int>(program.blocks.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("block ", options.block, " does not exist"));
+  }
+  program_ = &program;
+  block_ = &program.blocks[options.block];
+  kernels_ = &kernels;
+  device_ = options.device;
+  if (options.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options.num_threads);
+
+  std::unordered_map<std::string, int> slot_of;
+  auto slot = [&](const std::string& name) {
+    auto [it, inserted] = slot_of.emplace(name, static_cast<int>(slot_names_.size()));
+    if (inserted) {
+      slot_names_.push_back(name);
+      const Var* var = nullptr;
+      for (const Block* b = block_; b != nullptr && var == nullptr;
+           b = b->parent() >= 0 ? &program.blocks[b->parent()] : nullptr) {
+        var = b->FindVar(name);
+      }
+      slot_vars_.push_back(var);
+    }
+    return it->second;
+  };
+
+  std::vector<bool> written;
+  std::vector<int> last_reader;
+  for (const Op& op : block_->ops) {
+    PreparedOp p;
+    p.op = &op;
+    p.description = op.Describe();
+    const OpSchema* schema = FindOpSchema(op.type);
+    for (const std::string& name : Positions(op.inputs, schema ? &schema->inputs : nullptr)) {
+      p.inputs.push_back(name.empty() ? -1 : slot(name));
+    }
+    for (const std::string& name : Positions(op.outputs, schema ? &schema->outputs : nullptr)) {
+      p.outputs.push_back(name.empty() ? -1 : slot(name));
+    }
+    written.resize(slot_names_.size(), false);
+    last_reader.resize(slot_names_.size(), -1);
+    int index = static_cast<int>(ops_.size());
+    for (int s : p.inputs) {
+      if (s < 0) continue;
+      if (!written[s] && std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
+        input_slots_.push_back(s);
+      }
+      last_reader[s] = index;
+    }
+    for (int s : p.outputs) {
+      if (s >= 0) written[s] = true;
+    }
+
+    if (!kernels.HasOp(op.type)) {
+      return absl::UnimplementedError(
+          absl::StrCat(p.description, ": no kernel for op type '", op.type, "'"));
+    }
+    p.key_input = kernels.KeyInput(op.type, device_);
+    DataType key_dtype = DataType::kUndefined;
+    if (p.key_input >= 0 && p.key_input < static_cast<int>(p.inputs.size()) &&
+        p.inputs[p.key_input] >= 0 && slot_vars_[p.inputs[p.key_input]] != nullptr) {
+      key_dtype = slot_vars_[p.inputs[p.key_input]]->dtype;
+    }
+    if (key_dtype != DataType::kUndefined || p.key_input < 0) {
+      auto fn = kernels.Find(op.type, device_, key_dtype);
+      if (!fn.ok()) {
+        return absl::Status(fn.status().code(),
+                            absl::StrCat(p.description, ": ", fn.status().message()));
+      }
+      p.fn = *fn;
+    }
+    ops_.push_back(std::move(p));
+  }
+
+  // Lifetimes: values that outlive the run are kept; others go after their last reader (or
+  // right after being produced when nothing reads them).
+  for (size_t s = 0; s < slot_names_.size(); ++s) {
+    const Var* var = slot_vars_[s];
+    bool declared_here = block_->FindVar(slot_names_[s]) != nullptr;
+    bool keep = var == nullptr || !declared_here || var->Has(kVarPersistable) ||
+                var->Has(kVarFeed) || var->Has(kVarFetch) || program.values.count(slot_names_[s]);
+    if (keep) {
+      if (var != nullptr && (var->Has(kVarFetch) || var->Has(kVarPersistable)) && written[s]) {
+        output_slots_.push_back(static_cast<int>(s));
+      }
+      continue;
+    }
+    int release_at = last_reader[s];
+    if (release_at < 0) {  // never read: release after the (last) op that writes it
+      for (int i = static_cast<int>(ops_.size()) - 1; i >= 0 && release_at < 0; --i) {
+        for (int o : ops_[i].outputs) {
+          if (o == static_cast<int>(s)) release_at = i;
+        }
+      }
+    }
+    if (release_at >= 0) ops_[release_at].release_after.push_back(static_cast<int>(s));
+  }
+  for (const Var& v : block_->vars()) {
+    if (v.Has(kVarFeed)) feed_names_.push_back(v.name);
+    if (v.Has(kVarFetch)) fetch_names_.push_back(v.name);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
+  std::string declared = absl::StrCat(
+      DataTypeName(var.dtype),
+      var.shape.has_value()
+          ? absl::StrCat("[", absl::StrJoin(*var.shape, ",", [](std::string* out, int64_t d) {
+                           absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
+                         }), "]")
+          : std::string("[...]"));
+  auto mismatch = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("input '", var.name, "' is ",
+                                                   tensor.TypeString(), "; expected ", declared,
+                                                   " (", what, ")"));
+  };
+  if (var.dtype != DataType::kUndefined && tensor.dtype() != var.dtype) return mismatch("dtype");
+  if (var.shape.has_value()) {
+    if (static_cast<int>(var.shape->size()) != tensor.rank()) return mismatch("rank");
+    for (int i = 0; i < tensor.rank(); ++i) {
+      int64_t d = (*var.shape)[i];
+      if (d >= 0 && d != tensor.dim(i)) return mismatch(absl::StrCat("dimension ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
+  std::vector<const Tensor*> inputs;
+  inputs.reserve(p.inputs.size());
+  for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
+  if (p.fn == nullptr) {
+    DataType dtype = DataType::kUndefined;
+    if (p.key_input >= 0 && p.key_input < static_cast<int>(inputs.size()) &&
+        inputs[p.key_input] != nullptr) {
+      dtype = inputs[p.key_input]->dtype();
+    }
+    auto fn = kernels_->Find(p.op->type, device_, dtype);
+    if (!fn.ok()) {
+      return absl::Status(fn.status().code(),
+                          absl::StrCat(p.description, ": ", fn.status().message()));
+    }
+    p.fn = *fn;
+  }
+  std::vector<Tensor> outputs(p.outputs.size());
+  KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get());
+  absl::Status status = p.fn(ctx);
+  if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
+  for (size_t i = 0; i < p.outputs.size(); ++i) {
+    int s = p.outputs[i];
+    if (s < 0) continue;
+    if (!outputs[i].defined()) {
+      return absl::InternalError(
+          absl::StrCat(p.description, ": kernel did not produce output ", i));
+    }
+    values[s] = std::move(outputs[i]);
+  }
+  for (int s : p.release_after) values[s] = Tensor();
+  return absl::OkStatus();
+}
+
+absl::Status Executor::Run(Scope& scope) {
+  std::vector<Tensor> values(slot_names_.size());
+  for (int s : input_slots_) {
+    const std::string& name = slot_names_[s];
+    const Var* var = slot_vars_[s];
+    const Tensor* t = scope.Find(name);
+    if (t == nullptr) {
+      auto value = program_->values.find(name);
+      if (value != program_->values.end()) {
+        scope.Set(name, Tensor::FromValue(value->second));
+        t = scope.Find(name);
+      } else if (var != nullptr && var->Has(kVarFeed)) {
+        return absl::InvalidArgumentError(absl::StrCat("input '", name, "' was not fed"));
+      } else {
+        return absl::FailedPreconditionError(
+            absl::StrCat("'", name, "' is read before any op writes it and has no value"));
+      }
+    } else if (var != nullptr && var->Has(kVarFeed)) {
+      FLEET_RETURN_IF_ERROR(CheckFeed(*var, *t));
+    }
+    values[s] = *t;
+  }
+  for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
+  for (int s : output_slots_) {
+    if (values[s].defined()) scope.Set(slot_names_[s], std::move(values[s]));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fleet

@@ -1,0 +1,69 @@
+// Executor: prepares one block of a program once, then runs it many times.
+//
+// Prepare resolves every op's kernel from the table (by op type, device and the dtype of the
+// op's key input), maps var names to dense slots, and plans lifetimes: an intermediate value is
+// released right after its last reader. Run reads feeds and persistable vars from a Scope,
+// executes the ops in order, and writes back the block's fetch vars and every persistable var
+// an op wrote. The executor knows nothing about strategies; communication ops are kernels like
+// any other.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "executor/kernel.h"
+#include "executor/scope.h"
+#include "executor/thread_pool.h"
+#include "ir/program.h"
+
+namespace fleet {
+
+struct ExecutorOptions {
+  Device device = Device::kCpu;
+  int num_threads = 1;  // intra-op threads (the calling thread included)
+  int block = 0;        // which block to run
+};
+
+class Executor {
+ public:
+  // Prepares `program` (which must outlive the executor). Fails when an op has no kernel,
+  // naming the op: "model.onnx: node 'fc1' (Foo): no kernel for Foo(f32) on cpu; have ...".
+  static absl::StatusOr<std::unique_ptr<Executor>> Create(const Program& program,
+                                                          const KernelTable& kernels,
+                                                          const ExecutorOptions& options = {});
+  ~Executor();
+
+  // Runs the block once. Feed vars must be set in `scope` (or its parents) with the declared
+  // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
+  // var. Persistable vars without a tensor in scope are initialised from Program::values.
+  absl::Status Run(Scope& scope);
+
+  // The block's feed and fetch var names, in declaration order.
+  const std::vector<std::string>& feed_names() const { return feed_names_; }
+  const std::vector<std::string>& fetch_names() const { return fetch_names_; }
+
+ private:
+  struct PreparedOp;
+  Executor() = default;
+  absl::Status Prepare(const Program& program, const KernelTable& kernels,
+                       const ExecutorOptions& options);
+  absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
+  absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
+
+  const Program* program_ = nullptr;
+  const Block* block_ = nullptr;
+  const KernelTable* kernels_ = nullptr;
+  Device device_ = Device::kCpu;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::string> slot_names_;   // dense slot -> var name
+  std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
+  std::vector<int> input_slots_;          // slots read from the scope at the start of a run
+  std::vector<int> output_slots_;         // slots written back to the scope at the end
+  std::vector<PreparedOp> ops_;
+  std::vector<std::string> feed_names_;
+  std::vector<std::string> fetch_names_;
+};
+
+}  // namespace fleet

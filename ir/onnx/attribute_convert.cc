@@ -1,0 +1,169 @@
+#include "ir/onnx/attribute_convert.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace fleet {
+
+std::optional<AttrType> AttrTypeFromOnnx(onnx::AttributeProto::AttributeType type) {
+  switch (type) {
+    case onnx::AttributeProto::INT: return AttrType::kInt;
+    case onnx::AttributeProto::FLOAT: return AttrType::kFloat;
+    case onnx::AttributeProto::STRING: return AttrType::kString;
+    case onnx::AttributeProto::INTS: return AttrType::kInts;
+    case onnx::AttributeProto::FLOATS: return AttrType::kFloats;
+    case onnx::AttributeProto::STRINGS: return AttrType::kStrings;
+    case onnx::AttributeProto::TENSOR: return AttrType::kTensor;
+    default: return std::nullopt;
+  }
+}
+
+absl::StatusOr<AttrValue> AttrValueFromOnnx(const onnx::AttributeProto& attr) {
+  switch (attr.type()) {
+    case onnx::AttributeProto::INT: return AttrValue(static_cast<int64_t>(attr.i()));
+    case onnx::AttributeProto::FLOAT: return AttrValue(attr.f());
+    case onnx::AttributeProto::STRING: return AttrValue(attr.s());
+    case onnx::AttributeProto::INTS:
+      return AttrValue(std::vector<int64_t>(attr.ints().begin(), attr.ints().end()));
+    case onnx::AttributeProto::FLOATS:
+      return AttrValue(std::vector<float>(attr.floats().begin(), attr.floats().end()));
+    case onnx::AttributeProto::STRINGS:
+      return AttrValue(std::vector<std::string>(attr.strings().begin(), attr.strings().end()));
+    case onnx::AttributeProto::TENSOR: {
+      auto value = TensorValueFromOnnx(attr.t(), "");
+      if (!value.ok()) return value.status();
+      return AttrValue(*std::move(value));
+    }
+    default:
+      return absl::UnimplementedError(absl::StrCat(
+          "attribute '", attr.name(), "' has type ",
+          onnx::AttributeProto::AttributeType_Name(attr.type()), ", which is unsupported"));
+  }
+}
+
+namespace {
+
+// Copies `count` elements from a typed repeated field, converting to the element type T.
+template <typename T, typename Field>
+void CopyField(const Field& field, std::string* out) {
+  out->resize(field.size() * sizeof(T));
+  T* dst = reinterpret_cast<T*>(out->data());
+  for (int i = 0; i < field.size(); ++i) dst[i] = static_cast<T>(field.Get(i));
+}
+
+absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& tensor,
+                                             const std::string& base_dir) {
+  std::string location;
+  int64_t offset = 0;
+  int64_t length = -1;
+  for (const auto& kv : tensor.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = std::atoll(kv.value().c_str());
+    else if (kv.key() == "length") length = std::atoll(kv.value().c_str());
+  }
+  namespace fs = std::filesystem;
+  if (location.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
+  }
+  if (base_dir.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "': external data is not allowed here (no model folder)"));
+  }
+  std::error_code ec;
+  fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
+  fs::path file = fs::weakly_canonical(base / location, ec);
+  auto [base_end, unused] = std::mismatch(base.begin(), base.end(), file.begin(), file.end());
+  if (fs::path(location).is_absolute() || base_end != base.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(),
+                                                   "': external data file '", location,
+                                                   "' is outside the model's folder"));
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "': cannot open external data file '", file.string(), "'"));
+  }
+  in.seekg(0, std::ios::end);
+  int64_t size = static_cast<int64_t>(in.tellg());
+  if (offset < 0 || offset > size) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(),
+                                                   "': external data offset ", offset,
+                                                   " is beyond the end of '", location, "'"));
+  }
+  if (length < 0) length = size - offset;
+  if (offset + length > size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "': external data [", offset, ", ", offset + length,
+        ") is beyond the end of '", location, "' (", size, " bytes)"));
+  }
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(offset);
+  in.read(bytes.data(), length);
+  return bytes;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
+                                                const std::string& base_dir) {
+  auto dtype = DataTypeFromOnnx(tensor.data_type());
+  if (!dtype.has_value()) {
+    return absl::UnimplementedError(
+        absl::StrCat("tensor '", tensor.name(), "' has element type ",
+                     onnx::TensorProto::DataType_Name(
+                         static_cast<onnx::TensorProto::DataType>(tensor.data_type())),
+                     ", which is unsupported"));
+  }
+  TensorValue v;
+  v.dtype = *dtype;
+  int64_t count = 1;
+  for (int64_t d : tensor.dims()) {
+    if (d < 0 || (d > 0 && count > (int64_t{1} << 40) / d)) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(),
+                                                     "' has an invalid dimension ", d));
+    }
+    v.shape.push_back(d);
+    count *= d;
+  }
+  if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
+    auto bytes = ReadExternalData(tensor, base_dir);
+    if (!bytes.ok()) return bytes.status();
+    v.bytes = *std::move(bytes);
+  } else if (tensor.has_raw_data()) {
+    v.bytes = tensor.raw_data();
+  } else {
+    switch (v.dtype) {
+      case DataType::kF32: CopyField<float>(tensor.float_data(), &v.bytes); break;
+      case DataType::kF64: CopyField<double>(tensor.double_data(), &v.bytes); break;
+      case DataType::kI64: CopyField<int64_t>(tensor.int64_data(), &v.bytes); break;
+      case DataType::kI32: CopyField<int32_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kI8: CopyField<int8_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kU8: CopyField<uint8_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kBool: CopyField<uint8_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kF16: CopyField<uint16_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kUndefined: break;
+    }
+  }
+  size_t expected = static_cast<size_t>(count) * DataTypeSize(v.dtype);
+  if (v.bytes.size() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor '", tensor.name(), "' holds ", v.bytes.size(), " bytes; expected ", expected,
+        " for ", DataTypeName(v.dtype), "[", count, " elements]"));
+  }
+  return v;
+}
+
+onnx::TensorProto TensorValueToOnnx(const TensorValue& value, const std::string& name) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(DataTypeToOnnx(value.dtype));
+  for (int64_t d : value.shape) t.add_dims(d);
+  t.set_raw_data(value.bytes);
+  return t;
+}
+
+}  // namespace fleet
