@@ -2,13 +2,16 @@
 //
 // Dropout outside training (training_mode absent or false, or ratio 0) is the identity: the
 // output is the input tensor itself and the optional mask is all true. In training it keeps each
-// element with probability 1 - ratio and scales kept elements by 1 / (1 - ratio). The random
-// draw for element i is a hash of (seed, i), so the mask does not depend on how the work is
-// split across threads; with the `seed` attribute a call is fully reproducible, without it each
-// call uses a fresh process-wide counter so that successive training steps differ.
+// element with probability 1 - ratio and scales kept elements by 1 / (1 - ratio).
+//   - With the `seed` attribute the draws are NumPy's: MT19937 seeded like np.random.seed(seed),
+//     one 53-bit uniform per element in order (what ONNX's reference and test data use), so a
+//     seeded call is reproducible and matches them exactly. This stream is sequential.
+//   - Without it, the draw for element i is a hash of (stream, i) with a fresh stream per call
+//     from a process-wide counter: parallel, and successive training steps differ.
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "executor/half.h"
@@ -51,14 +54,31 @@ absl::StatusOr<double> ReadScalar(const KernelContext& ctx, int i, const char* n
   }
 }
 
+// NumPy's random_sample() from an MT19937 stream: 27 + 26 random bits as a double in [0, 1).
+inline double NumpyUniform(std::mt19937& gen) {
+  const uint32_t a = static_cast<uint32_t>(gen()) >> 5;
+  const uint32_t b = static_cast<uint32_t>(gen()) >> 6;
+  return (a * 67108864.0 + b) / 9007199254740992.0;
+}
+
 template <typename T>
-void ApplyDropout(const KernelContext& ctx, const T* x, int64_t n, double ratio, uint64_t stream,
-                  T* y, uint8_t* mask) {
-  const float keep_threshold = static_cast<float>(ratio);
+void ApplyDropout(const KernelContext& ctx, const T* x, int64_t n, double ratio,
+                  const int64_t* seed, uint64_t stream, T* y, uint8_t* mask) {
   const T scale = static_cast<T>(1.0 / (1.0 - ratio));
+  if (seed != nullptr) {
+    // np.random.seed(s) keeps the low 32 bits' generator: MT19937's init_genrand(s).
+    std::mt19937 gen(static_cast<uint32_t>(*seed));
+    for (int64_t i = 0; i < n; ++i) {
+      const bool keep = NumpyUniform(gen) >= ratio;
+      y[i] = keep ? x[i] * scale : T(0);
+      if (mask != nullptr) mask[i] = keep ? 1 : 0;
+    }
+    return;
+  }
+  const float threshold = static_cast<float>(ratio);
   ctx.ParallelFor(n, kParallelGrainElements, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const bool keep = UniformAt(stream, i) >= keep_threshold;
+      const bool keep = UniformAt(stream, i) >= threshold;
       y[i] = keep ? x[i] * scale : T(0);
       if (mask != nullptr) mask[i] = keep ? 1 : 0;
     }
@@ -90,18 +110,18 @@ absl::Status DropoutKernel(KernelContext& ctx) {
         absl::StrCat("input 'ratio' is ", ratio, "; expected 0 <= ratio < 1 in training mode"));
   }
   static std::atomic<uint64_t> unseeded_calls{0};
-  const uint64_t stream = ctx.HasAttr("seed")
-                              ? Mix64(static_cast<uint64_t>(ctx.GetInt("seed", 0)))
-                              : Mix64(0x5eedull + unseeded_calls.fetch_add(1));
+  const int64_t seed_value = ctx.GetInt("seed", 0);
+  const int64_t* seed = ctx.HasAttr("seed") ? &seed_value : nullptr;
+  const uint64_t stream = seed ? 0 : Mix64(0x5eedull + unseeded_calls.fetch_add(1));
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
   uint8_t* mask =
       want_mask ? ctx.Output(1, DataType::kBool, x.shape())->data<uint8_t>() : nullptr;
   switch (x.dtype()) {
     case DataType::kF32:
-      ApplyDropout(ctx, x.data<float>(), x.numel(), ratio, stream, y->data<float>(), mask);
+      ApplyDropout(ctx, x.data<float>(), x.numel(), ratio, seed, stream, y->data<float>(), mask);
       return absl::OkStatus();
     case DataType::kF64:
-      ApplyDropout(ctx, x.data<double>(), x.numel(), ratio, stream, y->data<double>(), mask);
+      ApplyDropout(ctx, x.data<double>(), x.numel(), ratio, seed, stream, y->data<double>(), mask);
       return absl::OkStatus();
     default:
       return ctx.Unimplemented(absl::StrCat("training-mode Dropout of ", x.TypeString(),
