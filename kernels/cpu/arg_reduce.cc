@@ -90,8 +90,10 @@ absl::Status RunArg(KernelContext& ctx) {
   }
   std::vector<int64_t> out_shape;
   for (int i = 0; i < x.rank(); ++i) {
-    if (i != axis) out_shape.push_back(x.dim(i));
-    else if (keepdims) out_shape.push_back(1);
+    if (i != axis)
+      out_shape.push_back(x.dim(i));
+    else if (keepdims)
+      out_shape.push_back(1);
   }
   Tensor* y = ctx.Output(0, DataType::kI64, out_shape);
   if (y->numel() == 0) return absl::OkStatus();
@@ -107,10 +109,14 @@ absl::Status RunArg(KernelContext& ctx) {
 template <bool kMax>
 absl::Status ArgKernel(KernelContext& ctx) {
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return RunArg<kMax, float>(ctx);
-    case DataType::kF64: return RunArg<kMax, double>(ctx);
-    case DataType::kI32: return RunArg<kMax, int32_t>(ctx);
-    case DataType::kI64: return RunArg<kMax, int64_t>(ctx);
+    case DataType::kF32:
+      return RunArg<kMax, float>(ctx);
+    case DataType::kF64:
+      return RunArg<kMax, double>(ctx);
+    case DataType::kI32:
+      return RunArg<kMax, int32_t>(ctx);
+    case DataType::kI64:
+      return RunArg<kMax, int64_t>(ctx);
     default:
       return ctx.Unimplemented(absl::StrCat("input has type ", ctx.input(0).TypeString(),
                                             "; expected f32, f64, i32 or i64"));

@@ -40,14 +40,18 @@ inline float UniformAt(uint64_t stream, int64_t i) {
 absl::StatusOr<double> ReadScalar(const KernelContext& ctx, int i, const char* name) {
   const Tensor& t = ctx.input(i);
   if (t.numel() != 1) {
-    return ctx.InvalidArgument(absl::StrCat("input '", name, "' is ", t.TypeString(),
-                                            "; expected a scalar"));
+    return ctx.InvalidArgument(
+        absl::StrCat("input '", name, "' is ", t.TypeString(), "; expected a scalar"));
   }
   switch (t.dtype()) {
-    case DataType::kF32: return static_cast<double>(*t.data<float>());
-    case DataType::kF64: return *t.data<double>();
-    case DataType::kF16: return static_cast<double>(HalfToFloat(*t.data<uint16_t>()));
-    case DataType::kBool: return static_cast<double>(*t.data<uint8_t>() != 0);
+    case DataType::kF32:
+      return static_cast<double>(*t.data<float>());
+    case DataType::kF64:
+      return *t.data<double>();
+    case DataType::kF16:
+      return static_cast<double>(HalfToFloat(*t.data<uint16_t>()));
+    case DataType::kBool:
+      return static_cast<double>(*t.data<uint8_t>() != 0);
     default:
       return ctx.InvalidArgument(absl::StrCat("input '", name, "' is ", t.TypeString(),
                                               "; expected a floating-point scalar"));
@@ -114,8 +118,7 @@ absl::Status DropoutKernel(KernelContext& ctx) {
   const int64_t* seed = ctx.HasAttr("seed") ? &seed_value : nullptr;
   const uint64_t stream = seed ? 0 : Mix64(0x5eedull + unseeded_calls.fetch_add(1));
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
-  uint8_t* mask =
-      want_mask ? ctx.Output(1, DataType::kBool, x.shape())->data<uint8_t>() : nullptr;
+  uint8_t* mask = want_mask ? ctx.Output(1, DataType::kBool, x.shape())->data<uint8_t>() : nullptr;
   switch (x.dtype()) {
     case DataType::kF32:
       ApplyDropout(ctx, x.data<float>(), x.numel(), ratio, seed, stream, y->data<float>(), mask);
@@ -180,8 +183,10 @@ absl::Status RunLrn(KernelContext& ctx) {
 
 absl::Status LrnKernel(KernelContext& ctx) {
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return RunLrn<float>(ctx);
-    case DataType::kF64: return RunLrn<double>(ctx);
+    case DataType::kF32:
+      return RunLrn<float>(ctx);
+    case DataType::kF64:
+      return RunLrn<double>(ctx);
     default:
       return ctx.Unimplemented(
           absl::StrCat("input has type ", ctx.input(0).TypeString(), "; expected f32 or f64"));

@@ -1,6 +1,7 @@
-// Normalisation kernels: BatchNormalization (opset 15, inference and training_mode), LayerNormalization
-// (opset 17), InstanceNormalization and MeanVarianceNormalization. Softmax-like ops live in
-// softmax.cc, Dropout and LRN in dropout_lrn.cc; RegisterNormKernels registers all of them.
+// Normalisation kernels: BatchNormalization (opset 15, inference and training_mode),
+// LayerNormalization (opset 17), InstanceNormalization and MeanVarianceNormalization. Softmax-like
+// ops live in softmax.cc, Dropout and LRN in dropout_lrn.cc; RegisterNormKernels registers all of
+// them.
 //
 // BatchNormalization and InstanceNormalization view X as [N, C, S] (S = product of the spatial
 // dims) and fold each channel's statistics and affine parameters into one y = x * a + b per
@@ -27,9 +28,9 @@ absl::Status CheckPerChannel(const KernelContext& ctx, int i, const char* name, 
   }
   const Tensor& t = ctx.input(i);
   if (t.dtype() != ctx.input(0).dtype() || t.rank() != 1 || t.dim(0) != c) {
-    return ctx.InvalidArgument(absl::StrCat("input '", name, "' is ", t.TypeString(),
-                                            "; expected ", std::string(DataTypeName(ctx.input(0).dtype())),
-                                            "[", c, "] (one value per channel of X)"));
+    return ctx.InvalidArgument(absl::StrCat("input '", name, "' is ", t.TypeString(), "; expected ",
+                                            std::string(DataTypeName(ctx.input(0).dtype())), "[", c,
+                                            "] (one value per channel of X)"));
   }
   return absl::OkStatus();
 }
@@ -38,8 +39,8 @@ absl::Status CheckPerChannel(const KernelContext& ctx, int i, const char* name, 
 absl::StatusOr<AxisSplit> ChannelSplit(const KernelContext& ctx, const char* op) {
   const Tensor& x = ctx.input(0);
   if (x.rank() < 2) {
-    return ctx.InvalidArgument(absl::StrCat("input 'X' is ", x.TypeString(),
-                                            "; expected rank >= 2 (N, C, ...) for ", op));
+    return ctx.InvalidArgument(
+        absl::StrCat("input 'X' is ", x.TypeString(), "; expected rank >= 2 (N, C, ...) for ", op));
   }
   return SplitAt(x.shape(), 1);
 }
@@ -81,11 +82,13 @@ absl::Status RunBatchNorm(KernelContext& ctx) {
     ctx.ParallelFor(channels, GrainFor(count), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum = 0;
-        for (int64_t n = 0; n < s.outer; ++n) sum += RowSum(px + (n * channels + c) * s.inner, s.inner);
+        for (int64_t n = 0; n < s.outer; ++n)
+          sum += RowSum(px + (n * channels + c) * s.inner, s.inner);
         const double m = count > 0 ? sum / count : 0.0;
         double sq = 0;
         for (int64_t n = 0; n < s.outer; ++n) {
-          sq += RowSumSquaredDeviation(px + (n * channels + c) * s.inner, static_cast<T>(m), s.inner);
+          sq +=
+              RowSumSquaredDeviation(px + (n * channels + c) * s.inner, static_cast<T>(m), s.inner);
         }
         mean[c] = static_cast<T>(m);
         var[c] = static_cast<T>(count > 0 ? sq / count : 0.0);
@@ -190,15 +193,18 @@ absl::Status RunLayerNorm(KernelContext& ctx) {
   const double eps = ctx.GetFloat("epsilon", 1e-5f);
   const int64_t stash = ctx.GetInt("stash_type", 1);
   DataType stat_type;
-  if (stash == 1) stat_type = DataType::kF32;
-  else if (stash == 11) stat_type = DataType::kF64;
+  if (stash == 1)
+    stat_type = DataType::kF32;
+  else if (stash == 11)
+    stat_type = DataType::kF64;
   else {
-    return ctx.Unimplemented(absl::StrCat("stash_type ", stash,
-                                          " is not supported; expected 1 (float) or 11 (double)"));
+    return ctx.Unimplemented(
+        absl::StrCat("stash_type ", stash, " is not supported; expected 1 (float) or 11 (double)"));
   }
   const std::vector<int64_t> norm_dims(x.shape().begin() + axis, x.shape().end());
   const int64_t d = NumElements(norm_dims);
-  const int64_t rows = NumElements(std::vector<int64_t>(x.shape().begin(), x.shape().begin() + axis));
+  const int64_t rows =
+      NumElements(std::vector<int64_t>(x.shape().begin(), x.shape().begin() + axis));
   if (!ctx.has_input(1)) return ctx.InvalidArgument("input 'Scale' is missing");
   for (int i = 1; i <= 2; ++i) {
     if (ctx.has_input(i) && ctx.input(i).dtype() != x.dtype()) {
@@ -207,7 +213,8 @@ absl::Status RunLayerNorm(KernelContext& ctx) {
                                               std::string(DataTypeName(x.dtype())), " like X"));
     }
   }
-  FLEET_ASSIGN_OR_RETURN(std::vector<T> scale, BroadcastTo<T>(ctx, ctx.input(1), "Scale", norm_dims));
+  FLEET_ASSIGN_OR_RETURN(std::vector<T> scale,
+                         BroadcastTo<T>(ctx, ctx.input(1), "Scale", norm_dims));
   std::vector<T> bias;
   if (ctx.has_input(2)) {
     FLEET_ASSIGN_OR_RETURN(bias, BroadcastTo<T>(ctx, ctx.input(2), "B", norm_dims));
@@ -308,8 +315,10 @@ absl::Status RunMvn(KernelContext& ctx) {
 template <template <typename> class Run>
 absl::Status FloatKernel(KernelContext& ctx) {
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return Run<float>::Go(ctx);
-    case DataType::kF64: return Run<double>::Go(ctx);
+    case DataType::kF32:
+      return Run<float>::Go(ctx);
+    case DataType::kF64:
+      return Run<double>::Go(ctx);
     default:
       return ctx.Unimplemented(
           absl::StrCat("input has type ", ctx.input(0).TypeString(), "; expected f32 or f64"));

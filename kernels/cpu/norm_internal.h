@@ -6,7 +6,7 @@
 
 namespace fleet::cpu {
 
-void RegisterSoftmaxKernels(KernelTable& table);  // softmax.cc: Softmax, LogSoftmax, Hardmax
+void RegisterSoftmaxKernels(KernelTable& table);     // softmax.cc: Softmax, LogSoftmax, Hardmax
 void RegisterDropoutLrnKernels(KernelTable& table);  // dropout_lrn.cc: Dropout, LRN
 
 }  // namespace fleet::cpu

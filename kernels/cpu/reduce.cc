@@ -32,13 +32,17 @@ using RealAcc = std::conditional_t<std::is_floating_point_v<T>, T, double>;
 
 template <typename T>
 constexpr T LowestValue() {
-  if constexpr (std::is_floating_point_v<T>) return -std::numeric_limits<T>::infinity();
-  else return std::numeric_limits<T>::lowest();
+  if constexpr (std::is_floating_point_v<T>)
+    return -std::numeric_limits<T>::infinity();
+  else
+    return std::numeric_limits<T>::lowest();
 }
 template <typename T>
 constexpr T HighestValue() {
-  if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::infinity();
-  else return std::numeric_limits<T>::max();
+  if constexpr (std::is_floating_point_v<T>)
+    return std::numeric_limits<T>::infinity();
+  else
+    return std::numeric_limits<T>::max();
 }
 
 // Reduction policies: Init is the identity of Combine; Map transforms each element; Finish turns
@@ -215,8 +219,8 @@ void ReduceBlocks(const KernelContext& ctx, const T* x, int64_t outer, int64_t r
           for (int64_t k = b; k < e; ++k) {
             int64_t o = k / chunks, c = k % chunks;
             int64_t begin = c * len, end = std::min(reduced, begin + len);
-            partial[k] = begin < end ? ReduceRow<Op, T>(x + o * reduced + begin, end - begin)
-                                     : Op::Init();
+            partial[k] =
+                begin < end ? ReduceRow<Op, T>(x + o * reduced + begin, end - begin) : Op::Init();
           }
         });
         for (int64_t o = 0; o < outer; ++o) {
@@ -268,8 +272,8 @@ absl::StatusOr<std::vector<int64_t>> ReadAxes(const KernelContext& ctx) {
   } else if (t.dtype() == DataType::kI32) {
     for (int64_t i = 0; i < t.numel(); ++i) axes[i] = t.data<int32_t>()[i];
   } else {
-    return ctx.InvalidArgument(absl::StrCat("input 'axes' has type ", t.TypeString(),
-                                            "; expected i64"));
+    return ctx.InvalidArgument(
+        absl::StrCat("input 'axes' has type ", t.TypeString(), "; expected i64"));
   }
   return axes;
 }
@@ -291,8 +295,10 @@ absl::Status RunReduce(KernelContext& ctx) {
 
   std::vector<int64_t> out_shape;
   for (int i = 0; i < rank; ++i) {
-    if (!reduce[i]) out_shape.push_back(x.dim(i));
-    else if (keepdims) out_shape.push_back(1);
+    if (!reduce[i])
+      out_shape.push_back(x.dim(i));
+    else if (keepdims)
+      out_shape.push_back(1);
   }
   Tensor* y = ctx.Output(0, x.dtype(), out_shape);
 
@@ -345,13 +351,17 @@ absl::Status RunReduce(KernelContext& ctx) {
 template <template <typename> class Op>
 absl::Status ReduceKernel(KernelContext& ctx) {
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return RunReduce<Op<float>, float>(ctx);
-    case DataType::kF64: return RunReduce<Op<double>, double>(ctx);
-    case DataType::kI32: return RunReduce<Op<int32_t>, int32_t>(ctx);
-    case DataType::kI64: return RunReduce<Op<int64_t>, int64_t>(ctx);
+    case DataType::kF32:
+      return RunReduce<Op<float>, float>(ctx);
+    case DataType::kF64:
+      return RunReduce<Op<double>, double>(ctx);
+    case DataType::kI32:
+      return RunReduce<Op<int32_t>, int32_t>(ctx);
+    case DataType::kI64:
+      return RunReduce<Op<int64_t>, int64_t>(ctx);
     default:
-      return ctx.Unimplemented(
-          absl::StrCat("input has type ", ctx.input(0).TypeString(), "; expected f32, f64, i32 or i64"));
+      return ctx.Unimplemented(absl::StrCat("input has type ", ctx.input(0).TypeString(),
+                                            "; expected f32, f64, i32 or i64"));
   }
 }
 

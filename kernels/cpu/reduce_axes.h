@@ -18,9 +18,8 @@ namespace fleet::cpu {
 inline absl::StatusOr<int> ResolveAxis(const KernelContext& ctx, int64_t axis, int rank,
                                        const char* what = "axis") {
   if (axis < -rank || axis >= rank) {
-    return ctx.InvalidArgument(absl::StrCat(what, " ", axis,
-                                            " is out of range for input of rank ", rank,
-                                            "; expected ", -rank, " <= ", what, " < ", rank));
+    return ctx.InvalidArgument(absl::StrCat(what, " ", axis, " is out of range for input of rank ",
+                                            rank, "; expected ", -rank, " <= ", what, " < ", rank));
   }
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
@@ -38,9 +37,8 @@ inline absl::StatusOr<std::vector<bool>> ResolveAxes(const KernelContext& ctx,
     }
     int r = static_cast<int>(a < 0 ? a + rank : a);
     if (mask[r]) {
-      return ctx.InvalidArgument(
-          absl::StrCat(what, " names axis ", r, " more than once (", what, " = [",
-                       absl::StrJoin(axes, ","), "])"));
+      return ctx.InvalidArgument(absl::StrCat(what, " names axis ", r, " more than once (", what,
+                                              " = [", absl::StrJoin(axes, ","), "])"));
     }
     mask[r] = true;
   }
@@ -56,9 +54,12 @@ struct AxisSplit {
 inline AxisSplit SplitAt(const std::vector<int64_t>& shape, int axis) {
   AxisSplit s;
   for (int i = 0; i < static_cast<int>(shape.size()); ++i) {
-    if (i < axis) s.outer *= shape[i];
-    else if (i == axis) s.axis = shape[i];
-    else s.inner *= shape[i];
+    if (i < axis)
+      s.outer *= shape[i];
+    else if (i == axis)
+      s.axis = shape[i];
+    else
+      s.inner *= shape[i];
   }
   return s;
 }
@@ -68,7 +69,9 @@ constexpr int64_t kParallelGrainElements = 32768;
 
 // Grain (in work items) for ParallelFor when each item touches `per_item` elements.
 inline int64_t GrainFor(int64_t per_item) {
-  return per_item >= kParallelGrainElements ? 1 : kParallelGrainElements / (per_item > 0 ? per_item : 1);
+  return per_item >= kParallelGrainElements
+             ? 1
+             : kParallelGrainElements / (per_item > 0 ? per_item : 1);
 }
 
 }  // namespace fleet::cpu

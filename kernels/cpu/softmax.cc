@@ -55,8 +55,8 @@ T ExpShiftedSum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
 
 // s += exp(x - m) elementwise, also storing the exponentials in y when y is not null.
 template <typename T>
-void AccumulateExp(const T* __restrict x, const T* __restrict m, T* __restrict y,
-                   T* __restrict s, int64_t n) {
+void AccumulateExp(const T* __restrict x, const T* __restrict m, T* __restrict y, T* __restrict s,
+                   int64_t n) {
   int64_t i = 0;
   if (y != nullptr) {
     for (; i + kVec <= n; i += kVec) {
@@ -94,8 +94,9 @@ void SoftmaxRow(const T* __restrict x, T* __restrict y, int64_t n) {
     const T inv = T(1) / ExpShiftedSum(x, m, y, n);
     ScaleInPlace(y, inv, n);
   } else {
-    const T shift = m + std::log(ExpShiftedSum<T>(x, m, nullptr, n));
-    SubScalar(x, shift, y, n);
+    // (x - m) - log(s), not x - (m + log(s)): m + log(s) would round away log(s) when |m| is
+    // large.
+    SubTwoScalars(x, m, std::log(ExpShiftedSum<T>(x, m, nullptr, n)), y, n);
   }
 }
 
@@ -144,11 +145,11 @@ void SoftmaxColumns(const T* x, T* y, int64_t n, int64_t stride, int64_t w) {
       MulVector(out, s, w);
     }
   } else {
-    for (int64_t c = 0; c < w; ++c) s[c] = m[c] + std::log(s[c]);
+    for (int64_t c = 0; c < w; ++c) s[c] = std::log(s[c]);
     for (int64_t r = 0; r < n; ++r) {
       const T* row = x + r * stride;
       T* out = y + r * stride;
-      SubVector(row, s, out, w);
+      SubTwoVectors(row, m, s, out, w);
     }
   }
 }
@@ -186,8 +187,10 @@ absl::Status RunSoftmax(KernelContext& ctx) {
 template <SoftmaxKind kKind>
 absl::Status SoftmaxKernel(KernelContext& ctx) {
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return RunSoftmax<kKind, float>(ctx);
-    case DataType::kF64: return RunSoftmax<kKind, double>(ctx);
+    case DataType::kF32:
+      return RunSoftmax<kKind, float>(ctx);
+    case DataType::kF64:
+      return RunSoftmax<kKind, double>(ctx);
     default:
       return ctx.Unimplemented(
           absl::StrCat("input has type ", ctx.input(0).TypeString(), "; expected f32 or f64"));

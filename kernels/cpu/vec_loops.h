@@ -33,14 +33,14 @@ T RowMax(const T* x, int64_t n) {
   return m;
 }
 
-// y = x - s (scalar s).
+// y = (x - a) - b (scalars a, b).
 template <typename T>
-void SubScalar(const T* __restrict x, T s, T* __restrict y, int64_t n) {
+void SubTwoScalars(const T* __restrict x, T a, T b, T* __restrict y, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) y[i + j] = x[i + j] - s;
+    for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - a) - b;
   }
-  for (; i < n; ++i) y[i] = x[i] - s;
+  for (; i < n; ++i) y[i] = (x[i] - a) - b;
 }
 // y *= s (scalar s).
 template <typename T>
@@ -51,14 +51,15 @@ void ScaleInPlace(T* __restrict y, T s, int64_t n) {
   }
   for (; i < n; ++i) y[i] *= s;
 }
-// y = x - s, y *= s, and m = max(m, x), elementwise.
+// y = (x - a) - b, y *= s, and m = max(m, x), elementwise.
 template <typename T>
-void SubVector(const T* __restrict x, const T* __restrict s, T* __restrict y, int64_t n) {
+void SubTwoVectors(const T* __restrict x, const T* __restrict a, const T* __restrict b,
+                   T* __restrict y, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) y[i + j] = x[i + j] - s[i + j];
+    for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - a[i + j]) - b[i + j];
   }
-  for (; i < n; ++i) y[i] = x[i] - s[i];
+  for (; i < n; ++i) y[i] = (x[i] - a[i]) - b[i];
 }
 template <typename T>
 void MulVector(T* __restrict y, const T* __restrict s, int64_t n) {
