@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/reduce_axes.h"
 #include "kernels/cpu/reduce_internal.h"
@@ -165,8 +166,14 @@ T LogSumExpRow(const T* x, int64_t n) {
   if (n == 0) return LowestValue<T>();
   Acc m = static_cast<Acc>(ReduceRow<MaxOp<T>, T>(x, n));
   if (!std::isfinite(m)) return static_cast<T>(m);  // +-inf or NaN
+  Acc lanes[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) lanes[j] += ExpOf(static_cast<Acc>(x[i + j]) - m);
+  }
   Acc s = 0;
-  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<Acc>(x[i]) - m);
+  for (; i < n; ++i) s += ExpOf(static_cast<Acc>(x[i]) - m);
+  for (int j = 0; j < 16; ++j) s += lanes[j];
   return static_cast<T>(std::log(s) + m);
 }
 
@@ -190,7 +197,7 @@ void LogSumExpColumns(const T* x, int64_t rows, int64_t stride, int64_t w, T* y)
   for (int64_t r = 0; r < rows; ++r) {
     const T* row = x + r * stride;
     for (int64_t c = 0; c < w; ++c) {
-      if (std::isfinite(m[c])) s[c] += std::exp(static_cast<Acc>(row[c]) - m[c]);
+      if (std::isfinite(m[c])) s[c] += ExpOf(static_cast<Acc>(row[c]) - m[c]);
     }
   }
   for (int64_t c = 0; c < w; ++c) {
@@ -256,6 +263,23 @@ void ReduceBlocks(const KernelContext& ctx, const T* x, int64_t outer, int64_t r
                       }
                     }
                   });
+}
+
+// x viewed as [k0, r1, k1, r2], reduced over r1 and r2 into y viewed as [k0, k1].
+template <typename Op, typename T>
+void ReduceStridedRows(const KernelContext& ctx, const T* x, int64_t k0, int64_t r1, int64_t k1,
+                       int64_t r2, T* y) {
+  using Acc = typename Op::Acc;
+  ctx.ParallelFor(k0 * k1, GrainFor(r1 * r2), [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t o = k / k1, c = k % k1;
+      Acc acc = Op::Init();
+      for (int64_t r = 0; r < r1; ++r) {
+        acc = Op::Combine(acc, ReduceRow<Op, T>(x + ((o * r1 + r) * k1 + c) * r2, r2));
+      }
+      y[k] = Op::Finish(acc, r1 * r2);
+    }
+  });
 }
 
 // Reads the axes from input 1 (i64/i32, rank <= 1) when present, else from the attribute.
@@ -327,7 +351,17 @@ absl::Status RunReduce(KernelContext& ctx) {
     ReduceBlocks<Op, T>(ctx, src, outer, reduced, inner, dst);
     return absl::OkStatus();
   }
-  // Several reduced blocks: move them last, then reduce rows.
+  // [K0,] R1, K1, R2 (e.g. axes {0, 2, 3} of NCHW): each output reduces R1 rows of R2
+  // contiguous elements, no copy needed.
+  if constexpr (!std::is_same_v<Op, LogSumExpOp<T>>) {
+    const int first = red[0] ? 0 : 1;
+    if (n - first == 3 && red[first] && red[first + 2]) {
+      ReduceStridedRows<Op, T>(ctx, src, first == 1 ? dims[0] : 1, dims[first], dims[first + 1],
+                               dims[first + 2], dst);
+      return absl::OkStatus();
+    }
+  }
+  // Otherwise: move the reduced blocks last, then reduce rows.
   std::vector<int> perm;
   int64_t kept = 1, reduced = 1;
   for (int i = 0; i < n; ++i) {

@@ -312,6 +312,42 @@ TEST(ReduceTest, LargeReductionsWithThreadsMatchClosedForm) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(got[i], static_cast<float>(i)) << i;
 }
 
+// Brute-force reference: every element added into the output slot its kept indices name.
+TEST(ReduceTest, FourDimensionalAxesMatchNaiveLoops) {
+  const std::vector<int64_t> shape = {2, 3, 4, 5};
+  std::vector<float> x(120);
+  for (int i = 0; i < 120; ++i) x[i] = static_cast<float>((i * 37) % 17) - 8.f;
+  for (const std::vector<int64_t>& axes :
+       std::vector<std::vector<int64_t>>{{1, 3}, {0, 2}, {0, 2, 3}, {0, 1, 3}, {1, 2}, {3}}) {
+    std::vector<bool> red(4, false);
+    for (int64_t a : axes) red[a] = true;
+    std::vector<int64_t> out_shape;
+    for (int d = 0; d < 4; ++d) out_shape.push_back(red[d] ? 1 : shape[d]);
+    std::vector<double> expected(NumElements(out_shape), 0.0);
+    for (int i = 0; i < 120; ++i) {
+      int64_t rem = i, slot = 0, stride = 1;
+      for (int d = 3; d >= 0; --d) {
+        const int64_t idx = rem % shape[d];
+        rem /= shape[d];
+        if (!red[d]) slot += idx * stride;
+        stride *= red[d] ? 1 : shape[d];
+      }
+      expected[slot] += x[i];
+    }
+    auto y =
+        RunKernel("ReduceSum",
+                  {MakeTensor<float>(DataType::kF32, shape, x),
+                   MakeTensor<int64_t>(DataType::kI64, {static_cast<int64_t>(axes.size())}, axes)},
+                  {}, 1);
+    ASSERT_TRUE(y.ok()) << y.status();
+    EXPECT_EQ((*y)[0].shape(), out_shape);
+    std::vector<float> got = ToVector<float>((*y)[0]);
+    for (size_t k = 0; k < got.size(); ++k) {
+      EXPECT_EQ(got[k], expected[k]) << "axes size " << axes.size() << " slot " << k;
+    }
+  }
+}
+
 TEST(ReduceTest, RejectsBadAxes) {
   Tensor x(DataType::kF32, {2, 3, 4});
   auto bad = RunKernel("ReduceSum", {x, MakeTensor<int64_t>(DataType::kI64, {1}, {3})}, {}, 1);
