@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/stubs/logging.h"
 #include "ir/status_macros.h"
 #include "ir/tensor_checks.h"
 #include "program.pb.h"  // generated from ir/program.proto
@@ -52,7 +53,8 @@ void AttrToProto(const std::string& name, const AttrValue& value, proto::Attr* o
         } else if constexpr (std::is_same_v<T, std::vector<float>>) {
           out->mutable_floats()->mutable_values()->Add(v.begin(), v.end());
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-          for (const std::string& s : v) out->mutable_strings()->add_values(s);
+          proto::Strings* strings = out->mutable_strings();  // sets the oneof even when empty
+          for (const std::string& s : v) strings->add_values(s);
         } else if constexpr (std::is_same_v<T, TensorValue>) {
           TensorToProto(v, out->mutable_tensor());
         } else {
@@ -329,7 +331,14 @@ absl::StatusOr<Program> ParseProgramBinary(std::string_view bytes, std::string_v
   google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(bytes.data()),
                                             static_cast<int>(bytes.size()));
   in.SetTotalBytesLimit(INT_MAX);
-  if (!p.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+  bool parsed;
+  {
+    // Hostile files would otherwise make protobuf log (e.g. invalid UTF-8 in a string field);
+    // the returned status already says what is wrong.
+    google::protobuf::LogSilencer silence;
+    parsed = p.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
+  }
+  if (!parsed) {
     return absl::InvalidArgumentError(absl::StrCat(
         std::string(filename), ": not a Fleet program file (not a valid protobuf message)"));
   }
