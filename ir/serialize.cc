@@ -121,8 +121,8 @@ class Reader {
 
   absl::StatusOr<DataType> ReadDType(int value, const std::string& where) const {
     if (value < 0 || value > kMaxDType) {
-      return Invalid(where, absl::StrCat("dtype ", value, " is out of range (expected 0..",
-                                         kMaxDType, ")"));
+      return Invalid(
+          where, absl::StrCat("dtype ", value, " is out of range (expected 0..", kMaxDType, ")"));
     }
     return static_cast<DataType>(value);
   }
@@ -141,29 +141,33 @@ class Reader {
   absl::StatusOr<AttrValue> ReadAttr(const proto::Attr& a, const std::string& where,
                                      int num_blocks) const {
     switch (a.value_case()) {
-      case proto::Attr::kI: return AttrValue(a.i());
-      case proto::Attr::kF: return AttrValue(a.f());
-      case proto::Attr::kS: return AttrValue(a.s());
+      case proto::Attr::kI:
+        return AttrValue(a.i());
+      case proto::Attr::kF:
+        return AttrValue(a.f());
+      case proto::Attr::kS:
+        return AttrValue(a.s());
       case proto::Attr::kInts:
         return AttrValue(std::vector<int64_t>(a.ints().values().begin(), a.ints().values().end()));
       case proto::Attr::kFloats:
         return AttrValue(
             std::vector<float>(a.floats().values().begin(), a.floats().values().end()));
       case proto::Attr::kStrings:
-        return AttrValue(std::vector<std::string>(a.strings().values().begin(),
-                                                  a.strings().values().end()));
+        return AttrValue(
+            std::vector<std::string>(a.strings().values().begin(), a.strings().values().end()));
       case proto::Attr::kTensor: {
         FLEET_ASSIGN_OR_RETURN(TensorValue t, ReadTensor(a.tensor(), where, false));
         return AttrValue(std::move(t));
       }
       case proto::Attr::kBlock:
         if (a.block() < 0 || a.block() >= num_blocks) {
-          return Invalid(where, absl::StrCat("block reference ^", a.block(),
-                                             " is out of range (program has ", num_blocks,
-                                             " blocks)"));
+          return Invalid(
+              where, absl::StrCat("block reference ^", a.block(), " is out of range (program has ",
+                                  num_blocks, " blocks)"));
         }
         return AttrValue(BlockRef{a.block()});
-      case proto::Attr::VALUE_NOT_SET: break;
+      case proto::Attr::VALUE_NOT_SET:
+        break;
     }
     return Invalid(where, "attribute has no value (unknown or missing attribute type)");
   }
@@ -186,14 +190,14 @@ class Reader {
       }
     }
     if ((p.role() & ~kKnownRoles) != 0) {
-      return Invalid(where, absl::StrCat("role bits 0x", absl::Hex(p.role() & ~kKnownRoles),
-                                         " are unknown"));
+      return Invalid(
+          where, absl::StrCat("role bits 0x", absl::Hex(p.role() & ~kKnownRoles), " are unknown"));
     }
     op.role = p.role();
     op.device = p.device();
     if (p.loc().line() < 0 || p.loc().col() < 0) {
-      return Invalid(where, absl::StrCat("location line ", p.loc().line(), " col ",
-                                         p.loc().col(), " is negative"));
+      return Invalid(where, absl::StrCat("location line ", p.loc().line(), " col ", p.loc().col(),
+                                         " is negative"));
     }
     op.loc = Location{p.loc().file(), p.loc().line(), p.loc().col(), p.loc().node()};
     return op;

@@ -34,9 +34,9 @@ absl::Status CheckTensorValue(const TensorValue& value, bool allow_placeholder) 
   if (allow_placeholder && value.bytes.empty()) return absl::OkStatus();
   const uint64_t expected = static_cast<uint64_t>(*n) * DataTypeSize(value.dtype);
   if (value.bytes.size() != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor ", DataTypeName(value.dtype), " with ", *n, " elements has ",
-                     value.bytes.size(), " bytes of data; expected ", expected));
+    return absl::InvalidArgumentError(absl::StrCat("tensor ", DataTypeName(value.dtype), " with ",
+                                                   *n, " elements has ", value.bytes.size(),
+                                                   " bytes of data; expected ", expected));
   }
   return absl::OkStatus();
 }

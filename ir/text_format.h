@@ -7,7 +7,7 @@
 //     var %"onnx::MatMul_5" : f32[?,128]
 //     var %ids : i64 sparse_rows
 //     (Y: %"onnx::MatMul_5") = MatMul(A: %x, B: %fc1.w) name="fc1" loc("model.onnx" node "fc1")
-//     (Y: %y, Mean: %m) = LayerNormalization(X: %x, Scale: %s, B: none) {axis = -1, epsilon = 1.0e-05}
+//     (Y: %y, Mean: %m) = LayerNormalization(X: %x, Scale: %s, B: none) {epsilon = 1e-05}
 //     fleet.send(X: [%a, %b]) {body = ^1, ids = ints[]} role=rpc|dist device="cpu"
 //   }
 //   block 1 parent 0 {
@@ -38,8 +38,10 @@
 //
 // Names: var names print bare after `%` when made of [A-Za-z0-9_.-], op types, slot and
 // attribute names when they are idents ([A-Za-z_][A-Za-z0-9_.]*); otherwise quoted with
-// escapes \" \\ \n \t \r \xHH. `#` starts a comment to the end of the line. Whitespace and line
-// breaks are free.
+// escapes \" \\ \n \t \r \xHH (valid UTF-8 is kept as is). Op types spelled like a keyword
+// that could start or end a statement (var, loc, block, value, none, init, sparse_rows and the
+// var flags) are always quoted. `#` starts a comment to the end of the line. Whitespace and
+// line breaks are free.
 //
 // Round trip: PrintProgram(ParseProgramText(PrintProgram(p))) == PrintProgram(p), and the parsed
 // program equals p except for

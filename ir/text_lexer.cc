@@ -131,11 +131,21 @@ class Lexer {
       if (pos_ >= text_.size()) return Error(tok, "unterminated string");
       char e = text_[pos_];
       switch (e) {
-        case '"': out->push_back('"'); break;
-        case '\\': out->push_back('\\'); break;
-        case 'n': out->push_back('\n'); break;
-        case 't': out->push_back('\t'); break;
-        case 'r': out->push_back('\r'); break;
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
         case 'x': {
           int hi = pos_ + 1 < text_.size() ? HexValue(text_[pos_ + 1]) : -1;
           int lo = pos_ + 2 < text_.size() ? HexValue(text_[pos_ + 2]) : -1;
@@ -213,10 +223,14 @@ std::string DescribeToken(const Token& token) {
     return s;
   };
   switch (token.kind) {
-    case TokenKind::kEnd: return "end of file";
-    case TokenKind::kString: return absl::StrCat("'", clip(Quote(token.text)), "'");
-    case TokenKind::kVar: return absl::StrCat("'", clip(VarRef(token.text)), "'");
-    default: return absl::StrCat("'", clip(token.text), "'");
+    case TokenKind::kEnd:
+      return "end of file";
+    case TokenKind::kString:
+      return absl::StrCat("'", clip(Quote(token.text)), "'");
+    case TokenKind::kVar:
+      return absl::StrCat("'", clip(VarRef(token.text)), "'");
+    default:
+      return absl::StrCat("'", clip(token.text), "'");
   }
 }
 

@@ -22,12 +22,14 @@ enum class TokenKind {
 struct Token {
   TokenKind kind = TokenKind::kEnd;
   std::string text;
-  int line = 1;  // 1-based
-  int col = 1;   // 1-based, in bytes
+  int line = 1;           // 1-based
+  int col = 1;            // 1-based, in bytes
   bool is_float = false;  // kNumber spelled with '.', an exponent, or -inf
 
   bool Is(TokenKind k, std::string_view t) const { return kind == k && text == t; }
-  bool IsPunct(char c) const { return kind == TokenKind::kPunct && text.size() == 1 && text[0] == c; }
+  bool IsPunct(char c) const {
+    return kind == TokenKind::kPunct && text.size() == 1 && text[0] == c;
+  }
   bool IsIdent(std::string_view t) const { return Is(TokenKind::kIdent, t); }
 };
 

@@ -1,10 +1,8 @@
-// ParseProgramText: reads the program text form described in text_format.h.
-//
-// Recursive descent over the tokens from text_lexer.h. The grammar has no nesting beyond a
-// fixed depth (lists hold scalars), so hostile input cannot exhaust the stack; every count and
-// index is checked before use.
+// ParseProgramText: reads the program text form described in text_format.h. Attribute values
+// are parsed in text_parser_attrs.cc.
+#include "ir/text_parser.h"
+
 #include <charconv>
-#include <cstring>
 #include <limits>
 #include <set>
 
@@ -12,116 +10,36 @@
 #include "ir/status_macros.h"
 #include "ir/tensor_checks.h"
 #include "ir/text_format.h"
-#include "ir/text_lexer.h"
 #include "ir/text_syntax.h"
 
 namespace fleet {
+namespace text {
 namespace {
-
-using text::Token;
-using text::TokenKind;
 
 bool IsVarAttrWord(std::string_view s) {
   if (s == "sparse_rows" || s == "init") return true;
-  for (const text::FlagName& f : text::kVarFlagNames) {
+  for (const FlagName& f : kVarFlagNames) {
     if (s == f.name) return true;
   }
   return false;
 }
 
-// Appends the bytes of `v` (little-endian hosts only, like the rest of Fleet).
-template <typename T>
-void Store(T v, std::string* bytes) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  bytes->append(buf, sizeof(T));
-}
+}  // namespace
 
-class Parser {
- public:
-  Parser(std::vector<Token> tokens, std::string_view filename)
-      : toks_(std::move(tokens)), file_(filename) {}
-
-  absl::StatusOr<Program> Run();
-
- private:
-  // ---- token access ----
-  const Token& Peek(size_t k = 0) const {
-    size_t i = pos_ + k;
-    return i < toks_.size() ? toks_[i] : toks_.back();
-  }
-  const Token& Next() {
-    const Token& t = Peek();
-    if (pos_ + 1 < toks_.size()) ++pos_;
-    return t;
-  }
-  bool TryPunct(char c) {
-    if (!Peek().IsPunct(c)) return false;
-    Next();
-    return true;
-  }
-
-  absl::Status Error(const Token& at, const std::string& what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file_, ":", at.line, ":", at.col, ": error: ", what));
-  }
-  // "expected WHAT CONTEXT, got 'tok'".
-  absl::Status Expected(const std::string& what, const std::string& context) const {
-    return Error(Peek(), absl::StrCat("expected ", what, context.empty() ? "" : " ", context,
-                                      ", got ", text::DescribeToken(Peek())));
-  }
-  absl::Status ExpectPunct(char c, const std::string& context) {
-    if (TryPunct(c)) return absl::OkStatus();
-    return Expected(absl::StrCat("'", std::string(1, c), "'"), context);
-  }
-
-  // ---- pieces ----
-  absl::StatusOr<std::string> ParseString(const std::string& context, bool utf8 = true);
-  absl::StatusOr<std::string> ParseName(const std::string& context);
-  absl::StatusOr<int64_t> ParseInt(const std::string& context);
-  absl::StatusOr<float> ParseFloat(const std::string& context);
-  absl::StatusOr<DataType> ParseDType();
-  absl::StatusOr<std::vector<int64_t>> ParseDims(bool allow_unknown);
-  absl::StatusOr<TensorValue> ParseValueType();
-
-  absl::Status ParseHeader(Program& program);
-  absl::Status ParseBlock(Program& program);
-  absl::Status ParseVar(Block& block, Program& program);
-  absl::Status ParseOp(Block& block);
-  absl::StatusOr<std::vector<Slot>> ParseSlots(const char* what);
-  absl::Status ParseAttrs(Op& op);
-  absl::StatusOr<AttrValue> ParseAttrValue();
-  absl::StatusOr<AttrValue> ParseList(const Token& start, std::string_view type);
-  absl::StatusOr<TensorValue> ParseDense();
-  absl::Status ParseRole(Op& op);
-  absl::Status ParseLoc(Op& op);
-  absl::Status AddValue(const std::string& name, TensorValue value, const Token& at,
-                        bool is_init, Program& program);
-
-  std::vector<Token> toks_;
-  size_t pos_ = 0;
-  std::string file_;
-  struct PendingRef {
-    int index;
-    Token at;
-  };
-  std::vector<PendingRef> block_refs_;  // checked once every block is known
-};
-
-absl::StatusOr<std::string> Parser::ParseString(const std::string& context, bool utf8) {
+absl::StatusOr<std::string> TextParser::ParseString(const std::string& context, bool utf8) {
   if (Peek().kind != TokenKind::kString) return Expected("a string", context);
   const Token& t = Next();
-  if (utf8 && !text::IsValidUtf8(t.text)) return Error(t, "string is not valid UTF-8");
+  if (utf8 && !IsValidUtf8(t.text)) return Error(t, "string is not valid UTF-8");
   return t.text;
 }
 
-absl::StatusOr<std::string> Parser::ParseName(const std::string& context) {
+absl::StatusOr<std::string> TextParser::ParseName(const std::string& context) {
   if (Peek().kind == TokenKind::kIdent) return Next().text;
   if (Peek().kind == TokenKind::kString) return ParseString(context);
   return Expected("a name", context);
 }
 
-absl::StatusOr<int64_t> Parser::ParseInt(const std::string& context) {
+absl::StatusOr<int64_t> TextParser::ParseInt(const std::string& context) {
   const Token& t = Peek();
   if (t.kind != TokenKind::kNumber || t.is_float) return Expected("an integer", context);
   int64_t v = 0;
@@ -133,7 +51,7 @@ absl::StatusOr<int64_t> Parser::ParseInt(const std::string& context) {
   return v;
 }
 
-absl::StatusOr<float> Parser::ParseFloat(const std::string& context) {
+absl::StatusOr<float> TextParser::ParseFloat(const std::string& context) {
   const Token& t = Peek();
   if (t.kind == TokenKind::kIdent && (t.text == "inf" || t.text == "nan")) {
     Next();
@@ -154,7 +72,7 @@ absl::StatusOr<float> Parser::ParseFloat(const std::string& context) {
   return v;
 }
 
-absl::StatusOr<DataType> Parser::ParseDType() {
+absl::StatusOr<DataType> TextParser::ParseDType() {
   if (Peek().kind != TokenKind::kIdent) return Expected("a dtype (f32, i64, ...)", "");
   std::optional<DataType> dtype = DataTypeFromName(Peek().text);
   if (!dtype) {
@@ -166,7 +84,7 @@ absl::StatusOr<DataType> Parser::ParseDType() {
   return *dtype;
 }
 
-absl::StatusOr<std::vector<int64_t>> Parser::ParseDims(bool allow_unknown) {
+absl::StatusOr<std::vector<int64_t>> TextParser::ParseDims(bool allow_unknown) {
   FLEET_RETURN_IF_ERROR(ExpectPunct('[', "to start a shape"));
   std::vector<int64_t> dims;
   if (TryPunct(']')) return dims;
@@ -185,18 +103,18 @@ absl::StatusOr<std::vector<int64_t>> Parser::ParseDims(bool allow_unknown) {
 }
 
 // DTYPE[DIMS] of a value: every dim known.
-absl::StatusOr<TensorValue> Parser::ParseValueType() {
+absl::StatusOr<TensorValue> TextParser::ParseValueType() {
   TensorValue value;
-  FLEET_ASSIGN_OR_RETURN(value.dtype, ParseDType());
   const Token& at = Peek();
+  FLEET_ASSIGN_OR_RETURN(value.dtype, ParseDType());
   FLEET_ASSIGN_OR_RETURN(value.shape, ParseDims(false));
   absl::Status status = CheckTensorValue(value, true);
   if (!status.ok()) return Error(at, std::string(status.message()));
   return value;
 }
 
-absl::Status Parser::AddValue(const std::string& name, TensorValue value, const Token& at,
-                              bool is_init, Program& program) {
+absl::Status TextParser::AddValue(const std::string& name, TensorValue value, const Token& at,
+                                  bool is_init, Program& program) {
   auto [it, inserted] = program.values.emplace(name, value);
   if (inserted) return absl::OkStatus();
   if (is_init && it->second.dtype == value.dtype && it->second.shape == value.shape) {
@@ -205,7 +123,7 @@ absl::Status Parser::AddValue(const std::string& name, TensorValue value, const 
   return Error(at, absl::StrCat("initial value of '", name, "' is declared twice"));
 }
 
-absl::Status Parser::ParseHeader(Program& program) {
+absl::Status TextParser::ParseHeader(Program& program) {
   if (!Peek().IsIdent("fleet.program")) {
     return Expected("'fleet.program'", "at the start of a program text");
   }
@@ -253,7 +171,7 @@ absl::Status Parser::ParseHeader(Program& program) {
           FLEET_RETURN_IF_ERROR(ExpectPunct(':', "after an extra key"));
           FLEET_ASSIGN_OR_RETURN(std::string v, ParseString("as an extra value"));
           if (!m.extra.emplace(k, v).second) {
-            return Error(at, absl::StrCat("extra key ", text::Quote(k), " given twice"));
+            return Error(at, absl::StrCat("extra key ", Quote(k), " given twice"));
           }
         } while (TryPunct(','));
         FLEET_RETURN_IF_ERROR(ExpectPunct('}', "after extra entries"));
@@ -267,7 +185,7 @@ absl::Status Parser::ParseHeader(Program& program) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Program> Parser::Run() {
+absl::StatusOr<Program> TextParser::Run() {
   Program program;
   program.blocks.clear();
   program.source = file_;
@@ -276,7 +194,7 @@ absl::StatusOr<Program> Parser::Run() {
     const Token at = Next();
     if (Peek().kind != TokenKind::kVar) return Expected("a var name '%name'", "after 'value'");
     std::string name = Next().text;
-    if (!text::IsValidUtf8(name)) return Error(at, "value name is not valid UTF-8");
+    if (!IsValidUtf8(name)) return Error(at, "value name is not valid UTF-8");
     if (name.empty()) return Error(at, "value name is empty");
     FLEET_RETURN_IF_ERROR(ExpectPunct(':', "after the value name"));
     FLEET_ASSIGN_OR_RETURN(TensorValue value, ParseValueType());
@@ -296,7 +214,7 @@ absl::StatusOr<Program> Parser::Run() {
   return program;
 }
 
-absl::Status Parser::ParseBlock(Program& program) {
+absl::Status TextParser::ParseBlock(Program& program) {
   Next();  // 'block'
   const int expected = static_cast<int>(program.blocks.size());
   const Token at = Peek();
@@ -311,8 +229,10 @@ absl::Status Parser::ParseBlock(Program& program) {
     const Token p_at = Peek();
     FLEET_ASSIGN_OR_RETURN(int64_t p, ParseInt("after 'parent'"));
     if (p < 0 || p >= index) {
-      return Error(p_at, absl::StrCat("parent ", p, " is out of range (expected an earlier "
-                                      "block, 0..", index - 1, ")"));
+      return Error(p_at, absl::StrCat("parent ", p,
+                                      " is out of range (expected an earlier "
+                                      "block, 0..",
+                                      index - 1, ")"));
     }
     parent = static_cast<int>(p);
   }
@@ -330,13 +250,13 @@ absl::Status Parser::ParseBlock(Program& program) {
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseVar(Block& block, Program& program) {
+absl::Status TextParser::ParseVar(Block& block, Program& program) {
   Next();  // 'var'
   const Token at = Next();
   Var var;
   var.name = at.text;
   if (var.name.empty()) return Error(at, "var name is empty");
-  if (!text::IsValidUtf8(var.name)) return Error(at, "var name is not valid UTF-8");
+  if (!IsValidUtf8(var.name)) return Error(at, "var name is not valid UTF-8");
   FLEET_RETURN_IF_ERROR(ExpectPunct(':', "after the var name"));
   FLEET_ASSIGN_OR_RETURN(var.dtype, ParseDType());
   if (Peek().IsPunct('[')) {
@@ -345,8 +265,8 @@ absl::Status Parser::ParseVar(Block& block, Program& program) {
   }
   std::optional<TensorValue> init;
   Token init_at;
-  // A word followed by '(' starts the next op (an op type that happens to be a flag name).
-  while (Peek().kind == TokenKind::kIdent && IsVarAttrWord(Peek().text) && !Peek(1).IsPunct('(')) {
+  // Flag words always belong to the var: the printer quotes op types spelled like them.
+  while (Peek().kind == TokenKind::kIdent && IsVarAttrWord(Peek().text)) {
     const Token word = Next();
     if (word.text == "sparse_rows") {
       var.kind = VarKind::kSparseRows;
@@ -355,7 +275,8 @@ absl::Status Parser::ParseVar(Block& block, Program& program) {
       if (TryPunct('=')) {
         FLEET_ASSIGN_OR_RETURN(init, ParseValueType());
       } else {
-        if (!var.shape) return Error(word, "'init' on a var of unknown rank needs its type: init=f32[...]");
+        if (!var.shape)
+          return Error(word, "'init' on a var of unknown rank needs its type: init=f32[...]");
         init = TensorValue{var.dtype, *var.shape, ""};
         absl::Status status = CheckTensorValue(*init, true);
         if (!status.ok()) {
@@ -364,7 +285,7 @@ absl::Status Parser::ParseVar(Block& block, Program& program) {
         }
       }
     } else {
-      for (const text::FlagName& f : text::kVarFlagNames) {
+      for (const FlagName& f : kVarFlagNames) {
         if (word.text == f.name) var.flags |= f.bit;
       }
     }
@@ -377,7 +298,7 @@ absl::Status Parser::ParseVar(Block& block, Program& program) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Slot>> Parser::ParseSlots(const char* what) {
+absl::StatusOr<std::vector<Slot>> TextParser::ParseSlots(const char* what) {
   std::vector<Slot> slots;
   FLEET_RETURN_IF_ERROR(ExpectPunct('(', absl::StrCat("to open the ", what, " slot list")));
   if (TryPunct(')')) return slots;
@@ -394,7 +315,7 @@ absl::StatusOr<std::vector<Slot>> Parser::ParseSlots(const char* what) {
       if (Peek().kind != TokenKind::kVar) return Expected("'%var' or 'none'", "in a slot");
       const Token& t = Next();
       if (t.text.empty()) return Error(t, "var name is empty (write 'none' for an absent input)");
-      if (!text::IsValidUtf8(t.text)) return Error(t, "var name is not valid UTF-8");
+      if (!IsValidUtf8(t.text)) return Error(t, "var name is not valid UTF-8");
       slot.vars.push_back(t.text);
       return absl::OkStatus();
     };
@@ -414,7 +335,7 @@ absl::StatusOr<std::vector<Slot>> Parser::ParseSlots(const char* what) {
   return slots;
 }
 
-absl::Status Parser::ParseOp(Block& block) {
+absl::Status TextParser::ParseOp(Block& block) {
   const Token start = Peek();
   Op op;
   op.loc.file = file_;
@@ -444,8 +365,8 @@ absl::Status Parser::ParseOp(Block& block) {
       break;
     }
     if (!seen.insert(key).second) {
-      return Error(t, key == "{" ? "op has two attribute lists"
-                                 : absl::StrCat("op has '", key, "' twice"));
+      return Error(
+          t, key == "{" ? "op has two attribute lists" : absl::StrCat("op has '", key, "' twice"));
     }
     if (key == "{") {
       FLEET_RETURN_IF_ERROR(ParseAttrs(op));
@@ -467,12 +388,12 @@ absl::Status Parser::ParseOp(Block& block) {
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseRole(Op& op) {
+absl::Status TextParser::ParseRole(Op& op) {
   op.role = kRoleForward;
   do {
     if (Peek().kind != TokenKind::kIdent) return Expected("a role name", "");
     const Token& t = Next();
-    std::optional<uint32_t> bit = text::RoleBit(t.text);
+    std::optional<uint32_t> bit = RoleBit(t.text);
     if (!bit) {
       return Error(t, absl::StrCat("unknown role '", t.text,
                                    "' (expected forward, backward, optimize, rpc, dist, "
@@ -483,7 +404,7 @@ absl::Status Parser::ParseRole(Op& op) {
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseLoc(Op& op) {
+absl::Status TextParser::ParseLoc(Op& op) {
   Next();  // 'loc'
   Next();  // '('
   Location loc;
@@ -502,200 +423,11 @@ absl::Status Parser::ParseLoc(Op& op) {
   return absl::OkStatus();
 }
 
-absl::Status Parser::ParseAttrs(Op& op) {
-  Next();  // '{'
-  if (TryPunct('}')) return absl::OkStatus();
-  do {
-    const Token at = Peek();
-    FLEET_ASSIGN_OR_RETURN(std::string name, ParseName("as attribute name"));
-    FLEET_RETURN_IF_ERROR(ExpectPunct('=', "after the attribute name"));
-    FLEET_ASSIGN_OR_RETURN(AttrValue value, ParseAttrValue());
-    if (!op.attrs.emplace(name, std::move(value)).second) {
-      return Error(at, absl::StrCat("attribute '", name, "' is given twice"));
-    }
-  } while (TryPunct(','));
-  return ExpectPunct('}', "after the attributes");
-}
-
-absl::StatusOr<AttrValue> Parser::ParseAttrValue() {
-  const Token t = Peek();
-  switch (t.kind) {
-    case TokenKind::kNumber:
-      if (t.is_float) {
-        FLEET_ASSIGN_OR_RETURN(float f, ParseFloat(""));
-        return AttrValue(f);
-      } else {
-        FLEET_ASSIGN_OR_RETURN(int64_t i, ParseInt(""));
-        return AttrValue(i);
-      }
-    case TokenKind::kString: return AttrValue(Next().text);
-    case TokenKind::kIdent:
-      if (t.text == "inf" || t.text == "nan") {
-        FLEET_ASSIGN_OR_RETURN(float f, ParseFloat(""));
-        return AttrValue(f);
-      }
-      if ((t.text == "ints" || t.text == "floats" || t.text == "strings") && Peek(1).IsPunct('[')) {
-        Next();
-        return ParseList(t, t.text);
-      }
-      if (t.text == "dense" && Peek(1).IsPunct('<')) {
-        FLEET_ASSIGN_OR_RETURN(TensorValue v, ParseDense());
-        return AttrValue(std::move(v));
-      }
-      break;
-    case TokenKind::kPunct:
-      if (t.IsPunct('[')) return ParseList(t, "");
-      if (t.IsPunct('^')) {
-        Next();
-        const Token at = Peek();
-        FLEET_ASSIGN_OR_RETURN(int64_t index, ParseInt("after '^'"));
-        if (index < 0 || index > std::numeric_limits<int>::max()) {
-          return Error(at, absl::StrCat("block reference ^", index, " is out of range"));
-        }
-        block_refs_.push_back({static_cast<int>(index), at});
-        return AttrValue(BlockRef{static_cast<int>(index)});
-      }
-      break;
-    default: break;
-  }
-  return Expected("an attribute value (1, 1.0, \"s\", [...], ints[], dense<...>[...], ^1)", "");
-}
-
-// `[...]` typed by its elements, or `ints[...]` / `floats[...]` / `strings[...]` with `type`.
-absl::StatusOr<AttrValue> Parser::ParseList(const Token& start, std::string_view type) {
-  FLEET_RETURN_IF_ERROR(ExpectPunct('[', "to open a list"));
-  if (Peek().IsPunct(']')) {
-    Next();
-    if (type == "ints") return AttrValue(std::vector<int64_t>{});
-    if (type == "floats") return AttrValue(std::vector<float>{});
-    if (type == "strings") return AttrValue(std::vector<std::string>{});
-    return Error(start, "an empty list needs its type: write ints[], floats[] or strings[]");
-  }
-  if (type.empty()) {
-    const Token& first = Peek();
-    if (first.kind == TokenKind::kString) {
-      type = "strings";
-    } else if (first.kind == TokenKind::kNumber && !first.is_float) {
-      type = "ints";
-    } else {
-      type = "floats";
-    }
-  }
-  std::vector<int64_t> ints;
-  std::vector<float> floats;
-  std::vector<std::string> strings;
-  do {
-    if (type == "ints") {
-      FLEET_ASSIGN_OR_RETURN(int64_t v, ParseInt("in an ints list"));
-      ints.push_back(v);
-    } else if (type == "floats") {
-      FLEET_ASSIGN_OR_RETURN(float v, ParseFloat("in a floats list"));
-      floats.push_back(v);
-    } else {
-      FLEET_ASSIGN_OR_RETURN(std::string v, ParseString("in a strings list", false));
-      strings.push_back(std::move(v));
-    }
-  } while (TryPunct(','));
-  FLEET_RETURN_IF_ERROR(ExpectPunct(']', "after list elements"));
-  if (type == "ints") return AttrValue(std::move(ints));
-  if (type == "floats") return AttrValue(std::move(floats));
-  return AttrValue(std::move(strings));
-}
-
-// dense<DTYPE[DIMS]>[elements]
-absl::StatusOr<TensorValue> Parser::ParseDense() {
-  Next();  // 'dense'
-  Next();  // '<'
-  FLEET_ASSIGN_OR_RETURN(TensorValue t, ParseValueType());
-  FLEET_RETURN_IF_ERROR(ExpectPunct('>', "after the tensor type"));
-  const int64_t expected = *CheckedNumElements(t.shape);  // ParseValueType checked it
-  const Token open = Peek();
-  FLEET_RETURN_IF_ERROR(ExpectPunct('[', "to open the tensor elements"));
-  int64_t count = 0;
-  if (!TryPunct(']')) {
-    do {
-      if (count == expected) {
-        return Error(Peek(), absl::StrCat("too many elements: the tensor type holds ", expected));
-      }
-      const Token at = Peek();
-      switch (t.dtype) {
-        case DataType::kF32: {
-          FLEET_ASSIGN_OR_RETURN(float v, ParseFloat("as an f32 element"));
-          Store(v, &t.bytes);
-          break;
-        }
-        case DataType::kF16: {
-          FLEET_ASSIGN_OR_RETURN(float v, ParseFloat("as an f16 element"));
-          Store(text::FloatToHalf(v), &t.bytes);
-          break;
-        }
-        case DataType::kF64: {
-          if (at.kind != TokenKind::kNumber && !at.IsIdent("inf") && !at.IsIdent("nan")) {
-            return Expected("a number", "as an f64 element");
-          }
-          double v = 0;
-          if (at.text == "inf" || at.text == "-inf" || at.text == "nan") {
-            v = at.text == "nan" ? std::numeric_limits<double>::quiet_NaN()
-                                 : (at.text == "inf" ? 1 : -1) *
-                                       std::numeric_limits<double>::infinity();
-          } else {
-            auto [ptr, ec] = std::from_chars(at.text.data(), at.text.data() + at.text.size(), v);
-            if (ec != std::errc() || ptr != at.text.data() + at.text.size()) {
-              return Error(at, absl::StrCat("number '", at.text, "' is out of range for f64"));
-            }
-          }
-          Next();
-          Store(v, &t.bytes);
-          break;
-        }
-        case DataType::kBool:
-          if (at.IsIdent("true") || at.IsIdent("false")) {
-            Next();
-            Store(static_cast<uint8_t>(at.text == "true"), &t.bytes);
-            break;
-          }
-          return Expected("'true' or 'false'", "as a bool element");
-        default: {
-          FLEET_ASSIGN_OR_RETURN(int64_t v, ParseInt(absl::StrCat("as an ",
-                                                                   DataTypeName(t.dtype),
-                                                                   " element")));
-          int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
-          if (t.dtype == DataType::kI32) {
-            lo = std::numeric_limits<int32_t>::min();
-            hi = std::numeric_limits<int32_t>::max();
-          } else if (t.dtype == DataType::kI8) {
-            lo = -128;
-            hi = 127;
-          } else if (t.dtype == DataType::kU8) {
-            lo = 0;
-            hi = 255;
-          }
-          if (v < lo || v > hi) {
-            return Error(at, absl::StrCat(v, " is out of range for ", DataTypeName(t.dtype)));
-          }
-          if (t.dtype == DataType::kI64) Store(v, &t.bytes);
-          if (t.dtype == DataType::kI32) Store(static_cast<int32_t>(v), &t.bytes);
-          if (t.dtype == DataType::kI8) Store(static_cast<int8_t>(v), &t.bytes);
-          if (t.dtype == DataType::kU8) Store(static_cast<uint8_t>(v), &t.bytes);
-          break;
-        }
-      }
-      ++count;
-    } while (TryPunct(','));
-    FLEET_RETURN_IF_ERROR(ExpectPunct(']', "after the tensor elements"));
-  }
-  if (count != expected) {
-    return Error(open, absl::StrCat("tensor ", DataTypeName(t.dtype), " has ", count,
-                                    " elements; its shape needs ", expected));
-  }
-  return t;
-}
-
-}  // namespace
+}  // namespace text
 
 absl::StatusOr<Program> ParseProgramText(std::string_view text, std::string_view filename) {
   FLEET_ASSIGN_OR_RETURN(std::vector<text::Token> tokens, text::Tokenize(text, filename));
-  return Parser(std::move(tokens), filename).Run();
+  return text::TextParser(std::move(tokens), filename).Run();
 }
 
 }  // namespace fleet

@@ -47,15 +47,32 @@ void AppendTensor(const TensorValue& t, std::string* out) {
   for (size_t i = 0; i < n; ++i) {
     if (i) *out += ", ";
     switch (t.dtype) {
-      case DataType::kF32: *out += FormatFloat(Load<float>(t.bytes, i)); break;
-      case DataType::kF64: *out += FormatDouble(Load<double>(t.bytes, i)); break;
-      case DataType::kF16: *out += FormatFloat(text::HalfToFloat(Load<uint16_t>(t.bytes, i))); break;
-      case DataType::kI64: absl::StrAppend(out, Load<int64_t>(t.bytes, i)); break;
-      case DataType::kI32: absl::StrAppend(out, Load<int32_t>(t.bytes, i)); break;
-      case DataType::kI8: absl::StrAppend(out, Load<int8_t>(t.bytes, i)); break;
-      case DataType::kU8: absl::StrAppend(out, Load<uint8_t>(t.bytes, i)); break;
-      case DataType::kBool: *out += Load<uint8_t>(t.bytes, i) ? "true" : "false"; break;
-      case DataType::kUndefined: break;
+      case DataType::kF32:
+        *out += FormatFloat(Load<float>(t.bytes, i));
+        break;
+      case DataType::kF64:
+        *out += FormatDouble(Load<double>(t.bytes, i));
+        break;
+      case DataType::kF16:
+        *out += FormatFloat(text::HalfToFloat(Load<uint16_t>(t.bytes, i)));
+        break;
+      case DataType::kI64:
+        absl::StrAppend(out, Load<int64_t>(t.bytes, i));
+        break;
+      case DataType::kI32:
+        absl::StrAppend(out, Load<int32_t>(t.bytes, i));
+        break;
+      case DataType::kI8:
+        absl::StrAppend(out, Load<int8_t>(t.bytes, i));
+        break;
+      case DataType::kU8:
+        absl::StrAppend(out, Load<uint8_t>(t.bytes, i));
+        break;
+      case DataType::kBool:
+        *out += Load<uint8_t>(t.bytes, i) ? "true" : "false";
+        break;
+      case DataType::kUndefined:
+        break;
     }
   }
   *out += "]";
@@ -86,11 +103,13 @@ void AppendAttr(const AttrValue& value, std::string* out) {
         } else if constexpr (std::is_same_v<T, std::string>) {
           *out += Quote(v);
         } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
-          AppendList(v, "ints", [](int64_t x) { return absl::StrCat(x); }, out);
+          AppendList(
+              v, "ints", [](int64_t x) { return absl::StrCat(x); }, out);
         } else if constexpr (std::is_same_v<T, std::vector<float>>) {
           AppendList(v, "floats", FormatFloat, out);
         } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
-          AppendList(v, "strings", [](const std::string& s) { return Quote(s); }, out);
+          AppendList(
+              v, "strings", [](const std::string& s) { return Quote(s); }, out);
         } else if constexpr (std::is_same_v<T, TensorValue>) {
           AppendTensor(v, out);
         } else {

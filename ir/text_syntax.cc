@@ -88,11 +88,21 @@ std::string Quote(std::string_view s) {
       }
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c >= 0x7F) {
           out += "\\x";
@@ -115,7 +125,14 @@ std::string VarRef(std::string_view name) {
 }
 
 bool IsReservedOpType(std::string_view s) {
-  return s == "var" || s == "loc" || s == "block" || s == "value" || s == "none";
+  if (s == "var" || s == "loc" || s == "block" || s == "value" || s == "none" || s == "init" ||
+      s == "sparse_rows") {
+    return true;
+  }
+  for (const FlagName& f : kVarFlagNames) {
+    if (s == f.name) return true;
+  }
+  return false;
 }
 
 std::string IdentOrQuote(std::string_view s) {
@@ -145,8 +162,8 @@ float HalfToFloat(uint16_t h) {
     float magnitude = std::ldexp(static_cast<float>(mant), -24);
     return sign ? -magnitude : magnitude;
   }
-  uint32_t bits = exp == 31 ? (sign | 0x7F800000u | (mant << 13))
-                            : (sign | ((exp + 112) << 23) | (mant << 13));
+  uint32_t bits =
+      exp == 31 ? (sign | 0x7F800000u | (mant << 13)) : (sign | ((exp + 112) << 23) | (mant << 13));
   float f;
   std::memcpy(&f, &bits, sizeof(f));
   return f;
@@ -178,9 +195,9 @@ struct RoleName {
   const char* name;
 };
 constexpr RoleName kRoleNames[] = {
-    {kRoleBackward, "backward"},       {kRoleOptimize, "optimize"}, {kRoleRpc, "rpc"},
-    {kRoleDist, "dist"},               {kRoleLRSchedule, "lr_sched"},
-    {kRoleCollective, "collective"},   {kRoleLoss, "loss"},
+    {kRoleBackward, "backward"}, {kRoleOptimize, "optimize"},   {kRoleRpc, "rpc"},
+    {kRoleDist, "dist"},         {kRoleLRSchedule, "lr_sched"}, {kRoleCollective, "collective"},
+    {kRoleLoss, "loss"},
 };
 }  // namespace
 

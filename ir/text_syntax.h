@@ -25,8 +25,8 @@ std::string Quote(std::string_view s);
 std::string VarRef(std::string_view name);
 // An ident when `s` is one and not in the reserved words below; otherwise Quote(s).
 std::string IdentOrQuote(std::string_view s);
-// Words that cannot be printed bare as an op type because a statement could not tell them
-// apart ("var", "loc", ...).
+// Words that cannot be printed bare as an op type because the parser reads them as part of the
+// statement before ("var", "loc", the var flags, ...).
 bool IsReservedOpType(std::string_view s);
 
 bool IsValidUtf8(std::string_view s);

@@ -109,8 +109,8 @@ inline Program MakeEveryFeatureProgram() {
       {"t_f32", MakeTensor<float>(DataType::kF32, {2, 2}, {1.0f, 2.5f, -3.0f, 0.1f})},
       {"t_f64", MakeTensor<double>(DataType::kF64, {2}, {0.1, -1e300})},
       {"t_f16", MakeTensor<uint16_t>(DataType::kF16, {3}, {0x3C00, 0x0001, 0xFBFF})},
-      {"t_i64", MakeTensor<int64_t>(DataType::kI64, {2},
-                                    {std::numeric_limits<int64_t>::min(), 42})},
+      {"t_i64",
+       MakeTensor<int64_t>(DataType::kI64, {2}, {std::numeric_limits<int64_t>::min(), 42})},
       {"t_i32", MakeTensor<int32_t>(DataType::kI32, {1}, {-7})},
       {"t_i8", MakeTensor<int8_t>(DataType::kI8, {2}, {-128, 127})},
       {"t_u8", MakeTensor<uint8_t>(DataType::kU8, {2}, {0, 255})},
@@ -141,8 +141,12 @@ inline Program MakeEveryFeatureProgram() {
 
   int b1 = p.AddBlock(0);
   p.blocks[b1].AddVar(MakeVar("x", DataType::kF32, std::vector<int64_t>{-1, 784}));
-  p.blocks[b1].AddVar(MakeVar("fc1.w", DataType::kF32, std::vector<int64_t>{784, 128},
-                              kVarPersistable));
+  p.blocks[b1].AddVar(
+      MakeVar("fc1.w", DataType::kF32, std::vector<int64_t>{784, 128}, kVarPersistable));
+  Op feed;  // an op type spelled like a var flag, right after a var
+  feed.type = "feed";
+  feed.inputs = {{"X", {"x"}}};
+  p.blocks[b1].ops.push_back(feed);
   Op sgd;
   sgd.type = "fleet.sgd";
   sgd.inputs = {{"Param", {"fc1.w"}}, {"Grad", {"x"}}};

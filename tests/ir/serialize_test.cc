@@ -140,7 +140,8 @@ TEST(SerializeTest, RejectsBadMagic) {
 TEST(SerializeTest, RejectsNonProtobuf) {
   absl::StatusOr<Program> r = ParseProgramBinary("\xff\xff\xff\xff garbage", "junk.bin");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(r.status().message(), "junk.bin: not a Fleet program file (not a valid protobuf message)");
+  EXPECT_EQ(r.status().message(),
+            "junk.bin: not a Fleet program file (not a valid protobuf message)");
   r = ParseProgramBinary("", "empty.bin");
   EXPECT_EQ(r.status().message(), "empty.bin: not a Fleet program file (bad magic)");
 }
@@ -162,28 +163,36 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
     const char* message;
   };
   const Case cases[] = {
-      {"var dtype", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_dtype(
-                                                static_cast<proto::DType>(99)); },
+      {"var dtype",
+       [](proto::Program& p) {
+         p.mutable_blocks(0)->mutable_vars(0)->set_dtype(static_cast<proto::DType>(99));
+       },
        "x.bin: invalid program: block 0 var 'x': dtype 99 is out of range (expected 0..8)"},
-      {"negative dtype", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_dtype(
-                                                     static_cast<proto::DType>(-1)); },
+      {"negative dtype",
+       [](proto::Program& p) {
+         p.mutable_blocks(0)->mutable_vars(0)->set_dtype(static_cast<proto::DType>(-1));
+       },
        "dtype -1 is out of range"},
       {"var kind", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_kind(7); },
        "x.bin: invalid program: block 0 var 'x': var kind 7 is out of range (expected 0..1)"},
-      {"var flags", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_flags(1u << 9); },
+      {"var flags",
+       [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_flags(1u << 9); },
        "var flag bits 0x200 are unknown"},
       {"var dim", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_shape(0, -5); },
        "dim -5 is negative"},
       {"shape without has_shape",
        [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_has_shape(false); },
        "shape dims given but has_shape is false"},
-      {"empty var name", [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_name(""); },
+      {"empty var name",
+       [](proto::Program& p) { p.mutable_blocks(0)->mutable_vars(0)->set_name(""); },
        "var has an empty name"},
       {"duplicate var",
        [](proto::Program& p) { *p.mutable_blocks(0)->add_vars() = p.blocks(0).vars(1); },
        "x.bin: invalid program: block 0 var 'fc1.w': duplicate var"},
       {"attr without value",
-       [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(1)->mutable_attrs(0)->clear_value(); },
+       [](proto::Program& p) {
+         p.mutable_blocks(0)->mutable_ops(1)->mutable_attrs(0)->clear_value();
+       },
        "x.bin: invalid program: block 0 op 1 (LayerNormalization) attr 'axis': attribute has no "
        "value"},
       {"duplicate attr",
@@ -216,7 +225,8 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
          }
        },
        "has a negative dim or too many elements"},
-      {"block ref", [](proto::Program& p) {
+      {"block ref",
+       [](proto::Program& p) {
          for (auto& a : *p.mutable_blocks(0)->mutable_ops(2)->mutable_attrs()) {
            if (a.has_block()) a.set_block(3);
          }
@@ -233,7 +243,8 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
        "x.bin: invalid program: program has no blocks"},
       {"role", [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(0)->set_role(1u << 12); },
        "block 0 op 0 (MatMul): role bits 0x1000 are unknown"},
-      {"loc", [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(0)->mutable_loc()->set_line(-3); },
+      {"loc",
+       [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(0)->mutable_loc()->set_line(-3); },
        "location line -3 col 0 is negative"},
       {"value bytes",
        [](proto::Program& p) { (*p.mutable_values())["c"].mutable_data()->append("xx"); },
