@@ -33,8 +33,33 @@ struct Token {
   bool IsIdent(std::string_view t) const { return Is(TokenKind::kIdent, t); }
 };
 
-// The tokens of `text`, ending with kEnd; or INVALID_ARGUMENT "FILE:LINE:COL: error: ...".
-absl::StatusOr<std::vector<Token>> Tokenize(std::string_view text, std::string_view filename);
+// Produces the tokens of a text one at a time, so memory stays proportional to what the parser
+// keeps. After the end of input or an error, Next() keeps returning kEnd; status() says which.
+class Lexer {
+ public:
+  // `text` must outlive the lexer.
+  Lexer(std::string_view text, std::string_view filename);
+
+  Token Next();
+  // OK, or INVALID_ARGUMENT "FILE:LINE:COL: error: ..." for the first bad token.
+  const absl::Status& status() const { return status_; }
+
+ private:
+  absl::StatusOr<Token> Lex();
+  void Advance();
+  void SkipSpaceAndComments();
+  absl::Status LexString(const Token& tok, std::string* out);
+  absl::Status LexNumber(Token& tok);
+  absl::Status Error(const Token& at, const std::string& what) const;
+
+  std::string_view text_;
+  std::string file_;
+  size_t pos_ = 0;
+  int line_ = 1;
+  int col_ = 1;
+  Token end_;
+  absl::Status status_;
+};
 
 // How a token reads in an error message: 'foo', '%x', '"str"', or end of file.
 std::string DescribeToken(const Token& token);

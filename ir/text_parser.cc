@@ -40,7 +40,7 @@ absl::StatusOr<std::string> TextParser::ParseName(const std::string& context) {
 }
 
 absl::StatusOr<int64_t> TextParser::ParseInt(const std::string& context) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind != TokenKind::kNumber || t.is_float) return Expected("an integer", context);
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(t.text.data(), t.text.data() + t.text.size(), v);
@@ -52,7 +52,7 @@ absl::StatusOr<int64_t> TextParser::ParseInt(const std::string& context) {
 }
 
 absl::StatusOr<float> TextParser::ParseFloat(const std::string& context) {
-  const Token& t = Peek();
+  const Token t = Peek();
   if (t.kind == TokenKind::kIdent && (t.text == "inf" || t.text == "nan")) {
     Next();
     return t.text == "inf" ? std::numeric_limits<float>::infinity()
@@ -93,7 +93,7 @@ absl::StatusOr<std::vector<int64_t>> TextParser::ParseDims(bool allow_unknown) {
       dims.push_back(-1);
       continue;
     }
-    const Token& at = Peek();
+    const Token at = Peek();
     FLEET_ASSIGN_OR_RETURN(int64_t d, ParseInt(allow_unknown ? "or '?' as a dim" : "as a dim"));
     if (d < 0) return Error(at, absl::StrCat("dim ", d, " is negative"));
     dims.push_back(d);
@@ -105,7 +105,7 @@ absl::StatusOr<std::vector<int64_t>> TextParser::ParseDims(bool allow_unknown) {
 // DTYPE[DIMS] of a value: every dim known.
 absl::StatusOr<TensorValue> TextParser::ParseValueType() {
   TensorValue value;
-  const Token& at = Peek();
+  const Token at = Peek();
   FLEET_ASSIGN_OR_RETURN(value.dtype, ParseDType());
   FLEET_ASSIGN_OR_RETURN(value.shape, ParseDims(false));
   absl::Status status = CheckTensorValue(value, true);
@@ -186,6 +186,15 @@ absl::Status TextParser::ParseHeader(Program& program) {
 }
 
 absl::StatusOr<Program> TextParser::Run() {
+  absl::StatusOr<Program> program = ParseProgram();
+  // A lexical error ends the token stream early; report it rather than the "got end of file"
+  // the grammar sees next. (With one token of lookahead, the lexical error can sit one token
+  // after a syntax error; either is a true error.)
+  if (!lexer_.status().ok()) return lexer_.status();
+  return program;
+}
+
+absl::StatusOr<Program> TextParser::ParseProgram() {
   Program program;
   program.blocks.clear();
   program.source = file_;
@@ -352,7 +361,7 @@ absl::Status TextParser::ParseOp(Block& block) {
   FLEET_ASSIGN_OR_RETURN(op.inputs, ParseSlots("input"));
   std::set<std::string> seen;
   while (true) {
-    const Token& t = Peek();
+    const Token t = Peek();
     std::string key;
     if (t.IsPunct('{')) {
       key = "{";
@@ -426,8 +435,11 @@ absl::Status TextParser::ParseLoc(Op& op) {
 }  // namespace text
 
 absl::StatusOr<Program> ParseProgramText(std::string_view text, std::string_view filename) {
-  FLEET_ASSIGN_OR_RETURN(std::vector<text::Token> tokens, text::Tokenize(text, filename));
-  return text::TextParser(std::move(tokens), filename).Run();
+  if (text.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(filename), ": program text is ",
+                                                   text.size(), " bytes; the limit is 2 GiB"));
+  }
+  return text::TextParser(text, filename).Run();
 }
 
 }  // namespace fleet

@@ -3,6 +3,7 @@
 // ParseProgramText in text_format.h.
 #pragma once
 
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,20 +21,24 @@ namespace text {
 // checked before use.
 class TextParser {
  public:
-  TextParser(std::vector<Token> tokens, std::string_view filename)
-      : toks_(std::move(tokens)), file_(filename) {}
+  // `text` must outlive the parser.
+  TextParser(std::string_view text, std::string_view filename)
+      : lexer_(text, filename), file_(filename) {}
 
+  // The program, or the first lexical or syntax error.
   absl::StatusOr<Program> Run();
 
  private:
   // ---- token access ----
-  const Token& Peek(size_t k = 0) const {
-    size_t i = pos_ + k;
-    return i < toks_.size() ? toks_[i] : toks_.back();
+  // The token k places ahead. The reference stays valid until that token is consumed by Next().
+  const Token& Peek(size_t k = 0) {
+    while (ahead_.size() <= k) ahead_.push_back(lexer_.Next());
+    return ahead_[k];
   }
-  const Token& Next() {
-    const Token& t = Peek();
-    if (pos_ + 1 < toks_.size()) ++pos_;
+  Token Next() {
+    Peek();
+    Token t = std::move(ahead_.front());
+    ahead_.pop_front();
     return t;
   }
   bool TryPunct(char c) {
@@ -47,7 +52,7 @@ class TextParser {
         absl::StrCat(file_, ":", at.line, ":", at.col, ": error: ", what));
   }
   // "expected WHAT CONTEXT, got 'tok'".
-  absl::Status Expected(const std::string& what, const std::string& context) const {
+  absl::Status Expected(const std::string& what, const std::string& context) {
     return Error(Peek(), absl::StrCat("expected ", what, context.empty() ? "" : " ", context,
                                       ", got ", DescribeToken(Peek())));
   }
@@ -55,6 +60,8 @@ class TextParser {
     if (TryPunct(c)) return absl::OkStatus();
     return Expected(absl::StrCat("'", std::string(1, c), "'"), context);
   }
+
+  absl::StatusOr<Program> ParseProgram();
 
   // ---- pieces ----
   absl::StatusOr<std::string> ParseString(const std::string& context, bool utf8 = true);
@@ -79,8 +86,8 @@ class TextParser {
   absl::Status AddValue(const std::string& name, TensorValue value, const Token& at, bool is_init,
                         Program& program);
 
-  std::vector<Token> toks_;
-  size_t pos_ = 0;
+  Lexer lexer_;
+  std::deque<Token> ahead_;  // lexed, not yet consumed; at most a few tokens
   std::string file_;
   struct PendingRef {
     int index;

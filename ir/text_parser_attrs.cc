@@ -95,7 +95,7 @@ absl::StatusOr<AttrValue> TextParser::ParseList(const Token& start, std::string_
     return Error(start, "an empty list needs its type: write ints[], floats[] or strings[]");
   }
   if (type.empty()) {
-    const Token& first = Peek();
+    const Token first = Peek();
     if (first.kind == TokenKind::kString) {
       type = "strings";
     } else if (first.kind == TokenKind::kNumber && !first.is_float) {
