@@ -25,7 +25,9 @@ inline constexpr char kProgramMagic[] = "fleet.program";
 inline constexpr uint32_t kProgramVersion = 1;
 
 // The program as deterministic bytes: equal programs give equal bytes. Program::source is not
-// stored.
+// stored. Names (vars, ops, slots, attributes, meta) must be valid UTF-8, as protobuf string
+// fields require; the text parser and the ONNX importer only produce such names. Attribute
+// string values are bytes and may hold anything.
 std::string SerializeProgram(const Program& program);
 
 // Parses bytes written by SerializeProgram. `filename` prefixes error messages and becomes

@@ -415,6 +415,9 @@ void ExpectCleanResult(const absl::StatusOr<Program>& r) {
     absl::StatusOr<Program> again = ParseProgramText(text, "again.txt");
     ASSERT_TRUE(again.ok()) << again.status() << "\n" << text;
     EXPECT_EQ(PrintProgram(*again), text);
+    // ... and survives a binary file (names must be valid UTF-8 there).
+    absl::StatusOr<Program> bin = ParseProgramBinary(SerializeProgram(*r), "again.bin");
+    ASSERT_TRUE(bin.ok()) << bin.status() << "\n" << text;
   } else {
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
   }
