@@ -52,6 +52,26 @@ run_tests() {
   ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 900
 }
 
+# The IR, importer and file-reader tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, over the corpus of broken files in tests/corpus.
+SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test npy_test)
+sanitize() {
+  local dir="$BUILD-asan"
+  log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFLEET_SANITIZE=ON \
+    -DFLEET_BUILD_BENCH=OFF -DFLEET_WITH_CUDA=OFF >/dev/null
+  cmake --build "$dir" -j "$JOBS" --target "${SANITIZED_TESTS[@]}"
+  log "running them"
+  local failed=0
+  for t in "${SANITIZED_TESTS[@]}"; do
+    local bin
+    bin="$(find "$dir/tests" -type f -name "$t" -perm -u+x | head -n 1)"
+    FLEET_SOURCE_DIR="$ROOT" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      "$bin" --gtest_brief=1 || failed=1
+  done
+  return "$failed"
+}
+
 demo() {
   local out="$BUILD/demo"
   mkdir -p "$out"
@@ -85,9 +105,10 @@ bench() {
 }
 
 case "${1:-}" in
-  test) setup; build; run_tests ;;
+  test) setup; build; run_tests; sanitize ;;
   demo) setup; build; demo ;;
   setup) setup ;;
+  sanitize) setup; sanitize ;;
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   *)

@@ -1,5 +1,7 @@
 #include "executor/tensor.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -11,7 +13,25 @@ namespace fleet {
 
 const char* DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
 
+namespace {
+
+// Executors free and re-allocate the same activation sizes every run. glibc serves blocks over
+// its mmap threshold (128 KiB at first) with fresh mappings and returns them on free, so every
+// run would pay page faults again; keeping such blocks in the heap lets them be reused. The
+// settings are process-wide and made once.
+void KeepLargeBlocksForReuse() {
+  static const bool done = [] {
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 std::shared_ptr<Buffer> Buffer::Allocate(size_t bytes) {
+  KeepLargeBlocksForReuse();
   constexpr size_t kAlign = 64;
   size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   if (rounded == 0) rounded = kAlign;

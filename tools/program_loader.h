@@ -8,7 +8,8 @@
 
 namespace fleet {
 
-// ".onnx" files are imported; anything else is read as a Fleet program file.
+// ".onnx" files are imported; other files are Fleet programs, in text form (starting with
+// "fleet.program") or binary.
 absl::StatusOr<Program> LoadProgram(const std::string& path);
 
 }  // namespace fleet

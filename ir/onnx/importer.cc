@@ -19,7 +19,7 @@
 namespace fleet {
 namespace {
 
-constexpr int kMinOpset = 7;
+constexpr int kMinOpset = 1;
 
 // Builds block 0 of a Program from an ONNX graph, node by node.
 class GraphImporter {
@@ -127,14 +127,8 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
     name = absl::StrCat(original.op_type(), "_", index);
   }
   op_names_.insert(name);
-  if (!original.domain().empty() && original.domain() != "ai.onnx") {
-    return NodeFail(absl::StatusCode::kUnimplemented, original, name,
-                    absl::StrCat("op domain '", original.domain(), "' is unsupported"));
-  }
   const OpSchema* schema = FindOpSchema(original.op_type());
-  if (schema == nullptr || !schema->from_onnx) {
-    return NodeFail(absl::StatusCode::kUnimplemented, original, name, "unsupported op");
-  }
+  FLEET_RET_CHECK(schema != nullptr);  // CheckNodes ran first
   onnx::NodeProto node = original;
   absl::Status upgraded = UpgradeNode(
       node, opset_, [this](const std::string& v) { return RankOf(v); },
@@ -189,14 +183,6 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
     return NodeFail(absl::StatusCode::kInvalidArgument, original, name,
                     absl::StrCat("has ", node.input_size(), " inputs; ", op.type, " takes at most ",
                                  pos));
-  }
-  for (const std::string& input : op.InputVars()) {
-    if (!defined_.count(input)) {
-      return NodeFail(absl::StatusCode::kInvalidArgument, original, name,
-                      absl::StrCat("input '", input,
-                                   "' is not produced by any earlier node, graph input or "
-                                   "initializer (dangling input or cycle)"));
-    }
   }
   pos = 0;
   for (const SlotSpec& spec : schema->outputs) {
@@ -284,6 +270,40 @@ absl::StatusOr<Program> GraphImporter::Import(const onnx::ModelProto& model) {
   return std::move(program_);
 }
 
+// Checks what needs no types before ONNX's checker and shape inference run, so these errors
+// come out in Fleet's words: op domains and types Fleet supports, and that every node input is
+// produced earlier (no dangling input, no cycle).
+absl::Status CheckNodes(const onnx::GraphProto& graph, const std::string& source, int opset) {
+  std::set<std::string> defined;
+  for (const auto& v : graph.input()) defined.insert(v.name());
+  for (const auto& v : graph.initializer()) defined.insert(v.name());
+  for (int i = 0; i < graph.node_size(); ++i) {
+    const onnx::NodeProto& node = graph.node(i);
+    std::string where =
+        absl::StrCat(source, ": node '", node.name().empty() ? absl::StrCat(node.op_type(), "_", i)
+                                                             : node.name(),
+                     "' (", node.op_type(), ", opset ", opset, "): ");
+    if (!node.domain().empty() && node.domain() != "ai.onnx") {
+      return absl::UnimplementedError(
+          absl::StrCat(where, "op domain '", node.domain(), "' is unsupported"));
+    }
+    const OpSchema* schema = FindOpSchema(node.op_type());
+    if (schema == nullptr || !schema->from_onnx) {
+      return absl::UnimplementedError(absl::StrCat(where, "unsupported op"));
+    }
+    for (const std::string& input : node.input()) {
+      if (!input.empty() && !defined.count(input)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, "input '", input,
+            "' is not produced by any earlier node, graph input or initializer (dangling input "
+            "or cycle)"));
+      }
+    }
+    for (const std::string& output : node.output()) defined.insert(output);
+  }
+  return absl::OkStatus();
+}
+
 // Moves external initializer data into raw_data so the checker and importer see plain tensors.
 absl::Status InlineExternalData(onnx::ModelProto& model, const std::string& source,
                                 const std::string& base_dir) {
@@ -323,10 +343,14 @@ absl::StatusOr<Program> ImportOnnxModel(onnx::ModelProto model, const std::strin
                                                  " is unsupported (Fleet reads opsets ",
                                                  kMinOpset, " to ", kOnnxOpset, ")"));
   }
+  FLEET_RETURN_IF_ERROR(CheckNodes(model.graph(), source, opset));
   FLEET_RETURN_IF_ERROR(InlineExternalData(model, source, base_dir));
   try {
     if (options.run_checker) onnx::checker::check_model(model);
-    onnx::shape_inference::InferShapes(model);
+    // Strict: a node whose shapes cannot work (e.g. operands that cannot broadcast) is an
+    // error now rather than at run time.
+    onnx::ShapeInferenceOptions strict(/*check_type_val=*/true, /*strict_mode_val=*/1);
+    onnx::shape_inference::InferShapes(model, onnx::OpSchemaRegistry::Instance(), strict);
   } catch (const std::exception& e) {
     std::string what = e.what();
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();

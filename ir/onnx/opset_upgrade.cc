@@ -20,6 +20,13 @@ std::optional<onnx::AttributeProto> TakeAttr(onnx::NodeProto& node, const std::s
   return std::nullopt;
 }
 
+bool HasAttr(const onnx::NodeProto& node, const std::string& name) {
+  for (const auto& a : node.attribute()) {
+    if (a.name() == name) return true;
+  }
+  return false;
+}
+
 TensorValue Int64Vector(const std::vector<int64_t>& values) {
   TensorValue v;
   v.dtype = DataType::kI64;
@@ -83,6 +90,12 @@ absl::Status UpgradeNode(onnx::NodeProto& node, int opset,
       attr->set_type(onnx::AttributeProto::INT);
       attr->set_i(-1);
     }
+  }
+  if (opset < 4 && op == "Concat" && !HasAttr(node, "axis")) {
+    onnx::AttributeProto* attr = node.add_attribute();  // axis was optional, default 1
+    attr->set_name("axis");
+    attr->set_type(onnx::AttributeProto::INT);
+    attr->set_i(1);
   }
   if (opset < 12 && op == "Dropout") {
     TakeAttr(node, "ratio");  // inference only: the ratio does not change the output

@@ -1,0 +1,129 @@
+// Small elementwise loops over contiguous float/double arrays for the normalisation kernels.
+//
+// Each steps in fixed blocks of kVec elements: GCC's -O2 vectoriser only takes loops whose trip
+// count is known, and the __restrict parameters tell it the arrays do not overlap. (Lambdas
+// over captured pointers do not vectorise: the pointers are reloaded after every store.)
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+namespace fleet::cpu {
+
+constexpr int kVec = 16;  // elements per vectorised step
+
+// By value (std::max takes references, which keeps GCC from vectorising some loops).
+template <typename T>
+inline T MaxOf(T a, T b) {
+  return a < b ? b : a;
+}
+
+// Max of x[0, n); -inf when n == 0.
+template <typename T>
+T RowMax(const T* x, int64_t n) {
+  T lanes[kVec];
+  for (int j = 0; j < kVec; ++j) lanes[j] = -std::numeric_limits<T>::infinity();
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) lanes[j] = MaxOf(lanes[j], x[i + j]);
+  }
+  T m = -std::numeric_limits<T>::infinity();
+  for (; i < n; ++i) m = MaxOf(m, x[i]);
+  for (int j = 0; j < kVec; ++j) m = MaxOf(m, lanes[j]);
+  return m;
+}
+
+// y = (x - a) - b (scalars a, b).
+template <typename T>
+void SubTwoScalars(const T* __restrict x, T a, T b, T* __restrict y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - a) - b;
+  }
+  for (; i < n; ++i) y[i] = (x[i] - a) - b;
+}
+// y *= s (scalar s).
+template <typename T>
+void ScaleInPlace(T* __restrict y, T s, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] *= s;
+  }
+  for (; i < n; ++i) y[i] *= s;
+}
+// y = (x - a) - b, y *= s, and m = max(m, x), elementwise.
+template <typename T>
+void SubTwoVectors(const T* __restrict x, const T* __restrict a, const T* __restrict b,
+                   T* __restrict y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - a[i + j]) - b[i + j];
+  }
+  for (; i < n; ++i) y[i] = (x[i] - a[i]) - b[i];
+}
+template <typename T>
+void MulVector(T* __restrict y, const T* __restrict s, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] *= s[i + j];
+  }
+  for (; i < n; ++i) y[i] *= s[i];
+}
+template <typename T>
+void MaxVector(const T* __restrict x, T* __restrict m, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) m[i + j] = MaxOf(m[i + j], x[i + j]);
+  }
+  for (; i < n; ++i) m[i] = MaxOf(m[i], x[i]);
+}
+// Sum of x[0, n), with kVec partial sums (also more accurate than one running sum).
+template <typename T>
+T RowSum(const T* __restrict x, int64_t n) {
+  T lanes[kVec] = {};
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) lanes[j] += x[i + j];
+  }
+  T s = 0;
+  for (; i < n; ++i) s += x[i];
+  for (int j = 0; j < kVec; ++j) s += lanes[j];
+  return s;
+}
+// Sum of (x - m)^2 over x[0, n).
+template <typename T>
+T RowSumSquaredDeviation(const T* __restrict x, T m, int64_t n) {
+  T lanes[kVec] = {};
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) {
+      const T d = x[i + j] - m;
+      lanes[j] += d * d;
+    }
+  }
+  T s = 0;
+  for (; i < n; ++i) s += (x[i] - m) * (x[i] - m);
+  for (int j = 0; j < kVec; ++j) s += lanes[j];
+  return s;
+}
+// y = x * a + b (scalars a, b).
+template <typename T>
+void AffineScalar(const T* __restrict x, T a, T b, T* __restrict y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] = x[i + j] * a + b;
+  }
+  for (; i < n; ++i) y[i] = x[i] * a + b;
+}
+
+// acc += x * x elementwise.
+template <typename T>
+void AccumulateSquares(const T* __restrict x, T* __restrict acc, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) acc[i + j] += x[i + j] * x[i + j];
+  }
+  for (; i < n; ++i) acc[i] += x[i] * x[i];
+}
+
+}  // namespace fleet::cpu

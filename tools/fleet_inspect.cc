@@ -1,0 +1,156 @@
+// fleet-inspect: shows an ONNX model or a Fleet program.
+//
+//   fleet-inspect FILE            the program in Fleet's text form
+//   fleet-inspect FILE --summary  op counts, parameter count and bytes, inputs and outputs
+//   fleet-inspect FILE --dot      Graphviz of block 0 (render with `dot -Tsvg`)
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "ir/text_format.h"
+#include "tools/program_loader.h"
+
+namespace fleet {
+namespace {
+
+std::string VarType(const Var& v) {
+  if (!v.shape.has_value()) return absl::StrCat(DataTypeName(v.dtype), "[...]");
+  return absl::StrCat(DataTypeName(v.dtype), "[",
+                      absl::StrJoin(*v.shape, ",", [](std::string* out, int64_t d) {
+                        absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
+                      }),
+                      "]");
+}
+
+std::string HumanBytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 3) {
+    bytes /= 1024;
+    ++u;
+  }
+  return absl::StrFormat("%.1f %s", bytes, units[u]);
+}
+
+void PrintSummary(const Program& program, const std::string& path, std::ostream& out) {
+  std::map<std::string, int> op_counts;
+  size_t ops = 0;
+  for (const Block& b : program.blocks) {
+    for (const Op& op : b.ops) {
+      ++op_counts[op.type];
+      ++ops;
+    }
+  }
+  int64_t params = 0, param_elements = 0, param_bytes = 0;
+  for (const auto& [name, value] : program.values) {
+    ++params;
+    param_elements += value.NumElements();
+    param_bytes += static_cast<int64_t>(value.bytes.size());
+  }
+  out << path << ": " << program.blocks.size() << " block(s), " << ops << " ops, "
+      << program.main().vars().size() << " vars (opset " << program.meta.opset << ")\n";
+  out << "parameters: " << params << " tensors, " << param_elements << " elements, "
+      << HumanBytes(static_cast<double>(param_bytes)) << "\n";
+  for (const Var& v : program.main().vars()) {
+    if (v.Has(kVarFeed)) out << "input  " << v.name << ": " << VarType(v) << "\n";
+  }
+  for (const Var& v : program.main().vars()) {
+    if (v.Has(kVarFetch)) out << "output " << v.name << ": " << VarType(v) << "\n";
+  }
+  std::vector<std::pair<int, std::string>> sorted;
+  for (const auto& [type, n] : op_counts) sorted.emplace_back(-n, type);
+  std::sort(sorted.begin(), sorted.end());
+  out << "ops by type:\n";
+  for (const auto& [neg, type] : sorted) out << absl::StrFormat("  %6d  %s\n", -neg, type);
+}
+
+std::string DotEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Ops are boxes, feeds and fetches ellipses; an edge per var from its writer to each reader.
+void PrintDot(const Program& program, std::ostream& out) {
+  const Block& b = program.main();
+  out << "digraph program {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n";
+  std::map<std::string, std::string> writer;
+  for (const Var& v : b.vars()) {
+    if (v.Has(kVarFeed)) {
+      writer[v.name] = "in_" + std::to_string(writer.size());
+      out << "  " << writer[v.name] << " [shape=ellipse, label=\"" << DotEscape(v.name) << "\\n"
+          << VarType(v) << "\"];\n";
+    }
+  }
+  for (size_t i = 0; i < b.ops.size(); ++i) {
+    const Op& op = b.ops[i];
+    std::string id = "op" + std::to_string(i);
+    out << "  " << id << " [shape=box, label=\"" << DotEscape(op.type)
+        << (op.name.empty() ? "" : "\\n" + DotEscape(op.name)) << "\"];\n";
+    for (const std::string& in : op.InputVars()) {
+      auto it = writer.find(in);
+      if (it == writer.end()) continue;  // parameters and constants are not drawn
+      const Var* v = b.FindVar(in);
+      out << "  " << it->second << " -> " << id << " [label=\""
+          << (v ? VarType(*v) : std::string()) << "\", fontsize=8];\n";
+    }
+    for (const std::string& o : op.OutputVars()) writer[o] = id;
+  }
+  int n = 0;
+  for (const Var& v : b.vars()) {
+    if (!v.Has(kVarFetch) || !writer.count(v.name)) continue;
+    std::string id = "out" + std::to_string(n++);
+    out << "  " << id << " [shape=ellipse, label=\"" << DotEscape(v.name) << "\"];\n";
+    out << "  " << writer[v.name] << " -> " << id << ";\n";
+  }
+  out << "}\n";
+}
+
+}  // namespace
+}  // namespace fleet
+
+int main(int argc, char** argv) {
+  CLI::App app{"fleet-inspect: print an ONNX model or a Fleet program in Fleet's text form"};
+  std::string path, output;
+  bool summary = false, dot = false;
+  app.add_option("file", path, "an .onnx model or a Fleet program file (binary or text)")
+      ->required();
+  app.add_flag("--summary", summary, "op counts, parameter count and bytes, inputs and outputs");
+  app.add_flag("--dot", dot, "Graphviz of the main block instead of text");
+  app.add_option("-o,--output", output, "write to this file instead of standard output");
+  CLI11_PARSE(app, argc, argv);
+  if (summary && dot) {
+    std::cerr << "fleet-inspect: error: --summary and --dot exclude each other\n";
+    return 2;
+  }
+  auto program = fleet::LoadProgram(path);
+  if (!program.ok()) {
+    std::cerr << "fleet-inspect: error: " << program.status().message() << "\n";
+    return 1;
+  }
+  std::ofstream file;
+  if (!output.empty()) {
+    file.open(output);
+    if (!file) {
+      std::cerr << "fleet-inspect: error: " << output << ": cannot write file\n";
+      return 1;
+    }
+  }
+  std::ostream& out = output.empty() ? std::cout : file;
+  if (summary) {
+    fleet::PrintSummary(*program, path, out);
+  } else if (dot) {
+    fleet::PrintDot(*program, out);
+  } else {
+    out << fleet::PrintProgram(*program);
+  }
+  return 0;
+}
