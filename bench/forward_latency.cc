@@ -70,13 +70,15 @@ absl::StatusOr<Tensor> RandomInput(const Program& program, const Var& var, int64
   return t;
 }
 
-absl::Status Bench(const std::string& model, int64_t batch, int threads, int iters, int warmup) {
+absl::Status Bench(const std::string& model, int64_t batch, int threads, int iters, int warmup,
+                   bool profile) {
   FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
   SetCpuMathThreads(threads);
   ExecutorOptions options;
   options.num_threads = threads;
+  options.profile = profile;
   FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(program, kernels, options));
   Scope params;  // parameters materialise here on the first run and stay
   Scope feeds(&params);
@@ -103,6 +105,14 @@ absl::Status Bench(const std::string& model, int64_t batch, int threads, int ite
       "\"p90_ms\": %.4f, \"peak_rss_mb\": %.1f}\n",
       std::filesystem::path(model).stem().c_str(), static_cast<long long>(batch), threads, median,
       p90, usage.ru_maxrss / 1024.0);
+  if (profile) {  // to stderr, so the JSON line stays the last line of stdout
+    double total = 0;
+    for (const OpTypeProfile& p : executor->Profile()) total += p.total_ms;
+    for (const OpTypeProfile& p : executor->Profile()) {
+      std::fprintf(stderr, "%-24s %9.3f ms/run %5.1f%%\n", p.op_type.c_str(),
+                   p.total_ms / (warmup + iters), 100.0 * p.total_ms / total);
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -114,13 +124,15 @@ int main(int argc, char** argv) {
   std::string model;
   int64_t batch = 1;
   int threads = 1, iters = 50, warmup = 5;
+  bool profile = false;
   app.add_option("model", model, "the .onnx model or Fleet program file")->required();
   app.add_option("--batch", batch, "batch size for dynamic dimensions")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--iters", iters, "timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
+  app.add_flag("--profile", profile, "print time per op type to standard error");
   CLI11_PARSE(app, argc, argv);
-  absl::Status s = fleet::Bench(model, batch, threads, iters, warmup);
+  absl::Status s = fleet::Bench(model, batch, threads, iters, warmup, profile);
   if (!s.ok()) {
     std::cerr << "fleet-bench-forward: error: " << s.message() << "\n";
     return 1;

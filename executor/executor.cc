@@ -1,5 +1,7 @@
 #include "executor/executor.h"
 
+#include <chrono>
+#include <map>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -18,6 +20,8 @@ struct Executor::PreparedOp {
   int key_input = 0;
   KernelFn fn = nullptr;     // null until resolved (when the key dtype is unknown at prepare)
   std::vector<int> release_after;  // slots whose last reader is this op
+  std::unique_ptr<KernelState> state;
+  uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
 };
 
 Executor::~Executor() = default;
@@ -66,6 +70,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   block_ = &program.blocks[options.block];
   kernels_ = &kernels;
   device_ = options.device;
+  profile_ = options.profile;
   if (options.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options.num_threads);
 
   std::unordered_map<std::string, int> slot_of;
@@ -129,6 +134,24 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
       p.fn = *fn;
     }
     ops_.push_back(std::move(p));
+  }
+
+  // Constant inputs: persistable vars (or initial values) that no op of the program writes.
+  std::unordered_map<std::string, bool> written_anywhere;
+  for (const Block& b : program.blocks) {
+    for (const Op& op : b.ops) {
+      for (const std::string& o : op.OutputVars()) written_anywhere[o] = true;
+    }
+  }
+  for (PreparedOp& p : ops_) {
+    for (size_t i = 0; i < p.inputs.size() && i < 64; ++i) {
+      int s = p.inputs[i];
+      if (s < 0 || written_anywhere.count(slot_names_[s])) continue;
+      const Var* var = slot_vars_[s];
+      bool persistable = (var != nullptr && var->Has(kVarPersistable) && !var->Has(kVarFeed)) ||
+                         program.values.count(slot_names_[s]);
+      if (persistable) p.constant_inputs |= uint64_t{1} << i;
+    }
   }
 
   // Lifetimes: values that outlive the run are kept; others go after their last reader (or
@@ -203,7 +226,8 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
     p.fn = *fn;
   }
   std::vector<Tensor> outputs(p.outputs.size());
-  KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get());
+  KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get(),
+                    KernelRunInfo{&p.state, p.constant_inputs});
   absl::Status status = p.fn(ctx);
   if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
   for (size_t i = 0; i < p.outputs.size(); ++i) {
@@ -217,6 +241,21 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   }
   for (int s : p.release_after) values[s] = Tensor();
   return absl::OkStatus();
+}
+
+std::vector<OpTypeProfile> Executor::Profile() const {
+  std::map<std::string, OpTypeProfile> by_type;
+  for (size_t i = 0; i < op_ms_.size(); ++i) {
+    OpTypeProfile& p = by_type[ops_[i].op->type];
+    p.op_type = ops_[i].op->type;
+    p.total_ms += op_ms_[i];
+    p.calls += runs_;
+  }
+  std::vector<OpTypeProfile> out;
+  for (auto& [type, p] : by_type) out.push_back(p);
+  std::sort(out.begin(), out.end(),
+            [](const OpTypeProfile& a, const OpTypeProfile& b) { return a.total_ms > b.total_ms; });
+  return out;
 }
 
 absl::Status Executor::Run(Scope& scope) {
@@ -241,7 +280,18 @@ absl::Status Executor::Run(Scope& scope) {
     }
     values[s] = *t;
   }
-  for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
+  if (profile_) {
+    op_ms_.resize(ops_.size(), 0.0);
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      auto start = std::chrono::steady_clock::now();
+      FLEET_RETURN_IF_ERROR(RunOp(ops_[i], values));
+      op_ms_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             start).count();
+    }
+    ++runs_;
+  } else {
+    for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
+  }
   for (int s : output_slots_) {
     if (values[s].defined()) scope.Set(slot_names_[s], std::move(values[s]));
   }

@@ -24,6 +24,14 @@ struct ExecutorOptions {
   Device device = Device::kCpu;
   int num_threads = 1;  // intra-op threads (the calling thread included)
   int block = 0;        // which block to run
+  bool profile = false; // time every op (see Executor::Profile)
+};
+
+// Time spent in one op type over all runs so far (when ExecutorOptions::profile is set).
+struct OpTypeProfile {
+  std::string op_type;
+  double total_ms = 0;
+  int64_t calls = 0;
 };
 
 class Executor {
@@ -39,6 +47,9 @@ class Executor {
   // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
   // var. Persistable vars without a tensor in scope are initialised from Program::values.
   absl::Status Run(Scope& scope);
+
+  // Per op type, the time spent so far, largest first; empty unless profiling.
+  std::vector<OpTypeProfile> Profile() const;
 
   // The block's feed and fetch var names, in declaration order.
   const std::vector<std::string>& feed_names() const { return feed_names_; }
@@ -64,6 +75,9 @@ class Executor {
   std::vector<PreparedOp> ops_;
   std::vector<std::string> feed_names_;
   std::vector<std::string> fetch_names_;
+  bool profile_ = false;
+  std::vector<double> op_ms_;  // per prepared op, when profiling
+  int64_t runs_ = 0;
 };
 
 }  // namespace fleet

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -24,16 +25,33 @@
 
 namespace fleet {
 
+// Data a kernel keeps for one op between runs (packed weights, plans). Kernels derive from it.
+class KernelState {
+ public:
+  virtual ~KernelState() = default;
+};
+
+// What the executor tells a kernel beyond its tensors: per-op state and which inputs are
+// constant. Default: no state, nothing constant (kernel unit tests).
+struct KernelRunInfo {
+  // Storage that lives as long as the prepared op; runs of one executor are sequential.
+  std::unique_ptr<KernelState>* state = nullptr;
+  // Bit i set: input i holds the same values on every run (a persistable var no op of the
+  // program writes). A kernel may cache data derived from it, keyed by the input's buffer.
+  uint64_t constant_inputs = 0;
+};
+
 class KernelContext {
  public:
   KernelContext(std::string_view op_description, const AttrMap* attrs,
                 std::vector<const Tensor*> inputs, std::vector<Tensor>* outputs,
-                ThreadPool* pool)
+                ThreadPool* pool, KernelRunInfo info = {})
       : op_description_(op_description),
         attrs_(attrs),
         inputs_(std::move(inputs)),
         outputs_(outputs),
-        pool_(pool) {}
+        pool_(pool),
+        info_(info) {}
 
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // True when input i exists and holds a tensor (absent optional inputs do not).
@@ -66,6 +84,14 @@ class KernelContext {
     fleet::ParallelFor(pool_, n, grain, fn);
   }
 
+  // True when input i is the same on every run, so data derived from it may be cached in
+  // state() (keyed by the input's buffer, which changes if the caller replaces the tensor).
+  bool is_constant_input(int i) const {
+    return i < 64 && (info_.constant_inputs >> i & 1u) != 0;
+  }
+  // This op's state slot, or nullptr when the caller keeps none.
+  std::unique_ptr<KernelState>* state() const { return info_.state; }
+
   // INVALID_ARGUMENT prefixed with the op's description: "op 'fc1' (MatMul): <message>".
   absl::Status InvalidArgument(std::string_view message) const;
   absl::Status Unimplemented(std::string_view message) const;
@@ -79,6 +105,7 @@ class KernelContext {
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>* outputs_;
   ThreadPool* pool_;
+  KernelRunInfo info_;
 };
 
 using KernelFn = absl::Status (*)(KernelContext& ctx);

@@ -146,5 +146,50 @@ TEST(ExecutorTest, KernelErrorsCarryTheOpDescription) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("op 'Add_op' (Add): shapes differ"));
 }
 
+// Records what the executor tells the kernel, and counts its runs in the op's state.
+struct CountingState : KernelState {
+  int runs = 0;
+};
+bool g_bias_constant = false, g_x_constant = true;
+int g_state_runs = 0;
+absl::Status ObservingAdd(KernelContext& ctx) {
+  g_x_constant = ctx.is_constant_input(0);
+  g_bias_constant = ctx.is_constant_input(1);
+  if (ctx.state() != nullptr) {
+    if (*ctx.state() == nullptr) *ctx.state() = std::make_unique<CountingState>();
+    g_state_runs = ++static_cast<CountingState*>(ctx.state()->get())->runs;
+  }
+  return AddF32(ctx);
+}
+
+TEST(ExecutorTest, TellsKernelsWhichInputsAreConstantAndKeepsTheirState) {
+  Program p = TestProgram();
+  p.main().ops.resize(1);  // t = x + bias
+  p.main().FindVar("t")->flags = kVarFetch;
+  KernelTable k;
+  k.Add("Add", Device::kCpu, {DataType::kF32}, ObservingAdd);
+  auto exec = Executor::Create(p, k);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Scope scope;
+  scope.Set("x", Feed({1.f, 1.f}));
+  ASSERT_TRUE((*exec)->Run(scope).ok());
+  ASSERT_TRUE((*exec)->Run(scope).ok());
+  EXPECT_TRUE(g_bias_constant);
+  EXPECT_FALSE(g_x_constant);
+  EXPECT_EQ(g_state_runs, 2);
+
+  // A persistable var that some op writes (an optimizer update, say) is not constant.
+  Program q = TestProgram();
+  q.main().ops.resize(1);
+  q.main().FindVar("t")->flags = kVarFetch;
+  q.main().ops.push_back(MakeOp("Add", {{"A", {"t"}}, {"B", {"x"}}}, {{"C", {"bias"}}}));
+  auto exec2 = Executor::Create(q, k);
+  ASSERT_TRUE(exec2.ok()) << exec2.status();
+  Scope scope2;
+  scope2.Set("x", Feed({1.f, 1.f}));
+  ASSERT_TRUE((*exec2)->Run(scope2).ok());
+  EXPECT_FALSE(g_bias_constant);
+}
+
 }  // namespace
 }  // namespace fleet
