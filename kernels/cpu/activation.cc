@@ -2,7 +2,7 @@
 // HardSigmoid, HardSwish, ThresholdedRelu, Shrink) and Clip with its optional min/max inputs.
 // Attribute defaults are ONNX opset 17's. Float ops run on f32, f64 and f16 (in f32); Relu and
 // Clip also on integers. Sigmoid, Tanh and Softplus on f32 (and f16) use the vectorised
-// approximations of vec_math.h (<= 2 ulp).
+// approximations of vec_math.h (<= 3 ulp).
 #include <cmath>
 #include <limits>
 #include <string>
