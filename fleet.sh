@@ -62,14 +62,19 @@ sanitize() {
     -DFLEET_BUILD_BENCH=OFF -DFLEET_WITH_CUDA=OFF >/dev/null
   cmake --build "$dir" -j "$JOBS" --target "${SANITIZED_TESTS[@]}"
   log "running them"
-  local failed=0
+  local passed=0 failed=0
   for t in "${SANITIZED_TESTS[@]}"; do
     local bin
     bin="$(find "$dir/tests" -type f -name "$t" -perm -u+x | head -n 1)"
-    FLEET_SOURCE_DIR="$ROOT" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      "$bin" --gtest_brief=1 || failed=1
+    if FLEET_SOURCE_DIR="$ROOT" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      "$bin" --gtest_brief=1; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
   done
-  return "$failed"
+  echo "sanitized: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
 }
 
 demo() {
