@@ -12,10 +12,13 @@
 // in double.
 //
 // Labels are checked once, before any arithmetic: a label outside [0, C) that is not ignore_index
-// is INVALID_ARGUMENT naming the label and its position. SoftmaxCrossEntropyLoss handles each row
-// once (max, sum of exponentials, and the optional log_prob output (x - m) - log(s) only when it is
-// requested); D > 1 works on blocks of up to kColumns positions so that every inner loop runs over
-// contiguous memory and vectorises.
+// is INVALID_ARGUMENT naming the label and its position. SoftmaxCrossEntropyLoss then reads each
+// row once for its max and once for the sum of exponentials (a single "online" pass would need two
+// exponentials per element; the row is in cache for the second read), and writes the optional
+// log_prob output (x - m) - log(s) only when it is requested. Loops run over contiguous memory and
+// vectorise: D > 1 works on blocks of up to kColumns positions, reducing across positions; rows of
+// few classes (C <= kShortRow, shorter than a few vectors) are transposed in blocks of kColumns
+// rows and reduced the same way; longer rows are reduced along the row.
 #include <cmath>
 #include <limits>
 #include <string>
@@ -34,7 +37,8 @@ namespace {
 
 enum class Reduction { kNone, kSum, kMean };
 
-constexpr int64_t kColumns = 256;  // positions per block when D > 1
+constexpr int64_t kColumns = 256;  // positions (or short rows) per block
+constexpr int64_t kShortRow = 47;  // rows of at most this many classes are handled in blocks
 
 // Input names of the two ops, in ONNX order.
 struct LossNames {
@@ -137,18 +141,40 @@ absl::Status ResolveLabels(const KernelContext& ctx, const LossNames& names, int
   return absl::OkStatus();
 }
 
-// Sum of exp(x - m) over x[0, n).
-template <typename T>
-T ExpSum(const T* __restrict x, T m, int64_t n) {
-  T lanes[kVec] = {};
-  int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) lanes[j] += ExpOf(x[i + j] - m);
+// Combines kWidth lanes pairwise: log2(kWidth) dependent steps of fixed length (which vectorise)
+// rather than kWidth - 1 dependent scalar steps.
+template <int kWidth, typename T, typename Op>
+inline T ReduceLanes(T* lanes, Op op) {
+  if constexpr (kWidth == 1) {
+    return lanes[0];
+  } else {
+    for (int j = 0; j < kWidth / 2; ++j) lanes[j] = op(lanes[j], lanes[j + kWidth / 2]);
+    return ReduceLanes<kWidth / 2>(lanes, op);
   }
-  T s = 0;
-  for (; i < n; ++i) s += ExpOf(x[i] - m);
-  for (int j = 0; j < kVec; ++j) s += lanes[j];
-  return s;
+}
+
+// m = max of x[0, n) and returns the sum of exp(x - m). The last n % kVec elements are copied into
+// a block padded with -inf (exp gives 0 there), so that the tail runs the vector loops too.
+template <typename T>
+T RowMaxExpSum(const T* __restrict x, int64_t n, T* m_out) {
+  constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+  const int64_t full = n - n % kVec;
+  T tail[kVec];
+  for (int j = 0; j < kVec; ++j) tail[j] = kNegInf;
+  for (int64_t i = full; i < n; ++i) tail[i - full] = x[i];
+  T lanes[kVec];
+  for (int j = 0; j < kVec; ++j) lanes[j] = tail[j];
+  for (int64_t i = 0; i < full; i += kVec) {
+    for (int j = 0; j < kVec; ++j) lanes[j] = MaxOf(lanes[j], x[i + j]);
+  }
+  const T m = ReduceLanes<kVec>(lanes, [](T a, T b) { return MaxOf(a, b); });
+  T sums[kVec];
+  for (int j = 0; j < kVec; ++j) sums[j] = ExpOf(tail[j] - m);
+  for (int64_t i = 0; i < full; i += kVec) {
+    for (int j = 0; j < kVec; ++j) sums[j] += ExpOf(x[i + j] - m);
+  }
+  *m_out = m;
+  return ReduceLanes<kVec>(sums, [](T a, T b) { return a + b; });
 }
 
 // s += exp(x - m), elementwise.
@@ -172,8 +198,8 @@ void SoftmaxLossRows(const T* x, const int64_t* classes, const T* weights, int64
                      int64_t end, T* loss, T* log_prob) {
   for (int64_t r = begin; r < end; ++r) {
     const T* row = x + r * c;
-    const T m = RowMax(row, c);
-    const T log_s = std::log(ExpSum(row, m, c));
+    T m;
+    const T log_s = std::log(RowMaxExpSum(row, c, &m));
     // (x - m) - log(s), not x - (m + log(s)): the latter rounds log(s) away when |m| is large.
     if (log_prob != nullptr) SubTwoScalars(row, m, log_s, log_prob + r * c, c);
     const int64_t t = classes[r];
@@ -181,26 +207,55 @@ void SoftmaxLossRows(const T* x, const int64_t* classes, const T* weights, int64
   }
 }
 
-// The same for `w` positions of one batch item when D > 1: x and log_prob point at [n, 0, d0],
-// classes and loss at [n, d0]; classes are `d` elements apart.
+// m = max over the classes and ls = log(sum(exp(x - m))) for `w` positions whose classes lie `d`
+// elements apart (x points at class 0 of the first position).
+template <typename T>
+void ColumnLogSumExp(const T* x, int64_t c, int64_t d, int64_t w, T* m, T* ls) {
+  for (int64_t j = 0; j < w; ++j) {
+    m[j] = -std::numeric_limits<T>::infinity();
+    ls[j] = 0;
+  }
+  for (int64_t k = 0; k < c; ++k) MaxVector(x + k * d, m, w);
+  for (int64_t k = 0; k < c; ++k) AccumulateExp(x + k * d, m, ls, w);
+  for (int64_t j = 0; j < w; ++j) ls[j] = std::log(ls[j]);
+}
+
+// `w` positions of one batch item when D > 1: x and log_prob point at [n, 0, d0], classes and
+// loss at [n, d0]; classes are `d` elements apart.
 template <typename T>
 void SoftmaxLossColumns(const T* x, const int64_t* classes, const T* weights, int64_t c, int64_t d,
                         int64_t w, T* loss, T* log_prob) {
   T m[kColumns];
-  T s[kColumns];
-  for (int64_t j = 0; j < w; ++j) {
-    m[j] = -std::numeric_limits<T>::infinity();
-    s[j] = 0;
-  }
-  for (int64_t k = 0; k < c; ++k) MaxVector(x + k * d, m, w);
-  for (int64_t k = 0; k < c; ++k) AccumulateExp(x + k * d, m, s, w);
-  for (int64_t j = 0; j < w; ++j) s[j] = std::log(s[j]);
+  T ls[kColumns];
+  ColumnLogSumExp(x, c, d, w, m, ls);
   if (log_prob != nullptr) {
-    for (int64_t k = 0; k < c; ++k) SubTwoVectors(x + k * d, m, s, log_prob + k * d, w);
+    for (int64_t k = 0; k < c; ++k) SubTwoVectors(x + k * d, m, ls, log_prob + k * d, w);
   }
   for (int64_t j = 0; j < w; ++j) {
     const int64_t t = classes[j];
-    loss[j] = t < 0 ? T(0) : (s[j] - (x[t * d + j] - m[j])) * WeightOf(weights, t);
+    loss[j] = t < 0 ? T(0) : (ls[j] - (x[t * d + j] - m[j])) * WeightOf(weights, t);
+  }
+}
+
+// `w` <= kColumns rows of [rows, c] with few classes (D == 1): a row is shorter than a vector, so
+// the rows are transposed into `block` ([c, kColumns]) and reduced across rows instead.
+template <typename T>
+void SoftmaxLossShortRows(const T* x, const int64_t* classes, const T* weights, int64_t c,
+                          int64_t w, T* loss, T* log_prob, T* block) {
+  for (int64_t r = 0; r < w; ++r) {
+    for (int64_t k = 0; k < c; ++k) block[k * kColumns + r] = x[r * c + k];
+  }
+  T m[kColumns];
+  T ls[kColumns];
+  ColumnLogSumExp(block, c, kColumns, w, m, ls);
+  for (int64_t r = 0; r < w; ++r) {
+    const T* row = x + r * c;
+    if (log_prob != nullptr) {
+      T* out = log_prob + r * c;
+      for (int64_t k = 0; k < c; ++k) out[k] = (row[k] - m[r]) - ls[r];
+    }
+    const int64_t t = classes[r];
+    loss[r] = t < 0 ? T(0) : (ls[r] - (row[t] - m[r])) * WeightOf(weights, t);
   }
 }
 
@@ -208,9 +263,22 @@ template <typename T>
 void SoftmaxLoss(const KernelContext& ctx, const T* x, const int64_t* classes, const T* weights,
                  const LossDims& dims, T* loss, T* log_prob) {
   const int64_t c = dims.c, d = dims.d;
-  if (d == 1) {
+  if (d == 1 && c > kShortRow) {
     ctx.ParallelFor(dims.n, GrainFor(c), [&](int64_t b, int64_t e) {
       SoftmaxLossRows(x, classes, weights, c, b, e, loss, log_prob);
+    });
+    return;
+  }
+  if (d == 1) {
+    const int64_t blocks = (dims.n + kColumns - 1) / kColumns;
+    ctx.ParallelFor(blocks, GrainFor(c * kColumns), [&](int64_t b, int64_t e) {
+      std::vector<T> block(c * kColumns);
+      for (int64_t k = b; k < e; ++k) {
+        const int64_t r0 = k * kColumns;
+        SoftmaxLossShortRows(x + r0 * c, classes + r0, weights, c, std::min(kColumns, dims.n - r0),
+                             loss + r0, log_prob != nullptr ? log_prob + r0 * c : nullptr,
+                             block.data());
+      }
     });
     return;
   }

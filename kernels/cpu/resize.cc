@@ -18,8 +18,9 @@
 // outside [0, in) clamp to the edge, or with exclude_outside get weight 0 and the others are
 // renormalised.
 //
-// The interpolation is separable, so the kernel resizes one dim at a time, innermost first, and
-// skips dims whose mapping is the identity: [outer, in, inner] -> [outer, out, inner] with
+// nearest is one gather pass over the output. linear and cubic are separable, so the kernel
+// resizes one dim at a time, innermost first, and skips dims whose mapping is the identity:
+// [outer, in, inner] -> [outer, out, inner] with
 //   out[o, j, i] = sum_k w[j][k] * in[o, idx[j][k], i]
 // For inner > 1 the loop over i runs over contiguous rows; the innermost dim gathers per element.
 #include <algorithm>
@@ -350,22 +351,16 @@ void AxpyRow(const T* __restrict src, T wk, bool first, T* __restrict dst, int64
   }
 }
 
-// Resizes the middle dim of [outer, p.in, inner] into dst [outer, p.out, inner].
+// Resizes the middle dim of [outer, p.in, inner] into dst [outer, p.out, inner] (2 or 4 taps).
 template <typename T>
 void ResizeDim(const KernelContext& ctx, const T* src, T* dst, int64_t outer, int64_t inner,
                const DimPlan<T>& p, T extrapolation) {
   if (inner == 1) {
     ctx.ParallelFor(outer, GrainFor(p.out * p.taps), [&](int64_t b, int64_t e) {
-      switch (p.taps) {
-        case 1:
-          ResizeRows<T, 1>(src, dst, p, extrapolation, b, e);
-          break;
-        case 2:
-          ResizeRows<T, 2>(src, dst, p, extrapolation, b, e);
-          break;
-        default:
-          ResizeRows<T, 4>(src, dst, p, extrapolation, b, e);
-          break;
+      if (p.taps == 2) {
+        ResizeRows<T, 2>(src, dst, p, extrapolation, b, e);
+      } else {
+        ResizeRows<T, 4>(src, dst, p, extrapolation, b, e);
       }
     });
     return;
@@ -379,12 +374,56 @@ void ResizeDim(const KernelContext& ctx, const T* src, T* dst, int64_t outer, in
         continue;
       }
       const T* plane = src + o * p.in * inner;
-      if (p.taps == 1) {
-        std::memcpy(d, plane + p.idx[j] * inner, inner * sizeof(T));
-        continue;
-      }
       for (int k = 0; k < p.taps; ++k) {
         AxpyRow(plane + p.idx[j * p.taps + k] * inner, p.w[j * p.taps + k], k == 0, d, inner);
+      }
+    }
+  });
+}
+
+// mode nearest in one pass: every output row (all dims but the last) reads one input row, and
+// out[..., j] = row[idx[j]] (a copy when the last dim is the identity). Rows or elements whose
+// coordinate falls outside the crop (tf_crop_and_resize) get the extrapolation value.
+template <typename T>
+void ResizeNearest(const KernelContext& ctx, const T* src, const std::vector<int64_t>& in_shape,
+                   const std::vector<DimPlan<T>>& plans, T extrapolation, T* dst) {
+  const int rank = static_cast<int>(plans.size());
+  const DimPlan<T>& last = plans[rank - 1];
+  std::vector<int64_t> in_stride(rank, 1);
+  for (int i = rank - 2; i >= 0; --i) in_stride[i] = in_stride[i + 1] * in_shape[i + 1];
+  int64_t rows = 1;
+  for (int i = 0; i < rank - 1; ++i) rows *= plans[i].out;
+  bool any_outside = false;
+  for (const DimPlan<T>& p : plans) {
+    for (uint8_t o : p.outside) any_outside |= o != 0;
+  }
+  const int64_t width = last.out;
+  ctx.ParallelFor(rows, GrainFor(width), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      int64_t rem = row, offset = 0;
+      bool outside = false;
+      for (int i = rank - 2; i >= 0; --i) {
+        const int64_t j = rem % plans[i].out;
+        rem /= plans[i].out;
+        offset += plans[i].idx[j] * in_stride[i];
+        outside |= plans[i].outside[j] != 0;
+      }
+      T* d = dst + row * width;
+      if (outside) {
+        std::fill(d, d + width, extrapolation);
+        continue;
+      }
+      const T* s = src + offset;
+      if (last.identity) {
+        std::memcpy(d, s, width * sizeof(T));
+        continue;
+      }
+      const int64_t* idx = last.idx.data();
+      for (int64_t j = 0; j < width; ++j) d[j] = s[idx[j]];
+      if (any_outside) {
+        for (int64_t j = 0; j < width; ++j) {
+          if (last.outside[j]) d[j] = extrapolation;
+        }
       }
     }
   });
@@ -408,27 +447,27 @@ absl::Status RunResize(KernelContext& ctx) {
   for (int i = rank - 1; i >= 0; --i) {
     if (!plans[i].identity) dims.push_back(i);
   }
-  if (dims.empty() || NumElements(shape.out) == 0) {
-    if (dims.empty()) {
-      ctx.SetOutput(0, x);
-    } else {
-      ctx.Output(0, x.dtype(), shape.out);
-    }
+  if (dims.empty()) {
+    ctx.SetOutput(0, x);
     return absl::OkStatus();
   }
+  T* out = ctx.Output(0, x.dtype(), shape.out)->data<T>();
+  if (NumElements(shape.out) == 0) return absl::OkStatus();
   const T extrapolation = static_cast<T>(attrs.extrapolation);
+  if (attrs.mode == Mode::kNearest) {
+    ResizeNearest(ctx, x.data<T>(), x.shape(), plans, extrapolation, out);
+    return absl::OkStatus();
+  }
   std::vector<int64_t> cur = x.shape();
   const T* src = x.data<T>();
-  std::vector<T> buffers[2];
+  Tensor buffers[2];  // intermediate results (uninitialised, unlike a std::vector)
   for (size_t n = 0; n < dims.size(); ++n) {
     const int d = dims[n];
     cur[d] = shape.out[d];
-    T* dst;
-    if (n + 1 == dims.size()) {
-      dst = ctx.Output(0, x.dtype(), shape.out)->data<T>();
-    } else {
-      buffers[n % 2].resize(NumElements(cur));
-      dst = buffers[n % 2].data();
+    T* dst = out;
+    if (n + 1 < dims.size()) {
+      buffers[n % 2] = Tensor(x.dtype(), cur);
+      dst = buffers[n % 2].data<T>();
     }
     const AxisSplit split = SplitAt(cur, d);
     ResizeDim(ctx, src, dst, split.outer, split.inner, plans[d], extrapolation);

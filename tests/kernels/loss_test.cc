@@ -226,8 +226,11 @@ void CheckLargeAgainstDefinition(int64_t n, int64_t c, int64_t d, ThreadPool* po
   ExpectNear<float>((*m)[0], {sum / (n * d)}, 1e-6);
 }
 
-TEST(SoftmaxCrossEntropyLossTest, LongRowsMatchDefinition) {
+TEST(SoftmaxCrossEntropyLossTest, RowsOfEveryLengthMatchDefinition) {
   CheckLargeAgainstDefinition(67, 1003, 1, nullptr);  // vector lanes plus a tail
+  CheckLargeAgainstDefinition(9, 50, 1, nullptr);     // just over the short-row limit
+  CheckLargeAgainstDefinition(600, 45, 1, nullptr);   // short rows: three blocks of rows
+  CheckLargeAgainstDefinition(300, 1, 1, nullptr);    // one class: loss 0
 }
 
 TEST(SoftmaxCrossEntropyLossTest, SeveralColumnBlocksMatchDefinition) {
