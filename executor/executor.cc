@@ -249,7 +249,13 @@ absl::Status Executor::Run(Scope& scope) {
     if (t == nullptr) {
       auto value = program_->values.find(name);
       if (value != program_->values.end()) {
-        scope.Set(name, Tensor::FromValue(value->second));
+        const TensorValue& v = value->second;
+        if (v.bytes.size() != static_cast<size_t>(v.NumElements()) * DataTypeSize(v.dtype)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the value of '", name, "' has ", v.bytes.size(),
+              " bytes (read from text form, or moved into another scope)"));
+        }
+        scope.Set(name, Tensor::FromValue(v));
         t = scope.Find(name);
       } else if (var != nullptr && var->Has(kVarFeed)) {
         return absl::InvalidArgumentError(absl::StrCat("input '", name, "' was not fed"));
