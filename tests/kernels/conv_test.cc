@@ -172,6 +172,18 @@ TEST(ConvTest, MatchesNaiveLoopOnLargerInputs) {
     Tensor y = Run1("Conv", {x, w, b}, {{"pads", Ints{1, 1, 1, 1}}}, &pool);
     ExpectNear(y, {2, 5, 40, 40}, NaiveConv2d(x, w, b, 1, {1, 1}, {1, 1}, {1, 1}, 40, 40));
   }
+  {  // ResNet-style stem: 7x7 stride 2 with pads, rows of more than 16 strided outputs
+    Tensor x = Pat({2, 3, 37, 71}), w = Pat({4, 3, 7, 7}, 5, 7), b = Pat({4}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"strides", Ints{2, 2}}, {"pads", Ints{3, 3, 2, 4}}},
+                    &pool);
+    // out = (37 + 5 - 7) / 2 + 1 = 18, (71 + 7 - 7) / 2 + 1 = 36
+    ExpectNear(y, {2, 4, 18, 36}, NaiveConv2d(x, w, b, 1, {2, 2}, {1, 1}, {3, 3}, 18, 36));
+  }
+  {  // 1x1 stride 2 without pads (a subsample) on an odd width: the last tap is the plane's end
+    Tensor x = Pat({2, 3, 9, 33}), w = Pat({5, 3, 1, 1}, 5, 7), b = Pat({5}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"strides", Ints{2, 2}}}, &pool);
+    ExpectNear(y, {2, 5, 5, 17}, NaiveConv2d(x, w, b, 1, {2, 2}, {1, 1}, {0, 0}, 5, 17));
+  }
 }
 
 TEST(ConvTest, OneDimensionalAutoPad) {
