@@ -6,7 +6,7 @@
 // the plane is read in place. Stride 1 copies contiguous runs, stride 2 picks every other
 // element; with AVX-512 (f32) both are whole vectors plus one masked tail per output row (two
 // loads and one permute per 16 outputs for stride 2), which keeps the short rows of late ResNet
-// stages (4 to 16 wide) cheap. 3-D windows take a row at a time with per-row valid ranges.
+// stages (2 to 16 wide) cheap. 3-D windows take a row at a time with per-row valid ranges.
 #include "kernels/cpu/im2col.h"
 
 #include <algorithm>
@@ -98,36 +98,43 @@ void CopyRows(const T* src, int64_t src_step, int64_t stride, T* dst, int64_t n,
   for (int64_t r = 0; r < rows; ++r) CopyStrided(src + r * src_step, stride, dst + r * n, n);
 }
 
+// Geometry of the 1-D / 2-D path, computed once per Im2Col call.
+struct PlanePlan {
+  bool padded = false;  // the window has pads: taps read a zero-bordered copy
+  // Extent of the padded plane that the taps read, and the row stride of what they read (src_w
+  // for the copy, in[2] for the plane itself).
+  int64_t src_h = 0, src_w = 0, ls = 0;
+};
+
+PlanePlan MakePlanePlan(const WindowGeometry& g) {
+  PlanePlan p;
+  p.padded = g.pad_begin[1] != 0 || g.pad_begin[2] != 0 || g.pad_end[1] != 0 || g.pad_end[2] != 0;
+  p.src_h = (g.out[1] - 1) * g.stride[1] + (g.kernel[1] - 1) * g.dilation[1] + 1;
+  p.src_w = (g.out[2] - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1;
+  p.ls = p.padded ? p.src_w : g.in[2];
+  return p;
+}
+
 // One channel plane of a 1-D or 2-D window (canonical dims 1 and 2). `col` is the plane's first
-// column row (tap 0), `ld` the column matrix's row stride. With pads, `buf` receives the
-// zero-bordered copy: the src_h x src_w corner of the padded plane, all that the taps read;
-// without, `buf` is null.
+// column row (tap 0), `ld` the column matrix's row stride. With pads, `buf` holds the
+// zero-bordered copy (src_h x src_w, the corner of the padded plane that the taps read) whose
+// border the caller has zeroed; only the input part is written here. Without pads it is null.
 template <typename T>
-void Im2ColPlane2d(const T* x, const WindowGeometry& g, int64_t src_h, int64_t src_w, T* buf,
-                   T* col, int64_t ld) {
-  const int64_t in_h = g.in[1], in_w = g.in[2];
-  const int64_t pt = g.pad_begin[1], pl = g.pad_begin[2];
+void Im2ColPlane2d(const T* x, const WindowGeometry& g, const PlanePlan& plan, T* buf, T* col,
+                   int64_t ld) {
   const T* src = x;
-  int64_t ls = in_w;  // row stride of src
   if (buf != nullptr) {
-    // Zero-bordered copy: rows [0, src_h) x cols [0, src_w) of the padded plane.
-    for (int64_t i = 0; i < src_h; ++i) {
-      T* row = buf + i * src_w;
-      const int64_t xi = i - pt;
-      if (xi < 0 || xi >= in_h) {
-        std::fill(row, row + src_w, T{0});
-        continue;
-      }
-      const int64_t left = std::min(pl, src_w);
-      const int64_t copy = std::max<int64_t>(0, std::min(in_w, src_w - left));
-      std::fill(row, row + left, T{0});
-      CopyStrided(x + xi * in_w, 1, row + left, copy);
-      std::fill(row + left + copy, row + src_w, T{0});
+    const int64_t in_w = g.in[2], pt = g.pad_begin[1];
+    const int64_t left = std::min(g.pad_begin[2], plan.src_w);
+    const int64_t copy = std::max<int64_t>(0, std::min(in_w, plan.src_w - left));
+    const int64_t row_end = std::min(g.in[1], plan.src_h - pt);
+    for (int64_t xi = 0; xi < row_end; ++xi) {
+      CopyStrided(x + xi * in_w, 1, buf + (xi + pt) * plan.src_w + left, copy);
     }
     src = buf;
-    ls = src_w;
   }
   const int64_t out_h = g.out[1], out_w = g.out[2], sh = g.stride[1], sw = g.stride[2];
+  const int64_t ls = plan.ls;
   for (int64_t a = 0; a < g.kernel[1]; ++a) {
     for (int64_t b = 0; b < g.kernel[2]; ++b, col += ld) {
       CopyRows(src + a * g.dilation[1] * ls + b * g.dilation[2], sh * ls, sw, col, out_w, out_h);
@@ -169,18 +176,16 @@ void Im2Col(const KernelContext& ctx, const T* x, int64_t image_stride, int64_t 
   const int64_t ld = images * osz;
   if (osz == 0 || images == 0 || channels == 0) return;
   if (g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1) {
-    const bool padded = g.pad_begin[1] != 0 || g.pad_begin[2] != 0 || g.pad_end[1] != 0 ||
-                        g.pad_end[2] != 0;
-    // Extent of the padded plane that the taps read.
-    const int64_t src_h = (g.out[1] - 1) * g.stride[1] + (g.kernel[1] - 1) * g.dilation[1] + 1;
-    const int64_t src_w = (g.out[2] - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1;
+    const PlanePlan plan = MakePlanePlan(g);
     ctx.ParallelFor(channels * images, std::max<int64_t>(1, kGrain / (ksz * osz)),
                     [&](int64_t begin, int64_t end) {
-                      std::vector<T> buf(padded ? static_cast<size_t>(src_h * src_w) : 0);
+                      // Zeroed once: the planes' copies only overwrite the input part.
+                      std::vector<T> buf(plan.padded ? static_cast<size_t>(plan.src_h * plan.src_w)
+                                                     : 0);
                       for (int64_t u = begin; u < end; ++u) {
                         const int64_t ch = u / images, i = u % images;
-                        Im2ColPlane2d(x + i * image_stride + ch * isz, g, src_h, src_w,
-                                      padded ? buf.data() : nullptr,
+                        Im2ColPlane2d(x + i * image_stride + ch * isz, g, plan,
+                                      plan.padded ? buf.data() : nullptr,
                                       col + ch * ksz * ld + i * osz, ld);
                       }
                     });
