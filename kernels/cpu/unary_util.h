@@ -18,7 +18,6 @@
 #include "executor/half.h"
 #include "executor/kernel.h"
 #include "kernels/cpu/broadcast.h"
-#include "kernels/cpu/vec_loops.h"
 
 namespace fleet::cpu {
 
@@ -35,13 +34,16 @@ struct IntegersToo {
   static constexpr bool kUnsigned = true;
 };
 
-// y[i] = op(x[i]) for i in [0, n), in fixed blocks of kVec so that GCC's -O2 vectoriser takes
-// the loop (see vec_loops.h); the vec_math.h functions are written to vectorise there.
+// y[i] = op(x[i]) for i in [0, n), in fixed blocks: GCC's -O2 vectoriser only takes loops with
+// a known trip count, and not loops over a lambda's captured pointers (see vec_loops.h). Ops
+// with a vectorisable body (Relu, Abs, Neg, and the vec_math.h functions behind Exp, Log, Erf,
+// Tanh, Sigmoid, Softplus) become SIMD loops; the rest stay scalar.
 template <typename T, typename Op>
-void MapSpan(const Op& op, const T* __restrict x, T* __restrict y, int64_t n) {
+void MapUnaryBlock(const Op& op, const T* __restrict x, T* __restrict y, int64_t n) {
+  constexpr int64_t kBlock = 64 / sizeof(T) < 16 ? 16 : 64 / sizeof(T);
   int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) y[i + j] = op(x[i + j]);
+  for (; i + kBlock <= n; i += kBlock) {
+    for (int64_t j = 0; j < kBlock; ++j) y[i + j] = op(x[i + j]);
   }
   for (; i < n; ++i) y[i] = op(x[i]);
 }
@@ -49,7 +51,7 @@ void MapSpan(const Op& op, const T* __restrict x, T* __restrict y, int64_t n) {
 template <typename T, typename Op>
 void MapUnary(const KernelContext& ctx, const Op& op, const T* x, T* y, int64_t n) {
   ctx.ParallelFor(n, kElementwiseGrain,
-                  [&](int64_t b, int64_t e) { MapSpan(op, x + b, y + b, e - b); });
+                  [&](int64_t b, int64_t e) { MapUnaryBlock(op, x + b, y + b, e - b); });
 }
 
 template <typename Op>
@@ -62,7 +64,7 @@ void MapUnaryHalf(const KernelContext& ctx, const Op& op, const uint16_t* x, uin
       const int64_t m = std::min(kBlock, e - s);
       float out[kBlock];
       for (int64_t i = 0; i < m; ++i) buf[i] = HalfToFloat(x[s + i]);
-      MapSpan(op, buf, out, m);
+      MapUnaryBlock(op, buf, out, m);
       for (int64_t i = 0; i < m; ++i) y[s + i] = FloatToHalf(out[i]);
     }
   });
