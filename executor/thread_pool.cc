@@ -2,68 +2,94 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FLEET_CPU_RELAX() _mm_pause()
+#else
+#define FLEET_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace fleet {
+namespace {
+
+// About 20-50 microseconds of spinning before an idle worker sleeps.
+constexpr int kSpinIterations = 1 << 13;
+
+uint64_t GenerationOf(uint64_t work) { return work >> 32; }
+
+}  // namespace
 
 ThreadPool::ThreadPool(int num_threads) {
-  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+  for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
-  work_cv_.notify_all();
+  wake_.notify_all();
   for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::RunChunks(uint64_t gen) {
+  uint64_t w = work_.load(std::memory_order_acquire);
+  while (GenerationOf(w) == gen &&
+         static_cast<int64_t>(w & 0xffffffffu) < num_chunks_.load(std::memory_order_relaxed)) {
+    if (!work_.compare_exchange_weak(w, w + 1, std::memory_order_acq_rel)) continue;
+    int64_t c = static_cast<int64_t>(w & 0xffffffffu);
+    int64_t chunk = chunk_.load(std::memory_order_relaxed);
+    (*fn_.load(std::memory_order_relaxed))(c * chunk,
+                                           std::min(n_.load(std::memory_order_relaxed),
+                                                    (c + 1) * chunk));
+    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    w = work_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  int64_t max_chunks = std::max<int64_t>(1, n / grain);
-  int64_t chunks = std::min<int64_t>(max_chunks, num_threads());
+  int64_t chunks = std::min<int64_t>(std::max<int64_t>(1, n / grain), num_threads());
   if (chunks <= 1 || workers_.empty()) {
     fn(0, n);
     return;
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  fn_ = &fn;
-  n_ = n;
-  num_chunks_ = chunks;
-  chunk_ = (n + chunks - 1) / chunks;
-  next_chunk_ = 0;
-  pending_ = static_cast<int>(chunks);
-  ++generation_;
-  work_cv_.notify_all();
-  // The caller works too.
-  while (next_chunk_ < num_chunks_) {
-    int64_t c = next_chunk_++;
-    lock.unlock();
-    fn(c * chunk_, std::min(n, (c + 1) * chunk_));
-    lock.lock();
-    --pending_;
+  fn_.store(&fn, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  num_chunks_.store(chunks, std::memory_order_relaxed);
+  chunk_.store((n + chunks - 1) / chunks, std::memory_order_relaxed);
+  pending_.store(chunks, std::memory_order_relaxed);
+  uint64_t gen = GenerationOf(work_.load(std::memory_order_relaxed)) + 1;
+  work_.store(gen << 32);  // publishes the parameters above (seq_cst)
+  if (sleeping_.load() > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    wake_.notify_all();
   }
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
-  fn_ = nullptr;
+  RunChunks(gen);  // the caller works too
+  while (pending_.load(std::memory_order_acquire) > 0) FLEET_CPU_RELAX();
 }
 
-void ThreadPool::WorkerLoop(int /*worker*/) {
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stop_ || (generation_ != seen && fn_ != nullptr); });
-    if (stop_) return;
-    seen = generation_;
-    while (fn_ != nullptr && next_chunk_ < num_chunks_) {
-      int64_t c = next_chunk_++;
-      const auto* fn = fn_;
-      int64_t n = n_, chunk = chunk_;
-      lock.unlock();
-      (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
-      lock.lock();
-      if (--pending_ == 0) done_cv_.notify_all();
+    uint64_t gen = GenerationOf(work_.load(std::memory_order_acquire));
+    for (int spin = 0; gen == seen && spin < kSpinIterations && !stop_.load(); ++spin) {
+      FLEET_CPU_RELAX();
+      gen = GenerationOf(work_.load(std::memory_order_acquire));
     }
+    if (gen == seen) {
+      std::unique_lock<std::mutex> lock(mu_);
+      sleeping_.fetch_add(1);  // seq_cst: ParallelFor either sees us asleep or we see its work
+      wake_.wait(lock, [&] { return stop_.load() || GenerationOf(work_.load()) != seen; });
+      sleeping_.fetch_sub(1);
+      if (stop_.load()) return;
+      gen = GenerationOf(work_.load(std::memory_order_acquire));
+    }
+    if (stop_.load()) return;
+    seen = gen;
+    RunChunks(gen);
   }
 }
 

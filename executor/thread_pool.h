@@ -1,6 +1,10 @@
 // A fixed-size thread pool for intra-op parallelism (ParallelFor over index ranges).
+//
+// Kernels run for tens of microseconds, so waking a sleeping thread through a condition variable
+// would cost as much as the work: idle workers spin briefly on an atomic before they sleep.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -25,20 +29,24 @@ class ThreadPool {
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void WorkerLoop(int worker);
+  void WorkerLoop();
+  // Claims and runs chunks of generation `gen` until none is left.
+  void RunChunks(uint64_t gen);
 
   std::vector<std::thread> workers_;
+  // High 32 bits: generation of the current ParallelFor; low 32 bits: next chunk to claim.
+  std::atomic<uint64_t> work_{0};
+  std::atomic<int64_t> pending_{0};  // chunks of the current generation not finished yet
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
+  // Parameters of the current generation, written before work_ publishes them. Atomic because
+  // a worker finishing the previous generation may still read them; its claim then fails.
+  std::atomic<const std::function<void(int64_t, int64_t)>*> fn_{nullptr};
+  std::atomic<int64_t> n_{0};
+  std::atomic<int64_t> chunk_{0};
+  std::atomic<int64_t> num_chunks_{0};
   std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0;
-  int64_t chunk_ = 0;
-  int64_t num_chunks_ = 0;
-  int64_t next_chunk_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::condition_variable wake_;
 };
 
 // Runs fn over [0, n) on `pool`, or inline when pool is null.

@@ -1,6 +1,9 @@
 #include "executor/tensor.h"
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <thread>
 
 #include "executor/half.h"
 #include "executor/thread_pool.h"
@@ -60,6 +63,22 @@ TEST(ThreadPoolTest, CoversRangeExactlyOnce) {
     });
     for (int h : hits) EXPECT_EQ(h, 1);
   }
+}
+
+TEST(ThreadPoolTest, ManyBackToBackCallsLoseNoChunkAndNeverHang) {
+  ThreadPool pool(2);
+  std::atomic<int64_t> total{0};
+  for (int i = 0; i < 20000; ++i) {
+    pool.ParallelFor(4, 1, [&](int64_t b, int64_t e) { total.fetch_add(e - b); });
+  }
+  EXPECT_EQ(total.load(), 80000);
+  // After the workers have gone to sleep, a call still wakes them and completes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::vector<int> hits(8, 0);
+  pool.ParallelFor(8, 1, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) hits[j]++;
+  });
+  for (int h : hits) EXPECT_EQ(h, 1);
 }
 
 }  // namespace
