@@ -4,8 +4,8 @@
 //   fleet-bench-sgemm --threads 2 --sizes 512,1024 --reps 20
 //
 // Prints one markdown row per (size, threads): median GFLOP/s over `reps` timed calls of each.
-// --shape MxNxK[,MxNxK...] replaces the square sizes; --prepack also times Sgemm with B packed
-// once beforehand (the weights case).
+// --shape MxNxK[,MxNxK...] replaces the square sizes; --prepack also times Sgemm with A, then B,
+// packed once beforehand (the weights cases: Conv's A, Gemm's and MatMul's B).
 #include <cblas.h>
 
 #include <algorithm>
@@ -66,8 +66,9 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("kernel: %s\n\n| M x N x K | threads | Fleet GFLOP/s |%s OpenBLAS GFLOP/s |\n",
-              fleet::cpu::SgemmKernelName(), prepack ? " Fleet prepacked GFLOP/s |" : "");
-  std::printf("|---|---|---|%s---|\n", prepack ? "---|" : "");
+              fleet::cpu::SgemmKernelName(),
+              prepack ? " Fleet A prepacked | Fleet B prepacked |" : "");
+  std::printf("|---|---|---|%s---|\n", prepack ? "---|---|" : "");
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1, 1);
   for (const auto& d : dims) {
@@ -84,8 +85,13 @@ int main(int argc, char** argv) {
         fleet::cpu::Sgemm(m, n, k, 1.0f, {a.data(), k, false, nullptr},
                           {b.data(), n, false, nullptr}, 0.0f, c.data(), n, &pool);
       });
-      double packed_s = 0;
+      double packed_a_s = 0, packed_s = 0;
       if (prepack) {
+        fleet::cpu::PackedSgemmMatrix pa = fleet::cpu::PackSgemmA(false, m, k, a.data(), k);
+        packed_a_s = MedianSeconds(r, [&] {
+          fleet::cpu::Sgemm(m, n, k, 1.0f, {nullptr, 0, false, &pa}, {b.data(), n, false, nullptr},
+                            0.0f, c.data(), n, &pool);
+        });
         fleet::cpu::PackedSgemmMatrix pb = fleet::cpu::PackSgemmB(false, k, n, b.data(), n);
         packed_s = MedianSeconds(r, [&] {
           fleet::cpu::Sgemm(m, n, k, 1.0f, {a.data(), k, false, nullptr}, {nullptr, 0, false, &pb},
@@ -98,7 +104,9 @@ int main(int argc, char** argv) {
       });
       std::printf("| %lld x %lld x %lld | %d | %.1f |", static_cast<long long>(m),
                   static_cast<long long>(n), static_cast<long long>(k), t, flops / fleet_s * 1e-9);
-      if (prepack) std::printf(" %.1f |", flops / packed_s * 1e-9);
+      if (prepack) {
+        std::printf(" %.1f | %.1f |", flops / packed_a_s * 1e-9, flops / packed_s * 1e-9);
+      }
       std::printf(" %.1f |\n", flops / blas_s * 1e-9);
     }
   }

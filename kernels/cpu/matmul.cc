@@ -6,6 +6,7 @@
 // no batch dims, A's batch and row dims are folded into one big GEMM ([batch*M,
 // K] x [K, N]); otherwise one GEMM per batch entry.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -223,7 +224,11 @@ absl::Status GemmKernel(KernelContext& ctx) {
     const int64_t rs = cs[0] == 1 ? 0 : cs[1];
     const int64_t es = cs[1] == 1 ? 0 : 1;
     for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) yp[i * n + j] = cp[i * rs + j * es];
+      if (es == 1) {  // a row of C (the bias vector, or row i)
+        std::memcpy(yp + i * n, cp + i * rs, sizeof(T) * n);
+      } else {
+        std::fill(yp + i * n, yp + (i + 1) * n, cp[i * rs]);
+      }
     }
   } else {
     beta = 0;

@@ -247,6 +247,14 @@ void RunBlock(const Problem& pr, int64_t m0, int64_t m1, int64_t n0, int64_t n1)
           }
           ablk = abuf;
         }
+        if (nc <= sgemm::kNarrowCols) {
+          for (int64_t ir = 0; ir < mc; ir += sgemm::kNarrowRows) {
+            sgemm::NarrowKernel(static_cast<int>(std::min<int64_t>(sgemm::kNarrowRows, mc - ir)),
+                                static_cast<int>(nc), kc, ablk + ir * kc, kc * kMr, bblk, bld,
+                                pr.c + (ic + ir) * pr.ldc + jc, pr.ldc, pr.alpha, beta);
+          }
+          continue;
+        }
         for (int64_t ir = 0; ir < mc; ir += kMr) {
           const int rows = static_cast<int>(std::min<int64_t>(kMr, mc - ir));
           const float* ap = ablk + ir * kc;

@@ -16,6 +16,7 @@ namespace fleet::cpu::sgemm {
 #if defined(__AVX512F__)
 inline constexpr int kMr = 8;
 inline constexpr int kNr = 48;
+#define FLEET_SGEMM_NARROW_KERNEL 1
 #elif defined(__AVX2__) && defined(__FMA__)
 inline constexpr int kMr = 6;
 inline constexpr int kNr = 16;
@@ -30,5 +31,23 @@ const char* MicroKernelName();
 // 1 <= rows <= kMr, 1 <= cols <= kNr, kc >= 1.
 void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b, int64_t ldb,
                  float* c, int64_t ldc, float alpha, float beta);
+
+#if defined(FLEET_SGEMM_NARROW_KERNEL)
+// For products only a few columns wide (late conv layers at batch 1: C is [512, 4]), where a
+// kNr-wide tile would be mostly padding: vectorises along M instead, 16 rows (two A panels) per
+// register, each column's B value broadcast.
+inline constexpr int kNarrowCols = 12;  // widest tile the narrow kernel takes
+inline constexpr int kNarrowRows = 32;  // rows per call (four A panels)
+
+// Like MicroKernel with 1 <= rows <= kNarrowRows, 1 <= cols <= kNarrowCols; A panel q (rows
+// 8q..8q+7) starts at a + q * a_panel_stride.
+void NarrowKernel(int rows, int cols, int64_t kc, const float* a, int64_t a_panel_stride,
+                  const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta);
+#else
+inline constexpr int kNarrowCols = 0;
+inline constexpr int kNarrowRows = kMr;
+inline void NarrowKernel(int, int, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                         int64_t, float, float) {}
+#endif
 
 }  // namespace fleet::cpu::sgemm

@@ -77,7 +77,72 @@ constexpr TileFn kRow[3] = {&Tile<R, 1>, &Tile<R, 2>, &Tile<R, 3>};
 constexpr const TileFn* kTiles[kMr] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>,
                                        kRow<5>, kRow<6>, kRow<7>, kRow<8>};
 
+// P A panels (8 rows each; the last may be partial, `rows` says), NC columns; Z = registers of
+// 16 rows.
+template <int P, int NC>
+void Narrow(int rows, int64_t kc, const float* a, int64_t aps, const float* b, int64_t ldb,
+            float* c, int64_t ldc, float alpha, float beta) {
+  constexpr int Z = (P + 1) / 2;
+  __m512 acc[Z][NC];
+#pragma GCC unroll 2
+  for (int z = 0; z < Z; ++z) {
+#pragma GCC unroll 12
+    for (int j = 0; j < NC; ++j) acc[z][j] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    __m512 av[Z];
+#pragma GCC unroll 2
+    for (int z = 0; z < Z; ++z) {
+      const __m256 lo = _mm256_loadu_ps(a + 2 * z * aps + p * kMr);
+      const __m256 hi =
+          2 * z + 1 < P ? _mm256_loadu_ps(a + (2 * z + 1) * aps + p * kMr) : _mm256_setzero_ps();
+      av[z] = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    }
+    const float* bp = b + p * ldb;
+#pragma GCC unroll 12
+    for (int j = 0; j < NC; ++j) {
+      const __m512 bv = _mm512_set1_ps(bp[j]);
+#pragma GCC unroll 2
+      for (int z = 0; z < Z; ++z) acc[z][j] = _mm512_fmadd_ps(av[z], bv, acc[z][j]);
+    }
+  }
+  alignas(64) float tile[Z * kVec][NC];
+#pragma GCC unroll 2
+  for (int z = 0; z < Z; ++z) {
+#pragma GCC unroll 12
+    for (int j = 0; j < NC; ++j) {
+      alignas(64) float lanes[kVec];
+      _mm512_store_ps(lanes, acc[z][j]);
+      for (int l = 0; l < kVec; ++l) tile[z * kVec + l][j] = lanes[l];
+    }
+  }
+  for (int r = 0; r < rows; ++r) {
+    float* cr = c + r * ldc;
+    if (beta == 0.0f) {
+      for (int j = 0; j < NC; ++j) cr[j] = alpha * tile[r][j];
+    } else {
+      for (int j = 0; j < NC; ++j) cr[j] = alpha * tile[r][j] + beta * cr[j];
+    }
+  }
+}
+
+using NarrowFn = void (*)(int, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                          int64_t, float, float);
+
+template <int P>
+constexpr NarrowFn kNarrowRow[kNarrowCols] = {
+    &Narrow<P, 1>, &Narrow<P, 2>, &Narrow<P, 3>, &Narrow<P, 4>,  &Narrow<P, 5>,  &Narrow<P, 6>,
+    &Narrow<P, 7>, &Narrow<P, 8>, &Narrow<P, 9>, &Narrow<P, 10>, &Narrow<P, 11>, &Narrow<P, 12>};
+constexpr const NarrowFn* kNarrow[kNarrowRows / kMr] = {kNarrowRow<1>, kNarrowRow<2>, kNarrowRow<3>,
+                                                        kNarrowRow<4>};
+
 }  // namespace
+
+void NarrowKernel(int rows, int cols, int64_t kc, const float* a, int64_t a_panel_stride,
+                  const float* b, int64_t ldb, float* c, int64_t ldc, float alpha, float beta) {
+  kNarrow[(rows + kMr - 1) / kMr - 1][cols - 1](rows, kc, a, a_panel_stride, b, ldb, c, ldc, alpha,
+                                                beta);
+}
 
 const char* MicroKernelName() { return "avx512 8x48"; }
 

@@ -111,7 +111,7 @@ void Check(const Case& cs) {
 
 TEST(SgemmTest, EdgeSizesAllTransposes) {
   const std::vector<int64_t> ms = {1, 2, kMr - 1, kMr, kMr + 1, 2 * kMr + 3, 150};
-  const std::vector<int64_t> ns = {1, kNr - 1, kNr, kNr + 1, 3 * kNr + 5};
+  const std::vector<int64_t> ns = {1, 4, 12, 13, kNr - 1, kNr, kNr + 1, 3 * kNr + 5};
   const std::vector<int64_t> ks = {1, 3, kKc - 1, kKc, kKc + 1};
   for (int64_t m : ms) {
     for (int64_t n : ns) {
