@@ -332,16 +332,13 @@ void Sgemm(int64_t m, int64_t n, int64_t k, float alpha, const SgemmOperand& a,
   }
   // Blocks of C, a few per thread, handed out first come first served: a thread that starts
   // late (the machine is shared) takes fewer. Cutting along N, every block reads all of op(A);
-  // along M, all of op(B). Prefer the cut whose shared operand is packed already, if it has
-  // enough panels to balance; else cut the dimension with more panels. An unpacked shared
-  // operand is packed once up front (a non-transposed B is read in place instead).
+  // along M, all of op(B). Cut so that each block reads only a slice of the larger operand,
+  // unless that dimension has too few panels to balance. The shared operand, if not packed already,
+  // is packed once up front (a non-transposed B is read in place instead).
   const int64_t balanced = 2 * static_cast<int64_t>(threads);
-  bool split_n = b_panels >= a_panels;
-  if (pr.a_packed != nullptr && b_panels >= balanced) {
-    split_n = true;
-  } else if (pr.b_packed != nullptr && a_panels >= balanced) {
-    split_n = false;
-  }
+  bool split_n = n >= m;
+  if (split_n && b_panels < balanced && a_panels > b_panels) split_n = false;
+  if (!split_n && a_panels < balanced && b_panels > a_panels) split_n = true;
   thread_local Scratch shared;
   if (split_n && pr.a_packed == nullptr && a_panels * kMr * k <= kMaxSharedPack) {
     float* buf = shared.Get(a_panels * kMr * k);
