@@ -11,6 +11,9 @@ namespace fleet::cpu::sgemm {
 namespace {
 
 constexpr int kVec = 16;
+// How many K steps ahead the narrow kernel prefetches packed A: its weights often come from DRAM
+// (batch-1 convolutions), and the hardware prefetcher alone leaves it waiting.
+constexpr int kPrefetch = 32;
 
 template <int R, int V>
 void Tile(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -90,6 +93,13 @@ void Narrow(int rows, int64_t kc, const float* a, int64_t aps, const float* b, i
     for (int j = 0; j < NC; ++j) acc[z][j] = _mm512_setzero_ps();
   }
   for (int64_t p = 0; p < kc; ++p) {
+    if ((p & 1) == 0) {  // one cache line of each panel per two steps
+#pragma GCC unroll 4
+      for (int q = 0; q < P; ++q) {
+        _mm_prefetch(reinterpret_cast<const char*>(a + q * aps + (p + kPrefetch) * kMr),
+                     _MM_HINT_T0);
+      }
+    }
     __m512 av[Z];
 #pragma GCC unroll 2
     for (int z = 0; z < Z; ++z) {
