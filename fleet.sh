@@ -62,14 +62,19 @@ sanitize() {
     -DFLEET_BUILD_BENCH=OFF -DFLEET_WITH_CUDA=OFF >/dev/null
   cmake --build "$dir" -j "$JOBS" --target "${SANITIZED_TESTS[@]}"
   log "running them"
-  local failed=0
+  local passed=0 failed=0
   for t in "${SANITIZED_TESTS[@]}"; do
     local bin
     bin="$(find "$dir/tests" -type f -name "$t" -perm -u+x | head -n 1)"
-    FLEET_SOURCE_DIR="$ROOT" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      "$bin" --gtest_brief=1 || failed=1
+    if FLEET_SOURCE_DIR="$ROOT" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      "$bin" --gtest_brief=1; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
   done
-  return "$failed"
+  echo "sanitized: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
 }
 
 demo() {
@@ -81,7 +86,8 @@ demo() {
   "$BUILD/tools/fleet-inspect" --summary "$out/ctr_dnn.onnx"
   log "making a batch of 8 sample inputs"
   "$VENV/bin/python" "$ROOT/models/sample_inputs.py" "$out/ctr_dnn.onnx" --batch 8 \
-    --out "$out/inputs" --seed 0
+    --out "$out/inputs" --seed 0 >/dev/null
+  echo "$(ls "$out/inputs" | wc -l) .npy files in $out/inputs (C1..C26: hashed ids, dense: 13 features)"
   local args=()
   for f in "$out"/inputs/*.npy; do
     local name

@@ -80,7 +80,8 @@ absl::Status Bench(const std::string& model, int64_t batch, int threads, int ite
   options.num_threads = threads;
   options.profile = profile;
   FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(program, kernels, options));
-  Scope params;  // parameters materialise here on the first run and stay
+  Scope params;
+  MoveValuesIntoScope(program, params);
   Scope feeds(&params);
   std::mt19937_64 rng(42);
   for (const std::string& name : executor->feed_names()) {

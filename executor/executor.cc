@@ -36,24 +36,6 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const Program& progra
 
 namespace {
 
-// Expands an op's slots into kernel positions: one per single/optional slot, all vars of a
-// variadic slot. Trailing absent positions are dropped so kernels see only what exists.
-std::vector<std::string> Positions(const std::vector<Slot>& slots,
-                                   const std::vector<SlotSpec>* specs) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < slots.size(); ++i) {
-    bool variadic = specs != nullptr && i < specs->size() &&
-                    (*specs)[i].arity == SlotArity::kVariadic;
-    if (variadic) {
-      out.insert(out.end(), slots[i].vars.begin(), slots[i].vars.end());
-    } else {
-      out.push_back(slots[i].vars.empty() ? std::string() : slots[i].vars[0]);
-    }
-  }
-  while (!out.empty() && out.back().empty()) out.pop_back();
-  return out;
-}
-
 std::string WithPrefix(const std::string& prefix, absl::string_view message) {
   if (absl::StartsWith(message, prefix)) return std::string(message);
   return absl::StrCat(prefix, ": ", message);
@@ -95,10 +77,10 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     p.op = &op;
     p.description = op.Describe();
     const OpSchema* schema = FindOpSchema(op.type);
-    for (const std::string& name : Positions(op.inputs, schema ? &schema->inputs : nullptr)) {
+    for (const std::string& name : PositionalVars(op.inputs, schema ? &schema->inputs : nullptr)) {
       p.inputs.push_back(name.empty() ? -1 : slot(name));
     }
-    for (const std::string& name : Positions(op.outputs, schema ? &schema->outputs : nullptr)) {
+    for (const std::string& name : PositionalVars(op.outputs, schema ? &schema->outputs : nullptr)) {
       p.outputs.push_back(name.empty() ? -1 : slot(name));
     }
     written.resize(slot_names_.size(), false);
@@ -267,7 +249,13 @@ absl::Status Executor::Run(Scope& scope) {
     if (t == nullptr) {
       auto value = program_->values.find(name);
       if (value != program_->values.end()) {
-        scope.Set(name, Tensor::FromValue(value->second));
+        const TensorValue& v = value->second;
+        if (v.bytes.size() != static_cast<size_t>(v.NumElements()) * DataTypeSize(v.dtype)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the value of '", name, "' has ", v.bytes.size(),
+              " bytes (read from text form, or moved into another scope)"));
+        }
+        scope.Set(name, Tensor::FromValue(v));
         t = scope.Find(name);
       } else if (var != nullptr && var->Has(kVarFeed)) {
         return absl::InvalidArgumentError(absl::StrCat("input '", name, "' was not fed"));

@@ -1,5 +1,7 @@
 #include "executor/scope.h"
 
+#include <memory>
+
 namespace fleet {
 
 const Tensor* Scope::Find(std::string_view name) const {
@@ -26,6 +28,16 @@ std::vector<std::string> Scope::LocalNames() const {
   std::vector<std::string> out;
   for (const auto& [name, t] : vars_) out.push_back(name);
   return out;
+}
+
+void MoveValuesIntoScope(Program& program, Scope& scope) {
+  for (auto& [name, value] : program.values) {
+    if (value.bytes.empty() && value.NumElements() != 0) continue;  // already moved
+    auto bytes = std::make_shared<std::string>(std::move(value.bytes));
+    value.bytes = std::string();
+    auto buffer = Buffer::Wrap(bytes->data(), bytes->size(), [bytes] {});
+    scope.Set(name, Tensor(value.dtype, value.shape, std::move(buffer)));
+  }
 }
 
 }  // namespace fleet

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "executor/tensor.h"
+#include "ir/program.h"
 
 namespace fleet {
 
@@ -32,5 +33,10 @@ class Scope {
   const Scope* parent_;
   std::map<std::string, Tensor, std::less<>> vars_;
 };
+
+// Moves every initial value of `program` into `scope` as a tensor, without copying the bytes
+// (large models would otherwise be held twice). The program keeps each value's dtype and shape
+// with empty bytes, so executors must then run with this scope (or a child of it).
+void MoveValuesIntoScope(Program& program, Scope& scope);
 
 }  // namespace fleet

@@ -82,6 +82,22 @@ Registry& GetRegistry() {
 
 }  // namespace
 
+std::vector<std::string> PositionalVars(const std::vector<Slot>& slots,
+                                        const std::vector<SlotSpec>* specs) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    bool variadic = specs != nullptr && i < specs->size() &&
+                    (*specs)[i].arity == SlotArity::kVariadic;
+    if (variadic) {
+      out.insert(out.end(), slots[i].vars.begin(), slots[i].vars.end());
+    } else {
+      out.push_back(slots[i].vars.empty() ? std::string() : slots[i].vars[0]);
+    }
+  }
+  while (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
 const OpSchema* FindOpSchema(std::string_view type) {
   Registry& r = GetRegistry();
   auto it = r.schemas.find(type);

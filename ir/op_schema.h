@@ -64,6 +64,12 @@ struct OpSchema {
   const AttrSpec* FindAttr(std::string_view name) const;
 };
 
+// An op's slots as positions, the way ONNX nodes and kernels see them: one position per
+// single/optional slot ("" when absent), every var of a variadic slot; trailing absent
+// positions dropped. `specs` may be null (then every slot counts as single).
+std::vector<std::string> PositionalVars(const std::vector<Slot>& slots,
+                                        const std::vector<SlotSpec>* specs);
+
 // The schema for `type`, or nullptr when Fleet does not know the op.
 const OpSchema* FindOpSchema(std::string_view type);
 // Adds or replaces a schema (Fleet's own ops, plugins). Call before any lookup from threads.

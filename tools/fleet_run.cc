@@ -58,7 +58,9 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
                                                      "'; its inputs are: ", expected));
     }
   }
-  Scope scope;
+  Scope params;
+  MoveValuesIntoScope(program, params);
+  Scope scope(&params);
   for (const std::string& name : feeds) {
     auto it = given.find(name);
     if (it == given.end()) {

@@ -108,8 +108,12 @@ absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& tensor,
 
 }  // namespace
 
-absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
-                                                const std::string& base_dir) {
+namespace {
+
+// Converts `tensor`; when `raw` is given, its bytes are moved into the value (they are the
+// tensor's raw_data, which the caller lets go).
+absl::StatusOr<TensorValue> ConvertTensor(const onnx::TensorProto& tensor,
+                                          const std::string& base_dir, std::string* raw) {
   auto dtype = DataTypeFromOnnx(tensor.data_type());
   if (!dtype.has_value()) {
     return absl::UnimplementedError(
@@ -134,7 +138,11 @@ absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
     if (!bytes.ok()) return bytes.status();
     v.bytes = *std::move(bytes);
   } else if (tensor.has_raw_data()) {
-    v.bytes = tensor.raw_data();
+    if (raw != nullptr) {
+      v.bytes.swap(*raw);
+    } else {
+      v.bytes = tensor.raw_data();
+    }
   } else {
     switch (v.dtype) {
       case DataType::kF32: CopyField<float>(tensor.float_data(), &v.bytes); break;
@@ -155,6 +163,19 @@ absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
         " for ", DataTypeName(v.dtype), "[", count, " elements]"));
   }
   return v;
+}
+
+}  // namespace
+
+absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
+                                                const std::string& base_dir) {
+  return ConvertTensor(tensor, base_dir, nullptr);
+}
+
+absl::StatusOr<TensorValue> TakeTensorValueFromOnnx(onnx::TensorProto& tensor,
+                                                    const std::string& base_dir) {
+  // mutable_raw_data() would mark raw_data present: ask only when it is.
+  return ConvertTensor(tensor, base_dir, tensor.has_raw_data() ? tensor.mutable_raw_data() : nullptr);
 }
 
 onnx::TensorProto TensorValueToOnnx(const TensorValue& value, const std::string& name) {

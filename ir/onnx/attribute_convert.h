@@ -21,6 +21,11 @@ absl::StatusOr<AttrValue> AttrValueFromOnnx(const onnx::AttributeProto& attr);
 absl::StatusOr<TensorValue> TensorValueFromOnnx(const onnx::TensorProto& tensor,
                                                 const std::string& base_dir);
 
+// As above, but moves the raw bytes out of `tensor` instead of copying them (for large
+// initializers of a model that is being consumed).
+absl::StatusOr<TensorValue> TakeTensorValueFromOnnx(onnx::TensorProto& tensor,
+                                                    const std::string& base_dir);
+
 // Writes a TensorValue as a TensorProto with raw_data.
 onnx::TensorProto TensorValueToOnnx(const TensorValue& value, const std::string& name);
 

@@ -27,7 +27,7 @@ class GraphImporter {
   GraphImporter(const std::string& source, const std::string& base_dir, int opset)
       : source_(source), base_dir_(base_dir), opset_(opset) {}
 
-  absl::StatusOr<Program> Import(const onnx::ModelProto& model);
+  absl::StatusOr<Program> Import(onnx::ModelProto& model);
 
  private:
   absl::Status Fail(absl::StatusCode code, const std::string& message) const {
@@ -213,7 +213,7 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
   return absl::OkStatus();
 }
 
-absl::StatusOr<Program> GraphImporter::Import(const onnx::ModelProto& model) {
+absl::StatusOr<Program> GraphImporter::Import(onnx::ModelProto& model) {
   const onnx::GraphProto& graph = model.graph();
   for (const auto& v : graph.input()) types_[v.name()] = &v.type();
   for (const auto& v : graph.value_info()) types_[v.name()] = &v.type();
@@ -222,8 +222,8 @@ absl::StatusOr<Program> GraphImporter::Import(const onnx::ModelProto& model) {
     return Fail(absl::StatusCode::kUnimplemented, "sparse initializers are unsupported");
   }
 
-  for (const auto& init : graph.initializer()) {
-    auto value = TensorValueFromOnnx(init, base_dir_);
+  for (auto& init : *model.mutable_graph()->mutable_initializer()) {
+    auto value = TakeTensorValueFromOnnx(init, base_dir_);
     if (!value.ok()) {
       return absl::Status(value.status().code(),
                           absl::StrCat(source_, ": initializer: ", value.status().message()));
@@ -362,11 +362,9 @@ absl::StatusOr<Program> ImportOnnxModel(onnx::ModelProto model, const std::strin
 absl::StatusOr<Program> ImportOnnxFile(const std::string& path, const OnnxImportOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string bytes = buffer.str();
   onnx::ModelProto model;
-  if (bytes.empty() || !model.ParseFromString(bytes)) {
+  // Parsed straight from the stream: no second copy of a large model in memory.
+  if (in.peek() == std::ifstream::traits_type::eof() || !model.ParseFromIstream(&in)) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not an ONNX model (the file is truncated or not protobuf)"));
   }

@@ -1,7 +1,7 @@
 // Conv (1-D, 2-D, 3-D; groups, pads, strides, dilations, auto_pad, bias).
 //
-// Per image and group, the input patches are unrolled (im2col, parallel over the column rows)
-// into a [C/group * prod(kernel), prod(out)] matrix and multiplied by the group's
+// Per image and group, the input patches are unrolled (im2col, see im2col.h) into a
+// [C/group * prod(kernel), prod(out)] matrix and multiplied by the group's
 // [M/group, C/group * prod(kernel)] weights with one GEMM, which OpenBLAS threads. When output
 // planes are small, several images share one GEMM (their columns side by side) so it is not too
 // thin. A 1x1 kernel with unit strides and no pads on a large plane needs no unrolling: the
@@ -17,6 +17,7 @@
 #include "kernels/cpu/conv_transpose.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/im2col.h"
 #include "kernels/cpu/window.h"
 
 namespace fleet::cpu {
@@ -25,36 +26,6 @@ namespace {
 constexpr int64_t kGrain = 32 * 1024;
 // Fewest GEMM columns (output positions) worth one GEMM call; see ConvKernel.
 constexpr int64_t kMinGemmCols = 1024;
-
-// Writes one im2col row: for kernel offset (kd, kh, kw), the input value under
-// that tap for every output position (0 in the padding). `x` is one channel
-// plane.
-template <typename T>
-void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* row) {
-  const int64_t ow_n = g.out[2];
-  const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
-  int64_t lo, hi;
-  ValidRange(off_w, g.stride[2], g.in[2], ow_n, &lo, &hi);
-  const int64_t sw = g.stride[2];
-  for (int64_t od = 0; od < g.out[0]; ++od) {
-    const int64_t id = od * g.stride[0] + kd * g.dilation[0] - g.pad_begin[0];
-    for (int64_t oh = 0; oh < g.out[1]; ++oh, row += ow_n) {
-      const int64_t ih = oh * g.stride[1] + kh * g.dilation[1] - g.pad_begin[1];
-      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
-        std::fill(row, row + ow_n, T{0});
-        continue;
-      }
-      const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
-      std::fill(row, row + lo, T{0});
-      if (sw == 1) {
-        std::memcpy(row + lo, xr + lo, sizeof(T) * (hi - lo));
-      } else {
-        for (int64_t ow = lo; ow < hi; ++ow) row[ow] = xr[ow * sw];
-      }
-      std::fill(row + hi, row + ow_n, T{0});
-    }
-  }
-}
 
 // Direct convolution of one input plane with one filter, accumulated into one
 // output plane.
@@ -193,18 +164,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
     for (int64_t grp = 0; grp < group; ++grp) {
       const T* mat = xp + (img0 * c + grp * cg) * isz;
       if (!direct) {
-        ctx.ParallelFor(rows * cnt, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
-                        [&](int64_t begin, int64_t end) {
-                          for (int64_t u = begin; u < end; ++u) {
-                            const int64_t r = u / cnt, i = u % cnt;
-                            const int64_t ch = r / ksz, k = r % ksz;
-                            const int64_t kw = k % g.kernel[2];
-                            const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
-                            const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
-                            Im2ColRow(xp + ((img0 + i) * c + grp * cg + ch) * isz, g, kd, kh, kw,
-                                      col.data() + r * cols + i * osz);
-                          }
-                        });
+        Im2Col(ctx, mat, c * isz, cnt, cg, g, col.data());
         mat = col.data();
       }
       if (cnt == 1) {

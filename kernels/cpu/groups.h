@@ -14,5 +14,7 @@ void RegisterNormKernels(KernelTable& table);         // BatchNorm, LayerNorm, S
 void RegisterReduceKernels(KernelTable& table);       // Reduce*, ArgMax/ArgMin
 void RegisterShapeKernels(KernelTable& table);        // Reshape, Transpose, Concat, Slice, Pad...
 void RegisterIndexKernels(KernelTable& table);        // Gather*, TopK, CumSum, Range, Constant...
+void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss, NLL loss
+void RegisterResizeKernels(KernelTable& table);       // Resize
 
 }  // namespace fleet::cpu

@@ -1,9 +1,17 @@
 // MaxPool (with optional Indices), AveragePool, LpPool and the global pools,
 // for 1-D, 2-D and 3-D inputs [N, C, spatial...]. Every (image, channel) plane
 // is pooled independently, in parallel. Window geometry (pads, strides,
-// dilations, auto_pad, ceil_mode) comes from window.h; for each output position
-// the in-bounds taps of each dim are computed once, so the inner loops never
-// test bounds.
+// dilations, auto_pad, ceil_mode) comes from window.h.
+//
+// MaxPool without Indices and AveragePool take a separable row path
+// (PoolPlaneRows): per output row, the in-bounds input rows of the window are
+// reduced into one padded row buffer (contiguous, vectorised), the buffer is
+// reduced along its width for every window start, and the strided starts are
+// picked out. Max and sum are both separable, and the averaging divisor is a
+// product of per-dim tap counts, so this is exact for any kernel, stride,
+// dilation, pads and ceil_mode. MaxPool with Indices and LpPool use the
+// per-output loop (PoolPlane), which computes each output's in-bounds taps
+// once so its inner loops never test bounds.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -12,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/vec_loops.h"
 #include "kernels/cpu/window.h"
 
 namespace fleet::cpu {
@@ -116,6 +125,134 @@ void PoolPlane(const T* x, const WindowGeometry& g, const PoolParams& pp, int64_
   }
 }
 
+// Elementwise helpers for PoolPlaneRows in fixed kVec blocks (see vec_loops.h:
+// GCC's -O2 vectoriser needs a known inner trip count).
+template <typename T, bool kMax>
+inline T Combine(T a, T b) {
+  if constexpr (kMax) {
+    return a < b ? b : a;
+  } else {
+    return a + b;
+  }
+}
+
+// acc[i] = op(acc[i], x[i]) for i in [0, n).
+template <typename T, bool kMax>
+void CombineRow(const T* __restrict x, T* __restrict acc, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) acc[i + j] = Combine<T, kMax>(acc[i + j], x[i + j]);
+  }
+  for (; i < n; ++i) acc[i] = Combine<T, kMax>(acc[i], x[i]);
+}
+
+// dst[i] = op(a[i], b[i]) for i in [0, n).
+template <typename T, bool kMax>
+void CombineRows(const T* __restrict a, const T* __restrict b, T* __restrict dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) dst[i + j] = Combine<T, kMax>(a[i + j], b[i + j]);
+  }
+  for (; i < n; ++i) dst[i] = Combine<T, kMax>(a[i], b[i]);
+}
+
+// What PoolPlaneRows needs beyond the geometry, computed once per kernel call.
+template <typename T>
+struct RowPlan {
+  int64_t width = 0;     // padded row buffer: pad_begin[2] + in[2] + right margin
+  int64_t starts = 0;    // window starts reduced per row: (out[2] - 1) * stride[2] + 1
+  T identity{};          // lowest (max) or 0 (sum); fills the padding of the row buffer
+  std::vector<T> col_scale;  // averaging: 1 / taps counted along the width, per output column
+};
+
+// Taps of window `o` along dim j that the average divides by (0 when none).
+inline int64_t TapCount(const WindowGeometry& g, int j, int64_t o, bool include_pad) {
+  const int64_t start = o * g.stride[j] - g.pad_begin[j];
+  int64_t lo, hi;
+  if (include_pad) {
+    ValidRange(start + g.pad_begin[j], g.dilation[j], g.in[j] + g.pad_begin[j] + g.pad_end[j],
+               g.kernel[j], &lo, &hi);
+  } else {
+    ValidRange(start, g.dilation[j], g.in[j], g.kernel[j], &lo, &hi);
+  }
+  return hi - lo;
+}
+
+template <typename T, bool kMax>
+RowPlan<T> MakeRowPlan(const WindowGeometry& g, bool include_pad) {
+  RowPlan<T> plan;
+  plan.starts = (g.out[2] - 1) * g.stride[2] + 1;
+  const int64_t extent = (g.kernel[2] - 1) * g.dilation[2] + 1;
+  plan.width = std::max(g.pad_begin[2] + g.in[2], plan.starts - 1 + extent);
+  plan.identity = kMax ? std::numeric_limits<T>::lowest() : T{0};
+  if (!kMax) {
+    plan.col_scale.resize(g.out[2]);
+    for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+      const int64_t c = TapCount(g, 2, ow, include_pad);
+      plan.col_scale[ow] = c > 0 ? T{1} / static_cast<T>(c) : T{0};
+    }
+  }
+  return plan;
+}
+
+// Pools one plane row by row (see the file comment). `buf` holds plan.width +
+// plan.starts elements; its padding is filled here.
+template <typename T, bool kMax>
+void PoolPlaneRows(const T* x, const WindowGeometry& g, const RowPlan<T>& plan, bool include_pad,
+                   T* buf, T* y) {
+  T* padded = buf;                 // [width]: identity, input row reduction, identity
+  T* row = padded + g.pad_begin[2];  // the in-bounds part, in[2] wide
+  T* reduced = padded + plan.width;  // [starts]: window reduction for every start
+  const int64_t in_w = g.in[2], out_w = g.out[2], sw = g.stride[2];
+  std::fill(padded, row, plan.identity);
+  std::fill(row + in_w, padded + plan.width, plan.identity);
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t s0 = od * g.stride[0] - g.pad_begin[0];
+    int64_t lo0, hi0;
+    ValidRange(s0, g.dilation[0], g.in[0], g.kernel[0], &lo0, &hi0);
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, y += out_w) {
+      const int64_t s1 = oh * g.stride[1] - g.pad_begin[1];
+      int64_t lo1, hi1;
+      ValidRange(s1, g.dilation[1], g.in[1], g.kernel[1], &lo1, &hi1);
+      // Reduce the window's in-bounds input rows into `row`.
+      bool first = true;
+      for (int64_t a = lo0; a < hi0; ++a) {
+        const int64_t i0 = s0 + a * g.dilation[0];
+        for (int64_t b = lo1; b < hi1; ++b) {
+          const T* xr = x + (i0 * g.in[1] + s1 + b * g.dilation[1]) * in_w;
+          if (first) {
+            std::copy(xr, xr + in_w, row);
+            first = false;
+          } else {
+            CombineRow<T, kMax>(xr, row, in_w);
+          }
+        }
+      }
+      if (first) std::fill(row, row + in_w, plan.identity);
+      // Reduce along the width for every window start, then pick the strided starts.
+      T* dst = sw == 1 ? y : reduced;
+      if (g.kernel[2] == 1) {
+        std::copy(padded, padded + plan.starts, dst);
+      } else {
+        const int64_t dw = g.dilation[2];
+        CombineRows<T, kMax>(padded, padded + dw, dst, plan.starts);
+        for (int64_t k = 2; k < g.kernel[2]; ++k) {
+          CombineRow<T, kMax>(padded + k * dw, dst, plan.starts);
+        }
+      }
+      if (sw != 1) {
+        for (int64_t ow = 0; ow < out_w; ++ow) y[ow] = reduced[ow * sw];
+      }
+      if (!kMax) {
+        const int64_t rows = TapCount(g, 0, od, include_pad) * TapCount(g, 1, oh, include_pad);
+        const T rs = rows > 0 ? T{1} / static_cast<T>(rows) : T{0};
+        const T* cs = plan.col_scale.data();
+        for (int64_t ow = 0; ow < out_w; ++ow) y[ow] = y[ow] * rs * cs[ow];
+      }
+    }
+  }
+}
+
 template <typename T, PoolKind kKind>
 absl::Status PoolKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
@@ -152,18 +289,33 @@ absl::Status PoolKernel(KernelContext& ctx) {
   if (kKind == PoolKind::kMax && ctx.num_outputs() > 1) {
     indices = ctx.Output(1, DataType::kI64, out_shape)->data<int64_t>();
   }
+  if (y->numel() == 0) return absl::OkStatus();
   const int64_t planes = x.dim(0) * x.dim(1);
   const int64_t isz = g.in_size(), osz = g.out_size();
   const T* xp = x.data<T>();
   T* yp = y->data<T>();
-  ctx.ParallelFor(planes,
-                  std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size())),
-                  [&](int64_t begin, int64_t end) {
-                    for (int64_t p = begin; p < end; ++p) {
-                      PoolPlane(xp + p * isz, g, pp, p * isz, yp + p * osz,
-                                indices ? indices + p * osz : nullptr);
-                    }
-                  });
+  const int64_t grain =
+      std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size()));
+  if constexpr (kKind != PoolKind::kLp) {
+    if (indices == nullptr) {
+      constexpr bool kMax = kKind == PoolKind::kMax;
+      const RowPlan<T> plan = MakeRowPlan<T, kMax>(g, pp.count_include_pad);
+      const int64_t row_grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, isz + osz));
+      ctx.ParallelFor(planes, row_grain, [&](int64_t begin, int64_t end) {
+        std::vector<T> buf(plan.width + plan.starts);
+        for (int64_t p = begin; p < end; ++p) {
+          PoolPlaneRows<T, kMax>(xp + p * isz, g, plan, pp.count_include_pad, buf.data(),
+                                 yp + p * osz);
+        }
+      });
+      return absl::OkStatus();
+    }
+  }
+  ctx.ParallelFor(planes, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      PoolPlane(xp + p * isz, g, pp, p * isz, yp + p * osz, indices ? indices + p * osz : nullptr);
+    }
+  });
   return absl::OkStatus();
 }
 

@@ -14,6 +14,8 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterReduceKernels(table);
   cpu::RegisterShapeKernels(table);
   cpu::RegisterIndexKernels(table);
+  cpu::RegisterLossKernels(table);
+  cpu::RegisterResizeKernels(table);
 }
 
 }  // namespace fleet

@@ -2,7 +2,9 @@
 // Fleet's importer and CPU executor and compares outputs with ONNX's default tolerances
 // (rtol 1e-3, atol 1e-7; exact for integers and bools; NaN equals NaN).
 //
-// Usage: fleet-conformance DIR [--filter REGEX] [--threads N] [--quiet]
+// Usage: fleet-conformance DIR [--filter REGEX] [--threads N] [--quiet] [--roundtrip]
+// --roundtrip runs each model after import -> ONNX export -> binary program file -> read back
+// -> export -> import, so the serialized forms are checked on every case too.
 // Prints PASS / FAIL / UNSUPPORTED per case and a summary line; exits 1 when any case FAILs.
 // UNSUPPORTED means the importer or kernel table said so (UNIMPLEMENTED / NOT_FOUND).
 #include <algorithm>
@@ -20,7 +22,9 @@
 #include "executor/executor.h"
 #include "executor/half.h"
 #include "ir/onnx/attribute_convert.h"
+#include "ir/onnx/exporter.h"
 #include "ir/onnx/importer.h"
+#include "ir/serialize.h"
 #include "kernels/cpu/register.h"
 
 namespace fleet {
@@ -114,8 +118,18 @@ std::vector<fs::path> SortedEntries(const fs::path& dir, const std::string& pref
   return out;
 }
 
-Outcome RunCase(const fs::path& dir, const KernelTable& kernels, int threads) {
+// import -> program file bytes -> read -> ONNX export -> import again.
+absl::StatusOr<Program> RoundTrip(const Program& imported, const std::string& source) {
+  auto binary = ParseProgramBinary(SerializeProgram(imported), source);
+  if (!binary.ok()) return binary.status();
+  auto model = ExportOnnxModel(*binary);
+  if (!model.ok()) return model.status();
+  return ImportOnnxModel(*std::move(model), source + " (exported)", "");
+}
+
+Outcome RunCase(const fs::path& dir, const KernelTable& kernels, int threads, bool roundtrip) {
   auto program = ImportOnnxFile((dir / "model.onnx").string());
+  if (program.ok() && roundtrip) program = RoundTrip(*program, (dir / "model.onnx").string());
   if (!program.ok()) {
     return {IsUnsupported(program.status()) ? Verdict::kUnsupported : Verdict::kFail,
             std::string(program.status().message())};
@@ -181,6 +195,7 @@ int Main(int argc, char** argv) {
   std::string filter = ".*";
   int threads = 1;
   bool quiet = false;
+  bool roundtrip = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--filter" && i + 1 < argc) {
@@ -189,11 +204,16 @@ int Main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     } else if (arg == "--quiet") {
       quiet = true;
+    } else if (arg == "--roundtrip") {
+      roundtrip = true;
     } else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: fleet-conformance DIR [--filter REGEX] [--threads N] [--quiet]\n"
+      std::cout << "usage: fleet-conformance DIR [--filter REGEX] [--threads N] [--quiet] "
+                   "[--roundtrip]\n"
                    "Runs every ONNX node test case under DIR (test_*/model.onnx) and prints\n"
                    "PASS / FAIL / UNSUPPORTED per case; exits 1 when any case fails.\n"
-                   "--quiet prints only failures and the summary.\n";
+                   "--quiet prints only failures and the summary.\n"
+                   "--roundtrip runs each model after a trip through a program file and an\n"
+                   "ONNX export.\n";
       return 0;
     } else if (dir.empty() && arg[0] != '-') {
       dir = arg;
@@ -216,7 +236,7 @@ int Main(int argc, char** argv) {
   for (const fs::path& c : SortedEntries(dir, "test_")) {
     std::string name = c.filename().string();
     if (!std::regex_search(name, pattern) || !fs::exists(c / "model.onnx")) continue;
-    Outcome o = RunCase(c, kernels, threads);
+    Outcome o = RunCase(c, kernels, threads, roundtrip);
     const char* tag = o.verdict == Verdict::kPass   ? "PASS"
                       : o.verdict == Verdict::kFail ? "FAIL"
                                                     : "UNSUPPORTED";

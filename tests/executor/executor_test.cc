@@ -146,6 +146,28 @@ TEST(ExecutorTest, KernelErrorsCarryTheOpDescription) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("op 'Add_op' (Add): shapes differ"));
 }
 
+TEST(ExecutorTest, ValuesMovedIntoAScopeAreUsedWithoutCopies) {
+  Program p = TestProgram();
+  KernelTable k = TestKernels();
+  auto exec = Executor::Create(p, k);
+  ASSERT_TRUE(exec.ok());
+  Scope params;
+  MoveValuesIntoScope(p, params);
+  EXPECT_TRUE(p.values.at("bias").bytes.empty());
+  ASSERT_NE(params.Find("bias"), nullptr);
+  EXPECT_EQ(params.Find("bias")->data<float>()[1], -5.f);
+  Scope scope(&params);
+  scope.Set("x", Feed({2.f, 1.f}));
+  ASSERT_TRUE((*exec)->Run(scope).ok());
+  EXPECT_EQ(scope.Find("y")->data<float>()[0], 5.f);
+  // Without the scope that holds them, the emptied values are an error, not garbage.
+  Scope alone;
+  alone.Set("x", Feed({2.f, 1.f}));
+  absl::Status s = (*exec)->Run(alone);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("the value of 'bias' has 0 bytes"));
+}
+
 // Records what the executor tells the kernel, and counts its runs in the op's state.
 struct CountingState : KernelState {
   int runs = 0;

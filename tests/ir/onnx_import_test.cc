@@ -8,6 +8,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/onnx/attribute_convert.h"
+#include "ir/onnx/exporter.h"
+#include "ir/text_format.h"
 #include "onnx/onnx_pb.h"
 
 namespace fleet {
@@ -121,12 +123,12 @@ TEST_F(OnnxImportTest, TruncatedAndCorruptFilesAreRejectedByName) {
 
 TEST_F(OnnxImportTest, UnknownOpSaysUnsupportedWithNodeAndOpset) {
   onnx::ModelProto m = SmallMlp();
-  m.mutable_graph()->mutable_node(2)->set_op_type("Resize");
+  m.mutable_graph()->mutable_node(2)->set_op_type("StringNormalizer");
   auto program = ImportOnnxFile(WriteModel(m));
   ASSERT_FALSE(program.ok());
   EXPECT_EQ(program.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(std::string(program.status().message()),
-              HasSubstr("node 'act' (Resize, opset 17): unsupported op"));
+              HasSubstr("node 'act' (StringNormalizer, opset 17): unsupported op"));
 }
 
 TEST_F(OnnxImportTest, DanglingInputAndCycleAreErrors) {
@@ -220,6 +222,38 @@ TEST_F(OnnxImportTest, ExternalDataLoadsInsideFolderOnly) {
   auto escape = ImportOnnxFile(WriteModel(m, "escape.onnx"));
   ASSERT_FALSE(escape.ok());
   EXPECT_THAT(std::string(escape.status().message()), HasSubstr("outside the model's folder"));
+}
+
+TEST_F(OnnxImportTest, ExportThenImportGivesTheSameProgram) {
+  onnx::ModelProto m = SmallMlp();
+  auto* clip = m.mutable_graph()->add_node();  // an absent optional input in the middle
+  clip->set_op_type("Clip");
+  clip->set_name("clip");
+  clip->add_input("y");
+  clip->add_input("");
+  clip->add_input("b");
+  clip->add_output("clipped");
+  AddValue(m.mutable_graph()->mutable_output(), "clipped", onnx::TensorProto::FLOAT, {-1, 3});
+  auto program = ImportOnnxFile(WriteModel(m));
+  ASSERT_TRUE(program.ok()) << program.status();
+  auto exported = ExportOnnxModel(*program);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(exported->graph().node(3).input_size(), 3);
+  EXPECT_EQ(exported->graph().node(3).input(1), "");
+  auto again = ImportOnnxModel(*exported, program->source, "");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->values, program->values);
+  again->meta.extra = program->meta.extra;  // producer and graph name differ by design
+  EXPECT_EQ(PrintProgram(*again), PrintProgram(*program));
+}
+
+TEST_F(OnnxImportTest, ExportRefusesFleetOps) {
+  auto program = ImportOnnxFile(WriteModel(SmallMlp()));
+  ASSERT_TRUE(program.ok());
+  program->main().ops[0].type = "fleet.send";
+  auto exported = ExportOnnxModel(*program);
+  EXPECT_EQ(exported.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(exported.status().message()), HasSubstr("not an ONNX op"));
 }
 
 }  // namespace

@@ -172,6 +172,30 @@ TEST(ConvTest, MatchesNaiveLoopOnLargerInputs) {
     Tensor y = Run1("Conv", {x, w, b}, {{"pads", Ints{1, 1, 1, 1}}}, &pool);
     ExpectNear(y, {2, 5, 40, 40}, NaiveConv2d(x, w, b, 1, {1, 1}, {1, 1}, {1, 1}, 40, 40));
   }
+  {  // ResNet-style stem: 7x7 stride 2 with pads, rows of more than 16 strided outputs
+    Tensor x = Pat({2, 3, 37, 71}), w = Pat({4, 3, 7, 7}, 5, 7), b = Pat({4}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"strides", Ints{2, 2}}, {"pads", Ints{3, 3, 2, 4}}},
+                    &pool);
+    // out = (37 + 5 - 7) / 2 + 1 = 18, (71 + 7 - 7) / 2 + 1 = 36
+    ExpectNear(y, {2, 4, 18, 36}, NaiveConv2d(x, w, b, 1, {2, 2}, {1, 1}, {3, 3}, 18, 36));
+  }
+  {  // 1x1 stride 2 without pads (a subsample) on an odd width: the last tap is the plane's end
+    Tensor x = Pat({2, 3, 9, 33}), w = Pat({5, 3, 1, 1}, 5, 7), b = Pat({5}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"strides", Ints{2, 2}}}, &pool);
+    ExpectNear(y, {2, 5, 5, 17}, NaiveConv2d(x, w, b, 1, {2, 2}, {1, 1}, {0, 0}, 5, 17));
+  }
+  // Planes narrower than one vector (late ResNet stages), im2col'd several rows at a time:
+  // {input H, W, kernel, stride, pad}.
+  const int64_t small[][5] = {{4, 4, 3, 1, 1}, {2, 2, 3, 1, 1}, {8, 8, 3, 2, 1}, {6, 7, 3, 1, 0},
+                              {4, 4, 7, 1, 3}, {9, 13, 3, 2, 0}, {5, 3, 2, 1, 1}};
+  for (const auto& c : small) {
+    const int64_t h = c[0], wd = c[1], k = c[2], st = c[3], pd = c[4];
+    const int64_t oh = (h + 2 * pd - k) / st + 1, ow = (wd + 2 * pd - k) / st + 1;
+    Tensor x = Pat({3, 4, h, wd}), w = Pat({6, 4, k, k}, 5, 7), b = Pat({6}, 3, 5);
+    Tensor y = Run1("Conv", {x, w, b}, {{"strides", Ints{st, st}}, {"pads", Ints{pd, pd, pd, pd}}},
+                    &pool);
+    ExpectNear(y, {3, 6, oh, ow}, NaiveConv2d(x, w, b, 1, {st, st}, {1, 1}, {pd, pd}, oh, ow));
+  }
 }
 
 TEST(ConvTest, OneDimensionalAutoPad) {

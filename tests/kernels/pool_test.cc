@@ -12,7 +12,9 @@
 //       ... make_graph/make_model(opset 17),
 //       onnxruntime.InferenceSession(...).run(None, feeds)
 // Each test quotes its call.
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -160,6 +162,82 @@ TEST(GlobalPoolTest, AverageAndMax) {
   // Closed form: the 2-norm of [3, 4] is 5.
   ExpectNear(RunPool("GlobalLpPool", MakeTensor<float>(DataType::kF32, {1, 1, 2}, {3, 4}), {})[0],
              {1, 1, 1}, {5});
+}
+
+// 2-D pooling by the definition, one output at a time: window o covers input
+// positions o * stride - pad_begin + k * dilation; `out_h` x `out_w` is the
+// output the kernel produced (its size arithmetic is tested above).
+struct Pool2d {
+  int64_t kh, kw, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+  bool ceil = false;
+};
+std::vector<float> ReferencePool2d(const Tensor& x, const Pool2d& p, bool max,
+                                   bool include_pad, int64_t out_h, int64_t out_w) {
+  const int64_t planes = x.dim(0) * x.dim(1), h = x.dim(2), w = x.dim(3);
+  std::vector<float> xv = ToVector<float>(x), y;
+  for (int64_t q = 0; q < planes; ++q) {
+    for (int64_t oh = 0; oh < out_h; ++oh) {
+      for (int64_t ow = 0; ow < out_w; ++ow) {
+        float best = std::numeric_limits<float>::lowest();
+        double sum = 0;
+        int64_t count = 0;
+        for (int64_t a = 0; a < p.kh; ++a) {
+          for (int64_t b = 0; b < p.kw; ++b) {
+            const int64_t i = oh * p.sh - p.pt + a * p.dh, j = ow * p.sw - p.pl + b * p.dw;
+            const bool inside = i >= 0 && i < h && j >= 0 && j < w;
+            if (inside || (include_pad && i < h + p.pb && j < w + p.pr)) ++count;
+            if (!inside) continue;
+            best = std::max(best, xv[(q * h + i) * w + j]);
+            sum += xv[(q * h + i) * w + j];
+          }
+        }
+        y.push_back(max ? best : count > 0 ? static_cast<float>(sum / count) : 0.f);
+      }
+    }
+  }
+  return y;
+}
+
+TEST(PoolTest, RowPathMatchesDefinition) {
+  // Kernels, strides, dilations, pads and ceil_mode on planes wider than one
+  // vector block, against the definition; MaxPool's values also against its
+  // per-output path (taken when Indices is requested).
+  const std::vector<Pool2d> cases = {
+      {3, 3, 2, 2, 1, 1, 1, 1, 1, 1},        // ResNet stem pool
+      {2, 2, 2, 2},                          // 2x2 stride 2
+      {3, 3, 1, 1, 1, 1, 1, 1, 1, 1},        // 3x3 stride 1 same
+      {1, 1, 2, 2},                          // subsample
+      {3, 5, 2, 3, 1, 2, 0, 2, 1, 0, true},  // asymmetric pads, ceil_mode
+      {2, 3, 1, 2, 2, 3, 1, 0, 0, 2},        // dilations
+      {5, 5, 3, 3, 1, 1, 2, 2, 2, 2, true},  // big window, ceil_mode
+  };
+  for (const Tensor& x : {Pat({2, 3, 19, 37}, 13, 29), Pat({1, 2, 6, 5})}) {
+    for (size_t c = 0; c < cases.size(); ++c) {
+      const Pool2d& p = cases[c];
+      AttrMap attrs = {{"kernel_shape", Ints{p.kh, p.kw}},
+                       {"strides", Ints{p.sh, p.sw}},
+                       {"pads", Ints{p.pt, p.pl, p.pb, p.pr}},
+                       {"ceil_mode", int64_t{p.ceil}}};
+      if ((p.kh - 1) * p.dh + 1 > x.dim(2) + p.pt + p.pb ||
+          (p.kw - 1) * p.dw + 1 > x.dim(3) + p.pl + p.pr) {
+        continue;  // window larger than the padded input
+      }
+      AttrMap max_attrs = attrs;
+      max_attrs["dilations"] = Ints{p.dh, p.dw};
+      std::vector<Tensor> y = RunPool("MaxPool", x, max_attrs);
+      std::vector<Tensor> yi = RunPool("MaxPool", x, max_attrs, 2);
+      ASSERT_EQ(y[0].rank(), 4) << "case " << c;
+      const int64_t oh = y[0].dim(2), ow = y[0].dim(3);
+      ExpectNear(y[0], yi[0].shape(), ToVector<float>(yi[0]));
+      ExpectNear(y[0], y[0].shape(), ReferencePool2d(x, p, true, false, oh, ow));
+      if (p.dh != 1 || p.dw != 1) continue;  // AveragePool (opset 17) has no dilations
+      for (bool include_pad : {false, true}) {
+        attrs["count_include_pad"] = int64_t{include_pad};
+        Tensor a = RunPool("AveragePool", x, attrs)[0];
+        ExpectNear(a, y[0].shape(), ReferencePool2d(x, p, false, include_pad, oh, ow));
+      }
+    }
+  }
 }
 
 TEST(PoolTest, RejectsBadAttributes) {

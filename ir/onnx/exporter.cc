@@ -1,0 +1,129 @@
+#include "ir/onnx/exporter.h"
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "ir/onnx/attribute_convert.h"
+#include "ir/op_schema.h"
+#include "ir/status_macros.h"
+
+namespace fleet {
+namespace {
+
+void SetType(const Var& var, onnx::ValueInfoProto* info) {
+  info->set_name(var.name);
+  auto* tensor = info->mutable_type()->mutable_tensor_type();
+  tensor->set_elem_type(DataTypeToOnnx(var.dtype));
+  if (!var.shape.has_value()) return;
+  auto* shape = tensor->mutable_shape();
+  for (int64_t d : *var.shape) {
+    auto* dim = shape->add_dim();
+    if (d >= 0) dim->set_dim_value(d);
+  }
+}
+
+absl::StatusOr<onnx::AttributeProto> AttrToOnnx(const std::string& name, const AttrValue& value) {
+  onnx::AttributeProto a;
+  a.set_name(name);
+  if (const auto* i = std::get_if<int64_t>(&value)) {
+    a.set_type(onnx::AttributeProto::INT);
+    a.set_i(*i);
+  } else if (const auto* f = std::get_if<float>(&value)) {
+    a.set_type(onnx::AttributeProto::FLOAT);
+    a.set_f(*f);
+  } else if (const auto* s = std::get_if<std::string>(&value)) {
+    a.set_type(onnx::AttributeProto::STRING);
+    a.set_s(*s);
+  } else if (const auto* is = std::get_if<std::vector<int64_t>>(&value)) {
+    a.set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : *is) a.add_ints(v);
+  } else if (const auto* fs = std::get_if<std::vector<float>>(&value)) {
+    a.set_type(onnx::AttributeProto::FLOATS);
+    for (float v : *fs) a.add_floats(v);
+  } else if (const auto* ss = std::get_if<std::vector<std::string>>(&value)) {
+    a.set_type(onnx::AttributeProto::STRINGS);
+    for (const std::string& v : *ss) a.add_strings(v);
+  } else if (const auto* t = std::get_if<TensorValue>(&value)) {
+    a.set_type(onnx::AttributeProto::TENSOR);
+    *a.mutable_t() = TensorValueToOnnx(*t, "");
+  } else {
+    return absl::UnimplementedError(
+        absl::StrCat("attribute '", name, "' refers to a block, which ONNX cannot hold"));
+  }
+  return a;
+}
+
+}  // namespace
+
+absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("fleet");
+  auto* opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOnnxOpset);
+  onnx::GraphProto* graph = model.mutable_graph();
+  auto graph_name = program.meta.extra.find("onnx.graph");
+  graph->set_name(graph_name != program.meta.extra.end() ? graph_name->second : "fleet");
+
+  const Block& block = program.main();
+  std::set<std::string> used;
+  for (const Op& op : block.ops) {
+    for (const std::string& v : op.InputVars()) used.insert(v);
+  }
+  for (const Var& var : block.vars()) {
+    auto value = program.values.find(var.name);
+    bool has_value = value != program.values.end() && !value->second.bytes.empty();
+    if (var.Has(kVarFeed)) {
+      SetType(var, graph->add_input());
+    } else if (has_value && (used.count(var.name) || var.Has(kVarFetch))) {
+      *graph->add_initializer() = TensorValueToOnnx(value->second, var.name);
+    } else if (value != program.values.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "var '", var.name, "' has no value bytes (a program read from text form?)"));
+    } else if (var.dtype != DataType::kUndefined && !var.Has(kVarFetch)) {
+      SetType(var, graph->add_value_info());
+    }
+    if (var.Has(kVarFetch)) SetType(var, graph->add_output());
+  }
+  for (const Op& op : block.ops) {
+    const OpSchema* schema = FindOpSchema(op.type);
+    if (schema == nullptr || !schema->from_onnx) {
+      return absl::UnimplementedError(
+          absl::StrCat(op.Describe(), ": not an ONNX op, so it cannot be exported"));
+    }
+    onnx::NodeProto* node = graph->add_node();
+    node->set_op_type(op.type);
+    node->set_name(op.name);
+    for (const std::string& v : PositionalVars(op.inputs, &schema->inputs)) node->add_input(v);
+    for (const std::string& v : PositionalVars(op.outputs, &schema->outputs)) node->add_output(v);
+    for (const auto& [name, value] : op.attrs) {
+      auto attr = AttrToOnnx(name, value);
+      if (!attr.ok()) {
+        return absl::Status(attr.status().code(),
+                            absl::StrCat(op.Describe(), ": ", attr.status().message()));
+      }
+      *node->add_attribute() = *std::move(attr);
+    }
+  }
+  return model;
+}
+
+absl::Status ExportOnnxFile(const Program& program, const std::string& path) {
+  FLEET_ASSIGN_OR_RETURN(onnx::ModelProto model, ExportOnnxModel(program));
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out || !model.SerializeToOstream(&out)) {
+      return absl::PermissionDeniedError(absl::StrCat(path, ": cannot write file"));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::DataLossError(absl::StrCat(path, ": cannot rename the temporary file"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fleet

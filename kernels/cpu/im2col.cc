@@ -1,0 +1,213 @@
+// im2col for Conv.
+//
+// 1-D and 2-D windows (the common case) take a plane-at-a-time path: when the window has pads,
+// the channel plane is first copied into a zero-bordered buffer covering every tap, so each
+// column row is then a plain (strided) copy per output row with no bounds logic; without pads
+// the plane is read in place. Stride 1 copies contiguous runs, stride 2 picks every other
+// element; with AVX-512 (f32) both are whole vectors plus one masked tail per output row (two
+// loads and one permute per 16 outputs for stride 2), which keeps the short rows of late ResNet
+// stages (2 to 16 wide) cheap. 3-D windows take a row at a time with per-row valid ranges.
+#include "kernels/cpu/im2col.h"
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cpu/vec_loops.h"
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+namespace fleet::cpu {
+namespace {
+
+constexpr int64_t kGrain = 32 * 1024;
+
+#ifdef __AVX512F__
+// Lanes [0, n) of a 16-lane mask, n in [0, 16].
+inline __mmask16 FirstLanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+
+// dst[0, n) = src[0, n): whole vectors, then one masked tail.
+inline void CopyRowF32(const float* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
+  if (i < n) {
+    const __mmask16 m = FirstLanes(n - i);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
+  }
+}
+
+// dst[i] = src[2 * i] for i in [0, n): two loads and one permute per 16 outputs. Masked loads
+// read no element past src[2 * (n - 1)].
+inline void PickEvenF32(const float* src, float* dst, int64_t n) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 lo = _mm512_loadu_ps(src + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(0x7fff, src + 2 * i + 16);
+    _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(lo, even, hi));
+  }
+  if (i < n) {
+    const int64_t need = 2 * (n - i) - 1;  // source elements from src[2 * i]
+    const __m512 lo = _mm512_maskz_loadu_ps(FirstLanes(std::min<int64_t>(need, 16)), src + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(FirstLanes(std::max<int64_t>(need - 16, 0)),
+                                            src + 2 * i + 16);
+    _mm512_mask_storeu_ps(dst + i, FirstLanes(n - i), _mm512_permutex2var_ps(lo, even, hi));
+  }
+}
+#endif
+
+// dst[i] = src[i * stride] for i in [0, n). Reads no element past src[(n - 1) * stride].
+template <typename T>
+inline void CopyStrided(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1) return CopyRowF32(src, dst, n);
+    if (stride == 2) return PickEvenF32(src, dst, n);
+  }
+#endif
+  int64_t i = 0;
+  if (stride == 1) {
+    for (; i + kVec <= n; i += kVec) {
+      for (int j = 0; j < kVec; ++j) dst[i + j] = src[i + j];
+    }
+    for (; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (; i < n; ++i) dst[i] = src[i * stride];
+}
+
+// `rows` rows of CopyStrided: row r reads from src + r * src_step and writes n elements at
+// dst + r * n. The stride is dispatched once per call.
+template <typename T>
+void CopyRows(const T* src, int64_t src_step, int64_t stride, T* dst, int64_t n, int64_t rows) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 1) {
+      for (int64_t r = 0; r < rows; ++r) CopyRowF32(src + r * src_step, dst + r * n, n);
+      return;
+    }
+    if (stride == 2) {
+      for (int64_t r = 0; r < rows; ++r) PickEvenF32(src + r * src_step, dst + r * n, n);
+      return;
+    }
+  }
+#endif
+  for (int64_t r = 0; r < rows; ++r) CopyStrided(src + r * src_step, stride, dst + r * n, n);
+}
+
+// Geometry of the 1-D / 2-D path, computed once per Im2Col call.
+struct PlanePlan {
+  bool padded = false;  // the window has pads: taps read a zero-bordered copy
+  // Extent of the padded plane that the taps read, and the row stride of what they read (src_w
+  // for the copy, in[2] for the plane itself).
+  int64_t src_h = 0, src_w = 0, ls = 0;
+};
+
+PlanePlan MakePlanePlan(const WindowGeometry& g) {
+  PlanePlan p;
+  p.padded = g.pad_begin[1] != 0 || g.pad_begin[2] != 0 || g.pad_end[1] != 0 || g.pad_end[2] != 0;
+  p.src_h = (g.out[1] - 1) * g.stride[1] + (g.kernel[1] - 1) * g.dilation[1] + 1;
+  p.src_w = (g.out[2] - 1) * g.stride[2] + (g.kernel[2] - 1) * g.dilation[2] + 1;
+  p.ls = p.padded ? p.src_w : g.in[2];
+  return p;
+}
+
+// One channel plane of a 1-D or 2-D window (canonical dims 1 and 2). `col` is the plane's first
+// column row (tap 0), `ld` the column matrix's row stride. With pads, `buf` holds the
+// zero-bordered copy (src_h x src_w, the corner of the padded plane that the taps read) whose
+// border the caller has zeroed; only the input part is written here. Without pads it is null.
+template <typename T>
+void Im2ColPlane2d(const T* x, const WindowGeometry& g, const PlanePlan& plan, T* buf, T* col,
+                   int64_t ld) {
+  const T* src = x;
+  if (buf != nullptr) {
+    const int64_t in_w = g.in[2], pt = g.pad_begin[1];
+    const int64_t left = std::min(g.pad_begin[2], plan.src_w);
+    const int64_t copy = std::max<int64_t>(0, std::min(in_w, plan.src_w - left));
+    const int64_t row_end = std::min(g.in[1], plan.src_h - pt);
+    for (int64_t xi = 0; xi < row_end; ++xi) {
+      CopyStrided(x + xi * in_w, 1, buf + (xi + pt) * plan.src_w + left, copy);
+    }
+    src = buf;
+  }
+  const int64_t out_h = g.out[1], out_w = g.out[2], sh = g.stride[1], sw = g.stride[2];
+  const int64_t ls = plan.ls;
+  for (int64_t a = 0; a < g.kernel[1]; ++a) {
+    for (int64_t b = 0; b < g.kernel[2]; ++b, col += ld) {
+      CopyRows(src + a * g.dilation[1] * ls + b * g.dilation[2], sh * ls, sw, col, out_w, out_h);
+    }
+  }
+}
+
+// Writes one im2col row of a 3-D window: for kernel offset (kd, kh, kw), the input value under
+// that tap for every output position (0 in the padding). `x` is one channel plane.
+template <typename T>
+void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* row) {
+  const int64_t ow_n = g.out[2];
+  const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
+  int64_t lo, hi;
+  ValidRange(off_w, g.stride[2], g.in[2], ow_n, &lo, &hi);
+  const int64_t sw = g.stride[2];
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t id = od * g.stride[0] + kd * g.dilation[0] - g.pad_begin[0];
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, row += ow_n) {
+      const int64_t ih = oh * g.stride[1] + kh * g.dilation[1] - g.pad_begin[1];
+      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) {
+        std::fill(row, row + ow_n, T{0});
+        continue;
+      }
+      const T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+      std::fill(row, row + lo, T{0});
+      CopyStrided(xr + lo * sw, sw, row + lo, hi - lo);
+      std::fill(row + hi, row + ow_n, T{0});
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void Im2Col(const KernelContext& ctx, const T* x, int64_t image_stride, int64_t images,
+            int64_t channels, const WindowGeometry& g, T* col) {
+  const int64_t isz = g.in_size(), osz = g.out_size(), ksz = g.kernel_size();
+  const int64_t ld = images * osz;
+  if (osz == 0 || images == 0 || channels == 0) return;
+  if (g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1) {
+    const PlanePlan plan = MakePlanePlan(g);
+    ctx.ParallelFor(channels * images, std::max<int64_t>(1, kGrain / (ksz * osz)),
+                    [&](int64_t begin, int64_t end) {
+                      // Zeroed once: the planes' copies only overwrite the input part.
+                      std::vector<T> buf(plan.padded ? static_cast<size_t>(plan.src_h * plan.src_w)
+                                                     : 0);
+                      for (int64_t u = begin; u < end; ++u) {
+                        const int64_t ch = u / images, i = u % images;
+                        Im2ColPlane2d(x + i * image_stride + ch * isz, g, plan,
+                                      plan.padded ? buf.data() : nullptr,
+                                      col + ch * ksz * ld + i * osz, ld);
+                      }
+                    });
+    return;
+  }
+  ctx.ParallelFor(channels * ksz * images, std::max<int64_t>(1, kGrain / osz),
+                  [&](int64_t begin, int64_t end) {
+                    for (int64_t u = begin; u < end; ++u) {
+                      const int64_t r = u / images, i = u % images;
+                      const int64_t ch = r / ksz, k = r % ksz;
+                      const int64_t kw = k % g.kernel[2];
+                      const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
+                      const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
+                      Im2ColRow(x + i * image_stride + ch * isz, g, kd, kh, kw,
+                                col + r * ld + i * osz);
+                    }
+                  });
+}
+
+template void Im2Col<float>(const KernelContext&, const float*, int64_t, int64_t, int64_t,
+                            const WindowGeometry&, float*);
+template void Im2Col<double>(const KernelContext&, const double*, int64_t, int64_t, int64_t,
+                             const WindowGeometry&, double*);
+
+}  // namespace fleet::cpu
