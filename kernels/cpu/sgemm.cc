@@ -5,11 +5,13 @@
 //   for jc in N by kNc:  for pc in K by kKc:  [pack B kc x nc]
 //     for ic in M by kMc:  [pack A mc x kc]
 //       for ir in mc by kMr:  for jr in nc by kNr:  micro-kernel (kc deep)
-// The first kc block applies beta, later ones accumulate (beta 1).
+// The first kc block applies beta, later ones accumulate (beta 1). Blocks at most kNarrowCols
+// wide go to the M-vectorised narrow kernel instead of the jr loop.
 #include "kernels/cpu/sgemm.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -312,6 +314,15 @@ void Sgemm(int64_t m, int64_t n, int64_t k, float alpha, const SgemmOperand& a,
            const SgemmOperand& b, float beta, float* c, int64_t ldc, ThreadPool* pool) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0.0f) return ScaleC(m, n, beta, c, ldc);
+  // A packed operand of other dimensions would be read out of bounds: a caller's bug.
+  if ((a.packed != nullptr &&
+       (!a.packed->is_a() || a.packed->width() != m || a.packed->depth() != k)) ||
+      (b.packed != nullptr &&
+       (b.packed->is_a() || b.packed->width() != n || b.packed->depth() != k))) {
+    std::fprintf(stderr, "Sgemm: packed operand does not match m=%lld n=%lld k=%lld\n",
+                 static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k));
+    std::abort();
+  }
   Problem pr{m,
              n,
              k,

@@ -48,7 +48,8 @@ PackedSgemmMatrix PackSgemmA(bool trans, int64_t m, int64_t k, const float* a, i
 PackedSgemmMatrix PackSgemmB(bool trans, int64_t k, int64_t n, const float* b, int64_t ldb);
 
 // One operand of Sgemm: a row-major matrix (transposed when `trans`), or a packed one (then
-// data/ld/trans are ignored; its width and depth must match the call's).
+// data/ld/trans are ignored; its side, width and depth must match the call's, else Sgemm
+// aborts).
 struct SgemmOperand {
   const float* data = nullptr;
   int64_t ld = 0;

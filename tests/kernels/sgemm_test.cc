@@ -206,5 +206,17 @@ TEST(SgemmTest, GemmRowMajorFloatUsesSgemm) {
   EXPECT_EQ(c, (std::vector<float>{42, 53, 77, 96}));
 }
 
+TEST(SgemmDeathTest, PackedOperandOfOtherShapeAborts) {
+  std::vector<float> w(12, 1.0f), x(12, 1.0f), c(16);
+  const PackedSgemmMatrix pb = PackSgemmB(false, 3, 4, w.data(), 4);  // [3, 4]
+  EXPECT_DEATH(Sgemm(4, 4, 4, 1.0f, SgemmOperand{x.data(), 4, true, nullptr},
+                     SgemmOperand{nullptr, 0, false, &pb}, 0.0f, c.data(), 4, nullptr),
+               "packed operand does not match");
+  const PackedSgemmMatrix pa = PackSgemmA(false, 4, 3, w.data(), 3);  // an A, passed as B
+  EXPECT_DEATH(Sgemm(3, 4, 3, 1.0f, SgemmOperand{x.data(), 3, false, nullptr},
+                     SgemmOperand{nullptr, 0, false, &pa}, 0.0f, c.data(), 4, nullptr),
+               "packed operand does not match");
+}
+
 }  // namespace
 }  // namespace fleet::cpu
