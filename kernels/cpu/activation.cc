@@ -1,7 +1,8 @@
 // Activation CPU kernels (Relu, LeakyRelu, Sigmoid, Tanh, Elu, Selu, Celu, Softplus, Softsign,
 // HardSigmoid, HardSwish, ThresholdedRelu, Shrink) and Clip with its optional min/max inputs.
 // Attribute defaults are ONNX opset 17's. Float ops run on f32, f64 and f16 (in f32); Relu and
-// Clip also on integers.
+// Clip also on integers. Sigmoid, Tanh and Softplus on f32 (and f16) use the vectorised
+// approximations of vec_math.h (<= 3 ulp).
 #include <cmath>
 #include <limits>
 #include <string>
@@ -11,6 +12,7 @@
 #include "executor/half.h"
 #include "kernels/cpu/elementwise_util.h"
 #include "kernels/cpu/unary_util.h"
+#include "kernels/cpu/vec_math.h"
 
 namespace fleet::cpu {
 namespace {
@@ -35,15 +37,15 @@ struct LeakyReluOp : FloatOnly {
 struct SigmoidOp : FloatOnly {
   explicit SigmoidOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const {
-    return T(1) / (T(1) + std::exp(-x));
+  FLEET_VEC_INLINE T operator()(T x) const {
+    return VecSigmoid(x);
   }
 };
 struct TanhOp : FloatOnly {
   explicit TanhOp(const KernelContext&) {}
   template <typename T>
-  T operator()(T x) const {
-    return std::tanh(x);
+  FLEET_VEC_INLINE T operator()(T x) const {
+    return VecTanh(x);
   }
 };
 struct EluOp : FloatOnly {
@@ -76,10 +78,9 @@ struct CeluOp : FloatOnly {
 };
 struct SoftplusOp : FloatOnly {
   explicit SoftplusOp(const KernelContext&) {}
-  // log(1 + exp(x)) without overflowing exp for large x.
   template <typename T>
-  T operator()(T x) const {
-    return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+  FLEET_VEC_INLINE T operator()(T x) const {
+    return VecSoftplus(x);
   }
 };
 struct SoftsignOp : FloatOnly {

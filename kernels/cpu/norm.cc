@@ -181,6 +181,19 @@ absl::StatusOr<std::vector<T>> BroadcastTo(const KernelContext& ctx, const Tenso
   return out;
 }
 
+// y = (x - m) * inv * scale + bias. A function of its own so that the __restrict parameters
+// let GCC vectorise it (inside the ParallelFor lambda the captured scale and bias pointers
+// might alias the output, and the loop stayed scalar).
+template <typename T>
+void NormalizeRow(const T* __restrict x, T m, T inv, const T* __restrict scale,
+                  const T* __restrict bias, T* __restrict y, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - m) * inv * scale[i + j] + bias[i + j];
+  }
+  for (; i < n; ++i) y[i] = (x[i] - m) * inv * scale[i] + bias[i];
+}
+
 template <typename U>
 void StoreStats(Tensor* t, int64_t row, double value) {
   if (t != nullptr) t->data<U>()[row] = static_cast<U>(value);
@@ -232,19 +245,12 @@ absl::Status RunLayerNorm(KernelContext& ctx) {
   const T* pbias = bias.data();
   ctx.ParallelFor(rows, GrainFor(d), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const T* __restrict row = px + r * d;
-      T* __restrict out = py + r * d;
+      const T* row = px + r * d;
+      T* out = py + r * d;
       const T m = d > 0 ? RowSum(row, d) / static_cast<T>(d) : T(0);
       const double var = d > 0 ? RowSumSquaredDeviation(row, m, d) / d : 0.0;
       const double inv = 1.0 / std::sqrt(var + eps);
-      const T tinv = static_cast<T>(inv);
-      int64_t i = 0;
-      for (; i + kVec <= d; i += kVec) {
-        for (int j = 0; j < kVec; ++j) {
-          out[i + j] = (row[i + j] - m) * tinv * pscale[i + j] + pbias[i + j];
-        }
-      }
-      for (; i < d; ++i) out[i] = (row[i] - m) * tinv * pscale[i] + pbias[i];
+      NormalizeRow(row, m, static_cast<T>(inv), pscale, pbias, out, d);
       if (stat_type == DataType::kF32) {
         StoreStats<float>(mean_out, r, m);
         StoreStats<float>(inv_out, r, inv);

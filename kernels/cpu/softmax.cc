@@ -49,8 +49,7 @@ T ExpShiftedSum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
     if (y != nullptr) y[i] = e;
     s += e;
   }
-  for (int j = 0; j < kVec; ++j) s += lanes[j];
-  return s;
+  return SumLanes(lanes) + s;
 }
 
 // s += exp(x - m) elementwise, also storing the exponentials in y when y is not null.

@@ -6,7 +6,8 @@
 //     template <typename T> T operator()(T x) const;  // one element
 //   };
 // whose base says which integer instantiations exist (FloatOnly, SignedToo, IntegersToo).
-// UnaryKernel<Op> maps it over the input in parallel; f16 is computed in f32 in small blocks.
+// UnaryKernel<Op> maps it over the input in parallel, in blocks the compiler vectorises when the
+// op is branch-free (vec_math.h); f16 is computed in f32 in small blocks.
 #pragma once
 
 #include <algorithm>
@@ -35,7 +36,8 @@ struct IntegersToo {
 
 // y[i] = op(x[i]) for i in [0, n), in fixed blocks: GCC's -O2 vectoriser only takes loops with
 // a known trip count, and not loops over a lambda's captured pointers (see vec_loops.h). Ops
-// with a vectorisable body (Relu, Abs, Neg...) become SIMD loops; the rest stay scalar.
+// with a vectorisable body (Relu, Abs, Neg, and the vec_math.h functions behind Exp, Log, Erf,
+// Tanh, Sigmoid, Softplus) become SIMD loops; the rest stay scalar.
 template <typename T, typename Op>
 void MapUnaryBlock(const Op& op, const T* __restrict x, T* __restrict y, int64_t n) {
   constexpr int64_t kBlock = 64 / sizeof(T) < 16 ? 16 : 64 / sizeof(T);
@@ -60,9 +62,10 @@ void MapUnaryHalf(const KernelContext& ctx, const Op& op, const uint16_t* x, uin
     float buf[kBlock];
     for (int64_t s = b; s < e; s += kBlock) {
       const int64_t m = std::min(kBlock, e - s);
+      float out[kBlock];
       for (int64_t i = 0; i < m; ++i) buf[i] = HalfToFloat(x[s + i]);
-      for (int64_t i = 0; i < m; ++i) buf[i] = op(buf[i]);
-      for (int64_t i = 0; i < m; ++i) y[s + i] = FloatToHalf(buf[i]);
+      MapUnaryBlock(op, buf, out, m);
+      for (int64_t i = 0; i < m; ++i) y[s + i] = FloatToHalf(out[i]);
     }
   });
 }

@@ -10,12 +10,30 @@
 
 namespace fleet::cpu {
 
-constexpr int kVec = 16;  // elements per vectorised step
+constexpr int kVec = 16;  // elements per vectorised step (SumLanes / MaxLanes assume 16)
 
 // By value (std::max takes references, which keeps GCC from vectorising some loops).
 template <typename T>
 inline T MaxOf(T a, T b) {
   return a < b ? b : a;
+}
+
+// The sum / max of kVec lanes as a fixed tree of halvings. Each step is one vector operation;
+// a running scalar over the lanes would be a chain of kVec dependent operations, which costs
+// more than the whole loop on the short rows of attention and layer norms.
+template <typename T>
+inline T SumLanes(T* lanes) {
+  for (int j = 0; j < 8; ++j) lanes[j] += lanes[j + 8];
+  for (int j = 0; j < 4; ++j) lanes[j] += lanes[j + 4];
+  for (int j = 0; j < 2; ++j) lanes[j] += lanes[j + 2];
+  return lanes[0] + lanes[1];
+}
+template <typename T>
+inline T MaxLanes(T* lanes) {
+  for (int j = 0; j < 8; ++j) lanes[j] = MaxOf(lanes[j], lanes[j + 8]);
+  for (int j = 0; j < 4; ++j) lanes[j] = MaxOf(lanes[j], lanes[j + 4]);
+  for (int j = 0; j < 2; ++j) lanes[j] = MaxOf(lanes[j], lanes[j + 2]);
+  return MaxOf(lanes[0], lanes[1]);
 }
 
 // Max of x[0, n); -inf when n == 0.
@@ -29,8 +47,7 @@ T RowMax(const T* x, int64_t n) {
   }
   T m = -std::numeric_limits<T>::infinity();
   for (; i < n; ++i) m = MaxOf(m, x[i]);
-  for (int j = 0; j < kVec; ++j) m = MaxOf(m, lanes[j]);
-  return m;
+  return MaxOf(m, MaxLanes(lanes));
 }
 
 // y = (x - a) - b (scalars a, b).
@@ -87,8 +104,7 @@ T RowSum(const T* __restrict x, int64_t n) {
   }
   T s = 0;
   for (; i < n; ++i) s += x[i];
-  for (int j = 0; j < kVec; ++j) s += lanes[j];
-  return s;
+  return SumLanes(lanes) + s;
 }
 // Sum of (x - m)^2 over x[0, n).
 template <typename T>
@@ -103,8 +119,7 @@ T RowSumSquaredDeviation(const T* __restrict x, T m, int64_t n) {
   }
   T s = 0;
   for (; i < n; ++i) s += (x[i] - m) * (x[i] - m);
-  for (int j = 0; j < kVec; ++j) s += lanes[j];
-  return s;
+  return SumLanes(lanes) + s;
 }
 // y = x * a + b (scalars a, b).
 template <typename T>

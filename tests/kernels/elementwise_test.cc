@@ -115,6 +115,31 @@ TEST(AddTest, ParallelStridedMatchesClosedForm) {
   EXPECT_EQ(wrong, 0);
 }
 
+TEST(AddTest, RowFastPathBiasAndPerRowScalar) {
+  // The row fast path of BroadcastBinary: [rows, c] with [c] (bias) and with [rows, 1] (one
+  // value per row), c = 37 so every row has a vector part and a scalar tail, split over a pool.
+  const int64_t rows = 3001, c = 37;
+  Tensor a = MakeTensor<float>(DataType::kF32, {rows, c}, Iota(rows * c));
+  Tensor bias = MakeTensor<float>(DataType::kF32, {c}, Iota(c, 0.5f));
+  Tensor per_row = MakeTensor<float>(DataType::kF32, {rows, 1}, Iota(rows, 1));
+  ThreadPool pool(3);
+  auto sum = RunKernel("Add", {a, bias}, {}, 1, &pool);
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  auto quotient = RunKernel("Div", {a, per_row}, {}, 1, &pool);
+  ASSERT_TRUE(quotient.ok()) << quotient.status();
+  const float* s = (*sum)[0].data<float>();
+  const float* q = (*quotient)[0].data<float>();
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t k = 0; k < c; ++k) {
+      const float x = static_cast<float>(i * c + k);
+      if (s[i * c + k] != x + (static_cast<float>(k) + 0.5f)) ++wrong;
+      if (q[i * c + k] != x / static_cast<float>(i + 1)) ++wrong;
+    }
+  }
+  EXPECT_EQ(wrong, 0);
+}
+
 TEST(AddTest, NonBroadcastableShapesNameBoth) {
   Tensor a = MakeTensor<float>(DataType::kF32, {2, 3}, Iota(6));
   Tensor b = MakeTensor<float>(DataType::kF32, {4}, Iota(4));

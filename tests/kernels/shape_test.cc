@@ -108,7 +108,11 @@ TEST(TransposeTest, MatchesNaiveReferenceOnManyShapes) {
                                          {{2, 3, 4, 5}, {3, 1, 0, 2}},
                                          {{2, 3, 4, 5}, {0, 2, 1, 3}},
                                          {{4, 1, 6}, {2, 1, 0}},
-                                         {{256, 300}, {1, 0}}}) {
+                                         {{256, 300}, {1, 0}},
+                                         // Attention's K to [b, h, d, s]: 8x8 register blocks
+                                         // with an input row stride of h * d; then with tails.
+                                         {{2, 32, 4, 32}, {0, 2, 3, 1}},
+                                         {{3, 19, 2, 13}, {0, 2, 3, 1}}}) {
     Tensor x = Iota(c.shape);
     Tensor y = Run1("Transpose", {x}, {{"perm", c.perm}}, &pool);
     EXPECT_EQ(ToVector<float>(y), NaiveTranspose(ToVector<float>(x), c.shape, c.perm))
