@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/conv_transpose.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
@@ -157,6 +158,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
   const bool direct = pointwise && per_gemm == 1;  // the image itself is the column matrix
   std::vector<T> col(direct ? 0 : static_cast<size_t>(rows * per_gemm * osz));
   std::vector<T> tmp(per_gemm > 1 ? static_cast<size_t>(mg * per_gemm * osz) : 0);
+  const ConvWeightGemm<T> wgemm(ctx, 1, wp, group, mg * rows, false, mg, rows, rows);
   for (int64_t img0 = 0; img0 < n; img0 += per_gemm) {
     const int64_t cnt = std::min(per_gemm, n - img0), cols = cnt * osz;
     for (int64_t grp = 0; grp < group; ++grp) {
@@ -165,14 +167,11 @@ absl::Status ConvKernel(KernelContext& ctx) {
         Im2Col(ctx, mat, c * isz, cnt, cg, g, col.data());
         mat = col.data();
       }
-      const T* wg = wp + grp * mg * rows;
       if (cnt == 1) {
-        GemmRowMajor<T>(false, false, mg, osz, rows, 1.0, wg, rows, mat, osz, 0.0,
-                        yp + (img0 * m + grp * mg) * osz, osz);
+        wgemm.Run(grp, mat, osz, osz, yp + (img0 * m + grp * mg) * osz, osz);
         continue;
       }
-      GemmRowMajor<T>(false, false, mg, cols, rows, 1.0, wg, rows, mat, cols, 0.0, tmp.data(),
-                      cols);
+      wgemm.Run(grp, mat, cols, cols, tmp.data(), cols);
       for (int64_t i = 0; i < cnt; ++i) {
         for (int64_t oc = 0; oc < mg; ++oc) {
           std::memcpy(yp + ((img0 + i) * m + grp * mg + oc) * osz, tmp.data() + oc * cols + i * osz,

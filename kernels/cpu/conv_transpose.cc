@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/window.h"
 
@@ -166,10 +167,10 @@ absl::Status ConvTransposeKernel(KernelContext& ctx) {
   const T* wp = w.data<T>();
   T* yp = y->data<T>();
   std::vector<T> col(static_cast<size_t>(rows * isz));
+  const ConvWeightGemm<T> wgemm(ctx, 1, wp, group, cg * rows, true, rows, cg, rows);
   for (int64_t img = 0; img < n; ++img) {
     for (int64_t grp = 0; grp < group; ++grp) {
-      GemmRowMajor<T>(true, false, rows, isz, cg, 1.0, wp + grp * cg * rows, rows,
-                      xp + (img * c + grp * cg) * isz, isz, 0.0, col.data(), isz);
+      wgemm.Run(grp, xp + (img * c + grp * cg) * isz, isz, isz, col.data(), isz);
       T* yg = yp + (img * m + grp * mg) * osz;
       ctx.ParallelFor(mg, std::max<int64_t>(1, 32 * 1024 / std::max<int64_t>(1, ksz * isz)),
                       [&](int64_t begin, int64_t end) {

@@ -230,7 +230,7 @@ View<T> Contiguous(const View<T>& v, const std::vector<int>& order,
 
 template <typename T>
 absl::StatusOr<View<T>> Contract(const View<T>& a, const View<T>& b, const std::vector<int>& keep,
-                                 std::deque<std::vector<T>>* storage) {
+                                 std::deque<std::vector<T>>* storage, ThreadPool* pool) {
   auto in = [](const std::vector<int>& s, int l) {
     return std::find(s.begin(), s.end(), l) != s.end();
   };
@@ -274,7 +274,7 @@ absl::StatusOr<View<T>> Contract(const View<T>& a, const View<T>& b, const std::
   for (int64_t t = 0; t < nb; ++t) {
     GemmRowMajor<T>(false, false, m, n, k, 1.0, ac.data + t * m * k, std::max<int64_t>(k, 1),
                     bc.data + t * k * n, std::max<int64_t>(n, 1), 0.0, out + t * m * n,
-                    std::max<int64_t>(n, 1));
+                    std::max<int64_t>(n, 1), pool);
   }
   View<T> r;
   r.labels = batch;
@@ -368,7 +368,7 @@ absl::Status EinsumKernel(KernelContext& ctx) {
     std::vector<int> keep = out_labels;
     for (int j = i + 1; j < n; ++j)
       keep.insert(keep.end(), views[j].labels.begin(), views[j].labels.end());
-    absl::StatusOr<View<T>> next = Contract(acc, views[i], keep, &storage);
+    absl::StatusOr<View<T>> next = Contract(acc, views[i], keep, &storage, ctx.pool());
     if (!next.ok()) return ctx.InvalidArgument(std::string(next.status().message()));
     acc = *std::move(next);
   }

@@ -1,25 +1,60 @@
-// MatMul (NumPy matmul semantics) and Gemm, on top of GemmRowMajor (OpenBLAS
-// for f32/f64).
+// MatMul (NumPy matmul semantics) and Gemm, on top of GemmRowMajor (Fleet's Sgemm for f32,
+// OpenBLAS for f64). A constant f32 weight ('B') is packed once and kept in the op's state.
 //
 // MatMul: 1-D inputs are promoted (A: [K] -> [1,K], B: [K] -> [K,1]) and the
 // added dim dropped from the result; leading (batch) dims broadcast. When B has
 // no batch dims, A's batch and row dims are folded into one big GEMM ([batch*M,
 // K] x [K, N]); otherwise one GEMM per batch entry.
 #include <algorithm>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/einsum.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/packed_weights.h"
+#include "kernels/cpu/sgemm.h"
 
 namespace fleet::cpu {
 namespace {
 
-// Multiply-adds below which OpenBLAS runs a GEMM on the calling thread (its SMP
-// threshold).
+// Multiply-adds below which batched GEMMs are spread over the pool one whole GEMM per task
+// rather than each being split.
 constexpr int64_t kSmallGemm = 64 * 64 * 64;
+
+// The packed form of constant f32 input `input` (op(B) of shape [k, n]) cached in the op's
+// state, or null (not f32, not constant, or no state).
+template <typename T>
+const PackedSgemmMatrix* PackedB(KernelContext& ctx, int input, bool trans, int64_t k, int64_t n,
+                                 const T* b, int64_t ldb) {
+  if constexpr (std::is_same_v<T, float>) {
+    const std::vector<PackedSgemmMatrix>* packs =
+        CachedPackedWeights(ctx, input, trans ? 1 : 0, [&](std::vector<PackedSgemmMatrix>* out) {
+          out->push_back(PackSgemmB(trans, k, n, b, ldb));
+        });
+    return packs != nullptr ? &packs->front() : nullptr;
+  } else {
+    return nullptr;
+  }
+}
+
+// GemmRowMajor, or Sgemm with a packed B when one is given (f32 only).
+template <typename T>
+void Gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, const PackedSgemmMatrix* packed_b, double beta,
+          T* c, int64_t ldc, ThreadPool* pool) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_b != nullptr) {
+      Sgemm(m, n, k, static_cast<float>(alpha), SgemmOperand{a, lda, trans_a, nullptr},
+            SgemmOperand{nullptr, 0, false, packed_b}, static_cast<float>(beta), c, ldc, pool);
+      return;
+    }
+  }
+  GemmRowMajor<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, pool);
+}
 
 absl::Status CheckSameDtype(KernelContext& ctx, int i, const char* name) {
   if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
@@ -85,7 +120,8 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   const bool b_has_batch = NumElements(bbatch) > 1;
   if (!b_has_batch && GemmDimsFit(NumElements(abatch) * m, n, k)) {
     // A's batch (broadcast over B's size-1 dims is a no-op) folds into rows.
-    GemmRowMajor<T>(false, false, NumElements(abatch) * m, n, k, 1.0, ap, k, bp, n, 0.0, yp, n);
+    Gemm<T>(false, false, NumElements(abatch) * m, n, k, 1.0, ap, k, bp, n,
+            PackedB(ctx, 1, false, k, n, bp, n), 0.0, yp, n, ctx.pool());
     return absl::OkStatus();
   }
   // Element strides of each operand's batch dims, 0 where it broadcasts.
@@ -97,6 +133,8 @@ absl::Status MatMulKernel(KernelContext& ctx) {
     as *= abatch[i];
     bs *= bbatch[i];
   }
+  // Inside a ParallelFor the GEMMs run on their task's thread (the pool is not reentrant).
+  ThreadPool* gemm_pool = nullptr;
   auto run = [&](int64_t begin, int64_t end) {
     // Offsets of batch entry `begin`, then an odometer over the rest of the
     // chunk.
@@ -110,7 +148,7 @@ absl::Status MatMulKernel(KernelContext& ctx) {
     }
     for (int64_t t = begin; t < end; ++t) {
       GemmRowMajor<T>(false, false, m, n, k, 1.0, ap + aoff, k, bp + boff, n, 0.0, yp + t * m * n,
-                      n);
+                      n, gemm_pool);
       for (size_t d = nb; d-- > 0;) {
         aoff += astride[d];
         boff += bstride[d];
@@ -121,13 +159,12 @@ absl::Status MatMulKernel(KernelContext& ctx) {
       }
     }
   };
-  // Small GEMMs run single-threaded inside OpenBLAS (below 64^3 multiply-adds),
-  // so many of them are spread over the pool instead; big ones are left to
-  // OpenBLAS's own threads.
+  // Small GEMMs are spread over the pool, one per task; big ones are each split over it.
   if (m * n * k < kSmallGemm) {
     ctx.ParallelFor(total_batch, std::max<int64_t>(1, kSmallGemm / std::max<int64_t>(1, m * n * k)),
                     run);
   } else {
+    gemm_pool = ctx.pool();
     run(0, total_batch);
   }
   return absl::OkStatus();
@@ -187,13 +224,17 @@ absl::Status GemmKernel(KernelContext& ctx) {
     const int64_t rs = cs[0] == 1 ? 0 : cs[1];
     const int64_t es = cs[1] == 1 ? 0 : 1;
     for (int64_t i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) yp[i * n + j] = cp[i * rs + j * es];
+      if (es == 1) {  // a row of C (the bias vector, or row i)
+        std::memcpy(yp + i * n, cp + i * rs, sizeof(T) * n);
+      } else {
+        std::fill(yp + i * n, yp + (i + 1) * n, cp[i * rs]);
+      }
     }
   } else {
     beta = 0;
   }
-  GemmRowMajor<T>(trans_a, trans_b, m, n, k, alpha, a.data<T>(), a.dim(1), b.data<T>(), b.dim(1),
-                  beta, yp, n);
+  Gemm<T>(trans_a, trans_b, m, n, k, alpha, a.data<T>(), a.dim(1), b.data<T>(), b.dim(1),
+          PackedB(ctx, 1, trans_b, k, n, b.data<T>(), b.dim(1)), beta, yp, n, ctx.pool());
   return absl::OkStatus();
 }
 
