@@ -72,6 +72,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (path.empty()) return error("no input file (usage: fleet-opt FILE --passes a,b,c)");
+  absl::StatusOr<fleet::Pipeline> pipeline =
+      fleet::BuildPipeline(*registry, options, std::cerr, std::cerr);
+  if (!pipeline.ok()) return error(pipeline.status().message());
 
   std::vector<absl::StatusOr<fleet::Program>> programs;
   if (split) {
@@ -95,8 +98,7 @@ int main(int argc, char** argv) {
       rc = error(program.status().message());
       continue;
     }
-    absl::StatusOr<fleet::PipelineResult> result =
-        fleet::RunPassPipeline(*program, *registry, options, std::cerr, std::cerr);
+    absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *program);
     if (!result.ok()) {
       rc = error(result.status().message());
       continue;

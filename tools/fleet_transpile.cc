@@ -63,11 +63,13 @@ int main(int argc, char** argv) {
   if (input.empty()) return fail("no model given (usage: fleet-transpile MODEL -o DIR)");
   if (out_dir.empty()) return fail("no output directory given (-o DIR)");
 
+  absl::StatusOr<fleet::Pipeline> pipeline =
+      fleet::BuildPipeline(*registry, options, std::cout, std::cerr);
+  if (!pipeline.ok()) return fail(pipeline.status().message());
   absl::StatusOr<fleet::Program> program = fleet::LoadProgram(input);
   if (!program.ok()) return fail(program.status().message());
   size_t ops_before = CountOps(*program);
-  absl::StatusOr<fleet::PipelineResult> result =
-      fleet::RunPassPipeline(*program, *registry, options, std::cout, std::cerr);
+  absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *program);
   if (!result.ok()) return fail(result.status().message());
 
   std::error_code ec;

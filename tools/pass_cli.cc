@@ -46,10 +46,9 @@ std::string ListPasses(const PassRegistry& registry) {
   return out;
 }
 
-absl::StatusOr<PipelineResult> RunPassPipeline(Program& program, const PassRegistry& registry,
-                                               const PassCliOptions& options,
-                                               std::ostream& print_stream,
-                                               std::ostream& diag_stream) {
+absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry,
+                                       const PassCliOptions& options,
+                                       std::ostream& print_stream, std::ostream& diag_stream) {
   PassManagerOptions pm_options;
   pm_options.print_after.insert(options.print_after.begin(), options.print_after.end());
   pm_options.print_after_all = options.print_after_all;
@@ -59,22 +58,25 @@ absl::StatusOr<PipelineResult> RunPassPipeline(Program& program, const PassRegis
   pm_options.debug_passes.insert(options.debug_passes.begin(), options.debug_passes.end());
   pm_options.debug_stream = &diag_stream;
   pm_options.reproducer_dir = options.reproducer_dir;
-  PassManager pm(std::move(pm_options));
-  FLEET_RETURN_IF_ERROR(pm.AddPipeline(options.passes, registry));
-
-  PassContext ctx;
+  Pipeline pipeline;
+  pipeline.manager = std::make_unique<PassManager>(std::move(pm_options));
+  FLEET_RETURN_IF_ERROR(pipeline.manager->AddPipeline(options.passes, registry));
   for (const std::string& kv : options.pass_options) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("--pass-option '", kv, "': expected KEY=VALUE"));
     }
-    ctx.SetOption(kv.substr(0, eq), kv.substr(eq + 1));
+    pipeline.context.SetOption(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  FLEET_ASSIGN_OR_RETURN(bool changed, pm.Run(program, ctx));
+  return pipeline;
+}
+
+absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Program& program) {
+  FLEET_ASSIGN_OR_RETURN(bool changed, pipeline.manager->Run(program, pipeline.context));
   PipelineResult result;
   result.changed = changed;
-  for (const PassTiming& t : pm.timings()) {
+  for (const PassTiming& t : pipeline.manager->timings()) {
     ++result.num_passes;
     result.num_changed += t.changed ? 1 : 0;
   }

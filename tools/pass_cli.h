@@ -4,6 +4,7 @@
 //   --reproducer-dir DIR
 #pragma once
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -37,17 +38,26 @@ absl::StatusOr<PassRegistry> BuildPassRegistry(const PassCliOptions& options);
 // One line per registered pass: "  NAME  DESCRIPTION  [origin]".
 std::string ListPasses(const PassRegistry& registry);
 
+// The --passes pipeline, ready to run: built before the model is loaded, so that a misspelt
+// pass or option fails fast.
+struct Pipeline {
+  std::unique_ptr<PassManager> manager;
+  PassContext context;  // holds the --pass-option values
+};
+
+// Builds the pipeline. --print-after output goes to `print_stream`; timing and --debug-pass
+// notes to `diag_stream` (both must outlive the pipeline).
+absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry,
+                                       const PassCliOptions& options,
+                                       std::ostream& print_stream, std::ostream& diag_stream);
+
 struct PipelineResult {
   bool changed = false;
   int num_passes = 0;
   int num_changed = 0;
 };
 
-// Runs the --passes pipeline over `program`. --print-after output goes to `print_stream`;
-// timing and --debug-pass notes to `diag_stream`.
-absl::StatusOr<PipelineResult> RunPassPipeline(Program& program, const PassRegistry& registry,
-                                               const PassCliOptions& options,
-                                               std::ostream& print_stream,
-                                               std::ostream& diag_stream);
+// Runs the pipeline over `program`.
+absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Program& program);
 
 }  // namespace fleet

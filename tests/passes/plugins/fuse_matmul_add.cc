@@ -34,7 +34,9 @@ using fleet::Var;
 std::string ShapeString(const Var* v) {
   if (v == nullptr) return "undeclared";
   if (!v->shape) return "unknown rank";
-  return absl::StrCat("[", absl::StrJoin(*v->shape, ","), "]");
+  return absl::StrCat("[", absl::StrJoin(*v->shape, ",", [](std::string* out, int64_t d) {
+                         absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
+                       }), "]");
 }
 
 // "" when Gemm(a, w, bias) equals Add(MatMul(a, w), bias); otherwise why not.
