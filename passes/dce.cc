@@ -70,8 +70,8 @@ class DcePass final : public Pass {
         bool needed = false;
         for (const std::string& o : outs) {
           const Var* v = block.FindVar(o);
-          needed |= live.count(o) > 0 || v == nullptr || v->Has(kVarFetch) ||
-                    v->Has(kVarPersistable);
+          needed |=
+              live.count(o) > 0 || v == nullptr || v->Has(kVarFetch) || v->Has(kVarPersistable);
         }
         std::string keep = KeepReason(op);
         if (!needed && !keep.empty()) {

@@ -1,11 +1,10 @@
 // PassContext: typed option getters and the diagnostics passes leave.
-#include "passes/pass.h"
-
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "passes/pass.h"
 
 namespace fleet {
 
@@ -31,8 +30,8 @@ std::string PassContext::GetString(std::string_view key, std::string_view defaul
 
 namespace {
 absl::Status BadOption(std::string_view key, const std::string& value, const char* expected) {
-  return absl::InvalidArgumentError(absl::StrCat("pass option '", std::string(key), "' is '",
-                                                 value, "'; expected ", expected));
+  return absl::InvalidArgumentError(
+      absl::StrCat("pass option '", std::string(key), "' is '", value, "'; expected ", expected));
 }
 }  // namespace
 

@@ -35,12 +35,11 @@ absl::StatusOr<std::string> WriteReproducer(const std::string& dir, std::string_
                                             const std::string& text) {
   static std::atomic<int> counter{0};
   std::error_code ec;
-  std::filesystem::path base = dir.empty() ? std::filesystem::temp_directory_path(ec)
-                                           : std::filesystem::path(dir);
+  std::filesystem::path base =
+      dir.empty() ? std::filesystem::temp_directory_path(ec) : std::filesystem::path(dir);
   if (ec) base = ".";
   std::filesystem::path path =
-      base / absl::StrCat("fleet-repro-", std::string(pass), "-", getpid(), "-", counter++,
-                          ".txt");
+      base / absl::StrCat("fleet-repro-", std::string(pass), "-", getpid(), "-", counter++, ".txt");
   std::ofstream out(path);
   out << text;
   out.close();
@@ -85,9 +84,9 @@ std::vector<std::string> PassManager::PassNames() const {
 absl::Status PassManager::Fail(const Pass& pass, const std::string& input_text,
                                std::string_view what, const absl::Status& status) const {
   std::string name(pass.name());
-  std::string header = absl::StrCat("# Reproducer: the input of pass '", name, "', which ",
-                                    std::string(what), ":\n#   ", status.ToString(),
-                                    "\n# RUN: fleet-opt %s --passes ", name, "\n");
+  std::string header =
+      absl::StrCat("# Reproducer: the input of pass '", name, "', which ", std::string(what),
+                   ":\n#   ", status.ToString(), "\n# RUN: fleet-opt %s --passes ", name, "\n");
   absl::StatusOr<std::string> path =
       WriteReproducer(options_.reproducer_dir, name, header + input_text);
   std::string where = path.ok() ? absl::StrCat(" (reproducer: ", *path, ")")
@@ -104,8 +103,8 @@ absl::StatusOr<bool> PassManager::Run(Program& program, PassContext& ctx) {
     absl::Status input_ok = Verify(program);
     verify_ms_ += MsSince(start);
     if (!input_ok.ok()) {
-      return absl::Status(input_ok.code(), absl::StrCat("input program is invalid: ",
-                                                        input_ok.message()));
+      return absl::Status(input_ok.code(),
+                          absl::StrCat("input program is invalid: ", input_ok.message()));
     }
   }
   bool any_changed = false;
@@ -168,8 +167,7 @@ std::string PassManager::TimingReport() const {
     absl::StrAppend(&out, absl::StrFormat("  %10.3f %6.1f%%  %-7s  %s\n", verify_ms_,
                                           pct(verify_ms_), "", "(verifier)"));
   }
-  absl::StrAppend(&out, absl::StrFormat("  %10.3f %6.1f%%  %-7s  %s\n", total, 100.0, "",
-                                        "total"));
+  absl::StrAppend(&out, absl::StrFormat("  %10.3f %6.1f%%  %-7s  %s\n", total, 100.0, "", "total"));
   return out;
 }
 

@@ -143,9 +143,9 @@ class PatternMatcher {
       if (c.producer.empty()) continue;
       int producer = uses_.ProducerBefore(var, index);
       if (producer < 0) {
-        why = absl::StrCat(op.type, " input '", c.slot, "' (", var,
-                           ") is not written by an op of this block; expected ",
-                           c.producer[0].type_);
+        why =
+            absl::StrCat(op.type, " input '", c.slot, "' (", var,
+                         ") is not written by an op of this block; expected ", c.producer[0].type_);
         return false;
       }
       std::string inner;

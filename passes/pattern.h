@@ -92,8 +92,8 @@ class OpPattern {
 };
 
 struct PatternMatch {
-  int root = -1;                          // index of the root op in the block
-  std::map<std::string, int> ops;         // Bind name -> op index
+  int root = -1;                            // index of the root op in the block
+  std::map<std::string, int> ops;           // Bind name -> op index
   std::map<std::string, std::string> vars;  // InputVar / Input capture name -> var name
 };
 

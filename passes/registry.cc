@@ -45,9 +45,8 @@ int AddPluginPassThunk(FleetPassRegistrar* self, uint32_t plugin_abi_version, co
   auto* load = static_cast<PluginLoad*>(self->host);
   if (!load->error.empty()) return 1;
   if (plugin_abi_version != FLEET_PASS_PLUGIN_ABI_VERSION) {
-    load->error = absl::StrCat("plugin was built for pass plugin ABI version ",
-                               plugin_abi_version, "; this Fleet has version ",
-                               FLEET_PASS_PLUGIN_ABI_VERSION,
+    load->error = absl::StrCat("plugin was built for pass plugin ABI version ", plugin_abi_version,
+                               "; this Fleet has version ", FLEET_PASS_PLUGIN_ABI_VERSION,
                                " (hint: rebuild the plugin against this Fleet's headers)");
     return 1;
   }
@@ -62,8 +61,8 @@ int AddPluginPassThunk(FleetPassRegistrar* self, uint32_t plugin_abi_version, co
     return 1;
   }
   if (const PassInfo* existing = load->registry->Find(pass_name)) {
-    load->error = absl::StrCat("pass '", pass_name, "' is already registered (",
-                               existing->origin, ")");
+    load->error =
+        absl::StrCat("pass '", pass_name, "' is already registered (", existing->origin, ")");
     return 1;
   }
   for (const PassInfo& p : load->staged) {
@@ -92,10 +91,10 @@ void FailThunk(FleetPassRegistrar* self, const char* message) {
 
 PassRegistry PassRegistry::WithBuiltins() {
   PassRegistry registry;
-#define FLEET_PASS(name, factory)                                                           \
-  {                                                                                         \
-    std::unique_ptr<Pass> probe = factory();                                                \
-    registry.passes_.push_back(                                                             \
+#define FLEET_PASS(name, factory)                                                         \
+  {                                                                                       \
+    std::unique_ptr<Pass> probe = factory();                                              \
+    registry.passes_.push_back(                                                           \
         {name, std::string(probe->description()), "built-in", [] { return factory(); }}); \
   }
 #include "passes/passes.def"
@@ -106,15 +105,15 @@ PassRegistry PassRegistry::WithBuiltins() {
 absl::Status PassRegistry::Add(std::string name, std::string description, std::string origin,
                                PassFactory create) {
   if (!IsKebabCase(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "pass name '", name, "' is not kebab-case (lower-case words joined by '-')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pass name '", name, "' is not kebab-case (lower-case words joined by '-')"));
   }
   if (const PassInfo* existing = Find(name)) {
     return absl::AlreadyExistsError(
         absl::StrCat("pass '", name, "' is already registered (", existing->origin, ")"));
   }
-  passes_.push_back({std::move(name), std::move(description), std::move(origin),
-                     std::move(create)});
+  passes_.push_back(
+      {std::move(name), std::move(description), std::move(origin), std::move(create)});
   return absl::OkStatus();
 }
 
@@ -136,10 +135,10 @@ absl::Status PassRegistry::LoadPlugin(const std::string& path) {
   void* symbol = dlsym(handle, FLEET_PASS_PLUGIN_ENTRY);
   if (symbol == nullptr) {
     dlclose(handle);
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": not a Fleet pass plugin: it does not export '", FLEET_PASS_PLUGIN_ENTRY,
-        "' (hint: define extern \"C\" int ", FLEET_PASS_PLUGIN_ENTRY,
-        "(FleetPassRegistrar*), see passes/plugin_api.h)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a Fleet pass plugin: it does not export '",
+                     FLEET_PASS_PLUGIN_ENTRY, "' (hint: define extern \"C\" int ",
+                     FLEET_PASS_PLUGIN_ENTRY, "(FleetPassRegistrar*), see passes/plugin_api.h)"));
   }
   PluginLoad load;
   load.path = path;
@@ -223,8 +222,8 @@ absl::StatusOr<std::vector<std::string>> ParsePipeline(std::string_view pipeline
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     absl::string_view name = absl::StripAsciiWhitespace(part);
     if (name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pipeline '", std::string(pipeline), "' has an empty pass name; expected a,b,c"));
+      return absl::InvalidArgumentError(absl::StrCat("pipeline '", std::string(pipeline),
+                                                     "' has an empty pass name; expected a,b,c"));
     }
     names.emplace_back(name);
   }

@@ -38,16 +38,15 @@ absl::StatusOr<PassRegistry> BuildPassRegistry(const PassCliOptions& options) {
 std::string ListPasses(const PassRegistry& registry) {
   std::string out;
   for (const PassInfo* p : registry.List()) {
-    absl::StrAppend(&out, absl::StrFormat("  %-24s %s%s\n", p->name, p->description,
-                                          p->origin == "built-in"
-                                              ? std::string()
-                                              : absl::StrCat("  [", p->origin, "]")));
+    absl::StrAppend(
+        &out, absl::StrFormat(
+                  "  %-24s %s%s\n", p->name, p->description,
+                  p->origin == "built-in" ? std::string() : absl::StrCat("  [", p->origin, "]")));
   }
   return out;
 }
 
-absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry,
-                                       const PassCliOptions& options,
+absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry, const PassCliOptions& options,
                                        std::ostream& print_stream, std::ostream& diag_stream) {
   PassManagerOptions pm_options;
   pm_options.print_after.insert(options.print_after.begin(), options.print_after.end());

@@ -47,8 +47,7 @@ struct Pipeline {
 
 // Builds the pipeline. --print-after output goes to `print_stream`; timing and --debug-pass
 // notes to `diag_stream` (both must outlive the pipeline).
-absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry,
-                                       const PassCliOptions& options,
+absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry, const PassCliOptions& options,
                                        std::ostream& print_stream, std::ostream& diag_stream);
 
 struct PipelineResult {

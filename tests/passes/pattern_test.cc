@@ -34,7 +34,9 @@ block 1 parent 0 {
 )";
 
 OpPattern MatMulAdd() {
-  return OpPattern("Add").Bind("add").Commutative()
+  return OpPattern("Add")
+      .Bind("add")
+      .Commutative()
       .Input("A", OpPattern("MatMul").Bind("matmul").SingleUse().InputVar("A", "a"), "y")
       .InputVar("B", "bias");
 }

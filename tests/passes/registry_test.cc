@@ -46,8 +46,7 @@ TEST(PassRegistryTest, UnknownNameSuggestsTheClosest) {
   ASSERT_TRUE(registry.Add("dce", "", "test", Factory("dce")).ok());
   absl::Status s = registry.Create("fuse-matmul").status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(s.message(),
-            "unknown pass 'fuse-matmul' (hint: did you mean 'fuse-matmul-bias'?)");
+  EXPECT_EQ(s.message(), "unknown pass 'fuse-matmul' (hint: did you mean 'fuse-matmul-bias'?)");
   EXPECT_THAT(registry.Create("dec").status().message(), HasSubstr("did you mean 'dce'?"));
   // Nothing close: the known names instead.
   EXPECT_THAT(registry.Create("loop-unroll").status().message(),
@@ -146,8 +145,8 @@ TEST(PassPluginTest, VersionMismatch) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(),
               HasSubstr(absl::StrCat("built for pass plugin ABI version ",
-                                     FLEET_PASS_PLUGIN_ABI_VERSION + 99, "; this Fleet has version ",
-                                     FLEET_PASS_PLUGIN_ABI_VERSION)));
+                                     FLEET_PASS_PLUGIN_ABI_VERSION + 99,
+                                     "; this Fleet has version ", FLEET_PASS_PLUGIN_ABI_VERSION)));
   EXPECT_EQ(registry.Find("future-pass"), nullptr);
 }
 

@@ -34,9 +34,13 @@ using fleet::Var;
 std::string ShapeString(const Var* v) {
   if (v == nullptr) return "undeclared";
   if (!v->shape) return "unknown rank";
-  return absl::StrCat("[", absl::StrJoin(*v->shape, ",", [](std::string* out, int64_t d) {
-                         absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
-                       }), "]");
+  return absl::StrCat("[",
+                      absl::StrJoin(*v->shape, ",",
+                                    [](std::string* out, int64_t d) {
+                                      absl::StrAppend(out,
+                                                      d < 0 ? std::string("?") : std::to_string(d));
+                                    }),
+                      "]");
 }
 
 // "" when Gemm(a, w, bias) equals Add(MatMul(a, w), bias); otherwise why not.
@@ -55,8 +59,7 @@ std::string WhyNotFusable(const Block& block, const std::string& a, const std::s
   int64_t n = (*vw->shape)[1];
   if (n < 0) return absl::StrCat("B '", w, "' has an unknown column count");
   if (vb == nullptr || !vb->shape || vb->shape->size() != 1 || (*vb->shape)[0] != n) {
-    return absl::StrCat("bias '", bias, "' has shape ", ShapeString(vb), "; expected [", n,
-                        "]");
+    return absl::StrCat("bias '", bias, "' has shape ", ShapeString(vb), "; expected [", n, "]");
   }
   return "";
 }
@@ -71,10 +74,14 @@ class FuseMatMulAdd final : public fleet::Pass {
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
     Block& block = program.main();
     const fleet::OpPattern pattern =
-        fleet::OpPattern("Add").Bind("add").Commutative()
-            .Input("A", fleet::OpPattern("MatMul").Bind("matmul").SingleUse()
-                            .InputVar("A", "a").InputVar("B", "w"),
-                   "y")
+        fleet::OpPattern("Add")
+            .Bind("add")
+            .Commutative()
+            .Input(
+                "A",
+                fleet::OpPattern("MatMul").Bind("matmul").SingleUse().InputVar("A", "a").InputVar(
+                    "B", "w"),
+                "y")
             .InputVar("B", "bias");
     fleet::UseIndex uses(program, 0);
     std::vector<int> erase;
@@ -90,8 +97,8 @@ class FuseMatMulAdd final : public fleet::Pass {
         continue;
       }
       const Op& matmul = block.ops[m->ops.at("matmul")];
-      std::string reason = WhyNotFusable(block, m->vars.at("a"), m->vars.at("w"),
-                                         m->vars.at("bias"));
+      std::string reason =
+          WhyNotFusable(block, m->vars.at("a"), m->vars.at("w"), m->vars.at("bias"));
       if (!reason.empty()) {
         ctx.Skip(matmul, "not fused: " + reason);
         continue;
@@ -100,8 +107,8 @@ class FuseMatMulAdd final : public fleet::Pass {
       Op gemm;
       gemm.type = "Gemm";
       gemm.name = matmul.name.empty() ? add.name : matmul.name;
-      gemm.inputs = {{"A", {m->vars.at("a")}}, {"B", {m->vars.at("w")}},
-                     {"C", {m->vars.at("bias")}}};
+      gemm.inputs = {
+          {"A", {m->vars.at("a")}}, {"B", {m->vars.at("w")}}, {"C", {m->vars.at("bias")}}};
       gemm.outputs = {{"Y", add.OutputVars()}};
       gemm.role = add.role;
       gemm.device = add.device;
