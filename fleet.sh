@@ -14,7 +14,7 @@ VENV="$ROOT/.venv"
 APT_PACKAGES=(
   cmake ninja-build g++ pkg-config
   protobuf-compiler libprotobuf-dev libabsl-dev libonnx-dev libopenblas-dev libcli11-dev
-  libgtest-dev libgmock-dev googletest
+  libgtest-dev libgmock-dev googletest llvm-14-tools
   python3 python3-venv python3-onnx python3-numpy
 )
 PIP_PACKAGES=(onnx onnxruntime numpy)

@@ -9,7 +9,7 @@
 namespace fleet {
 
 // ".onnx" files are imported; other files are Fleet programs, in text form (starting with
-// "fleet.program") or binary.
+// "fleet.program", after any blank or `#` comment lines) or binary.
 absl::StatusOr<Program> LoadProgram(const std::string& path);
 
 }  // namespace fleet

@@ -1,0 +1,90 @@
+// The pass API: a Pass rewrites a Program; a PassContext carries what a run of passes shares
+// (options, diagnostics).
+//
+// A pass is one class with a kebab-case name and Run(), which returns whether it changed the
+// program. Passes edit the Program's plain structs directly (ir/program.h) and must leave it
+// valid: the PassManager runs Verify (ir/verify.h) after every pass and reports the pass that
+// broke it. A pass that looks at a candidate and decides not to rewrite it says why through
+// PassContext::Skip, never silently: `--debug-pass=NAME` shows those notes.
+//
+// This header, ir/*.h and passes/plugin_api.h are the public headers a plugin compiles against.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ir/program.h"
+
+namespace fleet {
+
+// One note a pass left about its work: usually a match it skipped and why.
+struct PassDiagnostic {
+  std::string pass;     // the pass that reported it
+  std::string where;    // op description with its origin (Op::Describe), or "" for the program
+  std::string message;  // e.g. "not fused: bias 'b' has shape [1,64]; expected [64]"
+
+  // "fuse-matmul-add: model.onnx: node 'fc1' (MatMul): not fused: ..."
+  std::string ToString() const;
+};
+
+// State shared by the passes of one pipeline run. Not thread-safe; one pipeline uses it at a
+// time. Owned by the caller of PassManager::Run and outlives it.
+class PassContext {
+ public:
+  PassContext() = default;
+
+  // Options: string key/value pairs, by convention "<pass-name>.<option>" (e.g.
+  // "fuse-matmul-add.min-n"); set from the command line with --pass-option KEY=VALUE.
+  void SetOption(std::string key, std::string value);
+  bool HasOption(std::string_view key) const;
+  // The option's value, or `default_value` when it is not set. The typed getters return
+  // INVALID_ARGUMENT naming the key when the value does not parse as that type.
+  std::string GetString(std::string_view key, std::string_view default_value = "") const;
+  absl::StatusOr<int64_t> GetInt(std::string_view key, int64_t default_value) const;
+  absl::StatusOr<double> GetFloat(std::string_view key, double default_value) const;
+  // true/false, 1/0, yes/no, on/off.
+  absl::StatusOr<bool> GetBool(std::string_view key, bool default_value) const;
+  const std::map<std::string, std::string, std::less<>>& options() const { return options_; }
+
+  // Diagnostics: a note from the running pass about `op` (or the whole program). Notes are
+  // kept in order; the PassManager prints those of the passes named by --debug-pass.
+  void Skip(const Op& op, std::string message);
+  void Note(std::string message);
+  const std::vector<PassDiagnostic>& diagnostics() const { return diagnostics_; }
+  // Notes of one pass, in order.
+  std::vector<PassDiagnostic> DiagnosticsOf(std::string_view pass) const;
+  void ClearDiagnostics() { diagnostics_.clear(); }
+
+  // The pass being run, set by the PassManager ("" outside a pipeline); notes are filed
+  // under it.
+  const std::string& current_pass() const { return current_pass_; }
+  void set_current_pass(std::string name) { current_pass_ = std::move(name); }
+
+  // The distributed strategy (DistributedStrategy) the pipeline was built from will be
+  // reachable from here once strategies land; passes must not assume one today.
+
+ private:
+  std::map<std::string, std::string, std::less<>> options_;
+  std::vector<PassDiagnostic> diagnostics_;
+  std::string current_pass_;
+};
+
+// A program rewrite. Subclasses are final classes with a default constructor.
+class Pass {
+ public:
+  virtual ~Pass() = default;
+  // Kebab-case name used in pipelines and messages: "dce", "fuse-matmul-add".
+  virtual std::string_view name() const = 0;
+  // One line for `--list-passes`.
+  virtual std::string_view description() const { return ""; }
+  // Rewrites `program`; true when anything changed. An error status aborts the pipeline; it
+  // should say what the pass could not handle (FAILED_PRECONDITION for a wrong pass order,
+  // UNIMPLEMENTED for an unsupported construct, INVALID_ARGUMENT for a bad option).
+  virtual absl::StatusOr<bool> Run(Program& program, PassContext& ctx) = 0;
+};
+
+}  // namespace fleet

@@ -1,0 +1,117 @@
+// fleet-opt: runs passes over a program and prints the result in text form. The driver of the
+// golden pass tests (tests/passes/*.txt), in the manner of mlir-opt.
+//
+//   fleet-opt prog.txt --passes dce                  result on standard output
+//   fleet-opt prog.txt --passes a,b --print-after a  also the program after a (standard error)
+//   fleet-opt prog.txt --pass-plugin lib.so --passes my-pass --debug-pass my-pass
+//   fleet-opt cases.txt --split-input-file --passes dce
+//
+// --split-input-file treats the input as text programs separated by lines `# -----` and runs
+// the pipeline on each; results are printed in order, separated by the same line. A case that
+// fails prints its error (with line numbers of the whole file) and the others still run; the
+// exit status is then 1.
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_split.h"
+#include "ir/text_format.h"
+#include "tools/pass_cli.h"
+#include "tools/program_loader.h"
+
+namespace {
+
+constexpr char kSplitMarker[] = "# -----";
+
+struct Chunk {
+  std::string text;  // padded with blank lines so that line numbers match the whole file
+};
+
+std::vector<Chunk> SplitInput(const std::string& text) {
+  std::vector<Chunk> chunks(1);
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    if (absl::StripAsciiWhitespace(line) == kSplitMarker) {
+      chunks.push_back({std::string(static_cast<size_t>(line_no), '\n')});
+      continue;
+    }
+    chunks.back().text.append(line.data(), line.size());
+    chunks.back().text += '\n';
+  }
+  return chunks;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fleet-opt: run Fleet passes over a program and print it in text form"};
+  std::string path, output;
+  bool split = false;
+  fleet::PassCliOptions options;
+  app.add_option("file", path, "a Fleet program (text or binary) or an .onnx model");
+  app.add_option("-o,--output", output, "write the result here instead of standard output");
+  app.add_flag("--split-input-file", split,
+               "the input holds several text programs separated by '# -----' lines");
+  fleet::AddPassFlags(app, options);
+  app.footer("--print-after, --time-passes and --debug-pass write to standard error.");
+  CLI11_PARSE(app, argc, argv);
+
+  auto error = [](const auto& message) {
+    std::cerr << "fleet-opt: error: " << message << "\n";
+    return 1;
+  };
+  absl::StatusOr<fleet::PassRegistry> registry = fleet::BuildPassRegistry(options);
+  if (!registry.ok()) return error(registry.status().message());
+  if (options.list_passes) {
+    std::cout << fleet::ListPasses(*registry);
+    return 0;
+  }
+  if (path.empty()) return error("no input file (usage: fleet-opt FILE --passes a,b,c)");
+  absl::StatusOr<fleet::Pipeline> pipeline =
+      fleet::BuildPipeline(*registry, options, std::cerr, std::cerr);
+  if (!pipeline.ok()) return error(pipeline.status().message());
+
+  std::vector<absl::StatusOr<fleet::Program>> programs;
+  if (split) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return error(path + ": cannot open file");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    for (const Chunk& chunk : SplitInput(buffer.str())) {
+      programs.push_back(fleet::ParseProgramText(chunk.text, path));
+    }
+  } else {
+    programs.push_back(fleet::LoadProgram(path));
+  }
+
+  int rc = 0;
+  std::string text;
+  for (size_t i = 0; i < programs.size(); ++i) {
+    if (i > 0) text += std::string(kSplitMarker) + "\n";
+    absl::StatusOr<fleet::Program>& program = programs[i];
+    if (!program.ok()) {
+      rc = error(program.status().message());
+      continue;
+    }
+    absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *program);
+    if (!result.ok()) {
+      rc = error(result.status().message());
+      continue;
+    }
+    text += fleet::PrintProgram(*program);
+  }
+  if (output.empty()) {
+    std::cout << text;
+    return rc;
+  }
+  std::ofstream out(output);
+  out << text;
+  out.close();
+  if (!out) return error(output + ": cannot write file");
+  return rc;
+}
