@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -20,6 +21,10 @@
 #include "ir/program.h"
 
 namespace fleet {
+
+namespace proto {
+class DistributedStrategy;  // passes/strategy.proto; include "passes/strategy.pb.h" to read it
+}  // namespace proto
 
 // One note a pass left about its work: usually a match it skipped and why.
 struct PassDiagnostic {
@@ -64,13 +69,17 @@ class PassContext {
   const std::string& current_pass() const { return current_pass_; }
   void set_current_pass(std::string name) { current_pass_ = std::move(name); }
 
-  // The distributed strategy (DistributedStrategy) the pipeline was built from will be
-  // reachable from here once strategies land; passes must not assume one today.
+  // The strategy the pipeline was built from (passes/strategy.proto), or nullptr when the
+  // pipeline was given pass by pass without one. Passes that need a field report its absence
+  // (e.g. the loss pass: "no loss kind in the strategy").
+  const proto::DistributedStrategy* strategy() const { return strategy_.get(); }
+  void set_strategy(const proto::DistributedStrategy& strategy);
 
  private:
   std::map<std::string, std::string, std::less<>> options_;
   std::vector<PassDiagnostic> diagnostics_;
   std::string current_pass_;
+  std::shared_ptr<const proto::DistributedStrategy> strategy_;
 };
 
 // A program rewrite. Subclasses are final classes with a default constructor.

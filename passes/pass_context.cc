@@ -1,10 +1,11 @@
-// PassContext: typed option getters and the diagnostics passes leave.
+// PassContext: typed option getters, the strategy, and the diagnostics passes leave.
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "passes/pass.h"
+#include "passes/strategy.pb.h"
 
 namespace fleet {
 
@@ -58,6 +59,10 @@ absl::StatusOr<bool> PassContext::GetBool(std::string_view key, bool default_val
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
   if (v == "false" || v == "0" || v == "no" || v == "off") return false;
   return BadOption(key, it->second, "true or false");
+}
+
+void PassContext::set_strategy(const proto::DistributedStrategy& strategy) {
+  strategy_ = std::make_shared<const proto::DistributedStrategy>(strategy);
 }
 
 void PassContext::Skip(const Op& op, std::string message) {

@@ -5,6 +5,7 @@
 //   fleet-opt prog.txt --passes a,b --print-after a  also the program after a (standard error)
 //   fleet-opt prog.txt --pass-plugin lib.so --passes my-pass --debug-pass my-pass
 //   fleet-opt cases.txt --split-input-file --passes dce
+//   fleet-opt prog.txt --passes loss --loss mse --label y   strategy flags as fleet-transpile's
 //
 // --split-input-file treats the input as text programs separated by lines `# -----` and runs
 // the pipeline on each; results are printed in order, separated by the same line. A case that
@@ -12,6 +13,7 @@
 // exit status is then 1.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -20,8 +22,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "ir/text_format.h"
+#include "passes/strategy.h"
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
+#include "tools/strategy_cli.h"
 
 namespace {
 
@@ -53,12 +57,17 @@ int main(int argc, char** argv) {
   std::string path, output;
   bool split = false;
   fleet::PassCliOptions options;
+  fleet::StrategyCliOptions strategy_options;
   app.add_option("file", path, "a Fleet program (text or binary) or an .onnx model");
-  app.add_option("-o,--output", output, "write the result here instead of standard output");
+  app.add_option("-o,--out-file", output, "write the result here instead of standard output");
   app.add_flag("--split-input-file", split,
                "the input holds several text programs separated by '# -----' lines");
   fleet::AddPassFlags(app, options);
-  app.footer("--print-after, --time-passes and --debug-pass write to standard error.");
+  fleet::AddStrategyFlags(app, strategy_options);
+  app.footer(
+      "--print-after, --time-passes and --debug-pass write to standard error. With a strategy "
+      "(--strategy, --strategy-file, --loss, ...) and no --passes, the strategy's pipeline runs; "
+      "the printed program records the strategy.");
   CLI11_PARSE(app, argc, argv);
 
   auto error = [](const auto& message) {
@@ -72,9 +81,18 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (path.empty()) return error("no input file (usage: fleet-opt FILE --passes a,b,c)");
+  absl::StatusOr<std::optional<fleet::proto::DistributedStrategy>> strategy =
+      fleet::BuildStrategy(strategy_options);
+  if (!strategy.ok()) return error(strategy.status().message());
+  if (strategy->has_value() && options.passes.empty()) {
+    absl::StatusOr<std::string> passes = fleet::StrategyPipeline(**strategy);
+    if (!passes.ok()) return error(passes.status().message());
+    options.passes = *passes;
+  }
   absl::StatusOr<fleet::Pipeline> pipeline =
       fleet::BuildPipeline(*registry, options, std::cerr, std::cerr);
   if (!pipeline.ok()) return error(pipeline.status().message());
+  if (strategy->has_value()) pipeline->context.set_strategy(**strategy);
 
   std::vector<absl::StatusOr<fleet::Program>> programs;
   if (split) {
@@ -103,6 +121,7 @@ int main(int argc, char** argv) {
       rc = error(result.status().message());
       continue;
     }
+    if (strategy->has_value()) fleet::RecordStrategy(**strategy, *program);
     text += fleet::PrintProgram(*program);
   }
   if (output.empty()) {

@@ -1,23 +1,28 @@
 // fleet-transpile: turns a model into the program files a job runs, by running a pipeline of
 // passes over it.
 //
-//   fleet-transpile model.onnx -o job/ --passes dce
+//   fleet-transpile model.onnx -o job/ --strategy single --loss softmax_ce --label label
+//   fleet-transpile model.onnx -o job/ --strategy-file s.pbtxt --lr 0.01
 //   fleet-transpile model.onnx -o job/ --pass-plugin libmy_pass.so --passes dce,my-pass
 //
-// Writes job/main.program (binary, ir/serialize.h) and prints one summary line. Any error is
-// one line on standard error and a non-zero exit. This version runs the passes it is given;
-// the strategy flags (--strategy, --loss, --optimizer, ...) that choose the training and
-// distribution passes, and the startup program, come with the training passes.
+// The strategy flags (tools/strategy_cli.h) build a DistributedStrategy that picks the pipeline
+// (--passes, when given, replaces it) and that the passes read; the written program records it
+// (ProgramMeta::strategy and extra["strategy"]). Writes job/main.program (binary,
+// ir/serialize.h) and prints one summary line. Any error is one line on standard error and a
+// non-zero exit. The startup program comes with the optimizer pass.
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <system_error>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "ir/serialize.h"
+#include "passes/strategy.h"
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
+#include "tools/strategy_cli.h"
 
 namespace {
 
@@ -40,14 +45,16 @@ int main(int argc, char** argv) {
       "fleet-transpile: run a pipeline of passes over a model and write the program files"};
   std::string input, out_dir;
   fleet::PassCliOptions options;
+  fleet::StrategyCliOptions strategy_options;
   app.add_option("model", input, "an .onnx model or a Fleet program file (binary or text)");
-  app.add_option("-o,--output", out_dir, "output directory; main.program is written there");
+  app.add_option("-o,--out-dir", out_dir, "output directory; main.program is written there");
   fleet::AddPassFlags(app, options);
+  fleet::AddStrategyFlags(app, strategy_options);
   app.footer(
       "Writes OUT_DIR/main.program. --print-after output goes to standard output; --time-passes "
       "and --debug-pass to standard error.\n"
-      "Not yet available: --strategy, --loss, --optimizer (and the startup program) come with "
-      "the training passes in a later version; today the pipeline is given with --passes.");
+      "A strategy (--strategy or --strategy-file) picks the pipeline: single runs 'loss' "
+      "(autodiff and the optimizer follow in a later version); --passes replaces it.");
   CLI11_PARSE(app, argc, argv);
 
   auto fail = [](const auto& message) {
@@ -63,14 +70,24 @@ int main(int argc, char** argv) {
   if (input.empty()) return fail("no model given (usage: fleet-transpile MODEL -o DIR)");
   if (out_dir.empty()) return fail("no output directory given (-o DIR)");
 
+  absl::StatusOr<std::optional<fleet::proto::DistributedStrategy>> strategy =
+      fleet::BuildStrategy(strategy_options);
+  if (!strategy.ok()) return fail(strategy.status().message());
+  if (strategy->has_value() && options.passes.empty()) {
+    absl::StatusOr<std::string> passes = fleet::StrategyPipeline(**strategy);
+    if (!passes.ok()) return fail(passes.status().message());
+    options.passes = *passes;
+  }
   absl::StatusOr<fleet::Pipeline> pipeline =
       fleet::BuildPipeline(*registry, options, std::cout, std::cerr);
   if (!pipeline.ok()) return fail(pipeline.status().message());
+  if (strategy->has_value()) pipeline->context.set_strategy(**strategy);
   absl::StatusOr<fleet::Program> program = fleet::LoadProgram(input);
   if (!program.ok()) return fail(program.status().message());
   size_t ops_before = CountOps(*program);
   absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *program);
   if (!result.ok()) return fail(result.status().message());
+  if (strategy->has_value()) fleet::RecordStrategy(**strategy, *program);
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);

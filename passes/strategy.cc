@@ -1,0 +1,218 @@
+// DistributedStrategy: text parsing with file:line errors, value checks, CLI names, the
+// pipeline a mode runs, and the record kept in the program (passes/strategy.h).
+#include "passes/strategy.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "ir/status_macros.h"
+
+namespace fleet {
+namespace {
+
+using proto::DistributedStrategy;
+using proto::TrainingConfig;
+
+constexpr char kRecordKey[] = "strategy";
+
+struct ModeEntry {
+  DistributedStrategy::Mode mode;
+  const char* name;
+};
+constexpr ModeEntry kModes[] = {{DistributedStrategy::SINGLE, "single"},
+                                {DistributedStrategy::PS, "ps"},
+                                {DistributedStrategy::COLLECTIVE, "collective"},
+                                {DistributedStrategy::LOCALSGD, "localsgd"}};
+
+struct LossEntry {
+  TrainingConfig::LossKind kind;
+  const char* name;
+};
+constexpr LossEntry kLosses[] = {{TrainingConfig::SOFTMAX_CE, "softmax_ce"},
+                                 {TrainingConfig::SIGMOID_BCE, "sigmoid_bce"},
+                                 {TrainingConfig::MSE, "mse"}};
+
+constexpr const char* kOptimizers[] = {"sgd", "momentum", "adam", "adamw", "adagrad"};
+
+// Keeps the first error the text parser reports, with its 0-based position.
+class FirstError : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!has_error_) {
+      has_error_ = true;
+      line_ = line;
+      column_ = column;
+      message_ = message;
+    }
+  }
+  bool has_error() const { return has_error_; }
+  std::string ToString(const std::string& file) const {
+    return absl::StrCat(file, ":", line_ + 1, ":", column_ + 1, ": error: ", message_);
+  }
+
+ private:
+  bool has_error_ = false;
+  int line_ = 0;
+  int column_ = 0;
+  std::string message_;
+};
+
+}  // namespace
+
+std::string ModeName(DistributedStrategy::Mode mode) {
+  for (const ModeEntry& e : kModes) {
+    if (e.mode == mode) return e.name;
+  }
+  return "single";  // MODE_UNSPECIFIED
+}
+
+absl::StatusOr<DistributedStrategy::Mode> ParseModeName(std::string_view name) {
+  std::vector<std::string> known;
+  for (const ModeEntry& e : kModes) {
+    if (name == e.name) return e.mode;
+    known.push_back(e.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown strategy '", std::string(name), "'; expected one of ", absl::StrJoin(known, ", ")));
+}
+
+std::string LossKindName(TrainingConfig::LossKind kind) {
+  for (const LossEntry& e : kLosses) {
+    if (e.kind == kind) return e.name;
+  }
+  return "";
+}
+
+absl::StatusOr<TrainingConfig::LossKind> ParseLossKindName(std::string_view name) {
+  std::vector<std::string> known;
+  for (const LossEntry& e : kLosses) {
+    if (name == e.name) return e.kind;
+    known.push_back(e.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown loss '", std::string(name), "'; expected one of ", absl::StrJoin(known, ", ")));
+}
+
+bool IsKnownOptimizer(std::string_view name) {
+  for (const char* o : kOptimizers) {
+    if (name == o) return true;
+  }
+  return false;
+}
+
+absl::Status ValidateStrategy(const DistributedStrategy& strategy,
+                              const StrategyFieldLocator& where) {
+  auto at = [&](std::string_view field) {
+    if (where) return where(field);
+    return absl::StrCat("strategy field '", std::string(field), "'");
+  };
+  const TrainingConfig& t = strategy.training();
+  if (!t.optimizer().empty() && !IsKnownOptimizer(t.optimizer())) {
+    std::vector<std::string> known(std::begin(kOptimizers), std::end(kOptimizers));
+    return absl::InvalidArgumentError(
+        absl::StrCat(at("training.optimizer"), ": unknown optimizer '", t.optimizer(),
+                     "'; expected one of ", absl::StrJoin(known, ", ")));
+  }
+  if (!std::isfinite(t.lr()) || t.lr() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(at("training.lr"), ": learning rate ", t.lr(),
+                                                   " is invalid; expected a number >= 0"));
+  }
+  if (!t.label().empty() && !t.output().empty() && t.label() == t.output()) {
+    return absl::InvalidArgumentError(absl::StrCat(at("training.label"), ": label '", t.label(),
+                                                   "' is also the output; expected a new name"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DistributedStrategy> ParseStrategyText(const std::string& text,
+                                                      const std::string& file) {
+  DistributedStrategy strategy;
+  google::protobuf::TextFormat::Parser parser;
+  FirstError errors;
+  google::protobuf::TextFormat::ParseInfoTree locations;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&locations);
+  if (!parser.ParseFromString(text, &strategy)) {
+    return absl::InvalidArgumentError(
+        errors.has_error() ? errors.ToString(file) : absl::StrCat(file, ": error: not a strategy"));
+  }
+  // Locates "training.lr" through the parse tree; the file alone when the field is absent.
+  auto where = [&](std::string_view path) -> std::string {
+    const google::protobuf::Descriptor* type = DistributedStrategy::descriptor();
+    const google::protobuf::TextFormat::ParseInfoTree* tree = &locations;
+    std::vector<std::string> parts = absl::StrSplit(std::string(path), '.');
+    for (size_t i = 0; i < parts.size() && tree != nullptr && type != nullptr; ++i) {
+      const google::protobuf::FieldDescriptor* field = type->FindFieldByName(parts[i]);
+      if (field == nullptr) break;
+      if (i + 1 == parts.size()) {
+        google::protobuf::TextFormat::ParseLocation loc = tree->GetLocation(field, -1);
+        if (loc.line >= 0) return absl::StrCat(file, ":", loc.line + 1, ":", loc.column + 1);
+        break;
+      }
+      tree = tree->GetTreeForNested(field, -1);
+      type = field->message_type();
+    }
+    return file;
+  };
+  absl::Status valid = ValidateStrategy(strategy, where);
+  if (!valid.ok()) {
+    // "s.pbtxt:4:3: unknown optimizer ..." -> "s.pbtxt:4:3: error: unknown optimizer ..."
+    std::string message(valid.message());
+    size_t colon = message.find(": ");
+    if (colon != std::string::npos) message.insert(colon + 2, "error: ");
+    return absl::InvalidArgumentError(message);
+  }
+  return strategy;
+}
+
+absl::StatusOr<DistributedStrategy> ReadStrategyFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open strategy file"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseStrategyText(buffer.str(), path);
+}
+
+absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy) {
+  switch (strategy.mode()) {
+    case DistributedStrategy::MODE_UNSPECIFIED:
+    case DistributedStrategy::SINGLE:
+      return std::string("loss");
+    default:
+      return absl::UnimplementedError(absl::StrCat("strategy '", ModeName(strategy.mode()),
+                                                   "' is not implemented yet; only 'single' is"));
+  }
+}
+
+std::string StrategyToText(const DistributedStrategy& strategy) {
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  std::string text;
+  printer.PrintToString(strategy, &text);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text;
+}
+
+void RecordStrategy(const DistributedStrategy& strategy, Program& program) {
+  program.meta.strategy = ModeName(strategy.mode());
+  program.meta.extra[kRecordKey] = StrategyToText(strategy);
+}
+
+absl::StatusOr<std::optional<DistributedStrategy>> RecordedStrategy(const Program& program) {
+  auto it = program.meta.extra.find(kRecordKey);
+  if (it == program.meta.extra.end()) return std::optional<DistributedStrategy>();
+  std::string where =
+      absl::StrCat(program.source.empty() ? "program" : program.source, ": extra[\"strategy\"]");
+  FLEET_ASSIGN_OR_RETURN(DistributedStrategy s, ParseStrategyText(it->second, where));
+  return std::optional<DistributedStrategy>(std::move(s));
+}
+
+}  // namespace fleet

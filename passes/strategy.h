@@ -1,0 +1,64 @@
+// The DistributedStrategy (passes/strategy.proto): reading it from text, checking its values,
+// naming its enums the way the CLI spells them, the pipeline it picks, and recording it in the
+// program it produced.
+//
+//   FLEET_ASSIGN_OR_RETURN(proto::DistributedStrategy s, ReadStrategyFile("s.pbtxt"));
+//   s.mutable_training()->set_label("y");                  // a flag overrides the file
+//   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, where));
+//   FLEET_ASSIGN_OR_RETURN(std::string pipeline, StrategyPipeline(s));   // "loss"
+//   ...run the pipeline with ctx.set_strategy(s)...
+//   RecordStrategy(s, program);   // meta.strategy = "single", meta.extra["strategy"] = text
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ir/program.h"
+#include "passes/strategy.pb.h"
+
+namespace fleet {
+
+// Parses a strategy in protobuf text format. Errors name `file` and the 1-based line and column:
+//   "s.pbtxt:3:9: error: Unknown enumeration value of \"FOO\" for field \"loss\"."
+// Values are checked too (ValidateStrategy), naming the line of the offending field.
+absl::StatusOr<proto::DistributedStrategy> ParseStrategyText(const std::string& text,
+                                                             const std::string& file);
+// Reads and parses a whole file; NOT_FOUND when it cannot be opened.
+absl::StatusOr<proto::DistributedStrategy> ReadStrategyFile(const std::string& path);
+
+// The CLI spellings: "single", "ps", "collective", "localsgd"; "softmax_ce", "sigmoid_bce",
+// "mse". Parsing an unknown name is INVALID_ARGUMENT listing the known ones.
+std::string ModeName(proto::DistributedStrategy::Mode mode);
+absl::StatusOr<proto::DistributedStrategy::Mode> ParseModeName(std::string_view name);
+std::string LossKindName(proto::TrainingConfig::LossKind kind);
+absl::StatusOr<proto::TrainingConfig::LossKind> ParseLossKindName(std::string_view name);
+
+// Optimizer names the optimizer pass will accept.
+bool IsKnownOptimizer(std::string_view name);
+
+// Checks field values the message's types cannot: a known optimizer, a finite learning rate
+// >= 0, non-empty names where a name is given. `where` maps a field path ("training.lr") to the
+// message prefix that locates it (a flag "--lr", or "s.pbtxt:4:3"); null means "strategy field
+// 'training.lr'".
+using StrategyFieldLocator = std::function<std::string(std::string_view field)>;
+absl::Status ValidateStrategy(const proto::DistributedStrategy& strategy,
+                              const StrategyFieldLocator& where = nullptr);
+
+// The passes the strategy's mode runs, comma-separated: "loss" for single (autodiff and the
+// optimizer follow as they land). UNIMPLEMENTED for the modes whose passes do not exist yet.
+absl::StatusOr<std::string> StrategyPipeline(const proto::DistributedStrategy& strategy);
+
+// One-line protobuf text form: `mode: SINGLE training { label: "label" loss: SOFTMAX_CE }`.
+std::string StrategyToText(const proto::DistributedStrategy& strategy);
+
+// Records `strategy` in `program`: meta.strategy = ModeName, meta.extra["strategy"] = text form.
+void RecordStrategy(const proto::DistributedStrategy& strategy, Program& program);
+// The strategy recorded in `program`, or nullopt when none; INVALID_ARGUMENT when the record
+// does not parse.
+absl::StatusOr<std::optional<proto::DistributedStrategy>> RecordedStrategy(const Program& program);
+
+}  // namespace fleet

@@ -1,0 +1,39 @@
+// The strategy flags shared by fleet-transpile and fleet-opt, mapped onto a DistributedStrategy
+// (passes/strategy.proto):
+//   --strategy single|ps|collective|localsgd   mode
+//   --label NAME --output NAME --loss-output NAME --loss softmax_ce|sigmoid_bce|mse
+//   --optimizer NAME --lr X                    training.*
+//   --strategy-file s.pbtxt                    the whole message in text format; flags given
+//                                              beside it override its fields
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "passes/strategy.pb.h"
+
+namespace fleet {
+
+struct StrategyCliOptions {
+  std::string file;
+  std::string mode;
+  std::string label;
+  std::string output;
+  std::string loss_output;
+  std::string loss;
+  std::string optimizer;
+  std::string lr;
+};
+
+// Adds the flags above to `app`.
+void AddStrategyFlags(CLI::App& app, StrategyCliOptions& options);
+
+// The strategy the flags describe, or nullopt when no strategy flag and no file was given.
+// A bad value is INVALID_ARGUMENT naming the flag ("--loss: unknown loss 'l1'; expected one
+// of ...") or the file position ("s.pbtxt:3:9: error: ...").
+absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
+    const StrategyCliOptions& options);
+
+}  // namespace fleet
