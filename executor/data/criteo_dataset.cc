@@ -59,8 +59,8 @@ class CriteoDataset final : public Dataset {
             absl::StrCat("criteo: record ", row, " is out of range [0, ", lines_.size(), ")"));
       }
       int label_value = 0;
-      FLEET_RETURN_IF_ERROR(ParseRecord(row, &label_value, dense.data<float>() + i * kCriteoDense,
-                                        ids.data(), i));
+      FLEET_RETURN_IF_ERROR(
+          ParseRecord(row, &label_value, dense.data<float>() + i * kCriteoDense, ids.data(), i));
       if (has_label) {
         if (options_.label_dtype == DataType::kI64) {
           label.data<int64_t>()[i] = label_value;
@@ -154,16 +154,15 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(const std::stri
         "criteo: table size ", opts.table_size, "; expected >= 2 (id 0 is reserved for missing)"));
   }
   if (opts.label_dtype != DataType::kF32 && opts.label_dtype != DataType::kI64) {
-    return absl::InvalidArgumentError(absl::StrCat("criteo: label type ",
-                                                   DataTypeName(opts.label_dtype),
-                                                   "; expected f32 or i64"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "criteo: label type ", DataTypeName(opts.label_dtype), "; expected f32 or i64"));
   }
   if (opts.sparse_names.empty()) {
     for (int s = 1; s <= kCriteoSparse; ++s) opts.sparse_names.push_back(absl::StrCat("C", s));
   }
   if (opts.sparse_names.size() != kCriteoSparse) {
-    return absl::InvalidArgumentError(absl::StrCat("criteo: ", opts.sparse_names.size(),
-                                                   " categorical names; expected 26"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("criteo: ", opts.sparse_names.size(), " categorical names; expected 26"));
   }
   FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open(files));

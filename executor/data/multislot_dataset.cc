@@ -66,25 +66,25 @@ class MultiSlotDataset final : public Dataset {
         const SlotSpec& spec = slots_[s];
         absl::string_view count_text = NextToken(rest);
         if (count_text.empty()) {
-          return bad(absl::StrCat("ends before slot '", spec.name, "' (slot ", s + 1, " of ", n,
-                                  ")"));
+          return bad(
+              absl::StrCat("ends before slot '", spec.name, "' (slot ", s + 1, " of ", n, ")"));
         }
         int64_t count = 0;
-        auto [end, ec] = std::from_chars(count_text.data(), count_text.data() + count_text.size(),
-                                         count);
+        auto [end, ec] =
+            std::from_chars(count_text.data(), count_text.data() + count_text.size(), count);
         if (ec != std::errc() || end != count_text.data() + count_text.size() || count < 0) {
           return bad(absl::StrCat("slot '", spec.name, "': count is ", Quoted(count_text),
                                   "; expected a non-negative integer"));
         }
         if (spec.dim >= 0 && count != spec.dim) {
-          return bad(absl::StrCat("slot '", spec.name, "' has ", count, " values; expected ",
-                                  spec.dim));
+          return bad(
+              absl::StrCat("slot '", spec.name, "' has ", count, " values; expected ", spec.dim));
         }
         for (int64_t k = 0; k < count; ++k) {
           absl::string_view v = NextToken(rest);
           if (v.empty()) {
-            return bad(absl::StrCat("slot '", spec.name, "' ends after ", k, " of ", count,
-                                    " values"));
+            return bad(
+                absl::StrCat("slot '", spec.name, "' ends after ", k, " of ", count, " values"));
           }
           const char* first = v.data();
           const char* last = v.data() + v.size();
@@ -111,8 +111,8 @@ class MultiSlotDataset final : public Dataset {
       }
       absl::string_view extra = NextToken(rest);
       if (!extra.empty()) {
-        return bad(absl::StrCat("has more values after the last slot '", slots_.back().name,
-                                "' (", Quoted(extra), "); expected ", n, " slots"));
+        return bad(absl::StrCat("has more values after the last slot '", slots_.back().name, "' (",
+                                Quoted(extra), "); expected ", n, " slots"));
       }
     }
     const int64_t b = static_cast<int64_t>(rows.size());
@@ -157,9 +157,10 @@ absl::StatusOr<std::vector<SlotSpec>> ParseSlotSpecs(const std::string& config) 
   for (absl::string_view raw : absl::StrSplit(config, ',', absl::SkipWhitespace())) {
     const std::string entry(absl::StripAsciiWhitespace(raw));
     auto bad = [&](const std::string& what) {
-      return absl::InvalidArgumentError(absl::StrCat("slot config entry '", entry, "': ", what,
-                                                     " (expected name:type or name:type:N or "
-                                                     "name:type:var; type float, int64 or uint64)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("slot config entry '", entry, "': ", what,
+                       " (expected name:type or name:type:N or "
+                       "name:type:var; type float, int64 or uint64)"));
     };
     std::vector<std::string> parts = absl::StrSplit(entry, ':');
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty()) return bad("malformed");
@@ -195,7 +196,8 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
   if (slots.empty()) return absl::InvalidArgumentError("multislot: no slots configured");
   FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open(files));
-  return std::shared_ptr<const Dataset>(std::make_shared<MultiSlotDataset>(std::move(lines), slots));
+  return std::shared_ptr<const Dataset>(
+      std::make_shared<MultiSlotDataset>(std::move(lines), slots));
 }
 
 }  // namespace fleet

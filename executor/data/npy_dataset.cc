@@ -42,11 +42,10 @@ class NpyDataset final : public Dataset {
       char* dst = static_cast<char*>(out.raw_data());
       for (size_t i = 0; i < rows.size(); ++i) {
         if (rows[i] < 0 || rows[i] >= records_) {
-          return absl::OutOfRangeError(absl::StrCat(c.path, ": record ", rows[i],
-                                                    " is out of range [0, ", records_, ")"));
+          return absl::OutOfRangeError(
+              absl::StrCat(c.path, ": record ", rows[i], " is out of range [0, ", records_, ")"));
         }
-        std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(rows[i]) * row_bytes,
-                    row_bytes);
+        std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(rows[i]) * row_bytes, row_bytes);
       }
       batch.tensors[c.name] = std::move(out);
     }
@@ -76,8 +75,8 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenNpyDataset(
       std::string path = (fs::path(dir) / (name + ".npy")).string();
       std::error_code ec;
       if (!fs::is_regular_file(path, ec)) {
-        return absl::NotFoundError(absl::StrCat(dir, ": no file ", name, ".npy for the tensor '",
-                                                name, "'"));
+        return absl::NotFoundError(
+            absl::StrCat(dir, ": no file ", name, ".npy for the tensor '", name, "'"));
       }
       paths.push_back(path);
     }
@@ -86,15 +85,15 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenNpyDataset(
   for (const std::string& path : paths) {
     FLEET_ASSIGN_OR_RETURN(Tensor values, MapNpy(path));
     if (values.rank() < 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": holds a scalar ", values.TypeString(), "; expected one row per record"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": holds a scalar ", values.TypeString(),
+                                                     "; expected one row per record"));
     }
     const std::string name = fs::path(path).stem().string();
     if (!columns.empty() && values.dim(0) != columns[0].values.dim(0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, " holds ", values.dim(0), " records (", values.TypeString(), ") but ",
-          columns[0].path, " holds ", columns[0].values.dim(0), " (",
-          columns[0].values.TypeString(), "); every file needs the same first dim"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " holds ", values.dim(0), " records (", values.TypeString(), ") but ",
+                       columns[0].path, " holds ", columns[0].values.dim(0), " (",
+                       columns[0].values.TypeString(), "); every file needs the same first dim"));
     }
     columns.push_back({name, path, std::move(values)});
   }

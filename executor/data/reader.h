@@ -31,8 +31,8 @@ namespace fleet {
 // values tensor of the total length and a lengths tensor of `size`; see multislot_dataset.h).
 struct Batch {
   int64_t size = 0;
-  int epoch = 0;          // 0-based epoch this batch belongs to
-  int64_t index = 0;      // 0-based batch index within its epoch
+  int epoch = 0;      // 0-based epoch this batch belongs to
+  int64_t index = 0;  // 0-based batch index within its epoch
   std::map<std::string, Tensor> tensors;
 };
 

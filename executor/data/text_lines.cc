@@ -32,8 +32,8 @@ absl::StatusOr<TextLines> TextLines::Open(const std::vector<std::string>& paths)
             absl::StrCat(path, ":", line, ": line is longer than 2 GiB"));
       }
       if (stop > pos) {
-        result.lines_.push_back(LineRef{static_cast<int64_t>(pos), line,
-                                        static_cast<int32_t>(stop - pos), file_index});
+        result.lines_.push_back(
+            LineRef{static_cast<int64_t>(pos), line, static_cast<int32_t>(stop - pos), file_index});
       }
       pos = end + 1;
     }

@@ -1,11 +1,10 @@
 // The Criteo TSV dataset: dense log transform, hashed ids, labels, missing fields, several
 // files, malformed lines reported as file:line (also through the prefetch thread).
-#include "executor/data/criteo_dataset.h"
-
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/data/criteo_dataset.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/executor/data_test_util.h"
@@ -52,8 +51,8 @@ TEST(CriteoDatasetTest, ParsesDenseIdsAndLabels) {
   const Batch& b = batches[0];
   ASSERT_EQ(b.tensors.at("dense").TypeString(), "f32[2,13]");
   std::vector<float> dense = Values<float>(b.tensors.at("dense"));
-  EXPECT_FLOAT_EQ(dense[0], std::log1p(1.0f));   // record 0, I1 = 1
-  EXPECT_FLOAT_EQ(dense[4], 0.0f);               // I5 missing
+  EXPECT_FLOAT_EQ(dense[0], std::log1p(1.0f));         // record 0, I1 = 1
+  EXPECT_FLOAT_EQ(dense[4], 0.0f);                     // I5 missing
   EXPECT_FLOAT_EQ(dense[13 + 12], std::log1p(16.0f));  // record 1, I13 = 16
   EXPECT_EQ(b.tensors.at("label").TypeString(), "f32[2]");
   EXPECT_THAT(Values<float>(b.tensors.at("label")), ElementsAre(1.0f, 0.0f));

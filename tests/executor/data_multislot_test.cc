@@ -1,7 +1,6 @@
 // The MultiSlot text dataset: slot config parsing, scalar / fixed / variable-length slots,
 // malformed records reported as file:line.
 #include "executor/data/multislot_dataset.h"
-
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/executor/data_test_util.h"
@@ -24,8 +23,8 @@ TEST(MultiSlotDatasetTest, ParsesTheSlotConfig) {
   EXPECT_EQ((*slots)[1].dim, 3);
   EXPECT_EQ((*slots)[2].dim, -1);
   EXPECT_TRUE((*slots)[2].is_unsigned);
-  for (const char* bad : {"", "x", "x:double", "x:float:0", "x:float:abc", "x:int64,x:float",
-                          "x:float:1:2"}) {
+  for (const char* bad :
+       {"", "x", "x:double", "x:float:0", "x:float:abc", "x:int64,x:float", "x:float:1:2"}) {
     auto s = ParseSlotSpecs(bad);
     EXPECT_FALSE(s.ok()) << bad;
     EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
@@ -64,7 +63,8 @@ TEST(MultiSlotDatasetTest, BatchesScalarFixedAndVariableSlots) {
 TEST(MultiSlotDatasetTest, ShuffleIsSeeded) {
   TempDir dir("multislot");
   std::string text;
-  for (int i = 0; i < 30; ++i) text += "1 " + std::to_string(i) + " 3 0 0 0 1 " + std::to_string(i) + "\n";
+  for (int i = 0; i < 30; ++i)
+    text += "1 " + std::to_string(i) + " 3 0 0 0 1 " + std::to_string(i) + "\n";
   const std::string path = dir.Write("data.txt", text);
   auto ds = OpenMultiSlotDataset(path, *ParseSlotSpecs(kConfig));
   ASSERT_TRUE(ds.ok());

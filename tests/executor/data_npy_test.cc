@@ -1,6 +1,5 @@
 // The .npy directory dataset: memory-mapped columns, batching, shuffle, mismatched counts.
 #include "executor/data/npy_dataset.h"
-
 #include "executor/npy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

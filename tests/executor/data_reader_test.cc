@@ -1,12 +1,11 @@
 // DataReader: batching, partial last batch, epochs, seeded shuffle, prefetch equivalence,
 // errors surfacing through the prefetch thread, shutdown while the producer is blocked.
-#include "executor/data/reader.h"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <thread>
 
+#include "executor/data/reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
