@@ -29,7 +29,8 @@ struct NpyHeader {
 absl::StatusOr<NpyHeader> ParseNpyHeader(const char* data, size_t size, const std::string& source);
 
 // Memory-maps an .npy file: the tensor views the mapped pages (copy-on-write, so writes never
-// reach the file) and keeps the mapping alive as long as any view of it exists.
+// reach the file) and keeps the mapping alive as long as any view of it exists. The data is as
+// aligned as the file puts it (NumPy pads headers to 64 bytes; older writers to 16).
 absl::StatusOr<Tensor> MapNpy(const std::string& path);
 
 // Writes `tensor` as a version 1.0 .npy file (atomically: a temporary file, then rename).
