@@ -9,6 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "executor/data/mapped_file.h"
+#include "ir/status_macros.h"
 
 namespace fleet {
 namespace {
@@ -42,7 +44,9 @@ std::string HeaderField(const std::string& header, const std::string& key) {
 
 }  // namespace
 
-absl::StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& source) {
+absl::StatusOr<NpyHeader> ParseNpyHeader(const char* data, size_t size,
+                                          const std::string& source) {
+  const absl::string_view bytes(data, size);
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(source, ": ", why));
   };
@@ -66,7 +70,7 @@ absl::StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& sou
     return bad(absl::StrCat(".npy format version ", major, " is unsupported"));
   }
   if (header_start + header_len > bytes.size()) return bad("truncated .npy header");
-  std::string header = bytes.substr(header_start, header_len);
+  std::string header(bytes.substr(header_start, header_len));
   std::string descr = HeaderField(header, "descr");
   std::string order = HeaderField(header, "fortran_order");
   std::string shape_text = HeaderField(header, "shape");
@@ -105,9 +109,29 @@ absl::StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& sou
     return bad(absl::StrCat("truncated: holds ", bytes.size() - data_start, " data bytes; ",
                             DataTypeName(dtype), ShapeString(shape), " needs ", payload));
   }
-  Tensor t(dtype, shape);
-  if (payload > 0) std::memcpy(t.raw_data(), bytes.data() + data_start, payload);
+  NpyHeader result;
+  result.dtype = dtype;
+  result.shape = std::move(shape);
+  result.data_offset = data_start;
+  result.data_bytes = payload;
+  return result;
+}
+
+absl::StatusOr<Tensor> ParseNpy(const std::string& bytes, const std::string& source) {
+  FLEET_ASSIGN_OR_RETURN(NpyHeader header, ParseNpyHeader(bytes.data(), bytes.size(), source));
+  Tensor t(header.dtype, header.shape);
+  if (header.data_bytes > 0) {
+    std::memcpy(t.raw_data(), bytes.data() + header.data_offset, header.data_bytes);
+  }
   return t;
+}
+
+absl::StatusOr<Tensor> MapNpy(const std::string& path) {
+  FLEET_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::Open(path));
+  FLEET_ASSIGN_OR_RETURN(NpyHeader header, ParseNpyHeader(file->data(), file->size(), path));
+  if (header.data_bytes == 0) return Tensor::Zeros(header.dtype, header.shape);
+  auto buffer = Buffer::Wrap(file->mutable_data(), file->size(), [file] {});
+  return Tensor(header.dtype, header.shape, std::move(buffer), header.data_offset);
 }
 
 absl::StatusOr<Tensor> ReadNpy(const std::string& path) {

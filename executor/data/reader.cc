@@ -1,0 +1,172 @@
+// DataReader: batching, epochs, seeded shuffling and the bounded prefetch queue.
+#include "executor/data/reader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace fleet {
+namespace {
+
+// How long the producer sleeps at most before re-checking for shutdown while the queue is full.
+constexpr auto kProducerPoll = std::chrono::milliseconds(50);
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::mt19937_64 rng(SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(epoch))));
+  for (int64_t i = n - 1; i > 0; --i) {
+    // Unbiased draw in [0, i] by rejection (std::uniform_int_distribution is not portable).
+    const uint64_t range = static_cast<uint64_t>(i) + 1;
+    const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
+    uint64_t r;
+    do {
+      r = rng();
+    } while (r >= limit);
+    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(r % range)]);
+  }
+  return order;
+}
+
+absl::StatusOr<std::unique_ptr<DataReader>> DataReader::Create(
+    std::shared_ptr<const Dataset> dataset, const ReaderOptions& options) {
+  if (dataset == nullptr) return absl::InvalidArgumentError("data reader: no dataset");
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data reader: batch size ", options.batch_size, "; expected >= 1"));
+  }
+  if (options.epochs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data reader: epochs ", options.epochs, "; expected >= 0"));
+  }
+  if (options.prefetch < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data reader: prefetch ", options.prefetch, "; expected >= 0"));
+  }
+  if (options.wait_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("data reader: wait timeout must be positive");
+  }
+  return std::unique_ptr<DataReader>(new DataReader(std::move(dataset), options));
+}
+
+DataReader::DataReader(std::shared_ptr<const Dataset> dataset, const ReaderOptions& options)
+    : dataset_(std::move(dataset)), options_(options) {
+  total_steps_ = batches_per_epoch() * options_.epochs;
+  if (options_.prefetch > 0 && total_steps_ > 0) {
+    producer_ = std::thread([this] { ProducerLoop(); });
+  }
+}
+
+DataReader::~DataReader() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  not_full_.notify_all();
+  not_empty_.notify_all();
+  if (producer_.joinable()) producer_.join();
+}
+
+int64_t DataReader::batches_per_epoch() const {
+  const int64_t n = dataset_->num_records();
+  const int64_t b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+const std::vector<int64_t>& DataReader::OrderFor(int epoch) {
+  if (epoch != order_epoch_) {
+    if (options_.shuffle) {
+      order_ = ShuffledOrder(dataset_->num_records(), options_.seed, epoch);
+    } else if (order_.size() != static_cast<size_t>(dataset_->num_records())) {
+      order_.resize(static_cast<size_t>(dataset_->num_records()));
+      std::iota(order_.begin(), order_.end(), int64_t{0});
+    }
+    order_epoch_ = epoch;
+  }
+  return order_;
+}
+
+absl::Status DataReader::MakeBatch(int64_t step, Batch& batch) {
+  const int64_t per_epoch = batches_per_epoch();
+  const int epoch = static_cast<int>(step / per_epoch);
+  const int64_t index = step % per_epoch;
+  const std::vector<int64_t>& order = OrderFor(epoch);
+  const int64_t begin = index * options_.batch_size;
+  const int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_->num_records());
+  batch = Batch();
+  batch.size = end - begin;
+  batch.epoch = epoch;
+  batch.index = index;
+  return dataset_->Gather(
+      absl::MakeConstSpan(order.data() + begin, static_cast<size_t>(end - begin)), batch);
+}
+
+void DataReader::ProducerLoop() {
+  for (int64_t step = 0; step < total_steps_; ++step) {
+    Item item;
+    item.status = MakeBatch(step, item.batch);
+    const bool failed = !item.status.ok();
+    std::unique_lock<std::mutex> lock(mu_);
+    // Bounded waits: re-check for shutdown even if a notification is missed.
+    while (!stop_ && queue_.size() >= static_cast<size_t>(options_.prefetch)) {
+      not_full_.wait_for(lock, kProducerPoll);
+    }
+    if (stop_) return;
+    queue_.push_back(std::move(item));
+    lock.unlock();
+    not_empty_.notify_one();
+    if (failed) return;
+  }
+}
+
+absl::StatusOr<bool> DataReader::Next(Batch& batch) {
+  if (failed_ || next_step_ >= total_steps_) return false;
+  if (options_.prefetch == 0) {
+    absl::Status status = MakeBatch(next_step_, batch);
+    if (!status.ok()) {
+      failed_ = true;
+      return status;
+    }
+    ++next_step_;
+    return true;
+  }
+  Item item;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(options_.wait_timeout);
+    while (queue_.empty()) {
+      if (not_empty_.wait_until(lock, deadline) == std::cv_status::timeout && queue_.empty()) {
+        failed_ = true;
+        return absl::DeadlineExceededError(
+            absl::StrCat("data reader: no batch from the prefetch thread within ",
+                         absl::FormatDuration(options_.wait_timeout), " (batch ", next_step_,
+                         " of ", total_steps_, ")"));
+      }
+    }
+    item = std::move(queue_.front());
+    queue_.pop_front();
+  }
+  not_full_.notify_one();
+  if (!item.status.ok()) {
+    failed_ = true;
+    return item.status;
+  }
+  batch = std::move(item.batch);
+  ++next_step_;
+  return true;
+}
+
+}  // namespace fleet
