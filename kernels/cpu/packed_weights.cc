@@ -1,4 +1,5 @@
-// CachedPackedWeights: one cache entry per op, keyed by the input's buffer, shape and variant.
+// CachedPackedWeights: one cache entry per op, keyed by the input's buffer object, data
+// address, shape and variant.
 #include "kernels/cpu/packed_weights.h"
 
 #include <memory>
@@ -9,7 +10,10 @@ namespace {
 
 class PackedWeightsState : public KernelState {
  public:
-  const void* buffer = nullptr;
+  // The weights' buffer object, not just its address: a freed buffer's address may be reused
+  // by a different tensor, and the weak pointer then no longer matches.
+  std::weak_ptr<Buffer> owner;
+  const void* data = nullptr;
   std::vector<int64_t> shape;
   int input = -1;
   int64_t variant = 0;
@@ -25,12 +29,14 @@ const std::vector<PackedSgemmMatrix>* CachedPackedWeights(
   if (slot == nullptr || !ctx.is_constant_input(input) || !ctx.has_input(input)) return nullptr;
   const Tensor& t = ctx.input(input);
   auto* state = dynamic_cast<PackedWeightsState*>(slot->get());
-  if (state != nullptr && state->buffer == t.raw_data() && state->shape == t.shape() &&
+  if (state != nullptr && state->data == t.raw_data() && state->owner.lock() == t.buffer() &&
+      state->shape == t.shape() &&
       state->input == input && state->variant == variant) {
     return &state->packs;
   }
   auto fresh = std::make_unique<PackedWeightsState>();
-  fresh->buffer = t.raw_data();
+  fresh->owner = t.buffer();
+  fresh->data = t.raw_data();
   fresh->shape = t.shape();
   fresh->input = input;
   fresh->variant = variant;
