@@ -44,7 +44,9 @@ build() {
   log "configuring and building in $BUILD"
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFLEET_PYTHON="$VENV/bin/python" >/dev/null
+  local start=$SECONDS
   cmake --build "$BUILD" -j "$JOBS"
+  echo "built in $((SECONDS - start)) s"
 }
 
 run_tests() {
