@@ -19,6 +19,7 @@ struct Executor::PreparedOp {
   std::vector<int> outputs;  // positional; -1 = output not wanted
   int key_input = 0;
   KernelFn fn = nullptr;     // null until resolved (when the key dtype is unknown at prepare)
+  DataType fn_dtype = DataType::kUndefined;  // the key dtype `fn` was resolved for
   std::vector<int> release_after;  // slots whose last reader is this op
   std::unique_ptr<KernelState> state;
   uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
@@ -114,6 +115,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
                             absl::StrCat(p.description, ": ", fn.status().message()));
       }
       p.fn = *fn;
+      p.fn_dtype = key_dtype;
     }
     ops_.push_back(std::move(p));
   }
@@ -194,18 +196,21 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   std::vector<const Tensor*> inputs;
   inputs.reserve(p.inputs.size());
   for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
-  if (p.fn == nullptr) {
-    DataType dtype = DataType::kUndefined;
-    if (p.key_input >= 0 && p.key_input < static_cast<int>(inputs.size()) &&
-        inputs[p.key_input] != nullptr) {
-      dtype = inputs[p.key_input]->dtype();
-    }
+  // Kernels are typed: the one chosen for the declared (or first seen) dtype must not see
+  // another, so a change of the key input's dtype resolves the kernel again.
+  DataType dtype = DataType::kUndefined;
+  if (p.key_input >= 0 && p.key_input < static_cast<int>(inputs.size()) &&
+      inputs[p.key_input] != nullptr) {
+    dtype = inputs[p.key_input]->dtype();
+  }
+  if (p.fn == nullptr || (p.key_input >= 0 && dtype != p.fn_dtype)) {
     auto fn = kernels_->Find(p.op->type, device_, dtype);
     if (!fn.ok()) {
       return absl::Status(fn.status().code(),
                           absl::StrCat(p.description, ": ", fn.status().message()));
     }
     p.fn = *fn;
+    p.fn_dtype = dtype;
   }
   std::vector<Tensor> outputs(p.outputs.size());
   KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get(),

@@ -7,8 +7,16 @@
 namespace fleet {
 
 Tensor* KernelContext::Output(int i, DataType dtype, std::vector<int64_t> shape) {
+  // Optional outputs the program does not name may still be written by a kernel; keep them in
+  // slots nobody reads rather than writing past the end.
+  if (i >= num_outputs()) outputs_->resize(static_cast<size_t>(i) + 1);
   (*outputs_)[i] = Tensor(dtype, std::move(shape));
   return &(*outputs_)[i];
+}
+
+void KernelContext::SetOutput(int i, Tensor tensor) {
+  if (i >= num_outputs()) outputs_->resize(static_cast<size_t>(i) + 1);
+  (*outputs_)[i] = std::move(tensor);
 }
 
 const AttrValue* KernelContext::FindAttr(std::string_view name) const {

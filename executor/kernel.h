@@ -65,7 +65,7 @@ class KernelContext {
   // Allocates output i with this type and shape and returns it for writing.
   Tensor* Output(int i, DataType dtype, std::vector<int64_t> shape);
   // Sets output i to an existing tensor (may share memory with an input).
-  void SetOutput(int i, Tensor tensor) { (*outputs_)[i] = std::move(tensor); }
+  void SetOutput(int i, Tensor tensor);
 
   // Attributes, with the caller's default when absent. A present attribute of another type is
   // treated as absent by these getters; the verifier rejects such programs before they run.

@@ -69,6 +69,9 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   }
   RunChunks(gen);  // the caller works too
   while (pending_.load(std::memory_order_acquire) > 0) FLEET_CPU_RELAX();
+  // Close this generation: a worker that read the old word just before its last chunk finished
+  // would otherwise claim a chunk of the next call once the new parameters are stored.
+  work_.store((gen << 32) | 0xffffffffu);
 }
 
 void ThreadPool::WorkerLoop() {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -87,10 +88,15 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
     return absl::PermissionDeniedError(
         absl::StrCat(output_dir, ": cannot create folder: ", ec.message()));
   }
+  std::set<std::string> files;
   for (const std::string& name : executor->fetch_names()) {
     const Tensor* t = scope.Find(name);
     if (t == nullptr) return absl::InternalError(absl::StrCat("output '", name, "' missing"));
-    std::string path = (std::filesystem::path(output_dir) / (FileNameFor(name) + ".npy")).string();
+    // Names that map to one file name ("a/b", "a:b") get a numeric suffix instead of
+    // overwriting each other.
+    std::string file = FileNameFor(name);
+    for (int k = 1; !files.insert(file).second; ++k) file = FileNameFor(name) + "." + std::to_string(k);
+    std::string path = (std::filesystem::path(output_dir) / (file + ".npy")).string();
     FLEET_RETURN_IF_ERROR(WriteNpy(path, *t));
     std::cout << name << ": " << t->TypeString() << " -> " << path << "\n";
   }

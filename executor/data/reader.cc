@@ -146,7 +146,9 @@ absl::StatusOr<bool> DataReader::Next(Batch& batch) {
   {
     std::unique_lock<std::mutex> lock(mu_);
     const auto deadline =
-        std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(options_.wait_timeout);
+        std::chrono::steady_clock::now() +
+        // Capped at a day so an infinite timeout does not overflow the clock's range.
+        absl::ToChronoMilliseconds(std::min(options_.wait_timeout, absl::Hours(24)));
     while (queue_.empty()) {
       if (not_empty_.wait_until(lock, deadline) == std::cv_status::timeout && queue_.empty()) {
         failed_ = true;

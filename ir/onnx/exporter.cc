@@ -69,20 +69,18 @@ absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
   graph->set_name(graph_name != program.meta.extra.end() ? graph_name->second : "fleet");
 
   const Block& block = program.main();
-  std::set<std::string> used;
-  for (const Op& op : block.ops) {
-    for (const std::string& v : op.InputVars()) used.insert(v);
-  }
   for (const Var& var : block.vars()) {
     auto value = program.values.find(var.name);
-    bool has_value = value != program.values.end() && !value->second.bytes.empty();
-    if (var.Has(kVarFeed)) {
-      SetType(var, graph->add_input());
-    } else if (has_value && (used.count(var.name) || var.Has(kVarFetch))) {
-      *graph->add_initializer() = TensorValueToOnnx(value->second, var.name);
-    } else if (value != program.values.end()) {
+    bool has_value = value != program.values.end();
+    if (has_value && value->second.bytes.size() != static_cast<size_t>(value->second.NumElements()) *
+                                                       DataTypeSize(value->second.dtype)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "var '", var.name, "' has no value bytes (a program read from text form?)"));
+    }
+    if (var.Has(kVarFeed)) {
+      SetType(var, graph->add_input());
+    } else if (has_value) {
+      *graph->add_initializer() = TensorValueToOnnx(value->second, var.name);
     } else if (var.dtype != DataType::kUndefined && !var.Has(kVarFetch)) {
       SetType(var, graph->add_value_info());
     }

@@ -125,6 +125,9 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
   std::string name = original.name();
   if (name.empty() || op_names_.count(name)) {
     name = absl::StrCat(original.op_type(), "_", index);
+    for (int k = 1; op_names_.count(name); ++k) {
+      name = absl::StrCat(original.op_type(), "_", index, ".", k);
+    }
   }
   op_names_.insert(name);
   const OpSchema* schema = FindOpSchema(original.op_type());
@@ -132,6 +135,10 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
   onnx::NodeProto node = original;
   absl::Status upgraded = UpgradeNode(
       node, opset_, [this](const std::string& v) { return RankOf(v); },
+      [this](const std::string& v) {
+        const Var* var = program_.main().FindVar(v);
+        return var != nullptr ? var->dtype : DataType::kUndefined;
+      },
       [this](const std::string& hint, TensorValue value) {
         return AddConstant(hint, std::move(value));
       });

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 
 namespace fleet {
@@ -35,10 +36,21 @@ TensorValue Int64Vector(const std::vector<int64_t>& values) {
   return v;
 }
 
-TensorValue FloatScalar(float value) {
+// A scalar holding `value` in `dtype` (the input's element type; f32 when unknown).
+absl::StatusOr<TensorValue> Scalar(float value, DataType dtype) {
   TensorValue v;
-  v.dtype = DataType::kF32;
-  v.bytes.assign(reinterpret_cast<const char*>(&value), sizeof(value));
+  v.dtype = dtype == DataType::kUndefined ? DataType::kF32 : dtype;
+  auto put = [&](auto x) { v.bytes.assign(reinterpret_cast<const char*>(&x), sizeof(x)); };
+  switch (v.dtype) {
+    case DataType::kF32: put(value); break;
+    case DataType::kF64: put(static_cast<double>(value)); break;
+    case DataType::kI64: put(static_cast<int64_t>(value)); break;
+    case DataType::kI32: put(static_cast<int32_t>(value)); break;
+    default:
+      return absl::UnimplementedError(absl::StrCat("a ", DataTypeName(v.dtype),
+                                                   " input with pre-opset-11 min/max/value "
+                                                   "attributes is unsupported"));
+  }
   return v;
 }
 
@@ -67,6 +79,7 @@ void IntsAttrToInput(onnx::NodeProto& node, const std::string& attr, int index,
 
 absl::Status UpgradeNode(onnx::NodeProto& node, int opset,
                          const std::function<int(const std::string&)>& input_rank,
+                         const std::function<DataType(const std::string&)>& input_dtype,
                          const AddConstantFn& add_constant) {
   const std::string& op = node.op_type();
   if (opset < 13) {
@@ -101,16 +114,22 @@ absl::Status UpgradeNode(onnx::NodeProto& node, int opset,
     TakeAttr(node, "ratio");  // inference only: the ratio does not change the output
   }
   if (opset < 11) {
+    DataType dtype = node.input_size() > 0 ? input_dtype(node.input(0)) : DataType::kUndefined;
     if (op == "Clip") {
-      auto lo = TakeAttr(node, "min");
-      auto hi = TakeAttr(node, "max");
-      if (lo.has_value()) SetInput(node, 1, add_constant(Hint(node, "min"), FloatScalar(lo->f())));
-      if (hi.has_value()) SetInput(node, 2, add_constant(Hint(node, "max"), FloatScalar(hi->f())));
+      for (auto [attr, index] : {std::pair{"min", 1}, std::pair{"max", 2}}) {
+        auto a = TakeAttr(node, attr);
+        if (!a.has_value()) continue;
+        auto scalar = Scalar(a->f(), dtype);
+        if (!scalar.ok()) return scalar.status();
+        SetInput(node, index, add_constant(Hint(node, attr), *std::move(scalar)));
+      }
     } else if (op == "Pad") {
       IntsAttrToInput(node, "pads", 1, add_constant);
       auto value = TakeAttr(node, "value");
       if (value.has_value()) {
-        SetInput(node, 2, add_constant(Hint(node, "value"), FloatScalar(value->f())));
+        auto scalar = Scalar(value->f(), dtype);
+        if (!scalar.ok()) return scalar.status();
+        SetInput(node, 2, add_constant(Hint(node, "value"), *std::move(scalar)));
       }
     }
   }

@@ -168,6 +168,45 @@ TEST(ExecutorTest, ValuesMovedIntoAScopeAreUsedWithoutCopies) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("the value of 'bias' has 0 bytes"));
 }
 
+// Which typed kernel ran last: the executor must re-resolve when the key dtype changes.
+const char* g_ran = "";
+absl::Status NegF32(KernelContext& ctx) {
+  g_ran = "f32";
+  ctx.SetOutput(0, ctx.input(0));
+  return absl::OkStatus();
+}
+absl::Status NegF64(KernelContext& ctx) {
+  g_ran = "f64";
+  ctx.SetOutput(0, ctx.input(0));
+  // Writing an output the op does not name must not write past the executor's outputs.
+  ctx.Output(3, DataType::kF64, {2});
+  return absl::OkStatus();
+}
+
+TEST(ExecutorTest, KernelFollowsTheActualDtypeAndExtraOutputsAreHarmless) {
+  Program p;
+  Var x;
+  x.name = "x";
+  x.flags = kVarFeed;  // dtype undefined: known only when fed
+  p.main().AddVar(x);
+  p.main().AddVar(MakeVar("y", kVarFetch));
+  p.main().ops.push_back(MakeOp("Relu", {{"X", {"x"}}}, {{"Y", {"y"}}}));
+  KernelTable k;
+  k.Add("Relu", Device::kCpu, {DataType::kF32}, NegF32);
+  k.Add("Relu", Device::kCpu, {DataType::kF64}, NegF64);
+  auto exec = Executor::Create(p, k);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Scope s1;
+  s1.Set("x", Tensor(DataType::kF32, {2}));
+  ASSERT_TRUE((*exec)->Run(s1).ok());
+  EXPECT_STREQ(g_ran, "f32");
+  Scope s2;
+  s2.Set("x", Tensor(DataType::kF64, {2}));
+  ASSERT_TRUE((*exec)->Run(s2).ok());
+  EXPECT_STREQ(g_ran, "f64");
+  EXPECT_EQ(s2.Find("y")->dtype(), DataType::kF64);
+}
+
 // Records what the executor tells the kernel, and counts its runs in the op's state.
 struct CountingState : KernelState {
   int runs = 0;

@@ -247,6 +247,45 @@ TEST_F(OnnxImportTest, ExportThenImportGivesTheSameProgram) {
   EXPECT_EQ(PrintProgram(*again), PrintProgram(*program));
 }
 
+TEST_F(OnnxImportTest, ExportKeepsUnusedAndEmptyInitializers) {
+  onnx::ModelProto m = SmallMlp();
+  *m.mutable_graph()->add_initializer() =
+      TensorValueToOnnx(TensorValue{DataType::kF32, {0}, ""}, "empty_roi");
+  *m.mutable_graph()->add_initializer() =
+      TensorValueToOnnx(TensorValue{DataType::kI64, {1}, std::string(8, '\0')}, "unused");
+  auto program = ImportOnnxFile(WriteModel(m));
+  ASSERT_TRUE(program.ok()) << program.status();
+  auto exported = ExportOnnxModel(*program);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_EQ(exported->graph().initializer_size(), 4);
+}
+
+TEST_F(OnnxImportTest, OldClipAttributesBecomeConstantsOfTheInputDtype) {
+  onnx::ModelProto m;
+  m.set_ir_version(3);
+  m.add_opset_import()->set_version(6);
+  onnx::GraphProto* g = m.mutable_graph();
+  g->set_name("clip");
+  AddValue(g->mutable_input(), "x", onnx::TensorProto::DOUBLE, {3});
+  AddValue(g->mutable_output(), "y", onnx::TensorProto::DOUBLE, {3});
+  auto* n = AddNode(g, "Clip", {"x"}, {"y"}, "clip");
+  for (auto [name, v] : {std::pair{"min", -1.f}, std::pair{"max", 2.f}}) {
+    auto* a = n->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  }
+  auto program = ImportOnnxFile(WriteModel(m));
+  ASSERT_TRUE(program.ok()) << program.status();
+  const Op& op = program->main().ops[0];
+  ASSERT_EQ(op.inputs.size(), 3u);
+  const TensorValue& hi = program->values.at(op.inputs[2].vars[0]);
+  ASSERT_EQ(hi.dtype, DataType::kF64);
+  double v;
+  std::memcpy(&v, hi.bytes.data(), 8);
+  EXPECT_EQ(v, 2.0);
+}
+
 TEST_F(OnnxImportTest, ExportRefusesFleetOps) {
   auto program = ImportOnnxFile(WriteModel(SmallMlp()));
   ASSERT_TRUE(program.ok());
