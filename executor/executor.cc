@@ -215,7 +215,13 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   std::vector<Tensor> outputs(p.outputs.size());
   KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get(),
                     KernelRunInfo{&p.state, p.constant_inputs});
-  absl::Status status = p.fn(ctx);
+  absl::Status status;
+  try {
+    status = p.fn(ctx);
+  } catch (const std::bad_alloc&) {  // the one exception the standard library throws at us
+    return absl::ResourceExhaustedError(
+        absl::StrCat(p.description, ": out of memory while allocating its outputs"));
+  }
   if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
   for (size_t i = 0; i < p.outputs.size(); ++i) {
     int s = p.outputs[i];
@@ -255,7 +261,8 @@ absl::Status Executor::Run(Scope& scope) {
       auto value = program_->values.find(name);
       if (value != program_->values.end()) {
         const TensorValue& v = value->second;
-        if (v.bytes.size() != static_cast<size_t>(v.NumElements()) * DataTypeSize(v.dtype)) {
+        int64_t expected = CheckedNumBytes(v.dtype, v.shape);
+        if (expected < 0 || v.bytes.size() != static_cast<size_t>(expected)) {
           return absl::FailedPreconditionError(absl::StrCat(
               "the value of '", name, "' has ", v.bytes.size(),
               " bytes (read from text form, or moved into another scope)"));

@@ -19,6 +19,14 @@ void KernelContext::SetOutput(int i, Tensor tensor) {
   (*outputs_)[i] = std::move(tensor);
 }
 
+absl::Status KernelContext::CheckOutputSize(const std::vector<int64_t>& shape,
+                                            DataType dtype) const {
+  if (CheckedNumBytes(dtype, shape) >= 0) return absl::OkStatus();
+  return InvalidArgument(absl::StrCat("output ", DataTypeName(dtype), ShapeString(shape),
+                                      " has a negative dim or exceeds ", kMaxTensorBytes >> 30,
+                                      " GiB"));
+}
+
 const AttrValue* KernelContext::FindAttr(std::string_view name) const {
   if (attrs_ == nullptr) return nullptr;
   auto it = attrs_->find(std::string(name));

@@ -67,6 +67,11 @@ class KernelContext {
   // Sets output i to an existing tensor (may share memory with an input).
   void SetOutput(int i, Tensor tensor);
 
+  // INVALID_ARGUMENT when an output of this shape cannot be made (a negative dim, an
+  // overflowing size, more than kMaxTensorBytes); call before Output() when the shape comes
+  // from input values rather than input shapes.
+  absl::Status CheckOutputSize(const std::vector<int64_t>& shape, DataType dtype) const;
+
   // Attributes, with the caller's default when absent. A present attribute of another type is
   // treated as absent by these getters; the verifier rejects such programs before they run.
   int64_t GetInt(std::string_view name, int64_t default_value) const;

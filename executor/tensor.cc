@@ -2,6 +2,7 @@
 
 #include <malloc.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -54,12 +55,27 @@ int64_t NumElements(const std::vector<int64_t>& shape) {
   return n;
 }
 
+int64_t CheckedNumBytes(DataType dtype, const std::vector<int64_t>& shape) {
+  int64_t bytes = static_cast<int64_t>(DataTypeSize(dtype));
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(bytes, d, &bytes) || bytes > kMaxTensorBytes) return -1;
+  }
+  return bytes;
+}
+
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }
 
 Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, Device device)
     : dtype_(dtype), shape_(std::move(shape)), numel_(NumElements(shape_)), device_(device) {
+  if (CheckedNumBytes(dtype_, shape_) < 0) {
+    // A kernel asked for a shape it did not validate: writing into a wrapped-around size would
+    // corrupt memory, so stop here. Kernels check sizes from data with CheckOutputSize.
+    std::fprintf(stderr, "fleet: internal error: tensor %s is too large or invalid\n",
+                 TypeString().c_str());
+    std::abort();
+  }
   buffer_ = Buffer::Allocate(nbytes());
 }
 

@@ -105,6 +105,14 @@ class Tensor {
 
 // Product of dims (1 for rank 0).
 int64_t NumElements(const std::vector<int64_t>& shape);
+
+// The largest tensor Fleet allocates (bytes); larger requests are refused, not attempted.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 38;
+
+// Bytes of a `dtype` tensor of `shape`, or -1 when a dim is negative, the product overflows or
+// it exceeds kMaxTensorBytes. Kernels whose output size comes from input *values* (OneHot's
+// depth, Range, ConstantOfShape, Expand, Tile, ...) check it via KernelContext::CheckOutputSize.
+int64_t CheckedNumBytes(DataType dtype, const std::vector<int64_t>& shape);
 // "[2,3]"
 std::string ShapeString(const std::vector<int64_t>& shape);
 

@@ -6,7 +6,8 @@
 namespace fleet {
 
 std::optional<int64_t> CheckedNumElements(const std::vector<int64_t>& shape) {
-  constexpr int64_t kLimit = int64_t{1} << 62;
+  // 2^40 elements: far beyond any real tensor, and times any element size still fits 64 bits.
+  constexpr int64_t kLimit = int64_t{1} << 40;
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) return std::nullopt;

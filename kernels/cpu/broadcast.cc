@@ -27,6 +27,11 @@ absl::StatusOr<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& 
     }
     out[rank - 1 - i] = d;
   }
+  if (CheckedNumBytes(DataType::kF64, out) < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("shapes ", ShapeString(a), " and ",
+                                                   ShapeString(b), " broadcast to ",
+                                                   ShapeString(out), ", which is too large"));
+  }
   return out;
 }
 

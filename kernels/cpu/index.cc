@@ -337,6 +337,7 @@ absl::Status OneHotKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, ctx.GetInt("axis", -1), out_rank));
   std::vector<int64_t> shape = indices.shape();
   shape.insert(shape.begin() + axis, depth);
+  FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize(shape, values.dtype()));
   Tensor* out = ctx.Output(0, values.dtype(), shape);
   const int64_t inner =
       NumElements(std::vector<int64_t>(indices.shape().begin() + axis, indices.shape().end()));

@@ -145,6 +145,7 @@ absl::Status RangeKernel(KernelContext& ctx) {
   } else {
     n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((double{limit} - start) / delta)));
   }
+  FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize({n}, ctx.input(0).dtype()));
   Tensor* out = ctx.Output(0, ctx.input(0).dtype(), {n});
   T* y = out->data<T>();
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(start + static_cast<T>(i) * delta);
@@ -182,6 +183,7 @@ absl::Status ConstantKernel(KernelContext& ctx) {
 
 absl::Status ConstantOfShapeKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ReadInts(ctx, ctx.input(0), "input"));
+  FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize(shape, DataType::kF64));  // the widest value type
   for (int64_t d : shape) {
     if (d < 0) {
       return ctx.InvalidArgument(

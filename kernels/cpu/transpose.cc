@@ -77,6 +77,7 @@ absl::Status ExpandKernel(KernelContext& ctx) {
     shape[d] = a == 1 ? b : a;
     strides[d] = (xd >= 0 && a != 1) ? dense[xd] : 0;
   }
+  FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize(shape, x.dtype()));
   Tensor* out = ctx.Output(0, x.dtype(), shape);
   StridedCopy(ctx, x.raw_data(), shape, strides, out->raw_data(), DataTypeSize(x.dtype()));
   return absl::OkStatus();
@@ -102,6 +103,7 @@ absl::Status TileKernel(KernelContext& ctx) {
     view_shape.insert(view_shape.end(), {repeats[d], x.dim(d)});
     view_strides.insert(view_strides.end(), {0, dense[d]});
   }
+  FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize(view_shape, x.dtype()));  // same count, no overflow
   Tensor* out = ctx.Output(0, x.dtype(), out_shape);
   StridedCopy(ctx, x.raw_data(), view_shape, view_strides, out->raw_data(),
               DataTypeSize(x.dtype()));

@@ -233,3 +233,33 @@ TEST(CompressTest, DocExamples) {
 
 }  // namespace
 }  // namespace fleet
+
+namespace fleet {
+namespace {
+
+// Output sizes taken from input values must be refused, not wrapped around (2^62 f32 elements
+// would otherwise be "0 bytes").
+TEST(IndexKernelsTest, HugeOutputsFromValuesAreRefused) {
+  using ::fleet::testing::MakeTensor;
+  using ::fleet::testing::RunKernel;
+  Tensor indices = MakeTensor<int64_t>(DataType::kI64, {1}, {0});
+  Tensor depth = MakeTensor<int64_t>(DataType::kI64, {}, {int64_t{1} << 62});
+  Tensor values = MakeTensor<float>(DataType::kF32, {2}, {0.f, 1.f});
+  auto onehot = RunKernel("OneHot", {indices, depth, values}, {}, 1);
+  ASSERT_FALSE(onehot.ok());
+  EXPECT_EQ(onehot.status().code(), absl::StatusCode::kInvalidArgument);
+  Tensor shape = MakeTensor<int64_t>(DataType::kI64, {2}, {int64_t{1} << 31, int64_t{1} << 31});
+  EXPECT_FALSE(RunKernel("ConstantOfShape", {shape}, {}, 1).ok());
+  Tensor x = MakeTensor<float>(DataType::kF32, {1}, {1.f});
+  EXPECT_FALSE(RunKernel("Expand", {x, shape}, {}, 1).ok());
+  Tensor start = MakeTensor<int64_t>(DataType::kI64, {}, {0});
+  Tensor limit = MakeTensor<int64_t>(DataType::kI64, {}, {int64_t{1} << 62});
+  Tensor delta = MakeTensor<int64_t>(DataType::kI64, {}, {1});
+  EXPECT_FALSE(RunKernel("Range", {start, limit, delta}, {}, 1).ok());
+  Tensor a = MakeTensor<float>(DataType::kF32, {2, 1}, {1.f, 2.f});
+  Tensor reps = MakeTensor<int64_t>(DataType::kI64, {2}, {int64_t{1} << 40, int64_t{1} << 40});
+  EXPECT_FALSE(RunKernel("Tile", {a, reps}, {}, 1).ok());
+}
+
+}  // namespace
+}  // namespace fleet
