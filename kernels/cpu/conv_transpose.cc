@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
 #include "kernels/cpu/conv_gemm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/window.h"
@@ -100,20 +101,9 @@ absl::Status ComputeTransposeWindow(const KernelContext& ctx, const std::vector<
 
 template <typename T>
 absl::Status ConvTransposeKernel(KernelContext& ctx) {
-  if (!ctx.has_input(0) || !ctx.has_input(1)) {
-    return ctx.InvalidArgument("ConvTranspose needs inputs 'X' and 'W'");
-  }
+  FLEET_RETURN_IF_ERROR(CheckConvInputs(ctx, "ConvTranspose"));
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
-  if (x.rank() < 3) {
-    return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
-                                            "; expected [N,C,spatial...] with rank >= 3"));
-  }
-  if (w.dtype() != x.dtype() || w.rank() != x.rank()) {
-    return ctx.InvalidArgument(absl::StrCat("input 'W' is ", w.TypeString(), "; expected ",
-                                            std::string(DataTypeName(x.dtype())), " of rank ",
-                                            x.rank(), " like 'X' ", x.TypeString()));
-  }
   const int rank = x.rank() - 2;
   const int64_t group = ctx.GetInt("group", 1);
   const int64_t n = x.dim(0), c = x.dim(1);

@@ -116,4 +116,22 @@ absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_na
   return absl::OkStatus();
 }
 
+absl::Status CheckConvInputs(const KernelContext& ctx, const char* op) {
+  if (!ctx.has_input(0) || !ctx.has_input(1)) {
+    return ctx.InvalidArgument(absl::StrCat(op, " needs inputs 'X' and 'W'"));
+  }
+  const Tensor& x = ctx.input(0);
+  const Tensor& w = ctx.input(1);
+  if (x.rank() < 3) {
+    return ctx.InvalidArgument(absl::StrCat("input 'X' has shape ", ShapeString(x.shape()),
+                                            "; expected [N,C,spatial...] with rank >= 3"));
+  }
+  if (w.dtype() != x.dtype() || w.rank() != x.rank()) {
+    return ctx.InvalidArgument(absl::StrCat("input 'W' is ", w.TypeString(), "; expected ",
+                                            DataTypeName(x.dtype()), " of rank ", x.rank(),
+                                            " like 'X' ", x.TypeString()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace fleet::cpu

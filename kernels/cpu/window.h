@@ -49,6 +49,10 @@ absl::Status ComputeForwardWindow(const KernelContext& ctx, const char* input_na
 // vector).
 absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int64_t>* kernel);
 
+// Checks the inputs Conv and ConvTranspose share: X is [N,C,spatial...] (rank >= 3) and W has
+// X's dtype and rank. `op` names the op in the message.
+absl::Status CheckConvInputs(const KernelContext& ctx, const char* op);
+
 // The outputs o in [*lo, *hi) of a window row whose input coordinate o * stride
 // + offset lies in [0, n); `count` outputs in all. Lets loops split into
 // padding and in-bounds runs.
