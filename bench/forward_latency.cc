@@ -21,6 +21,7 @@
 #include "executor/executor.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/register.h"
+#include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
 
 namespace fleet {
@@ -71,8 +72,9 @@ absl::StatusOr<Tensor> RandomInput(const Program& program, const Var& var, int64
 }
 
 absl::Status Bench(const std::string& model, int64_t batch, int threads, int iters, int warmup,
-                   bool profile) {
+                   bool profile, bool optimize) {
   FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model));
+  if (optimize) FLEET_RETURN_IF_ERROR(OptimizeForInference(program));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
   SetCpuMathThreads(threads);
@@ -126,14 +128,16 @@ int main(int argc, char** argv) {
   int64_t batch = 1;
   int threads = 1, iters = 50, warmup = 5;
   bool profile = false;
+  bool no_optimize = false;
   app.add_option("model", model, "the .onnx model or Fleet program file")->required();
   app.add_option("--batch", batch, "batch size for dynamic dimensions")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--iters", iters, "timed runs")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_flag("--profile", profile, "print time per op type to standard error");
+  app.add_flag("--no-optimize", no_optimize, "skip the inference passes fleet-run runs");
   CLI11_PARSE(app, argc, argv);
-  absl::Status s = fleet::Bench(model, batch, threads, iters, warmup, profile);
+  absl::Status s = fleet::Bench(model, batch, threads, iters, warmup, profile, !no_optimize);
   if (!s.ok()) {
     std::cerr << "fleet-bench-forward: error: " << s.message() << "\n";
     return 1;

@@ -19,6 +19,7 @@
 #include "executor/npy.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/register.h"
+#include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
 
 namespace fleet {
@@ -32,8 +33,9 @@ std::string FileNameFor(const std::string& var) {
 }
 
 absl::Status Infer(const std::string& model_path, const std::vector<std::string>& input_args,
-                   const std::string& output_dir, int threads) {
+                   const std::string& output_dir, int threads, bool optimize) {
   FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model_path));
+  if (optimize) FLEET_RETURN_IF_ERROR(OptimizeForInference(program));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
   SetCpuMathThreads(threads);
@@ -117,6 +119,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> inputs;
   std::string output_dir = "out";
   int threads = 1;
+  bool no_optimize = false;
   app.add_option("model", model, "the .onnx model or Fleet program file")->required();
   app.add_flag("--infer", infer, "run the forward pass once (inference)");
   app.add_option("--input", inputs, "NAME=FILE.npy, once per model input");
@@ -125,12 +128,15 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads for one op")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  app.add_flag("--no-optimize", no_optimize,
+               std::string("run the program as given, without the inference passes (") +
+                   fleet::kInferencePipeline + ")");
   CLI11_PARSE(app, argc, argv);
   if (!infer) {
     std::cerr << "fleet-run: error: training runs are not available yet; use --infer\n";
     return 2;
   }
-  absl::Status s = fleet::Infer(model, inputs, output_dir, threads);
+  absl::Status s = fleet::Infer(model, inputs, output_dir, threads, !no_optimize);
   if (!s.ok()) {
     std::cerr << "fleet-run: error: " << s.message() << "\n";
     return 1;
