@@ -130,6 +130,13 @@ absl::StatusOr<Tensor> MapNpy(const std::string& path) {
   FLEET_ASSIGN_OR_RETURN(std::shared_ptr<MappedFile> file, MappedFile::Open(path));
   FLEET_ASSIGN_OR_RETURN(NpyHeader header, ParseNpyHeader(file->data(), file->size(), path));
   if (header.data_bytes == 0) return Tensor::Zeros(header.dtype, header.shape);
+  if (header.data_offset % DataTypeSize(header.dtype) != 0) {
+    // NumPy pads headers so data is aligned; a file that is not gets copied rather than read
+    // through misaligned element pointers.
+    Tensor t(header.dtype, header.shape);
+    std::memcpy(t.raw_data(), file->data() + header.data_offset, header.data_bytes);
+    return t;
+  }
   auto buffer = Buffer::Wrap(file->mutable_data(), file->size(), [file] {});
   return Tensor(header.dtype, header.shape, std::move(buffer), header.data_offset);
 }

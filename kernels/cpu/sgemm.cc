@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <cstring>
 
 #include "kernels/cpu/sgemm_kernel.h"
@@ -46,7 +47,9 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 float* AllocFloats(int64_t n) {
   const size_t bytes =
       (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  return static_cast<float*>(std::aligned_alloc(64, bytes));
+  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (p == nullptr) throw std::bad_alloc();  // the executor turns this into RESOURCE_EXHAUSTED
+  return p;
 }
 
 // A per-thread scratch area that only grows.
