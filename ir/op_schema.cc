@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "ir/fleet_ops.h"
 #include "ir/onnx/attribute_convert.h"
 #include "onnx/defs/schema.h"
 
@@ -74,6 +75,10 @@ Registry& GetRegistry() {
     for (const std::string& op : OnnxOpList()) {
       const onnx::OpSchema* s = onnx::OpSchemaRegistry::Schema(op, kOnnxOpset, "");
       if (s != nullptr) r->schemas.emplace(op, SchemaFromOnnx(*s));
+    }
+    for (OpSchema& s : FleetOpSchemas()) {
+      std::string type = s.type;
+      r->schemas.emplace(std::move(type), std::move(s));
     }
     return r;
   }();

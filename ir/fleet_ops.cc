@@ -1,0 +1,91 @@
+// Schemas of Fleet's own ops.
+//
+// Optimizer updates follow Paddle's slot layout: the state a step changes is
+// both an input and an output (`Param` -> `ParamOut`, `Moment1` ->
+// `Moment1Out`, ...), and a program names the same var in both, so the update
+// is in place. `LearningRate` is a one-element f32 var (a schedule op may write
+// it each step). The update formulas are documented with the CPU kernels
+// (kernels/cpu/optimizer.cc). Slots in type group "T" hold the parameter's
+// dtype.
+#include "ir/fleet_ops.h"
+
+#include <string>
+#include <utility>
+
+namespace fleet {
+namespace {
+
+SlotSpec SlotNamed(std::string name, std::string type_group = "T") {
+  SlotSpec s;
+  s.name = std::move(name);
+  s.type_group = std::move(type_group);
+  return s;
+}
+
+AttrSpec FloatAttr(std::string name, float default_value) {
+  AttrSpec a;
+  a.name = std::move(name);
+  a.type = AttrType::kFloat;
+  a.default_value = AttrValue(default_value);
+  return a;
+}
+
+AttrSpec IntAttr(std::string name, int64_t default_value) {
+  AttrSpec a;
+  a.name = std::move(name);
+  a.type = AttrType::kInt;
+  a.default_value = AttrValue(default_value);
+  return a;
+}
+
+OpSchema Optimizer(std::string type, std::vector<SlotSpec> inputs, std::vector<SlotSpec> outputs,
+                   std::vector<AttrSpec> attrs) {
+  OpSchema s;
+  s.type = std::move(type);
+  s.inputs = std::move(inputs);
+  s.outputs = std::move(outputs);
+  for (AttrSpec& a : attrs) {
+    std::string name = a.name;
+    s.attrs.emplace(std::move(name), std::move(a));
+  }
+  // Side effect: an update's outputs are persistable state nobody downstream
+  // reads in the same step, so dead-code elimination must keep it.
+  s.traits = kTraitOptimizer | kTraitSideEffect;
+  return s;
+}
+
+OpSchema AdamSchema(std::string type, bool decoupled_weight_decay) {
+  std::vector<AttrSpec> attrs = {FloatAttr("beta1", 0.9f), FloatAttr("beta2", 0.999f),
+                                 FloatAttr("epsilon", 1e-8f)};
+  if (decoupled_weight_decay) attrs.push_back(FloatAttr("weight_decay", 0.01f));
+  return Optimizer(
+      std::move(type),
+      {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR"), SlotNamed("Moment1"),
+       SlotNamed("Moment2"), SlotNamed("Beta1Pow"), SlotNamed("Beta2Pow")},
+      {SlotNamed("ParamOut"), SlotNamed("Moment1Out"), SlotNamed("Moment2Out"),
+       SlotNamed("Beta1PowOut"), SlotNamed("Beta2PowOut")},
+      std::move(attrs));
+}
+
+}  // namespace
+
+std::vector<OpSchema> FleetOpSchemas() {
+  std::vector<OpSchema> out;
+  out.push_back(Optimizer("fleet.sgd",
+                          {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR")},
+                          {SlotNamed("ParamOut")}, {}));
+  out.push_back(Optimizer("fleet.momentum",
+                          {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Velocity"),
+                           SlotNamed("LearningRate", "LR")},
+                          {SlotNamed("ParamOut"), SlotNamed("VelocityOut")},
+                          {FloatAttr("mu", 0.9f), IntAttr("use_nesterov", 0)}));
+  out.push_back(AdamSchema("fleet.adam", /*decoupled_weight_decay=*/false));
+  out.push_back(AdamSchema("fleet.adamw", /*decoupled_weight_decay=*/true));
+  out.push_back(Optimizer(
+      "fleet.adagrad",
+      {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Moment"), SlotNamed("LearningRate", "LR")},
+      {SlotNamed("ParamOut"), SlotNamed("MomentOut")}, {FloatAttr("epsilon", 1e-6f)}));
+  return out;
+}
+
+}  // namespace fleet
