@@ -16,5 +16,6 @@ void RegisterShapeKernels(KernelTable& table);        // Reshape, Transpose, Con
 void RegisterIndexKernels(KernelTable& table);        // Gather*, TopK, CumSum, Range, Constant...
 void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss, NLL loss
 void RegisterResizeKernels(KernelTable& table);       // Resize
+void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 
 }  // namespace fleet::cpu

@@ -16,6 +16,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterIndexKernels(table);
   cpu::RegisterLossKernels(table);
   cpu::RegisterResizeKernels(table);
+  cpu::RegisterOptimizerKernels(table);
 }
 
 }  // namespace fleet
