@@ -97,16 +97,8 @@ absl::Status ConvKernel(KernelContext& ctx) {
         absl::StrCat("attribute 'kernel_shape' is ", ShapeString(attr_kernel), "; expected ",
                      ShapeString(kernel), " from input 'W' ", ShapeString(w.shape())));
   }
-  const T* bias = nullptr;
-  if (ctx.has_input(2)) {
-    const Tensor& b = ctx.input(2);
-    if (b.dtype() != x.dtype() || b.rank() != 1 || b.dim(0) != m) {
-      return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
-                                              std::string(DataTypeName(x.dtype())), "[", m,
-                                              "] (one per output channel of 'W')"));
-    }
-    bias = b.data<T>();
-  }
+  FLEET_RETURN_IF_ERROR(CheckConvBias(ctx, m, "one per output channel of 'W'"));
+  const T* bias = ctx.has_input(2) ? ctx.input(2).data<T>() : nullptr;
   std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
   WindowGeometry g;
   if (absl::Status s = ComputeForwardWindow(ctx, "X", in, kernel, false, true, &g); !s.ok()) {

@@ -131,16 +131,8 @@ absl::Status ConvTransposeKernel(KernelContext& ctx) {
                                               "; expected positive kernel dims"));
     }
   }
-  const T* bias = nullptr;
-  if (ctx.has_input(2)) {
-    const Tensor& b = ctx.input(2);
-    if (b.dtype() != x.dtype() || b.rank() != 1 || b.dim(0) != m) {
-      return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
-                                              std::string(DataTypeName(x.dtype())), "[", m,
-                                              "] (W's dim 1 times group)"));
-    }
-    bias = b.data<T>();
-  }
+  FLEET_RETURN_IF_ERROR(CheckConvBias(ctx, m, "W's dim 1 times group"));
+  const T* bias = ctx.has_input(2) ? ctx.input(2).data<T>() : nullptr;
   std::vector<int64_t> in(x.shape().begin() + 2, x.shape().end());
   WindowGeometry g;
   if (absl::Status s = ComputeTransposeWindow(ctx, in, kernel, &g); !s.ok()) return s;

@@ -134,4 +134,15 @@ absl::Status CheckConvInputs(const KernelContext& ctx, const char* op) {
   return absl::OkStatus();
 }
 
+absl::Status CheckConvBias(const KernelContext& ctx, int64_t m, const char* why_m) {
+  if (!ctx.has_input(2)) return absl::OkStatus();
+  const Tensor& b = ctx.input(2);
+  const DataType dtype = ctx.input(0).dtype();
+  if (b.dtype() != dtype || b.rank() != 1 || b.dim(0) != m) {
+    return ctx.InvalidArgument(absl::StrCat("input 'B' is ", b.TypeString(), "; expected ",
+                                            DataTypeName(dtype), "[", m, "] (", why_m, ")"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace fleet::cpu

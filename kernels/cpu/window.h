@@ -53,6 +53,10 @@ absl::Status ReadKernelShape(const KernelContext& ctx, int rank, std::vector<int
 // X's dtype and rank. `op` names the op in the message.
 absl::Status CheckConvInputs(const KernelContext& ctx, const char* op);
 
+// Checks the optional bias (input 2) of Conv / ConvTranspose: X's dtype, shape [m]. `why_m`
+// says where m comes from, for the message.
+absl::Status CheckConvBias(const KernelContext& ctx, int64_t m, const char* why_m);
+
 // The outputs o in [*lo, *hi) of a window row whose input coordinate o * stride
 // + offset lies in [0, n); `count` outputs in all. Lets loops split into
 // padding and in-bounds runs.
