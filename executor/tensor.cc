@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -105,11 +106,29 @@ Tensor Tensor::Reshaped(std::vector<int64_t> shape) const {
   return Tensor(dtype_, std::move(shape), buffer_, offset_, device_);
 }
 
+struct Tensor::SparseInfo {
+  Tensor rows;
+  int64_t height = 0;
+};
+
 Tensor Tensor::Clone() const {
   Tensor t(dtype_, shape_, device_);
   if (nbytes() > 0) std::memcpy(t.raw_data(), raw_data(), nbytes());
+  if (sparse_ != nullptr) return SparseRows(std::move(t), sparse_->rows.Clone(), sparse_->height);
   return t;
 }
+
+Tensor Tensor::SparseRows(Tensor values, Tensor rows, int64_t height) {
+  auto info = std::make_shared<SparseInfo>();
+  info->rows = std::move(rows);
+  info->height = height;
+  values.sparse_ = std::move(info);
+  return values;
+}
+
+const Tensor& Tensor::rows() const { return sparse_->rows; }
+
+int64_t Tensor::sparse_height() const { return sparse_->height; }
 
 TensorValue Tensor::ToValue() const {
   TensorValue v;
@@ -120,7 +139,9 @@ TensorValue Tensor::ToValue() const {
 }
 
 std::string Tensor::TypeString() const {
-  return absl::StrCat(std::string(DataTypeName(dtype_)), ShapeString(shape_));
+  std::string s = absl::StrCat(std::string(DataTypeName(dtype_)), ShapeString(shape_));
+  if (sparse_ != nullptr) absl::StrAppend(&s, " rows of ", sparse_->height);
+  return s;
 }
 
 }  // namespace fleet

@@ -91,16 +91,29 @@ class Tensor {
   // The IR constant holding the same elements.
   TensorValue ToValue() const;
 
-  // "f32[2,3]"
+  // "f32[2,3]"; sparse rows print as "f32[2,3] rows of 100".
   std::string TypeString() const;
 
+  // Sparse rows (VarKind::kSparseRows), e.g. the gradient of an embedding table: this tensor
+  // holds the values [n, ...] of n rows of a table with `height` rows; `rows` (i64 [n]) names
+  // them. Ids may repeat; repeated rows add up. The values may be any dense tensor whose first
+  // dim is n.
+  static Tensor SparseRows(Tensor values, Tensor rows, int64_t height);
+  bool is_sparse_rows() const { return sparse_ != nullptr; }
+  // The row ids (i64 [n]); only for sparse rows.
+  const Tensor& rows() const;
+  // The table's row count; only for sparse rows.
+  int64_t sparse_height() const;
+
  private:
+  struct SparseInfo;
   DataType dtype_ = DataType::kUndefined;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
   std::shared_ptr<Buffer> buffer_;
   size_t offset_ = 0;
   Device device_ = Device::kCpu;
+  std::shared_ptr<const SparseInfo> sparse_;  // set for sparse rows only
 };
 
 // Product of dims (1 for rank 0).

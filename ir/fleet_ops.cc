@@ -67,10 +67,35 @@ OpSchema AdamSchema(std::string type, bool decoupled_weight_decay) {
       std::move(attrs));
 }
 
+OpSchema Plain(std::string type, std::vector<SlotSpec> inputs, std::vector<SlotSpec> outputs,
+                std::vector<AttrSpec> attrs) {
+  OpSchema s;
+  s.type = std::move(type);
+  s.inputs = std::move(inputs);
+  s.outputs = std::move(outputs);
+  for (AttrSpec& a : attrs) {
+    std::string name = a.name;
+    s.attrs.emplace(std::move(name), std::move(a));
+  }
+  return s;
+}
+
+SlotSpec Variadic(std::string name) {
+  SlotSpec s = SlotNamed(std::move(name));
+  s.arity = SlotArity::kVariadic;
+  return s;
+}
+
 }  // namespace
 
 std::vector<OpSchema> FleetOpSchemas() {
   std::vector<OpSchema> out;
+  // Autodiff helpers. fill_like: Out has X's dtype and shape, every element `value`.
+  // grad_sum: Out = the sum of the X (gradients of one var from several readers); all
+  // sparse rows give sparse rows (ids concatenated), otherwise the result is dense.
+  out.push_back(Plain("fleet.fill_like", {SlotNamed("X")}, {SlotNamed("Out")},
+                      {FloatAttr("value", 0.0f)}));
+  out.push_back(Plain("fleet.grad_sum", {Variadic("X")}, {SlotNamed("Out")}, {}));
   out.push_back(Optimizer("fleet.sgd",
                           {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR")},
                           {SlotNamed("ParamOut")}, {}));

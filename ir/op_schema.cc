@@ -116,6 +116,15 @@ void RegisterOpSchema(OpSchema schema) {
   r.schemas.insert_or_assign(std::move(type), std::move(schema));
 }
 
+bool SetGradRule(std::string_view type, GradFn rule) {
+  Registry& r = GetRegistry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.schemas.find(type);
+  if (it == r.schemas.end()) return false;
+  it->second.grad = std::move(rule);
+  return true;
+}
+
 std::vector<std::string> KnownOpTypes() {
   std::vector<std::string> out;
   for (const auto& [name, s] : GetRegistry().schemas) out.push_back(name);

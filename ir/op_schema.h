@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "ir/attribute.h"
+#include "ir/grad_builder.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -48,8 +49,8 @@ enum OpTrait : uint32_t {
 
 // Fills in dtype/shape of an op's outputs in `block` from its inputs.
 using InferFn = std::function<absl::Status(const Op& op, Block& block)>;
-// Appends the gradient ops of `op` to `grad_block` (rule supplied by the autodiff pass).
-using GradFn = std::function<absl::Status(const Op& op, Block& grad_block)>;
+// Appends the backward ops of one forward op (see ir/grad_builder.h).
+using GradFn = std::function<absl::Status(GradBuilder& g)>;
 
 struct OpSchema {
   std::string type;
@@ -74,6 +75,9 @@ std::vector<std::string> PositionalVars(const std::vector<Slot>& slots,
 const OpSchema* FindOpSchema(std::string_view type);
 // Adds or replaces a schema (Fleet's own ops, plugins). Call before any lookup from threads.
 void RegisterOpSchema(OpSchema schema);
+// Sets the gradient rule of a known op; false when Fleet does not know `type`. Call before any
+// lookup from threads (the autodiff pass installs the built-in rules on first use).
+bool SetGradRule(std::string_view type, GradFn rule);
 // Every known op type, sorted.
 std::vector<std::string> KnownOpTypes();
 

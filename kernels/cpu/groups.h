@@ -17,5 +17,6 @@ void RegisterIndexKernels(KernelTable& table);        // Gather*, TopK, CumSum, 
 void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss, NLL loss
 void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
+void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 
 }  // namespace fleet::cpu

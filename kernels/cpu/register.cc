@@ -17,6 +17,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterLossKernels(table);
   cpu::RegisterResizeKernels(table);
   cpu::RegisterOptimizerKernels(table);
+  cpu::RegisterAutodiffKernels(table);
 }
 
 }  // namespace fleet

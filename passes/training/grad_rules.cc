@@ -1,0 +1,14 @@
+#include "passes/training/grad_rules.h"
+
+#include <mutex>
+
+namespace fleet {
+
+void InstallBuiltinGradRules() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // One call per op family (passes/training/grad_*.cc).
+  });
+}
+
+}  // namespace fleet

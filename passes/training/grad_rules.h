@@ -1,0 +1,10 @@
+// The gradient rules of the built-in ops, one installer per op family; each installs its rules
+// into the op schemas (SetGradRule, ir/op_schema.h).
+#pragma once
+
+namespace fleet {
+
+// Installs every built-in rule, once; the autodiff pass calls it before its first run.
+void InstallBuiltinGradRules();
+
+}  // namespace fleet
