@@ -18,5 +18,6 @@ void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss
 void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
+void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 
 }  // namespace fleet::cpu
