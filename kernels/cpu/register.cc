@@ -19,6 +19,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterTrainingKernels(table);
+  cpu::RegisterGradBroadcastKernels(table);
 }
 
 }  // namespace fleet
