@@ -62,8 +62,8 @@ absl::Status BadValue(const std::string& where, const char* what, double value,
 // A hyper-parameter the chosen optimizer has no use for.
 absl::Status NotFor(const std::string& where, const char* what, const std::string& optimizer,
                     const char* used_by) {
-  return absl::InvalidArgumentError(absl::StrCat(where, ": optimizer '", optimizer,
-                                                 "' has no ", what, "; it applies to ", used_by));
+  return absl::InvalidArgumentError(absl::StrCat(where, ": optimizer '", optimizer, "' has no ",
+                                                 what, "; it applies to ", used_by));
 }
 
 // The optimizer hyper-parameters and the LR schedule (the fields after stop_gradient).
@@ -108,8 +108,7 @@ absl::Status ValidateOptimizerFields(const TrainingConfig& t,
     }
   }
   if (t.has_weight_decay() && (!std::isfinite(t.weight_decay()) || t.weight_decay() < 0)) {
-    return BadValue(at("training.weight_decay"), "weight decay", t.weight_decay(),
-                    "a number >= 0");
+    return BadValue(at("training.weight_decay"), "weight decay", t.weight_decay(), "a number >= 0");
   }
   if (t.has_initial_accumulator()) {
     if (!std::isfinite(t.initial_accumulator()) || t.initial_accumulator() < 0) {
@@ -231,8 +230,8 @@ absl::StatusOr<proto::LrSchedule::Decay> ParseDecayName(std::string_view name) {
     if (name == e.name) return e.decay;
     known.push_back(e.name);
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown learning-rate decay '",
-                                                 std::string(name), "'; expected one of ",
+  return absl::InvalidArgumentError(absl::StrCat("unknown learning-rate decay '", std::string(name),
+                                                 "'; expected one of ",
                                                  absl::StrJoin(known, ", ")));
 }
 

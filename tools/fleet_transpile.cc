@@ -115,7 +115,6 @@ int main(int argc, char** argv) {
   std::string startup_path = (std::filesystem::path(out_dir) / "startup.program").string();
   written = fleet::WriteProgramFile(*startup, startup_path);
   if (!written.ok()) return fail(written.message());
-  std::cout << "fleet-transpile: wrote " << startup_path << ": " << CountOps(*startup)
-            << " ops\n";
+  std::cout << "fleet-transpile: wrote " << startup_path << ": " << CountOps(*startup) << " ops\n";
   return 0;
 }

@@ -43,8 +43,9 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
                  "clip the gradients to this global 2-norm before each update (0: off)");
   app.add_option("--warmup-steps", o.warmup_steps,
                  "learning rate rises linearly from 0 over this many steps (default 0)");
-  app.add_option("--lr-decay", o.lr_decay,
-                 "learning-rate decay after warm-up: constant, cosine, linear, exponential or step");
+  app.add_option(
+      "--lr-decay", o.lr_decay,
+      "learning-rate decay after warm-up: constant, cosine, linear, exponential or step");
   app.add_option("--decay-steps", o.decay_steps,
                  "steps the decay runs over (cosine, linear: to --min-lr; step: period; "
                  "exponential: steps per factor of --decay-rate)");
@@ -55,13 +56,13 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
     const StrategyCliOptions& o) {
-  const bool any =
-      !o.file.empty() || !o.mode.empty() || !o.label.empty() || !o.output.empty() ||
-      !o.loss_output.empty() || !o.loss.empty() || !o.optimizer.empty() || !o.lr.empty() ||
-      !o.momentum.empty() || o.nesterov || !o.beta1.empty() || !o.beta2.empty() ||
-      !o.epsilon.empty() || !o.weight_decay.empty() || !o.initial_accumulator.empty() ||
-      !o.clip_norm.empty() || !o.warmup_steps.empty() || !o.lr_decay.empty() ||
-      !o.decay_steps.empty() || !o.decay_rate.empty() || !o.min_lr.empty();
+  const bool any = !o.file.empty() || !o.mode.empty() || !o.label.empty() || !o.output.empty() ||
+                   !o.loss_output.empty() || !o.loss.empty() || !o.optimizer.empty() ||
+                   !o.lr.empty() || !o.momentum.empty() || o.nesterov || !o.beta1.empty() ||
+                   !o.beta2.empty() || !o.epsilon.empty() || !o.weight_decay.empty() ||
+                   !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
+                   !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
+                   !o.decay_rate.empty() || !o.min_lr.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;

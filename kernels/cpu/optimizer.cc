@@ -71,8 +71,8 @@ absl::Status CheckInputs(const KernelContext& ctx, const std::vector<const char*
   if (grad.is_sparse_rows()) {
     if (grad.dtype() != param.dtype() || param.rank() == 0) {
       return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(),
-                                              "; expected sparse rows of a ",
-                                              param.TypeString(), " table"));
+                                              "; expected sparse rows of a ", param.TypeString(),
+                                              " table"));
     }
   } else if (grad.dtype() != param.dtype() || grad.shape() != param.shape()) {
     return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(), "; expected ",
@@ -147,9 +147,8 @@ absl::Status SgdKernel(KernelContext& ctx) {
   T* p = param.data<T>();
   const T lr = LearningRate<T>(ctx, 2);
   const T wd = static_cast<T>(ctx.GetFloat("weight_decay", 0.0f));
-  FLEET_RETURN_IF_ERROR(ApplyUpdate<T>(ctx, param, ctx.input(1), [&](int64_t i, T g) {
-    p[i] -= lr * (g + wd * p[i]);
-  }));
+  FLEET_RETURN_IF_ERROR(ApplyUpdate<T>(ctx, param, ctx.input(1),
+                                       [&](int64_t i, T g) { p[i] -= lr * (g + wd * p[i]); }));
   ctx.SetOutput(0, std::move(param));
   return absl::OkStatus();
 }
@@ -187,8 +186,8 @@ absl::Status MomentumKernel(KernelContext& ctx) {
 template <typename T, bool kDecoupledWeightDecay>
 absl::Status AdamKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(CheckInputs(
-      ctx, {"Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"},
-      {3, 4}, 2, {5, 6}, 5));
+      ctx, {"Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"}, {3, 4},
+      2, {5, 6}, 5));
   Tensor param = InPlace(ctx, 0);
   Tensor moment1 = InPlace(ctx, 3);
   Tensor moment2 = InPlace(ctx, 4);
@@ -201,8 +200,7 @@ absl::Status AdamKernel(KernelContext& ctx) {
   const T beta1 = static_cast<T>(ctx.GetFloat("beta1", 0.9f));
   const T beta2 = static_cast<T>(ctx.GetFloat("beta2", 0.999f));
   const T epsilon = static_cast<T>(ctx.GetFloat("epsilon", 1e-8f));
-  const T wd = static_cast<T>(
-      ctx.GetFloat("weight_decay", kDecoupledWeightDecay ? 0.01f : 0.0f));
+  const T wd = static_cast<T>(ctx.GetFloat("weight_decay", kDecoupledWeightDecay ? 0.01f : 0.0f));
   const T decay = kDecoupledWeightDecay ? T(1) - lr * wd : T(1);
   const T l2 = kDecoupledWeightDecay ? T(0) : wd;
   T& b1p = *beta1_pow.data<T>();

@@ -25,8 +25,8 @@ struct MergedRows {
 // repeated ids add up. INVALID_ARGUMENT when the rows do not fit the table or an id is out of
 // range. `what` names the tensor in messages ("input 'Grad'").
 template <typename T>
-absl::Status MergeRows(const KernelContext& ctx, const Tensor& grad, int64_t height,
-                       int64_t width, const char* what, MergedRows<T>* out) {
+absl::Status MergeRows(const KernelContext& ctx, const Tensor& grad, int64_t height, int64_t width,
+                       const char* what, MergedRows<T>* out) {
   const int64_t n = grad.rows().numel();
   if (grad.sparse_height() != height || grad.rank() == 0 || grad.dim(0) != n ||
       grad.numel() != n * width) {
@@ -46,8 +46,8 @@ absl::Status MergeRows(const KernelContext& ctx, const Tensor& grad, int64_t hei
   for (int64_t r = 0; r < n; ++r) {
     const int64_t id = ids[r];
     if (id < 0 || id >= height) {
-      return ctx.InvalidArgument(absl::StrCat(what, ": sparse row id ", id,
-                                              " is outside the table's ", height, " rows"));
+      return ctx.InvalidArgument(
+          absl::StrCat(what, ": sparse row id ", id, " is outside the table's ", height, " rows"));
     }
     auto [it, inserted] = slot.emplace(id, static_cast<int64_t>(out->ids.size()));
     const T* row = src + r * width;

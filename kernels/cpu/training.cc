@@ -54,12 +54,21 @@ absl::Status FillConstantKernel(KernelContext& ctx) {
   const double value = ctx.GetFloat("value", 0.0f);
   Tensor out(*dtype, shape);
   switch (*dtype) {
-    case DataType::kF32: FillWith<float>(&out, value); break;
-    case DataType::kF64: FillWith<double>(&out, value); break;
-    case DataType::kI64: FillWith<int64_t>(&out, value); break;
-    case DataType::kI32: FillWith<int32_t>(&out, value); break;
+    case DataType::kF32:
+      FillWith<float>(&out, value);
+      break;
+    case DataType::kF64:
+      FillWith<double>(&out, value);
+      break;
+    case DataType::kI64:
+      FillWith<int64_t>(&out, value);
+      break;
+    case DataType::kI32:
+      FillWith<int32_t>(&out, value);
+      break;
     default:
-      return ctx.Unimplemented(absl::StrCat("fill_constant of ", name, "; have f32, f64, i64, i32"));
+      return ctx.Unimplemented(
+          absl::StrCat("fill_constant of ", name, "; have f32, f64, i64, i32"));
   }
   ctx.SetOutput(0, std::move(out));
   return absl::OkStatus();
@@ -165,8 +174,8 @@ absl::Status ClipByGlobalNormTyped(KernelContext& ctx) {
     if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is missing"));
     const Tensor& x = ctx.input(i);
     if (x.dtype() != ctx.input(0).dtype()) {
-      return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", x.TypeString(),
-                                              "; expected the dtype of input 0"));
+      return ctx.InvalidArgument(
+          absl::StrCat("input ", i, " is ", x.TypeString(), "; expected the dtype of input 0"));
     }
     if (!x.is_sparse_rows()) {
       sum += SumSquares<T>(ctx, x.data<T>(), x.numel());
@@ -176,10 +185,9 @@ absl::Status ClipByGlobalNormTyped(KernelContext& ctx) {
     int64_t width = 1;
     for (int d = 1; d < x.rank(); ++d) width *= x.dim(d);
     const std::string what = absl::StrCat("input ", i);
-    FLEET_RETURN_IF_ERROR(
-        MergeRows<T>(ctx, x, x.sparse_height(), width, what.c_str(), &merged[i]));
-    sum += SumSquares<T>(ctx, merged[i].values.data(),
-                         static_cast<int64_t>(merged[i].values.size()));
+    FLEET_RETURN_IF_ERROR(MergeRows<T>(ctx, x, x.sparse_height(), width, what.c_str(), &merged[i]));
+    sum +=
+        SumSquares<T>(ctx, merged[i].values.data(), static_cast<int64_t>(merged[i].values.size()));
   }
   const double scale = std::min(1.0, max_norm / (std::sqrt(sum) + 1e-6));
   for (int i = 0; i < n; ++i) {
@@ -209,8 +217,10 @@ absl::Status ClipByGlobalNormTyped(KernelContext& ctx) {
 absl::Status ClipByGlobalNormKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("has no inputs");
   switch (ctx.input(0).dtype()) {
-    case DataType::kF32: return ClipByGlobalNormTyped<float>(ctx);
-    case DataType::kF64: return ClipByGlobalNormTyped<double>(ctx);
+    case DataType::kF32:
+      return ClipByGlobalNormTyped<float>(ctx);
+    case DataType::kF64:
+      return ClipByGlobalNormTyped<double>(ctx);
     default:
       return ctx.Unimplemented(
           absl::StrCat("clip_by_global_norm of ", ctx.input(0).TypeString(), "; have f32, f64"));

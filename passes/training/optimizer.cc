@@ -177,8 +177,7 @@ absl::StatusOr<Op> UpdateOp(Block& block, const Update& u, const Var& param,
 // gradient declared in the same dtype.
 absl::Status CheckParam(const Block& block, const Var& param) {
   auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("trainable parameter '", param.name, "' ", why));
+    return absl::InvalidArgumentError(absl::StrCat("trainable parameter '", param.name, "' ", why));
   };
   if (!param.Has(kVarPersistable)) return bad("is not persistable; expected a persistable var");
   if (param.dtype != DataType::kF32 && param.dtype != DataType::kF64) {
@@ -190,14 +189,13 @@ absl::Status CheckParam(const Block& block, const Var& param) {
   }
   const Var* grad = block.FindVar(GradVarName(param.name));
   if (grad == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "trainable parameter '", param.name, "' has no gradient var '", GradVarName(param.name),
-        "'; run autodiff first"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("trainable parameter '", param.name, "' has no gradient var '",
+                     GradVarName(param.name), "'; run autodiff first"));
   }
   if (grad->dtype != param.dtype) {
-    return bad(absl::StrCat("has gradient '", grad->name, "' of dtype ",
-                            DataTypeName(grad->dtype), "; expected ",
-                            DataTypeName(param.dtype)));
+    return bad(absl::StrCat("has gradient '", grad->name, "' of dtype ", DataTypeName(grad->dtype),
+                            "; expected ", DataTypeName(param.dtype)));
   }
   return absl::OkStatus();
 }

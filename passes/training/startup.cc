@@ -40,7 +40,8 @@ std::vector<std::pair<std::string, float>> StateInits(const Op& op) {
             {"Beta1Pow", FloatAttrOrDefault(op, "beta1")},
             {"Beta2Pow", FloatAttrOrDefault(op, "beta2")}};
   }
-  if (t == "fleet.adagrad") return {{"Moment", FloatAttrOrDefault(op, "initial_accumulator_value")}};
+  if (t == "fleet.adagrad")
+    return {{"Moment", FloatAttrOrDefault(op, "initial_accumulator_value")}};
   if (t == "fleet.lr_schedule") return {{"Step", 0.0f}};
   if (t == "fleet.increment") return {{"X", 0.0f}};
   return {};

@@ -107,7 +107,9 @@ void CheckSparseMatchesDense(DataType dtype, const std::string& op, int num_stat
   }
 }
 
-TEST(SparseSgdTest, MatchesDenseF32) { CheckSparseMatchesDense<float>(DataType::kF32, "fleet.sgd", 0); }
+TEST(SparseSgdTest, MatchesDenseF32) {
+  CheckSparseMatchesDense<float>(DataType::kF32, "fleet.sgd", 0);
+}
 TEST(SparseSgdTest, MatchesDenseF64) {
   CheckSparseMatchesDense<double>(DataType::kF64, "fleet.sgd", 0);
 }
@@ -204,8 +206,8 @@ TEST(SparseOptimizerErrorTest, RowsOfAnotherTable) {
   Tensor param = Tensor::Zeros(DataType::kF32, {4, 2});
   Tensor grad = Tensor::SparseRows(Tensor::Zeros(DataType::kF32, {1, 3}),
                                    MakeTensor<int64_t>(DataType::kI64, {1}, {0}), 4);
-  auto out = RunKernel("fleet.adagrad", {param, grad, Tensor::Zeros(DataType::kF32, {4, 2}),
-                                         Lr(0.5f)}, {}, 2);
+  auto out = RunKernel("fleet.adagrad",
+                       {param, grad, Tensor::Zeros(DataType::kF32, {4, 2}), Lr(0.5f)}, {}, 2);
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("expected sparse rows of 4 rows of 2 elements"));
 }
@@ -247,8 +249,10 @@ TEST(WeightDecayTest, AdamL2AndAdamWDecoupled) {
     Tensor m = Tensor::Zeros(DataType::kF64, {1}), v = Tensor::Zeros(DataType::kF64, {1});
     Tensor b1p = MakeTensor<double>(DataType::kF64, {1}, {0.5});
     Tensor b2p = MakeTensor<double>(DataType::kF64, {1}, {0.5});
-    AttrMap attrs = {{"beta1", AttrValue(0.5f)}, {"beta2", AttrValue(0.5f)},
-                     {"epsilon", AttrValue(0.0f)}, {"weight_decay", AttrValue(wd)}};
+    AttrMap attrs = {{"beta1", AttrValue(0.5f)},
+                     {"beta2", AttrValue(0.5f)},
+                     {"epsilon", AttrValue(0.0f)},
+                     {"weight_decay", AttrValue(wd)}};
     EXPECT_TRUE(RunKernel(op, {p, grad, Lr(0.5f), m, v, b1p, b2p}, attrs, 5).ok());
     return p.data<double>()[0];
   };

@@ -28,25 +28,24 @@ TEST(FillConstantTest, FillsDtypeAndShape) {
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ((*f)[0].TypeString(), "f64[2,3]");
   EXPECT_THAT(ToVector<double>((*f)[0]), ElementsAre(0.5, 0.5, 0.5, 0.5, 0.5, 0.5));
-  auto i = RunKernel("fleet.fill_constant", {},
-                     {{"dtype", AttrValue(std::string("i64"))},
-                      {"shape", AttrValue(std::vector<int64_t>{1})}},
-                     1);
+  auto i = RunKernel(
+      "fleet.fill_constant", {},
+      {{"dtype", AttrValue(std::string("i64"))}, {"shape", AttrValue(std::vector<int64_t>{1})}}, 1);
   ASSERT_TRUE(i.ok()) << i.status();
   EXPECT_THAT(ToVector<int64_t>((*i)[0]), ElementsAre(0));
 }
 
 TEST(FillConstantTest, BadDtypeAndShape) {
-  auto dtype = RunKernel("fleet.fill_constant", {},
-                         {{"dtype", AttrValue(std::string("float"))},
-                          {"shape", AttrValue(std::vector<int64_t>{1})}},
-                         1);
+  auto dtype = RunKernel(
+      "fleet.fill_constant", {},
+      {{"dtype", AttrValue(std::string("float"))}, {"shape", AttrValue(std::vector<int64_t>{1})}},
+      1);
   ASSERT_FALSE(dtype.ok());
   EXPECT_THAT(dtype.status().message(), HasSubstr("attribute 'dtype' is 'float'"));
-  auto shape = RunKernel("fleet.fill_constant", {},
-                         {{"dtype", AttrValue(std::string("f32"))},
-                          {"shape", AttrValue(std::vector<int64_t>{-1})}},
-                         1);
+  auto shape = RunKernel(
+      "fleet.fill_constant", {},
+      {{"dtype", AttrValue(std::string("f32"))}, {"shape", AttrValue(std::vector<int64_t>{-1})}},
+      1);
   ASSERT_FALSE(shape.ok());
   EXPECT_EQ(shape.status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -56,7 +55,8 @@ TEST(IncrementTest, AddsStep) {
   auto out = RunKernel("fleet.increment", {step}, {}, 1);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_THAT(ToVector<int64_t>((*out)[0]), ElementsAre(42));
-  auto bad = RunKernel("fleet.increment", {MakeTensor<int64_t>(DataType::kI64, {2}, {1, 2})}, {}, 1);
+  auto bad =
+      RunKernel("fleet.increment", {MakeTensor<int64_t>(DataType::kI64, {2}, {1, 2})}, {}, 1);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("expected a one-element i64 step counter"));
 }
@@ -73,8 +73,8 @@ absl::StatusOr<double> Scheduled(const std::string& decay, int64_t step, int64_t
                    {"decay_steps", AttrValue(decay_steps)},
                    {"decay_rate", AttrValue(static_cast<float>(kRate))},
                    {"min_lr", AttrValue(static_cast<float>(kMin))}};
-  auto out = RunKernel("fleet.lr_schedule", {MakeTensor<int64_t>(DataType::kI64, {1}, {step})},
-                       attrs, 1);
+  auto out =
+      RunKernel("fleet.lr_schedule", {MakeTensor<int64_t>(DataType::kI64, {1}, {step})}, attrs, 1);
   if (!out.ok()) return out.status();
   EXPECT_EQ((*out)[0].TypeString(), "f32[1]");
   return static_cast<double>((*out)[0].data<float>()[0]);
@@ -91,7 +91,8 @@ void ExpectSchedule(const std::string& decay, double (*expected)(int64_t s)) {
 }
 
 TEST(LrScheduleTest, ConstantAfterWarmup) {
-  ExpectSchedule("constant", [](int64_t) { return static_cast<double>(static_cast<float>(kBase)); });
+  ExpectSchedule("constant",
+                 [](int64_t) { return static_cast<double>(static_cast<float>(kBase)); });
   absl::StatusOr<double> first = Scheduled("constant", 0, 0, 0);
   ASSERT_TRUE(first.ok());
   EXPECT_NEAR(*first, kBase, 1e-8);

@@ -389,6 +389,32 @@ TEST(OptimizerPassTest, SinglePipelineTrains) {
   EXPECT_EQ(*pipeline, "loss,autodiff,optimizer");
 }
 
+TEST(OptimizerStrategyTest, TextFormRoundTripsAndErrorsNameTheLine) {
+  absl::StatusOr<proto::DistributedStrategy> s = ParseStrategyText(
+      "training {\n"
+      "  optimizer: \"sgd\" lr: 0.1 momentum: 0.9 nesterov: true weight_decay: 0\n"
+      "  lr_schedule { warmup_steps: 5 decay: STEP decay_steps: 100 }\n"
+      "}\n",
+      "s.pbtxt");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->training().has_weight_decay()) << "an explicit 0 is kept apart from unset";
+  EXPECT_FALSE(s->training().has_beta1());
+  EXPECT_EQ(s->training().lr_schedule().decay(), proto::LrSchedule::STEP);
+  EXPECT_THAT(StrategyToText(*s), HasSubstr("lr_schedule { warmup_steps: 5 decay: STEP"));
+  EXPECT_EQ(*ParseDecayName("cosine"), proto::LrSchedule::COSINE);
+  EXPECT_EQ(DecayName(proto::LrSchedule::EXPONENTIAL), "exponential");
+
+  absl::StatusOr<proto::DistributedStrategy> bad = ParseStrategyText(
+      "training {\n  optimizer: \"adam\"\n  momentum: 0.9\n}\n", "s.pbtxt");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(),
+              HasSubstr("s.pbtxt:3:3: error: optimizer 'adam' has no momentum"));
+  absl::StatusOr<proto::DistributedStrategy> steps = ParseStrategyText(
+      "training { lr_schedule {\n decay: COSINE } }", "s.pbtxt");
+  ASSERT_FALSE(steps.ok());
+  EXPECT_THAT(steps.status().message(), HasSubstr("decay 'cosine' needs decay_steps > 0"));
+}
+
 // ---- errors ----
 
 absl::Status RunOn(const std::string& text, const proto::DistributedStrategy* s) {
@@ -406,8 +432,7 @@ TEST(OptimizerPassErrorTest, BadStrategies) {
        "unknown optimizer 'rmsprop'; expected one of sgd, momentum, adam, adamw, adagrad"},
       {[](proto::TrainingConfig& t) { t.set_optimizer(""); }, "the strategy names no optimizer"},
       {[](proto::TrainingConfig& t) { t.set_lr(-1); }, "learning rate -1 is invalid"},
-      {[](proto::TrainingConfig& t) { t.set_lr(0); },
-       "optimizer 'sgd' needs a learning rate > 0"},
+      {[](proto::TrainingConfig& t) { t.set_lr(0); }, "optimizer 'sgd' needs a learning rate > 0"},
       {[](proto::TrainingConfig& t) { t.set_grad_clip_norm(-1); },
        "gradient clip norm -1 is invalid; expected a number >= 0"},
       {[](proto::TrainingConfig& t) { t.set_momentum(-0.5); }, "momentum -0.5 is invalid"},
