@@ -20,5 +20,6 @@ void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.moment
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
+void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
 
 }  // namespace fleet::cpu

@@ -20,6 +20,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterTrainingKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterGradActivationKernels(table);
 }
 
 }  // namespace fleet
