@@ -12,4 +12,8 @@ namespace fleet {
 // use RegisterOpSchema instead.
 std::vector<OpSchema> FleetOpSchemas();
 
+// Per-family parts of FleetOpSchemas (ir/fleet_grad_ops_<family>.cc).
+std::vector<OpSchema> ShapeGradOpSchemas();  // shape and indexing gradients
+std::vector<OpSchema> LossGradOpSchemas();   // softmax and classification-loss gradients
+
 }  // namespace fleet

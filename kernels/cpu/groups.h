@@ -19,5 +19,9 @@ void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
+void RegisterShapeGradKernels(KernelTable& table);    // fleet.reshape_like, concat_grad, slice_grad...
+void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_sparse), gather_elements_grad
+void RegisterSoftmaxGradKernels(KernelTable& table);  // fleet.softmax_grad, fleet.log_softmax_grad
+void RegisterLossGradKernels(KernelTable& table);     // fleet.softmax_ce_grad, fleet.nll_loss_grad
 
 }  // namespace fleet::cpu

@@ -19,6 +19,10 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterShapeGradKernels(table);
+  cpu::RegisterIndexGradKernels(table);
+  cpu::RegisterSoftmaxGradKernels(table);
+  cpu::RegisterLossGradKernels(table);
 }
 
 }  // namespace fleet

@@ -9,6 +9,9 @@ void InstallBuiltinGradRules() {
   std::call_once(once, [] {
     InstallElementwiseGradRules();
     InstallReduceGradRules();
+    InstallShapeGradRules();
+    InstallIndexGradRules();
+    InstallSoftmaxLossGradRules();
   });
 }
 

@@ -10,5 +10,8 @@ void InstallBuiltinGradRules();
 // The families (passes/training/grad_<family>.cc).
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
+void InstallShapeGradRules();
+void InstallIndexGradRules();
+void InstallSoftmaxLossGradRules();
 
 }  // namespace fleet

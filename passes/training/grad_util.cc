@@ -1,6 +1,7 @@
 #include "passes/training/grad_util.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace fleet {
 
@@ -30,6 +31,11 @@ std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string&
   std::string out = g.TempLike(hint, like);
   g.Emit(std::string(type), {{"A", {a}}, {"B", {b}}}, {{"C", {out}}});
   return out;
+}
+
+Slot SlotOrAbsent(std::string name, const std::string& var) {
+  if (var.empty()) return {std::move(name), {}};
+  return {std::move(name), {var}};
 }
 
 }  // namespace fleet

@@ -21,4 +21,8 @@ void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::
 std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string& a,
                        const std::string& b, const std::string& like, std::string_view hint);
 
+// The input slot `name` holding `var`, or the slot left empty when `var` is "" (an absent
+// optional input; slots are listed in schema order, so absent ones in the middle stay).
+Slot SlotOrAbsent(std::string name, const std::string& var);
+
 }  // namespace fleet
