@@ -1,5 +1,5 @@
 // Gradient rules of the shape ops. Ops that only view their input (Reshape, Flatten, Squeeze,
-// Unsqueeze, Identity) pass the gradient back as a view; the others move it back where the
+// Unsqueeze) pass the gradient back as a view; the others move it back where the
 // forward op took it from:
 //   Transpose  the inverse permutation       Concat  fleet.concat_grad (cut into the inputs)
 //   Split      Concat of the outputs' grads  Slice   fleet.slice_grad (zeros elsewhere)
@@ -22,12 +22,6 @@ absl::Status ViewGrad(GradBuilder& g, std::string_view in, std::string_view out)
   if (!g.NeedsGrad(in)) return absl::OkStatus();
   g.Emit("fleet.reshape_like", {{"X", {g.OutputGrad(out)}}, {"Like", {g.Input(in)}}},
          {{"Out", {g.InputGrad(in)}}});
-  return absl::OkStatus();
-}
-
-absl::Status IdentityGrad(GradBuilder& g) {
-  if (!g.NeedsGrad("input")) return absl::OkStatus();
-  g.Emit("Identity", {{"input", {g.OutputGrad("output")}}}, {{"output", {g.InputGrad("input")}}});
   return absl::OkStatus();
 }
 
@@ -151,7 +145,6 @@ void InstallShapeGradRules() {
   SetGradRule("Flatten", [](GradBuilder& g) { return ViewGrad(g, "input", "output"); });
   SetGradRule("Squeeze", [](GradBuilder& g) { return ViewGrad(g, "data", "squeezed"); });
   SetGradRule("Unsqueeze", [](GradBuilder& g) { return ViewGrad(g, "data", "expanded"); });
-  SetGradRule("Identity", IdentityGrad);
   SetGradRule("Transpose", TransposeGrad);
   SetGradRule("Concat", ConcatGrad);
   SetGradRule("Split", SplitGrad);

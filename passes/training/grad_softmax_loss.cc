@@ -19,7 +19,7 @@
 namespace fleet {
 namespace {
 
-AttrMap CopyAttrs(const Op& op, std::initializer_list<const char*> names) {
+AttrMap ForwardAttrs(const Op& op, std::initializer_list<const char*> names) {
   AttrMap attrs;
   for (const char* name : names) {
     auto it = op.attrs.find(name);
@@ -31,7 +31,7 @@ AttrMap CopyAttrs(const Op& op, std::initializer_list<const char*> names) {
 absl::Status SoftmaxGrad(GradBuilder& g, const char* grad_op) {
   if (!g.NeedsGrad("input")) return absl::OkStatus();
   g.Emit(grad_op, {{"Out", {g.Output("output")}}, {"OutGrad", {g.OutputGrad("output")}}},
-         {{"XGrad", {g.InputGrad("input")}}}, CopyAttrs(g.op(), {"axis"}));
+         {{"XGrad", {g.InputGrad("input")}}}, ForwardAttrs(g.op(), {"axis"}));
   return absl::OkStatus();
 }
 
@@ -52,7 +52,7 @@ absl::Status SoftmaxCrossEntropyGrad(GradBuilder& g) {
           SlotOrAbsent("OutGrad", g.OutputGrad("output")),
           SlotOrAbsent("LogProbGrad", g.OutputGrad("log_prob"))},
          {{"ScoresGrad", {g.InputGrad("scores")}}},
-         CopyAttrs(g.op(), {"reduction", "ignore_index"}));
+         ForwardAttrs(g.op(), {"reduction", "ignore_index"}));
   return absl::OkStatus();
 }
 
@@ -64,7 +64,7 @@ absl::Status NllLossGrad(GradBuilder& g) {
           {"Target", {g.Input("target")}},
           SlotOrAbsent("Weight", g.Input("weight")),
           {"OutGrad", {g.OutputGrad("loss")}}},
-         {{"InputGrad", {g.InputGrad("input")}}}, CopyAttrs(g.op(), {"reduction", "ignore_index"}));
+         {{"InputGrad", {g.InputGrad("input")}}}, ForwardAttrs(g.op(), {"reduction", "ignore_index"}));
   return absl::OkStatus();
 }
 

@@ -12,6 +12,11 @@ bool SameStaticShape(const Var* a, const Var* b) {
   return std::none_of(a->shape->begin(), a->shape->end(), [](int64_t d) { return d < 0; });
 }
 
+Slot SlotOrAbsent(std::string name, const std::string& var) {
+  if (var.empty()) return {std::move(name), {}};
+  return {std::move(name), {var}};
+}
+
 void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::string& grad,
                        const std::string& output_var) {
   const std::string& input = g.Input(slot, i);
@@ -31,11 +36,6 @@ std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string&
   std::string out = g.TempLike(hint, like);
   g.Emit(std::string(type), {{"A", {a}}, {"B", {b}}}, {{"C", {out}}});
   return out;
-}
-
-Slot SlotOrAbsent(std::string name, const std::string& var) {
-  if (var.empty()) return {std::move(name), {}};
-  return {std::move(name), {var}};
 }
 
 }  // namespace fleet

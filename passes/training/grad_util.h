@@ -11,6 +11,10 @@ namespace fleet {
 // Whether `a` and `b` are known, equal shapes (no unknown dims).
 bool SameStaticShape(const Var* a, const Var* b);
 
+// The input slot `name` holding `var`, or the slot left empty when `var` is "" (an absent
+// optional input; slots are listed in schema order, so absent ones in the middle stay).
+Slot SlotOrAbsent(std::string name, const std::string& var);
+
 // Makes `grad` — a gradient shaped like the op's output — the gradient of input (slot, i),
 // summed over the dims broadcasting stretched (fleet.reduce_to_like); a plain Identity when
 // the shapes are statically equal. Call only when NeedsGrad(slot, i).
@@ -20,9 +24,5 @@ void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::
 // Appends `type`(A: a, B: b) -> a new temp like `like`, and returns the temp.
 std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string& a,
                        const std::string& b, const std::string& like, std::string_view hint);
-
-// The input slot `name` holding `var`, or the slot left empty when `var` is "" (an absent
-// optional input; slots are listed in schema order, so absent ones in the middle stay).
-Slot SlotOrAbsent(std::string name, const std::string& var);
 
 }  // namespace fleet

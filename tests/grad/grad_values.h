@@ -1,8 +1,9 @@
-// Fixed input values for gradient checks (GradCheckOptions::values): integer tensors for
-// indices, shapes and labels, and float tensors placed away from kinks.
+// Fixed input values for the gradient checks (GradCheckOptions::values): f64 tensors placed
+// away from kinks, bool conditions and masks, i64 axes.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "ir/attribute.h"
@@ -18,14 +19,16 @@ TensorValue ValueOf(DataType dtype, std::vector<int64_t> shape, const std::vecto
   return v;
 }
 
-inline TensorValue I64(std::vector<int64_t> shape, const std::vector<int64_t>& data) {
-  return ValueOf(DataType::kI64, std::move(shape), data);
-}
-inline TensorValue I32(std::vector<int64_t> shape, const std::vector<int32_t>& data) {
-  return ValueOf(DataType::kI32, std::move(shape), data);
-}
 inline TensorValue F64(std::vector<int64_t> shape, const std::vector<double>& data) {
   return ValueOf(DataType::kF64, std::move(shape), data);
+}
+
+inline TensorValue Bool(std::vector<int64_t> shape, const std::vector<uint8_t>& data) {
+  return ValueOf(DataType::kBool, std::move(shape), data);
+}
+
+inline TensorValue I64(std::vector<int64_t> shape, const std::vector<int64_t>& data) {
+  return ValueOf(DataType::kI64, std::move(shape), data);
 }
 
 }  // namespace fleet::testing_util

@@ -11,7 +11,6 @@ namespace {
 
 using testing_util::ExpectGradientsMatch;
 using testing_util::GradCheckOptions;
-using testing_util::I32;
 using testing_util::I64;
 
 TEST(IndexGrad, EmbeddingRowsWithRepeatedAndNegativeIndices) {
@@ -29,7 +28,7 @@ block 0 {
 
 TEST(IndexGrad, EmbeddingWithI32IndicesAndNegativeAxis) {
   GradCheckOptions opts;
-  opts.values["ids"] = I32({4}, {2, -3, 2, 0});
+  opts.values["ids"] = testing_util::ValueOf<int32_t>(DataType::kI32, {4}, {2, -3, 2, 0});
   ExpectGradientsMatch(R"(fleet.program v1 opset=17
 block 0 {
   var %table : f64[3,2,2] parameter

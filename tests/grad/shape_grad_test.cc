@@ -1,5 +1,5 @@
 // Finite-difference checks of the shape ops' gradient rules (passes/training/grad_shape.cc):
-// views (Reshape, Flatten, Squeeze, Unsqueeze, Identity), Transpose, Concat, Split, Slice, Pad,
+// views (Reshape, Flatten, Squeeze, Unsqueeze), Transpose, Concat, Split, Slice, Pad,
 // Expand and Tile, with the attributes and inputs that change where the gradient goes.
 #include "tests/grad/grad_check.h"
 #include "tests/grad/grad_values.h"
@@ -50,14 +50,12 @@ block 0 {
                        opts);
 }
 
-TEST(ShapeGrad, SqueezeWithoutAxesAndIdentity) {
+TEST(ShapeGrad, SqueezeWithoutAxes) {
   ExpectGradientsMatch(R"(fleet.program v1 opset=17
 block 0 {
-  var %x : f64[3,1,2] parameter
-  var %s : f64[3,2]
+  var %x : f64[3,1,2,1] parameter
   var %y : f64[3,2] fetch
-  (squeezed: %s) = Squeeze(data: %x)
-  (output: %y) = Identity(input: %s)
+  (squeezed: %y) = Squeeze(data: %x)
 })");
 }
 

@@ -11,7 +11,6 @@ namespace {
 using testing_util::ExpectGradientsMatch;
 using testing_util::F64;
 using testing_util::GradCheckOptions;
-using testing_util::I32;
 using testing_util::I64;
 
 GradCheckOptions Wide() {
@@ -86,7 +85,7 @@ block 0 {
 
 TEST(SoftmaxLossGrad, CrossEntropyDefaultReductionOfTwoClasses) {
   GradCheckOptions opts = Wide();
-  opts.values["labels"] = I32({6}, {1, 0, 0, 1, 1, 1});
+  opts.values["labels"] = testing_util::ValueOf<int32_t>(DataType::kI32, {6}, {1, 0, 0, 1, 1, 1});
   ExpectGradientsMatch(R"(fleet.program v1 opset=17
 block 0 {
   var %x : f64[6,2] parameter
