@@ -84,16 +84,30 @@ void SoftmaxCeGradRows(const T* x, const int64_t* classes, const T* coeff, const
       std::fill(out, out + c, T(0));
       continue;
     }
-    T m;
-    const T inv = T(1) / RowMaxExpSum(row, c, &m);
-    const T a = (coeff[r] - (l != nullptr ? RowSum(l, c) : T(0))) * inv;
-    int64_t k = 0;
-    for (; k + kVec <= c; k += kVec) {
-      for (int j = 0; j < kVec; ++j) out[k + j] = ExpOf(row[k + j] - m) * a;
+    const T q = l != nullptr ? RowSum(l, c) : T(0);
+    if (c < kVec) {
+      // Rows shorter than a vector (binary classifiers): one exponential per class, kept in
+      // the output until the sum is known.
+      T m = row[0];
+      for (int64_t k = 1; k < c; ++k) m = MaxOf(m, row[k]);
+      T s = 0;
+      for (int64_t k = 0; k < c; ++k) {
+        out[k] = ExpOf(row[k] - m);
+        s += out[k];
+      }
+      const T a = (coeff[r] - q) / s;
+      for (int64_t k = 0; k < c; ++k) out[k] *= a;
+    } else {
+      T m;
+      const T a = (coeff[r] - q) / RowMaxExpSum(row, c, &m);
+      int64_t k = 0;
+      for (; k + kVec <= c; k += kVec) {
+        for (int j = 0; j < kVec; ++j) out[k + j] = ExpOf(row[k + j] - m) * a;
+      }
+      for (; k < c; ++k) out[k] = ExpOf(row[k] - m) * a;
     }
-    for (; k < c; ++k) out[k] = ExpOf(row[k] - m) * a;
     if (l != nullptr) {
-      for (k = 0; k < c; ++k) out[k] += l[k];
+      for (int64_t k = 0; k < c; ++k) out[k] += l[k];
     }
     if (classes[r] >= 0) out[classes[r]] -= coeff[r];
   }

@@ -96,6 +96,21 @@ block 0 {
                        opts);
 }
 
+TEST(SoftmaxLossGrad, CrossEntropyManyClassesWithLogProb) {
+  // Rows of at least one vector: the vectorised row loop.
+  GradCheckOptions opts = Wide();
+  opts.values["labels"] = I64({3}, {36, 0, 17});
+  ExpectGradientsMatch(R"(fleet.program v1 opset=17
+block 0 {
+  var %x : f64[3,37] parameter
+  var %labels : i64[3] feed
+  var %loss : f64[] fetch
+  var %logp : f64[3,37] fetch
+  (output: %loss, log_prob: %logp) = SoftmaxCrossEntropyLoss(scores: %x, labels: %labels) {reduction = "sum"}
+})",
+                       opts);
+}
+
 TEST(SoftmaxLossGrad, CrossEntropySumWithWeightsAndIgnoredLabels) {
   GradCheckOptions opts = Wide();
   opts.values["labels"] = I64({5}, {1, -100, 3, 0, -100});
