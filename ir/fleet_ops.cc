@@ -127,7 +127,8 @@ std::vector<OpSchema> FleetOpSchemas() {
       "fleet.adagrad",
       {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Moment"), SlotNamed("LearningRate", "LR")},
       {SlotNamed("ParamOut"), SlotNamed("MomentOut")}, {FloatAttr("epsilon", 1e-6f)}));
-  for (std::vector<OpSchema> part : {ShapeGradOpSchemas(), LossGradOpSchemas()}) {
+  for (std::vector<OpSchema> part :
+       {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(), LossGradOpSchemas()}) {
     for (OpSchema& s : part) out.push_back(std::move(s));
   }
   return out;

@@ -19,6 +19,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterGradActivationKernels(table);
   cpu::RegisterShapeGradKernels(table);
   cpu::RegisterIndexGradKernels(table);
   cpu::RegisterSoftmaxGradKernels(table);

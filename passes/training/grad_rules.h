@@ -10,6 +10,7 @@ void InstallBuiltinGradRules();
 // The families (passes/training/grad_<family>.cc).
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
+void InstallActivationGradRules();
 void InstallShapeGradRules();
 void InstallIndexGradRules();
 void InstallSoftmaxLossGradRules();

@@ -6,7 +6,6 @@
 // The loss pass appends SoftmaxCrossEntropyLoss for classifiers, so its rule is on every
 // classifier's training path. Class weights given as an input get no gradient: a rule asked
 // for one is UNIMPLEMENTED.
-#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -19,19 +18,10 @@
 namespace fleet {
 namespace {
 
-AttrMap ForwardAttrs(const Op& op, std::initializer_list<const char*> names) {
-  AttrMap attrs;
-  for (const char* name : names) {
-    auto it = op.attrs.find(name);
-    if (it != op.attrs.end()) attrs[name] = it->second;
-  }
-  return attrs;
-}
-
 absl::Status SoftmaxGrad(GradBuilder& g, const char* grad_op) {
   if (!g.NeedsGrad("input")) return absl::OkStatus();
   g.Emit(grad_op, {{"Out", {g.Output("output")}}, {"OutGrad", {g.OutputGrad("output")}}},
-         {{"XGrad", {g.InputGrad("input")}}}, ForwardAttrs(g.op(), {"axis"}));
+         {{"XGrad", {g.InputGrad("input")}}}, CopyAttrs(g.op(), {"axis"}));
   return absl::OkStatus();
 }
 
@@ -52,7 +42,7 @@ absl::Status SoftmaxCrossEntropyGrad(GradBuilder& g) {
           SlotOrAbsent("OutGrad", g.OutputGrad("output")),
           SlotOrAbsent("LogProbGrad", g.OutputGrad("log_prob"))},
          {{"ScoresGrad", {g.InputGrad("scores")}}},
-         ForwardAttrs(g.op(), {"reduction", "ignore_index"}));
+         CopyAttrs(g.op(), {"reduction", "ignore_index"}));
   return absl::OkStatus();
 }
 
@@ -64,7 +54,7 @@ absl::Status NllLossGrad(GradBuilder& g) {
           {"Target", {g.Input("target")}},
           SlotOrAbsent("Weight", g.Input("weight")),
           {"OutGrad", {g.OutputGrad("loss")}}},
-         {{"InputGrad", {g.InputGrad("input")}}}, ForwardAttrs(g.op(), {"reduction", "ignore_index"}));
+         {{"InputGrad", {g.InputGrad("input")}}}, CopyAttrs(g.op(), {"reduction", "ignore_index"}));
   return absl::OkStatus();
 }
 

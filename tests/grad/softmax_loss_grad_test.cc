@@ -1,7 +1,7 @@
 // Finite-difference checks of the Softmax, LogSoftmax, SoftmaxCrossEntropyLoss and
 // NegativeLogLikelihoodLoss gradient rules (passes/training/grad_softmax_loss.cc): inner and
-// strided axes, every reduction, class weights, ignore_index, labels [N] and [N, d1, d2], and the
-// log_prob output.
+// strided axes, every reduction, class weights, ignore_index, labels [N] and [N, d1, d2], the
+// log_prob output, and the sigmoid BCE composition the loss pass appends.
 #include "tests/grad/grad_check.h"
 #include "tests/grad/grad_values.h"
 
@@ -225,6 +225,36 @@ block 0 {
   var %loss : f64[] fetch
   (output: %logp) = LogSoftmax(input: %x) {axis = 1}
   (loss: %loss) = NegativeLogLikelihoodLoss(input: %logp, target: %target) {reduction = "sum"}
+})",
+                       opts);
+}
+
+TEST(SoftmaxLossGrad, SigmoidBinaryCrossEntropyAsTheLossPassBuildsIt) {
+  // mean(Relu(x) - x*y + Softplus(-Abs(x))) (passes/training/loss.cc); x away from 0, where
+  // Relu and Abs have kinks.
+  GradCheckOptions opts;
+  opts.values["x"] = F64({3, 2}, {1.5, -0.7, 0.3, -2.5, 4.0, -0.2});
+  opts.values["label"] = F64({3, 2}, {1, 0, 0, 1, 1, 0});
+  ExpectGradientsMatch(R"(fleet.program v1 opset=17
+block 0 {
+  var %x : f64[3,2] parameter
+  var %label : f64[3,2] feed
+  var %relu : f64[3,2]
+  var %xy : f64[3,2]
+  var %abs : f64[3,2]
+  var %negabs : f64[3,2]
+  var %softplus : f64[3,2]
+  var %diff : f64[3,2]
+  var %each : f64[3,2]
+  var %loss : f64[] fetch
+  (Y: %relu) = Relu(X: %x)
+  (C: %xy) = Mul(A: %x, B: %label)
+  (Y: %abs) = Abs(X: %x)
+  (Y: %negabs) = Neg(X: %abs)
+  (Y: %softplus) = Softplus(X: %negabs)
+  (C: %diff) = Sub(A: %relu, B: %xy)
+  (C: %each) = Add(A: %diff, B: %softplus)
+  (reduced: %loss) = ReduceMean(data: %each) {keepdims = 0}
 })",
                        opts);
 }
