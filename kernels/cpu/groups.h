@@ -21,5 +21,9 @@ void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.
 void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
 void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
+void RegisterShapeGradKernels(KernelTable& table);    // fleet.reshape_like, concat_grad, slice_grad...
+void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_sparse), gather_elements_grad
+void RegisterSoftmaxGradKernels(KernelTable& table);  // fleet.softmax_grad, fleet.log_softmax_grad
+void RegisterLossGradKernels(KernelTable& table);     // fleet.softmax_ce_grad, fleet.nll_loss_grad
 
 }  // namespace fleet::cpu

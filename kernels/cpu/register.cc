@@ -21,6 +21,10 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterTrainingKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
   cpu::RegisterGradActivationKernels(table);
+  cpu::RegisterShapeGradKernels(table);
+  cpu::RegisterIndexGradKernels(table);
+  cpu::RegisterSoftmaxGradKernels(table);
+  cpu::RegisterLossGradKernels(table);
 }
 
 }  // namespace fleet

@@ -10,6 +10,9 @@ void InstallBuiltinGradRules() {
     InstallElementwiseGradRules();
     InstallReduceGradRules();
     InstallActivationGradRules();
+    InstallShapeGradRules();
+    InstallIndexGradRules();
+    InstallSoftmaxLossGradRules();
   });
 }
 

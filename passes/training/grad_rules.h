@@ -11,5 +11,8 @@ void InstallBuiltinGradRules();
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
 void InstallActivationGradRules();
+void InstallShapeGradRules();
+void InstallIndexGradRules();
+void InstallSoftmaxLossGradRules();
 
 }  // namespace fleet
