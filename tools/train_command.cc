@@ -55,15 +55,18 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_option("--data-format", o.data_format, "auto, npy, criteo or multislot")
       ->capture_default_str();
   app.add_option("--slots", o.slots, "MultiSlot slot config (see docs/data-readers.md)");
-  app.add_option("--batch", o.batch, "records per step")->capture_default_str()->check(
-      CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--batch", o.batch, "records per step")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   app.add_option("--epochs", o.epochs,
                  "passes over the data (default 1; with --steps alone, as many as the steps "
                  "need)")
       ->check(CLI::Range(1, 1 << 30));
   app.add_option("--steps", o.steps, "stop after this many steps (default: run the epochs)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
-  app.add_option("--seed", o.seed, "seed of the shuffle order, so runs repeat exactly")
+  app.add_option("--seed", o.seed,
+                 "seed of the shuffle order and of random ops without their own seed (Dropout), so "
+                 "runs with one thread repeat exactly")
       ->capture_default_str();
   app.add_flag("--shuffle", o.shuffle, "shuffle the records every epoch (default: file order)");
   app.add_option("--metrics-out", o.metrics_out,
@@ -112,7 +115,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   FLEET_RETURN_IF_ERROR(Verify(main));
   if (!IsTrainingProgram(main)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        main_path, " has no optimizer ops, so there is nothing to train (hint: transpile it "
+        main_path,
+        " has no optimizer ops, so there is nothing to train (hint: transpile it "
         "with a strategy, e.g. fleet-transpile MODEL -o job/ --strategy single, or run it with "
         "--infer)"));
   }
@@ -128,8 +132,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   auto loss = main.meta.extra.find("training.loss");
   if (loss == main.meta.extra.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(main_path, ": the program does not name its loss (meta extra "
-                                "\"training.loss\"; hint: transpile it with a loss)"));
+        absl::StrCat(main_path,
+                     ": the program does not name its loss (meta extra "
+                     "\"training.loss\"; hint: transpile it with a loss)"));
   }
   options.loss_var = loss->second;
   FLEET_ASSIGN_OR_RETURN(std::optional<proto::DistributedStrategy> strategy,
@@ -173,23 +178,25 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   KernelTable kernels;
   RegisterCpuKernels(kernels);
   SetCpuMathThreads(1);  // every worker runs its ops on one thread
+  SetCpuRandomSeed(o.seed);
   Scope state;
-  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(main, startup ? &*startup : nullptr, state,
-                                              dataset, kernels, options, err));
+  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(main, startup ? &*startup : nullptr, state, dataset,
+                                              kernels, options, err));
 
   std::string line = absl::StrCat(
-      "fleet-run: trained ", r.steps, " steps", r.first_step > 0
-          ? absl::StrCat(" (", r.first_step + 1, "-", r.first_step + r.steps, ")") : "",
+      "fleet-run: trained ", r.steps, " steps",
+      r.first_step > 0 ? absl::StrCat(" (", r.first_step + 1, "-", r.first_step + r.steps, ")")
+                       : "",
       ", ", Thousands(static_cast<double>(r.samples)), " samples in ",
       absl::StrFormat("%.2f", r.seconds), " s (",
-      Thousands(r.seconds > 0 ? static_cast<double>(r.samples) / r.seconds : 0),
-      " samples/s, ", o.threads, o.threads == 1 ? " thread" : " threads", "); final loss ",
+      Thousands(r.seconds > 0 ? static_cast<double>(r.samples) / r.seconds : 0), " samples/s, ",
+      o.threads, o.threads == 1 ? " thread" : " threads", "); final loss ",
       absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
-  for (const auto& [name, value] : r.metrics) absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
+  for (const auto& [name, value] : r.metrics)
+    absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
   out << line << "\n";
   if (!o.save.empty()) {
-    out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps
-        << ")\n";
+    out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";
   }
   if (!o.export_path.empty()) {
     FLEET_ASSIGN_OR_RETURN(Program forward, ForwardProgram(main, state));

@@ -49,8 +49,8 @@ bool Matches(const Var& var, DataType dtype, const std::vector<int64_t>& shape) 
 std::string FileFor(const std::string& var, std::set<std::string>& taken) {
   std::string base;
   for (char c : var) {
-    const bool plain = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
-                       c == '-' || c == '@';
+    const bool plain =
+        std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-' || c == '@';
     base += plain ? c : '_';
   }
   if (base.empty() || base[0] == '.') base = "_" + base;
@@ -74,7 +74,9 @@ absl::Status Publish(const fs::path& staged, const fs::path& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) {
     fs::rename(staged, dir, ec);
-    if (ec) return absl::DataLossError(absl::StrCat(dir.string(), ": cannot rename the new checkpoint into place: ", ec.message()));
+    if (ec)
+      return absl::DataLossError(absl::StrCat(
+          dir.string(), ": cannot rename the new checkpoint into place: ", ec.message()));
     return absl::OkStatus();
   }
   if (renameat2(AT_FDCWD, staged.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) == 0) {
@@ -87,9 +89,9 @@ absl::Status Publish(const fs::path& staged, const fs::path& dir) {
   fs::rename(dir, old, ec);
   if (!ec) fs::rename(staged, dir, ec);
   if (ec) {
-    return absl::DataLossError(absl::StrCat(dir.string(), ": cannot replace the checkpoint: ",
-                                            ec.message(), " (the new one is in ",
-                                            staged.string(), ")"));
+    return absl::DataLossError(absl::StrCat(dir.string(),
+                                            ": cannot replace the checkpoint: ", ec.message(),
+                                            " (the new one is in ", staged.string(), ")"));
   }
   fs::remove_all(old, ec);
   return absl::OkStatus();
@@ -135,9 +137,9 @@ absl::Status SaveCheckpoint(const std::string& dir, const Program& program, cons
   if (fs::exists(target, ec) &&
       (!fs::is_directory(target, ec) ||
        (!fs::is_empty(target, ec) && !fs::exists(target / kManifest, ec)))) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(dir, ": exists and is not a Fleet checkpoint (no ", kManifest,
-                     "); refusing to replace it"));
+    return absl::FailedPreconditionError(absl::StrCat(dir,
+                                                      ": exists and is not a Fleet checkpoint (no ",
+                                                      kManifest, "); refusing to replace it"));
   }
   fs::path staged = target;
   staged += absl::StrCat(".tmp-", getpid());
@@ -160,12 +162,16 @@ absl::Status SaveCheckpoint(const std::string& dir, const Program& program, cons
     const std::string file = FileFor(name, files);
     status = WriteNpy((staged / file).string(), *t);
     if (!status.ok()) break;
-    vars.push_back({{"name", name}, {"file", file}, {"dtype", DataTypeName(t->dtype())},
+    vars.push_back({{"name", name},
+                    {"file", file},
+                    {"dtype", DataTypeName(t->dtype())},
                     {"shape", t->shape()}});
   }
   if (status.ok()) {
-    nlohmann::json manifest = {{"format", kFormat},        {"version", kVersion},
-                               {"step", info.step},        {"epoch", info.epoch},
+    nlohmann::json manifest = {{"format", kFormat},
+                               {"version", kVersion},
+                               {"step", info.step},
+                               {"epoch", info.epoch},
                                {"fingerprint", ProgramFingerprint(program)},
                                {"vars", vars}};
     status = WriteText(staged / kManifest, manifest.dump(1) + "\n");
@@ -196,10 +202,9 @@ absl::StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, const Prog
   try {
     const nlohmann::json m = nlohmann::json::parse(text.str());
     if (m.at("format").get<std::string>() != kFormat || m.at("version").get<int>() != kVersion) {
-      return absl::InvalidArgumentError(absl::StrCat(manifest_path.string(), ": format ",
-                                                     m.at("format").dump(), " version ",
-                                                     m.at("version").dump(), "; expected \"",
-                                                     kFormat, "\" version ", kVersion));
+      return absl::InvalidArgumentError(
+          absl::StrCat(manifest_path.string(), ": format ", m.at("format").dump(), " version ",
+                       m.at("version").dump(), "; expected \"", kFormat, "\" version ", kVersion));
     }
     info.step = m.at("step").get<int64_t>();
     info.epoch = m.at("epoch").get<int>();
@@ -232,8 +237,7 @@ absl::StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, const Prog
     }
     if (entry.file.empty() || entry.file.find('/') != std::string::npos || entry.file[0] == '.') {
       return absl::InvalidArgumentError(absl::StrCat(manifest_path.string(), ": var '", name,
-                                                     "' has the bad file name '", entry.file,
-                                                     "'"));
+                                                     "' has the bad file name '", entry.file, "'"));
     }
     FLEET_ASSIGN_OR_RETURN(Tensor t, ReadNpy((fs::path(dir) / entry.file).string()));
     if (!Matches(*var, t.dtype(), t.shape())) {
@@ -254,10 +258,9 @@ absl::StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, const Prog
   }
   const std::string fingerprint = ProgramFingerprint(program);
   if (info.fingerprint != fingerprint) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, " was saved from another program: its vars' fingerprint is ",
-                     info.fingerprint, "; this program's is ", fingerprint,
-                     " (the vars' names, dtypes or shapes differ)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, " was saved from another program: its vars' fingerprint is ", info.fingerprint,
+        "; this program's is ", fingerprint, " (the vars' names, dtypes or shapes differ)"));
   }
   for (auto& [name, t] : loaded) scope.Set(name, std::move(t));
   return info;

@@ -72,8 +72,8 @@ absl::Status CountHitsTyped(const Tensor& scores, const Tensor& labels, int64_t 
   } else if (labels.dtype() == DataType::kI32) {
     CountHits(scores.data<S>(), labels.data<int32_t>(), n, c, inner, hits);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "accuracy: the label is ", labels.TypeString(), "; expected i64 or i32 class ids"));
+    return absl::InvalidArgumentError(absl::StrCat("accuracy: the label is ", labels.TypeString(),
+                                                   "; expected i64 or i32 class ids"));
   }
   return absl::OkStatus();
 }
@@ -84,8 +84,8 @@ double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 absl::Status CountArgmaxHits(const Tensor& scores, const Tensor& labels, int64_t* hits,
                              int64_t* count) {
-  bool shapes_match = scores.rank() >= 2 && labels.rank() == scores.rank() - 1 &&
-                      labels.dim(0) == scores.dim(0);
+  bool shapes_match =
+      scores.rank() >= 2 && labels.rank() == scores.rank() - 1 && labels.dim(0) == scores.dim(0);
   for (int i = 1; shapes_match && i < labels.rank(); ++i) {
     shapes_match = labels.dim(i) == scores.dim(i + 1);
   }
@@ -134,15 +134,15 @@ absl::Status EpochMetrics::Update(const Tensor& output, const Tensor& label) {
   if (!one_column || output.numel() != label.numel() ||
       (output.dtype() != DataType::kF32 && output.dtype() != DataType::kF64) ||
       (label.dtype() != DataType::kF32 && label.dtype() != DataType::kF64)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("auc: the output is ", output.TypeString(), " and the label ",
-                     label.TypeString(), "; expected one float logit and one 0/1 label per record"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "auc: the output is ", output.TypeString(), " and the label ", label.TypeString(),
+        "; expected one float logit and one 0/1 label per record"));
   }
   for (int64_t i = 0; i < output.numel(); ++i) {
-    const double logit = output.dtype() == DataType::kF32 ? output.data<float>()[i]
-                                                          : output.data<double>()[i];
-    const double y = label.dtype() == DataType::kF32 ? label.data<float>()[i]
-                                                     : label.data<double>()[i];
+    const double logit =
+        output.dtype() == DataType::kF32 ? output.data<float>()[i] : output.data<double>()[i];
+    const double y =
+        label.dtype() == DataType::kF32 ? label.data<float>()[i] : label.data<double>()[i];
     auc_.Add(Sigmoid(logit), y > 0.5);
   }
   return absl::OkStatus();

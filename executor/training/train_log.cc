@@ -73,8 +73,8 @@ absl::Status MetricsWriter::Write(const StepReport& report) {
   return absl::OkStatus();
 }
 
-ProgressPrinter::ProgressPrinter(std::ostream& out, bool terminal, int64_t total_steps,
-                                 int epochs, int64_t log_every)
+ProgressPrinter::ProgressPrinter(std::ostream& out, bool terminal, int64_t total_steps, int epochs,
+                                 int64_t log_every)
     : out_(out),
       terminal_(terminal),
       total_steps_(total_steps),

@@ -2,7 +2,8 @@
 // every so many steps when the output is not one), a JSON-lines metrics file, and the summary
 // at the end.
 //
-//   epoch 1/2 [=========>          ] 120/250  loss 0.4213  accuracy 0.871  5,120 samples/s  ETA 0:03
+//   epoch 1/2 [=========>          ] 120/250  loss 0.4213  accuracy 0.871  5,120 samples/s  ETA
+//   0:03
 //
 // Not thread-safe: the training loop reports one step at a time under its own lock.
 #pragma once
@@ -24,12 +25,12 @@ using MetricValues = std::vector<std::pair<std::string, double>>;
 
 // One finished step.
 struct StepReport {
-  int64_t step = 0;        // 1-based, counting the steps of a loaded checkpoint
-  int64_t run_step = 0;    // 1-based within this run
-  int epoch = 0;           // 0-based
+  int64_t step = 0;      // 1-based, counting the steps of a loaded checkpoint
+  int64_t run_step = 0;  // 1-based within this run
+  int epoch = 0;         // 0-based
   int64_t batch_size = 0;
-  double loss = 0;         // the batch's loss, before the update
-  MetricValues metrics;    // over the epoch so far
+  double loss = 0;             // the batch's loss, before the update
+  MetricValues metrics;        // over the epoch so far
   double samples_per_sec = 0;  // over this run so far
   double elapsed_sec = 0;
 };

@@ -62,8 +62,7 @@ absl::StatusOr<double> ScalarValue(const Scope& scope, const std::string& name) 
     return absl::InvalidArgumentError(absl::StrCat("the loss '", name, "' is ", t->TypeString(),
                                                    "; expected a one-element float tensor"));
   }
-  return t->dtype() == DataType::kF32 ? static_cast<double>(*t->data<float>())
-                                      : *t->data<double>();
+  return t->dtype() == DataType::kF32 ? static_cast<double>(*t->data<float>()) : *t->data<double>();
 }
 
 class Trainer {
@@ -116,10 +115,10 @@ class Trainer {
 absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Dataset> dataset) {
   if (options_.batch_size < 1 || options_.threads < 1 || options_.epochs < 0 ||
       options_.max_steps < 0 || (options_.epochs == 0 && options_.max_steps == 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "training options: batch size ", options_.batch_size, ", threads ", options_.threads,
-        ", epochs ", options_.epochs, ", steps ", options_.max_steps,
-        "; expected batch size and threads >= 1 and some epochs or steps"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("training options: batch size ", options_.batch_size, ", threads ",
+                     options_.threads, ", epochs ", options_.epochs, ", steps ", options_.max_steps,
+                     "; expected batch size and threads >= 1 and some epochs or steps"));
   }
   const Block& block = main_.main();
   const Var* loss = options_.loss_var.empty() ? nullptr : block.FindVar(options_.loss_var);
@@ -141,9 +140,9 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
     auto executor = Executor::Create(*startup, kernels_);
     absl::Status status = executor.ok() ? (*executor)->Run(state_) : executor.status();
     if (!status.ok()) {
-      return absl::Status(status.code(), absl::StrCat(startup->source.empty() ? "startup program"
-                                                                              : startup->source,
-                                                      ": ", status.message()));
+      return absl::Status(
+          status.code(), absl::StrCat(startup->source.empty() ? "startup program" : startup->source,
+                                      ": ", status.message()));
     }
   }
   for (const std::string& name : persistable_) {
@@ -172,7 +171,8 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   reader_options.seed = options_.seed;
   const int64_t records = dataset->num_records();
   if (records == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(options_.data_path, ": the data has no records"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(options_.data_path, ": the data has no records"));
   }
   const int64_t per_epoch = (records + options_.batch_size - 1) / options_.batch_size;
   epochs_ = options_.epochs > 0
@@ -192,10 +192,10 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
     FLEET_ASSIGN_OR_RETURN(writer_, MetricsWriter::Open(options_.metrics_out));
   }
   metrics_every_ = options_.log_every > 0 ? options_.log_every : 1;
-  const int64_t log_every = options_.log_every > 0 ? options_.log_every
-                                                   : std::max<int64_t>(1, total_steps_ / 20);
-  progress_ = std::make_unique<ProgressPrinter>(log_, options_.terminal, total_steps_, epochs_,
-                                                log_every);
+  const int64_t log_every =
+      options_.log_every > 0 ? options_.log_every : std::max<int64_t>(1, total_steps_ / 20);
+  progress_ =
+      std::make_unique<ProgressPrinter>(log_, options_.terminal, total_steps_, epochs_, log_every);
   return absl::OkStatus();
 }
 
@@ -205,8 +205,7 @@ void Trainer::Fail(absl::Status status) {
   stop_ = true;
 }
 
-absl::Status Trainer::RunStep(Executor& executor, Scope& local, const Batch& batch,
-                              double* loss) {
+absl::Status Trainer::RunStep(Executor& executor, Scope& local, const Batch& batch, double* loss) {
   for (const Var* var : feeds_) {
     auto it = batch.tensors.find(var->name);
     if (it == batch.tensors.end()) {
@@ -238,8 +237,8 @@ absl::Status Trainer::RunStep(Executor& executor, Scope& local, const Batch& bat
   FLEET_ASSIGN_OR_RETURN(*loss, ScalarValue(local, options_.loss_var));
   if (!std::isfinite(*loss)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the loss '", options_.loss_var, "' is ", std::isnan(*loss) ? "nan" : "inf",
-        " (epoch ", batch.epoch + 1, ", batch ", batch.index + 1,
+        "the loss '", options_.loss_var, "' is ", std::isnan(*loss) ? "nan" : "inf", " (epoch ",
+        batch.epoch + 1, ", batch ", batch.index + 1,
         "; hint: rerun with --check-nan to find the op that produced it, or lower the learning "
         "rate)"));
   }
@@ -281,8 +280,8 @@ absl::Status Trainer::Finish(Scope& local, const Batch& batch, double loss) {
   }
   if (options_.save_every > 0 && !options_.save_dir.empty() &&
       report.step % options_.save_every == 0) {
-    FLEET_RETURN_IF_ERROR(
-        SaveCheckpoint(options_.save_dir, main_, state_, CheckpointInfo{report.step, batch.epoch, ""}));
+    FLEET_RETURN_IF_ERROR(SaveCheckpoint(options_.save_dir, main_, state_,
+                                         CheckpointInfo{report.step, batch.epoch, ""}));
   }
   return absl::OkStatus();
 }

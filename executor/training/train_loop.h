@@ -35,7 +35,7 @@ struct TrainOptions {
   int64_t max_steps = 0;
   int threads = 1;
   bool shuffle = false;
-  uint64_t seed = 0;  // the shuffle order
+  uint64_t seed = 0;       // the shuffle order
   bool check_nan = false;  // ExecutorOptions::check_nan for every op
 
   // What the program computes (from its meta and strategy): the scalar loss var (required), and
