@@ -120,8 +120,8 @@ TEST(AccuracyTest, CountsArgmaxHitsOverTheClassAxis) {
 
 TEST(AccuracyTest, MismatchedShapesAndDtypesAreErrors) {
   int64_t hits = 0, count = 0;
-  absl::Status s = CountArgmaxHits(F32({4, 3}, std::vector<float>(12)), I64({3}, {0, 0, 0}),
-                                   &hits, &count);
+  absl::Status s =
+      CountArgmaxHits(F32({4, 3}, std::vector<float>(12)), I64({3}, {0, 0, 0}), &hits, &count);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("f32[4,3]"));
   s = CountArgmaxHits(F32({2, 2}, {0, 1, 1, 0}), F32({2}, {1, 0}), &hits, &count);
