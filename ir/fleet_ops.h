@@ -12,4 +12,8 @@ namespace fleet {
 // use RegisterOpSchema instead.
 std::vector<OpSchema> FleetOpSchemas();
 
+// The gradient ops of the elementwise, activation and reduction families
+// (ir/fleet_grad_ops_elementwise.cc); part of FleetOpSchemas().
+std::vector<OpSchema> ElementwiseGradOpSchemas();
+
 }  // namespace fleet

@@ -19,5 +19,6 @@ void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
+void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
 
 }  // namespace fleet::cpu

@@ -19,6 +19,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterGradActivationKernels(table);
 }
 
 }  // namespace fleet

@@ -9,6 +9,7 @@ void InstallBuiltinGradRules() {
   std::call_once(once, [] {
     InstallElementwiseGradRules();
     InstallReduceGradRules();
+    InstallActivationGradRules();
   });
 }
 

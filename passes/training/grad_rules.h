@@ -10,5 +10,6 @@ void InstallBuiltinGradRules();
 // The families (passes/training/grad_<family>.cc).
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
+void InstallActivationGradRules();
 
 }  // namespace fleet
