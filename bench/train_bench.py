@@ -7,7 +7,7 @@ for softmax_ce, float 0/1 labels shaped like the output for sigmoid_bce), transp
 once with
   fleet-transpile MODEL --strategy single --label label --loss LOSS --optimizer sgd --lr LR -o JOB
 and then, per thread count, runs each side in its own process:
-  fleet-run JOB --data DATA --batch B --threads T --steps W+N --metrics-out M.jsonl
+  fleet-run JOB --data DATA --batch B --threads T --steps W+N [--epochs E]
   OMP_WAIT_POLICY=PASSIVE python3 bench/torch_train.py MODEL --data DATA --batch B --threads T
                                   --warmup W --steps N
 PyTorch runs bench/torch_models.py's equal of the ONNX model with the ONNX initializers as its
@@ -119,9 +119,9 @@ class Fleet:
         rc, out, err, _ = run_measured(cmd, self.timeout)
         return None if rc == 0 else fail_text("fleet-transpile", cmd, rc, out, err)
 
-    def timed_run(self, job, data, batch, threads, steps, batches_of_data, work):
+    def timed_run(self, job, data, batch, threads, steps, batches_of_data):
         cmd = [self.run, job, "--data", data, "--batch", str(batch), "--threads", str(threads),
-               "--steps", str(steps), "--metrics-out", os.path.join(work, "metrics.jsonl")]
+               "--steps", str(steps)]
         if self.epochs_flag:
             cmd += ["--epochs", str(-(-steps // batches_of_data))]
         start = time.perf_counter()
@@ -131,12 +131,11 @@ class Fleet:
             return None, fail_text("fleet-run", cmd, rc, out, err)
         return (seconds, peak_mb), None
 
-    def measure(self, job, data, batch, threads, steps, warmup, batches_of_data, work):
-        short, error = self.timed_run(job, data, batch, threads, warmup, batches_of_data, work)
+    def measure(self, job, data, batch, threads, steps, warmup, batches_of_data):
+        short, error = self.timed_run(job, data, batch, threads, warmup, batches_of_data)
         if error:
             return None, error
-        full, error = self.timed_run(job, data, batch, threads, warmup + steps, batches_of_data,
-                                     work)
+        full, error = self.timed_run(job, data, batch, threads, warmup + steps, batches_of_data)
         if error:
             return None, error
         seconds = full[0] - short[0]
@@ -227,7 +226,7 @@ def main():
                 fleet_result = None
                 if fleet and not fleet_error:
                     fleet_result, error = best_of(args.repeat, lambda: fleet.measure(
-                        job, data, batch, threads, steps, warmup, batches_of_data, work))
+                        job, data, batch, threads, steps, warmup, batches_of_data))
                     if error:
                         errors.append(f"{label}: {error}")
                 torch_result, error = best_of(args.repeat, lambda: measure_torch(
