@@ -38,6 +38,13 @@ AttrSpec IntAttr(std::string name, int64_t default_value) {
   return a;
 }
 
+AttrSpec IntsAttr(std::string name) {
+  AttrSpec a;
+  a.name = std::move(name);
+  a.type = AttrType::kInts;
+  return a;
+}
+
 OpSchema Optimizer(std::string type, std::vector<SlotSpec> inputs, std::vector<SlotSpec> outputs,
                    std::vector<AttrSpec> attrs) {
   OpSchema s;
@@ -96,6 +103,16 @@ std::vector<OpSchema> FleetOpSchemas() {
   out.push_back(Plain("fleet.fill_like", {SlotNamed("X")}, {SlotNamed("Out")},
                       {FloatAttr("value", 0.0f)}));
   out.push_back(Plain("fleet.grad_sum", {Variadic("X")}, {SlotNamed("Out")}, {}));
+  // Broadcast and reduction gradients (kernels/cpu/grad_broadcast.cc): reduce_to_like sums X
+  // down to Like's shape; expand_like spreads a reduction's gradient X back over Like's shape.
+  out.push_back(Plain("fleet.reduce_to_like", {SlotNamed("X"), SlotNamed("Like")},
+                      {SlotNamed("Out")}, {}));
+  SlotSpec axes = SlotNamed("Axes", "I");
+  axes.arity = SlotArity::kOptional;
+  out.push_back(Plain("fleet.expand_like", {SlotNamed("X"), SlotNamed("Like"), axes},
+                      {SlotNamed("Out")},
+                      {IntAttr("keepdims", 1), IntAttr("noop_with_empty_axes", 0),
+                       IntAttr("mean", 0), IntsAttr("axes")}));
   out.push_back(Optimizer("fleet.sgd",
                           {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR")},
                           {SlotNamed("ParamOut")}, {}));

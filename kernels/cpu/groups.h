@@ -18,5 +18,6 @@ void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss
 void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
+void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
 
 }  // namespace fleet::cpu

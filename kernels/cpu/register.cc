@@ -18,6 +18,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterResizeKernels(table);
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
+  cpu::RegisterGradBroadcastKernels(table);
 }
 
 }  // namespace fleet

@@ -7,7 +7,8 @@ namespace fleet {
 void InstallBuiltinGradRules() {
   static std::once_flag once;
   std::call_once(once, [] {
-    // One call per op family (passes/training/grad_*.cc).
+    InstallElementwiseGradRules();
+    InstallReduceGradRules();
   });
 }
 

@@ -7,4 +7,8 @@ namespace fleet {
 // Installs every built-in rule, once; the autodiff pass calls it before its first run.
 void InstallBuiltinGradRules();
 
+// The families (passes/training/grad_<family>.cc).
+void InstallElementwiseGradRules();
+void InstallReduceGradRules();
+
 }  // namespace fleet
