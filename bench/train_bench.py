@@ -16,14 +16,18 @@ weights, the same loss, SGD with the same learning rate, the same batches in the
 its N steps after W in-process; Fleet's time is the wall time of a run of W+N steps minus that of
 a run of W steps (so start-up, loading and warm-up cancel out, whatever fleet-run prints).
 Each configuration runs --repeat times (default 3) per side and the fastest run is reported: on
-a shared machine other load only ever slows a run down. Peak MB is ru_maxrss of each run's process alone (os.wait4); PyTorch's includes its Python
-interpreter and libraries, whose baseline the header gives.
+a shared machine other load only ever slows a run down. Peak MB is ru_maxrss of each run's
+process alone (os.wait4); PyTorch's includes its Python interpreter and libraries, whose
+baseline the header gives.
 
 Batches: MLP 128, CTR-DNN 512 (loss sigmoid_bce), ResNet-18-shaped CNN 32, transformer 32 (the
 others softmax_ce). Prints a markdown table headed by the machine, OPENBLAS_CORETYPE and the
 command:
   | model | batch | threads | fleet samples/s | torch samples/s | ratio (fleet/torch) |
   | fleet peak MB | torch peak MB |
+
+Run it with Fleet's venv python (numpy, onnx); the PyTorch side runs under --torch-python
+(default /usr/bin/python3 with Debian's python3-torch). ./fleet.sh bench-train runs it.
 
 Usage: train_bench.py --models DIR [--bin-dir DIR | --torch-only] [--threads 1,2]
                       [--only mlp,ctr_dnn] [--steps N] [--warmup W] [--repeat R] [--json FILE]
