@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
 
 namespace fleet {
 
@@ -111,7 +112,11 @@ absl::Status CountArgmaxHits(const Tensor& scores, const Tensor& labels, int64_t
 
 MetricKind ChooseMetricKind(const std::string& loss_kind,
                             const std::optional<std::vector<int64_t>>& output_shape) {
-  if (loss_kind == "softmax_ce") return MetricKind::kAccuracy;
+  if (loss_kind == "softmax_ce") {
+    const bool two_classes = output_shape.has_value() && output_shape->size() == 2 &&
+                             (*output_shape)[1] == 2;
+    return two_classes ? MetricKind::kAccuracyAuc : MetricKind::kAccuracy;
+  }
   if (loss_kind != "sigmoid_bce") return MetricKind::kNone;
   if (!output_shape.has_value()) return MetricKind::kAuc;
   const std::vector<int64_t>& s = *output_shape;
@@ -127,6 +132,8 @@ absl::Status EpochMetrics::Update(const Tensor& output, const Tensor& label) {
       return absl::OkStatus();
     case MetricKind::kAccuracy:
       return CountArgmaxHits(output, label, &hits_, &count_);
+    case MetricKind::kAccuracyAuc:
+      return UpdateTwoClass(output, label);
     case MetricKind::kAuc:
       break;
   }
@@ -148,6 +155,27 @@ absl::Status EpochMetrics::Update(const Tensor& output, const Tensor& label) {
   return absl::OkStatus();
 }
 
+absl::Status EpochMetrics::UpdateTwoClass(const Tensor& output, const Tensor& label) {
+  FLEET_RETURN_IF_ERROR(CountArgmaxHits(output, label, &hits_, &count_));
+  if (output.rank() != 2 || output.dim(1) != 2 || output.dim(0) != label.numel() ||
+      (output.dtype() != DataType::kF32 && output.dtype() != DataType::kF64) ||
+      (label.dtype() != DataType::kI64 && label.dtype() != DataType::kI32)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("auc: the output is ", output.TypeString(), " and the label ",
+                     label.TypeString(), "; expected [N, 2] scores and N integer labels"));
+  }
+  for (int64_t i = 0; i < label.numel(); ++i) {
+    const double s0 = output.dtype() == DataType::kF32 ? output.data<float>()[2 * i]
+                                                       : output.data<double>()[2 * i];
+    const double s1 = output.dtype() == DataType::kF32 ? output.data<float>()[2 * i + 1]
+                                                       : output.data<double>()[2 * i + 1];
+    const int64_t y =
+        label.dtype() == DataType::kI64 ? label.data<int64_t>()[i] : label.data<int32_t>()[i];
+    auc_.Add(Sigmoid(s1 - s0), y == 1);
+  }
+  return absl::OkStatus();
+}
+
 void EpochMetrics::Reset() {
   hits_ = count_ = 0;
   auc_.Reset();
@@ -155,10 +183,10 @@ void EpochMetrics::Reset() {
 
 std::vector<std::pair<std::string, double>> EpochMetrics::Values() const {
   std::vector<std::pair<std::string, double>> out;
-  if (kind_ == MetricKind::kAccuracy && count_ > 0) {
+  if ((kind_ == MetricKind::kAccuracy || kind_ == MetricKind::kAccuracyAuc) && count_ > 0) {
     out.emplace_back("accuracy", static_cast<double>(hits_) / static_cast<double>(count_));
   }
-  if (kind_ == MetricKind::kAuc) {
+  if (kind_ == MetricKind::kAuc || kind_ == MetricKind::kAccuracyAuc) {
     if (std::optional<double> auc = auc_.Value()) out.emplace_back("auc", *auc);
   }
   return out;

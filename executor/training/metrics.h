@@ -50,9 +50,11 @@ enum class MetricKind {
   kNone,      // loss only (mse, a model's own loss)
   kAccuracy,  // softmax_ce: argmax of the output against the label
   kAuc,       // sigmoid_bce with one output column: AUC of sigmoid(output) against the label
+  kAccuracyAuc,  // softmax_ce with two classes (a CTR model's [N, 2] scores): accuracy, and
+                 // the AUC of P(class 1) = sigmoid(score1 - score0)
 };
 
-// softmax_ce -> accuracy; sigmoid_bce with an output of one column ([N] or [N, 1], or a rank
+// softmax_ce -> accuracy (plus AUC for [N, 2] scores); sigmoid_bce with an output of one column ([N] or [N, 1], or a rank
 // not known yet) -> AUC; anything else -> none. `loss_kind` is the CLI spelling.
 MetricKind ChooseMetricKind(const std::string& loss_kind,
                             const std::optional<std::vector<int64_t>>& output_shape);
@@ -71,6 +73,8 @@ class EpochMetrics {
   std::vector<std::pair<std::string, double>> Values() const;
 
  private:
+  absl::Status UpdateTwoClass(const Tensor& output, const Tensor& label);
+
   MetricKind kind_;
   int64_t hits_ = 0;
   int64_t count_ = 0;

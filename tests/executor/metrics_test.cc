@@ -153,5 +153,22 @@ TEST(EpochMetricsTest, PicksTheMetricFromTheLossAndAccumulatesOverTheEpoch) {
   EXPECT_FALSE(auc.Update(F32({2, 2}, {0, 0, 0, 0}), F32({2, 2}, {0, 0, 0, 0})).ok());
 }
 
+TEST(EpochMetricsTest, TwoClassScoresGiveAccuracyAndTheAucOfClassOne) {
+  EXPECT_EQ(ChooseMetricKind("softmax_ce", std::vector<int64_t>{-1, 2}),
+            MetricKind::kAccuracyAuc);
+  // P(class 1) ranks by s1 - s0: 0.5, -2, 1, -0.5 against labels 1, 0, 0, 1.
+  std::vector<double> margin = {0.5, -2, 1, -0.5};
+  std::vector<bool> positive = {true, false, false, true};
+  EpochMetrics m(MetricKind::kAccuracyAuc, /*auc_buckets=*/1 << 16);
+  ASSERT_TRUE(m.Update(F32({4, 2}, {0, 0.5f, 1, -1, -1, 0, 0.5f, 0}), I64({4}, {1, 0, 0, 1})).ok());
+  std::vector<std::pair<std::string, double>> v = m.Values();
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].first, "accuracy");
+  EXPECT_DOUBLE_EQ(v[0].second, 0.5);  // argmax right for records 0 and 1
+  EXPECT_EQ(v[1].first, "auc");
+  EXPECT_NEAR(v[1].second, ExactAuc(margin, positive), 1e-9);
+  EXPECT_FALSE(m.Update(F32({2, 2}, {0, 0, 0, 0}), F32({2}, {0, 1})).ok());
+}
+
 }  // namespace
 }  // namespace fleet
