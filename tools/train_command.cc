@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -20,6 +22,25 @@
 
 namespace fleet {
 namespace {
+
+// Rows of the embedding table that feed `ids` indexes (a Gather on a parameter), if any.
+std::optional<int64_t> EmbeddingRowsFor(const Block& block, const std::string& ids) {
+  for (const Op& op : block.ops) {
+    if (op.type != "Gather") continue;
+    const Slot* data = op.FindInput("data");
+    const Slot* indices = op.FindInput("indices");
+    if (data == nullptr || indices == nullptr || data->vars.empty() || indices->vars.empty() ||
+        indices->vars[0] != ids) {
+      continue;
+    }
+    const Var* table = block.FindVar(data->vars[0]);
+    if (table != nullptr && table->Has(kVarParameter) && table->shape && !table->shape->empty() &&
+        (*table->shape)[0] > 1) {
+      return (*table->shape)[0];
+    }
+  }
+  return std::nullopt;
+}
 
 namespace fs = std::filesystem;
 
@@ -172,6 +193,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   spec.criteo.label_name = options.label_var;
   if (const Var* label = main.main().FindVar(options.label_var)) {
     if (label->dtype == DataType::kI64) spec.criteo.label_dtype = DataType::kI64;
+  }
+  if (std::optional<int64_t> rows = EmbeddingRowsFor(main.main(), "C1")) {
+    spec.criteo.table_size = *rows;  // Criteo ids are hashed into the model's own tables
   }
   FLEET_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> dataset, OpenDataset(spec));
 
