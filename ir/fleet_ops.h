@@ -12,4 +12,8 @@ namespace fleet {
 // use RegisterOpSchema instead.
 std::vector<OpSchema> FleetOpSchemas();
 
+// The gradient ops of the neural-network layers and fleet.batch_norm_train
+// (ir/fleet_grad_ops_nn.cc); part of FleetOpSchemas.
+std::vector<OpSchema> NnGradOpSchemas();
+
 }  // namespace fleet

@@ -19,5 +19,9 @@ void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
+void RegisterMatMulGradKernels(KernelTable& table);   // fleet.matmul_grad_a/_b
+void RegisterConvGradKernels(KernelTable& table);     // fleet.conv_grad_input/_filter
+void RegisterPoolGradKernels(KernelTable& table);     // fleet.{max,avg,global_*}_pool_grad
+void RegisterNormGradKernels(KernelTable& table);     // fleet.batch_norm_train/_grad, layer_norm_grad
 
 }  // namespace fleet::cpu

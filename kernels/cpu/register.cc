@@ -19,6 +19,10 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterMatMulGradKernels(table);
+  cpu::RegisterConvGradKernels(table);
+  cpu::RegisterPoolGradKernels(table);
+  cpu::RegisterNormGradKernels(table);
 }
 
 }  // namespace fleet
