@@ -10,5 +10,9 @@ void InstallBuiltinGradRules();
 // The families (passes/training/grad_<family>.cc).
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
+void InstallMatMulGradRules();  // Gemm, MatMul
+void InstallConvGradRules();    // Conv
+void InstallPoolGradRules();    // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+void InstallNormGradRules();    // fleet.batch_norm_train, LayerNormalization
 
 }  // namespace fleet

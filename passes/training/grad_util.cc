@@ -1,6 +1,9 @@
 #include "passes/training/grad_util.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace fleet {
 
@@ -29,6 +32,22 @@ std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string&
                        const std::string& b, const std::string& like, std::string_view hint) {
   std::string out = g.TempLike(hint, like);
   g.Emit(std::string(type), {{"A", {a}}, {"B", {b}}}, {{"C", {out}}});
+  return out;
+}
+
+std::string EmitScalarConstant(GradBuilder& g, double value, DataType dtype) {
+  TensorValue t;
+  t.dtype = dtype == DataType::kF64 ? DataType::kF64 : DataType::kF32;
+  if (t.dtype == DataType::kF64) {
+    t.bytes.assign(reinterpret_cast<const char*>(&value), sizeof(value));
+  } else {
+    const float f = static_cast<float>(value);
+    t.bytes.assign(reinterpret_cast<const char*>(&f), sizeof(f));
+  }
+  std::string out = g.Temp("scalar", t.dtype, std::vector<int64_t>{});
+  AttrMap attrs;
+  attrs["value"] = AttrValue(std::move(t));
+  g.Emit("Constant", {}, {{"output", {out}}}, std::move(attrs));
   return out;
 }
 

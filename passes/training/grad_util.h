@@ -21,4 +21,7 @@ void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::
 std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string& a,
                        const std::string& b, const std::string& like, std::string_view hint);
 
+// Appends a Constant op holding the scalar `value` of `dtype` (f32 or f64) and returns its var.
+std::string EmitScalarConstant(GradBuilder& g, double value, DataType dtype);
+
 }  // namespace fleet
