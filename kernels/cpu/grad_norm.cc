@@ -54,6 +54,55 @@ void AxpbyPlusC(const T* __restrict dy, const T* __restrict x, T a, T b, T c, T*
   for (; i < n; ++i) dx[i] = a * dy[i] + b * x[i] + c;
 }
 
+// Sum of a * b over [0, n).
+template <typename T>
+T RowDot(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T lanes[kVec] = {};
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) lanes[j] += a[i + j] * b[i + j];
+  }
+  T s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  return SumLanes(lanes) + s;
+}
+
+// One LayerNorm row: xhat = (x - m) * inv, g = dy * scale, and the column sums
+// dscale += dy * xhat, dbias += dy.
+template <typename T>
+void LayerNormGradRow(const T* __restrict x, const T* __restrict dy, const T* __restrict scale, T m,
+                      T inv, T* __restrict xhat, T* __restrict g, T* __restrict dscale,
+                      T* __restrict dbias, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) {
+      const T h = (x[i + j] - m) * inv;
+      xhat[i + j] = h;
+      g[i + j] = dy[i + j] * scale[i + j];
+      dscale[i + j] += dy[i + j] * h;
+      dbias[i + j] += dy[i + j];
+    }
+  }
+  for (; i < n; ++i) {
+    const T h = (x[i] - m) * inv;
+    xhat[i] = h;
+    g[i] = dy[i] * scale[i];
+    dscale[i] += dy[i] * h;
+    dbias[i] += dy[i];
+  }
+}
+
+// dx = inv * (g - a - xhat * b).
+template <typename T>
+void SubScaled(const T* __restrict g, const T* __restrict xhat, T a, T b, T inv, T* __restrict dx,
+               int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) dx[i + j] = inv * (g[i + j] - a - xhat[i + j] * b);
+  }
+  for (; i < n; ++i) dx[i] = inv * (g[i] - a - xhat[i] * b);
+}
+
 // Checks that input i is T[c].
 absl::Status CheckPerChannel(const KernelContext& ctx, int i, const char* name, int64_t c) {
   if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input '", name, "' is missing"));
@@ -264,7 +313,7 @@ absl::Status LayerNormGradKernel(KernelContext& ctx) {
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(rows, 4 * threads));
   std::vector<T> partial(static_cast<size_t>(2 * blocks * d), T{0});
   ctx.ParallelFor(blocks, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> g(d);
+    std::vector<T> g(d), xhat(d);
     for (int64_t blk = begin; blk < end; ++blk) {
       T* pscale = partial.data() + 2 * blk * d;
       T* pbias = pscale + d;
@@ -273,21 +322,11 @@ absl::Status LayerNormGradKernel(KernelContext& ctx) {
         const T* dyr = dy + r * d;
         const T m = RowSum(xr, d) / static_cast<T>(d);
         const T inv = static_cast<T>(1.0 / std::sqrt(RowSumSquaredDeviation(xr, m, d) / d + eps));
-        T sum_g = 0, sum_g_xhat = 0;
-        for (int64_t j = 0; j < d; ++j) {
-          const T xhat = (xr[j] - m) * inv;
-          g[j] = dyr[j] * scale[j];
-          sum_g += g[j];
-          sum_g_xhat += g[j] * xhat;
-          pscale[j] += dyr[j] * xhat;
-          pbias[j] += dyr[j];
-        }
+        LayerNormGradRow(xr, dyr, scale.data(), m, inv, xhat.data(), g.data(), pscale, pbias, d);
         if (dx == nullptr) continue;
-        const T mean_g = sum_g / static_cast<T>(d), mean_gx = sum_g_xhat / static_cast<T>(d);
-        T* dxr = dx + r * d;
-        for (int64_t j = 0; j < d; ++j) {
-          dxr[j] = inv * (g[j] - mean_g - (xr[j] - m) * inv * mean_gx);
-        }
+        const T mean_g = RowSum(g.data(), d) / static_cast<T>(d);
+        const T mean_gx = RowDot(g.data(), xhat.data(), d) / static_cast<T>(d);
+        SubScaled(g.data(), xhat.data(), mean_g, mean_gx, inv, dx + r * d, d);
       }
     }
   });

@@ -1,6 +1,8 @@
 // BatchNormalization's training form (the rewrite, the running statistics) and finite-difference
 // checks of the fleet.batch_norm_train and LayerNormalization rules.
 #include <cmath>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,6 +145,59 @@ TEST(BatchNormTrainMode, RunningStatisticMustBePersistable) {
   absl::Status s = RewriteForTraining(*parsed, ctx);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("'rv' is not a persistable var"), std::string::npos) << s;
+}
+
+TEST(BatchNormTrainMode, AutodiffTrainsThroughTheRewrittenBatchNorm) {
+  absl::StatusOr<Program> parsed = ParseProgramText(R"(fleet.program v1 opset=17
+block 0 {
+  var %x : f64[2,2,4,4] feed
+  var %w : f64[3,2,3,3] parameter
+  var %s : f64[3] parameter
+  var %b : f64[3] parameter
+  var %rm : f64[3] persistable parameter
+  var %rv : f64[3] persistable parameter
+  var %c : f64[2,3,2,2]
+  var %y : f64[2,3,2,2] fetch
+  (Y: %c) = Conv(X: %x, W: %w)
+  (Y: %y) = BatchNormalization(X: %c, scale: %s, B: %b, input_mean: %rm, input_var: %rv)
+})",
+                                                    "bn.txt");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  Program program = *std::move(parsed);
+  std::mt19937_64 rng(3);
+  std::map<std::string, TensorValue> inputs;
+  for (const char* name : {"x", "w", "s", "b"}) {
+    inputs[name] = testing_util::RandomF64(*program.main().FindVar(name)->shape, -1, 1, rng);
+  }
+  inputs["rm"] = F64({3}, {0.0, 0.0, 0.0});
+  inputs["rv"] = F64({3}, {1.0, 1.0, 1.0});
+  testing_util::AppendWeightedSumLoss(program, inputs, rng);
+  PassContext ctx;
+  absl::StatusOr<bool> ran = CreateAutodiffPass()->Run(program, ctx);
+  ASSERT_TRUE(ran.ok()) << ran.status();
+  std::set<std::string> types;
+  for (const Op& op : program.main().ops) types.insert(op.type);
+  EXPECT_FALSE(types.count("BatchNormalization"));
+  for (const char* type :
+       {"fleet.batch_norm_train", "fleet.batch_norm_grad", "fleet.conv_grad_filter"}) {
+    EXPECT_TRUE(types.count(type)) << type;
+  }
+  EXPECT_FALSE(types.count("fleet.conv_grad_input")) << "x is a feed; it needs no gradient";
+  for (const char* v : {"w", "s", "b"}) {
+    EXPECT_TRUE(program.main().FindVar(v)->Has(kVarTrainable)) << v;
+    program.main().FindVar(GradVarName(v))->flags |= kVarFetch;
+  }
+  EXPECT_FALSE(program.main().FindVar("rm")->Has(kVarTrainable));
+  EXPECT_FALSE(program.main().FindVar("rv")->Has(kVarTrainable));
+  std::map<std::string, Tensor> out =
+      testing_util::RunForCheck(program, inputs, {"w@GRAD", "s@GRAD", "rm", "rv"});
+  ASSERT_EQ(out.size(), 4u);
+  // Imported running statistics are float initializers (parameters), yet receive no gradient;
+  // one step moves them from (0, 1).
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NE(out["rm"].data<double>()[c], 0.0);
+    EXPECT_NE(out["rv"].data<double>()[c], 1.0);
+  }
 }
 
 TEST(LayerNormGrad, LastAxis) {
