@@ -128,6 +128,7 @@ std::vector<OpSchema> FleetOpSchemas() {
       {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Moment"), SlotNamed("LearningRate", "LR")},
       {SlotNamed("ParamOut"), SlotNamed("MomentOut")}, {FloatAttr("epsilon", 1e-6f)}));
   for (OpSchema& s : NnGradOpSchemas()) out.push_back(std::move(s));
+  for (OpSchema& s : ElementwiseGradOpSchemas()) out.push_back(std::move(s));
   return out;
 }
 

@@ -23,5 +23,6 @@ void RegisterMatMulGradKernels(KernelTable& table);   // fleet.matmul_grad_a/_b
 void RegisterConvGradKernels(KernelTable& table);     // fleet.conv_grad_input/_filter
 void RegisterPoolGradKernels(KernelTable& table);     // fleet.{max,avg,global_*}_pool_grad
 void RegisterNormGradKernels(KernelTable& table);     // fleet.batch_norm_train/_grad, layer_norm_grad
+void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
 
 }  // namespace fleet::cpu

@@ -23,6 +23,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterConvGradKernels(table);
   cpu::RegisterPoolGradKernels(table);
   cpu::RegisterNormGradKernels(table);
+  cpu::RegisterGradActivationKernels(table);
 }
 
 }  // namespace fleet

@@ -69,8 +69,10 @@ absl::Status GemmGrad(GradBuilder& g) {
     std::string dc = dy;
     if (beta != 1.0f) {
       const Var* y = g.OutputVar("Y");
-      const DataType dtype = y != nullptr ? y->dtype : DataType::kF32;
-      dc = EmitBinary(g, "Mul", dy, EmitScalarConstant(g, beta, dtype), g.Output("Y"), "dC");
+      absl::StatusOr<std::string> b =
+          EmitScalar(g, beta, y != nullptr ? y->dtype : DataType::kUndefined, "beta");
+      if (!b.ok()) return b.status();
+      dc = EmitBinary(g, "Mul", dy, *b, g.Output("Y"), "dC");
     }
     EmitBroadcastGrad(g, "C", 0, dc, g.Output("Y"));
   }

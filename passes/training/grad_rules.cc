@@ -13,6 +13,7 @@ void InstallBuiltinGradRules() {
     InstallConvGradRules();
     InstallPoolGradRules();
     InstallNormGradRules();
+    InstallActivationGradRules();
   });
 }
 

@@ -14,5 +14,6 @@ void InstallMatMulGradRules();  // Gemm, MatMul
 void InstallConvGradRules();    // Conv
 void InstallPoolGradRules();    // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void InstallNormGradRules();    // fleet.batch_norm_train, LayerNormalization
+void InstallActivationGradRules();
 
 }  // namespace fleet

@@ -1,9 +1,10 @@
 #include "passes/training/grad_util.h"
 
 #include <algorithm>
-#include <string>
-#include <utility>
-#include <vector>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "ir/op_schema.h"
 
 namespace fleet {
 
@@ -28,6 +29,15 @@ void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::
   }
 }
 
+std::string SumToInputShape(GradBuilder& g, std::string_view slot, int i, const std::string& grad,
+                            const std::string& output_var) {
+  const std::string& input = g.Input(slot, i);
+  if (SameStaticShape(g.block().FindVar(input), g.block().FindVar(output_var))) return grad;
+  std::string summed = g.TempLike("sum", input);
+  g.Emit("fleet.reduce_to_like", {{"X", {grad}}, {"Like", {input}}}, {{"Out", {summed}}});
+  return summed;
+}
+
 std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string& a,
                        const std::string& b, const std::string& like, std::string_view hint) {
   std::string out = g.TempLike(hint, like);
@@ -35,20 +45,41 @@ std::string EmitBinary(GradBuilder& g, std::string_view type, const std::string&
   return out;
 }
 
-std::string EmitScalarConstant(GradBuilder& g, double value, DataType dtype) {
+std::string EmitUnary(GradBuilder& g, std::string_view type, const std::string& x,
+                      const std::string& like, std::string_view hint) {
+  std::string out = g.TempLike(hint, like);
+  const OpSchema* schema = FindOpSchema(type);
+  const bool named = schema != nullptr && !schema->inputs.empty() && !schema->outputs.empty();
+  g.Emit(std::string(type), {{named ? schema->inputs[0].name : "X", {x}}},
+         {{named ? schema->outputs[0].name : "Y", {out}}});
+  return out;
+}
+
+absl::StatusOr<std::string> EmitScalar(GradBuilder& g, double value, DataType dtype,
+                                       std::string_view hint) {
   TensorValue t;
-  t.dtype = dtype == DataType::kF64 ? DataType::kF64 : DataType::kF32;
-  if (t.dtype == DataType::kF64) {
+  t.dtype = dtype;
+  if (dtype == DataType::kF64) {
     t.bytes.assign(reinterpret_cast<const char*>(&value), sizeof(value));
-  } else {
+  } else if (dtype == DataType::kF32) {
     const float f = static_cast<float>(value);
     t.bytes.assign(reinterpret_cast<const char*>(&f), sizeof(f));
+  } else {
+    return absl::UnimplementedError(absl::StrCat("a constant of dtype ", DataTypeName(dtype),
+                                                 " in a backward graph; have f32, f64"));
   }
-  std::string out = g.Temp("scalar", t.dtype, std::vector<int64_t>{});
-  AttrMap attrs;
-  attrs["value"] = AttrValue(std::move(t));
-  g.Emit("Constant", {}, {{"output", {out}}}, std::move(attrs));
+  std::string out = g.Temp(hint, dtype, std::vector<int64_t>{});
+  g.Emit("Constant", {}, {{"output", {out}}}, {{"value", AttrValue(std::move(t))}});
   return out;
+}
+
+AttrMap CopyAttrs(const Op& op, std::initializer_list<const char*> names) {
+  AttrMap attrs;
+  for (const char* name : names) {
+    auto it = op.attrs.find(name);
+    if (it != op.attrs.end()) attrs[name] = it->second;
+  }
+  return attrs;
 }
 
 }  // namespace fleet
