@@ -6,7 +6,21 @@
 // is in place. `LearningRate` is a one-element f32 var (a schedule op may write
 // it each step). The update formulas are documented with the CPU kernels
 // (kernels/cpu/optimizer.cc). Slots in type group "T" hold the parameter's
-// dtype.
+// dtype. Every update takes `weight_decay`: L2 decay added to the gradient
+// (g += weight_decay * p, as torch.optim does), except fleet.adamw, where it
+// is AdamW's decoupled decay. A `Grad` may be sparse rows (an embedding's
+// gradient); the kernels then update only the rows it names.
+//
+// Training bookkeeping (kernels/cpu/training.cc):
+//   fleet.fill_constant  () -> Out: a `dtype` tensor of `shape`, every element
+//                        `value` (the startup program's initialisers)
+//   fleet.increment      X -> Out: X + step (the i64 step counter)
+//   fleet.lr_schedule    Step -> LearningRate: base_lr under linear warm-up
+//                        and a decay (constant, cosine, linear, exponential,
+//                        step), as an f32[1]
+//   fleet.clip_by_global_norm  X... -> Out...: every X scaled by
+//                        min(1, max_norm / (norm + 1e-6)), norm the 2-norm of
+//                        all X together (torch.nn.utils.clip_grad_norm_)
 #include "ir/fleet_ops.h"
 
 #include <string>
@@ -38,6 +52,22 @@ AttrSpec IntAttr(std::string name, int64_t default_value) {
   return a;
 }
 
+AttrSpec StringAttr(std::string name, std::string default_value) {
+  AttrSpec a;
+  a.name = std::move(name);
+  a.type = AttrType::kString;
+  a.default_value = AttrValue(std::move(default_value));
+  return a;
+}
+
+AttrSpec Required(std::string name, AttrType type) {
+  AttrSpec a;
+  a.name = std::move(name);
+  a.type = type;
+  a.required = true;
+  return a;
+}
+
 AttrSpec IntsAttr(std::string name) {
   AttrSpec a;
   a.name = std::move(name);
@@ -63,8 +93,8 @@ OpSchema Optimizer(std::string type, std::vector<SlotSpec> inputs, std::vector<S
 
 OpSchema AdamSchema(std::string type, bool decoupled_weight_decay) {
   std::vector<AttrSpec> attrs = {FloatAttr("beta1", 0.9f), FloatAttr("beta2", 0.999f),
-                                 FloatAttr("epsilon", 1e-8f)};
-  if (decoupled_weight_decay) attrs.push_back(FloatAttr("weight_decay", 0.01f));
+                                 FloatAttr("epsilon", 1e-8f),
+                                 FloatAttr("weight_decay", decoupled_weight_decay ? 0.01f : 0.0f)};
   return Optimizer(
       std::move(type),
       {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR"), SlotNamed("Moment1"),
@@ -115,18 +145,41 @@ std::vector<OpSchema> FleetOpSchemas() {
                        IntAttr("mean", 0), IntsAttr("axes")}));
   out.push_back(Optimizer("fleet.sgd",
                           {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("LearningRate", "LR")},
-                          {SlotNamed("ParamOut")}, {}));
+                          {SlotNamed("ParamOut")}, {FloatAttr("weight_decay", 0.0f)}));
   out.push_back(Optimizer("fleet.momentum",
                           {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Velocity"),
                            SlotNamed("LearningRate", "LR")},
                           {SlotNamed("ParamOut"), SlotNamed("VelocityOut")},
-                          {FloatAttr("mu", 0.9f), IntAttr("use_nesterov", 0)}));
+                          {FloatAttr("mu", 0.9f), IntAttr("use_nesterov", 0),
+                           FloatAttr("weight_decay", 0.0f)}));
   out.push_back(AdamSchema("fleet.adam", /*decoupled_weight_decay=*/false));
   out.push_back(AdamSchema("fleet.adamw", /*decoupled_weight_decay=*/true));
   out.push_back(Optimizer(
       "fleet.adagrad",
       {SlotNamed("Param"), SlotNamed("Grad"), SlotNamed("Moment"), SlotNamed("LearningRate", "LR")},
-      {SlotNamed("ParamOut"), SlotNamed("MomentOut")}, {FloatAttr("epsilon", 1e-6f)}));
+      {SlotNamed("ParamOut"), SlotNamed("MomentOut")},
+      // initial_accumulator_value: what the startup program fills Moment with (the kernel
+      // does not read it).
+      {FloatAttr("epsilon", 1e-6f), FloatAttr("weight_decay", 0.0f),
+       FloatAttr("initial_accumulator_value", 0.0f)}));
+
+  OpSchema fill = Plain("fleet.fill_constant", {}, {SlotNamed("Out", "")},
+                        {Required("dtype", AttrType::kString), Required("shape", AttrType::kInts),
+                         FloatAttr("value", 0.0f)});
+  out.push_back(std::move(fill));
+  OpSchema increment =
+      Plain("fleet.increment", {SlotNamed("X")}, {SlotNamed("Out")}, {IntAttr("step", 1)});
+  increment.traits = kTraitSideEffect;
+  out.push_back(std::move(increment));
+  OpSchema schedule = Plain(
+      "fleet.lr_schedule", {SlotNamed("Step", "")}, {SlotNamed("LearningRate", "")},
+      {Required("base_lr", AttrType::kFloat), IntAttr("warmup_steps", 0),
+       StringAttr("decay", "constant"), IntAttr("decay_steps", 0), FloatAttr("decay_rate", 0.0f),
+       FloatAttr("min_lr", 0.0f)});
+  schedule.traits = kTraitSideEffect;
+  out.push_back(std::move(schedule));
+  out.push_back(Plain("fleet.clip_by_global_norm", {Variadic("X")}, {Variadic("Out")},
+                      {Required("max_norm", AttrType::kFloat)}));
   for (OpSchema& s : NnGradOpSchemas()) out.push_back(std::move(s));
   for (OpSchema& s : ElementwiseGradOpSchemas()) out.push_back(std::move(s));
   return out;

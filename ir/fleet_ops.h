@@ -1,4 +1,5 @@
-// Schemas of Fleet's own ops (`fleet.*`): the dense optimizer updates for now.
+// Schemas of Fleet's own ops (`fleet.*`): autodiff helpers, optimizer updates, training
+// bookkeeping (fill, step counter, LR schedule, gradient clipping).
 #pragma once
 
 #include <vector>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,121 @@ constexpr LossEntry kLosses[] = {{TrainingConfig::SOFTMAX_CE, "softmax_ce"},
                                  {TrainingConfig::MSE, "mse"}};
 
 constexpr const char* kOptimizers[] = {"sgd", "momentum", "adam", "adamw", "adagrad"};
+
+struct DecayEntry {
+  proto::LrSchedule::Decay decay;
+  const char* name;
+};
+constexpr DecayEntry kDecays[] = {{proto::LrSchedule::CONSTANT, "constant"},
+                                  {proto::LrSchedule::COSINE, "cosine"},
+                                  {proto::LrSchedule::LINEAR, "linear"},
+                                  {proto::LrSchedule::EXPONENTIAL, "exponential"},
+                                  {proto::LrSchedule::STEP, "step"}};
+
+// A hyper-parameter's value is out of range: "<where>: momentum -1 is invalid; expected ...".
+absl::Status BadValue(const std::string& where, const char* what, double value,
+                      const char* expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ": ", what, " ", value, " is invalid; expected ", expected));
+}
+
+// A hyper-parameter the chosen optimizer has no use for.
+absl::Status NotFor(const std::string& where, const char* what, const std::string& optimizer,
+                    const char* used_by) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": optimizer '", optimizer, "' has no ",
+                                                 what, "; it applies to ", used_by));
+}
+
+// The optimizer hyper-parameters and the LR schedule (the fields after stop_gradient).
+absl::Status ValidateOptimizerFields(const TrainingConfig& t,
+                                     const std::function<std::string(std::string_view)>& at) {
+  const std::string& o = t.optimizer();
+  const bool sgd_like = o == "sgd" || o == "momentum";
+  const bool adam_like = o == "adam" || o == "adamw";
+  if (t.has_momentum()) {
+    if (!std::isfinite(t.momentum()) || t.momentum() < 0) {
+      return BadValue(at("training.momentum"), "momentum", t.momentum(), "a number >= 0");
+    }
+    if (!o.empty() && !sgd_like) {
+      return NotFor(at("training.momentum"), "momentum", o, "sgd and momentum");
+    }
+  }
+  if (t.nesterov()) {
+    if (!o.empty() && !sgd_like) {
+      return NotFor(at("training.nesterov"), "nesterov", o, "sgd and momentum");
+    }
+    const bool has_mu = t.has_momentum() ? t.momentum() > 0 : o == "momentum";
+    if (!has_mu) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at("training.nesterov"), ": Nesterov momentum needs a momentum > 0 (--momentum)"));
+    }
+  }
+  for (const auto& [has, value, field, name] :
+       {std::make_tuple(t.has_beta1(), t.beta1(), "training.beta1", "beta1"),
+        std::make_tuple(t.has_beta2(), t.beta2(), "training.beta2", "beta2")}) {
+    if (!has) continue;
+    if (!std::isfinite(value) || value < 0 || value >= 1) {
+      return BadValue(at(field), name, value, "a number in [0, 1)");
+    }
+    if (!o.empty() && !adam_like) return NotFor(at(field), name, o, "adam and adamw");
+  }
+  if (t.has_epsilon()) {
+    if (!std::isfinite(t.epsilon()) || t.epsilon() < 0) {
+      return BadValue(at("training.epsilon"), "epsilon", t.epsilon(), "a number >= 0");
+    }
+    if (!o.empty() && !adam_like && o != "adagrad") {
+      return NotFor(at("training.epsilon"), "epsilon", o, "adam, adamw and adagrad");
+    }
+  }
+  if (t.has_weight_decay() && (!std::isfinite(t.weight_decay()) || t.weight_decay() < 0)) {
+    return BadValue(at("training.weight_decay"), "weight decay", t.weight_decay(), "a number >= 0");
+  }
+  if (t.has_initial_accumulator()) {
+    if (!std::isfinite(t.initial_accumulator()) || t.initial_accumulator() < 0) {
+      return BadValue(at("training.initial_accumulator"), "initial accumulator",
+                      t.initial_accumulator(), "a number >= 0");
+    }
+    if (!o.empty() && o != "adagrad") {
+      return NotFor(at("training.initial_accumulator"), "initial accumulator", o, "adagrad");
+    }
+  }
+  if (!std::isfinite(t.grad_clip_norm()) || t.grad_clip_norm() < 0) {
+    return BadValue(at("training.grad_clip_norm"), "gradient clip norm", t.grad_clip_norm(),
+                    "a number >= 0 (0: no clipping)");
+  }
+  const proto::LrSchedule& l = t.lr_schedule();
+  if (l.warmup_steps() < 0) {
+    return BadValue(at("training.lr_schedule.warmup_steps"), "warmup steps",
+                    static_cast<double>(l.warmup_steps()), "a count >= 0");
+  }
+  if (l.decay_steps() < 0) {
+    return BadValue(at("training.lr_schedule.decay_steps"), "decay steps",
+                    static_cast<double>(l.decay_steps()), "a count >= 0");
+  }
+  const bool needs_steps = l.decay() == proto::LrSchedule::COSINE ||
+                           l.decay() == proto::LrSchedule::LINEAR ||
+                           l.decay() == proto::LrSchedule::STEP;
+  if (needs_steps && l.decay_steps() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("training.lr_schedule.decay_steps"), ": decay '", DecayName(l.decay()),
+        "' needs decay_steps > 0 (the number of steps it decays over; --decay-steps)"));
+  }
+  if (l.has_decay_rate() && (!std::isfinite(l.decay_rate()) || l.decay_rate() <= 0)) {
+    return BadValue(at("training.lr_schedule.decay_rate"), "decay rate", l.decay_rate(),
+                    "a number > 0");
+  }
+  if (l.decay() == proto::LrSchedule::EXPONENTIAL && !l.has_decay_rate()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at("training.lr_schedule.decay_rate"),
+                     ": decay 'exponential' needs a decay rate (the factor per decay_steps "
+                     "steps; --decay-rate)"));
+  }
+  if (!std::isfinite(l.min_lr()) || l.min_lr() < 0) {
+    return BadValue(at("training.lr_schedule.min_lr"), "minimum learning rate", l.min_lr(),
+                    "a number >= 0");
+  }
+  return absl::OkStatus();
+}
 
 // Keeps the first error the text parser reports, with its 0-based position.
 class FirstError : public google::protobuf::io::ErrorCollector {
@@ -101,6 +217,24 @@ absl::StatusOr<TrainingConfig::LossKind> ParseLossKindName(std::string_view name
       "unknown loss '", std::string(name), "'; expected one of ", absl::StrJoin(known, ", ")));
 }
 
+std::string DecayName(proto::LrSchedule::Decay decay) {
+  for (const DecayEntry& e : kDecays) {
+    if (e.decay == decay) return e.name;
+  }
+  return "";
+}
+
+absl::StatusOr<proto::LrSchedule::Decay> ParseDecayName(std::string_view name) {
+  std::vector<std::string> known;
+  for (const DecayEntry& e : kDecays) {
+    if (name == e.name) return e.decay;
+    known.push_back(e.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown learning-rate decay '", std::string(name),
+                                                 "'; expected one of ",
+                                                 absl::StrJoin(known, ", ")));
+}
+
 bool IsKnownOptimizer(std::string_view name) {
   for (const char* o : kOptimizers) {
     if (name == o) return true;
@@ -129,7 +263,7 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
     return absl::InvalidArgumentError(absl::StrCat(at("training.label"), ": label '", t.label(),
                                                    "' is also the output; expected a new name"));
   }
-  return absl::OkStatus();
+  return ValidateOptimizerFields(t, at);
 }
 
 absl::StatusOr<DistributedStrategy> ParseStrategyText(const std::string& text,
@@ -185,7 +319,7 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
   switch (strategy.mode()) {
     case DistributedStrategy::MODE_UNSPECIFIED:
     case DistributedStrategy::SINGLE:
-      return std::string("loss");
+      return std::string("loss,autodiff,optimizer");
     default:
       return absl::UnimplementedError(absl::StrCat("strategy '", ModeName(strategy.mode()),
                                                    "' is not implemented yet; only 'single' is"));

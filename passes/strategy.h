@@ -5,7 +5,7 @@
 //   FLEET_ASSIGN_OR_RETURN(proto::DistributedStrategy s, ReadStrategyFile("s.pbtxt"));
 //   s.mutable_training()->set_label("y");                  // a flag overrides the file
 //   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, where));
-//   FLEET_ASSIGN_OR_RETURN(std::string pipeline, StrategyPipeline(s));   // "loss"
+//   FLEET_ASSIGN_OR_RETURN(std::string pipeline, StrategyPipeline(s));   // "loss,autodiff,.."
 //   ...run the pipeline with ctx.set_strategy(s)...
 //   RecordStrategy(s, program);   // meta.strategy = "single", meta.extra["strategy"] = text
 #pragma once
@@ -37,19 +37,24 @@ absl::StatusOr<proto::DistributedStrategy::Mode> ParseModeName(std::string_view 
 std::string LossKindName(proto::TrainingConfig::LossKind kind);
 absl::StatusOr<proto::TrainingConfig::LossKind> ParseLossKindName(std::string_view name);
 
+// "constant", "cosine", "linear", "exponential", "step" (training.lr_schedule.decay).
+std::string DecayName(proto::LrSchedule::Decay decay);
+absl::StatusOr<proto::LrSchedule::Decay> ParseDecayName(std::string_view name);
+
 // Optimizer names the optimizer pass will accept.
 bool IsKnownOptimizer(std::string_view name);
 
 // Checks field values the message's types cannot: a known optimizer, a finite learning rate
-// >= 0, non-empty names where a name is given. `where` maps a field path ("training.lr") to the
+// >= 0, non-empty names where a name is given, hyper-parameters in range and used by the
+// optimizer (momentum with adam is an error), a schedule whose decay has what it needs. `where` maps a field path ("training.lr") to the
 // message prefix that locates it (a flag "--lr", or "s.pbtxt:4:3"); null means "strategy field
 // 'training.lr'".
 using StrategyFieldLocator = std::function<std::string(std::string_view field)>;
 absl::Status ValidateStrategy(const proto::DistributedStrategy& strategy,
                               const StrategyFieldLocator& where = nullptr);
 
-// The passes the strategy's mode runs, comma-separated: "loss" for single (autodiff and the
-// optimizer follow as they land). UNIMPLEMENTED for the modes whose passes do not exist yet.
+// The passes the strategy's mode runs, comma-separated: "loss,autodiff,optimizer" for single.
+// UNIMPLEMENTED for the modes whose passes do not exist yet.
 absl::StatusOr<std::string> StrategyPipeline(const proto::DistributedStrategy& strategy);
 
 // One-line protobuf text form: `mode: SINGLE training { label: "label" loss: SOFTMAX_CE }`.

@@ -8,8 +8,10 @@
 // The strategy flags (tools/strategy_cli.h) build a DistributedStrategy that picks the pipeline
 // (--passes, when given, replaces it) and that the passes read; the written program records it
 // (ProgramMeta::strategy and extra["strategy"]). Writes job/main.program (binary,
-// ir/serialize.h) and prints one summary line. Any error is one line on standard error and a
-// non-zero exit. The startup program comes with the optimizer pass.
+// ir/serialize.h) and prints one summary line. When the pipeline runs the optimizer pass, it
+// also writes job/startup.program, which initialises the optimizer state
+// (passes/training/startup.h), and a second line for it. Any error is one line on standard
+// error and a non-zero exit.
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -18,8 +20,11 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "ir/serialize.h"
 #include "passes/strategy.h"
+#include "passes/training/startup.h"
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
 #include "tools/strategy_cli.h"
@@ -47,14 +52,16 @@ int main(int argc, char** argv) {
   fleet::PassCliOptions options;
   fleet::StrategyCliOptions strategy_options;
   app.add_option("model", input, "an .onnx model or a Fleet program file (binary or text)");
-  app.add_option("-o,--out-dir", out_dir, "output directory; main.program is written there");
+  app.add_option("-o,--out-dir", out_dir,
+                 "output directory; main.program (and startup.program) are written there");
   fleet::AddPassFlags(app, options);
   fleet::AddStrategyFlags(app, strategy_options);
   app.footer(
-      "Writes OUT_DIR/main.program. --print-after output goes to standard output; --time-passes "
-      "and --debug-pass to standard error.\n"
-      "A strategy (--strategy or --strategy-file) picks the pipeline: single runs 'loss' "
-      "(autodiff and the optimizer follow in a later version); --passes replaces it.");
+      "Writes OUT_DIR/main.program, and OUT_DIR/startup.program (the optimizer state's initial "
+      "values) when the pipeline runs the optimizer pass. --print-after output goes to standard "
+      "output; --time-passes and --debug-pass to standard error.\n"
+      "A strategy (--strategy or --strategy-file) picks the pipeline: single runs "
+      "'loss,autodiff,optimizer'; --passes replaces it.");
   CLI11_PARSE(app, argc, argv);
 
   auto fail = [](const auto& message) {
@@ -98,5 +105,16 @@ int main(int argc, char** argv) {
   std::cout << "fleet-transpile: wrote " << path << ": " << CountOps(*program) << " ops (was "
             << ops_before << "), " << CountVars(*program) << " vars; " << result->num_passes
             << " pass(es) run, " << result->num_changed << " changed the program\n";
+  bool has_optimizer = false;
+  for (absl::string_view pass : absl::StrSplit(options.passes, ',')) {
+    has_optimizer = has_optimizer || absl::StripAsciiWhitespace(pass) == "optimizer";
+  }
+  if (!has_optimizer) return 0;
+  absl::StatusOr<fleet::Program> startup = fleet::BuildStartupProgram(*program);
+  if (!startup.ok()) return fail(startup.status().message());
+  std::string startup_path = (std::filesystem::path(out_dir) / "startup.program").string();
+  written = fleet::WriteProgramFile(*startup, startup_path);
+  if (!written.ok()) return fail(written.message());
+  std::cout << "fleet-transpile: wrote " << startup_path << ": " << CountOps(*startup) << " ops\n";
   return 0;
 }

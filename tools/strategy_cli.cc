@@ -24,14 +24,45 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
                  "model output that already is the loss (a scalar); nothing is appended");
   app.add_option("--loss", o.loss, "loss to append: softmax_ce, sigmoid_bce or mse");
   app.add_option("--optimizer", o.optimizer, "optimizer: sgd, momentum, adam, adamw or adagrad");
-  app.add_option("--lr", o.lr, "learning rate (a number >= 0)");
+  app.add_option("--lr", o.lr,
+                 "learning rate (a number > 0; default for adam/adamw 0.001, adagrad 0.01)");
+  app.add_option("--momentum", o.momentum,
+                 "sgd/momentum: momentum factor (sgd: 0, momentum: 0.9); sgd with a momentum > 0 "
+                 "is momentum");
+  app.add_flag("--nesterov", o.nesterov, "sgd/momentum: Nesterov momentum");
+  app.add_option("--beta1", o.beta1, "adam/adamw: first moment decay (default 0.9)");
+  app.add_option("--beta2", o.beta2, "adam/adamw: second moment decay (default 0.999)");
+  app.add_option("--epsilon", o.epsilon,
+                 "adam/adamw/adagrad: denominator term (default 1e-8; adagrad 1e-10)");
+  app.add_option("--weight-decay", o.weight_decay,
+                 "weight decay: L2 added to the gradient (sgd, momentum, adam, adagrad; default 0) "
+                 "or decoupled (adamw; default 0.01)");
+  app.add_option("--initial-accumulator", o.initial_accumulator,
+                 "adagrad: initial accumulator value (default 0)");
+  app.add_option("--clip-norm", o.clip_norm,
+                 "clip the gradients to this global 2-norm before each update (0: off)");
+  app.add_option("--warmup-steps", o.warmup_steps,
+                 "learning rate rises linearly from 0 over this many steps (default 0)");
+  app.add_option(
+      "--lr-decay", o.lr_decay,
+      "learning-rate decay after warm-up: constant, cosine, linear, exponential or step");
+  app.add_option("--decay-steps", o.decay_steps,
+                 "steps the decay runs over (cosine, linear: to --min-lr; step: period; "
+                 "exponential: steps per factor of --decay-rate)");
+  app.add_option("--decay-rate", o.decay_rate,
+                 "decay factor of exponential and step decay (step: default 0.1)");
+  app.add_option("--min-lr", o.min_lr, "learning rate the decay ends at or stays above (0)");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
     const StrategyCliOptions& o) {
   const bool any = !o.file.empty() || !o.mode.empty() || !o.label.empty() || !o.output.empty() ||
                    !o.loss_output.empty() || !o.loss.empty() || !o.optimizer.empty() ||
-                   !o.lr.empty();
+                   !o.lr.empty() || !o.momentum.empty() || o.nesterov || !o.beta1.empty() ||
+                   !o.beta2.empty() || !o.epsilon.empty() || !o.weight_decay.empty() ||
+                   !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
+                   !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
+                   !o.decay_rate.empty() || !o.min_lr.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -64,6 +95,52 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
     }
     t->set_lr(lr);
   }
+  // Number flags: the value goes to `set` when the flag is given.
+  auto number = [](const char* flag, const std::string& text, auto set) -> absl::Status {
+    if (text.empty()) return absl::OkStatus();
+    double value = 0;
+    if (!absl::SimpleAtod(text, &value) || !std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": '", text, "' is not a number; expected a finite number"));
+    }
+    set(value);
+    return absl::OkStatus();
+  };
+  auto count = [](const char* flag, const std::string& text, auto set) -> absl::Status {
+    if (text.empty()) return absl::OkStatus();
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": '", text, "' is not an integer; expected a step count >= 0"));
+    }
+    set(value);
+    return absl::OkStatus();
+  };
+  proto::LrSchedule* l = t->mutable_lr_schedule();
+  FLEET_RETURN_IF_ERROR(number("--momentum", o.momentum, [&](double v) { t->set_momentum(v); }));
+  FLEET_RETURN_IF_ERROR(number("--beta1", o.beta1, [&](double v) { t->set_beta1(v); }));
+  FLEET_RETURN_IF_ERROR(number("--beta2", o.beta2, [&](double v) { t->set_beta2(v); }));
+  FLEET_RETURN_IF_ERROR(number("--epsilon", o.epsilon, [&](double v) { t->set_epsilon(v); }));
+  FLEET_RETURN_IF_ERROR(
+      number("--weight-decay", o.weight_decay, [&](double v) { t->set_weight_decay(v); }));
+  FLEET_RETURN_IF_ERROR(number("--initial-accumulator", o.initial_accumulator,
+                               [&](double v) { t->set_initial_accumulator(v); }));
+  FLEET_RETURN_IF_ERROR(
+      number("--clip-norm", o.clip_norm, [&](double v) { t->set_grad_clip_norm(v); }));
+  FLEET_RETURN_IF_ERROR(
+      count("--warmup-steps", o.warmup_steps, [&](int64_t v) { l->set_warmup_steps(v); }));
+  FLEET_RETURN_IF_ERROR(
+      count("--decay-steps", o.decay_steps, [&](int64_t v) { l->set_decay_steps(v); }));
+  FLEET_RETURN_IF_ERROR(
+      number("--decay-rate", o.decay_rate, [&](double v) { l->set_decay_rate(v); }));
+  FLEET_RETURN_IF_ERROR(number("--min-lr", o.min_lr, [&](double v) { l->set_min_lr(v); }));
+  if (o.nesterov) t->set_nesterov(true);
+  if (!o.lr_decay.empty()) {
+    absl::StatusOr<proto::LrSchedule::Decay> decay = ParseDecayName(o.lr_decay);
+    if (!decay.ok()) return flag_error("--lr-decay", decay.status());
+    l->set_decay(*decay);
+  }
+  if (l->ByteSizeLong() == 0) t->clear_lr_schedule();
   if (s.mode() == proto::DistributedStrategy::MODE_UNSPECIFIED) {
     s.set_mode(proto::DistributedStrategy::SINGLE);
   }
@@ -71,6 +148,21 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
   const std::map<std::string, std::string> flags = {
       {"training.optimizer", o.optimizer.empty() ? "" : "--optimizer"},
       {"training.lr", o.lr.empty() ? "" : "--lr"},
+      {"training.momentum", o.momentum.empty() ? "" : "--momentum"},
+      {"training.nesterov", o.nesterov ? "--nesterov" : ""},
+      {"training.beta1", o.beta1.empty() ? "" : "--beta1"},
+      {"training.beta2", o.beta2.empty() ? "" : "--beta2"},
+      {"training.epsilon", o.epsilon.empty() ? "" : "--epsilon"},
+      {"training.weight_decay", o.weight_decay.empty() ? "" : "--weight-decay"},
+      {"training.initial_accumulator",
+       o.initial_accumulator.empty() ? "" : "--initial-accumulator"},
+      {"training.grad_clip_norm", o.clip_norm.empty() ? "" : "--clip-norm"},
+      {"training.lr_schedule.warmup_steps", o.warmup_steps.empty() ? "" : "--warmup-steps"},
+      {"training.lr_schedule.decay_steps",
+       o.decay_steps.empty() ? (o.lr_decay.empty() ? "" : "--lr-decay") : "--decay-steps"},
+      {"training.lr_schedule.decay_rate",
+       o.decay_rate.empty() ? (o.lr_decay.empty() ? "" : "--lr-decay") : "--decay-rate"},
+      {"training.lr_schedule.min_lr", o.min_lr.empty() ? "" : "--min-lr"},
       {"training.label", o.label.empty() ? (o.output.empty() ? "" : "--output") : "--label"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {

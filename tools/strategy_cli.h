@@ -3,6 +3,10 @@
 //   --strategy single|ps|collective|localsgd   mode
 //   --label NAME --output NAME --loss-output NAME --loss softmax_ce|sigmoid_bce|mse
 //   --optimizer NAME --lr X                    training.*
+//   --momentum X --nesterov --beta1 X --beta2 X --epsilon X --weight-decay X
+//   --initial-accumulator X --clip-norm X      training.* (optimizer hyper-parameters)
+//   --warmup-steps N --lr-decay NAME --decay-steps N --decay-rate X --min-lr X
+//                                              training.lr_schedule.*
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -25,6 +29,19 @@ struct StrategyCliOptions {
   std::string loss;
   std::string optimizer;
   std::string lr;
+  std::string momentum;
+  bool nesterov = false;
+  std::string beta1;
+  std::string beta2;
+  std::string epsilon;
+  std::string weight_decay;
+  std::string initial_accumulator;
+  std::string clip_norm;
+  std::string warmup_steps;
+  std::string lr_decay;
+  std::string decay_steps;
+  std::string decay_rate;
+  std::string min_lr;
 };
 
 // Adds the flags above to `app`.

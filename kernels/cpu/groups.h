@@ -18,6 +18,7 @@ void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss
 void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
+void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
 void RegisterMatMulGradKernels(KernelTable& table);   // fleet.matmul_grad_a/_b
 void RegisterConvGradKernels(KernelTable& table);     // fleet.conv_grad_input/_filter

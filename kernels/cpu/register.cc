@@ -18,6 +18,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterResizeKernels(table);
   cpu::RegisterOptimizerKernels(table);
   cpu::RegisterAutodiffKernels(table);
+  cpu::RegisterTrainingKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
   cpu::RegisterMatMulGradKernels(table);
   cpu::RegisterConvGradKernels(table);
