@@ -13,6 +13,9 @@ namespace fleet {
 // use RegisterOpSchema instead.
 std::vector<OpSchema> FleetOpSchemas();
 
+// The gradient ops of the neural-network layers and fleet.batch_norm_train
+// (ir/fleet_grad_ops_nn.cc); part of FleetOpSchemas.
+std::vector<OpSchema> NnGradOpSchemas();
 // The gradient ops of the elementwise, activation and reduction families
 // (ir/fleet_grad_ops_elementwise.cc); part of FleetOpSchemas().
 std::vector<OpSchema> ElementwiseGradOpSchemas();

@@ -20,6 +20,10 @@ void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.moment
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like
+void RegisterMatMulGradKernels(KernelTable& table);   // fleet.matmul_grad_a/_b
+void RegisterConvGradKernels(KernelTable& table);     // fleet.conv_grad_input/_filter
+void RegisterPoolGradKernels(KernelTable& table);     // fleet.{max,avg,global_*}_pool_grad
+void RegisterNormGradKernels(KernelTable& table);     // fleet.batch_norm_train/_grad, layer_norm_grad
 void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
 void RegisterShapeGradKernels(KernelTable& table);    // fleet.reshape_like, concat_grad, slice_grad...
 void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_sparse), gather_elements_grad

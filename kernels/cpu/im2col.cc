@@ -1,4 +1,4 @@
-// im2col for Conv.
+// im2col for Conv, and col2im (its adjoint, for Conv's input gradient).
 //
 // 1-D and 2-D windows (the common case) take a plane-at-a-time path: when the window has pads,
 // the channel plane is first copied into a zero-bordered buffer covering every tap, so each
@@ -7,6 +7,8 @@
 // element; with AVX-512 (f32) both are whole vectors plus one masked tail per output row (two
 // loads and one permute per 16 outputs for stride 2), which keeps the short rows of late ResNet
 // stages (2 to 16 wide) cheap. 3-D windows take a row at a time with per-row valid ranges.
+// col2im mirrors the plane path: every tap's rows are added into a zero-bordered buffer (or
+// the plane itself without pads), contiguous adds for stride 1, and the interior copied out.
 #include "kernels/cpu/im2col.h"
 
 #include <algorithm>
@@ -167,7 +169,106 @@ void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int6
   }
 }
 
+// dst[i * stride] += src[i] for i in [0, n).
+template <typename T>
+inline void AddStrided(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
+  if (stride == 1) {
+    int64_t i = 0;
+    for (; i + kVec <= n; i += kVec) {
+      for (int j = 0; j < kVec; ++j) dst[i + j] += src[i + j];
+    }
+    for (; i < n; ++i) dst[i] += src[i];
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i * stride] += src[i];
+}
+
+// The adjoint of Im2ColPlane2d: adds a plane's column rows into `x` (a zeroed plane). With
+// pads `buf` (src_h x src_w) is zeroed here, receives the sums, and its input part is copied
+// into x; without pads it is null and the sums go to x directly.
+template <typename T>
+void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry& g, const PlanePlan& plan, T* buf,
+                   T* x) {
+  T* dst = buf != nullptr ? buf : x;
+  if (buf != nullptr) std::fill(buf, buf + plan.src_h * plan.src_w, T{0});
+  const int64_t out_h = g.out[1], out_w = g.out[2], sh = g.stride[1], sw = g.stride[2];
+  const int64_t ls = plan.ls;
+  for (int64_t a = 0; a < g.kernel[1]; ++a) {
+    for (int64_t b = 0; b < g.kernel[2]; ++b, col += ld) {
+      T* base = dst + a * g.dilation[1] * ls + b * g.dilation[2];
+      for (int64_t oh = 0; oh < out_h; ++oh) {
+        AddStrided(col + oh * out_w, sw, base + oh * sh * ls, out_w);
+      }
+    }
+  }
+  if (buf == nullptr) return;
+  const int64_t in_w = g.in[2], pt = g.pad_begin[1];
+  const int64_t left = std::min(g.pad_begin[2], plan.src_w);
+  const int64_t copy = std::max<int64_t>(0, std::min(in_w, plan.src_w - left));
+  const int64_t row_end = std::min(g.in[1], plan.src_h - pt);
+  for (int64_t xi = 0; xi < row_end; ++xi) {
+    std::copy(buf + (xi + pt) * plan.src_w + left, buf + (xi + pt) * plan.src_w + left + copy,
+              x + xi * in_w);
+  }
+}
+
+// The adjoint of Im2ColRow: adds one column row (tap kd, kh, kw) into the plane `x`.
+template <typename T>
+void Col2ImRow(const T* row, const WindowGeometry& g, int64_t kd, int64_t kh, int64_t kw, T* x) {
+  const int64_t ow_n = g.out[2], sw = g.stride[2];
+  const int64_t off_w = kw * g.dilation[2] - g.pad_begin[2];
+  int64_t lo, hi;
+  ValidRange(off_w, sw, g.in[2], ow_n, &lo, &hi);
+  for (int64_t od = 0; od < g.out[0]; ++od) {
+    const int64_t id = od * g.stride[0] + kd * g.dilation[0] - g.pad_begin[0];
+    for (int64_t oh = 0; oh < g.out[1]; ++oh, row += ow_n) {
+      const int64_t ih = oh * g.stride[1] + kh * g.dilation[1] - g.pad_begin[1];
+      if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1]) continue;
+      T* xr = x + (id * g.in[1] + ih) * g.in[2] + off_w;
+      AddStrided(row + lo, sw, xr + lo * sw, hi - lo);
+    }
+  }
+}
+
 }  // namespace
+
+template <typename T>
+void Col2Im(const KernelContext& ctx, const T* col, int64_t images, int64_t channels,
+            const WindowGeometry& g, T* x, int64_t image_stride) {
+  const int64_t isz = g.in_size(), osz = g.out_size(), ksz = g.kernel_size();
+  const int64_t ld = images * osz;
+  if (images == 0 || channels == 0) return;
+  const bool planar = g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1;
+  const PlanePlan plan = MakePlanePlan(g);
+  ctx.ParallelFor(channels * images, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, ksz * osz)),
+                  [&](int64_t begin, int64_t end) {
+                    std::vector<T> buf(planar && plan.padded
+                                           ? static_cast<size_t>(plan.src_h * plan.src_w)
+                                           : 0);
+                    for (int64_t u = begin; u < end; ++u) {
+                      const int64_t ch = u / images, i = u % images;
+                      T* plane = x + i * image_stride + ch * isz;
+                      std::fill(plane, plane + isz, T{0});
+                      const T* c = col + ch * ksz * ld + i * osz;
+                      if (osz == 0) continue;
+                      if (planar) {
+                        Col2ImPlane2d(c, ld, g, plan, buf.empty() ? nullptr : buf.data(), plane);
+                        continue;
+                      }
+                      for (int64_t k = 0; k < ksz; ++k) {
+                        const int64_t kw = k % g.kernel[2];
+                        const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
+                        const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
+                        Col2ImRow(c + k * ld, g, kd, kh, kw, plane);
+                      }
+                    }
+                  });
+}
+
+template void Col2Im<float>(const KernelContext&, const float*, int64_t, int64_t,
+                            const WindowGeometry&, float*, int64_t);
+template void Col2Im<double>(const KernelContext&, const double*, int64_t, int64_t,
+                             const WindowGeometry&, double*, int64_t);
 
 template <typename T>
 void Im2Col(const KernelContext& ctx, const T* x, int64_t image_stride, int64_t images,

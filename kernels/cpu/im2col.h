@@ -1,5 +1,6 @@
 // im2col for Conv: unrolls the input patches of several images into the column matrix that
-// Conv multiplies its weights with.
+// Conv multiplies its weights with; col2im, its adjoint, adds a column matrix back into
+// images (the input gradient of Conv).
 #pragma once
 
 #include <cstdint>
@@ -17,5 +18,13 @@ namespace fleet::cpu {
 template <typename T>
 void Im2Col(const KernelContext& ctx, const T* x, int64_t image_stride, int64_t images,
             int64_t channels, const WindowGeometry& g, T* col);
+
+// The adjoint of Im2Col: overwrites every channel plane of every image in `x` (same layout as
+// Im2Col's input) with the sum of the column entries that Im2Col would have read from each
+// element (0 where no tap reads). `col` is laid out as Im2Col writes it. Runs in parallel over
+// (channel, image) pairs.
+template <typename T>
+void Col2Im(const KernelContext& ctx, const T* col, int64_t images, int64_t channels,
+            const WindowGeometry& g, T* x, int64_t image_stride);
 
 }  // namespace fleet::cpu

@@ -20,6 +20,10 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterTrainingKernels(table);
   cpu::RegisterGradBroadcastKernels(table);
+  cpu::RegisterMatMulGradKernels(table);
+  cpu::RegisterConvGradKernels(table);
+  cpu::RegisterPoolGradKernels(table);
+  cpu::RegisterNormGradKernels(table);
   cpu::RegisterGradActivationKernels(table);
   cpu::RegisterShapeGradKernels(table);
   cpu::RegisterIndexGradKernels(table);

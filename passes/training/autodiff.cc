@@ -3,6 +3,8 @@
 //
 // The loss is the scalar the loss pass marked (an op with the loss role writing a fetched
 // scalar). The pass
+//   0. rewrites the ops that train differently into their training forms (train_mode.h:
+//      BatchNormalization uses batch statistics);
 //   1. finds the ops on a path from a parameter (a floating-point initializer not named by
 //      training.stop_gradient) to the loss, through float vars only, skipping the vars named
 //      by stop_gradient;
@@ -29,6 +31,7 @@
 #include "passes/builtin_passes.h"
 #include "passes/strategy.h"
 #include "passes/training/grad_rules.h"
+#include "passes/training/train_mode.h"
 
 namespace fleet {
 namespace {
@@ -266,6 +269,7 @@ class AutodiffPass final : public Pass {
             op.Describe(), " already is a backward or optimizer op; autodiff runs once"));
       }
     }
+    FLEET_RETURN_IF_ERROR(RewriteForTraining(program, ctx));
     std::set<std::string> stop;
     if (const proto::DistributedStrategy* s = ctx.strategy()) {
       for (const std::string& v : s->training().stop_gradient()) {

@@ -9,6 +9,10 @@ void InstallBuiltinGradRules() {
   std::call_once(once, [] {
     InstallElementwiseGradRules();
     InstallReduceGradRules();
+    InstallMatMulGradRules();
+    InstallConvGradRules();
+    InstallPoolGradRules();
+    InstallNormGradRules();
     InstallActivationGradRules();
     InstallShapeGradRules();
     InstallIndexGradRules();

@@ -10,6 +10,10 @@ void InstallBuiltinGradRules();
 // The families (passes/training/grad_<family>.cc).
 void InstallElementwiseGradRules();
 void InstallReduceGradRules();
+void InstallMatMulGradRules();  // Gemm, MatMul
+void InstallConvGradRules();    // Conv
+void InstallPoolGradRules();    // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
+void InstallNormGradRules();    // fleet.batch_norm_train, LayerNormalization
 void InstallActivationGradRules();
 void InstallShapeGradRules();
 void InstallIndexGradRules();
