@@ -2,7 +2,8 @@
 # Fleet's two commands:
 #   ./fleet.sh test   install what is missing, build, and run every test (CI runs exactly this)
 #   ./fleet.sh demo   build, then run the demo job on built-in defaults
-# Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench.
+# Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
+#        ./fleet.sh bench-train [--torch-only] (training throughput beside PyTorch).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
 
@@ -113,6 +114,22 @@ bench() {
     --models "$BUILD/models" "$@"
 }
 
+# Training throughput and peak memory beside PyTorch (Debian's python3-torch, run by
+# /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
+bench_train() {
+  if ! /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null; then
+    log "installing Debian's PyTorch for the peer side"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      python3-torch python3-onnx python3-numpy
+  fi
+  "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models"
+  "$VENV/bin/python" "$ROOT/bench/train_bench.py" --models "$BUILD/models" \
+    --bin-dir "$BUILD/tools" "$@"
+}
+
 case "${1:-}" in
   test) setup; build; run_tests; sanitize ;;
   demo) setup; build; demo ;;
@@ -120,8 +137,9 @@ case "${1:-}" in
   sanitize) setup; sanitize ;;
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
+  bench-train) shift; setup; build; bench_train "$@" ;;
   *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

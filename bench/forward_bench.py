@@ -39,10 +39,11 @@ def int_list(text):
     return values
 
 
-def run_measured(cmd, timeout):
-    """Runs cmd; returns (exit code, stdout, stderr, peak RSS in MB of that process)."""
+def run_measured(cmd, timeout, env=None):
+    """Runs cmd (with environment `env`, default this one's); returns (exit code, stdout, stderr,
+    peak RSS in MB of that process)."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
         try:

@@ -1,6 +1,7 @@
 #include "executor/executor.h"
 
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <unordered_map>
 
@@ -54,6 +55,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   kernels_ = &kernels;
   device_ = options.device;
   profile_ = options.profile;
+  check_nan_ = options.check_nan;
   if (options.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options.num_threads);
 
   std::unordered_map<std::string, int> slot_of;
@@ -232,7 +234,58 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
     }
     values[s] = std::move(outputs[i]);
   }
+  if (check_nan_) FLEET_RETURN_IF_ERROR(CheckFinite(p, values));
   for (int s : p.release_after) values[s] = Tensor();
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The first non-finite element of `data[0, n)`: "NaN", "+inf", "-inf", or nullptr.
+template <typename T>
+const char* FirstNonFinite(const T* data, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = data[i];
+    if (!std::isfinite(v)) return std::isnan(v) ? "NaN" : (v > 0 ? "+inf" : "-inf");
+  }
+  return nullptr;
+}
+
+const char* FirstNonFiniteHalf(const uint16_t* data, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if ((data[i] & 0x7c00u) == 0x7c00u) {
+      if (data[i] & 0x3ffu) return "NaN";
+      return (data[i] & 0x8000u) ? "-inf" : "+inf";
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor>& values) const {
+  for (int s : p.outputs) {
+    if (s < 0) continue;
+    const Tensor& t = values[s];
+    const char* bad = nullptr;
+    switch (t.dtype()) {
+      case DataType::kF32:
+        bad = FirstNonFinite(t.data<float>(), t.numel());
+        break;
+      case DataType::kF64:
+        bad = FirstNonFinite(t.data<double>(), t.numel());
+        break;
+      case DataType::kF16:
+        bad = FirstNonFiniteHalf(t.data<uint16_t>(), t.numel());
+        break;
+      default:
+        break;
+    }
+    if (bad != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(p.description, " produced ", bad,
+                                                     " in output '", slot_names_[s], "'"));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -25,6 +25,9 @@ struct ExecutorOptions {
   int num_threads = 1;  // intra-op threads (the calling thread included)
   int block = 0;        // which block to run
   bool profile = false; // time every op (see Executor::Profile)
+  // Scan every floating-point output of every op after it runs; a NaN or infinity stops the run
+  // with INVALID_ARGUMENT "op 'fc1' (Gemm) produced NaN in output 'h1'". Off: no cost.
+  bool check_nan = false;
 };
 
 // Time spent in one op type over all runs so far (when ExecutorOptions::profile is set).
@@ -62,6 +65,7 @@ class Executor {
                        const ExecutorOptions& options);
   absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
   absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
+  absl::Status CheckFinite(const PreparedOp& op, const std::vector<Tensor>& values) const;
 
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
@@ -76,6 +80,7 @@ class Executor {
   std::vector<std::string> feed_names_;
   std::vector<std::string> fetch_names_;
   bool profile_ = false;
+  bool check_nan_ = false;
   std::vector<double> op_ms_;  // per prepared op, when profiling
   int64_t runs_ = 0;
 };

@@ -180,8 +180,10 @@ std::vector<OpSchema> FleetOpSchemas() {
   out.push_back(std::move(schedule));
   out.push_back(Plain("fleet.clip_by_global_norm", {Variadic("X")}, {Variadic("Out")},
                       {Required("max_norm", AttrType::kFloat)}));
-  for (OpSchema& s : NnGradOpSchemas()) out.push_back(std::move(s));
-  for (OpSchema& s : ElementwiseGradOpSchemas()) out.push_back(std::move(s));
+  for (std::vector<OpSchema> part : {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(),
+                                     LossGradOpSchemas(), NnGradOpSchemas()}) {
+    for (OpSchema& s : part) out.push_back(std::move(s));
+  }
   return out;
 }
 

@@ -19,5 +19,9 @@ std::vector<OpSchema> NnGradOpSchemas();
 // The gradient ops of the elementwise, activation and reduction families
 // (ir/fleet_grad_ops_elementwise.cc); part of FleetOpSchemas().
 std::vector<OpSchema> ElementwiseGradOpSchemas();
+// The gradient ops of the shape and indexing ops (ir/fleet_grad_ops_shape.cc) and of softmax
+// and the classification losses (ir/fleet_grad_ops_loss.cc); part of FleetOpSchemas().
+std::vector<OpSchema> ShapeGradOpSchemas();
+std::vector<OpSchema> LossGradOpSchemas();
 
 }  // namespace fleet

@@ -1,8 +1,10 @@
-// fleet-run: runs a model or program.
+// fleet-run: trains a transpiled job, or runs a model's forward pass.
 //
+//   fleet-run job/ --data train/ --batch 64 --epochs 2 [--threads N] [--save ckpt/] ...
 //   fleet-run model.onnx --infer --input x=x.npy [--input ...] --output-dir out/ [--threads N]
 //
-// Imports the model, feeds every graph input from a .npy file, runs the forward pass on the CPU
+// Training (tools/train_command.h) is the default for programs with optimizer ops. --infer
+// imports the model, feeds every graph input from a .npy file, runs the forward pass on the CPU
 // and writes each graph output to out/<output name>.npy.
 #include <filesystem>
 #include <iostream>
@@ -21,6 +23,7 @@
 #include "kernels/cpu/register.h"
 #include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
+#include "tools/train_command.h"
 
 namespace fleet {
 namespace {
@@ -34,7 +37,7 @@ std::string FileNameFor(const std::string& var) {
 
 absl::Status Infer(const std::string& model_path, const std::vector<std::string>& input_args,
                    const std::string& output_dir, int threads, bool optimize) {
-  FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model_path));
+  FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(MainProgramPath(model_path)));
   if (optimize) FLEET_RETURN_IF_ERROR(OptimizeForInference(program));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
@@ -110,7 +113,11 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "fleet-run: run a model.\n"
+      "fleet-run: train a job, or run a model.\n"
+      "Training (the default for a program with optimizer ops): JOB is a folder from\n"
+      "fleet-transpile (main.program, startup.program) or its main.program; runs the startup\n"
+      "program once, then the main program on every batch of --data; progress on standard\n"
+      "error, a summary on standard output.\n"
       "With --infer: import MODEL (.onnx or a Fleet program file), feed each input from a\n"
       ".npy file, run the forward pass on the CPU and write every output to\n"
       "OUTPUT_DIR/<output name>.npy."};
@@ -120,23 +127,28 @@ int main(int argc, char** argv) {
   std::string output_dir = "out";
   int threads = 1;
   bool no_optimize = false;
-  app.add_option("model", model, "the .onnx model or Fleet program file")->required();
+  fleet::TrainCommandOptions train;
+  app.add_option("model", model, "the job folder, or the .onnx model or Fleet program file")
+      ->required();
   app.add_flag("--infer", infer, "run the forward pass once (inference)");
-  app.add_option("--input", inputs, "NAME=FILE.npy, once per model input");
-  app.add_option("--output-dir", output_dir, "folder for the output .npy files")
+  app.add_option("--input", inputs, "--infer: NAME=FILE.npy, once per model input");
+  app.add_option("--output-dir", output_dir, "--infer: folder for the output .npy files")
       ->capture_default_str();
-  app.add_option("--threads", threads, "CPU threads for one op")
+  app.add_option("--threads", threads,
+                 "training: Hogwild worker threads, each running its own batches and updating "
+                 "the shared parameters without locks (1 is deterministic); --infer: CPU "
+                 "threads for one op")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_flag("--no-optimize", no_optimize,
-               std::string("run the program as given, without the inference passes (") +
+               std::string("--infer: run the program as given, without the inference passes (") +
                    fleet::kInferencePipeline + ")");
+  fleet::AddTrainFlags(app, train);
   CLI11_PARSE(app, argc, argv);
-  if (!infer) {
-    std::cerr << "fleet-run: error: training runs are not available yet; use --infer\n";
-    return 2;
-  }
-  absl::Status s = fleet::Infer(model, inputs, output_dir, threads, !no_optimize);
+  fleet::FinishTrainFlags(app, train);
+  train.threads = threads;
+  absl::Status s = infer ? fleet::Infer(model, inputs, output_dir, threads, !no_optimize)
+                         : fleet::RunTrainCommand(model, train, std::cout, std::cerr);
   if (!s.ok()) {
     std::cerr << "fleet-run: error: " << s.message() << "\n";
     return 1;

@@ -33,14 +33,14 @@ std::string Quoted(absl::string_view s) {
 
 class MultiSlotDataset final : public Dataset {
  public:
-  MultiSlotDataset(TextLines lines, std::vector<SlotSpec> slots)
+  MultiSlotDataset(TextLines lines, std::vector<MultiSlotSpec> slots)
       : lines_(std::move(lines)), slots_(std::move(slots)) {}
 
   int64_t num_records() const override { return lines_.size(); }
 
   std::vector<std::string> tensor_names() const override {
     std::vector<std::string> names;
-    for (const SlotSpec& s : slots_) {
+    for (const MultiSlotSpec& s : slots_) {
       names.push_back(s.name);
       if (s.dim < 0) names.push_back(s.name + ".lengths");
     }
@@ -63,7 +63,7 @@ class MultiSlotDataset final : public Dataset {
         return absl::InvalidArgumentError(absl::StrCat(lines_.Where(row), ": ", what));
       };
       for (size_t s = 0; s < n; ++s) {
-        const SlotSpec& spec = slots_[s];
+        const MultiSlotSpec& spec = slots_[s];
         absl::string_view count_text = NextToken(rest);
         if (count_text.empty()) {
           return bad(
@@ -117,7 +117,7 @@ class MultiSlotDataset final : public Dataset {
     }
     const int64_t b = static_cast<int64_t>(rows.size());
     for (size_t s = 0; s < n; ++s) {
-      const SlotSpec& spec = slots_[s];
+      const MultiSlotSpec& spec = slots_[s];
       const int64_t total = spec.dtype == DataType::kF32 ? static_cast<int64_t>(floats[s].size())
                                                          : static_cast<int64_t>(ints[s].size());
       std::vector<int64_t> shape;
@@ -146,13 +146,13 @@ class MultiSlotDataset final : public Dataset {
 
  private:
   TextLines lines_;
-  std::vector<SlotSpec> slots_;
+  std::vector<MultiSlotSpec> slots_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::vector<SlotSpec>> ParseSlotSpecs(const std::string& config) {
-  std::vector<SlotSpec> slots;
+absl::StatusOr<std::vector<MultiSlotSpec>> ParseSlotSpecs(const std::string& config) {
+  std::vector<MultiSlotSpec> slots;
   std::set<std::string> seen;
   for (absl::string_view raw : absl::StrSplit(config, ',', absl::SkipWhitespace())) {
     const std::string entry(absl::StripAsciiWhitespace(raw));
@@ -164,7 +164,7 @@ absl::StatusOr<std::vector<SlotSpec>> ParseSlotSpecs(const std::string& config) 
     };
     std::vector<std::string> parts = absl::StrSplit(entry, ':');
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty()) return bad("malformed");
-    SlotSpec spec;
+    MultiSlotSpec spec;
     spec.name = parts[0];
     if (parts[1] == "float" || parts[1] == "f32") {
       spec.dtype = DataType::kF32;
@@ -192,7 +192,7 @@ absl::StatusOr<std::vector<SlotSpec>> ParseSlotSpecs(const std::string& config) 
 }
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
-    const std::string& path, const std::vector<SlotSpec>& slots) {
+    const std::string& path, const std::vector<MultiSlotSpec>& slots) {
   if (slots.empty()) return absl::InvalidArgumentError("multislot: no slots configured");
   FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open(files));

@@ -21,7 +21,7 @@
 
 namespace fleet {
 
-struct SlotSpec {
+struct MultiSlotSpec {
   std::string name;
   DataType dtype = DataType::kI64;  // kF32 or kI64
   bool is_unsigned = false;         // "uint64": negative values are an error
@@ -30,10 +30,10 @@ struct SlotSpec {
 };
 
 // Parses the slot config above. INVALID_ARGUMENT names the bad entry.
-absl::StatusOr<std::vector<SlotSpec>> ParseSlotSpecs(const std::string& config);
+absl::StatusOr<std::vector<MultiSlotSpec>> ParseSlotSpecs(const std::string& config);
 
 // Opens a MultiSlot file, or every file of a directory (sorted by name; hidden files skipped).
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
-    const std::string& path, const std::vector<SlotSpec>& slots);
+    const std::string& path, const std::vector<MultiSlotSpec>& slots);
 
 }  // namespace fleet

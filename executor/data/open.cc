@@ -49,7 +49,7 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenDataset(const DataSpec& spec)
   if (format == "npy") return OpenNpyDataset(spec.path, spec.names);
   if (format == "criteo") return OpenCriteoDataset(spec.path, spec.criteo);
   if (format == "multislot") {
-    FLEET_ASSIGN_OR_RETURN(std::vector<SlotSpec> slots, ParseSlotSpecs(spec.slots));
+    FLEET_ASSIGN_OR_RETURN(std::vector<MultiSlotSpec> slots, ParseSlotSpecs(spec.slots));
     return OpenMultiSlotDataset(spec.path, slots);
   }
   return absl::InvalidArgumentError(

@@ -7,7 +7,9 @@
 //     one 53-bit uniform per element in order (what ONNX's reference and test data use), so a
 //     seeded call is reproducible and matches them exactly. This stream is sequential.
 //   - Without it, the draw for element i is a hash of (stream, i) with a fresh stream per call
-//     from a process-wide counter: parallel, and successive training steps differ.
+//     from a process-wide counter: parallel, and successive training steps differ. The counter
+//     starts from SetCpuRandomSeed's seed (kernels/cpu/register.h), so a run that calls the
+//     kernels in the same order draws the same masks.
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -18,6 +20,7 @@
 #include "ir/status_macros.h"
 #include "kernels/cpu/norm_internal.h"
 #include "kernels/cpu/reduce_axes.h"
+#include "kernels/cpu/register.h"
 #include "kernels/cpu/vec_loops.h"
 
 namespace fleet::cpu {
@@ -30,6 +33,9 @@ inline uint64_t Mix64(uint64_t z) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   return z ^ (z >> 31);
 }
+
+// Counts unseeded training-mode Dropout calls; each call draws from its own stream.
+std::atomic<uint64_t> g_unseeded_calls{0};
 
 // Uniform in [0, 1) with 24 bits, for element i of stream `stream`.
 inline float UniformAt(uint64_t stream, int64_t i) {
@@ -113,10 +119,9 @@ absl::Status DropoutKernel(KernelContext& ctx) {
     return ctx.InvalidArgument(
         absl::StrCat("input 'ratio' is ", ratio, "; expected 0 <= ratio < 1 in training mode"));
   }
-  static std::atomic<uint64_t> unseeded_calls{0};
   const int64_t seed_value = ctx.GetInt("seed", 0);
   const int64_t* seed = ctx.HasAttr("seed") ? &seed_value : nullptr;
-  const uint64_t stream = seed ? 0 : Mix64(0x5eedull + unseeded_calls.fetch_add(1));
+  const uint64_t stream = seed ? 0 : Mix64(0x5eedull + g_unseeded_calls.fetch_add(1));
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
   uint8_t* mask = want_mask ? ctx.Output(1, DataType::kBool, x.shape())->data<uint8_t>() : nullptr;
   switch (x.dtype()) {
@@ -202,3 +207,12 @@ void RegisterDropoutLrnKernels(KernelTable& table) {
 }
 
 }  // namespace fleet::cpu
+
+namespace fleet {
+
+void SetCpuRandomSeed(uint64_t seed) {
+  // Seed 0 keeps the streams a fresh process starts with.
+  cpu::g_unseeded_calls = seed == 0 ? 0 : cpu::Mix64(seed);
+}
+
+}  // namespace fleet

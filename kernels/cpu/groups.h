@@ -25,5 +25,9 @@ void RegisterConvGradKernels(KernelTable& table);     // fleet.conv_grad_input/_
 void RegisterPoolGradKernels(KernelTable& table);     // fleet.{max,avg,global_*}_pool_grad
 void RegisterNormGradKernels(KernelTable& table);     // fleet.batch_norm_train/_grad, layer_norm_grad
 void RegisterGradActivationKernels(KernelTable& table); // fleet.relu_grad, fleet.sigmoid_grad...
+void RegisterShapeGradKernels(KernelTable& table);    // fleet.reshape_like, concat_grad, slice_grad...
+void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_sparse), gather_elements_grad
+void RegisterSoftmaxGradKernels(KernelTable& table);  // fleet.softmax_grad, fleet.log_softmax_grad
+void RegisterLossGradKernels(KernelTable& table);     // fleet.softmax_ce_grad, fleet.nll_loss_grad
 
 }  // namespace fleet::cpu

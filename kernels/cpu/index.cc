@@ -68,29 +68,6 @@ absl::Status GatherKernel(KernelContext& ctx) {
   });
 }
 
-// Walks every element of `shape` (the indices' shape) in row-major order, calling
-// fn(element, offset) with offset = sum over d != axis of idx_d * data_strides[d].
-template <typename Fn>
-absl::Status ForEachElement(const std::vector<int64_t>& shape,
-                            const std::vector<int64_t>& data_strides, int axis, Fn&& fn) {
-  const int rank = static_cast<int>(shape.size());
-  const int64_t total = NumElements(shape);
-  std::vector<int64_t> idx(rank, 0);
-  int64_t offset = 0;
-  for (int64_t e = 0; e < total; ++e) {
-    absl::Status s = fn(e, offset);
-    if (!s.ok()) return s;
-    for (int d = rank - 1; d >= 0; --d) {
-      const int64_t step = d == axis ? 0 : data_strides[d];
-      offset += step;
-      if (++idx[d] < shape[d]) break;
-      offset -= idx[d] * step;
-      idx[d] = 0;
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Checks that `indices` has data's rank and no dim (other than on `axis`) larger than data's.
 absl::Status CheckElementsShape(const KernelContext& ctx, const Tensor& data, const Tensor& indices,
                                 int axis, std::string_view what) {

@@ -25,6 +25,10 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterPoolGradKernels(table);
   cpu::RegisterNormGradKernels(table);
   cpu::RegisterGradActivationKernels(table);
+  cpu::RegisterShapeGradKernels(table);
+  cpu::RegisterIndexGradKernels(table);
+  cpu::RegisterSoftmaxGradKernels(table);
+  cpu::RegisterLossGradKernels(table);
 }
 
 }  // namespace fleet

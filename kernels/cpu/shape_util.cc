@@ -9,6 +9,7 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "executor/half.h"
 
 namespace fleet::cpu {
@@ -229,6 +230,62 @@ int64_t ElementAsInt64(const Tensor& t, int64_t i) {
     default:
       return static_cast<int64_t>(ElementAsDouble(t, i));
   }
+}
+
+absl::StatusOr<SliceSpec> ResolveSlice(const KernelContext& ctx, const std::vector<int64_t>& shape,
+                                       int first) {
+  FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> starts, ReadInts(ctx, ctx.input(first), "starts"));
+  FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> ends, ReadInts(ctx, ctx.input(first + 1), "ends"));
+  std::vector<int64_t> axes, steps;
+  if (ctx.has_input(first + 2)) {
+    FLEET_ASSIGN_OR_RETURN(axes, ReadInts(ctx, ctx.input(first + 2), "axes"));
+  } else {
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (ctx.has_input(first + 3)) {
+    FLEET_ASSIGN_OR_RETURN(steps, ReadInts(ctx, ctx.input(first + 3), "steps"));
+  } else {
+    steps.assign(starts.size(), 1);
+  }
+  if (ends.size() != starts.size() || axes.size() != starts.size() ||
+      steps.size() != starts.size()) {
+    return ctx.InvalidArgument(absl::StrCat("starts, ends, axes and steps have ", starts.size(),
+                                            ", ", ends.size(), ", ", axes.size(), " and ",
+                                            steps.size(), " entries; expected equal lengths"));
+  }
+  const int rank = static_cast<int>(shape.size());
+  SliceSpec spec;
+  spec.out_shape = shape;
+  spec.step.assign(rank, 1);
+  spec.start.assign(rank, 0);
+  std::vector<bool> seen(rank, false);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, axes[i], rank, "slice axis"));
+    if (seen[axis]) {
+      return ctx.InvalidArgument(
+          absl::StrCat("axes [", absl::StrJoin(axes, ","), "] repeat axis ", axis));
+    }
+    seen[axis] = true;
+    const int64_t step = steps[i];
+    if (step == 0) return ctx.InvalidArgument(absl::StrCat("steps has 0 at index ", i));
+    const int64_t dim = shape[axis];
+    int64_t start = starts[i] < 0 ? starts[i] + dim : starts[i];
+    int64_t end = ends[i] < 0 ? ends[i] + dim : ends[i];
+    int64_t count = 0;
+    if (step > 0) {
+      start = std::clamp<int64_t>(start, 0, dim);
+      end = std::clamp<int64_t>(end, 0, dim);
+      if (end > start) count = (end - start + step - 1) / step;
+    } else if (dim > 0) {
+      start = std::clamp<int64_t>(start, 0, dim - 1);
+      end = std::clamp<int64_t>(end, -1, dim - 1);
+      if (start > end) count = (start - end + (-step) - 1) / (-step);
+    }
+    spec.out_shape[axis] = count;
+    spec.step[axis] = step;
+    spec.start[axis] = count > 0 ? start : 0;
+  }
+  return spec;
 }
 
 absl::StatusOr<int> NormalizeAxis(const KernelContext& ctx, int64_t axis, int rank,

@@ -48,6 +48,29 @@ void DispatchBySize(size_t element_size, Fn&& fn) {
 void StridedCopy(const KernelContext& ctx, const void* in, std::vector<int64_t> shape,
                  std::vector<int64_t> in_strides, void* out, size_t element_size);
 
+// Walks every element of `shape` (the indices' shape) in row-major order, calling
+// fn(element, offset) with offset = sum over d != axis of idx_d * data_strides[d].
+template <typename Fn>
+absl::Status ForEachElement(const std::vector<int64_t>& shape,
+                            const std::vector<int64_t>& data_strides, int axis, Fn&& fn) {
+  const int rank = static_cast<int>(shape.size());
+  const int64_t total = NumElements(shape);
+  std::vector<int64_t> idx(rank, 0);
+  int64_t offset = 0;
+  for (int64_t e = 0; e < total; ++e) {
+    absl::Status s = fn(e, offset);
+    if (!s.ok()) return s;
+    for (int d = rank - 1; d >= 0; --d) {
+      const int64_t step = d == axis ? 0 : data_strides[d];
+      offset += step;
+      if (++idx[d] < shape[d]) break;
+      offset -= idx[d] * step;
+      idx[d] = 0;
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Row-major strides (in elements) of a dense tensor of this shape.
 std::vector<int64_t> DenseStrides(const std::vector<int64_t>& shape);
 
@@ -58,6 +81,18 @@ absl::StatusOr<std::vector<int64_t>> ReadInts(const KernelContext& ctx, const Te
 int64_t ElementAsInt64(const Tensor& t, int64_t i);
 // Element `i` of a numeric tensor of any dtype as double.
 double ElementAsDouble(const Tensor& t, int64_t i);
+
+// What Slice reads from a tensor of some shape: the output shape, and per dim the first index
+// read and the step between reads (dims Slice does not name: 0 and 1).
+struct SliceSpec {
+  std::vector<int64_t> out_shape;
+  std::vector<int64_t> start;
+  std::vector<int64_t> step;
+};
+// Resolves Slice's starts, ends and optional axes and steps, read from inputs first..first+3
+// of ctx (opset 13 semantics: clamping, negative indices and steps), against `shape`.
+absl::StatusOr<SliceSpec> ResolveSlice(const KernelContext& ctx, const std::vector<int64_t>& shape,
+                                       int first);
 
 // Maps axis in [-rank, rank) to [0, rank), or INVALID_ARGUMENT naming `what`.
 absl::StatusOr<int> NormalizeAxis(const KernelContext& ctx, int64_t axis, int rank,

@@ -16,65 +16,18 @@ constexpr int64_t kGrainElements = 32 * 1024;
 absl::Status SliceKernel(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int rank = x.rank();
-  FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> starts, ReadInts(ctx, ctx.input(1), "starts"));
-  FLEET_ASSIGN_OR_RETURN(std::vector<int64_t> ends, ReadInts(ctx, ctx.input(2), "ends"));
-  std::vector<int64_t> axes, steps;
-  if (ctx.has_input(3)) {
-    FLEET_ASSIGN_OR_RETURN(axes, ReadInts(ctx, ctx.input(3), "axes"));
-  } else {
-    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-  }
-  if (ctx.has_input(4)) {
-    FLEET_ASSIGN_OR_RETURN(steps, ReadInts(ctx, ctx.input(4), "steps"));
-  } else {
-    steps.assign(starts.size(), 1);
-  }
-  if (ends.size() != starts.size() || axes.size() != starts.size() ||
-      steps.size() != starts.size()) {
-    return ctx.InvalidArgument(absl::StrCat("starts, ends, axes and steps have ", starts.size(),
-                                            ", ", ends.size(), ", ", axes.size(), " and ",
-                                            steps.size(), " entries; expected equal lengths"));
-  }
-  std::vector<int64_t> out_shape = x.shape();
-  std::vector<int64_t> step_of(rank, 1), start_of(rank, 0);
-  std::vector<bool> seen(rank, false);
-  for (size_t i = 0; i < starts.size(); ++i) {
-    FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, axes[i], rank, "slice axis"));
-    if (seen[axis]) {
-      return ctx.InvalidArgument(
-          absl::StrCat("axes [", absl::StrJoin(axes, ","), "] repeat axis ", axis));
-    }
-    seen[axis] = true;
-    const int64_t step = steps[i];
-    if (step == 0) return ctx.InvalidArgument(absl::StrCat("steps has 0 at index ", i));
-    const int64_t dim = x.dim(axis);
-    int64_t start = starts[i] < 0 ? starts[i] + dim : starts[i];
-    int64_t end = ends[i] < 0 ? ends[i] + dim : ends[i];
-    int64_t count = 0;
-    if (step > 0) {
-      start = std::clamp<int64_t>(start, 0, dim);
-      end = std::clamp<int64_t>(end, 0, dim);
-      if (end > start) count = (end - start + step - 1) / step;
-    } else if (dim > 0) {
-      start = std::clamp<int64_t>(start, 0, dim - 1);
-      end = std::clamp<int64_t>(end, -1, dim - 1);
-      if (start > end) count = (start - end + (-step) - 1) / (-step);
-    }
-    out_shape[axis] = count;
-    step_of[axis] = step;
-    start_of[axis] = count > 0 ? start : 0;
-  }
-  Tensor* out = ctx.Output(0, x.dtype(), out_shape);
+  FLEET_ASSIGN_OR_RETURN(const SliceSpec spec, ResolveSlice(ctx, x.shape(), 1));
+  Tensor* out = ctx.Output(0, x.dtype(), spec.out_shape);
   if (out->numel() == 0) return absl::OkStatus();
   const std::vector<int64_t> dense = DenseStrides(x.shape());
   std::vector<int64_t> strides(rank);
   int64_t offset = 0;
   for (int d = 0; d < rank; ++d) {
-    strides[d] = dense[d] * step_of[d];
-    offset += start_of[d] * dense[d];
+    strides[d] = dense[d] * spec.step[d];
+    offset += spec.start[d] * dense[d];
   }
   const size_t esize = DataTypeSize(x.dtype());
-  StridedCopy(ctx, static_cast<const char*>(x.raw_data()) + offset * esize, out_shape, strides,
+  StridedCopy(ctx, static_cast<const char*>(x.raw_data()) + offset * esize, spec.out_shape, strides,
               out->raw_data(), esize);
   return absl::OkStatus();
 }

@@ -14,6 +14,9 @@ void InstallBuiltinGradRules() {
     InstallPoolGradRules();
     InstallNormGradRules();
     InstallActivationGradRules();
+    InstallShapeGradRules();
+    InstallIndexGradRules();
+    InstallSoftmaxLossGradRules();
   });
 }
 

@@ -15,5 +15,8 @@ void InstallConvGradRules();    // Conv
 void InstallPoolGradRules();    // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void InstallNormGradRules();    // fleet.batch_norm_train, LayerNormalization
 void InstallActivationGradRules();
+void InstallShapeGradRules();
+void InstallIndexGradRules();
+void InstallSoftmaxLossGradRules();
 
 }  // namespace fleet

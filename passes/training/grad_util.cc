@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "ir/op_schema.h"
@@ -13,6 +14,11 @@ bool SameStaticShape(const Var* a, const Var* b) {
     return false;
   }
   return std::none_of(a->shape->begin(), a->shape->end(), [](int64_t d) { return d < 0; });
+}
+
+Slot SlotOrAbsent(std::string name, const std::string& var) {
+  if (var.empty()) return {std::move(name), {}};
+  return {std::move(name), {var}};
 }
 
 void EmitBroadcastGrad(GradBuilder& g, std::string_view slot, int i, const std::string& grad,

@@ -12,6 +12,10 @@ namespace fleet {
 // Whether `a` and `b` are known, equal shapes (no unknown dims).
 bool SameStaticShape(const Var* a, const Var* b);
 
+// The input slot `name` holding `var`, or the slot left empty when `var` is "" (an absent
+// optional input; slots are listed in schema order, so absent ones in the middle stay).
+Slot SlotOrAbsent(std::string name, const std::string& var);
+
 // Makes `grad` — a gradient shaped like the op's output — the gradient of input (slot, i),
 // summed over the dims broadcasting stretched (fleet.reduce_to_like); a plain Identity when
 // the shapes are statically equal. Call only when NeedsGrad(slot, i).

@@ -2,6 +2,9 @@
 // persistable values, and the errors for missing kernels and bad feeds.
 #include "executor/executor.h"
 
+#include <cmath>
+#include <memory>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -250,6 +253,32 @@ TEST(ExecutorTest, TellsKernelsWhichInputsAreConstantAndKeepsTheirState) {
   scope2.Set("x", Feed({1.f, 1.f}));
   ASSERT_TRUE((*exec2)->Run(scope2).ok());
   EXPECT_FALSE(g_bias_constant);
+}
+
+TEST(ExecutorTest, CheckNanNamesTheFirstOpWithANonFiniteOutput) {
+  // bias = [1, -5]; x = [nan, 1]: t = x + bias holds a NaN, and so do u and y after it.
+  Program p = TestProgram();
+  KernelTable k = TestKernels();
+  auto scope_with = [](float a, float b) {
+    auto scope = std::make_unique<Scope>();
+    scope->Set("x", Feed({a, b}));
+    return scope;
+  };
+  auto plain = Executor::Create(p, k);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE((*plain)->Run(*scope_with(std::nanf(""), 1.f)).ok());  // off: nothing checked
+
+  ExecutorOptions options;
+  options.check_nan = true;
+  auto checked = Executor::Create(p, k, options);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_TRUE((*checked)->Run(*scope_with(1.f, 2.f)).ok());
+  absl::Status nan = (*checked)->Run(*scope_with(std::nanf(""), 1.f));
+  EXPECT_EQ(nan.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(nan.message()),
+              HasSubstr("op 'Add_op' (Add) produced NaN in output 't'"));
+  absl::Status inf = (*checked)->Run(*scope_with(1.f, -INFINITY));
+  EXPECT_THAT(std::string(inf.message()), HasSubstr("produced -inf in output 't'"));
 }
 
 }  // namespace

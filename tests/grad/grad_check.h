@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "ir/grad_builder.h"
 #include "ir/text_format.h"
+#include "ir/verify.h"
 #include "kernels/cpu/register.h"
 #include "passes/builtin_passes.h"
 #include "passes/pass.h"
@@ -199,6 +200,9 @@ inline void ExpectGradientsMatch(const std::string& text, const GradCheckOptions
   PassContext ctx;
   absl::StatusOr<bool> ran = CreateAutodiffPass()->Run(backward, ctx);
   ASSERT_TRUE(ran.ok()) << ran.status();
+  // The backward ops must fit their schemas (slot order, attributes, dtype groups).
+  absl::Status valid = Verify(backward);
+  ASSERT_TRUE(valid.ok()) << valid;
   std::vector<std::string> grads;
   for (const std::string& p : params) {
     Var* g = backward.main().FindVar(GradVarName(p));

@@ -55,6 +55,7 @@
 #include "executor/thread_pool.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kernels/cpu/register.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace fleet {
@@ -413,6 +414,25 @@ TEST(DropoutTest, UnseededTrainingKeepsAboutOneMinusRatio) {
   auto bad = RunKernel("Dropout", {F32({2}, {1, 1}), F32({}, {1.0}), Bool(true)}, {}, 1);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("expected 0 <= ratio < 1"));
+}
+
+TEST(DropoutTest, UnseededMasksFollowTheProcessSeed) {
+  auto masks = [](uint64_t seed) {
+    SetCpuRandomSeed(seed);
+    std::vector<std::vector<uint8_t>> out;
+    for (int call = 0; call < 2; ++call) {
+      auto y = RunKernel("Dropout", {F32({64}, std::vector<double>(64, 1.0)), F32({}, {0.5}),
+                                     Bool(true)},
+                         {}, 2);
+      EXPECT_TRUE(y.ok()) << y.status();
+      out.push_back(ToVector<uint8_t>((*y)[1]));
+    }
+    return out;
+  };
+  const auto a = masks(11), b = masks(11), c = masks(12);
+  EXPECT_EQ(a, b);           // same seed, same calls: same masks
+  EXPECT_NE(a[0], a[1]);     // successive calls (training steps) differ
+  EXPECT_NE(a[0], c[0]);     // another seed draws others
 }
 
 }  // namespace

@@ -1,0 +1,91 @@
+// The single-machine training loop: runs a startup program once, then a training program (forward,
+// loss, backward and in-place optimizer updates) on every batch of a dataset, reporting progress
+// and metrics, saving and restoring checkpoints.
+//
+//   Scope state;
+//   FLEET_ASSIGN_OR_RETURN(TrainResult r,
+//                          Train(main, &startup, state, dataset, kernels, options, std::cerr));
+//   // state now holds the trained parameters and optimizer state.
+//
+// Hogwild (threads > 1): every worker thread has its own Executor (one intra-op thread) and a
+// child Scope over `state`, which holds the persistable vars; workers take batches from one
+// reader and update the shared parameters in place without locks, as Paddle's CPU trainer does.
+// With one thread the run is deterministic: the same options and seed give the same weights.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "executor/data/reader.h"
+#include "executor/kernel.h"
+#include "executor/scope.h"
+#include "executor/training/train_log.h"
+#include "ir/program.h"
+
+namespace fleet {
+
+struct TrainOptions {
+  int64_t batch_size = 64;
+  // Epochs over the data. 0 with max_steps set: as many as max_steps needs.
+  int epochs = 1;
+  // > 0: stop after this many steps (of this run).
+  int64_t max_steps = 0;
+  int threads = 1;
+  bool shuffle = false;
+  uint64_t seed = 0;       // the shuffle order
+  bool check_nan = false;  // ExecutorOptions::check_nan for every op
+
+  // What the program computes (from its meta and strategy): the scalar loss var (required), and
+  // for metrics the model output, the label feed and the loss kind ("softmax_ce" -> accuracy,
+  // "sigmoid_bce" with one output column -> AUC; "" or "mse" -> loss only).
+  std::string loss_var;
+  std::string output_var;
+  std::string label_var;
+  std::string loss_kind;
+
+  std::string data_path;  // names the data in messages
+
+  // Progress on the log stream: a bar when `terminal`, else lines every `log_every` steps
+  // (0: about twenty lines per run). The metrics file gets a line every `log_every` steps
+  // (0: every step) and on the last step.
+  bool terminal = false;
+  int64_t log_every = 0;
+  std::string metrics_out;
+
+  // Checkpoints: load before training instead of running the startup program; save every
+  // `save_every` steps (0: never) and at the end.
+  std::string load_dir;
+  std::string save_dir;
+  int64_t save_every = 0;
+};
+
+struct TrainResult {
+  int64_t first_step = 0;  // steps already taken by the loaded checkpoint
+  int64_t steps = 0;       // steps of this run
+  int64_t samples = 0;
+  double seconds = 0;
+  double final_loss = 0;     // loss of the last step
+  double smoothed_loss = 0;  // moving average at the end
+  MetricValues metrics;      // over the last epoch
+};
+
+// Trains `main` on `dataset`. `main`'s initial values are moved into `state` (see
+// MoveValuesIntoScope); `startup` (may be null) runs once into `state` unless options.load_dir
+// restores it. Every persistable var of `main` must then have a value. The program's feed vars
+// must all be columns of the dataset, with the declared dtype and shape.
+//
+// Errors: INVALID_ARGUMENT naming what is wrong (a missing or mismatched data column with the
+// data path, a checkpoint of another program, a non-finite loss "step 17: the loss is nan ...",
+// with check_nan "step 17: op 'fc1' (Gemm) produced NaN in output 'h1'").
+absl::StatusOr<TrainResult> Train(Program& main, const Program* startup, Scope& state,
+                                  std::shared_ptr<const Dataset> dataset,
+                                  const KernelTable& kernels, const TrainOptions& options,
+                                  std::ostream& log);
+
+// True when `program` has optimizer ops (role kRoleOptimize), i.e. is a training program.
+bool IsTrainingProgram(const Program& program);
+
+}  // namespace fleet

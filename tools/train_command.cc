@@ -1,0 +1,233 @@
+// fleet-run's training mode: job folder -> programs, strategy -> metrics, data, Train, export.
+#include "tools/train_command.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "executor/data/open.h"
+#include "executor/training/export.h"
+#include "executor/training/train_loop.h"
+#include "ir/onnx/exporter.h"
+#include "ir/status_macros.h"
+#include "ir/verify.h"
+#include "kernels/cpu/register.h"
+#include "passes/strategy.h"
+#include "tools/program_loader.h"
+
+namespace fleet {
+namespace {
+
+// Rows of the embedding table that feed `ids` indexes (a Gather on a parameter), if any.
+std::optional<int64_t> EmbeddingRowsFor(const Block& block, const std::string& ids) {
+  for (const Op& op : block.ops) {
+    if (op.type != "Gather") continue;
+    const Slot* data = op.FindInput("data");
+    const Slot* indices = op.FindInput("indices");
+    if (data == nullptr || indices == nullptr || data->vars.empty() || indices->vars.empty() ||
+        indices->vars[0] != ids) {
+      continue;
+    }
+    const Var* table = block.FindVar(data->vars[0]);
+    if (table != nullptr && table->Has(kVarParameter) && table->shape && !table->shape->empty() &&
+        (*table->shape)[0] > 1) {
+      return (*table->shape)[0];
+    }
+  }
+  return std::nullopt;
+}
+
+namespace fs = std::filesystem;
+
+// The model output the metrics look at: the strategy's training.output, else the only fetch
+// var besides the loss.
+std::string OutputVar(const Program& main, const std::string& from_strategy,
+                      const std::string& loss) {
+  if (!from_strategy.empty()) return from_strategy;
+  std::vector<std::string> fetched;
+  for (const Var& v : main.main().vars()) {
+    if (v.Has(kVarFetch) && v.name != loss) fetched.push_back(v.name);
+  }
+  return fetched.size() == 1 ? fetched[0] : "";
+}
+
+std::string Thousands(double v) {
+  std::string digits = absl::StrFormat("%.0f", v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
+  app.add_option("--data", o.data,
+                 "training data: a folder of .npy files (one per program input, the label "
+                 "included, records along the first dim), Criteo TSV files, or MultiSlot text "
+                 "(with --slots)");
+  app.add_option("--data-format", o.data_format, "auto, npy, criteo or multislot")
+      ->capture_default_str();
+  app.add_option("--slots", o.slots, "MultiSlot slot config (see docs/data-readers.md)");
+  app.add_option("--batch", o.batch, "records per step")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  app.add_option("--epochs", o.epochs,
+                 "passes over the data (default 1; with --steps alone, as many as the steps "
+                 "need)")
+      ->check(CLI::Range(1, 1 << 30));
+  app.add_option("--steps", o.steps, "stop after this many steps (default: run the epochs)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--seed", o.seed,
+                 "seed of the shuffle order and of random ops without their own seed (Dropout), so "
+                 "runs with one thread repeat exactly")
+      ->capture_default_str();
+  app.add_flag("--shuffle", o.shuffle, "shuffle the records every epoch (default: file order)");
+  app.add_option("--metrics-out", o.metrics_out,
+                 "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec), "
+                 "flushed as written");
+  app.add_option("--log-every", o.log_every,
+                 "report every N steps: thins --metrics-out (default: every step) and the "
+                 "progress lines when standard error is not a terminal (default: about 20 "
+                 "lines per run)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--save", o.save,
+                 "save a checkpoint (parameters, optimizer state, step) to this folder at the "
+                 "end; replaced atomically");
+  app.add_option("--save-every", o.save_every, "also save every N steps (needs --save)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--load", o.load,
+                 "start from this checkpoint instead of the startup program; the step count "
+                 "continues from it");
+  app.add_option("--export", o.export_path,
+                 "after training, write the forward part with the trained weights as ONNX");
+  app.add_flag("--check-nan", o.check_nan,
+               "check every op's float outputs for NaN/inf and stop naming the first op that "
+               "produced one (slower)");
+}
+
+void FinishTrainFlags(const CLI::App& app, TrainCommandOptions& o) {
+  o.epochs_given = app.count("--epochs") > 0;
+}
+
+std::string MainProgramPath(const std::string& job) {
+  std::error_code ec;
+  if (fs::is_directory(job, ec)) return (fs::path(job) / "main.program").string();
+  return job;
+}
+
+absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& o,
+                             std::ostream& out, std::ostream& err) {
+  if (o.data.empty()) {
+    return absl::InvalidArgumentError("no training data given (--data PATH)");
+  }
+  if (o.save_every > 0 && o.save.empty()) {
+    return absl::InvalidArgumentError("--save-every needs --save DIR");
+  }
+  const std::string main_path = MainProgramPath(job);
+  FLEET_ASSIGN_OR_RETURN(Program main, LoadProgram(main_path));
+  FLEET_RETURN_IF_ERROR(Verify(main));
+  if (!IsTrainingProgram(main)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        main_path,
+        " has no optimizer ops, so there is nothing to train (hint: transpile it "
+        "with a strategy, e.g. fleet-transpile MODEL -o job/ --strategy single, or run it with "
+        "--infer)"));
+  }
+  std::optional<Program> startup;
+  const fs::path startup_path = fs::path(main_path).parent_path() / "startup.program";
+  std::error_code ec;
+  if (fs::exists(startup_path, ec) && o.load.empty()) {
+    FLEET_ASSIGN_OR_RETURN(startup, LoadProgram(startup_path.string()));
+    FLEET_RETURN_IF_ERROR(Verify(*startup));
+  }
+
+  TrainOptions options;
+  auto loss = main.meta.extra.find("training.loss");
+  if (loss == main.meta.extra.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(main_path,
+                     ": the program does not name its loss (meta extra "
+                     "\"training.loss\"; hint: transpile it with a loss)"));
+  }
+  options.loss_var = loss->second;
+  FLEET_ASSIGN_OR_RETURN(std::optional<proto::DistributedStrategy> strategy,
+                         RecordedStrategy(main));
+  options.label_var = "label";
+  if (strategy.has_value()) {
+    const proto::TrainingConfig& t = strategy->training();
+    if (!t.label().empty()) options.label_var = t.label();
+    options.output_var = t.output();
+    options.loss_kind = LossKindName(t.loss());
+  }
+  options.output_var = OutputVar(main, options.output_var, options.loss_var);
+  options.batch_size = o.batch;
+  options.epochs = o.epochs_given || o.steps == 0 ? o.epochs : 0;
+  options.max_steps = o.steps;
+  options.threads = o.threads;
+  options.shuffle = o.shuffle;
+  options.seed = o.seed;
+  options.check_nan = o.check_nan;
+  options.data_path = o.data;
+  options.terminal = isatty(STDERR_FILENO) != 0;
+  options.log_every = o.log_every;
+  options.metrics_out = o.metrics_out;
+  options.load_dir = o.load;
+  options.save_dir = o.save;
+  options.save_every = o.save_every;
+
+  DataSpec spec;
+  spec.path = o.data;
+  spec.format = o.data_format;
+  spec.slots = o.slots;
+  for (const Var& v : main.main().vars()) {
+    if (v.Has(kVarFeed)) spec.names.push_back(v.name);
+  }
+  spec.criteo.label_name = options.label_var;
+  if (const Var* label = main.main().FindVar(options.label_var)) {
+    if (label->dtype == DataType::kI64) spec.criteo.label_dtype = DataType::kI64;
+  }
+  if (std::optional<int64_t> rows = EmbeddingRowsFor(main.main(), "C1")) {
+    spec.criteo.table_size = *rows;  // Criteo ids are hashed into the model's own tables
+  }
+  FLEET_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> dataset, OpenDataset(spec));
+
+  KernelTable kernels;
+  RegisterCpuKernels(kernels);
+  SetCpuMathThreads(1);  // every worker runs its ops on one thread
+  SetCpuRandomSeed(o.seed);
+  Scope state;
+  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(main, startup ? &*startup : nullptr, state, dataset,
+                                              kernels, options, err));
+
+  std::string line = absl::StrCat(
+      "fleet-run: trained ", r.steps, " steps",
+      r.first_step > 0 ? absl::StrCat(" (", r.first_step + 1, "-", r.first_step + r.steps, ")")
+                       : "",
+      ", ", Thousands(static_cast<double>(r.samples)), " samples in ",
+      absl::StrFormat("%.2f", r.seconds), " s (",
+      Thousands(r.seconds > 0 ? static_cast<double>(r.samples) / r.seconds : 0), " samples/s, ",
+      o.threads, o.threads == 1 ? " thread" : " threads", "); final loss ",
+      absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
+  for (const auto& [name, value] : r.metrics)
+    absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
+  out << line << "\n";
+  if (!o.save.empty()) {
+    out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";
+  }
+  if (!o.export_path.empty()) {
+    FLEET_ASSIGN_OR_RETURN(Program forward, ForwardProgram(main, state));
+    FLEET_RETURN_IF_ERROR(ExportOnnxFile(forward, o.export_path));
+    out << "fleet-run: exported the trained model to " << o.export_path << "\n";
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fleet

@@ -1,0 +1,54 @@
+// fleet-run's training mode: the flags, reading a job folder, and the run (tools/fleet_run.cc
+// is the main).
+//
+//   fleet-run job/ --data train/ --batch 64 --epochs 2 --metrics-out m.jsonl --save ckpt/
+//
+// A job folder holds main.program (forward, loss, backward and optimizer ops; its meta names
+// the loss in extra["training.loss"] and records the strategy, whose training.label,
+// training.output and training.loss pick the metrics) and, optionally, startup.program (fills
+// the optimizer state once before training).
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+
+namespace fleet {
+
+struct TrainCommandOptions {
+  std::string data;
+  std::string data_format = "auto";
+  std::string slots;
+  int64_t batch = 64;
+  int epochs = 1;
+  int64_t steps = 0;
+  int threads = 1;
+  uint64_t seed = 0;
+  bool shuffle = false;
+  std::string metrics_out;
+  int64_t log_every = 0;
+  std::string save;
+  int64_t save_every = 0;
+  std::string load;
+  std::string export_path;
+  bool check_nan = false;
+  bool epochs_given = false;  // set by FinishTrainFlags
+};
+
+// Adds the training flags to `app` (--threads is shared with --infer and added by the caller).
+void AddTrainFlags(CLI::App& app, TrainCommandOptions& options);
+// Call after parsing: records which flags were given.
+void FinishTrainFlags(const CLI::App& app, TrainCommandOptions& options);
+
+// "job/" -> "job/main.program"; a file stays as it is.
+std::string MainProgramPath(const std::string& job);
+
+// Trains the program at `job` (a folder, or its main.program file). Progress goes to `err`,
+// the summary to `out`.
+absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& options,
+                             std::ostream& out, std::ostream& err);
+
+}  // namespace fleet
