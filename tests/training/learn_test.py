@@ -1,0 +1,160 @@
+"""Fleet learns: trained models beat chance clearly on data they never saw.
+
+Each case trains with fleet-transpile + fleet-run as a user would, exports the trained model
+with --export, and scores the held-out split with ONNX Runtime (an independent runtime):
+
+  ctr  the CTR-DNN of models/generate.py on Criteo-format clicks from models/criteo_synth.py
+       (a planted logistic model): held-out AUC above --min-auc. The data's ceiling, the
+       Bayes-optimal AUC of the planted probabilities, is printed beside it.
+  cnn  the small CNN of tests/training/data/cnn.onnx on generated 12x12 images of four
+       shapes (horizontal, vertical, diagonal and anti-diagonal bars at random places, with
+       noise): held-out accuracy above --min-accuracy (chance: 0.25).
+
+Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN --case ctr|cnn [--keep]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnxruntime as ort
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "models"))
+
+import criteo_synth  # noqa: E402  (hash_ids: the same ids as Fleet's Criteo reader)
+
+
+def run(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise SystemExit(f"FAIL: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def exact_auc(score, label):
+    """Mann-Whitney AUC with ties counted half."""
+    order = np.argsort(score, kind="stable")
+    s = score[order]
+    ranks = np.empty(len(s))
+    i = 0
+    while i < len(s):
+        j = i
+        while j < len(s) and s[j] == s[i]:
+            j += 1
+        ranks[i:j] = (i + 1 + j) / 2.0
+        i = j
+    pos = label[order] == 1
+    n_pos, n_neg = pos.sum(), (~pos).sum()
+    return (ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def read_criteo(path, vocab):
+    """Criteo TSV -> model feeds, as executor/data/criteo_dataset.h reads it."""
+    labels, dense, sparse = [], [], [[] for _ in range(26)]
+    with open(path) as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            labels.append(int(fields[0]))
+            counts = [float(x) if x else 0.0 for x in fields[1:14]]
+            dense.append([np.log1p(c) if c > 0 else 0.0 for c in counts])
+            for s in range(26):
+                sparse[s].append(fields[14 + s])
+    feeds = {"dense": np.asarray(dense, dtype=np.float32)}
+    for s in range(26):
+        raw = sparse[s]
+        present = np.array([bool(v) for v in raw])
+        values = np.array([int(v, 16) if v else 0 for v in raw], dtype=np.uint64)
+        ids = criteo_synth.hash_ids(s + 1, values, vocab)
+        feeds[f"C{s + 1}"] = np.where(present, ids, 0).astype(np.int64)
+    return feeds, np.asarray(labels)
+
+
+def ctr_case(args, work):
+    data = os.path.join(work, "criteo")
+    info = json.loads(run([sys.executable, os.path.join(ROOT, "models", "criteo_synth.py"),
+                           "--out", data, "--rows", "60000", "--test-rows", "20000",
+                           "--seed", "5", "--vocab", "1000"]).stdout)
+    run([sys.executable, os.path.join(ROOT, "models", "generate.py"), "--out", work,
+         "--only", "ctr_dnn", "--ctr-vocab", "1000"])
+    job = os.path.join(work, "job")
+    run([args.fleet_transpile, os.path.join(work, "ctr_dnn.onnx"), "--strategy", "single",
+         "--loss", "softmax_ce", "--optimizer", "adam", "--lr", "0.001", "-o", job])
+    trained = os.path.join(work, "trained.onnx")
+    run([args.fleet_run, job, "--data", os.path.join(data, "train.tsv"), "--batch", "256",
+         "--epochs", "2", "--threads", "2", "--export", trained])
+    feeds, labels = read_criteo(os.path.join(data, "test.tsv"), 1000)
+    session = ort.InferenceSession(trained, providers=["CPUExecutionProvider"])
+    scores = session.run(None, feeds)[0]
+    margin = scores[:, 1] - scores[:, 0]  # ranks like P(click) = sigmoid(margin)
+    auc = exact_auc(margin, labels)
+    ceiling = next(s for s in info["splits"] if s["file"] == "test.tsv")["bayes_auc"]
+    print(f"ctr-dnn held-out AUC {auc:.4f} (data ceiling {ceiling:.4f}, chance 0.5)")
+    if not auc > args.min_auc:
+        raise SystemExit(f"FAIL: held-out AUC {auc:.4f} is not above {args.min_auc}")
+
+
+def bar_images(rng, n):
+    """12x12 images with one bar of 5 pixels: class 0 horizontal, 1 vertical, 2 diagonal,
+    3 anti-diagonal; at a random place, with Gaussian noise."""
+    x = rng.normal(0.0, 0.3, size=(n, 1, 12, 12)).astype(np.float32)
+    y = rng.integers(0, 4, size=n)
+    for i in range(n):
+        r, c = rng.integers(2, 8, size=2)
+        for k in range(5):
+            rr, cc = [(r, c + k), (r + k, c), (r + k, c + k), (r + k, c + 4 - k)][y[i]]
+            x[i, 0, rr, cc] += 1.5
+    return x, y.astype(np.int64)
+
+
+def cnn_case(args, work):
+    rng = np.random.default_rng(11)
+    train_dir = os.path.join(work, "train")
+    os.makedirs(train_dir)
+    x, y = bar_images(rng, 2048)
+    np.save(os.path.join(train_dir, "x.npy"), x)
+    np.save(os.path.join(train_dir, "label.npy"), y)
+    test_x, test_y = bar_images(rng, 1024)
+    job = os.path.join(work, "job")
+    run([args.fleet_transpile, os.path.join(HERE, "data", "cnn.onnx"), "--strategy", "single",
+         "--label", "label", "--loss", "softmax_ce", "--optimizer", "adam", "--lr", "0.01",
+         "-o", job])
+    trained = os.path.join(work, "trained.onnx")
+    run([args.fleet_run, job, "--data", train_dir, "--batch", "32", "--epochs", "6",
+         "--shuffle", "--seed", "1", "--export", trained])
+    session = ort.InferenceSession(trained, providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"x": test_x})[0]
+    accuracy = float((logits.argmax(axis=1) == test_y).mean())
+    print(f"cnn held-out accuracy {accuracy:.4f} on {len(test_y)} images (chance 0.25)")
+    if not accuracy > args.min_accuracy:
+        raise SystemExit(f"FAIL: held-out accuracy {accuracy:.4f} is not above "
+                         f"{args.min_accuracy}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fleet-transpile", required=True)
+    parser.add_argument("--fleet-run", required=True)
+    parser.add_argument("--case", choices=["ctr", "cnn"], required=True)
+    parser.add_argument("--min-auc", type=float, default=0.7)
+    parser.add_argument("--min-accuracy", type=float, default=0.9)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix=f"fleet-learn-{args.case}-")
+    try:
+        (ctr_case if args.case == "ctr" else cnn_case)(args, work)
+    finally:
+        if args.keep:
+            print(f"work folder: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
