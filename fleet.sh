@@ -83,29 +83,28 @@ sanitize() {
 
 demo() {
   local out="$BUILD/demo"
+  rm -rf "$out"
   mkdir -p "$out"
   log "generating the CTR-DNN model (26 embedding tables + 13 dense features + MLP)"
   "$VENV/bin/python" "$ROOT/models/generate.py" --out "$out" --only ctr_dnn
-  log "fleet-inspect --summary ctr_dnn.onnx"
-  "$BUILD/tools/fleet-inspect" --summary "$out/ctr_dnn.onnx"
-  log "making a batch of 8 sample inputs"
-  "$VENV/bin/python" "$ROOT/models/sample_inputs.py" "$out/ctr_dnn.onnx" --batch 8 \
-    --out "$out/inputs" --seed 0 >/dev/null
-  echo "$(ls "$out/inputs" | wc -l) .npy files in $out/inputs (C1..C26: hashed ids, dense: 13 features)"
-  local args=()
-  for f in "$out"/inputs/*.npy; do
-    local name
-    name="$(basename "$f" .npy)"
-    args+=(--input "$name=$f")
-  done
-  log "fleet-run ctr_dnn.onnx --infer (forward pass on the CPU)"
-  "$BUILD/tools/fleet-run" "$out/ctr_dnn.onnx" --infer "${args[@]}" --output-dir "$out/outputs"
-  log "logits of the 8 samples"
-  "$VENV/bin/python" -c "import numpy as np, sys; np.set_printoptions(precision=4, suppress=True); print(np.load(sys.argv[1]))" \
-    "$out/outputs/logits.npy"
-  log "checking against ONNX Runtime"
+  log "generating 500,000 click logs in Criteo's TSV format (planted logistic model)"
+  "$VENV/bin/python" "$ROOT/models/criteo_synth.py" --out "$out/criteo" --rows 500000 \
+    --seed 1 --vocab 1000 >/dev/null
+  "$VENV/bin/python" -c "import json, sys; s = json.load(open(sys.argv[1]))['splits'][0]; \
+print(f\"{s['rows']:,} rows, click rate {s['click_rate']:.3f}; the best AUC any model can reach on them: {s['bayes_auc']:.4f}\")" \
+    "$out/criteo/info.json"
+  log "fleet-transpile: loss, autodiff, Adam (job/: startup + main programs with the parameters)"
+  "$BUILD/tools/fleet-transpile" "$out/ctr_dnn.onnx" --strategy single --loss softmax_ce \
+    --label label --optimizer adam --lr 0.001 -o "$out/job"
+  log "fleet-run: 2 epochs, batch 512, 2 Hogwild threads"
+  "$BUILD/tools/fleet-run" "$out/job" --data "$out/criteo/train.tsv" --batch 512 --epochs 2 \
+    --threads 2 --log-every 100 --metrics-out "$out/metrics.jsonl" --save "$out/checkpoint" \
+    --export "$out/trained.onnx"
+  echo "metrics per step: $out/metrics.jsonl; checkpoint: $out/checkpoint" \
+    "($(ls "$out/checkpoint" | wc -l) files); trained model: $out/trained.onnx"
+  log "the trained model in ONNX Runtime beside fleet-run --infer"
   "$VENV/bin/python" "$ROOT/tests/models/check_against_ort.py" --fleet-run "$BUILD/tools/fleet-run" \
-    --model "$out/ctr_dnn.onnx" --batch 8
+    --model "$out/trained.onnx" --batch 8
 }
 
 bench() {

@@ -70,11 +70,12 @@ def input_specs(model, batch):
         for i, dim in enumerate(tensor_type.shape.dim):
             if dim.HasField("dim_value"):
                 shape.append(dim.dim_value)
-            elif dim.dim_param == "batch":
-                shape.append(batch)
+            elif dim.dim_param == "batch" or i == 0:
+                shape.append(batch)  # an unknown leading dim is the batch (exports drop names)
             else:
                 raise InputError(f"input '{value.name}' dim {i} is "
-                                 f"'{dim.dim_param or '?'}'; expected a number or 'batch'")
+                                 f"'{dim.dim_param or '?'}'; expected a number or 'batch' "
+                                 "(only the leading dim may be unknown)")
         specs.append((value.name, np.dtype(dtype), shape))
     return specs
 
