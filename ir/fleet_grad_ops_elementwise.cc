@@ -13,46 +13,26 @@
 //   fleet.reduce_select_grad(X, Out, OutGrad) -> XGrad     ReduceMax/ReduceMin: OutGrad goes to
 //                                    the first element of each reduced set equal to Out
 //                                    (row-major order); attributes as the reduction had them.
-#include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "ir/fleet_ops.h"
+#include "ir/fleet_ops_util.h"
 
 namespace fleet {
 namespace {
 
-SlotSpec SlotOf(std::string name, std::string type_group = "T",
-                SlotArity arity = SlotArity::kSingle) {
-  SlotSpec s;
-  s.name = std::move(name);
-  s.type_group = std::move(type_group);
-  s.arity = arity;
-  return s;
-}
+using schema::AttrOf;
+using schema::FloatAttr;
+using schema::IntAttr;
+using schema::OptionalSlot;
+using schema::SlotOf;
 
-AttrSpec Attr(std::string name, AttrType type, std::optional<AttrValue> default_value) {
-  AttrSpec a;
-  a.name = std::move(name);
-  a.type = type;
-  a.default_value = std::move(default_value);
-  return a;
-}
-
-AttrSpec FloatAttr(std::string name, float default_value) {
-  return Attr(std::move(name), AttrType::kFloat, AttrValue(default_value));
-}
-
+// A gradient op with the one output XGrad.
 OpSchema GradOp(std::string type, std::vector<SlotSpec> inputs, std::vector<AttrSpec> attrs = {}) {
-  OpSchema s;
-  s.type = std::move(type);
-  s.inputs = std::move(inputs);
-  s.outputs = {SlotOf("XGrad")};
-  for (AttrSpec& a : attrs) {
-    std::string name = a.name;
-    s.attrs.emplace(std::move(name), std::move(a));
-  }
-  return s;
+  return schema::MakeSchema(std::move(type), std::move(inputs), {SlotOf("XGrad")},
+                            std::move(attrs));
 }
 
 }  // namespace
@@ -75,18 +55,16 @@ std::vector<OpSchema> ElementwiseGradOpSchemas() {
   out.push_back(
       GradOp("fleet.hard_sigmoid_grad", x_dy, {FloatAttr("alpha", 0.2f), FloatAttr("beta", 0.5f)}));
   out.push_back(GradOp("fleet.clip_grad",
-                       {SlotOf("X"), SlotOf("OutGrad"), SlotOf("Min", "T", SlotArity::kOptional),
-                        SlotOf("Max", "T", SlotArity::kOptional)}));
-  out.push_back(GradOp("fleet.dropout_grad", {SlotOf("OutGrad"), SlotOf("Mask", "M"),
-                                              SlotOf("Ratio", "R", SlotArity::kOptional),
-                                              SlotOf("TrainingMode", "B", SlotArity::kOptional)}));
+                       {SlotOf("X"), SlotOf("OutGrad"), OptionalSlot("Min"), OptionalSlot("Max")}));
+  out.push_back(GradOp("fleet.dropout_grad",
+                       {SlotOf("OutGrad"), SlotOf("Mask", "M"), OptionalSlot("Ratio", "R"),
+                        OptionalSlot("TrainingMode", "B")}));
   OpSchema prelu = GradOp("fleet.prelu_grad", {SlotOf("X"), SlotOf("Slope"), SlotOf("OutGrad")});
   out.push_back(std::move(prelu));
   OpSchema select =
       GradOp("fleet.reduce_select_grad", {SlotOf("X"), SlotOf("Out"), SlotOf("OutGrad")},
-             {Attr("axes", AttrType::kInts, std::nullopt),
-              Attr("keepdims", AttrType::kInt, AttrValue(int64_t{1})),
-              Attr("noop_with_empty_axes", AttrType::kInt, AttrValue(int64_t{0}))});
+             {AttrOf("axes", AttrType::kInts), IntAttr("keepdims", 1),
+              IntAttr("noop_with_empty_axes", 0)});
   out.push_back(std::move(select));
   return out;
 }

@@ -18,18 +18,19 @@ namespace fleet {
 
 std::vector<OpSchema> LossGradOpSchemas() {
   using schema::AttrOf;
+  using schema::IntAttr;
   using schema::MakeSchema;
   using schema::OptionalSlot;
   using schema::SlotOf;
+  using schema::StringAttr;
   std::vector<OpSchema> out;
-  const AttrSpec axis = AttrOf("axis", AttrType::kInt, AttrValue(int64_t{-1}));
+  const AttrSpec axis = IntAttr("axis", -1);
   out.push_back(MakeSchema("fleet.softmax_grad", {SlotOf("Out"), SlotOf("OutGrad")},
                            {SlotOf("XGrad")}, {axis}));
   out.push_back(MakeSchema("fleet.log_softmax_grad", {SlotOf("Out"), SlotOf("OutGrad")},
                            {SlotOf("XGrad")}, {axis}));
-  const std::vector<AttrSpec> loss_attrs = {
-      AttrOf("reduction", AttrType::kString, AttrValue(std::string("mean"))),
-      AttrOf("ignore_index", AttrType::kInt)};
+  const std::vector<AttrSpec> loss_attrs = {StringAttr("reduction", "mean"),
+                                            AttrOf("ignore_index", AttrType::kInt)};
   out.push_back(MakeSchema("fleet.softmax_ce_grad",
                            {SlotOf("Scores"), SlotOf("Labels", "I"), OptionalSlot("Weights"),
                             OptionalSlot("OutGrad"), OptionalSlot("LogProbGrad")},

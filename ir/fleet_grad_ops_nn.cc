@@ -13,95 +13,69 @@
 //   fleet.batch_norm_grad(X, Scale, SavedMean, SavedInvStd, YGrad) -> XGrad, ScaleGrad, BGrad
 //   fleet.layer_norm_grad(X, Scale, B?, YGrad) -> XGrad, ScaleGrad, BGrad
 // The window ops take the forward op's attributes unchanged.
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "ir/fleet_ops.h"
+#include "ir/fleet_ops_util.h"
 
 namespace fleet {
 namespace {
 
-SlotSpec Typed(std::string name, SlotArity arity = SlotArity::kSingle) {
-  SlotSpec s;
-  s.name = std::move(name);
-  s.type_group = "T";
-  s.arity = arity;
-  return s;
-}
-
-SlotSpec Optional(std::string name) { return Typed(std::move(name), SlotArity::kOptional); }
-
-AttrSpec Attr(std::string name, AttrType type, std::optional<AttrValue> default_value) {
-  AttrSpec a;
-  a.name = std::move(name);
-  a.type = type;
-  a.default_value = std::move(default_value);
-  return a;
-}
-
-OpSchema MakeOp(std::string type, std::vector<SlotSpec> inputs, std::vector<SlotSpec> outputs,
-                std::vector<AttrSpec> attrs = {}) {
-  OpSchema s;
-  s.type = std::move(type);
-  s.inputs = std::move(inputs);
-  s.outputs = std::move(outputs);
-  for (AttrSpec& a : attrs) {
-    std::string name = a.name;
-    s.attrs.emplace(std::move(name), std::move(a));
-  }
-  return s;
-}
+using schema::AttrOf;
+using schema::FloatAttr;
+using schema::IntAttr;
+using schema::MakeSchema;
+using schema::OptionalSlot;
+using schema::SlotOf;
+using schema::StringAttr;
 
 // The attributes of Conv, MaxPool and AveragePool together (opset 17).
 std::vector<AttrSpec> WindowAttrs() {
-  return {Attr("auto_pad", AttrType::kString, AttrValue(std::string("NOTSET"))),
-          Attr("ceil_mode", AttrType::kInt, AttrValue(int64_t{0})),
-          Attr("count_include_pad", AttrType::kInt, AttrValue(int64_t{0})),
-          Attr("dilations", AttrType::kInts, std::nullopt),
-          Attr("group", AttrType::kInt, AttrValue(int64_t{1})),
-          Attr("kernel_shape", AttrType::kInts, std::nullopt),
-          Attr("pads", AttrType::kInts, std::nullopt),
-          Attr("storage_order", AttrType::kInt, AttrValue(int64_t{0})),
-          Attr("strides", AttrType::kInts, std::nullopt)};
+  return {StringAttr("auto_pad", "NOTSET"),
+          IntAttr("ceil_mode", 0),
+          IntAttr("count_include_pad", 0),
+          AttrOf("dilations", AttrType::kInts),
+          IntAttr("group", 1),
+          AttrOf("kernel_shape", AttrType::kInts),
+          AttrOf("pads", AttrType::kInts),
+          IntAttr("storage_order", 0),
+          AttrOf("strides", AttrType::kInts)};
 }
 
 }  // namespace
 
 std::vector<OpSchema> NnGradOpSchemas() {
   std::vector<OpSchema> out;
-  out.push_back(
-      MakeOp("fleet.matmul_grad_a", {Typed("A"), Typed("B"), Typed("YGrad")}, {Typed("AGrad")}));
-  out.push_back(
-      MakeOp("fleet.matmul_grad_b", {Typed("A"), Typed("B"), Typed("YGrad")}, {Typed("BGrad")}));
-  out.push_back(MakeOp("fleet.conv_grad_input", {Typed("X"), Typed("W"), Typed("YGrad")},
-                       {Typed("XGrad")}, WindowAttrs()));
-  out.push_back(MakeOp("fleet.conv_grad_filter", {Typed("X"), Typed("W"), Typed("YGrad")},
-                       {Typed("WGrad"), Optional("BGrad")}, WindowAttrs()));
+  out.push_back(MakeSchema("fleet.matmul_grad_a", {SlotOf("A"), SlotOf("B"), SlotOf("YGrad")},
+                           {SlotOf("AGrad")}));
+  out.push_back(MakeSchema("fleet.matmul_grad_b", {SlotOf("A"), SlotOf("B"), SlotOf("YGrad")},
+                           {SlotOf("BGrad")}));
+  out.push_back(MakeSchema("fleet.conv_grad_input", {SlotOf("X"), SlotOf("W"), SlotOf("YGrad")},
+                           {SlotOf("XGrad")}, WindowAttrs()));
+  out.push_back(MakeSchema("fleet.conv_grad_filter", {SlotOf("X"), SlotOf("W"), SlotOf("YGrad")},
+                           {SlotOf("WGrad"), OptionalSlot("BGrad")}, WindowAttrs()));
   for (const char* type : {"fleet.max_pool_grad", "fleet.avg_pool_grad"}) {
-    out.push_back(MakeOp(type, {Typed("X"), Typed("YGrad")}, {Typed("XGrad")}, WindowAttrs()));
+    out.push_back(
+        MakeSchema(type, {SlotOf("X"), SlotOf("YGrad")}, {SlotOf("XGrad")}, WindowAttrs()));
   }
   for (const char* type : {"fleet.global_max_pool_grad", "fleet.global_avg_pool_grad"}) {
-    out.push_back(MakeOp(type, {Typed("X"), Typed("YGrad")}, {Typed("XGrad")}));
+    out.push_back(MakeSchema(type, {SlotOf("X"), SlotOf("YGrad")}, {SlotOf("XGrad")}));
   }
-  out.push_back(
-      MakeOp("fleet.batch_norm_train",
-             {Typed("X"), Typed("Scale"), Typed("B"), Typed("RunningMean"), Typed("RunningVar")},
-             {Typed("Y"), Typed("RunningMeanOut"), Typed("RunningVarOut"), Typed("SavedMean"),
-              Typed("SavedInvStd")},
-             {Attr("epsilon", AttrType::kFloat, AttrValue(1e-5f)),
-              Attr("momentum", AttrType::kFloat, AttrValue(0.9f))}));
-  out.push_back(
-      MakeOp("fleet.batch_norm_grad",
-             {Typed("X"), Typed("Scale"), Typed("SavedMean"), Typed("SavedInvStd"), Typed("YGrad")},
-             {Optional("XGrad"), Optional("ScaleGrad"), Optional("BGrad")}));
-  out.push_back(MakeOp("fleet.layer_norm_grad",
-                       {Typed("X"), Typed("Scale"), Optional("B"), Typed("YGrad")},
-                       {Optional("XGrad"), Optional("ScaleGrad"), Optional("BGrad")},
-                       {Attr("axis", AttrType::kInt, AttrValue(int64_t{-1})),
-                        Attr("epsilon", AttrType::kFloat, AttrValue(1e-5f)),
-                        Attr("stash_type", AttrType::kInt, AttrValue(int64_t{1}))}));
+  out.push_back(MakeSchema(
+      "fleet.batch_norm_train",
+      {SlotOf("X"), SlotOf("Scale"), SlotOf("B"), SlotOf("RunningMean"), SlotOf("RunningVar")},
+      {SlotOf("Y"), SlotOf("RunningMeanOut"), SlotOf("RunningVarOut"), SlotOf("SavedMean"),
+       SlotOf("SavedInvStd")},
+      {FloatAttr("epsilon", 1e-5f), FloatAttr("momentum", 0.9f)}));
+  out.push_back(MakeSchema(
+      "fleet.batch_norm_grad",
+      {SlotOf("X"), SlotOf("Scale"), SlotOf("SavedMean"), SlotOf("SavedInvStd"), SlotOf("YGrad")},
+      {OptionalSlot("XGrad"), OptionalSlot("ScaleGrad"), OptionalSlot("BGrad")}));
+  out.push_back(MakeSchema(
+      "fleet.layer_norm_grad", {SlotOf("X"), SlotOf("Scale"), OptionalSlot("B"), SlotOf("YGrad")},
+      {OptionalSlot("XGrad"), OptionalSlot("ScaleGrad"), OptionalSlot("BGrad")},
+      {IntAttr("axis", -1), FloatAttr("epsilon", 1e-5f), IntAttr("stash_type", 1)}));
   return out;
 }
 

@@ -26,6 +26,7 @@ namespace fleet {
 
 std::vector<OpSchema> ShapeGradOpSchemas() {
   using schema::AttrOf;
+  using schema::IntAttr;
   using schema::MakeSchema;
   using schema::OptionalSlot;
   using schema::SlotOf;
@@ -33,9 +34,9 @@ std::vector<OpSchema> ShapeGradOpSchemas() {
   std::vector<OpSchema> out;
   out.push_back(
       MakeSchema("fleet.reshape_like", {SlotOf("X", ""), SlotOf("Like", "")}, {SlotOf("Out", "")}));
-  out.push_back(MakeSchema(
-      "fleet.concat_grad", {SlotOf("X"), VariadicSlot("Inputs")}, {VariadicSlot("Out")},
-      {AttrOf("axis", AttrType::kInt, AttrValue(int64_t{0})), AttrOf("select", AttrType::kInts)}));
+  out.push_back(MakeSchema("fleet.concat_grad", {SlotOf("X"), VariadicSlot("Inputs")},
+                           {VariadicSlot("Out")},
+                           {IntAttr("axis", 0), AttrOf("select", AttrType::kInts)}));
   out.push_back(
       MakeSchema("fleet.slice_grad",
                  {SlotOf("OutGrad"), SlotOf("Like"), SlotOf("Starts", "I"), SlotOf("Ends", "I"),
@@ -43,7 +44,7 @@ std::vector<OpSchema> ShapeGradOpSchemas() {
                  {SlotOf("XGrad")}));
   out.push_back(
       MakeSchema("fleet.tile_grad", {SlotOf("OutGrad"), SlotOf("Like")}, {SlotOf("XGrad")}));
-  const AttrSpec axis = AttrOf("axis", AttrType::kInt, AttrValue(int64_t{0}));
+  const AttrSpec axis = IntAttr("axis", 0);
   for (const char* type :
        {"fleet.gather_grad", "fleet.gather_grad_sparse", "fleet.gather_elements_grad"}) {
     out.push_back(MakeSchema(type, {SlotOf("OutGrad"), SlotOf("Indices", "I"), SlotOf("Like")},

@@ -2,6 +2,7 @@
 // ir/fleet_grad_ops_*.cc files): slots with a type group and arity, attributes with defaults.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,6 +35,24 @@ inline AttrSpec AttrOf(std::string name, AttrType type,
   a.name = std::move(name);
   a.type = type;
   a.default_value = std::move(default_value);
+  return a;
+}
+
+// Attributes of one type with a default.
+inline AttrSpec IntAttr(std::string name, int64_t default_value) {
+  return AttrOf(std::move(name), AttrType::kInt, AttrValue(default_value));
+}
+inline AttrSpec FloatAttr(std::string name, float default_value) {
+  return AttrOf(std::move(name), AttrType::kFloat, AttrValue(default_value));
+}
+inline AttrSpec StringAttr(std::string name, std::string default_value) {
+  return AttrOf(std::move(name), AttrType::kString, AttrValue(std::move(default_value)));
+}
+
+// An attribute every op of the type must set (no default).
+inline AttrSpec RequiredAttr(std::string name, AttrType type) {
+  AttrSpec a = AttrOf(std::move(name), type);
+  a.required = true;
   return a;
 }
 
