@@ -7,30 +7,19 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/fill.h"
 #include "kernels/cpu/groups.h"
 
 namespace fleet::cpu {
 namespace {
-
-template <typename T>
-void Fill(Tensor* out, float value) {
-  T* p = out->data<T>();
-  const T v = static_cast<T>(value);
-  for (int64_t i = 0; i < out->numel(); ++i) p[i] = v;
-}
 
 absl::Status FillLikeKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("input 'X' is missing");
   const Tensor& x = ctx.input(0);
   Tensor* out = ctx.Output(0, x.dtype(), x.shape());
   const float value = ctx.GetFloat("value", 0.0f);
-  switch (x.dtype()) {
-    case DataType::kF32: Fill<float>(out, value); break;
-    case DataType::kF64: Fill<double>(out, value); break;
-    case DataType::kI64: Fill<int64_t>(out, value); break;
-    case DataType::kI32: Fill<int32_t>(out, value); break;
-    default:
-      return ctx.Unimplemented(absl::StrCat("fill_like of ", x.TypeString()));
+  if (!FillTensor(out, value)) {
+    return ctx.Unimplemented(absl::StrCat("fill_like of ", x.TypeString()));
   }
   return absl::OkStatus();
 }

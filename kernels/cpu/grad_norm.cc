@@ -54,19 +54,6 @@ void AxpbyPlusC(const T* __restrict dy, const T* __restrict x, T a, T b, T c, T*
   for (; i < n; ++i) dx[i] = a * dy[i] + b * x[i] + c;
 }
 
-// Sum of a * b over [0, n).
-template <typename T>
-T RowDot(const T* __restrict a, const T* __restrict b, int64_t n) {
-  T lanes[kVec] = {};
-  int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) lanes[j] += a[i + j] * b[i + j];
-  }
-  T s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  return SumLanes(lanes) + s;
-}
-
 // One LayerNorm row: xhat = (x - m) * inv, g = dy * scale, and the column sums
 // dscale += dy * xhat, dbias += dy.
 template <typename T>

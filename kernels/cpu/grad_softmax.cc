@@ -20,19 +20,6 @@ namespace {
 
 constexpr int64_t kColumns = 256;  // columns per block when inner > 1
 
-// sum(a * b) over [0, n).
-template <typename T>
-T RowDot(const T* __restrict a, const T* __restrict b, int64_t n) {
-  T lanes[kVec] = {};
-  int64_t i = 0;
-  for (; i + kVec <= n; i += kVec) {
-    for (int j = 0; j < kVec; ++j) lanes[j] += a[i + j] * b[i + j];
-  }
-  T s = 0;
-  for (; i < n; ++i) s += a[i] * b[i];
-  return SumLanes(lanes) + s;
-}
-
 template <bool kLog, typename T>
 void GradRow(const T* __restrict y, const T* __restrict dy, T* __restrict dx, int64_t n) {
   if constexpr (kLog) {

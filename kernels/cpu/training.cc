@@ -29,18 +29,12 @@
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/fill.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/sparse_rows.h"
 
 namespace fleet::cpu {
 namespace {
-
-template <typename T>
-void FillWith(Tensor* out, double value) {
-  T* p = out->data<T>();
-  const T v = static_cast<T>(value);
-  for (int64_t i = 0; i < out->numel(); ++i) p[i] = v;
-}
 
 absl::Status FillConstantKernel(KernelContext& ctx) {
   const std::string name = ctx.GetString("dtype", "");
@@ -53,22 +47,8 @@ absl::Status FillConstantKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(ctx.CheckOutputSize(shape, *dtype));
   const double value = ctx.GetFloat("value", 0.0f);
   Tensor out(*dtype, shape);
-  switch (*dtype) {
-    case DataType::kF32:
-      FillWith<float>(&out, value);
-      break;
-    case DataType::kF64:
-      FillWith<double>(&out, value);
-      break;
-    case DataType::kI64:
-      FillWith<int64_t>(&out, value);
-      break;
-    case DataType::kI32:
-      FillWith<int32_t>(&out, value);
-      break;
-    default:
-      return ctx.Unimplemented(
-          absl::StrCat("fill_constant of ", name, "; have f32, f64, i64, i32"));
+  if (!FillTensor(&out, value)) {
+    return ctx.Unimplemented(absl::StrCat("fill_constant of ", name, "; have f32, f64, i64, i32"));
   }
   ctx.SetOutput(0, std::move(out));
   return absl::OkStatus();

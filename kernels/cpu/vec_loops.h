@@ -50,6 +50,19 @@ T RowMax(const T* x, int64_t n) {
   return MaxOf(m, MaxLanes(lanes));
 }
 
+// Sum of a * b over [0, n).
+template <typename T>
+T RowDot(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T lanes[kVec] = {};
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) lanes[j] += a[i + j] * b[i + j];
+  }
+  T s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  return SumLanes(lanes) + s;
+}
+
 // y = (x - a) - b (scalars a, b).
 template <typename T>
 void SubTwoScalars(const T* __restrict x, T a, T b, T* __restrict y, int64_t n) {
