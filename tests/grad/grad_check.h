@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -55,6 +56,17 @@ inline int64_t& GradCheckCount() {
   static int64_t count = 0;
   return count;
 }
+
+// Prints the count when the test binary ends, for reports ("grad checks: N elements ...").
+class GradCheckReport : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::printf("grad checks: %lld gradient elements compared with finite differences\n",
+                static_cast<long long>(GradCheckCount()));
+  }
+};
+inline ::testing::Environment* const kGradCheckReport =
+    ::testing::AddGlobalTestEnvironment(new GradCheckReport);
 
 inline const KernelTable& GradCheckKernels() {
   static const KernelTable* table = [] {
