@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "executor/data/open.h"
+#include "executor/training/checkpoint.h"
 #include "executor/training/export.h"
 #include "executor/training/train_loop.h"
 #include "ir/onnx/exporter.h"
@@ -107,7 +108,8 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
                  "start from this checkpoint instead of the startup program; the step count "
                  "continues from it");
   app.add_option("--export", o.export_path,
-                 "after training, write the forward part with the trained weights as ONNX");
+                 "after training, write the forward part with the trained weights as ONNX; "
+                 "with --load and no --data, export the checkpoint without training");
   app.add_flag("--check-nan", o.check_nan,
                "check every op's float outputs for NaN/inf and stop naming the first op that "
                "produced one (slower)");
@@ -115,6 +117,18 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
 
 void FinishTrainFlags(const CLI::App& app, TrainCommandOptions& o) {
   o.epochs_given = app.count("--epochs") > 0;
+}
+
+// --load DIR --export FILE without --data: the checkpoint's weights as ONNX, no training.
+absl::Status ExportCheckpoint(const Program& main, const TrainCommandOptions& o,
+                              std::ostream& out) {
+  Scope state;
+  FLEET_ASSIGN_OR_RETURN(CheckpointInfo info, LoadCheckpoint(o.load, main, state));
+  FLEET_ASSIGN_OR_RETURN(Program forward, ForwardProgram(main, state));
+  FLEET_RETURN_IF_ERROR(ExportOnnxFile(forward, o.export_path));
+  out << "fleet-run: exported the model of checkpoint " << o.load << " (step " << info.step
+      << ") to " << o.export_path << "\n";
+  return absl::OkStatus();
 }
 
 std::string MainProgramPath(const std::string& job) {
@@ -125,8 +139,11 @@ std::string MainProgramPath(const std::string& job) {
 
 absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& o,
                              std::ostream& out, std::ostream& err) {
-  if (o.data.empty()) {
-    return absl::InvalidArgumentError("no training data given (--data PATH)");
+  const bool export_only = o.data.empty() && !o.load.empty() && !o.export_path.empty();
+  if (o.data.empty() && !export_only) {
+    return absl::InvalidArgumentError(
+        "no training data given (--data PATH); to export a checkpoint without training, give "
+        "--load DIR --export FILE.onnx");
   }
   if (o.save_every > 0 && o.save.empty()) {
     return absl::InvalidArgumentError("--save-every needs --save DIR");
@@ -141,6 +158,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
         "with a strategy, e.g. fleet-transpile MODEL -o job/ --strategy single, or run it with "
         "--infer)"));
   }
+  if (export_only) return ExportCheckpoint(main, o, out);
   std::optional<Program> startup;
   const fs::path startup_path = fs::path(main_path).parent_path() / "startup.program";
   std::error_code ec;

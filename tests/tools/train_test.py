@@ -184,6 +184,13 @@ class TrainTest(unittest.TestCase):
         got = session.run(["pred"], {"x": self.x[:5]})[0]
         w, b = self.weights(ckpt)
         np.testing.assert_allclose(got, self.x[:5] @ w + b, rtol=1e-5, atol=1e-6)
+        # --load with --export and no data exports the checkpoint without training.
+        again = self.path("again.onnx")
+        r = run(self.fleet_run, JOB, "--load", ckpt, "--export", again)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("(step ", r.stdout)
+        with open(model, "rb") as f1, open(again, "rb") as f2:
+            self.assertEqual(f1.read(), f2.read())
 
     # Bad input: one clear line naming the thing, and a non-zero exit.
 
