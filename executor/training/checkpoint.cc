@@ -67,6 +67,27 @@ absl::Status WriteText(const fs::path& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// Flushes a file or folder to the disk, so a crash after the rename that publishes a checkpoint
+// cannot leave it with short files.
+absl::Status SyncToDisk(const fs::path& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::DataLossError(absl::StrCat(path.string(), ": cannot open to sync"));
+  const int rc = fsync(fd);
+  close(fd);
+  if (rc != 0) return absl::DataLossError(absl::StrCat(path.string(), ": fsync failed"));
+  return absl::OkStatus();
+}
+
+// Syncs every file of `staged` and the folder itself.
+absl::Status SyncFolder(const fs::path& staged) {
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(staged, ec)) {
+    FLEET_RETURN_IF_ERROR(SyncToDisk(e.path()));
+  }
+  if (ec) return absl::DataLossError(absl::StrCat(staged.string(), ": ", ec.message()));
+  return SyncToDisk(staged);
+}
+
 // Moves the complete folder `staged` to `dir`. An existing `dir` is swapped out in one step
 // (renameat2 RENAME_EXCHANGE) where the file system allows it, else renamed aside first; the
 // old folder is deleted afterwards.
@@ -176,9 +197,14 @@ absl::Status SaveCheckpoint(const std::string& dir, const Program& program, cons
                                {"vars", vars}};
     status = WriteText(staged / kManifest, manifest.dump(1) + "\n");
   }
+  if (status.ok()) status = SyncFolder(staged);
   if (status.ok()) status = Publish(staged, target);
-  if (!status.ok()) fs::remove_all(staged, ec);
-  return status;
+  if (!status.ok()) {
+    fs::remove_all(staged, ec);
+    return status;
+  }
+  fs::path parent = target.parent_path();
+  return SyncToDisk(parent.empty() ? fs::path(".") : parent);
 }
 
 absl::StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, const Program& program,

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -102,6 +103,10 @@ class Trainer {
   std::mutex reader_mu_;  // guards reader_ and taken_
   int64_t taken_ = 0;
   std::atomic<bool> stop_{false};
+
+  // Workers hold it shared while running a step; a checkpoint taken during the run holds it
+  // exclusively, so it never sees a half-applied update.
+  std::shared_mutex steps_mu_;
 
   std::mutex report_mu_;  // guards what follows
   absl::Status error_;
@@ -280,6 +285,7 @@ absl::Status Trainer::Finish(Scope& local, const Batch& batch, double loss) {
   }
   if (options_.save_every > 0 && !options_.save_dir.empty() &&
       report.step % options_.save_every == 0) {
+    std::unique_lock<std::shared_mutex> pause(steps_mu_);
     FLEET_RETURN_IF_ERROR(SaveCheckpoint(options_.save_dir, main_, state_,
                                          CheckpointInfo{report.step, batch.epoch, ""}));
   }
@@ -301,7 +307,11 @@ void Trainer::Work(Executor& executor) {
     }
     const int64_t step = first_step_ + run_step;
     double loss = 0;
-    absl::Status status = RunStep(executor, local, batch, &loss);
+    absl::Status status;
+    {
+      std::shared_lock<std::shared_mutex> running(steps_mu_);
+      status = RunStep(executor, local, batch, &loss);
+    }
     if (status.ok()) status = Finish(local, batch, loss);
     if (!status.ok()) {
       return Fail(absl::Status(status.code(), absl::StrCat("step ", step, ": ", status.message())));

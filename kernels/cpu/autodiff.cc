@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/fill.h"
+#include "ir/status_macros.h"
 #include "kernels/cpu/groups.h"
 
 namespace fleet::cpu {
@@ -98,25 +99,34 @@ absl::Status GradSumTyped(KernelContext& ctx) {
     return absl::OkStatus();
   }
   Tensor* out = ctx.Output(0, dense_like->dtype(), dense_like->shape());
-  std::memset(out->raw_data(), 0, out->nbytes());
   T* dst = out->data<T>();
+  const int64_t n = out->numel();
+  // Dense parts first (the first one is copied, so nothing is zeroed), then the sparse rows.
+  bool started = false;
   for (const Tensor* p : parts) {
-    if (p->is_sparse_rows()) {
-      if (out->rank() == 0 || p->sparse_height() != out->dim(0)) {
-        return ctx.InvalidArgument(absl::StrCat("sparse rows ", p->TypeString(),
-                                                " do not fit ", out->TypeString()));
-      }
-      absl::Status s = ScatterAddRows<T>(ctx, *p, out);
-      if (!s.ok()) return s;
-      continue;
-    }
+    if (p->is_sparse_rows()) continue;
     if (p->shape() != out->shape()) {
       return ctx.InvalidArgument(absl::StrCat("input ", p->TypeString(), " differs from ",
                                               out->TypeString()));
     }
     const T* src = p->data<T>();
-    const int64_t n = out->numel();
-    for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+    const bool first = !started;
+    ctx.ParallelFor(n, 1 << 15, [&](int64_t begin, int64_t end) {
+      if (first) {
+        std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(T));
+      } else {
+        for (int64_t j = begin; j < end; ++j) dst[j] += src[j];
+      }
+    });
+    started = true;
+  }
+  for (const Tensor* p : parts) {
+    if (!p->is_sparse_rows()) continue;
+    if (out->rank() == 0 || p->sparse_height() != out->dim(0)) {
+      return ctx.InvalidArgument(absl::StrCat("sparse rows ", p->TypeString(),
+                                              " do not fit ", out->TypeString()));
+    }
+    FLEET_RETURN_IF_ERROR(ScatterAddRows<T>(ctx, *p, out));
   }
   return absl::OkStatus();
 }

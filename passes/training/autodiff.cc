@@ -222,10 +222,13 @@ class Autodiff {
     auto it = parts_.find(var);
     if (it == parts_.end() || it->second.empty()) return;
     const std::vector<std::string>& parts = it->second;
-    if (parts.size() == 1) {
+    const bool is_param = IsTrainableCandidate(*block_.FindVar(var));
+    if (parts.size() == 1 && (parts[0] == GradVarName(var) || !is_param)) {
       grads_[var] = parts[0];
       return;
     }
+    // Several parts are added; a parameter's single part under another name (a rule skipped
+    // one of its reads) is copied, so its gradient is always "<param>@GRAD".
     bool all_sparse = true;
     for (const std::string& p : parts) {
       all_sparse = all_sparse && block_.FindVar(p)->kind == VarKind::kSparseRows;
@@ -235,9 +238,9 @@ class Autodiff {
     sum.kind = all_sparse ? VarKind::kSparseRows : VarKind::kDense;
     block_.AddVar(sum);
     Op op;
-    op.type = "fleet.grad_sum";
-    op.inputs = {{"X", parts}};
-    op.outputs = {{"Out", {sum.name}}};
+    op.type = parts.size() == 1 ? "Identity" : "fleet.grad_sum";
+    op.inputs = {{parts.size() == 1 ? "input" : "X", parts}};
+    op.outputs = {{parts.size() == 1 ? "output" : "Out", {sum.name}}};
     op.role = kRoleBackward;
     block_.ops.push_back(std::move(op));
     grads_[var] = sum.name;

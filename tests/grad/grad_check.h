@@ -11,9 +11,10 @@
 // check builds the scalar L = sum_k sum(w_k * y_k) with random weights w_k (so every output
 // element matters, each differently), runs the autodiff pass and the executor for dL/dx, and
 // compares every element with (L(x + eps) - L(x - eps)) / (2 eps) computed by running the
-// forward program. Inputs not given in GradCheckOptions::values are drawn uniformly from
-// [low, high]; integer inputs (indices, shapes) must be given. Sparse-rows gradients are
-// compared after adding their rows into a dense table.
+// forward program, and with the gradients computed on 4 intra-op threads. Inputs not given in
+// GradCheckOptions::values are drawn uniformly from [low, high]; integer inputs (indices,
+// shapes) must be given. Sparse-rows gradients are compared after adding their rows into a
+// dense table.
 #pragma once
 
 #include <algorithm>
@@ -144,9 +145,12 @@ inline std::string AppendWeightedSumLoss(Program& program, std::map<std::string,
 // Runs `program` once with `inputs` and returns the named results.
 inline std::map<std::string, Tensor> RunForCheck(const Program& program,
                                                  const std::map<std::string, TensorValue>& inputs,
-                                                 const std::vector<std::string>& wanted) {
+                                                 const std::vector<std::string>& wanted,
+                                                 int num_threads = 1) {
   std::map<std::string, Tensor> out;
-  auto exec = Executor::Create(program, GradCheckKernels());
+  ExecutorOptions options;
+  options.num_threads = num_threads;
+  auto exec = Executor::Create(program, GradCheckKernels(), options);
   EXPECT_TRUE(exec.ok()) << exec.status();
   if (!exec.ok()) return out;
   Scope scope;
@@ -224,11 +228,19 @@ inline void ExpectGradientsMatch(const std::string& text, const GradCheckOptions
   }
   std::map<std::string, Tensor> analytic = RunForCheck(backward, inputs, grads);
   ASSERT_EQ(analytic.size(), grads.size());
+  // The kernels' multi-threaded paths give the same gradients (up to summation order).
+  std::map<std::string, Tensor> threaded = RunForCheck(backward, inputs, grads, 4);
+  ASSERT_EQ(threaded.size(), grads.size());
 
   for (size_t k = 0; k < params.size(); ++k) {
     const std::string& p = params[k];
     const std::vector<int64_t> shape = inputs[p].shape;
     std::vector<double> a = DenseGrad(analytic[grads[k]], shape);
+    std::vector<double> t = DenseGrad(threaded[grads[k]], shape);
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_NEAR(t[i], a[i], 1e-10 * std::max(1.0, std::abs(a[i])))
+          << "d loss / d " << p << "[" << i << "] on 4 threads";
+    }
     for (size_t i = 0; i < a.size(); ++i) {
       auto at = [&](double delta) {
         std::map<std::string, TensorValue> moved = inputs;
