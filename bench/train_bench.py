@@ -105,7 +105,7 @@ def fail_text(name, cmd, rc, stdout, stderr):
 
 
 class Fleet:
-    def __init__(self, bin_dir, timeout, lr):
+    def __init__(self, bin_dir, timeout, lr, op_threads=False):
         self.transpile = os.path.join(bin_dir, "fleet-transpile")
         self.run = os.path.join(bin_dir, "fleet-run")
         for tool in (self.transpile, self.run):
@@ -114,6 +114,7 @@ class Fleet:
                          "(build fleet-transpile and fleet-run, or pass --torch-only)")
         self.timeout = timeout
         self.lr = lr
+        self.op_threads = op_threads  # threads as one worker's intra-op threads, not Hogwild
         rc, out, err, _ = run_measured([self.run, "--help"], timeout)
         self.epochs_flag = "--epochs" in out + err
 
@@ -124,8 +125,10 @@ class Fleet:
         return None if rc == 0 else fail_text("fleet-transpile", cmd, rc, out, err)
 
     def timed_run(self, job, data, batch, threads, steps, batches_of_data):
-        cmd = [self.run, job, "--data", data, "--batch", str(batch), "--threads", str(threads),
-               "--steps", str(steps)]
+        parallel = (["--threads", "1", "--op-threads", str(threads)] if self.op_threads
+                    else ["--threads", str(threads)])
+        cmd = [self.run, job, "--data", data, "--batch", str(batch)] + parallel + [
+            "--steps", str(steps)]
         if self.epochs_flag:
             cmd += ["--epochs", str(-(-steps // batches_of_data))]
         start = time.perf_counter()
@@ -177,6 +180,9 @@ def main():
     parser.add_argument("--bin-dir", help="folder with fleet-transpile and fleet-run")
     parser.add_argument("--torch-only", action="store_true", help="measure PyTorch only")
     parser.add_argument("--threads", type=int_list, default=[1, 2])
+    parser.add_argument("--op-threads", action="store_true",
+                        help="run Fleet's threads as one worker's intra-op threads instead of "
+                             "Hogwild workers")
     parser.add_argument("--only", default="", help="comma-separated model names")
     parser.add_argument("--steps", type=int, help="timed steps (default: per model)")
     parser.add_argument("--warmup", type=int, help="untimed steps first (default: per model)")
@@ -205,7 +211,8 @@ def main():
         sys.exit(f"train_bench.py: error: no training config for {', '.join(unknown)}; expected "
                  f"some of {', '.join(CONFIG)}")
     names = [n for n in find_models(args.models, only) if n in CONFIG]
-    fleet = None if args.torch_only else Fleet(args.bin_dir, args.timeout, args.lr)
+    fleet = None if args.torch_only else Fleet(args.bin_dir, args.timeout, args.lr,
+                                               args.op_threads)
     _, _, _, torch_base_mb = run_measured(
         [args.torch_python, "-c", "import numpy, onnx, torch"], args.timeout, env=torch_env(1))
 
@@ -270,6 +277,12 @@ def main():
           f"Python baseline: {torch_base_mb:.1f} MB)")
     if fleet is None:
         print("Fleet: not measured (--torch-only)")
+    elif args.op_threads:
+        print("Fleet: one worker, threads = its intra-op threads (fleet-run --threads 1 "
+              "--op-threads T), the same kind of parallelism as PyTorch's")
+    else:
+        print("Fleet: threads = Hogwild workers (fleet-run --threads T), each with one intra-op "
+              "thread and its own batches")
     print()
     print("| model | batch | threads | fleet samples/s | torch samples/s | ratio (fleet/torch) | "
           "fleet peak MB | torch peak MB |")

@@ -86,6 +86,10 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
       ->check(CLI::Range(1, 1 << 30));
   app.add_option("--steps", o.steps, "stop after this many steps (default: run the epochs)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
+  app.add_option("--op-threads", o.op_threads,
+                 "CPU threads each worker splits one op over (default 1); --threads 1 "
+                 "--op-threads N uses N cores and stays reproducible")
+      ->check(CLI::Range(1, 256));
   app.add_option("--seed", o.seed,
                  "seed of the shuffle order and of random ops without their own seed (Dropout), so "
                  "runs with one thread repeat exactly")
@@ -190,6 +194,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   options.epochs = o.epochs_given || o.steps == 0 ? o.epochs : 0;
   options.max_steps = o.steps;
   options.threads = o.threads;
+  options.op_threads = o.op_threads;
   options.shuffle = o.shuffle;
   options.seed = o.seed;
   options.check_nan = o.check_nan;
@@ -219,7 +224,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
 
   KernelTable kernels;
   RegisterCpuKernels(kernels);
-  SetCpuMathThreads(1);  // every worker runs its ops on one thread
+  SetCpuMathThreads(o.op_threads);
   SetCpuRandomSeed(o.seed);
   Scope state;
   FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(main, startup ? &*startup : nullptr, state, dataset,
@@ -232,7 +237,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       ", ", Thousands(static_cast<double>(r.samples)), " samples in ",
       absl::StrFormat("%.2f", r.seconds), " s (",
       Thousands(r.seconds > 0 ? static_cast<double>(r.samples) / r.seconds : 0), " samples/s, ",
-      o.threads, o.threads == 1 ? " thread" : " threads", "); final loss ",
+      o.threads, o.threads == 1 ? " thread" : " threads",
+      o.op_threads > 1 ? absl::StrCat(" x ", o.op_threads, " op threads") : "", "); final loss ",
       absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
   for (const auto& [name, value] : r.metrics)
     absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));

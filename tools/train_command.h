@@ -26,6 +26,7 @@ struct TrainCommandOptions {
   int epochs = 1;
   int64_t steps = 0;
   int threads = 1;
+  int op_threads = 1;  // intra-op threads of each worker
   uint64_t seed = 0;
   bool shuffle = false;
   std::string metrics_out;

@@ -118,12 +118,13 @@ class Trainer {
 };
 
 absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Dataset> dataset) {
-  if (options_.batch_size < 1 || options_.threads < 1 || options_.epochs < 0 ||
-      options_.max_steps < 0 || (options_.epochs == 0 && options_.max_steps == 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("training options: batch size ", options_.batch_size, ", threads ",
-                     options_.threads, ", epochs ", options_.epochs, ", steps ", options_.max_steps,
-                     "; expected batch size and threads >= 1 and some epochs or steps"));
+  if (options_.batch_size < 1 || options_.threads < 1 || options_.op_threads < 1 ||
+      options_.epochs < 0 || options_.max_steps < 0 ||
+      (options_.epochs == 0 && options_.max_steps == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training options: batch size ", options_.batch_size, ", threads ", options_.threads,
+        ", op threads ", options_.op_threads, ", epochs ", options_.epochs, ", steps ",
+        options_.max_steps, "; expected batch size and threads >= 1 and some epochs or steps"));
   }
   const Block& block = main_.main();
   const Var* loss = options_.loss_var.empty() ? nullptr : block.FindVar(options_.loss_var);
@@ -163,7 +164,7 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   FLEET_RETURN_IF_ERROR(CheckDatasetProvides(*dataset, options_.data_path, feed_names));
 
   ExecutorOptions exec_options;
-  exec_options.num_threads = 1;
+  exec_options.num_threads = options_.op_threads;
   exec_options.check_nan = options_.check_nan;
   for (int i = 0; i < options_.threads; ++i) {
     FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(main_, kernels_, exec_options));

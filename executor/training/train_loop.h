@@ -7,7 +7,7 @@
 //                          Train(main, &startup, state, dataset, kernels, options, std::cerr));
 //   // state now holds the trained parameters and optimizer state.
 //
-// Hogwild (threads > 1): every worker thread has its own Executor (one intra-op thread) and a
+// Hogwild (threads > 1): every worker thread has its own Executor (op_threads intra-op threads) and a
 // child Scope over `state`, which holds the persistable vars; workers take batches from one
 // reader and update the shared parameters in place without locks, as Paddle's CPU trainer does.
 // With one thread the run is deterministic: the same options and seed give the same weights.
@@ -34,6 +34,9 @@ struct TrainOptions {
   // > 0: stop after this many steps (of this run).
   int64_t max_steps = 0;
   int threads = 1;
+  // Intra-op threads of each worker's executor (the kernels split one op's work); with one
+  // worker, a multi-core run that stays deterministic up to summation order.
+  int op_threads = 1;
   bool shuffle = false;
   uint64_t seed = 0;       // the shuffle order
   bool check_nan = false;  // ExecutorOptions::check_nan for every op

@@ -8,7 +8,8 @@ with --export, and scores the held-out split with ONNX Runtime (an independent r
        Bayes-optimal AUC of the planted probabilities, is printed beside it.
   cnn  the small CNN of tests/training/data/cnn.onnx on generated 12x12 images of four
        shapes (horizontal, vertical, diagonal and anti-diagonal bars at random places, with
-       noise): held-out accuracy above --min-accuracy (chance: 0.25).
+       noise): held-out accuracy above --min-accuracy (chance: 0.25). Also: one worker on two
+       intra-op threads (--op-threads 2) takes the same steps as on one thread.
 
 Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN --case ctr|cnn [--keep]
 """
@@ -125,6 +126,15 @@ def cnn_case(args, work):
     run([args.fleet_transpile, os.path.join(HERE, "data", "cnn.onnx"), "--strategy", "single",
          "--label", "label", "--loss", "softmax_ce", "--optimizer", "adam", "--lr", "0.01",
          "-o", job])
+    # One worker on 2 intra-op threads takes the same steps as on one thread.
+    curves = []
+    for op_threads in ("1", "2"):
+        log = os.path.join(work, f"op{op_threads}.jsonl")
+        run([args.fleet_run, job, "--data", train_dir, "--batch", "256", "--steps", "8",
+             "--op-threads", op_threads, "--metrics-out", log])
+        with open(log) as f:
+            curves.append(np.array([json.loads(line)["loss"] for line in f]))
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5, err_msg="--op-threads 2 vs 1")
     trained = os.path.join(work, "trained.onnx")
     run([args.fleet_run, job, "--data", train_dir, "--batch", "32", "--epochs", "6",
          "--shuffle", "--seed", "1", "--export", trained])
