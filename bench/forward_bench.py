@@ -107,6 +107,22 @@ def fmt(value, digits=3):
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def print_report(header, rows, errors, records, json_path):
+    """Prints the markdown table (header, then rows) and the errors; writes the records as JSON
+    when json_path is set. Returns the exit status: 1 if anything failed."""
+    print()
+    print(header)
+    print("|---" + "|---:" * (header.count("|") - 2) + "|")  # numbers right-aligned
+    for row in rows:
+        print(row)
+    for error in errors:
+        print(f"\nerror: {error}", file=sys.stderr)
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(records, f, indent=1)
+    return 1 if errors else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fleet-bench", help="path of fleet-bench-forward (omit: ORT only)")
@@ -168,18 +184,8 @@ def main():
           f"{onnxruntime.__version__}: CPU EP, intra-op threads = threads, inter-op 1, "
           f"sequential, ORT_ENABLE_ALL; peak MB = ru_maxrss of each run's process (ORT's Python "
           f"baseline: {ort_base_mb:.1f} MB)")
-    print()
-    print("| model | batch | threads | fleet ms | ORT ms | ratio (fleet/ORT) | fleet peak MB | "
-          "ORT peak MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(row)
-    for error in errors:
-        print(f"\nerror: {error}", file=sys.stderr)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
-    return 1 if errors else 0
+    return print_report("| model | batch | threads | fleet ms | ORT ms | ratio (fleet/ORT) | "
+                        "fleet peak MB | ORT peak MB |", rows, errors, records, args.json)
 
 
 if __name__ == "__main__":

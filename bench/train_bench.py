@@ -49,7 +49,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "models"))
 sys.path.insert(0, HERE)
 import sample_inputs  # noqa: E402
-from forward_bench import cpu_model, find_models, fmt, int_list, run_measured  # noqa: E402
+from forward_bench import (cpu_model, find_models, fmt, int_list, print_report,  # noqa: E402
+                           run_measured)
 
 # model: (batch, loss, timed steps, warm-up steps, batches of data)
 CONFIG = {
@@ -283,18 +284,9 @@ def main():
     else:
         print("Fleet: threads = Hogwild workers (fleet-run --threads T), each with one intra-op "
               "thread and its own batches")
-    print()
-    print("| model | batch | threads | fleet samples/s | torch samples/s | ratio (fleet/torch) | "
-          "fleet peak MB | torch peak MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(row)
-    for error in errors:
-        print(f"\nerror: {error}", file=sys.stderr)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(records, f, indent=1)
-    return 1 if errors else 0
+    return print_report("| model | batch | threads | fleet samples/s | torch samples/s | "
+                        "ratio (fleet/torch) | fleet peak MB | torch peak MB |",
+                        rows, errors, records, args.json)
 
 
 if __name__ == "__main__":
