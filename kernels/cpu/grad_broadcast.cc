@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/float_dispatch.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/reduce_axes.h"
 #include "kernels/cpu/vec_loops.h"
@@ -275,14 +276,7 @@ absl::Status Dispatch(KernelContext& ctx) {
   for (int i = 0; i < kInputs; ++i) {
     if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is missing"));
   }
-  switch (ctx.input(0).dtype()) {
-    case DataType::kF32:
-      return Fn<float>::Run(ctx);
-    case DataType::kF64:
-      return Fn<double>::Run(ctx);
-    default:
-      return ctx.Unimplemented(absl::StrCat("dtype ", ctx.input(0).TypeString()));
-  }
+  return RunForFloatType<Fn>(ctx);
 }
 
 template <typename T>

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/float_dispatch.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/shape_util.h"
 
@@ -170,14 +171,7 @@ absl::Status GatherElementsGradTyped(KernelContext& ctx) {
 template <template <typename> class Fn>
 absl::Status DispatchFloat(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(CheckInputs(ctx));
-  switch (ctx.input(0).dtype()) {
-    case DataType::kF32:
-      return Fn<float>::Run(ctx);
-    case DataType::kF64:
-      return Fn<double>::Run(ctx);
-    default:
-      return ctx.Unimplemented(absl::StrCat("gradient of type ", ctx.input(0).TypeString()));
-  }
+  return RunForFloatType<Fn>(ctx);
 }
 
 template <typename T>

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "kernels/cpu/float_dispatch.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/norm_internal.h"
 #include "kernels/cpu/reduce_axes.h"
@@ -318,44 +319,32 @@ absl::Status RunMvn(KernelContext& ctx) {
   return absl::OkStatus();
 }
 
-template <template <typename> class Run>
-absl::Status FloatKernel(KernelContext& ctx) {
-  switch (ctx.input(0).dtype()) {
-    case DataType::kF32:
-      return Run<float>::Go(ctx);
-    case DataType::kF64:
-      return Run<double>::Go(ctx);
-    default:
-      return ctx.Unimplemented(
-          absl::StrCat("input has type ", ctx.input(0).TypeString(), "; expected f32 or f64"));
-  }
-}
 
 template <typename T>
 struct BatchNormRun {
-  static absl::Status Go(KernelContext& ctx) { return RunBatchNorm<T>(ctx); }
+  static absl::Status Run(KernelContext& ctx) { return RunBatchNorm<T>(ctx); }
 };
 template <typename T>
 struct InstanceNormRun {
-  static absl::Status Go(KernelContext& ctx) { return RunInstanceNorm<T>(ctx); }
+  static absl::Status Run(KernelContext& ctx) { return RunInstanceNorm<T>(ctx); }
 };
 template <typename T>
 struct LayerNormRun {
-  static absl::Status Go(KernelContext& ctx) { return RunLayerNorm<T>(ctx); }
+  static absl::Status Run(KernelContext& ctx) { return RunLayerNorm<T>(ctx); }
 };
 template <typename T>
 struct MvnRun {
-  static absl::Status Go(KernelContext& ctx) { return RunMvn<T>(ctx); }
+  static absl::Status Run(KernelContext& ctx) { return RunMvn<T>(ctx); }
 };
 
 }  // namespace
 
 void RegisterNormKernels(KernelTable& table) {
   const std::vector<DataType> types = {DataType::kF32, DataType::kF64};
-  table.Add("BatchNormalization", Device::kCpu, types, &FloatKernel<BatchNormRun>);
-  table.Add("InstanceNormalization", Device::kCpu, types, &FloatKernel<InstanceNormRun>);
-  table.Add("LayerNormalization", Device::kCpu, types, &FloatKernel<LayerNormRun>);
-  table.Add("MeanVarianceNormalization", Device::kCpu, types, &FloatKernel<MvnRun>);
+  table.Add("BatchNormalization", Device::kCpu, types, &RunForFloatType<BatchNormRun>);
+  table.Add("InstanceNormalization", Device::kCpu, types, &RunForFloatType<InstanceNormRun>);
+  table.Add("LayerNormalization", Device::kCpu, types, &RunForFloatType<LayerNormRun>);
+  table.Add("MeanVarianceNormalization", Device::kCpu, types, &RunForFloatType<MvnRun>);
   RegisterSoftmaxKernels(table);
   RegisterDropoutLrnKernels(table);
 }
