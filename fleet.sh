@@ -12,32 +12,48 @@ BUILD="${FLEET_BUILD_DIR:-$ROOT/build}"
 JOBS="${FLEET_JOBS:-2}"
 VENV="$ROOT/.venv"
 
-APT_PACKAGES=(
-  cmake ninja-build g++ pkg-config
-  protobuf-compiler libprotobuf-dev libabsl-dev libonnx-dev libopenblas-dev libcli11-dev
-  libgtest-dev libgmock-dev googletest llvm-14-tools
-  python3 python3-venv python3-onnx python3-numpy
-)
-PIP_PACKAGES=(onnx onnxruntime numpy)
+# The one list of what the build and the tests need (docs/dependencies.md): Debian packages,
+# and the PyPI packages of the .venv.
+read_list() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/dependencies/$1" | awk '{print $1}'; }
+mapfile -t APT_PACKAGES < <(read_list debian.txt)
+mapfile -t PIP_PACKAGES < <(read_list python.txt)
 
 log() { printf '\n== %s\n' "$*"; }
 
-setup() {
+# timed NAME COMMAND...: runs COMMAND and prints how long phase NAME took (also on failure).
+timed() {
+  local name=$1 start=$SECONDS status=0
+  shift
+  "$@" || status=$?
+  printf '== phase %s took %d s%s\n' "$name" "$((SECONDS - start))" \
+    "$([ "$status" -eq 0 ] || echo " (failed, status $status)")"
+  return "$status"
+}
+
+# Installs the Debian packages named as arguments that are not installed yet.
+apt_install_missing() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "${@}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if ((${#missing[@]})); then
-    log "installing Debian packages: ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  fi
-  if ! "$VENV/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
-    log "creating $VENV with ${PIP_PACKAGES[*]}"
-    /usr/bin/python3 -m venv "$VENV"
+  ((${#missing[@]})) || return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The Debian packages, then the .venv; the venv is brought up to date whenever
+# dependencies/python.txt differs from the copy stored in it at its last install.
+setup() {
+  apt_install_missing "${APT_PACKAGES[@]}"
+  local stamp="$VENV/fleet-python.txt"
+  if [ ! -x "$VENV/bin/python" ] || ! cmp -s "$ROOT/dependencies/python.txt" "$stamp"; then
+    log "installing ${PIP_PACKAGES[*]} into $VENV"
+    [ -x "$VENV/bin/python" ] || /usr/bin/python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "${PIP_PACKAGES[@]}"
+    cp "$ROOT/dependencies/python.txt" "$stamp"
   fi
 }
 
@@ -118,12 +134,8 @@ bench() {
 # /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
 bench_train() {
   if ! /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null; then
-    log "installing Debian's PyTorch for the peer side"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-      python3-torch python3-onnx python3-numpy
+    mapfile -t bench_packages < <(read_list debian-bench.txt)
+    apt_install_missing "${bench_packages[@]}"
   fi
   "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models"
   "$VENV/bin/python" "$ROOT/bench/train_bench.py" --models "$BUILD/models" \
@@ -131,7 +143,7 @@ bench_train() {
 }
 
 case "${1:-}" in
-  test) setup; build; run_tests; sanitize ;;
+  test) timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize ;;
   demo) setup; build; demo ;;
   setup) setup ;;
   sanitize) setup; sanitize ;;

@@ -23,6 +23,7 @@
 #include "kernels/cpu/register.h"
 #include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
+#include "tools/version.h"
 
 namespace fleet {
 namespace {
@@ -136,7 +137,9 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "untimed runs first")->capture_default_str();
   app.add_flag("--profile", profile, "print time per op type to standard error");
   app.add_flag("--no-optimize", no_optimize, "skip the inference passes fleet-run runs");
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-bench-forward"); });
   CLI11_PARSE(app, argc, argv);
+  if (!fleet::CheckCpuIsaEnvironmentOrReport("fleet-bench-forward")) return 2;
   absl::Status s = fleet::Bench(model, batch, threads, iters, warmup, profile, !no_optimize);
   if (!s.ok()) {
     std::cerr << "fleet-bench-forward: error: " << s.message() << "\n";

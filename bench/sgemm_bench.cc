@@ -20,6 +20,7 @@
 #include "executor/thread_pool.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/sgemm.h"
+#include "tools/version.h"
 
 namespace {
 
@@ -50,7 +51,9 @@ int main(int argc, char** argv) {
   app.add_option("--shape", shapes, "MxNxK shapes instead of --sizes")->delimiter(',');
   app.add_option("--reps", reps, "timed calls per measurement");
   app.add_flag("--prepack", prepack, "also time Sgemm with B prepacked");
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-bench-sgemm"); });
   CLI11_PARSE(app, argc, argv);
+  if (!fleet::CheckCpuIsaEnvironmentOrReport("fleet-bench-sgemm")) return 2;
 
   std::vector<std::array<int64_t, 3>> dims;
   for (int64_t s : sizes) dims.push_back({s, s, s});

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "ir/text_format.h"
 #include "tools/program_loader.h"
+#include "tools/version.h"
 
 namespace fleet {
 namespace {
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
   app.add_flag("--summary", summary, "op counts, parameter count and bytes, inputs and outputs");
   app.add_flag("--dot", dot, "Graphviz of the main block instead of text");
   app.add_option("-o,--output", output, "write to this file instead of standard output");
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-inspect"); });
   CLI11_PARSE(app, argc, argv);
   if (summary && dot) {
     std::cerr << "fleet-inspect: error: --summary and --dot exclude each other\n";

@@ -26,6 +26,7 @@
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
 #include "tools/strategy_cli.h"
+#include "tools/version.h"
 
 namespace {
 
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
       "--print-after, --time-passes and --debug-pass write to standard error. With a strategy "
       "(--strategy, --strategy-file, --loss, ...) and no --passes, the strategy's pipeline runs; "
       "the printed program records the strategy.");
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-opt"); });
   CLI11_PARSE(app, argc, argv);
 
   auto error = [](const auto& message) {

@@ -24,6 +24,7 @@
 #include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
 #include "tools/train_command.h"
+#include "tools/version.h"
 
 namespace fleet {
 namespace {
@@ -144,7 +145,9 @@ int main(int argc, char** argv) {
                std::string("--infer: run the program as given, without the inference passes (") +
                    fleet::kInferencePipeline + ")");
   fleet::AddTrainFlags(app, train);
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-run"); });
   CLI11_PARSE(app, argc, argv);
+  if (!fleet::CheckCpuIsaEnvironmentOrReport("fleet-run")) return 2;
   fleet::FinishTrainFlags(app, train);
   train.threads = threads;
   absl::Status s = infer ? fleet::Infer(model, inputs, output_dir, threads, !no_optimize)

@@ -28,6 +28,7 @@
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
 #include "tools/strategy_cli.h"
+#include "tools/version.h"
 
 namespace {
 
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
       "output; --time-passes and --debug-pass to standard error.\n"
       "A strategy (--strategy or --strategy-file) picks the pipeline: single runs "
       "'loss,autodiff,optimizer'; --passes replaces it.");
+  app.set_version_flag("--version", [] { return fleet::VersionText("fleet-transpile"); });
   CLI11_PARSE(app, argc, argv);
 
   auto fail = [](const auto& message) {

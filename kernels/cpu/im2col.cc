@@ -4,9 +4,8 @@
 // the channel plane is first copied into a zero-bordered buffer covering every tap, so each
 // column row is then a plain (strided) copy per output row with no bounds logic; without pads
 // the plane is read in place. Stride 1 copies contiguous runs, stride 2 picks every other
-// element; with AVX-512 (f32) both are whole vectors plus one masked tail per output row (two
-// loads and one permute per 16 outputs for stride 2), which keeps the short rows of late ResNet
-// stages (2 to 16 wide) cheap. 3-D windows take a row at a time with per-row valid ranges.
+// element; for f32 these row copies are the active instruction-set level's (isa/im2col_rows.cc:
+// whole AVX-512 vectors plus one masked tail per row where the CPU has it). 3-D windows take a row at a time with per-row valid ranges.
 // col2im mirrors the plane path: every tap's rows are added into a zero-bordered buffer (or
 // the plane itself without pads), contiguous adds for stride 1, and the interior copied out.
 #include "kernels/cpu/im2col.h"
@@ -16,88 +15,40 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/level_kernels.h"
 #include "kernels/cpu/vec_loops.h"
-
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 
 namespace fleet::cpu {
 namespace {
 
 constexpr int64_t kGrain = 32 * 1024;
 
-#ifdef __AVX512F__
-// Lanes [0, n) of a 16-lane mask, n in [0, 16].
-inline __mmask16 FirstLanes(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
-
-// dst[0, n) = src[0, n): whole vectors, then one masked tail.
-inline void CopyRowF32(const float* src, float* dst, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
-  if (i < n) {
-    const __mmask16 m = FirstLanes(n - i);
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
-  }
-}
-
-// dst[i] = src[2 * i] for i in [0, n): two loads and one permute per 16 outputs. Masked loads
-// read no element past src[2 * (n - 1)].
-inline void PickEvenF32(const float* src, float* dst, int64_t n) {
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 lo = _mm512_loadu_ps(src + 2 * i);
-    const __m512 hi = _mm512_maskz_loadu_ps(0x7fff, src + 2 * i + 16);
-    _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(lo, even, hi));
-  }
-  if (i < n) {
-    const int64_t need = 2 * (n - i) - 1;  // source elements from src[2 * i]
-    const __m512 lo = _mm512_maskz_loadu_ps(FirstLanes(std::min<int64_t>(need, 16)), src + 2 * i);
-    const __m512 hi = _mm512_maskz_loadu_ps(FirstLanes(std::max<int64_t>(need - 16, 0)),
-                                            src + 2 * i + 16);
-    _mm512_mask_storeu_ps(dst + i, FirstLanes(n - i), _mm512_permutex2var_ps(lo, even, hi));
-  }
-}
-#endif
-
 // dst[i] = src[i * stride] for i in [0, n). Reads no element past src[(n - 1) * stride].
+// f32 goes to the active instruction-set level's copy (level_kernels.h).
 template <typename T>
 inline void CopyStrided(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
-#ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
-    if (stride == 1) return CopyRowF32(src, dst, n);
-    if (stride == 2) return PickEvenF32(src, dst, n);
-  }
-#endif
-  int64_t i = 0;
-  if (stride == 1) {
+    ActiveLevelKernels().copy_rows_f32(src, 0, stride, dst, n, 1);
+  } else if (stride == 1) {
+    int64_t i = 0;
     for (; i + kVec <= n; i += kVec) {
       for (int j = 0; j < kVec; ++j) dst[i + j] = src[i + j];
     }
     for (; i < n; ++i) dst[i] = src[i];
-    return;
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i * stride];
   }
-  for (; i < n; ++i) dst[i] = src[i * stride];
 }
 
 // `rows` rows of CopyStrided: row r reads from src + r * src_step and writes n elements at
 // dst + r * n. The stride is dispatched once per call.
 template <typename T>
 void CopyRows(const T* src, int64_t src_step, int64_t stride, T* dst, int64_t n, int64_t rows) {
-#ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
-    if (stride == 1) {
-      for (int64_t r = 0; r < rows; ++r) CopyRowF32(src + r * src_step, dst + r * n, n);
-      return;
-    }
-    if (stride == 2) {
-      for (int64_t r = 0; r < rows; ++r) PickEvenF32(src + r * src_step, dst + r * n, n);
-      return;
-    }
+    ActiveLevelKernels().copy_rows_f32(src, src_step, stride, dst, n, rows);
+  } else {
+    for (int64_t r = 0; r < rows; ++r) CopyStrided(src + r * src_step, stride, dst + r * n, n);
   }
-#endif
-  for (int64_t r = 0; r < rows; ++r) CopyStrided(src + r * src_step, stride, dst + r * n, n);
 }
 
 // Geometry of the 1-D / 2-D path, computed once per Im2Col call.

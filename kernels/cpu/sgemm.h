@@ -4,6 +4,9 @@
 // op(B) into kNr-column panels (zero padded), and a register-blocked micro-kernel
 // (sgemm_kernel.h) computes each kMr x kNr tile of C. Transposes are absorbed by the packing.
 //
+// The micro-kernel, and with it the packed layout, is the active instruction-set level's
+// (kernels/cpu/cpu_isa.h): kernels/cpu/isa/ holds one build per level.
+//
 // A constant operand (weights) can be packed once with PackSgemmA / PackSgemmB and passed as
 // `packed` on every call; packing is then skipped. With few rows (batch-1 inference) B is read
 // in place when it is not transposed, so the weights are streamed once per call. With a thread
@@ -21,6 +24,8 @@ namespace fleet::cpu {
 // op(A) or op(B) in the packed layout of Sgemm. For A ([rows = m, depth = k]): per kc block of
 // K, the kMr-row panels one after another, each [kc][kMr]. For B ([depth = k, cols = n]): per kc
 // block, the kNr-column panels, each [kc][kNr].
+struct SgemmVariant;
+
 class PackedSgemmMatrix {
  public:
   PackedSgemmMatrix() = default;
@@ -28,6 +33,8 @@ class PackedSgemmMatrix {
   int64_t depth() const { return depth_; }  // k
   int64_t width() const { return width_; }  // m for A, n for B
   const float* data() const { return data_.get(); }
+  // The SGEMM build (instruction-set level) whose layout it holds.
+  const SgemmVariant* variant() const { return variant_; }
   // Bytes held, for memory accounting.
   int64_t bytes() const { return size_ * static_cast<int64_t>(sizeof(float)); }
 
@@ -37,6 +44,7 @@ class PackedSgemmMatrix {
   struct Free {
     void operator()(float* p) const;
   };
+  const SgemmVariant* variant_ = nullptr;  // whose layout `data_` holds
   bool is_a_ = false;
   int64_t depth_ = 0, width_ = 0, size_ = 0;
   std::unique_ptr<float, Free> data_;
@@ -48,8 +56,8 @@ PackedSgemmMatrix PackSgemmA(bool trans, int64_t m, int64_t k, const float* a, i
 PackedSgemmMatrix PackSgemmB(bool trans, int64_t k, int64_t n, const float* b, int64_t ldb);
 
 // One operand of Sgemm: a row-major matrix (transposed when `trans`), or a packed one (then
-// data/ld/trans are ignored; its side, width and depth must match the call's, else Sgemm
-// aborts).
+// data/ld/trans are ignored; its side, width and depth must match the call's, and it must have
+// been packed in this process, else Sgemm aborts).
 struct SgemmOperand {
   const float* data = nullptr;
   int64_t ld = 0;
@@ -62,7 +70,8 @@ struct SgemmOperand {
 void Sgemm(int64_t m, int64_t n, int64_t k, float alpha, const SgemmOperand& a,
            const SgemmOperand& b, float beta, float* c, int64_t ldc, ThreadPool* pool);
 
-// The micro-kernel compiled in (e.g. "avx512 8x48").
+// The micro-kernel in use (e.g. "avx512 8x48"): the one of the active instruction-set level
+// (kernels/cpu/cpu_isa.h), picked at run time.
 const char* SgemmKernelName();
 
 }  // namespace fleet::cpu

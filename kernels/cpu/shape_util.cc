@@ -4,13 +4,10 @@
 
 #include <algorithm>
 
-#ifdef __AVX__
-#include <immintrin.h>
-#endif
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "executor/half.h"
+#include "kernels/cpu/level_kernels.h"
 
 namespace fleet::cpu {
 namespace {
@@ -55,38 +52,9 @@ void CopyRows(const char* in, const std::vector<int64_t>& shape,
   }
 }
 
-#ifdef __AVX__
-// dst[j * ld_dst + k] = src[k * ld_src + j] for j, k in [0, 8): one 8x8 block of 4-byte
-// elements, transposed in registers (unpack, shuffle, lane permute; bit-exact, any dtype).
-inline void Transpose8x8(const void* src_v, int64_t ld_src, void* dst_v, int64_t ld_dst) {
-  const float* src = static_cast<const float*>(src_v);
-  float* dst = static_cast<float*>(dst_v);
-  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + ld_src);
-  const __m256 r2 = _mm256_loadu_ps(src + 2 * ld_src), r3 = _mm256_loadu_ps(src + 3 * ld_src);
-  const __m256 r4 = _mm256_loadu_ps(src + 4 * ld_src), r5 = _mm256_loadu_ps(src + 5 * ld_src);
-  const __m256 r6 = _mm256_loadu_ps(src + 6 * ld_src), r7 = _mm256_loadu_ps(src + 7 * ld_src);
-  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(s0, s4, 0x20));
-  _mm256_storeu_ps(dst + ld_dst, _mm256_permute2f128_ps(s1, s5, 0x20));
-  _mm256_storeu_ps(dst + 2 * ld_dst, _mm256_permute2f128_ps(s2, s6, 0x20));
-  _mm256_storeu_ps(dst + 3 * ld_dst, _mm256_permute2f128_ps(s3, s7, 0x20));
-  _mm256_storeu_ps(dst + 4 * ld_dst, _mm256_permute2f128_ps(s0, s4, 0x31));
-  _mm256_storeu_ps(dst + 5 * ld_dst, _mm256_permute2f128_ps(s1, s5, 0x31));
-  _mm256_storeu_ps(dst + 6 * ld_dst, _mm256_permute2f128_ps(s2, s6, 0x31));
-  _mm256_storeu_ps(dst + 7 * ld_dst, _mm256_permute2f128_ps(s3, s7, 0x31));
-}
-#endif
-
 // out viewed as [outer..., rows, cols] where input strides of the last two dims are (1, ld):
-// a batch of 2-D transposes, done in kBlock x kBlock tiles so both sides stay in cache; with AVX,
-// 4-byte elements go through 8x8 register transposes within each tile.
+// a batch of 2-D transposes, done in kBlock x kBlock tiles so both sides stay in cache; tiles of
+// 4-byte elements are the active instruction-set level's (8x8 register transposes with AVX).
 template <typename T>
 void CopyTransposed(const KernelContext& ctx, const char* in, const std::vector<int64_t>& shape,
                     const std::vector<int64_t>& strides, T* out) {
@@ -114,22 +82,14 @@ void CopyTransposed(const KernelContext& ctx, const char* in, const std::vector<
       const int64_t r_end = std::min(rows, rb + kBlock);
       for (int64_t cb = 0; cb < cols; cb += kBlock) {
         const int64_t c_end = std::min(cols, cb + kBlock);
-        int64_t r = rb;
-#ifdef __AVX__
         if constexpr (sizeof(T) == 4) {
-          for (; r + 8 <= r_end; r += 8) {
-            int64_t c = cb;
-            for (; c + 8 <= c_end; c += 8) {
-              Transpose8x8(src + r + c * ld, ld, dst + r * cols + c, cols);
-            }
-            for (int64_t rr = r; rr < r + 8; ++rr) {
-              for (int64_t cc = c; cc < c_end; ++cc) dst[rr * cols + cc] = src[rr + cc * ld];
-            }
+          ActiveLevelKernels().transpose_tile_b32(
+              reinterpret_cast<const uint32_t*>(src + rb + cb * ld), ld,
+              reinterpret_cast<uint32_t*>(dst + rb * cols + cb), cols, r_end - rb, c_end - cb);
+        } else {
+          for (int64_t r = rb; r < r_end; ++r) {
+            for (int64_t c = cb; c < c_end; ++c) dst[r * cols + c] = src[r + c * ld];
           }
-        }
-#endif
-        for (; r < r_end; ++r) {
-          for (int64_t c = cb; c < c_end; ++c) dst[r * cols + c] = src[r + c * ld];
         }
       }
     }

@@ -26,6 +26,7 @@
 #include "ir/onnx/importer.h"
 #include "ir/serialize.h"
 #include "kernels/cpu/register.h"
+#include "tools/version.h"
 
 namespace fleet {
 namespace {
@@ -206,9 +207,12 @@ int Main(int argc, char** argv) {
       quiet = true;
     } else if (arg == "--roundtrip") {
       roundtrip = true;
+    } else if (arg == "--version") {
+      std::cout << VersionText("fleet-conformance") << "\n";
+      return 0;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << "usage: fleet-conformance DIR [--filter REGEX] [--threads N] [--quiet] "
-                   "[--roundtrip]\n"
+                   "[--roundtrip] [--version]\n"
                    "Runs every ONNX node test case under DIR (test_*/model.onnx) and prints\n"
                    "PASS / FAIL / UNSUPPORTED per case; exits 1 when any case fails.\n"
                    "--quiet prints only failures and the summary.\n"
@@ -222,6 +226,7 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!CheckCpuIsaEnvironmentOrReport("fleet-conformance")) return 2;
   if (dir.empty() || !fs::is_directory(dir)) {
     std::cerr << "fleet-conformance: error: give the folder of ONNX test cases (got '" << dir
               << "')\n";

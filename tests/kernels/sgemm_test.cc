@@ -15,15 +15,17 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/sgemm_kernel.h"
+#include "kernels/cpu/level_kernels.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace fleet::cpu {
 namespace {
 
-constexpr int kMr = sgemm::kMr;
-constexpr int kNr = sgemm::kNr;
-constexpr int kKc = 256;  // sgemm.cc's K block
+// The panel sizes of the build under test: the active instruction-set level's (CTest runs this
+// binary once per level the CPU supports, through FLEET_CPU_ISA).
+const int kMr = ActiveLevelKernels().sgemm.mr;
+const int kNr = ActiveLevelKernels().sgemm.nr;
+constexpr int kKc = 256;  // isa/sgemm_blocked.cc's K block
 
 std::vector<float> Random(int64_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -1,13 +1,15 @@
 // AVX-512 f32 micro-kernel: up to 8 rows x 48 columns (3 zmm per row), 24 accumulators; see
 // sgemm_kernel.h. Tiles with few accumulators (small M, GEMV-like) split K over several
 // accumulator sets so the FMA latency stays hidden.
-#include "kernels/cpu/sgemm_kernel.h"
+#include "kernels/cpu/isa/sgemm_kernel.h"
 
-#if defined(__AVX512F__)
+#if FLEET_ISA_LEVEL != FLEET_ISA_LEVEL_AVX512
+#error "compile this file only for the avx512 level (kernels/CMakeLists.txt)"
+#endif
 
 #include <immintrin.h>
 
-namespace fleet::cpu::sgemm {
+namespace fleet::cpu::FLEET_ISA_NS::sgemm {
 namespace {
 
 constexpr int kVec = 16;
@@ -154,8 +156,6 @@ void NarrowKernel(int rows, int cols, int64_t kc, const float* a, int64_t a_pane
                                                 beta);
 }
 
-const char* MicroKernelName() { return "avx512 8x48"; }
-
 void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b, int64_t ldb,
                  float* c, int64_t ldc, float alpha, float beta) {
   const int vecs = (cols + kVec - 1) / kVec;
@@ -164,6 +164,5 @@ void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b,
   kTiles[rows - 1][vecs - 1](kc, a, b, ldb, c, ldc, last, alpha, beta);
 }
 
-}  // namespace fleet::cpu::sgemm
+}  // namespace fleet::cpu::FLEET_ISA_NS::sgemm
 
-#endif  // __AVX512F__

@@ -1,12 +1,14 @@
 // AVX2 + FMA f32 micro-kernel: up to 6 rows x 16 columns (2 ymm per row), 12 accumulators; see
 // sgemm_kernel.h. Used where AVX-512 is not available.
-#include "kernels/cpu/sgemm_kernel.h"
+#include "kernels/cpu/isa/sgemm_kernel.h"
 
-#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+#if FLEET_ISA_LEVEL != FLEET_ISA_LEVEL_AVX2
+#error "compile this file only for the avx2 level (kernels/CMakeLists.txt)"
+#endif
 
 #include <immintrin.h>
 
-namespace fleet::cpu::sgemm {
+namespace fleet::cpu::FLEET_ISA_NS::sgemm {
 namespace {
 
 constexpr int kVec = 8;
@@ -81,8 +83,6 @@ constexpr const TileFn* kTiles[kMr] = {kRow<1>, kRow<2>, kRow<3>, kRow<4>, kRow<
 
 }  // namespace
 
-const char* MicroKernelName() { return "avx2 6x16"; }
-
 void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b, int64_t ldb,
                  float* c, int64_t ldc, float alpha, float beta) {
   const int vecs = (cols + kVec - 1) / kVec;
@@ -90,6 +90,5 @@ void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b,
                              beta);
 }
 
-}  // namespace fleet::cpu::sgemm
+}  // namespace fleet::cpu::FLEET_ISA_NS::sgemm
 
-#endif

@@ -1,12 +1,12 @@
 // Portable f32 micro-kernel (4 x 16 tile in plain C++ the compiler may vectorise); see
 // sgemm_kernel.h. Used when neither AVX-512 nor AVX2 + FMA is available.
-#include "kernels/cpu/sgemm_kernel.h"
+#include "kernels/cpu/isa/sgemm_kernel.h"
 
-#if !defined(__AVX512F__) && !(defined(__AVX2__) && defined(__FMA__))
+#if FLEET_ISA_LEVEL != FLEET_ISA_LEVEL_PORTABLE
+#error "compile this file only for the portable level (kernels/CMakeLists.txt)"
+#endif
 
-namespace fleet::cpu::sgemm {
-
-const char* MicroKernelName() { return "generic 4x16"; }
+namespace fleet::cpu::FLEET_ISA_NS::sgemm {
 
 void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b, int64_t ldb,
                  float* c, int64_t ldc, float alpha, float beta) {
@@ -32,6 +32,5 @@ void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b,
   }
 }
 
-}  // namespace fleet::cpu::sgemm
+}  // namespace fleet::cpu::FLEET_ISA_NS::sgemm
 
-#endif

@@ -1,6 +1,7 @@
-// The register-blocked f32 micro-kernel behind Sgemm (sgemm.h), one per instruction set:
-// AVX-512 (sgemm_kernel_avx512.cc), AVX2 + FMA (sgemm_kernel_avx2.cc) or plain C++
-// (sgemm_kernel_generic.cc). Exactly one of them is compiled in, chosen by the target flags.
+// The register-blocked f32 micro-kernel behind Sgemm (sgemm.h), one per instruction-set level
+// (isa/level.h): AVX-512 (sgemm_kernel_avx512.cc), AVX2 + FMA (sgemm_kernel_avx2.cc) or plain
+// C++ (sgemm_kernel_portable.cc). Each level's build of the blocked driver (sgemm_blocked.cc)
+// links its own, in its own namespace.
 //
 // A micro-kernel computes one tile of at most kMr x kNr elements of C:
 //   C[rows, cols] = alpha * Apanel[rows, kc] * B[kc, cols] + beta * C
@@ -11,22 +12,24 @@
 
 #include <cstdint>
 
-namespace fleet::cpu::sgemm {
+#include "kernels/cpu/isa/level.h"
 
-#if defined(__AVX512F__)
+namespace fleet::cpu::FLEET_ISA_NS::sgemm {
+
+#if FLEET_ISA_LEVEL == FLEET_ISA_LEVEL_AVX512
 inline constexpr int kMr = 8;
 inline constexpr int kNr = 48;
+inline constexpr char kMicroKernelName[] = "avx512 8x48";
 #define FLEET_SGEMM_NARROW_KERNEL 1
-#elif defined(__AVX2__) && defined(__FMA__)
+#elif FLEET_ISA_LEVEL == FLEET_ISA_LEVEL_AVX2
 inline constexpr int kMr = 6;
 inline constexpr int kNr = 16;
+inline constexpr char kMicroKernelName[] = "avx2 6x16";
 #else
 inline constexpr int kMr = 4;
 inline constexpr int kNr = 16;
+inline constexpr char kMicroKernelName[] = "portable 4x16";
 #endif
-
-// Name of the compiled micro-kernel ("avx512 8x48", ...), for benchmarks and logs.
-const char* MicroKernelName();
 
 // 1 <= rows <= kMr, 1 <= cols <= kNr, kc >= 1.
 void MicroKernel(int rows, int cols, int64_t kc, const float* a, const float* b, int64_t ldb,
@@ -50,4 +53,4 @@ inline void NarrowKernel(int, int, int64_t, const float*, int64_t, const float*,
                          int64_t, float, float) {}
 #endif
 
-}  // namespace fleet::cpu::sgemm
+}  // namespace fleet::cpu::FLEET_ISA_NS::sgemm
