@@ -38,10 +38,19 @@ apt_install_missing() {
   done
   ((${#missing[@]})) || return 0
   log "installing Debian packages: ${missing[*]}"
-  local sudo=""
+  local sudo="" apt_log
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_log=$(mktemp)
+  # apt's per-package progress is noise in a CI log: shown only when the install fails.
+  if ! { $sudo apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+           "${missing[@]}"; } >"$apt_log" 2>&1; then
+    tail -n 40 "$apt_log"
+    rm -f "$apt_log"
+    echo "fleet.sh: error: installing the Debian packages failed (output above)" >&2
+    return 1
+  fi
+  rm -f "$apt_log"
 }
 
 # The Debian packages, then the .venv; the venv is brought up to date whenever
