@@ -3,7 +3,7 @@
 #   ./fleet.sh test   install what is missing, build, and run every test (CI runs exactly this)
 #   ./fleet.sh demo   build, then run the demo job on built-in defaults
 # Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
-#        ./fleet.sh bench-train [--torch-only] (training throughput beside PyTorch).
+#        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
 

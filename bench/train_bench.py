@@ -8,7 +8,7 @@ once with
   fleet-transpile MODEL --strategy single --label label --loss LOSS --optimizer sgd --lr LR -o JOB
 and then, per thread count, runs each side in its own process:
   fleet-run JOB --data DATA --batch B --threads T --steps W+N [--epochs E]
-  OMP_WAIT_POLICY=PASSIVE python3 bench/torch_train.py MODEL --data DATA --batch B --threads T
+  [torch env] python3 bench/torch_train.py MODEL --data DATA --batch B --threads T
                                   --warmup W --steps N
 PyTorch runs bench/torch_models.py's equal of the ONNX model with the ONNX initializers as its
 weights, the same loss, SGD with the same learning rate, the same batches in the same order
@@ -20,23 +20,32 @@ a shared machine other load only ever slows a run down. Peak MB is ru_maxrss of 
 process alone (os.wait4); PyTorch's includes its Python interpreter and libraries, whose
 baseline the header gives.
 
+PyTorch's environment (bench/torch_peer.py): OMP_NUM_THREADS = OPENBLAS_NUM_THREADS = threads,
+OMP_WAIT_POLICY=PASSIVE, and, unless --torch-as-installed or the caller sets them, the best
+kernels its build has: OPENBLAS_CORETYPE (SkylakeX on AVX-512, Haswell on AVX2; Debian's
+OpenBLAS 0.3.21 falls back to SSE3 Prescott kernels on CPUs it does not know) and
+ATEN_CPU_CAPABILITY=avx512, each read back inside a torch process and dropped if it does not
+take effect. Fleet runs with the caller's environment.
+
 Batches: MLP 128, CTR-DNN 512 (loss sigmoid_bce), ResNet-18-shaped CNN 32, transformer 32 (the
-others softmax_ce). Prints a markdown table headed by the machine, OPENBLAS_CORETYPE and the
-command:
+others softmax_ce). Prints, headed by the machine, CPU flags, each side's kernel environment and
+GEMM kernels (bench/kernel_report.py) and the command, a markdown table
   | model | batch | threads | fleet samples/s | torch samples/s | ratio (fleet/torch) |
   | fleet peak MB | torch peak MB |
+and then both sides' GFLOP/s at each model's top 3 forward GEMM shapes (fleet-bench-sgemm beside
+torch.mm in a torch process with the environment above; F.conv2d for Conv layers).
 
 Run it with Fleet's venv python (numpy, onnx); the PyTorch side runs under --torch-python
 (default /usr/bin/python3 with Debian's python3-torch). ./fleet.sh bench-train runs it.
 
 Usage: train_bench.py --models DIR [--bin-dir DIR | --torch-only] [--threads 1,2]
                       [--only mlp,ctr_dnn] [--steps N] [--warmup W] [--repeat R] [--json FILE]
+                      [--torch-as-installed] [--sgemm-bench PATH] [--gemm-reps R]
 """
 
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -49,8 +58,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "models"))
 sys.path.insert(0, HERE)
 import sample_inputs  # noqa: E402
-from forward_bench import (cpu_model, find_models, fmt, int_list, print_report,  # noqa: E402
-                           run_measured)
+import kernel_report  # noqa: E402
+from forward_bench import find_models, fmt, int_list, print_report, run_measured  # noqa: E402
+from torch_peer import TorchPeer  # noqa: E402
 
 # model: (batch, loss, timed steps, warm-up steps, batches of data)
 CONFIG = {
@@ -59,14 +69,6 @@ CONFIG = {
     "transformer": (32, "softmax_ce", 40, 5, 8),
     "ctr_dnn": (512, "sigmoid_bce", 100, 10, 8),
 }
-TORCH_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
-def torch_env(threads):
-    """PyTorch's environment: passive OpenMP waits, and OpenMP and OpenBLAS (Debian's torch
-    calls the pthreads OpenBLAS, whose pool torch.set_num_threads does not size) at `threads`."""
-    return dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-                **TORCH_ENV)
 
 
 def write_data(model_path, loss, records, folder, seed=0):
@@ -154,12 +156,12 @@ class Fleet:
                 "peak_rss_mb": round(full[1], 1)}, None
 
 
-def measure_torch(args, model_path, data, batch, threads, steps, warmup):
+def measure_torch(args, torch_peer, model_path, data, batch, threads, steps, warmup):
     cmd = [args.torch_python, os.path.join(HERE, "torch_train.py"), model_path, "--data", data,
            "--batch", str(batch), "--threads", str(threads), "--steps", str(steps), "--warmup",
            str(warmup), "--lr", repr(args.lr)]
     try:
-        rc, out, err, peak_mb = run_measured(cmd, args.timeout, env=torch_env(threads))
+        rc, out, err, peak_mb = run_measured(cmd, args.timeout, env=torch_peer.env(threads))
     except OSError as e:
         return None, f"torch: cannot run {cmd[0]}: {e}"
     if rc != 0:
@@ -175,7 +177,7 @@ def measure_torch(args, model_path, data, batch, threads, steps, warmup):
     return result, None
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", required=True, help="directory of <name>.onnx models")
     parser.add_argument("--bin-dir", help="folder with fleet-transpile and fleet-run")
@@ -192,31 +194,36 @@ def main():
     parser.add_argument("--lr", type=float, default=0.01, help="SGD learning rate")
     parser.add_argument("--torch-python", default="/usr/bin/python3",
                         help="python with torch, numpy and onnx (default: /usr/bin/python3)")
+    parser.add_argument("--torch-as-installed", action="store_true",
+                        help="run PyTorch with the caller's environment as it is (plus the thread "
+                             "settings) instead of adding the best OPENBLAS_CORETYPE and "
+                             "ATEN_CPU_CAPABILITY for this CPU where unset")
+    parser.add_argument("--sgemm-bench",
+                        help="fleet-bench-sgemm for Fleet's GFLOP/s in the GEMM table (default: "
+                             "BIN_DIR/../bench/fleet-bench-sgemm or BIN_DIR/fleet-bench-sgemm)")
+    parser.add_argument("--gemm-reps", type=int, default=20,
+                        help="timed calls per GEMM shape in the GEMM table (fewer for big "
+                             "shapes); 0 leaves the table out")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per run")
     parser.add_argument("--json", help="also write all results to this file")
     parser.add_argument("--keep", action="store_true", help="keep the data and job folders")
     args = parser.parse_args()
     if not args.torch_only and not args.bin_dir:
         parser.error("give --bin-dir (Fleet's tools) or --torch-only")
-    if args.repeat < 1:
-        parser.error(f"--repeat is {args.repeat}; expected >= 1")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps is {args.steps}; expected >= 1")
+    for flag, least in (("repeat", 1), ("steps", 1), ("gemm_reps", 0)):
+        value = getattr(args, flag)
+        if value is not None and value < least:
+            parser.error(f"--{flag.replace('_', '-')} is {value}; expected >= {least}")
     if args.warmup is not None and args.warmup < 1:
         parser.error(f"--warmup is {args.warmup}; expected >= 1 (Fleet's time is a difference "
                      "of runs of W and W+N steps)")
+    if args.sgemm_bench and not os.access(args.sgemm_bench, os.X_OK):
+        parser.error(f"--sgemm-bench '{args.sgemm_bench}' is not an executable file")
+    return args
 
-    only = [n for n in args.only.split(",") if n]
-    unknown = [n for n in only if n not in CONFIG]
-    if unknown:
-        sys.exit(f"train_bench.py: error: no training config for {', '.join(unknown)}; expected "
-                 f"some of {', '.join(CONFIG)}")
-    names = [n for n in find_models(args.models, only) if n in CONFIG]
-    fleet = None if args.torch_only else Fleet(args.bin_dir, args.timeout, args.lr,
-                                               args.op_threads)
-    _, _, _, torch_base_mb = run_measured(
-        [args.torch_python, "-c", "import numpy, onnx, torch"], args.timeout, env=torch_env(1))
 
+def run_models(args, names, fleet, torch_peer):
+    """Runs every model and thread count on both sides; returns (table rows, errors, records)."""
     work_root = tempfile.mkdtemp(prefix="fleet-train-bench-")
     rows, errors, records = [], [], []
     try:
@@ -242,7 +249,7 @@ def main():
                     if error:
                         errors.append(f"{label}: {error}")
                 torch_result, error = best_of(args.repeat, lambda: measure_torch(
-                    args, model, data, batch, threads, steps, warmup))
+                    args, torch_peer, model, data, batch, threads, steps, warmup))
                 if error:
                     errors.append(f"{label}: {error}")
                 f_sps = fleet_result and fleet_result["samples_per_s"]
@@ -260,13 +267,50 @@ def main():
             print(f"data and jobs kept in {work_root}", file=sys.stderr)
         else:
             shutil.rmtree(work_root, ignore_errors=True)
+    return rows, errors, records
 
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    torch_version = next((r["torch"]["torch"] for r in records if r["torch"]), "?")
-    print(f"machine: {cpu_model()}, {cores} logical cores ({usable} usable), "
-          f"{platform.system()} {platform.release()}")
-    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} (both sides)")
+
+def main():
+    args = parse_args()
+    only = [n for n in args.only.split(",") if n]
+    unknown = [n for n in only if n not in CONFIG]
+    if unknown:
+        sys.exit(f"train_bench.py: error: no training config for {', '.join(unknown)}; expected "
+                 f"some of {', '.join(CONFIG)}")
+    names = [n for n in find_models(args.models, only) if n in CONFIG]
+    fleet = None if args.torch_only else Fleet(args.bin_dir, args.timeout, args.lr,
+                                               args.op_threads)
+    sgemm_bench = None if args.torch_only else args.sgemm_bench or kernel_report.find_sgemm_bench(
+        os.path.join(args.bin_dir, os.pardir, "bench"), args.bin_dir)
+    cpu = kernel_report.cpu_info()
+    print("checking PyTorch's kernels ...", file=sys.stderr, flush=True)
+    torch_peer = TorchPeer(args.torch_python, cpu["flags"], args.torch_as_installed,
+                           args.timeout)
+    if torch_peer.installed is None:
+        sys.exit(f"train_bench.py: error: PyTorch does not run under --torch-python "
+                 f"{args.torch_python}:\n{torch_peer.errors[0]}")
+    _, _, _, torch_base_mb = run_measured(
+        [args.torch_python, "-c", "import numpy, onnx, torch"], args.timeout,
+        env=torch_peer.env(1))
+
+    rows, errors, records = run_models(args, names, fleet, torch_peer)
+    errors = torch_peer.errors + errors
+    gemm_lines = []
+    if args.gemm_reps:
+        print("timing GEMM shapes ...", file=sys.stderr, flush=True)
+        models = [(n, os.path.join(args.models, f"{n}.onnx"), CONFIG[n][0]) for n in names]
+        table, gemm_records, gemm_errors, sgemm_kernel = kernel_report.gemm_report(
+            models, args.threads, torch_peer, sgemm_bench, args.gemm_reps, args.timeout)
+        gemm_lines = [""] + kernel_report.gemm_legend(
+            "torch", "torch.mm(A, B, out=C) in a torch process with the torch environment "
+            "above", "the Conv layer's own F.conv2d (no grad), counted as its im2col FLOPs",
+            sgemm_bench, sgemm_kernel, args.gemm_reps) + [""] + table
+        records += gemm_records
+        errors += gemm_errors
+
+    torch_version = next((r["torch"]["torch"] for r in records if r.get("torch")), "?")
+    for line in kernel_report.machine_lines(cpu):
+        print(line)
     print(f"command: {shlex.join([os.path.basename(sys.executable)] + sys.argv)}")
     print(f"training: float32, SGD lr {args.lr:g}, batches in order from synthetic data; "
           "warm-up steps excluded (steps/warm-up per model in the JSON); samples/s: the fastest "
@@ -284,9 +328,20 @@ def main():
     else:
         print("Fleet: threads = Hogwild workers (fleet-run --threads T), each with one intra-op "
               "thread and its own batches")
+    print(kernel_report.env_line("fleet", os.environ))
+    print(kernel_report.env_line("torch", torch_peer.env("T"), torch_peer.set_here())
+          + " (* set by the benchmark; T = the row's threads)")
+    if fleet:
+        print(f"kernels fleet: {kernel_report.fleet_kernel(fleet.run)}; float32 GEMMs are "
+              "Fleet's own SGEMM, OpenBLAS only serves float64")
+    for line in torch_peer.header_lines():
+        print(line)
+    records.append({"kind": "kernels", "cpu": {**cpu, "flags": sorted(cpu["flags"])},
+                    "torch_env": torch_peer.overrides, "torch_as_run": torch_peer.active,
+                    "torch_as_installed": torch_peer.installed})
     return print_report("| model | batch | threads | fleet samples/s | torch samples/s | "
                         "ratio (fleet/torch) | fleet peak MB | torch peak MB |",
-                        rows, errors, records, args.json)
+                        rows, errors, records, args.json, after=gemm_lines)
 
 
 if __name__ == "__main__":
