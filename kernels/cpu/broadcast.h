@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "executor/kernel.h"
 #include "executor/tensor.h"
+#include "kernels/cpu/level_loops.h"
 
 namespace fleet::cpu {
 
@@ -121,35 +122,59 @@ void ForEachSpan(const KernelContext& ctx, const BroadcastPlan& plan, const Span
 // the very same array as a contiguous input (read at the index it writes), nothing else.
 inline constexpr int kSpanBlock = 16;
 
+// The span loops run at the active instruction-set level (level_loops.h).
+namespace broadcast_internal {
+
+template <typename TA, typename TB, typename TO, typename F>
+struct SpanVVLoop {
+  static FLEET_LOOP_INLINE void Run(const TA* a, const TB* b, TO* o, int64_t n, const F* f) {
+    int64_t i = 0;
+    for (; i + kSpanBlock <= n; i += kSpanBlock) {
+#pragma GCC ivdep
+      for (int j = 0; j < kSpanBlock; ++j) o[i + j] = (*f)(a[i + j], b[i + j]);
+    }
+    for (; i < n; ++i) o[i] = (*f)(a[i], b[i]);
+  }
+};
+template <typename TA, typename TB, typename TO, typename F>
+struct SpanVSLoop {
+  static FLEET_LOOP_INLINE void Run(const TA* a, TB b, TO* o, int64_t n, const F* f) {
+    int64_t i = 0;
+    for (; i + kSpanBlock <= n; i += kSpanBlock) {
+#pragma GCC ivdep
+      for (int j = 0; j < kSpanBlock; ++j) o[i + j] = (*f)(a[i + j], b);
+    }
+    for (; i < n; ++i) o[i] = (*f)(a[i], b);
+  }
+};
+template <typename TA, typename TB, typename TO, typename F>
+struct SpanSVLoop {
+  static FLEET_LOOP_INLINE void Run(TA a, const TB* b, TO* o, int64_t n, const F* f) {
+    int64_t i = 0;
+    for (; i + kSpanBlock <= n; i += kSpanBlock) {
+#pragma GCC ivdep
+      for (int j = 0; j < kSpanBlock; ++j) o[i + j] = (*f)(a, b[i + j]);
+    }
+    for (; i < n; ++i) o[i] = (*f)(a, b[i]);
+  }
+};
+
+}  // namespace broadcast_internal
+
 // o[i] = f(a[i], b[i]) for i in [0, n).
 template <typename TA, typename TB, typename TO, typename F>
 void SpanVV(const TA* a, const TB* b, TO* o, int64_t n, const F& f) {
-  int64_t i = 0;
-  for (; i + kSpanBlock <= n; i += kSpanBlock) {
-#pragma GCC ivdep
-    for (int j = 0; j < kSpanBlock; ++j) o[i + j] = f(a[i + j], b[i + j]);
-  }
-  for (; i < n; ++i) o[i] = f(a[i], b[i]);
+  RunLoopAtLevel<broadcast_internal::SpanVVLoop<TA, TB, TO, F>>(a, b, o, n, &f);
 }
 // o[i] = f(a[i], b) for i in [0, n).
 template <typename TA, typename TB, typename TO, typename F>
 void SpanVS(const TA* a, TB b, TO* o, int64_t n, const F& f) {
-  int64_t i = 0;
-  for (; i + kSpanBlock <= n; i += kSpanBlock) {
-#pragma GCC ivdep
-    for (int j = 0; j < kSpanBlock; ++j) o[i + j] = f(a[i + j], b);
-  }
-  for (; i < n; ++i) o[i] = f(a[i], b);
+  RunLoopAtLevel<broadcast_internal::SpanVSLoop<TA, TB, TO, F>>(a, b, o, n, &f);
 }
 // o[i] = f(a, b[i]) for i in [0, n).
 template <typename TA, typename TB, typename TO, typename F>
 void SpanSV(TA a, const TB* b, TO* o, int64_t n, const F& f) {
-  int64_t i = 0;
-  for (; i + kSpanBlock <= n; i += kSpanBlock) {
-#pragma GCC ivdep
-    for (int j = 0; j < kSpanBlock; ++j) o[i + j] = f(a, b[i + j]);
-  }
-  for (; i < n; ++i) o[i] = f(a, b[i]);
+  RunLoopAtLevel<broadcast_internal::SpanSVLoop<TA, TB, TO, F>>(a, b, o, n, &f);
 }
 
 // out[i] = f(a[ia], b[ib]) over a two-input plan. `out` may alias `a` or `b` when that input is

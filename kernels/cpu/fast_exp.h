@@ -8,7 +8,7 @@
 
 namespace fleet::cpu {
 
-inline float ExpOf(float x) { return VecExp(x); }
-inline double ExpOf(double x) { return std::exp(x); }
+FLEET_VEC_INLINE float ExpOf(float x) { return VecExp(x); }
+FLEET_VEC_INLINE double ExpOf(double x) { return std::exp(x); }
 
 }  // namespace fleet::cpu

@@ -17,6 +17,7 @@
 #include "ir/status_macros.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/vec_math.h"
 
 namespace fleet::cpu {
@@ -170,14 +171,21 @@ struct CosGrad {
 };
 
 // dx[i] = op(a[i], dy[i]) in fixed blocks (GCC's -O2 vectoriser wants a known trip count).
+namespace at_level {
 template <typename T, typename Op>
-void MapGradBlock(const Op& op, const T* __restrict a, const T* __restrict dy, T* __restrict dx,
-                  int64_t n) {
+FLEET_LOOP_INLINE void MapGradBlock(const Op& op, const T* __restrict a, const T* __restrict dy,
+                                    T* __restrict dx, int64_t n) {
   int64_t i = 0;
   for (; i + kSpanBlock <= n; i += kSpanBlock) {
     for (int j = 0; j < kSpanBlock; ++j) dx[i + j] = op(a[i + j], dy[i + j]);
   }
   for (; i < n; ++i) dx[i] = op(a[i], dy[i]);
+}
+}  // namespace at_level
+
+template <typename T, typename Op>
+void MapGradBlock(const Op& op, const T* a, const T* dy, T* dx, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::MapGradBlock<T, Op>>>(op, a, dy, dx, n);
 }
 
 // Checks that inputs `a` (0) and `dy` (1) are present and alike.

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/float_dispatch.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/reduce_axes.h"
 #include "kernels/cpu/vec_loops.h"
 
@@ -73,13 +74,20 @@ void ForEachIndex(const std::vector<int64_t>& shape, const std::vector<int64_t>&
 }
 
 // acc[0, n) += x[0, n).
+namespace at_level {
 template <typename T>
-void AddInto(const T* __restrict x, T* __restrict acc, int64_t n) {
+FLEET_LOOP_INLINE void AddInto(const T* __restrict x, T* __restrict acc, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) acc[i + j] += x[i + j];
   }
   for (; i < n; ++i) acc[i] += x[i];
+}
+}  // namespace at_level
+
+template <typename T>
+void AddInto(const T* x, T* acc, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::AddInto<T>>>(x, acc, n);
 }
 
 int NumThreads(const KernelContext& ctx) {

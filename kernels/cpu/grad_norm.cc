@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/reduce_axes.h"
 #include "kernels/cpu/vec_loops.h"
 
@@ -31,8 +32,9 @@ namespace fleet::cpu {
 namespace {
 
 // Sum of dy * (x - m) over [0, n).
+namespace at_level {
 template <typename T>
-T RowDotCentered(const T* __restrict dy, const T* __restrict x, T m, int64_t n) {
+FLEET_LOOP_INLINE T RowDotCentered(const T* __restrict dy, const T* __restrict x, T m, int64_t n) {
   T lanes[kVec] = {};
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
@@ -42,24 +44,39 @@ T RowDotCentered(const T* __restrict dy, const T* __restrict x, T m, int64_t n) 
   for (; i < n; ++i) s += dy[i] * (x[i] - m);
   return SumLanes(lanes) + s;
 }
+}  // namespace at_level
+
+template <typename T>
+T RowDotCentered(const T* dy, const T* x, T m, int64_t n) {
+  return RunLoopAtLevel<LoopOf<&at_level::RowDotCentered<T>>>(dy, x, m, n);
+}
 
 // dx = a * dy + b * x + c (scalars a, b, c).
+namespace at_level {
 template <typename T>
-void AxpbyPlusC(const T* __restrict dy, const T* __restrict x, T a, T b, T c, T* __restrict dx,
-                int64_t n) {
+FLEET_LOOP_INLINE void AxpbyPlusC(const T* __restrict dy, const T* __restrict x, T a, T b, T c,
+                                  T* __restrict dx, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) dx[i + j] = a * dy[i + j] + b * x[i + j] + c;
   }
   for (; i < n; ++i) dx[i] = a * dy[i] + b * x[i] + c;
 }
+}  // namespace at_level
+
+template <typename T>
+void AxpbyPlusC(const T* dy, const T* x, T a, T b, T c, T* dx, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::AxpbyPlusC<T>>>(dy, x, a, b, c, dx, n);
+}
 
 // One LayerNorm row: xhat = (x - m) * inv, g = dy * scale, and the column sums
 // dscale += dy * xhat, dbias += dy.
+namespace at_level {
 template <typename T>
-void LayerNormGradRow(const T* __restrict x, const T* __restrict dy, const T* __restrict scale, T m,
-                      T inv, T* __restrict xhat, T* __restrict g, T* __restrict dscale,
-                      T* __restrict dbias, int64_t n) {
+FLEET_LOOP_INLINE void LayerNormGradRow(const T* __restrict x, const T* __restrict dy,
+                                        const T* __restrict scale, T m, T inv, T* __restrict xhat,
+                                        T* __restrict g, T* __restrict dscale, T* __restrict dbias,
+                                        int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) {
@@ -78,16 +95,31 @@ void LayerNormGradRow(const T* __restrict x, const T* __restrict dy, const T* __
     dbias[i] += dy[i];
   }
 }
+}  // namespace at_level
+
+template <typename T>
+void LayerNormGradRow(const T* x, const T* dy, const T* scale, T m, T inv, T* xhat, T* g, T* dscale,
+                      T* dbias, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::LayerNormGradRow<T>>>(x, dy, scale, m, inv, xhat, g, dscale,
+                                                         dbias, n);
+}
 
 // dx = inv * (g - a - xhat * b).
+namespace at_level {
 template <typename T>
-void SubScaled(const T* __restrict g, const T* __restrict xhat, T a, T b, T inv, T* __restrict dx,
-               int64_t n) {
+FLEET_LOOP_INLINE void SubScaled(const T* __restrict g, const T* __restrict xhat, T a, T b, T inv,
+                                 T* __restrict dx, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) dx[i + j] = inv * (g[i + j] - a - xhat[i + j] * b);
   }
   for (; i < n; ++i) dx[i] = inv * (g[i] - a - xhat[i] * b);
+}
+}  // namespace at_level
+
+template <typename T>
+void SubScaled(const T* g, const T* xhat, T a, T b, T inv, T* dx, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::SubScaled<T>>>(g, xhat, a, b, inv, dx, n);
 }
 
 // Checks that input i is T[c].

@@ -12,6 +12,7 @@
 #include "ir/status_macros.h"
 #include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/reduce_axes.h"
 #include "kernels/cpu/vec_loops.h"
 
@@ -20,8 +21,10 @@ namespace {
 
 constexpr int64_t kColumns = 256;  // columns per block when inner > 1
 
+namespace at_level {
 template <bool kLog, typename T>
-void GradRow(const T* __restrict y, const T* __restrict dy, T* __restrict dx, int64_t n) {
+FLEET_LOOP_INLINE void GradRow(const T* __restrict y, const T* __restrict dy, T* __restrict dx,
+                               int64_t n) {
   if constexpr (kLog) {
     const T s = RowSum(dy, n);
     int64_t i = 0;
@@ -37,6 +40,12 @@ void GradRow(const T* __restrict y, const T* __restrict dy, T* __restrict dx, in
     }
     for (; i < n; ++i) dx[i] = y[i] * (dy[i] - s);
   }
+}
+}  // namespace at_level
+
+template <bool kLog, typename T>
+void GradRow(const T* y, const T* dy, T* dx, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::GradRow<kLog, T>>>(y, dy, dx, n);
 }
 
 // w columns of the strided case: y, dy and dx point at column c0 of row 0; rows are `stride`

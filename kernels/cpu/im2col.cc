@@ -5,9 +5,10 @@
 // column row is then a plain (strided) copy per output row with no bounds logic; without pads
 // the plane is read in place. Stride 1 copies contiguous runs, stride 2 picks every other
 // element; for f32 these row copies are the active instruction-set level's (isa/im2col_rows.cc:
-// whole AVX-512 vectors plus one masked tail per row where the CPU has it). 3-D windows take a row at a time with per-row valid ranges.
-// col2im mirrors the plane path: every tap's rows are added into a zero-bordered buffer (or
-// the plane itself without pads), contiguous adds for stride 1, and the interior copied out.
+// whole AVX-512 vectors plus one masked tail per row where the CPU has it). 3-D windows take a row
+// at a time with per-row valid ranges. col2im mirrors the plane path: every tap's rows are added
+// into a zero-bordered buffer (or the plane itself without pads), contiguous adds for stride 1, and
+// the interior copied out.
 #include "kernels/cpu/im2col.h"
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/level_kernels.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/vec_loops.h"
 
 namespace fleet::cpu {
@@ -121,8 +123,10 @@ void Im2ColRow(const T* x, const WindowGeometry& g, int64_t kd, int64_t kh, int6
 }
 
 // dst[i * stride] += src[i] for i in [0, n).
+namespace at_level {
 template <typename T>
-inline void AddStrided(const T* __restrict src, int64_t stride, T* __restrict dst, int64_t n) {
+FLEET_LOOP_INLINE void AddStrided(const T* __restrict src, int64_t stride, T* __restrict dst,
+                                  int64_t n) {
   if (stride == 1) {
     int64_t i = 0;
     for (; i + kVec <= n; i += kVec) {
@@ -132,6 +136,12 @@ inline void AddStrided(const T* __restrict src, int64_t stride, T* __restrict ds
     return;
   }
   for (int64_t i = 0; i < n; ++i) dst[i * stride] += src[i];
+}
+}  // namespace at_level
+
+template <typename T>
+void AddStrided(const T* src, int64_t stride, T* dst, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::AddStrided<T>>>(src, stride, dst, n);
 }
 
 // The adjoint of Im2ColPlane2d: adds a plane's column rows into `x` (a zeroed plane). With
@@ -193,9 +203,8 @@ void Col2Im(const KernelContext& ctx, const T* col, int64_t images, int64_t chan
   const PlanePlan plan = MakePlanePlan(g);
   ctx.ParallelFor(channels * images, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, ksz * osz)),
                   [&](int64_t begin, int64_t end) {
-                    std::vector<T> buf(planar && plan.padded
-                                           ? static_cast<size_t>(plan.src_h * plan.src_w)
-                                           : 0);
+                    std::vector<T> buf(
+                        planar && plan.padded ? static_cast<size_t>(plan.src_h * plan.src_w) : 0);
                     for (int64_t u = begin; u < end; ++u) {
                       const int64_t ch = u / images, i = u % images;
                       T* plane = x + i * image_stride + ch * isz;
@@ -229,32 +238,30 @@ void Im2Col(const KernelContext& ctx, const T* x, int64_t image_stride, int64_t 
   if (osz == 0 || images == 0 || channels == 0) return;
   if (g.in[0] == 1 && g.out[0] == 1 && g.kernel[0] == 1) {
     const PlanePlan plan = MakePlanePlan(g);
-    ctx.ParallelFor(channels * images, std::max<int64_t>(1, kGrain / (ksz * osz)),
-                    [&](int64_t begin, int64_t end) {
-                      // Zeroed once: the planes' copies only overwrite the input part.
-                      std::vector<T> buf(plan.padded ? static_cast<size_t>(plan.src_h * plan.src_w)
-                                                     : 0);
-                      for (int64_t u = begin; u < end; ++u) {
-                        const int64_t ch = u / images, i = u % images;
-                        Im2ColPlane2d(x + i * image_stride + ch * isz, g, plan,
-                                      plan.padded ? buf.data() : nullptr,
-                                      col + ch * ksz * ld + i * osz, ld);
-                      }
-                    });
+    ctx.ParallelFor(
+        channels * images, std::max<int64_t>(1, kGrain / (ksz * osz)),
+        [&](int64_t begin, int64_t end) {
+          // Zeroed once: the planes' copies only overwrite the input part.
+          std::vector<T> buf(plan.padded ? static_cast<size_t>(plan.src_h * plan.src_w) : 0);
+          for (int64_t u = begin; u < end; ++u) {
+            const int64_t ch = u / images, i = u % images;
+            Im2ColPlane2d(x + i * image_stride + ch * isz, g, plan,
+                          plan.padded ? buf.data() : nullptr, col + ch * ksz * ld + i * osz, ld);
+          }
+        });
     return;
   }
-  ctx.ParallelFor(channels * ksz * images, std::max<int64_t>(1, kGrain / osz),
-                  [&](int64_t begin, int64_t end) {
-                    for (int64_t u = begin; u < end; ++u) {
-                      const int64_t r = u / images, i = u % images;
-                      const int64_t ch = r / ksz, k = r % ksz;
-                      const int64_t kw = k % g.kernel[2];
-                      const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
-                      const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
-                      Im2ColRow(x + i * image_stride + ch * isz, g, kd, kh, kw,
-                                col + r * ld + i * osz);
-                    }
-                  });
+  ctx.ParallelFor(
+      channels * ksz * images, std::max<int64_t>(1, kGrain / osz), [&](int64_t begin, int64_t end) {
+        for (int64_t u = begin; u < end; ++u) {
+          const int64_t r = u / images, i = u % images;
+          const int64_t ch = r / ksz, k = r % ksz;
+          const int64_t kw = k % g.kernel[2];
+          const int64_t kh = (k / g.kernel[2]) % g.kernel[1];
+          const int64_t kd = k / (g.kernel[2] * g.kernel[1]);
+          Im2ColRow(x + i * image_stride + ch * isz, g, kd, kh, kw, col + r * ld + i * osz);
+        }
+      });
 }
 
 template void Im2Col<float>(const KernelContext&, const float*, int64_t, int64_t, int64_t,

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "executor/kernel.h"
 #include "kernels/cpu/fast_exp.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/vec_loops.h"
 
 namespace fleet::cpu {
@@ -134,8 +135,9 @@ inline T ReduceLanes(T* lanes, Op op) {
 
 // m = max of x[0, n) and returns the sum of exp(x - m). The last n % kVec elements are copied into
 // a block padded with -inf (exp gives 0 there), so that the tail runs the vector loops too.
+namespace at_level {
 template <typename T>
-inline T RowMaxExpSum(const T* __restrict x, int64_t n, T* m_out) {
+FLEET_LOOP_INLINE T RowMaxExpSum(const T* __restrict x, int64_t n, T* m_out) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t full = n - n % kVec;
   T tail[kVec];
@@ -155,16 +157,29 @@ inline T RowMaxExpSum(const T* __restrict x, int64_t n, T* m_out) {
   *m_out = m;
   return ReduceLanes<kVec>(sums, [](T a, T b) { return a + b; });
 }
+}  // namespace at_level
+
+template <typename T>
+T RowMaxExpSum(const T* x, int64_t n, T* m_out) {
+  return RunLoopAtLevel<LoopOf<&at_level::RowMaxExpSum<T>>>(x, n, m_out);
+}
 
 // s += exp(x - m), elementwise.
+namespace at_level {
 template <typename T>
-inline void AccumulateExp(const T* __restrict x, const T* __restrict m, T* __restrict s,
-                          int64_t n) {
+FLEET_LOOP_INLINE void AccumulateExp(const T* __restrict x, const T* __restrict m, T* __restrict s,
+                                     int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) s[i + j] += ExpOf(x[i + j] - m[i + j]);
   }
   for (; i < n; ++i) s[i] += ExpOf(x[i] - m[i]);
+}
+}  // namespace at_level
+
+template <typename T>
+void AccumulateExp(const T* x, const T* m, T* s, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::AccumulateExp<T>>>(x, m, s, n);
 }
 
 template <typename T>

@@ -186,8 +186,8 @@ absl::StatusOr<std::vector<T>> BroadcastTo(const KernelContext& ctx, const Tenso
 // let GCC vectorise it (inside the ParallelFor lambda the captured scale and bias pointers
 // might alias the output, and the loop stayed scalar).
 template <typename T>
-void NormalizeRow(const T* __restrict x, T m, T inv, const T* __restrict scale,
-                  const T* __restrict bias, T* __restrict y, int64_t n) {
+FLEET_LOOP_INLINE void NormalizeRow(const T* __restrict x, T m, T inv, const T* __restrict scale,
+                                    const T* __restrict bias, T* __restrict y, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) y[i + j] = (x[i + j] - m) * inv * scale[i + j] + bias[i + j];
@@ -195,9 +195,26 @@ void NormalizeRow(const T* __restrict x, T m, T inv, const T* __restrict scale,
   for (; i < n; ++i) y[i] = (x[i] - m) * inv * scale[i] + bias[i];
 }
 
+// Rows [begin, end) of LayerNormalization, each d wide; each row's mean and inverse standard
+// deviation go to mean[r] and inv[r] where those are not null. Runs at the active
+// instruction-set level (level_loops.h), one call per chunk of rows.
+template <typename T, typename U>
+FLEET_LOOP_INLINE void LayerNormRows(const T* x, const T* scale, const T* bias, T* y, int64_t d,
+                                     double eps, int64_t begin, int64_t end, U* mean, U* inv) {
+  for (int64_t r = begin; r < end; ++r) {
+    const T* row = x + r * d;
+    const T m = d > 0 ? vec::RowSum(row, d) / static_cast<T>(d) : T(0);
+    const double var = d > 0 ? vec::RowSumSquaredDeviation(row, m, d) / d : 0.0;
+    const double inv_r = 1.0 / std::sqrt(var + eps);
+    NormalizeRow(row, m, static_cast<T>(inv_r), scale, bias, y + r * d, d);
+    if (mean != nullptr) mean[r] = static_cast<U>(m);
+    if (inv != nullptr) inv[r] = static_cast<U>(inv_r);
+  }
+}
+
 template <typename U>
-void StoreStats(Tensor* t, int64_t row, double value) {
-  if (t != nullptr) t->data<U>()[row] = static_cast<U>(value);
+U* StatsData(Tensor* t) {
+  return t != nullptr ? t->data<U>() : nullptr;
 }
 
 template <typename T>
@@ -245,20 +262,14 @@ absl::Status RunLayerNorm(KernelContext& ctx) {
   const T* pscale = scale.data();
   const T* pbias = bias.data();
   ctx.ParallelFor(rows, GrainFor(d), [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const T* row = px + r * d;
-      T* out = py + r * d;
-      const T m = d > 0 ? RowSum(row, d) / static_cast<T>(d) : T(0);
-      const double var = d > 0 ? RowSumSquaredDeviation(row, m, d) / d : 0.0;
-      const double inv = 1.0 / std::sqrt(var + eps);
-      NormalizeRow(row, m, static_cast<T>(inv), pscale, pbias, out, d);
-      if (stat_type == DataType::kF32) {
-        StoreStats<float>(mean_out, r, m);
-        StoreStats<float>(inv_out, r, inv);
-      } else {
-        StoreStats<double>(mean_out, r, m);
-        StoreStats<double>(inv_out, r, inv);
-      }
+    if (stat_type == DataType::kF32) {
+      RunLoopAtLevel<LoopOf<&LayerNormRows<T, float>>>(px, pscale, pbias, py, d, eps, begin, end,
+                                                       StatsData<float>(mean_out),
+                                                       StatsData<float>(inv_out));
+    } else {
+      RunLoopAtLevel<LoopOf<&LayerNormRows<T, double>>>(px, pscale, pbias, py, d, eps, begin, end,
+                                                        StatsData<double>(mean_out),
+                                                        StatsData<double>(inv_out));
     }
   });
   return absl::OkStatus();
@@ -318,7 +329,6 @@ absl::Status RunMvn(KernelContext& ctx) {
   }
   return absl::OkStatus();
 }
-
 
 template <typename T>
 struct BatchNormRun {

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/vec_loops.h"
 #include "kernels/cpu/window.h"
 
@@ -137,31 +138,46 @@ inline T Combine(T a, T b) {
 }
 
 // acc[i] = op(acc[i], x[i]) for i in [0, n).
+namespace at_level {
 template <typename T, bool kMax>
-void CombineRow(const T* __restrict x, T* __restrict acc, int64_t n) {
+FLEET_LOOP_INLINE void CombineRow(const T* __restrict x, T* __restrict acc, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) acc[i + j] = Combine<T, kMax>(acc[i + j], x[i + j]);
   }
   for (; i < n; ++i) acc[i] = Combine<T, kMax>(acc[i], x[i]);
 }
+}  // namespace at_level
+
+template <typename T, bool kMax>
+void CombineRow(const T* x, T* acc, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::CombineRow<T, kMax>>>(x, acc, n);
+}
 
 // dst[i] = op(a[i], b[i]) for i in [0, n).
+namespace at_level {
 template <typename T, bool kMax>
-void CombineRows(const T* __restrict a, const T* __restrict b, T* __restrict dst, int64_t n) {
+FLEET_LOOP_INLINE void CombineRows(const T* __restrict a, const T* __restrict b, T* __restrict dst,
+                                   int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
     for (int j = 0; j < kVec; ++j) dst[i + j] = Combine<T, kMax>(a[i + j], b[i + j]);
   }
   for (; i < n; ++i) dst[i] = Combine<T, kMax>(a[i], b[i]);
 }
+}  // namespace at_level
+
+template <typename T, bool kMax>
+void CombineRows(const T* a, const T* b, T* dst, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::CombineRows<T, kMax>>>(a, b, dst, n);
+}
 
 // What PoolPlaneRows needs beyond the geometry, computed once per kernel call.
 template <typename T>
 struct RowPlan {
-  int64_t width = 0;     // padded row buffer: pad_begin[2] + in[2] + right margin
-  int64_t starts = 0;    // window starts reduced per row: (out[2] - 1) * stride[2] + 1
-  T identity{};          // lowest (max) or 0 (sum); fills the padding of the row buffer
+  int64_t width = 0;         // padded row buffer: pad_begin[2] + in[2] + right margin
+  int64_t starts = 0;        // window starts reduced per row: (out[2] - 1) * stride[2] + 1
+  T identity{};              // lowest (max) or 0 (sum); fills the padding of the row buffer
   std::vector<T> col_scale;  // averaging: 1 / taps counted along the width, per output column
 };
 
@@ -200,7 +216,7 @@ RowPlan<T> MakeRowPlan(const WindowGeometry& g, bool include_pad) {
 template <typename T, bool kMax>
 void PoolPlaneRows(const T* x, const WindowGeometry& g, const RowPlan<T>& plan, bool include_pad,
                    T* buf, T* y) {
-  T* padded = buf;                 // [width]: identity, input row reduction, identity
+  T* padded = buf;                   // [width]: identity, input row reduction, identity
   T* row = padded + g.pad_begin[2];  // the in-bounds part, in[2] wide
   T* reduced = padded + plan.width;  // [starts]: window reduction for every start
   const int64_t in_w = g.in[2], out_w = g.out[2], sw = g.stride[2];
@@ -294,8 +310,7 @@ absl::Status PoolKernel(KernelContext& ctx) {
   const int64_t isz = g.in_size(), osz = g.out_size();
   const T* xp = x.data<T>();
   T* yp = y->data<T>();
-  const int64_t grain =
-      std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size()));
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz * g.kernel_size()));
   if constexpr (kKind != PoolKind::kLp) {
     if (indices == nullptr) {
       constexpr bool kMax = kKind == PoolKind::kMax;

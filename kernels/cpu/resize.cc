@@ -33,6 +33,7 @@
 #include "absl/strings/str_join.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/level_loops.h"
 #include "kernels/cpu/reduce_axes.h"
 
 namespace fleet::cpu {
@@ -342,13 +343,21 @@ void ResizeRows(const T* src, T* dst, const DimPlan<T>& p, T extrapolation, int6
 }
 
 // dst = wk * src (k == 0) or dst += wk * src, over n contiguous elements.
+namespace at_level {
 template <typename T>
-void AxpyRow(const T* __restrict src, T wk, bool first, T* __restrict dst, int64_t n) {
+FLEET_LOOP_INLINE void AxpyRow(const T* __restrict src, T wk, bool first, T* __restrict dst,
+                               int64_t n) {
   if (first) {
     for (int64_t i = 0; i < n; ++i) dst[i] = wk * src[i];
   } else {
     for (int64_t i = 0; i < n; ++i) dst[i] += wk * src[i];
   }
+}
+}  // namespace at_level
+
+template <typename T>
+void AxpyRow(const T* src, T wk, bool first, T* dst, int64_t n) {
+  RunLoopAtLevel<LoopOf<&at_level::AxpyRow<T>>>(src, wk, first, dst, n);
 }
 
 // Resizes the middle dim of [outer, p.in, inner] into dst [outer, p.out, inner] (2 or 4 taps).

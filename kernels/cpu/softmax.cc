@@ -27,7 +27,7 @@ constexpr int64_t kColumns = 256;  // columns per block when inner > 1
 
 // y = exp(x - m) (y may be null: only the sum is wanted); returns sum(exp(x - m)).
 template <typename T>
-T ExpShiftedSum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
+FLEET_LOOP_INLINE T ExpShiftedSum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
   T lanes[kVec] = {};
   int64_t i = 0;
   if (y != nullptr) {
@@ -52,33 +52,41 @@ T ExpShiftedSum(const T* __restrict x, T m, T* __restrict y, int64_t n) {
   return SumLanes(lanes) + s;
 }
 
-// s += exp(x - m) elementwise, also storing the exponentials in y when y is not null.
+// s += exp(x - m) elementwise, also storing the exponentials in y when y is not null; at the
+// active instruction-set level (level_loops.h).
 template <typename T>
-void AccumulateExp(const T* __restrict x, const T* __restrict m, T* __restrict y, T* __restrict s,
-                   int64_t n) {
-  int64_t i = 0;
-  if (y != nullptr) {
-    for (; i + kVec <= n; i += kVec) {
-      for (int j = 0; j < kVec; ++j) {
-        const T e = ExpOf(x[i + j] - m[i + j]);
-        y[i + j] = e;
-        s[i + j] += e;
+struct AccumulateExpLoop {
+  static FLEET_LOOP_INLINE void Run(const T* __restrict x, const T* __restrict m, T* __restrict y,
+                                    T* __restrict s, int64_t n) {
+    int64_t i = 0;
+    if (y != nullptr) {
+      for (; i + kVec <= n; i += kVec) {
+        for (int j = 0; j < kVec; ++j) {
+          const T e = ExpOf(x[i + j] - m[i + j]);
+          y[i + j] = e;
+          s[i + j] += e;
+        }
+      }
+    } else {
+      for (; i + kVec <= n; i += kVec) {
+        for (int j = 0; j < kVec; ++j) s[i + j] += ExpOf(x[i + j] - m[i + j]);
       }
     }
-  } else {
-    for (; i + kVec <= n; i += kVec) {
-      for (int j = 0; j < kVec; ++j) s[i + j] += ExpOf(x[i + j] - m[i + j]);
+    for (; i < n; ++i) {
+      const T e = ExpOf(x[i] - m[i]);
+      if (y != nullptr) y[i] = e;
+      s[i] += e;
     }
   }
-  for (; i < n; ++i) {
-    const T e = ExpOf(x[i] - m[i]);
-    if (y != nullptr) y[i] = e;
-    s[i] += e;
-  }
+};
+
+template <typename T>
+void AccumulateExp(const T* x, const T* m, T* y, T* s, int64_t n) {
+  RunLoopAtLevel<AccumulateExpLoop<T>>(x, m, y, s, n);
 }
 
 template <SoftmaxKind kKind, typename T>
-void SoftmaxRow(const T* __restrict x, T* __restrict y, int64_t n) {
+FLEET_LOOP_INLINE void SoftmaxRow(const T* __restrict x, T* __restrict y, int64_t n) {
   if constexpr (kKind == SoftmaxKind::kHardmax) {
     int64_t best = 0;
     for (int64_t i = 1; i < n; ++i) {
@@ -88,15 +96,22 @@ void SoftmaxRow(const T* __restrict x, T* __restrict y, int64_t n) {
     if (n > 0) y[best] = T(1);
     return;
   }
-  const T m = RowMax(x, n);
+  const T m = vec::RowMax(x, n);
   if constexpr (kKind == SoftmaxKind::kSoftmax) {
     const T inv = T(1) / ExpShiftedSum(x, m, y, n);
-    ScaleInPlace(y, inv, n);
+    vec::ScaleInPlace(y, inv, n);
   } else {
     // (x - m) - log(s), not x - (m + log(s)): m + log(s) would round away log(s) when |m| is
     // large.
-    SubTwoScalars(x, m, std::log(ExpShiftedSum<T>(x, m, nullptr, n)), y, n);
+    vec::SubTwoScalars(x, m, std::log(ExpShiftedSum<T>(x, m, nullptr, n)), y, n);
   }
+}
+
+// Rows [begin, end) of n elements; run at the active instruction-set level, one call per chunk
+// of rows (attention rows are short: a dispatch per row would show).
+template <SoftmaxKind kKind, typename T>
+FLEET_LOOP_INLINE void SoftmaxRows(const T* x, T* y, int64_t begin, int64_t end, int64_t n) {
+  for (int64_t o = begin; o < end; ++o) SoftmaxRow<kKind, T>(x + o * n, y + o * n, n);
 }
 
 // The same along a strided axis: x and y point at column c0 of row 0; rows are `stride` apart.
@@ -165,7 +180,7 @@ absl::Status RunSoftmax(KernelContext& ctx) {
   const int64_t n = s.axis;
   if (s.inner == 1) {
     ctx.ParallelFor(s.outer, GrainFor(n), [&](int64_t b, int64_t e) {
-      for (int64_t o = b; o < e; ++o) SoftmaxRow<kKind, T>(src + o * n, dst + o * n, n);
+      RunLoopAtLevel<LoopOf<&SoftmaxRows<kKind, T>>>(src, dst, b, e, n);
     });
     return absl::OkStatus();
   }

@@ -18,6 +18,7 @@
 #include "executor/half.h"
 #include "executor/kernel.h"
 #include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/level_loops.h"
 
 namespace fleet::cpu {
 
@@ -38,14 +39,23 @@ struct IntegersToo {
 // a known trip count, and not loops over a lambda's captured pointers (see vec_loops.h). Ops
 // with a vectorisable body (Relu, Abs, Neg, and the vec_math.h functions behind Exp, Log, Erf,
 // Tanh, Sigmoid, Softplus) become SIMD loops; the rest stay scalar.
+// Runs at the active instruction-set level (level_loops.h).
 template <typename T, typename Op>
-void MapUnaryBlock(const Op& op, const T* __restrict x, T* __restrict y, int64_t n) {
-  constexpr int64_t kBlock = 64 / sizeof(T) < 16 ? 16 : 64 / sizeof(T);
-  int64_t i = 0;
-  for (; i + kBlock <= n; i += kBlock) {
-    for (int64_t j = 0; j < kBlock; ++j) y[i + j] = op(x[i + j]);
+struct MapUnaryLoop {
+  static FLEET_LOOP_INLINE void Run(const Op* op, const T* __restrict x, T* __restrict y,
+                                    int64_t n) {
+    constexpr int64_t kBlock = 64 / sizeof(T) < 16 ? 16 : 64 / sizeof(T);
+    int64_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+      for (int64_t j = 0; j < kBlock; ++j) y[i + j] = (*op)(x[i + j]);
+    }
+    for (; i < n; ++i) y[i] = (*op)(x[i]);
   }
-  for (; i < n; ++i) y[i] = op(x[i]);
+};
+
+template <typename T, typename Op>
+void MapUnaryBlock(const Op& op, const T* x, T* y, int64_t n) {
+  RunLoopAtLevel<MapUnaryLoop<T, Op>>(&op, x, y, n);
 }
 
 template <typename T, typename Op>
