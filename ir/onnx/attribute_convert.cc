@@ -17,6 +17,7 @@ std::optional<AttrType> AttrTypeFromOnnx(onnx::AttributeProto::AttributeType typ
     case onnx::AttributeProto::FLOATS: return AttrType::kFloats;
     case onnx::AttributeProto::STRINGS: return AttrType::kStrings;
     case onnx::AttributeProto::TENSOR: return AttrType::kTensor;
+    case onnx::AttributeProto::GRAPH: return AttrType::kBlock;  // the importer makes a sub-block
     default: return std::nullopt;
   }
 }
