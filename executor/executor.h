@@ -92,7 +92,7 @@ class Executor {
   const KernelTable* kernels_ = nullptr;
   Device device_ = Device::kCpu;
   std::unique_ptr<ThreadPool> owned_pool_;
-  ThreadPool* pool_ = nullptr;  // owned_pool_, or the parent's for a child executor
+  ThreadPool* pool_ = nullptr;            // owned_pool_, or the parent's for a child executor
   std::vector<std::string> slot_names_;   // dense slot -> var name
   std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
   std::vector<int> input_slots_;          // slots read from the scope at the start of a run

@@ -32,8 +32,8 @@ absl::StatusOr<std::unique_ptr<SubBlocks>> Executor::PrepareSubBlocks(
   for (const auto& [attr, value] : op.attrs) {
     const BlockRef* ref = std::get_if<BlockRef>(&value);
     if (ref == nullptr) continue;
-    std::string where = absl::StrCat(description, ": attribute '", attr, "' refers to block ",
-                                     ref->index);
+    std::string where =
+        absl::StrCat(description, ": attribute '", attr, "' refers to block ", ref->index);
     if (ref->index <= 0 || ref->index >= static_cast<int>(program_->blocks.size())) {
       return absl::InvalidArgumentError(absl::StrCat(where, ", which does not exist"));
     }
@@ -109,9 +109,9 @@ absl::Status Executor::BindToParent(const Executor& parent,
   for (const Var& v : block_->vars()) {
     if (!v.Has(kVarFetch)) continue;
     int s = find_slot(v.name);
-    bool has_value = s >= 0 && (written[s] || v.Has(kVarFeed) ||
-                                std::find(own_inputs.begin(), own_inputs.end(), s) !=
-                                    own_inputs.end());
+    bool has_value =
+        s >= 0 && (written[s] || v.Has(kVarFeed) ||
+                   std::find(own_inputs.begin(), own_inputs.end(), s) != own_inputs.end());
     if (!has_value) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": result '", v.name, "' is never written"));
@@ -146,9 +146,8 @@ absl::Status Executor::BindToParent(const Executor& parent,
 absl::Status Executor::RunAsChild(absl::Span<const Tensor> feeds, std::vector<Tensor>& values) {
   const SubBlockInterface& in = *as_child_;
   if (feeds.size() != in.feed_slots.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("block ", in.block, " takes ",
-                                                   in.feed_slots.size(), " inputs; got ",
-                                                   feeds.size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "block ", in.block, " takes ", in.feed_slots.size(), " inputs; got ", feeds.size()));
   }
   const std::vector<Tensor>* outer = in.parent->frame_values_;
   FLEET_RET_CHECK(outer != nullptr && in.parent->frame_scope_ != nullptr);
@@ -204,10 +203,9 @@ absl::Status SubBlocks::RunWritingOutputs(std::string_view attr, KernelContext& 
   for (int i = 0; i < ctx.num_outputs() && i < static_cast<int>(output_slots_.size()); ++i) {
     if (written[i] >= 0 || output_slots_[i] < 0) continue;
     if (!Prior(i).defined()) {
-      return ctx.InvalidArgument(absl::StrCat("block ", child->executor->as_child_->block,
-                                              " does not write output '",
-                                              parent_->slot_names_[output_slots_[i]],
-                                              "', which has no value from before the op"));
+      return ctx.InvalidArgument(absl::StrCat(
+          "block ", child->executor->as_child_->block, " does not write output '",
+          parent_->slot_names_[output_slots_[i]], "', which has no value from before the op"));
     }
     ctx.SetOutput(i, Prior(i));
   }

@@ -95,7 +95,7 @@ class SubBlocks {
   const Tensor& Prior(int output) const;
 
   const Executor* parent_ = nullptr;
-  std::string description_;        // the op's, for messages
+  std::string description_;  // the op's, for messages
   std::vector<Child> children_;
   std::vector<int> output_slots_;  // parent slots of the op's positional outputs (-1: absent)
   std::vector<int> outer_reads_;

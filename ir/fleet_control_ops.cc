@@ -26,8 +26,8 @@ std::vector<OpSchema> ControlFlowOpSchemas() {
   using schema::VariadicSlot;
   SlotSpec out = VariadicSlot("Out", "");
   out.min_arity = 0;
-  OpSchema conditional = schema::MakeSchema("fleet.conditional_block", {SlotOf("Cond", "")},
-                                            {out}, {RequiredAttr("sub_block", AttrType::kBlock)});
+  OpSchema conditional = schema::MakeSchema("fleet.conditional_block", {SlotOf("Cond", "")}, {out},
+                                            {RequiredAttr("sub_block", AttrType::kBlock)});
   conditional.traits = kTraitSideEffect;
   return {std::move(conditional)};
 }

@@ -1,5 +1,6 @@
 #include "ir/onnx/exporter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -49,8 +50,7 @@ absl::StatusOr<onnx::AttributeProto> AttrToOnnx(const std::string& name, const A
     a.set_type(onnx::AttributeProto::TENSOR);
     *a.mutable_t() = TensorValueToOnnx(*t, "");
   } else {
-    return absl::UnimplementedError(
-        absl::StrCat("attribute '", name, "' has no ONNX form"));
+    return absl::UnimplementedError(absl::StrCat("attribute '", name, "' has no ONNX form"));
   }
   return a;
 }
@@ -92,18 +92,10 @@ absl::Status ExportBlock(const Program& program, const Block& block, onnx::Graph
     node->set_name(op.name);
     for (const std::string& v : PositionalVars(op.inputs, &schema->inputs)) node->add_input(v);
     for (const std::string& v : PositionalVars(op.outputs, &schema->outputs)) node->add_output(v);
+    std::vector<std::pair<int, std::string>> graphs;  // (block, attribute)
     for (const auto& [name, value] : op.attrs) {
       if (const BlockRef* ref = std::get_if<BlockRef>(&value)) {
-        if (ref->index <= 0 || ref->index >= static_cast<int>(program.blocks.size())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              op.Describe(), ": attribute '", name, "' refers to block ", ref->index,
-              ", which does not exist"));
-        }
-        onnx::AttributeProto* a = node->add_attribute();
-        a->set_name(name);
-        a->set_type(onnx::AttributeProto::GRAPH);
-        a->mutable_g()->set_name(absl::StrCat(op.name.empty() ? op.type : op.name, ".", name));
-        FLEET_RETURN_IF_ERROR(ExportBlock(program, program.blocks[ref->index], a->mutable_g()));
+        graphs.emplace_back(ref->index, name);
         continue;
       }
       auto attr = AttrToOnnx(name, value);
@@ -112,6 +104,20 @@ absl::Status ExportBlock(const Program& program, const Block& block, onnx::Graph
                             absl::StrCat(op.Describe(), ": ", attr.status().message()));
       }
       *node->add_attribute() = *std::move(attr);
+    }
+    // In block order, so that importing the model again numbers the blocks the same way.
+    std::sort(graphs.begin(), graphs.end());
+    for (const auto& [index, name] : graphs) {
+      if (index <= 0 || index >= static_cast<int>(program.blocks.size())) {
+        return absl::InvalidArgumentError(absl::StrCat(op.Describe(), ": attribute '", name,
+                                                       "' refers to block ", index,
+                                                       ", which does not exist"));
+      }
+      onnx::AttributeProto* a = node->add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::GRAPH);
+      a->mutable_g()->set_name(absl::StrCat(op.name.empty() ? op.type : op.name, ".", name));
+      FLEET_RETURN_IF_ERROR(ExportBlock(program, program.blocks[index], a->mutable_g()));
     }
   }
   return absl::OkStatus();

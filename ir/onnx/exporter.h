@@ -1,5 +1,6 @@
-// ONNX export: block 0 of a Program (and the sub-blocks its ops reference) back to an ONNX model (opset 17), for programs made of ONNX
-// ops (an imported model, or a trained one whose training ops were stripped).
+// ONNX export: block 0 of a Program (and the sub-blocks its ops reference) back to an ONNX model
+// (opset 17), for programs made of ONNX ops (an imported model, or a trained one whose training ops
+// were stripped).
 #pragma once
 
 #include <string>

@@ -24,17 +24,19 @@ absl::StatusOr<Var> GraphImporter::VarFromType(const std::string& name,
   if (tensor.elem_type() != 0) {
     auto dtype = DataTypeFromOnnx(tensor.elem_type());
     if (!dtype.has_value()) {
-      return absl::UnimplementedError(absl::StrCat(
-          "value '", name, "' has element type ",
-          onnx::TensorProto::DataType_Name(
-              static_cast<onnx::TensorProto::DataType>(tensor.elem_type())),
-          ", which is unsupported"));
+      return absl::UnimplementedError(
+          absl::StrCat("value '", name, "' has element type ",
+                       onnx::TensorProto::DataType_Name(
+                           static_cast<onnx::TensorProto::DataType>(tensor.elem_type())),
+                       ", which is unsupported"));
     }
     var.dtype = *dtype;
   }
   if (tensor.has_shape()) {
     std::vector<int64_t> dims;
-    for (const auto& d : tensor.shape().dim()) dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    for (const auto& d : tensor.shape().dim()) {
+      dims.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    }
     var.shape = std::move(dims);
   }
   return var;
@@ -153,7 +155,8 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
     }
     if (!a.ref_attr_name().empty()) {
       return NodeFail(absl::StatusCode::kUnimplemented, original, name,
-                      absl::StrCat("attribute '", a.name(), "' refers to a function attribute, "
+                      absl::StrCat("attribute '", a.name(),
+                                   "' refers to a function attribute, "
                                    "which is unsupported"));
     }
     if (a.type() == onnx::AttributeProto::GRAPH) {  // If's branches, Loop's and Scan's body
@@ -186,9 +189,9 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
     op.inputs.push_back(std::move(slot));
   }
   if (pos < node.input_size()) {
-    return NodeFail(absl::StatusCode::kInvalidArgument, original, name,
-                    absl::StrCat("has ", node.input_size(), " inputs; ", op.type, " takes at most ",
-                                 pos));
+    return NodeFail(
+        absl::StatusCode::kInvalidArgument, original, name,
+        absl::StrCat("has ", node.input_size(), " inputs; ", op.type, " takes at most ", pos));
   }
   pos = 0;
   for (const SlotSpec& spec : schema->outputs) {
@@ -202,9 +205,9 @@ absl::Status GraphImporter::ImportNode(const onnx::NodeProto& original, int inde
     op.outputs.push_back(std::move(slot));
   }
   if (pos < node.output_size()) {
-    return NodeFail(absl::StatusCode::kInvalidArgument, original, name,
-                    absl::StrCat("has ", node.output_size(), " outputs; ", op.type,
-                                 " has at most ", pos));
+    return NodeFail(
+        absl::StatusCode::kInvalidArgument, original, name,
+        absl::StrCat("has ", node.output_size(), " outputs; ", op.type, " has at most ", pos));
   }
   for (const std::string& output : op.OutputVars()) {
     if (defined_.count(output)) {

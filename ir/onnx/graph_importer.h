@@ -27,8 +27,8 @@ class GraphImporter {
   absl::Status Fail(absl::StatusCode code, const std::string& message) const {
     return absl::Status(code, absl::StrCat(source_, ": ", message));
   }
-  absl::Status NodeFail(absl::StatusCode code, const onnx::NodeProto& node,
-                        const std::string& name, const std::string& message) const {
+  absl::Status NodeFail(absl::StatusCode code, const onnx::NodeProto& node, const std::string& name,
+                        const std::string& message) const {
     return absl::Status(code, absl::StrCat(source_, ": node '", name, "' (", node.op_type(),
                                            ", opset ", opset_, "): ", message));
   }

@@ -20,8 +20,7 @@ namespace fleet {
 
 absl::StatusOr<int> GraphImporter::ImportSubgraph(const onnx::GraphProto& graph,
                                                   const std::string& node) {
-  const std::string where =
-      absl::StrCat("node '", node, "': subgraph '", graph.name(), "': ");
+  const std::string where = absl::StrCat("node '", node, "': subgraph '", graph.name(), "': ");
   if (graph.sparse_initializer_size() > 0) {
     return Fail(absl::StatusCode::kUnimplemented,
                 absl::StrCat(where, "sparse initializers are unsupported"));

@@ -29,9 +29,8 @@ namespace {
 
 absl::StatusOr<SubBlocks*> BlocksOf(const KernelContext& ctx) {
   if (ctx.sub_blocks() == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(std::string(ctx.op_description()),
-                     ": runs a sub-block, which only an executor can do"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        std::string(ctx.op_description()), ": runs a sub-block, which only an executor can do"));
   }
   return ctx.sub_blocks();
 }
@@ -59,23 +58,23 @@ absl::StatusOr<Tensor> Stack(const KernelContext& ctx, const std::vector<Tensor>
                              bool reverse, DataType dtype, int output) {
   if (parts.empty()) {
     if (dtype == DataType::kUndefined) {
-      return ctx.Unimplemented(absl::StrCat("scan output ", output,
-                                            " of a body that never ran has no declared dtype"));
+      return ctx.Unimplemented(
+          absl::StrCat("scan output ", output, " of a body that never ran has no declared dtype"));
     }
     return Tensor(dtype, {0});
   }
   const Tensor& first = parts[0];
   for (size_t t = 1; t < parts.size(); ++t) {
     if (parts[t].dtype() != first.dtype() || parts[t].shape() != first.shape()) {
-      return ctx.InvalidArgument(absl::StrCat("scan output ", output, " is ",
-                                              parts[t].TypeString(), " in iteration ", t,
-                                              " but ", first.TypeString(), " in iteration 0"));
+      return ctx.InvalidArgument(absl::StrCat("scan output ", output, " is ", parts[t].TypeString(),
+                                              " in iteration ", t, " but ", first.TypeString(),
+                                              " in iteration 0"));
     }
   }
   if (axis < 0) axis += first.rank() + 1;
   if (axis < 0 || axis > first.rank()) {
-    return ctx.InvalidArgument(absl::StrCat("scan output axis ", axis, " is out of range for ",
-                                            first.TypeString()));
+    return ctx.InvalidArgument(
+        absl::StrCat("scan output axis ", axis, " is out of range for ", first.TypeString()));
   }
   std::vector<int64_t> shape = first.shape();
   const int64_t n = static_cast<int64_t>(parts.size());
@@ -102,16 +101,15 @@ Tensor SliceAt(const Tensor& x, int axis, int64_t t) {
   shape.erase(shape.begin() + axis);
   const size_t inner = InnerBytes(x.dtype(), shape, axis);
   if (axis == 0) {
-    size_t offset = static_cast<const char*>(x.raw_data()) -
-                    static_cast<const char*>(x.buffer()->data());
+    size_t offset =
+        static_cast<const char*>(x.raw_data()) - static_cast<const char*>(x.buffer()->data());
     return Tensor(x.dtype(), shape, x.buffer(), offset + t * inner);
   }
   Tensor out(x.dtype(), shape);
   const int64_t outer = NumElements(std::vector<int64_t>(shape.begin(), shape.begin() + axis));
   const char* src = static_cast<const char*>(x.raw_data());
   for (int64_t o = 0; o < outer; ++o) {
-    std::memcpy(static_cast<char*>(out.raw_data()) + o * inner, src + (o * len + t) * inner,
-                inner);
+    std::memcpy(static_cast<char*>(out.raw_data()) + o * inner, src + (o * len + t) * inner, inner);
   }
   return out;
 }
@@ -123,9 +121,8 @@ absl::Status IfKernel(KernelContext& ctx) {
   std::vector<Tensor> results;
   FLEET_RETURN_IF_ERROR(blocks->Run(branch, {}, &results));
   if (static_cast<int>(results.size()) < ctx.num_outputs()) {
-    return ctx.InvalidArgument(absl::StrCat(branch, " gives ", results.size(),
-                                            " results; the op has ", ctx.num_outputs(),
-                                            " outputs"));
+    return ctx.InvalidArgument(absl::StrCat(
+        branch, " gives ", results.size(), " results; the op has ", ctx.num_outputs(), " outputs"));
   }
   for (int i = 0; i < ctx.num_outputs(); ++i) ctx.SetOutput(i, std::move(results[i]));
   return absl::OkStatus();
@@ -157,10 +154,10 @@ absl::Status LoopKernel(KernelContext& ctx) {
   if (body == nullptr) return ctx.InvalidArgument("has no 'body' block");
   const int num_results = static_cast<int>(body->result_slots.size());
   if (static_cast<int>(body->feed_slots.size()) != 2 + carried || num_results < 1 + carried) {
-    return ctx.InvalidArgument(absl::StrCat(
-        "the body takes ", body->feed_slots.size(), " inputs and gives ", num_results,
-        " results; with ", carried, " loop-carried values it must take ", 2 + carried,
-        " and give at least ", 1 + carried));
+    return ctx.InvalidArgument(absl::StrCat("the body takes ", body->feed_slots.size(),
+                                            " inputs and gives ", num_results, " results; with ",
+                                            carried, " loop-carried values it must take ",
+                                            2 + carried, " and give at least ", 1 + carried));
   }
   const int scans = num_results - 1 - carried;
   std::vector<Tensor> feeds(2 + carried);
@@ -179,9 +176,8 @@ absl::Status LoopKernel(KernelContext& ctx) {
   }
   for (int j = 0; j < carried && j < ctx.num_outputs(); ++j) ctx.SetOutput(j, feeds[2 + j]);
   for (int k = 0; k < scans && carried + k < ctx.num_outputs(); ++k) {
-    FLEET_ASSIGN_OR_RETURN(Tensor stacked,
-                           Stack(ctx, scanned[k], 0, /*reverse=*/false,
-                                 body->result_dtypes[1 + carried + k], k));
+    FLEET_ASSIGN_OR_RETURN(Tensor stacked, Stack(ctx, scanned[k], 0, /*reverse=*/false,
+                                                 body->result_dtypes[1 + carried + k], k));
     ctx.SetOutput(carried + k, std::move(stacked));
   }
   return absl::OkStatus();
@@ -207,9 +203,9 @@ absl::Status ScanKernel(KernelContext& ctx) {
   const int num_results = static_cast<int>(body->result_slots.size());
   if (num_scan_inputs < 1 || states < 0 ||
       static_cast<int>(body->feed_slots.size()) != ctx.num_inputs() || num_results < states) {
-    return ctx.InvalidArgument(absl::StrCat(
-        "has ", ctx.num_inputs(), " inputs with num_scan_inputs=", num_scan_inputs,
-        "; its body takes ", body->feed_slots.size(), " and gives ", num_results));
+    return ctx.InvalidArgument(
+        absl::StrCat("has ", ctx.num_inputs(), " inputs with num_scan_inputs=", num_scan_inputs,
+                     "; its body takes ", body->feed_slots.size(), " and gives ", num_results));
   }
   const int scans = num_results - states;
   FLEET_ASSIGN_OR_RETURN(auto in_axes, PerInput(ctx, "scan_input_axes", num_scan_inputs));
@@ -221,8 +217,8 @@ absl::Status ScanKernel(KernelContext& ctx) {
     const Tensor& x = ctx.input(states + j);
     int64_t axis = in_axes[j] < 0 ? in_axes[j] + x.rank() : in_axes[j];
     if (axis < 0 || axis >= x.rank()) {
-      return ctx.InvalidArgument(absl::StrCat("scan input ", j, " (", x.TypeString(),
-                                              ") has no axis ", in_axes[j]));
+      return ctx.InvalidArgument(
+          absl::StrCat("scan input ", j, " (", x.TypeString(), ") has no axis ", in_axes[j]));
     }
     in_axes[j] = axis;
     if (length >= 0 && x.dim(static_cast<int>(axis)) != length) {
