@@ -56,6 +56,7 @@ class Executor {
   // Runs the block once. Feed vars must be set in `scope` (or its parents) with the declared
   // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
   // var. Persistable vars without a tensor in scope are initialised from Program::values.
+  // One Run at a time per executor (Hogwild gives each thread its own executor).
   absl::Status Run(Scope& scope);
 
   // Per op type, the time spent so far, largest first; empty unless profiling.
