@@ -96,6 +96,7 @@ absl::Status Executor::BindToParent(const Executor& parent,
     }
     in->feed_slots.push_back(s);
   }
+  in->signature.num_feeds = static_cast<int>(in->feed_slots.size());
   std::vector<int> own_inputs;
   for (int s : input_slots_) {
     const std::string& name = slot_names_[s];
@@ -117,7 +118,7 @@ absl::Status Executor::BindToParent(const Executor& parent,
           absl::StrCat(where, ": result '", v.name, "' is never written"));
     }
     in->result_slots.push_back(s);
-    in->result_dtypes.push_back(v.dtype);
+    in->signature.result_dtypes.push_back(v.dtype);
   }
   in->op_output_slots.assign(op_outputs.size(), -1);
   for (size_t s = 0; s < written.size(); ++s) {
@@ -171,9 +172,9 @@ absl::StatusOr<const SubBlocks::Child*> SubBlocks::Find(std::string_view attr) c
       absl::StrCat(description_, ": has no block attribute '", std::string(attr), "'"));
 }
 
-const SubBlockInterface* SubBlocks::Interface(std::string_view attr) const {
+const BlockSignature* SubBlocks::Signature(std::string_view attr) const {
   auto child = Find(attr);
-  return child.ok() ? (*child)->executor->as_child_.get() : nullptr;
+  return child.ok() ? &(*child)->executor->as_child_->signature : nullptr;
 }
 
 absl::Status SubBlocks::Run(std::string_view attr, absl::Span<const Tensor> feeds,

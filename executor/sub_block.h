@@ -47,14 +47,20 @@ class Executor;
 // True when `op` has a BlockRef attribute (it runs sub-blocks).
 bool HasBlockRef(const Op& op);
 
-// How a child executor is bound to its parent (what Executor::BindToParent computes).
+// What a kernel may know of a sub-block before running it.
+struct BlockSignature {
+  int num_feeds = 0;                    // feed vars
+  std::vector<DataType> result_dtypes;  // per fetch var, its declared dtype (kUndefined: unknown)
+};
+
+// How a child executor is bound to its parent (Executor::BindToParent; executor internals).
 struct SubBlockInterface {
   const Executor* parent = nullptr;
   int block = -1;
+  BlockSignature signature;
   std::vector<std::pair<int, int>> outer_inputs;  // (own slot, parent slot) of vars read
   std::vector<int> feed_slots;                    // per feed var, in declaration order
   std::vector<int> result_slots;                  // per fetch var, in declaration order
-  std::vector<DataType> result_dtypes;            // their declared dtypes (kUndefined: unknown)
   std::vector<int> op_output_slots;  // per positional output of the op: own slot, or -1
 };
 
@@ -77,15 +83,14 @@ class SubBlocks {
   // var when it had none.
   absl::Status KeepOutputs(KernelContext& ctx) const;
 
-  // How many feed vars the block named by `attr` takes, and the declared dtypes of its results;
-  // nullptr when the op has no such block attribute.
-  const SubBlockInterface* Interface(std::string_view attr) const;
-
-  // Parent slots the children read (outer vars) or keep (prior outputs): readers for lifetimes.
-  const std::vector<int>& outer_reads() const { return outer_reads_; }
+  // How many feeds the block named by `attr` takes and what results it gives; nullptr when the
+  // op has no such block attribute.
+  const BlockSignature* Signature(std::string_view attr) const;
 
  private:
   friend class Executor;
+  // Parent slots the children read (outer vars) or keep (prior outputs): readers for lifetimes.
+  const std::vector<int>& outer_reads() const { return outer_reads_; }
   struct Child {
     std::string attr;
     std::unique_ptr<Executor> executor;

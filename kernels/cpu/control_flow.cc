@@ -150,11 +150,11 @@ absl::Status LoopKernel(KernelContext& ctx) {
   }
 
   const int carried = std::max(0, ctx.num_inputs() - 2);
-  const SubBlockInterface* body = blocks->Interface("body");
+  const BlockSignature* body = blocks->Signature("body");
   if (body == nullptr) return ctx.InvalidArgument("has no 'body' block");
-  const int num_results = static_cast<int>(body->result_slots.size());
-  if (static_cast<int>(body->feed_slots.size()) != 2 + carried || num_results < 1 + carried) {
-    return ctx.InvalidArgument(absl::StrCat("the body takes ", body->feed_slots.size(),
+  const int num_results = static_cast<int>(body->result_dtypes.size());
+  if (body->num_feeds != 2 + carried || num_results < 1 + carried) {
+    return ctx.InvalidArgument(absl::StrCat("the body takes ", body->num_feeds,
                                             " inputs and gives ", num_results, " results; with ",
                                             carried, " loop-carried values it must take ",
                                             2 + carried, " and give at least ", 1 + carried));
@@ -198,14 +198,14 @@ absl::Status ScanKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(SubBlocks * blocks, BlocksOf(ctx));
   const int num_scan_inputs = static_cast<int>(ctx.GetInt("num_scan_inputs", 0));
   const int states = ctx.num_inputs() - num_scan_inputs;
-  const SubBlockInterface* body = blocks->Interface("body");
+  const BlockSignature* body = blocks->Signature("body");
   if (body == nullptr) return ctx.InvalidArgument("has no 'body' block");
-  const int num_results = static_cast<int>(body->result_slots.size());
+  const int num_results = static_cast<int>(body->result_dtypes.size());
   if (num_scan_inputs < 1 || states < 0 ||
-      static_cast<int>(body->feed_slots.size()) != ctx.num_inputs() || num_results < states) {
+      body->num_feeds != ctx.num_inputs() || num_results < states) {
     return ctx.InvalidArgument(
         absl::StrCat("has ", ctx.num_inputs(), " inputs with num_scan_inputs=", num_scan_inputs,
-                     "; its body takes ", body->feed_slots.size(), " and gives ", num_results));
+                     "; its body takes ", body->num_feeds, " and gives ", num_results));
   }
   const int scans = num_results - states;
   FLEET_ASSIGN_OR_RETURN(auto in_axes, PerInput(ctx, "scan_input_axes", num_scan_inputs));
