@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "executor/sub_block.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
 
@@ -23,9 +24,11 @@ struct Executor::PreparedOp {
   DataType fn_dtype = DataType::kUndefined;  // the key dtype `fn` was resolved for
   std::vector<int> release_after;  // slots whose last reader is this op
   std::unique_ptr<KernelState> state;
+  std::unique_ptr<SubBlocks> sub_blocks;  // the child executors of an op with BlockRef attributes
   uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
 };
 
+Executor::Executor() = default;
 Executor::~Executor() = default;
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const Program& program,
@@ -56,7 +59,10 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   device_ = options.device;
   profile_ = options.profile;
   check_nan_ = options.check_nan;
-  if (options.num_threads > 1) pool_ = std::make_unique<ThreadPool>(options.num_threads);
+  if (options.num_threads > 1) {
+    owned_pool_ = std::make_unique<ThreadPool>(options.num_threads);
+    pool_ = owned_pool_.get();
+  }
 
   std::unordered_map<std::string, int> slot_of;
   auto slot = [&](const std::string& name) {
@@ -87,9 +93,17 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
       p.outputs.push_back(name.empty() ? -1 : slot(name));
     }
     written.resize(slot_names_.size(), false);
+    std::vector<int> reads = p.inputs;
+    if (HasBlockRef(op)) {  // its sub-blocks read outer vars the op must keep alive
+      FLEET_ASSIGN_OR_RETURN(p.sub_blocks,
+                             PrepareSubBlocks(op, p.description, p.outputs, written, slot));
+      reads.insert(reads.end(), p.sub_blocks->outer_reads().begin(),
+                   p.sub_blocks->outer_reads().end());
+      written.resize(slot_names_.size(), false);
+    }
     last_reader.resize(slot_names_.size(), -1);
     int index = static_cast<int>(ops_.size());
-    for (int s : p.inputs) {
+    for (int s : reads) {
       if (s < 0) continue;
       if (!written[s] && std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
         input_slots_.push_back(s);
@@ -215,8 +229,8 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
     p.fn_dtype = dtype;
   }
   std::vector<Tensor> outputs(p.outputs.size());
-  KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_.get(),
-                    KernelRunInfo{&p.state, p.constant_inputs});
+  KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_,
+                    KernelRunInfo{&p.state, p.constant_inputs, p.sub_blocks.get()});
   absl::Status status;
   try {
     status = p.fn(ctx);
@@ -306,6 +320,10 @@ std::vector<OpTypeProfile> Executor::Profile() const {
 
 absl::Status Executor::Run(Scope& scope) {
   std::vector<Tensor> values(slot_names_.size());
+  return RunFrame(scope, values);
+}
+
+absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   for (int s : input_slots_) {
     const std::string& name = slot_names_[s];
     const Var* var = slot_vars_[s];
@@ -333,6 +351,19 @@ absl::Status Executor::Run(Scope& scope) {
     }
     values[s] = *t;
   }
+  frame_values_ = &values;
+  frame_scope_ = &scope;
+  absl::Status status = RunOps(values);
+  frame_values_ = nullptr;
+  frame_scope_ = nullptr;
+  FLEET_RETURN_IF_ERROR(status);
+  for (int s : output_slots_) {
+    if (values[s].defined()) scope.Set(slot_names_[s], std::move(values[s]));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::RunOps(std::vector<Tensor>& values) {
   if (profile_) {
     op_ms_.resize(ops_.size(), 0.0);
     for (size_t i = 0; i < ops_.size(); ++i) {
@@ -344,9 +375,6 @@ absl::Status Executor::Run(Scope& scope) {
     ++runs_;
   } else {
     for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
-  }
-  for (int s : output_slots_) {
-    if (values[s].defined()) scope.Set(slot_names_[s], std::move(values[s]));
   }
   return absl::OkStatus();
 }

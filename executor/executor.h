@@ -5,14 +5,18 @@
 // released right after its last reader. Run reads feeds and persistable vars from a Scope,
 // executes the ops in order, and writes back the block's fetch vars and every persistable var
 // an op wrote. The executor knows nothing about strategies; communication ops are kernels like
-// any other.
+// any other. An op with BlockRef attributes (If, Loop, fleet.conditional_block) gets a child
+// executor per referenced block, prepared here once; its kernel runs them through SubBlocks
+// (executor/sub_block.h, which also states the scope rules).
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/thread_pool.h"
@@ -37,6 +41,9 @@ struct OpTypeProfile {
   int64_t calls = 0;
 };
 
+class SubBlocks;
+struct SubBlockInterface;
+
 class Executor {
  public:
   // Prepares `program` (which must outlive the executor). Fails when an op has no kernel,
@@ -49,6 +56,7 @@ class Executor {
   // Runs the block once. Feed vars must be set in `scope` (or its parents) with the declared
   // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
   // var. Persistable vars without a tensor in scope are initialised from Program::values.
+  // One Run at a time per executor (Hogwild gives each thread its own executor).
   absl::Status Run(Scope& scope);
 
   // Per op type, the time spent so far, largest first; empty unless profiling.
@@ -59,19 +67,33 @@ class Executor {
   const std::vector<std::string>& fetch_names() const { return fetch_names_; }
 
  private:
+  friend class SubBlocks;
   struct PreparedOp;
-  Executor() = default;
+  Executor();
   absl::Status Prepare(const Program& program, const KernelTable& kernels,
                        const ExecutorOptions& options);
   absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
   absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
   absl::Status CheckFinite(const PreparedOp& op, const std::vector<Tensor>& values) const;
+  // Runs the block on `values`, whose feed and outer slots a child executor has already filled.
+  absl::Status RunFrame(Scope& scope, std::vector<Tensor>& values);
+  absl::Status RunOps(std::vector<Tensor>& values);
+  // Sub-blocks (executor/sub_block.cc): the child executors of `op`, and the parent slots the
+  // op reads through them. `slot` maps a var name to this executor's slot, adding one if new.
+  absl::StatusOr<std::unique_ptr<SubBlocks>> PrepareSubBlocks(
+      const Op& op, const std::string& description, const std::vector<int>& op_outputs,
+      const std::vector<bool>& written, absl::FunctionRef<int(const std::string&)> slot);
+  absl::Status BindToParent(const Executor& parent, const std::vector<std::string>& op_outputs,
+                            const std::string& op_description,
+                            absl::FunctionRef<int(const std::string&)> parent_slot);
+  absl::Status RunAsChild(absl::Span<const Tensor> feeds, std::vector<Tensor>& values);
 
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
   const KernelTable* kernels_ = nullptr;
   Device device_ = Device::kCpu;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> owned_pool_;
+  ThreadPool* pool_ = nullptr;            // owned_pool_, or the parent's for a child executor
   std::vector<std::string> slot_names_;   // dense slot -> var name
   std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
   std::vector<int> input_slots_;          // slots read from the scope at the start of a run
@@ -83,6 +105,10 @@ class Executor {
   bool check_nan_ = false;
   std::vector<double> op_ms_;  // per prepared op, when profiling
   int64_t runs_ = 0;
+  // Set while Run executes (sub-block kernels read the running frame); null otherwise.
+  std::vector<Tensor>* frame_values_ = nullptr;
+  Scope* frame_scope_ = nullptr;
+  std::unique_ptr<SubBlockInterface> as_child_;  // set when this executor runs a sub-block
 };
 
 }  // namespace fleet

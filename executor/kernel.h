@@ -25,6 +25,8 @@
 
 namespace fleet {
 
+class SubBlocks;  // executor/sub_block.h
+
 // Data a kernel keeps for one op between runs (packed weights, plans). Kernels derive from it.
 class KernelState {
  public:
@@ -39,6 +41,8 @@ struct KernelRunInfo {
   // Bit i set: input i holds the same values on every run (a persistable var no op of the
   // program writes). A kernel may cache data derived from it, keyed by the input's buffer.
   uint64_t constant_inputs = 0;
+  // The op's prepared sub-blocks (ops with BlockRef attributes), or null.
+  SubBlocks* sub_blocks = nullptr;
 };
 
 class KernelContext {
@@ -96,6 +100,9 @@ class KernelContext {
   }
   // This op's state slot, or nullptr when the caller keeps none.
   std::unique_ptr<KernelState>* state() const { return info_.state; }
+  // The sub-blocks this op runs (If, Loop, fleet.conditional_block), or nullptr when the op has
+  // none or the caller is not an executor (see executor/sub_block.h).
+  SubBlocks* sub_blocks() const { return info_.sub_blocks; }
 
   // INVALID_ARGUMENT prefixed with the op's description: "op 'fc1' (MatMul): <message>".
   absl::Status InvalidArgument(std::string_view message) const;

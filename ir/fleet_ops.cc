@@ -117,7 +117,8 @@ std::vector<OpSchema> FleetOpSchemas() {
   out.push_back(MakeSchema("fleet.clip_by_global_norm", {VariadicSlot("X")}, {VariadicSlot("Out")},
                            {RequiredAttr("max_norm", AttrType::kFloat)}));
   for (std::vector<OpSchema> part :
-       {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(), LossGradOpSchemas(), NnGradOpSchemas()}) {
+       {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(), LossGradOpSchemas(), NnGradOpSchemas(),
+        ControlFlowOpSchemas()}) {
     for (OpSchema& s : part) out.push_back(std::move(s));
   }
   return out;

@@ -23,5 +23,7 @@ std::vector<OpSchema> ElementwiseGradOpSchemas();
 // and the classification losses (ir/fleet_grad_ops_loss.cc); part of FleetOpSchemas().
 std::vector<OpSchema> ShapeGradOpSchemas();
 std::vector<OpSchema> LossGradOpSchemas();
+// fleet.conditional_block (ir/fleet_control_ops.cc); part of FleetOpSchemas().
+std::vector<OpSchema> ControlFlowOpSchemas();
 
 }  // namespace fleet

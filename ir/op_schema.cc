@@ -32,7 +32,8 @@ SlotSpec SlotFromOnnx(const onnx::OpSchema::FormalParameter& p) {
     case onnx::OpSchema::Optional: s.arity = SlotArity::kOptional; break;
     case onnx::OpSchema::Variadic: s.arity = SlotArity::kVariadic; break;
   }
-  s.type_group = p.GetTypeStr();
+  // A heterogeneous variadic slot (If's and Loop's values) holds several dtypes.
+  if (p.GetIsHomogeneous()) s.type_group = p.GetTypeStr();
   s.min_arity = p.GetOption() == onnx::OpSchema::Variadic ? p.GetMinArity() : 1;
   return s;
 }
@@ -47,7 +48,7 @@ OpSchema SchemaFromOnnx(const onnx::OpSchema& onnx_schema) {
     AttrSpec spec;
     spec.name = name;
     auto type = AttrTypeFromOnnx(a.type);
-    if (!type.has_value()) continue;  // graph-valued attributes: ops using them are not listed
+    if (!type.has_value()) continue;  // sparse tensors, type protos: ops using them are not listed
     spec.type = *type;
     spec.required = a.required;
     if (a.default_value.has_name()) {

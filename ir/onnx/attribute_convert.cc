@@ -17,6 +17,8 @@ std::optional<AttrType> AttrTypeFromOnnx(onnx::AttributeProto::AttributeType typ
     case onnx::AttributeProto::FLOATS: return AttrType::kFloats;
     case onnx::AttributeProto::STRINGS: return AttrType::kStrings;
     case onnx::AttributeProto::TENSOR: return AttrType::kTensor;
+    // A graph becomes a sub-block; only the importer can make one (it owns the program).
+    case onnx::AttributeProto::GRAPH: return AttrType::kBlock;
     default: return std::nullopt;
   }
 }

@@ -10,7 +10,8 @@
 
 namespace fleet {
 
-// nullopt for attribute types Fleet has no form for (graphs, sparse tensors, type protos).
+// nullopt for attribute types Fleet has no form for (sparse tensors, type protos). A GRAPH is a
+// kBlock: the importer turns it into a sub-block (AttrValueFromOnnx cannot, it has no program).
 std::optional<AttrType> AttrTypeFromOnnx(onnx::AttributeProto::AttributeType type);
 
 // UNIMPLEMENTED for unsupported attribute types; INVALID_ARGUMENT for malformed ones.

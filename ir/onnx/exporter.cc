@@ -1,5 +1,6 @@
 #include "ir/onnx/exporter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <set>
@@ -49,26 +50,15 @@ absl::StatusOr<onnx::AttributeProto> AttrToOnnx(const std::string& name, const A
     a.set_type(onnx::AttributeProto::TENSOR);
     *a.mutable_t() = TensorValueToOnnx(*t, "");
   } else {
-    return absl::UnimplementedError(
-        absl::StrCat("attribute '", name, "' refers to a block, which ONNX cannot hold"));
+    return absl::UnimplementedError(absl::StrCat("attribute '", name, "' has no ONNX form"));
   }
   return a;
 }
 
-}  // namespace
-
-absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
-  onnx::ModelProto model;
-  model.set_ir_version(8);
-  model.set_producer_name("fleet");
-  auto* opset = model.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(kOnnxOpset);
-  onnx::GraphProto* graph = model.mutable_graph();
-  auto graph_name = program.meta.extra.find("onnx.graph");
-  graph->set_name(graph_name != program.meta.extra.end() ? graph_name->second : "fleet");
-
-  const Block& block = program.main();
+// Writes `block` into `graph`: feed vars are its inputs and fetch vars its outputs (in
+// declaration order), initial values its initializers; a BlockRef attribute becomes a GRAPH
+// attribute holding the referenced block, written the same way.
+absl::Status ExportBlock(const Program& program, const Block& block, onnx::GraphProto* graph) {
   for (const Var& var : block.vars()) {
     auto value = program.values.find(var.name);
     bool has_value = value != program.values.end();
@@ -78,7 +68,12 @@ absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
           "var '", var.name, "' has no value bytes (a program read from text form?)"));
     }
     if (var.Has(kVarFeed)) {
-      SetType(var, graph->add_input());
+      // A subgraph input may leave its type to inference (a Loop's carried values).
+      if (block.index() > 0 && var.dtype == DataType::kUndefined) {
+        graph->add_input()->set_name(var.name);
+      } else {
+        SetType(var, graph->add_input());
+      }
     } else if (has_value) {
       *graph->add_initializer() = TensorValueToOnnx(value->second, var.name);
     } else if (var.dtype != DataType::kUndefined && !var.Has(kVarFetch)) {
@@ -97,7 +92,12 @@ absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
     node->set_name(op.name);
     for (const std::string& v : PositionalVars(op.inputs, &schema->inputs)) node->add_input(v);
     for (const std::string& v : PositionalVars(op.outputs, &schema->outputs)) node->add_output(v);
+    std::vector<std::pair<int, std::string>> graphs;  // (block, attribute)
     for (const auto& [name, value] : op.attrs) {
+      if (const BlockRef* ref = std::get_if<BlockRef>(&value)) {
+        graphs.emplace_back(ref->index, name);
+        continue;
+      }
       auto attr = AttrToOnnx(name, value);
       if (!attr.ok()) {
         return absl::Status(attr.status().code(),
@@ -105,7 +105,37 @@ absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
       }
       *node->add_attribute() = *std::move(attr);
     }
+    // In block order, so that importing the model again numbers the blocks the same way.
+    std::sort(graphs.begin(), graphs.end());
+    for (const auto& [index, name] : graphs) {
+      if (index <= 0 || index >= static_cast<int>(program.blocks.size())) {
+        return absl::InvalidArgumentError(absl::StrCat(op.Describe(), ": attribute '", name,
+                                                       "' refers to block ", index,
+                                                       ", which does not exist"));
+      }
+      onnx::AttributeProto* a = node->add_attribute();
+      a->set_name(name);
+      a->set_type(onnx::AttributeProto::GRAPH);
+      a->mutable_g()->set_name(absl::StrCat(op.name.empty() ? op.type : op.name, ".", name));
+      FLEET_RETURN_IF_ERROR(ExportBlock(program, program.blocks[index], a->mutable_g()));
+    }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.set_producer_name("fleet");
+  auto* opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOnnxOpset);
+  onnx::GraphProto* graph = model.mutable_graph();
+  auto graph_name = program.meta.extra.find("onnx.graph");
+  graph->set_name(graph_name != program.meta.extra.end() ? graph_name->second : "fleet");
+  FLEET_RETURN_IF_ERROR(ExportBlock(program, program.main(), graph));
   return model;
 }
 

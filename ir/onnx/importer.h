@@ -3,10 +3,12 @@
 // The model is parsed, checked with ONNX's checker, shape-inferred, and turned into block 0:
 // graph inputs become feed vars, initializers persistable vars with their values kept in
 // Program::values, graph outputs fetch vars, and nodes ops whose slots follow ONNX's opset-17
-// schema. Opsets 1 to 17 are read: forms that changed are rewritten (e.g. Squeeze's `axes`
-// attribute becomes an input), and legacy attributes with no opset-17 meaning are refused.
-// Anything Fleet cannot run is refused here, with a message that says "unsupported" and names
-// the node, op type and opset.
+// schema. The GRAPH attributes of If, Loop and Scan become sub-blocks referenced by BlockRef
+// attributes; a subgraph's inputs and outputs are the block's feed and fetch vars, and its
+// outer-scope names resolve by name (ir/onnx/subgraph_importer.cc). Opsets 1 to 17 are read: forms
+// that changed are rewritten (e.g. Squeeze's `axes` attribute becomes an input), and legacy
+// attributes with no opset-17 meaning are refused. Anything Fleet cannot run is refused here, with
+// a message that says "unsupported" and names the node, op type and opset.
 #pragma once
 
 #include <string>

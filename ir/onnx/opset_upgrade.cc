@@ -82,6 +82,10 @@ absl::Status UpgradeNode(onnx::NodeProto& node, int opset,
                          const std::function<DataType(const std::string&)>& input_dtype,
                          const AddConstantFn& add_constant) {
   const std::string& op = node.op_type();
+  if (opset < 9 && op == "Scan") {
+    return absl::UnimplementedError(
+        "Scan before opset 9 (a batch axis and sequence_lens) is unsupported");
+  }
   if (opset < 13) {
     if (op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum") {
       IntsAttrToInput(node, "axes", 1, add_constant);

@@ -89,13 +89,28 @@ save("string_input.onnx", mlp(
 save("wrong_attribute_type.onnx", mlp(
     nodes=[helper.make_node("Softmax", ["x"], ["y"], axis="one")],
     outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], inits=[]))
-then = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "then", [],
-                         [helper.make_tensor_value_info("t", TensorProto.FLOAT, ["batch", 4])])
+
+
+def if_model(then_nodes, out="t"):
+    """y = If(true) with `then_nodes` as both branches (which return `out`)."""
+    branch = helper.make_graph(then_nodes, "then", [],
+                               [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", 4])])
+    return mlp(
+        nodes=[helper.make_node("Constant", [], ["c"], value=helper.make_tensor(
+                   "c", TensorProto.BOOL, [], [True])),
+               helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)],
+        outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], inits=[])
+
+
+# A GRAPH attribute on an op that takes none; subgraphs that read an undefined name or use an
+# op Fleet lacks.
 save("graph_attribute.onnx", mlp(
-    nodes=[helper.make_node("Constant", [], ["c"], value=helper.make_tensor(
-               "c", TensorProto.BOOL, [], [True])),
-           helper.make_node("If", ["c"], ["y"], then_branch=then, else_branch=then)],
+    nodes=[helper.make_node("Relu", ["x"], ["y"], body=helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["t"])], "body", [],
+        [helper.make_tensor_value_info("t", TensorProto.FLOAT, ["batch", 4])]))],
     outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])], inits=[]))
+save("subgraph_dangling_input.onnx", if_model([helper.make_node("Identity", ["nowhere"], ["t"])]))
+save("subgraph_unknown_op.onnx", if_model([helper.make_node("FooBar", ["x"], ["t"])]))
 save("duplicate_output.onnx", mlp(nodes=[helper.make_node("Relu", ["x"], ["y"], name="a"),
                                          helper.make_node("Relu", ["x"], ["y"], name="b")],
                                   outputs=[helper.make_tensor_value_info("y", TensorProto.FLOAT,
