@@ -28,6 +28,12 @@ namespace fs = std::filesystem;
 using proto::JobManifest;
 using proto::JobProgram;
 
+static_assert(static_cast<int>(ProgramRole::kMain) == JobProgram::MAIN &&
+                  static_cast<int>(ProgramRole::kStartup) == JobProgram::STARTUP &&
+                  static_cast<int>(ProgramRole::kServer) == JobProgram::SERVER &&
+                  static_cast<int>(ProgramRole::kOther) == JobProgram::OTHER,
+              "ProgramRole (ir/job.h) must match JobProgram.Role (ir/job.proto)");
+
 std::string PathIn(const std::string& dir, std::string_view file) {
   return (fs::path(dir) / std::string(file)).string();
 }
@@ -197,11 +203,6 @@ absl::StatusOr<Job> ReadJobDir(const std::string& dir) {
   }
   FLEET_RETURN_IF_ERROR(ValidateJob(job, manifest_path));
   return job;
-}
-
-bool IsJobDir(const std::string& path) {
-  std::error_code ec;
-  return fs::is_directory(path, ec) && fs::exists(PathIn(path, kJobManifestFile), ec);
 }
 
 bool IsProgramText(std::string_view bytes) {

@@ -50,9 +50,6 @@ absl::Status WriteJobDir(const Job& job, const std::string& dir);
 // programs' Program::source is their file's path.
 absl::StatusOr<Job> ReadJobDir(const std::string& dir);
 
-// True when `path` is a folder holding a job manifest.
-bool IsJobDir(const std::string& path);
-
 // True when `bytes` look like the text form of a program or job: `fleet.program` after any
 // blank or `#` comment lines. Otherwise they are taken for a binary program file.
 bool IsProgramText(std::string_view bytes);

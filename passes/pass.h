@@ -104,9 +104,10 @@ class Pass {
   // One line for `--list-passes`.
   virtual std::string_view description() const { return ""; }
 
-  // What the PassManager calls. The default runs Run on the job's main program (FAILED_PRECONDITION
-  // when the job has none). Override it to add, split or read several programs; a pass that adds
-  // a program replaces one of the same name (so running a pipeline twice is harmless).
+  // What the PassManager calls. The default runs Run on the job's main program
+  // (FAILED_PRECONDITION when the job has none). Override it to add, split or read several
+  // programs; a pass that adds a program replaces one of the same name (so running a pipeline
+  // twice is harmless).
   virtual absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx);
 
   // Rewrites `program`; true when anything changed. An error status aborts the pipeline; it
@@ -116,9 +117,10 @@ class Pass {
   // before children), and reports whether any call changed its block.
   virtual absl::StatusOr<bool> Run(Program& program, PassContext& ctx);
 
-  // Rewrites block `block` of `program` only: its ops and vars, plus new values in
-  // Program::values. Vars of enclosing blocks are visible (FindVisibleVar, passes/pattern.h).
-  // The default returns UNIMPLEMENTED: the pass has no per-block form.
+  // Rewrites block `block` of `program`: its ops, and the vars and values they use. Vars of
+  // enclosing blocks are visible there (FindVisibleVar, passes/pattern.h) and may be edited too
+  // (fold-batchnorm declares its folded weights in block 0, beside the parameters). The default
+  // returns UNIMPLEMENTED: the pass has no per-block form.
   virtual absl::StatusOr<bool> RunOnBlock(Program& program, int block, PassContext& ctx);
 };
 

@@ -165,7 +165,6 @@ TEST(JobFileTest, WriteThenReadGivesTheSameBytes) {
   // Value bytes survive (the text form would drop them).
   EXPECT_EQ(back->Find(kMainProgram)->values.at("fc1.w"), job.main().values.at("fc1.w"));
   EXPECT_EQ(back->Find(kStartupProgram)->source, dir + "/startup.program");
-  EXPECT_TRUE(IsJobDir(dir));
   // Each program file is an ordinary program file.
   absl::StatusOr<Program> main = ReadProgramFile(dir + "/main.program");
   ASSERT_TRUE(main.ok()) << main.status();
@@ -228,7 +227,6 @@ TEST(JobFileTest, MissingFolderOrManifest) {
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("no_manifest: not a job folder: it has no manifest.pbtxt"));
-  EXPECT_FALSE(IsJobDir(dir));
 }
 
 TEST(JobFileTest, CorruptManifestNamesTheLine) {
