@@ -119,9 +119,11 @@ demo() {
   "$VENV/bin/python" -c "import json, sys; s = json.load(open(sys.argv[1]))['splits'][0]; \
 print(f\"{s['rows']:,} rows, click rate {s['click_rate']:.3f}; the best AUC any model can reach on them: {s['bayes_auc']:.4f}\")" \
     "$out/criteo/info.json"
-  log "fleet-transpile: loss, autodiff, Adam (job/: startup + main programs with the parameters)"
+  log "fleet-transpile: loss, autodiff, Adam, startup (job/: main program with the parameters," \
+    "startup program, manifest)"
   "$BUILD/tools/fleet-transpile" "$out/ctr_dnn.onnx" --strategy single --loss softmax_ce \
     --label label --optimizer adam --lr 0.001 -o "$out/job"
+  "$BUILD/tools/fleet-inspect" "$out/job" --summary | grep -E '^# program|block\(s\)'
   log "fleet-run: 2 epochs, batch 512, 2 Hogwild threads"
   "$BUILD/tools/fleet-run" "$out/job" --data "$out/criteo/train.tsv" --batch 512 --epochs 2 \
     --threads 2 --log-every 100 --metrics-out "$out/metrics.jsonl" --save "$out/checkpoint" \

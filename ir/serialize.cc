@@ -349,8 +349,7 @@ absl::StatusOr<Program> ParseProgramBinary(std::string_view bytes, std::string_v
   return reader.ReadProgram(p);
 }
 
-absl::Status WriteProgramFile(const Program& program, const std::string& path) {
-  const std::string bytes = SerializeProgram(program);
+absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
   const std::string tmp = path + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) return ErrnoError("create", tmp);
@@ -372,6 +371,10 @@ absl::Status WriteProgramFile(const Program& program, const std::string& path) {
     return status;
   }
   return absl::OkStatus();
+}
+
+absl::Status WriteProgramFile(const Program& program, const std::string& path) {
+  return WriteFileAtomically(path, SerializeProgram(program));
 }
 
 absl::StatusOr<Program> ReadProgramFile(const std::string& path) {

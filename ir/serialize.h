@@ -34,9 +34,12 @@ std::string SerializeProgram(const Program& program);
 // Program::source.
 absl::StatusOr<Program> ParseProgramBinary(std::string_view bytes, std::string_view filename);
 
-// Writes the program to `path` atomically: the bytes go to `path.tmp`, which is then renamed
-// over `path`, so readers never see a half-written file.
+// Writes the program to `path` atomically (WriteFileAtomically).
 absl::Status WriteProgramFile(const Program& program, const std::string& path);
+
+// Writes `bytes` to `path` atomically: they go to `path.tmp`, which is then renamed over
+// `path`, so readers never see a half-written file. Errors name the file and the errno text.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes);
 
 // Reads and validates a program file written by WriteProgramFile.
 absl::StatusOr<Program> ReadProgramFile(const std::string& path);

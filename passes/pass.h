@@ -1,11 +1,21 @@
-// The pass API: a Pass rewrites a Program; a PassContext carries what a run of passes shares
-// (options, diagnostics).
+// The pass API: a Pass rewrites a Job (its programs) or one Program; a PassContext carries what a
+// run of passes shares (options, diagnostics).
 //
-// A pass is one class with a kebab-case name and Run(), which returns whether it changed the
-// program. Passes edit the Program's plain structs directly (ir/program.h) and must leave it
-// valid: the PassManager runs Verify (ir/verify.h) after every pass and reports the pass that
-// broke it. A pass that looks at a candidate and decides not to rewrite it says why through
-// PassContext::Skip, never silently: `--debug-pass=NAME` shows those notes.
+// A pass is one class with a kebab-case name and one of three entry points, whichever fits the
+// rewrite; each returns whether it changed anything:
+//   RunOnBlock(program, block, ctx)  a rewrite local to one block (a fusion, a fold). The
+//                                    default Run calls it for every block, so such a pass visits
+//                                    sub-blocks without asking (ORT's Recurse()).
+//   Run(program, ctx)                a rewrite of one whole program (dce; loss, autodiff and the
+//                                    optimizer, which work on the main block).
+//   RunOnJob(job, ctx)               a rewrite that adds, splits or reads several programs (the
+//                                    startup pass, a parameter-server split). The default runs
+//                                    Run on the job's main program.
+// Passes edit the IR's plain structs directly (ir/program.h, ir/job.h) and must leave every
+// program valid: the PassManager runs Verify (ir/verify.h) on every program of the job after
+// every pass and reports the pass that broke it. A pass that looks at a candidate and decides
+// not to rewrite it says why through PassContext::Skip, never silently: `--debug-pass=NAME`
+// shows those notes.
 //
 // This header, ir/*.h and passes/plugin_api.h are the public headers a plugin compiles against.
 #pragma once
@@ -18,6 +28,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "ir/job.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -82,7 +93,9 @@ class PassContext {
   std::shared_ptr<const proto::DistributedStrategy> strategy_;
 };
 
-// A program rewrite. Subclasses are final classes with a default constructor.
+// A rewrite of a job or a program. Subclasses are final classes with a default constructor that
+// override one of RunOnBlock, Run and RunOnJob (see the top of this file). A pass object is used
+// by one pipeline at a time.
 class Pass {
  public:
   virtual ~Pass() = default;
@@ -90,10 +103,25 @@ class Pass {
   virtual std::string_view name() const = 0;
   // One line for `--list-passes`.
   virtual std::string_view description() const { return ""; }
+
+  // What the PassManager calls. The default runs Run on the job's main program
+  // (FAILED_PRECONDITION when the job has none). Override it to add, split or read several
+  // programs; a pass that adds a program replaces one of the same name (so running a pipeline
+  // twice is harmless).
+  virtual absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx);
+
   // Rewrites `program`; true when anything changed. An error status aborts the pipeline; it
   // should say what the pass could not handle (FAILED_PRECONDITION for a wrong pass order,
   // UNIMPLEMENTED for an unsupported construct, INVALID_ARGUMENT for a bad option).
-  virtual absl::StatusOr<bool> Run(Program& program, PassContext& ctx) = 0;
+  // The default calls RunOnBlock for block 0 and then every sub-block, in index order (parents
+  // before children), and reports whether any call changed its block.
+  virtual absl::StatusOr<bool> Run(Program& program, PassContext& ctx);
+
+  // Rewrites block `block` of `program`: its ops, and the vars and values they use. Vars of
+  // enclosing blocks are visible there (FindVisibleVar, passes/pattern.h) and may be edited too
+  // (fold-batchnorm declares its folded weights in block 0, beside the parameters). The default
+  // returns UNIMPLEMENTED: the pass has no per-block form.
+  virtual absl::StatusOr<bool> RunOnBlock(Program& program, int block, PassContext& ctx);
 };
 
 }  // namespace fleet

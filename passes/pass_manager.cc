@@ -1,4 +1,5 @@
-// PassManager: pipeline execution with verification, printing, timing and reproducers.
+// PassManager: pipeline execution over a job with verification of every program, printing,
+// timing and reproducers.
 #include "passes/pass_manager.h"
 
 #include <unistd.h>
@@ -13,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ir/job_text.h"
 #include "ir/status_macros.h"
-#include "ir/text_format.h"
 #include "ir/verify.h"
 
 namespace fleet {
@@ -28,6 +29,9 @@ double MsSince(Clock::time_point start) {
 }
 
 std::ostream& Or(std::ostream* stream) { return stream ? *stream : std::cerr; }
+
+// How messages name a program of the job: `program "startup"`.
+std::string ProgramLabel(const std::string& name) { return absl::StrCat("program \"", name, "\""); }
 
 }  // namespace
 
@@ -95,16 +99,28 @@ absl::Status PassManager::Fail(const Pass& pass, const std::string& input_text,
                                                   status.message(), where));
 }
 
-absl::StatusOr<bool> PassManager::Run(Program& program, PassContext& ctx) {
+absl::Status PassManager::VerifyJob(const Job& job, std::string* bad_program) {
+  Clock::time_point start = Clock::now();
+  bad_program->clear();
+  absl::Status valid = ValidateJob(job);
+  for (auto it = job.programs.begin(); valid.ok() && it != job.programs.end(); ++it) {
+    valid = Verify(it->second);
+    if (!valid.ok()) *bad_program = it->first;
+  }
+  verify_ms_ += MsSince(start);
+  return valid;
+}
+
+absl::StatusOr<bool> PassManager::Run(Job& job, PassContext& ctx) {
   timings_.clear();
   verify_ms_ = 0;
   if (options_.verify) {
-    Clock::time_point start = Clock::now();
-    absl::Status input_ok = Verify(program);
-    verify_ms_ += MsSince(start);
+    std::string bad;
+    absl::Status input_ok = VerifyJob(job, &bad);
     if (!input_ok.ok()) {
       return absl::Status(input_ok.code(),
-                          absl::StrCat("input program is invalid: ", input_ok.message()));
+                          absl::StrCat("input ", bad.empty() ? "job" : ProgramLabel(bad),
+                                       " is invalid: ", input_ok.message()));
     }
   }
   bool any_changed = false;
@@ -112,11 +128,11 @@ absl::StatusOr<bool> PassManager::Run(Program& program, PassContext& ctx) {
     std::string name(pass->name());
     // The input in text form, kept for a reproducer. The text form holds no value bytes, so
     // this stays small even for large models.
-    std::string input_text = options_.verify ? PrintProgram(program) : std::string();
+    std::string input_text = options_.verify ? PrintJob(job) : std::string();
     size_t notes_before = ctx.diagnostics().size();
     ctx.set_current_pass(name);
     Clock::time_point start = Clock::now();
-    absl::StatusOr<bool> changed = pass->Run(program, ctx);
+    absl::StatusOr<bool> changed = pass->RunOnJob(job, ctx);
     double ms = MsSince(start);
     ctx.set_current_pass("");
     timings_.push_back({name, ms, changed.ok() && *changed});
@@ -137,19 +153,40 @@ absl::StatusOr<bool> PassManager::Run(Program& program, PassContext& ctx) {
     }
     any_changed |= *changed;
     if (options_.verify) {
-      Clock::time_point vstart = Clock::now();
-      absl::Status valid = Verify(program);
-      verify_ms_ += MsSince(vstart);
-      if (!valid.ok()) return Fail(*pass, input_text, "produced an invalid program", valid);
+      std::string bad;
+      absl::Status valid = VerifyJob(job, &bad);
+      if (!valid.ok()) {
+        return Fail(*pass, input_text,
+                    bad.empty() ? "produced an invalid job"
+                                : absl::StrCat("produced an invalid ", ProgramLabel(bad)),
+                    valid);
+      }
     }
     if (options_.print_after_all || options_.print_after.count(name)) {
-      Or(options_.print_stream) << "# ----- program after " << name
-                                << (*changed ? "" : " (unchanged)") << " -----\n"
-                                << PrintProgram(program);
+      Or(options_.print_stream) << "# ----- job after " << name << (*changed ? "" : " (unchanged)")
+                                << " -----\n"
+                                << PrintJob(job);
     }
   }
   if (options_.time_passes) Or(options_.timing_stream) << TimingReport();
   return any_changed;
+}
+
+absl::StatusOr<bool> PassManager::Run(Program& program, PassContext& ctx) {
+  Job job(std::move(program));
+  absl::StatusOr<bool> changed = Run(job, ctx);
+  program = std::move(job.main());
+  if (changed.ok() && job.programs.size() != 1) {
+    std::string added;
+    for (const auto& [name, p] : job.programs) {
+      if (name != kMainProgram)
+        absl::StrAppend(&added, added.empty() ? "" : ", ", "\"", name, "\"");
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("the pipeline added program(s) ", added,
+                     " to a single program; run it over a job (PassManager::Run(Job&))"));
+  }
+  return changed;
 }
 
 std::string PassManager::TimingReport() const {

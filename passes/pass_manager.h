@@ -1,18 +1,20 @@
-// PassManager: runs a pipeline of passes over a program, verifying after each.
+// PassManager: runs a pipeline of passes over a job (all its programs), verifying after each.
 //
 //   PassManager pm(options);
-//   FLEET_RETURN_IF_ERROR(pm.AddPipeline("dce,fuse-matmul-add", registry));
+//   FLEET_RETURN_IF_ERROR(pm.AddPipeline("loss,autodiff,optimizer,startup", registry));
 //   PassContext ctx;
-//   FLEET_ASSIGN_OR_RETURN(bool changed, pm.Run(program, ctx));
+//   FLEET_ASSIGN_OR_RETURN(bool changed, pm.Run(job, ctx));
 //
-// Before the first pass the input is verified (a bad input is not blamed on a pass). After every
-// pass the program is verified again; a pass that leaves it invalid fails the run with
-//   pass 'my-pass' produced an invalid program: <verifier message>
+// Before the first pass every program of the job is verified (a bad input is not blamed on a
+// pass). After every pass every program is verified again; a pass that leaves one invalid fails
+// the run with
+//   pass 'my-pass' produced an invalid program "main": <verifier message>
 //   (reproducer: /tmp/fleet-repro-my-pass-1234-0.txt)
-// where the reproducer file holds the failing pass's *input* in text form (ir/text_format.h),
-// with a `# RUN:` line that replays it with fleet-opt. A pass that returns an error is reported
-// the same way, with its own message. Options add printing after passes, per-pass timing and the
-// notes of chosen passes (--print-after, --print-after-all, --time-passes, --debug-pass).
+// where the reproducer file holds the failing pass's *input*, the whole job in text form
+// (ir/job_text.h), with a `# RUN:` line that replays it with fleet-opt. A pass that returns an
+// error is reported the same way, with its own message. Options add printing (every program)
+// after passes, per-pass timing and the notes of chosen passes (--print-after,
+// --print-after-all, --time-passes, --debug-pass).
 #pragma once
 
 #include <memory>
@@ -32,7 +34,8 @@ namespace fleet {
 struct PassManagerOptions {
   // Verify the input and the program after every pass. Off only for measurements.
   bool verify = true;
-  // Print the program (text form) to `print_stream` after the passes named here / after all.
+  // Print the job (every program, text form) to `print_stream` after the passes named here /
+  // after all.
   std::set<std::string> print_after;
   bool print_after_all = false;
   std::ostream* print_stream = nullptr;  // default: std::cerr
@@ -65,8 +68,12 @@ class PassManager {
   // The pipeline's pass names, in order.
   std::vector<std::string> PassNames() const;
 
-  // Runs every pass in order; true when any pass changed the program. On error the program is
-  // left as the failing pass left it (the reproducer holds its input).
+  // Runs every pass in order over `job`; true when any pass changed it. On error the job is left
+  // as the failing pass left it (the reproducer holds its input).
+  absl::StatusOr<bool> Run(Job& job, PassContext& ctx);
+  // Runs the pipeline over a job whose only program is `program` (as "main"). For pipelines of
+  // one-program passes; FAILED_PRECONDITION when a pass adds or removes a program (run those
+  // over a Job).
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx);
 
   // Timings of the last Run (also filled when time_passes is off), and the verifier's time.
@@ -78,6 +85,9 @@ class PassManager {
  private:
   absl::Status Fail(const Pass& pass, const std::string& input_text, std::string_view what,
                     const absl::Status& status) const;
+  // Verifies every program of `job` (and ValidateJob); on error `bad_program` names the program
+  // that failed ("" when the job itself is malformed). Adds to verify_ms_.
+  absl::Status VerifyJob(const Job& job, std::string* bad_program);
 
   PassManagerOptions options_;
   std::vector<std::unique_ptr<Pass>> passes_;

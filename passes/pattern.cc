@@ -8,23 +8,45 @@
 
 namespace fleet {
 
-UseIndex::UseIndex(const Program& program, int block) : block_(&program.blocks[block]) {
-  const Block& b = *block_;
+const Var* FindVisibleVar(const Program& program, int block, std::string_view name) {
+  int b = DeclaringBlock(program, block, name);
+  return b < 0 ? nullptr : program.blocks[b].FindVar(name);
+}
+
+Var* FindVisibleVar(Program& program, int block, std::string_view name) {
+  int b = DeclaringBlock(program, block, name);
+  return b < 0 ? nullptr : program.blocks[b].FindVar(name);
+}
+
+int DeclaringBlock(const Program& program, int block, std::string_view name) {
+  // Parents have smaller indices (the verifier checks it), so this walk ends.
+  for (int b = block; b >= 0 && b < static_cast<int>(program.blocks.size());
+       b = program.blocks[b].parent()) {
+    if (program.blocks[b].FindVar(name) != nullptr) return b;
+    if (program.blocks[b].parent() >= b) break;
+  }
+  return -1;
+}
+
+UseIndex::UseIndex(const Program& program, int block) : program_(&program), block_(block) {
+  const Block& b = program.blocks[block];
   for (int i = 0; i < static_cast<int>(b.ops.size()); ++i) {
     for (const std::string& v : b.ops[i].InputVars()) readers_[v].push_back(i);
     for (const std::string& v : b.ops[i].OutputVars()) writers_[v].push_back(i);
   }
-  // Sub-blocks (at any depth) read their ancestors' vars.
-  for (const Block& sub : program.blocks) {
-    int p = sub.parent();
+  // Sub-blocks (at any depth) read their ancestors' vars; other blocks may read the vars of
+  // blocks enclosing this one.
+  for (const Block& other : program.blocks) {
+    if (other.index() == block) continue;
+    int p = other.parent();
     bool descendant = false;
     while (p >= 0 && !descendant) {
       descendant = p == block;
       p = program.blocks[p].parent();
     }
-    if (!descendant) continue;
-    for (const Op& op : sub.ops) {
-      for (const std::string& v : op.InputVars()) ++sub_block_reads_[v];
+    std::map<std::string, int>& reads = descendant ? sub_block_reads_ : outside_reads_;
+    for (const Op& op : other.ops) {
+      for (const std::string& v : op.InputVars()) ++reads[v];
     }
   }
 }
@@ -50,8 +72,13 @@ int UseIndex::SubBlockReads(const std::string& var) const {
   return it == sub_block_reads_.end() ? 0 : it->second;
 }
 
+int UseIndex::OutsideReads(const std::string& var) const {
+  auto it = outside_reads_.find(var);
+  return it == outside_reads_.end() ? 0 : it->second;
+}
+
 int UseIndex::NumUses(const std::string& var) const {
-  return static_cast<int>(Readers(var).size()) + SubBlockReads(var);
+  return static_cast<int>(Readers(var).size()) + SubBlockReads(var) + OutsideReads(var);
 }
 
 bool UseIndex::IsSingleUse(const std::string& var) const { return WhyNotSingleUse(var).empty(); }
@@ -60,7 +87,7 @@ std::string UseIndex::WhyNotSingleUse(const std::string& var) const {
   auto w = writers_.find(var);
   size_t writers = w == writers_.end() ? 0 : w->second.size();
   if (writers != 1) return absl::StrCat("has ", writers, " writers in this block");
-  const Var* v = block_->FindVar(var);
+  const Var* v = FindVisibleVar(*program_, block_, var);
   if (v != nullptr && v->Has(kVarFetch)) return "is fetched";
   if (v != nullptr && v->Has(kVarPersistable)) return "is persistable";
   int uses = NumUses(var);

@@ -22,14 +22,24 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ir/program.h"
 
 namespace fleet {
 
+// The var `name` as block `block` of `program` sees it: declared in that block or the nearest
+// enclosing one; nullptr when none declares it.
+const Var* FindVisibleVar(const Program& program, int block, std::string_view name);
+Var* FindVisibleVar(Program& program, int block, std::string_view name);
+// The index of the block FindVisibleVar finds `name` in, or -1.
+int DeclaringBlock(const Program& program, int block, std::string_view name);
+
 // Who writes and who reads each var of one block. Reads from sub-blocks (which see their
-// parent's vars) count as uses. Build it after the last edit; it does not follow changes.
+// parent's vars) count as uses, and so do reads from any other block of the program (a var of
+// an enclosing block may be read there), so that a rewrite inside a sub-block stays safe.
+// Build it after the last edit; it does not follow changes. `program` must outlive it.
 class UseIndex {
  public:
   UseIndex(const Program& program, int block);
@@ -42,19 +52,25 @@ class UseIndex {
   const std::vector<int>& Readers(const std::string& var) const;
   // Reads from ops of sub-blocks of this block.
   int SubBlockReads(const std::string& var) const;
-  // Total reads: Readers + SubBlockReads.
+  // Reads from ops of blocks that are neither this block nor its sub-blocks (always 0 for the
+  // main block).
+  int OutsideReads(const std::string& var) const;
+  // Total reads: Readers + SubBlockReads + OutsideReads.
   int NumUses(const std::string& var) const;
   // `var` is read exactly once, is written by exactly one op, and is neither fetched nor
-  // persistable: the value is private to its one producer and one reader.
+  // persistable (as declared in this block or an enclosing one): the value is private to its
+  // one producer and one reader.
   bool IsSingleUse(const std::string& var) const;
   // "" when IsSingleUse(var); otherwise why not, e.g. "has 2 readers", "is fetched".
   std::string WhyNotSingleUse(const std::string& var) const;
 
  private:
-  const Block* block_;
+  const Program* program_;
+  int block_;
   std::map<std::string, std::vector<int>> writers_;
   std::map<std::string, std::vector<int>> readers_;
   std::map<std::string, int> sub_block_reads_;
+  std::map<std::string, int> outside_reads_;
 };
 
 class OpPattern {

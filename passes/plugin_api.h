@@ -33,7 +33,7 @@ extern "C" {
 
 /* Raised whenever fleet::Pass, fleet::PassContext or the IR structs change layout. A plugin
  * built for another version is refused at load time. */
-#define FLEET_PASS_PLUGIN_ABI_VERSION 2
+#define FLEET_PASS_PLUGIN_ABI_VERSION 3
 
 /* The exported entry point's name, for dlsym. */
 #define FLEET_PASS_PLUGIN_ENTRY "fleet_register_passes"

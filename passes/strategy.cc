@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "ir/proto_text.h"
 #include "ir/status_macros.h"
 
 namespace fleet {
@@ -157,30 +157,6 @@ absl::Status ValidateOptimizerFields(const TrainingConfig& t,
   return absl::OkStatus();
 }
 
-// Keeps the first error the text parser reports, with its 0-based position.
-class FirstError : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (!has_error_) {
-      has_error_ = true;
-      line_ = line;
-      column_ = column;
-      message_ = message;
-    }
-  }
-  bool has_error() const { return has_error_; }
-  std::string ToString(const std::string& file) const {
-    return absl::StrCat(file, ":", line_ + 1, ":", column_ + 1, ": error: ", message_);
-  }
-
- private:
-  bool has_error_ = false;
-  int line_ = 0;
-  int column_ = 0;
-  std::string message_;
-};
-
 }  // namespace
 
 std::string ModeName(DistributedStrategy::Mode mode) {
@@ -269,15 +245,8 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
 absl::StatusOr<DistributedStrategy> ParseStrategyText(const std::string& text,
                                                       const std::string& file) {
   DistributedStrategy strategy;
-  google::protobuf::TextFormat::Parser parser;
-  FirstError errors;
   google::protobuf::TextFormat::ParseInfoTree locations;
-  parser.RecordErrorsTo(&errors);
-  parser.WriteLocationsTo(&locations);
-  if (!parser.ParseFromString(text, &strategy)) {
-    return absl::InvalidArgumentError(
-        errors.has_error() ? errors.ToString(file) : absl::StrCat(file, ": error: not a strategy"));
-  }
+  FLEET_RETURN_IF_ERROR(ParseProtoText(text, file, &strategy, &locations));
   // Locates "training.lr" through the parse tree; the file alone when the field is absent.
   auto where = [&](std::string_view path) -> std::string {
     const google::protobuf::Descriptor* type = DistributedStrategy::descriptor();
@@ -319,7 +288,7 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
   switch (strategy.mode()) {
     case DistributedStrategy::MODE_UNSPECIFIED:
     case DistributedStrategy::SINGLE:
-      return std::string("loss,autodiff,optimizer");
+      return std::string("loss,autodiff,optimizer,startup");
     default:
       return absl::UnimplementedError(absl::StrCat("strategy '", ModeName(strategy.mode()),
                                                    "' is not implemented yet; only 'single' is"));
@@ -338,6 +307,10 @@ std::string StrategyToText(const DistributedStrategy& strategy) {
 void RecordStrategy(const DistributedStrategy& strategy, Program& program) {
   program.meta.strategy = ModeName(strategy.mode());
   program.meta.extra[kRecordKey] = StrategyToText(strategy);
+}
+
+void RecordStrategy(const DistributedStrategy& strategy, Job& job) {
+  for (auto& [name, program] : job.programs) RecordStrategy(strategy, program);
 }
 
 absl::StatusOr<std::optional<DistributedStrategy>> RecordedStrategy(const Program& program) {

@@ -6,8 +6,8 @@
 //   s.mutable_training()->set_label("y");                  // a flag overrides the file
 //   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, where));
 //   FLEET_ASSIGN_OR_RETURN(std::string pipeline, StrategyPipeline(s));   // "loss,autodiff,.."
-//   ...run the pipeline with ctx.set_strategy(s)...
-//   RecordStrategy(s, program);   // meta.strategy = "single", meta.extra["strategy"] = text
+//   ...run the pipeline over the job with ctx.set_strategy(s)...
+//   RecordStrategy(s, job.main());   // meta.strategy = "single", meta.extra["strategy"] = text
 #pragma once
 
 #include <functional>
@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "ir/job.h"
 #include "ir/program.h"
 #include "passes/strategy.pb.h"
 
@@ -53,7 +54,8 @@ using StrategyFieldLocator = std::function<std::string(std::string_view field)>;
 absl::Status ValidateStrategy(const proto::DistributedStrategy& strategy,
                               const StrategyFieldLocator& where = nullptr);
 
-// The passes the strategy's mode runs, comma-separated: "loss,autodiff,optimizer" for single.
+// The passes the strategy's mode runs, comma-separated: "loss,autodiff,optimizer,startup" for
+// single (the startup pass adds the job's startup program).
 // UNIMPLEMENTED for the modes whose passes do not exist yet.
 absl::StatusOr<std::string> StrategyPipeline(const proto::DistributedStrategy& strategy);
 
@@ -62,6 +64,8 @@ std::string StrategyToText(const proto::DistributedStrategy& strategy);
 
 // Records `strategy` in `program`: meta.strategy = ModeName, meta.extra["strategy"] = text form.
 void RecordStrategy(const proto::DistributedStrategy& strategy, Program& program);
+// Records it in every program of `job`, so each program file says what made it.
+void RecordStrategy(const proto::DistributedStrategy& strategy, Job& job);
 // The strategy recorded in `program`, or nullopt when none; INVALID_ARGUMENT when the record
 // does not parse.
 absl::StatusOr<std::optional<proto::DistributedStrategy>> RecordedStrategy(const Program& program);

@@ -1,8 +1,12 @@
-// fleet-inspect: shows an ONNX model or a Fleet program.
+// fleet-inspect: shows an ONNX model, a Fleet program, or a job (a job folder or job text).
 //
-//   fleet-inspect FILE            the program in Fleet's text form
-//   fleet-inspect FILE --summary  op counts, parameter count and bytes, inputs and outputs
-//   fleet-inspect FILE --dot      Graphviz of block 0 (render with `dot -Tsvg`)
+//   fleet-inspect FILE            every program in Fleet's text form, each under a line
+//                                 # program "NAME" (ir/job_text.h)
+//   fleet-inspect FILE --summary  per program: op counts, parameter count and bytes, inputs and
+//                                 outputs
+//   fleet-inspect FILE --dot      Graphviz of block 0 of the main program (render with
+//                                 `dot -Tsvg`)
+//   fleet-inspect job/ --program startup   only that program
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -12,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "ir/text_format.h"
+#include "ir/job_text.h"
 #include "tools/program_loader.h"
 #include "tools/version.h"
 
@@ -39,6 +43,7 @@ std::string HumanBytes(double bytes) {
 }
 
 void PrintSummary(const Program& program, const std::string& path, std::ostream& out) {
+  // One program's summary; the caller puts the program's header line before it.
   std::map<std::string, int> op_counts;
   size_t ops = 0;
   for (const Block& b : program.blocks) {
@@ -119,40 +124,62 @@ void PrintDot(const Program& program, std::ostream& out) {
 }  // namespace fleet
 
 int main(int argc, char** argv) {
-  CLI::App app{"fleet-inspect: print an ONNX model or a Fleet program in Fleet's text form"};
-  std::string path, output;
+  CLI::App app{"fleet-inspect: print an ONNX model, a Fleet program or a job in Fleet's text form"};
+  std::string path, output, only;
   bool summary = false, dot = false;
-  app.add_option("file", path, "an .onnx model or a Fleet program file (binary or text)")
+  app.add_option("file", path,
+                 "an .onnx model, a Fleet program or job file (binary or text), or a job folder")
       ->required();
   app.add_flag("--summary", summary, "op counts, parameter count and bytes, inputs and outputs");
   app.add_flag("--dot", dot, "Graphviz of the main block instead of text");
+  app.add_option("--program", only,
+                 "show only this program of the job (main, startup, pserver.0, ...); --dot "
+                 "shows the main program unless this names another");
   app.add_option("-o,--output", output, "write to this file instead of standard output");
+  app.footer(
+      "A job folder (from fleet-transpile) holds manifest.pbtxt, which names each program and "
+      "its file (main.program, startup.program, ...). Every program of the job is shown, in "
+      "name order, each under a line # program \"NAME\"; a model or a single program is the "
+      "job's main program.");
   app.set_version_flag("--version", [] { return fleet::VersionText("fleet-inspect"); });
   CLI11_PARSE(app, argc, argv);
   if (summary && dot) {
     std::cerr << "fleet-inspect: error: --summary and --dot exclude each other\n";
     return 2;
   }
-  auto program = fleet::LoadProgram(path);
-  if (!program.ok()) {
-    std::cerr << "fleet-inspect: error: " << program.status().message() << "\n";
+  auto fail = [](const auto& message) {
+    std::cerr << "fleet-inspect: error: " << message << "\n";
     return 1;
+  };
+  absl::StatusOr<fleet::Job> job = fleet::LoadJob(path);
+  if (!job.ok()) return fail(job.status().message());
+  if (dot && only.empty()) only = fleet::kMainProgram;
+  if (!only.empty()) {
+    fleet::Program* program = job->Find(only);
+    if (program == nullptr) {
+      std::string known;
+      for (const auto& [name, p] : job->programs) known += (known.empty() ? "" : ", ") + name;
+      return fail(absl::StrCat(path, " has no program \"", only, "\"; it has ", known));
+    }
+    fleet::Job selected;
+    selected.programs.emplace(only, std::move(*program));
+    job->programs = std::move(selected.programs);
   }
   std::ofstream file;
   if (!output.empty()) {
     file.open(output);
-    if (!file) {
-      std::cerr << "fleet-inspect: error: " << output << ": cannot write file\n";
-      return 1;
-    }
+    if (!file) return fail(output + ": cannot write file");
   }
   std::ostream& out = output.empty() ? std::cout : file;
   if (summary) {
-    fleet::PrintSummary(*program, path, out);
+    for (const auto& [name, program] : job->programs) {
+      out << fleet::ProgramHeader(name) << "\n";
+      fleet::PrintSummary(program, path, out);
+    }
   } else if (dot) {
-    fleet::PrintDot(*program, out);
+    fleet::PrintDot(job->programs.begin()->second, out);
   } else {
-    out << fleet::PrintProgram(*program);
+    out << fleet::PrintJob(*job);
   }
   return 0;
 }

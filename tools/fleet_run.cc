@@ -38,7 +38,7 @@ std::string FileNameFor(const std::string& var) {
 
 absl::Status Infer(const std::string& model_path, const std::vector<std::string>& input_args,
                    const std::string& output_dir, int threads, bool optimize) {
-  FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(MainProgramPath(model_path)));
+  FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model_path));
   if (optimize) FLEET_RETURN_IF_ERROR(OptimizeForInference(program));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
@@ -115,11 +115,13 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
 int main(int argc, char** argv) {
   CLI::App app{
       "fleet-run: train a job, or run a model.\n"
-      "Training (the default for a program with optimizer ops): JOB is a folder from\n"
-      "fleet-transpile (main.program, startup.program) or its main.program; runs the startup\n"
-      "program once, then the main program on every batch of --data; progress on standard\n"
-      "error, a summary on standard output.\n"
-      "With --infer: import MODEL (.onnx or a Fleet program file), feed each input from a\n"
+      "Training (the default for a program with optimizer ops): JOB is a job folder from\n"
+      "fleet-transpile: manifest.pbtxt names its programs and their files (main.program,\n"
+      "startup.program, ...); a single Fleet program file is a job of one program. Runs the\n"
+      "startup program once, then the main program on every batch of --data; progress on\n"
+      "standard error, a summary on standard output.\n"
+      "With --infer: import MODEL (.onnx, a Fleet program file, or a job folder's main\n"
+      "program), feed each input from a\n"
       ".npy file, run the forward pass on the CPU and write every output to\n"
       "OUTPUT_DIR/<output name>.npy."};
   std::string model;

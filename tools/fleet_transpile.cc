@@ -1,30 +1,26 @@
-// fleet-transpile: turns a model into the program files a job runs, by running a pipeline of
-// passes over it.
+// fleet-transpile: turns a model into the job folder a training run reads, by running a
+// pipeline of passes over it.
 //
 //   fleet-transpile model.onnx -o job/ --strategy single --loss softmax_ce --label label
 //   fleet-transpile model.onnx -o job/ --strategy-file s.pbtxt --lr 0.01
 //   fleet-transpile model.onnx -o job/ --pass-plugin libmy_pass.so --passes dce,my-pass
 //
 // The strategy flags (tools/strategy_cli.h) build a DistributedStrategy that picks the pipeline
-// (--passes, when given, replaces it) and that the passes read; the written program records it
-// (ProgramMeta::strategy and extra["strategy"]). Writes job/main.program (binary,
-// ir/serialize.h) and prints one summary line. When the pipeline runs the optimizer pass, it
-// also writes job/startup.program, which initialises the optimizer state
-// (passes/training/startup.h), and a second line for it. Any error is one line on standard
-// error and a non-zero exit.
+// (--passes, when given, replaces it) and that the passes read; every written program records it
+// (ProgramMeta::strategy and extra["strategy"]). The input becomes the job's main program; the
+// passes may add programs (the startup pass adds "startup"). The job is written as a folder
+// (ir/job_file.h): one binary NAME.program file per program, then manifest.pbtxt. It prints one
+// line per program written and one for the manifest. Any error is one line on standard error and
+// a non-zero exit.
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
-#include <system_error>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
-#include "ir/serialize.h"
+#include "ir/job_file.h"
 #include "passes/strategy.h"
-#include "passes/training/startup.h"
 #include "tools/pass_cli.h"
 #include "tools/program_loader.h"
 #include "tools/strategy_cli.h"
@@ -47,22 +43,28 @@ size_t CountVars(const fleet::Program& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
-      "fleet-transpile: run a pipeline of passes over a model and write the program files"};
+  CLI::App app{"fleet-transpile: run a pipeline of passes over a model and write the job folder"};
   std::string input, out_dir;
   fleet::PassCliOptions options;
   fleet::StrategyCliOptions strategy_options;
-  app.add_option("model", input, "an .onnx model or a Fleet program file (binary or text)");
-  app.add_option("-o,--out-dir", out_dir,
-                 "output directory; main.program (and startup.program) are written there");
+  app.add_option("model", input,
+                 "an .onnx model, a Fleet program or job file (binary or text), or a job folder");
+  app.add_option("-o,--out-dir", out_dir, "the job folder to write (created when missing)");
   fleet::AddPassFlags(app, options);
   fleet::AddStrategyFlags(app, strategy_options);
   app.footer(
-      "Writes OUT_DIR/main.program, and OUT_DIR/startup.program (the optimizer state's initial "
-      "values) when the pipeline runs the optimizer pass. --print-after output goes to standard "
-      "output; --time-passes and --debug-pass to standard error.\n"
+      "The model becomes the job's main program; the passes rewrite it and may add programs.\n"
+      "Writes the job folder OUT_DIR:\n"
+      "  OUT_DIR/manifest.pbtxt   which file holds which program (protobuf text, written last)\n"
+      "  OUT_DIR/main.program     the main program, run every step (binary)\n"
+      "  OUT_DIR/startup.program  run once before it: the optimizer state's initial values\n"
+      "                           (added by the startup pass)\n"
+      "  OUT_DIR/NAME.program     any other program a pass adds (e.g. pserver.0)\n"
+      "Program files of an earlier job in OUT_DIR are replaced or removed. fleet-run OUT_DIR\n"
+      "trains it; fleet-inspect OUT_DIR prints it. --print-after output goes to standard output;\n"
+      "--time-passes and --debug-pass to standard error.\n"
       "A strategy (--strategy or --strategy-file) picks the pipeline: single runs "
-      "'loss,autodiff,optimizer'; --passes replaces it.");
+      "'loss,autodiff,optimizer,startup'; --passes replaces it.");
   app.set_version_flag("--version", [] { return fleet::VersionText("fleet-transpile"); });
   CLI11_PARSE(app, argc, argv);
 
@@ -91,32 +93,28 @@ int main(int argc, char** argv) {
       fleet::BuildPipeline(*registry, options, std::cout, std::cerr);
   if (!pipeline.ok()) return fail(pipeline.status().message());
   if (strategy->has_value()) pipeline->context.set_strategy(**strategy);
-  absl::StatusOr<fleet::Program> program = fleet::LoadProgram(input);
-  if (!program.ok()) return fail(program.status().message());
-  size_t ops_before = CountOps(*program);
-  absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *program);
+  absl::StatusOr<fleet::Job> job = fleet::LoadJob(input);
+  if (!job.ok()) return fail(job.status().message());
+  std::map<std::string, size_t> ops_before;
+  for (const auto& [name, program] : job->programs) ops_before[name] = CountOps(program);
+  absl::StatusOr<fleet::PipelineResult> result = fleet::RunPipeline(*pipeline, *job);
   if (!result.ok()) return fail(result.status().message());
-  if (strategy->has_value()) fleet::RecordStrategy(**strategy, *program);
+  if (strategy->has_value()) fleet::RecordStrategy(**strategy, *job);
 
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return fail(absl::StrCat(out_dir, ": cannot create directory: ", ec.message()));
-  std::string path = (std::filesystem::path(out_dir) / "main.program").string();
-  absl::Status written = fleet::WriteProgramFile(*program, path);
+  absl::Status written = fleet::WriteJobDir(*job, out_dir);
   if (!written.ok()) return fail(written.message());
-  std::cout << "fleet-transpile: wrote " << path << ": " << CountOps(*program) << " ops (was "
-            << ops_before << "), " << CountVars(*program) << " vars; " << result->num_passes
-            << " pass(es) run, " << result->num_changed << " changed the program\n";
-  bool has_optimizer = false;
-  for (absl::string_view pass : absl::StrSplit(options.passes, ',')) {
-    has_optimizer = has_optimizer || absl::StripAsciiWhitespace(pass) == "optimizer";
+  for (const auto& [name, program] : job->programs) {
+    auto before = ops_before.find(name);
+    std::cout << "fleet-transpile: wrote "
+              << (std::filesystem::path(out_dir) / fleet::ProgramFileName(name)).string() << ": "
+              << CountOps(program) << " ops"
+              << (before == ops_before.end() ? std::string()
+                                             : " (was " + std::to_string(before->second) + ")")
+              << ", " << CountVars(program) << " vars\n";
   }
-  if (!has_optimizer) return 0;
-  absl::StatusOr<fleet::Program> startup = fleet::BuildStartupProgram(*program);
-  if (!startup.ok()) return fail(startup.status().message());
-  std::string startup_path = (std::filesystem::path(out_dir) / "startup.program").string();
-  written = fleet::WriteProgramFile(*startup, startup_path);
-  if (!written.ok()) return fail(written.message());
-  std::cout << "fleet-transpile: wrote " << startup_path << ": " << CountOps(*startup) << " ops\n";
+  std::cout << "fleet-transpile: wrote "
+            << (std::filesystem::path(out_dir) / fleet::kJobManifestFile).string() << ": "
+            << job->programs.size() << " program(s); " << result->num_passes << " pass(es) run, "
+            << result->num_changed << " changed the job\n";
   return 0;
 }

@@ -16,8 +16,9 @@ void AddPassFlags(CLI::App& app, PassCliOptions& o) {
   app.add_option("--pass-option", o.pass_options,
                  "KEY=VALUE option for the passes, e.g. fuse-matmul-add.min-n=4 (repeatable)");
   app.add_option("--print-after", o.print_after,
-                 "print the program in text form after this pass (repeatable)");
-  app.add_flag("--print-after-all", o.print_after_all, "print the program after every pass");
+                 "print every program of the job in text form after this pass (repeatable)");
+  app.add_flag("--print-after-all", o.print_after_all,
+               "print every program of the job after every pass");
   app.add_flag("--time-passes", o.time_passes, "print a table of per-pass wall time");
   app.add_option("--debug-pass", o.debug_passes,
                  "print the notes of this pass (skipped matches and why); 'all' for every pass "
@@ -71,8 +72,8 @@ absl::StatusOr<Pipeline> BuildPipeline(const PassRegistry& registry, const PassC
   return pipeline;
 }
 
-absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Program& program) {
-  FLEET_ASSIGN_OR_RETURN(bool changed, pipeline.manager->Run(program, pipeline.context));
+absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Job& job) {
+  FLEET_ASSIGN_OR_RETURN(bool changed, pipeline.manager->Run(job, pipeline.context));
   PipelineResult result;
   result.changed = changed;
   for (const PassTiming& t : pipeline.manager->timings()) {

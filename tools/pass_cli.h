@@ -11,7 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
-#include "ir/program.h"
+#include "ir/job.h"
 #include "passes/pass_manager.h"
 #include "passes/registry.h"
 
@@ -56,7 +56,7 @@ struct PipelineResult {
   int num_changed = 0;
 };
 
-// Runs the pipeline over `program`.
-absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Program& program);
+// Runs the pipeline over `job` (every program).
+absl::StatusOr<PipelineResult> RunPipeline(Pipeline& pipeline, Job& job);
 
 }  // namespace fleet

@@ -1,42 +1,43 @@
+// Loading a job or program from a folder, an .onnx model, or a text or binary Fleet file.
 #include "tools/program_loader.h"
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string_view>
+#include <system_error>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "ir/job_file.h"
+#include "ir/job_text.h"
 #include "ir/onnx/importer.h"
 #include "ir/serialize.h"
-#include "ir/text_format.h"
+#include "ir/status_macros.h"
 
 namespace fleet {
 
-absl::StatusOr<Program> LoadProgram(const std::string& path) {
-  if (absl::EndsWith(path, ".onnx")) return ImportOnnxFile(path);
+absl::StatusOr<Job> LoadJob(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return ReadJobDir(path);
+  if (absl::EndsWith(path, ".onnx")) {
+    FLEET_ASSIGN_OR_RETURN(Program program, ImportOnnxFile(path));
+    return Job(std::move(program));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string bytes = buffer.str();
-  // The text form starts with its header line, after any blank or `#` comment lines (golden
-  // test files start with their RUN lines); anything else is read as a binary program.
-  size_t start = bytes.find_first_not_of(" \t\r\n");
-  while (start != std::string::npos && bytes[start] == '#') {
-    size_t eol = bytes.find('\n', start);
-    start = eol == std::string::npos ? eol : bytes.find_first_not_of(" \t\r\n", eol);
-  }
-  // A binary file starts with the same magic, encoded as a protobuf field ("\x0a\x0d" and
-  // then the magic, which the whitespace skip above steps over), but followed by a field tag:
-  // the text header is followed by whitespace.
-  constexpr size_t kMagicLen = sizeof(kProgramMagic) - 1;
-  bool text = start != std::string::npos && bytes.compare(start, kMagicLen, kProgramMagic) == 0 &&
-              (start + kMagicLen == bytes.size() ||
-               std::string_view(" \t\r\n").find(bytes[start + kMagicLen]) != std::string::npos);
-  if (text) {
-    return ParseProgramText(bytes, path);
-  }
-  return ParseProgramBinary(bytes, path);
+  if (IsProgramText(bytes)) return ParseJobText(bytes, path);
+  FLEET_ASSIGN_OR_RETURN(Program program, ParseProgramBinary(bytes, path));
+  return Job(std::move(program));
+}
+
+absl::StatusOr<Program> LoadProgram(const std::string& path) {
+  FLEET_ASSIGN_OR_RETURN(Job job, LoadJob(path));
+  return std::move(job.main());
 }
 
 }  // namespace fleet

@@ -3,7 +3,6 @@
 
 #include <unistd.h>
 
-#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -42,8 +41,6 @@ std::optional<int64_t> EmbeddingRowsFor(const Block& block, const std::string& i
   }
   return std::nullopt;
 }
-
-namespace fs = std::filesystem;
 
 // The model output the metrics look at: the strategy's training.output, else the only fetch
 // var besides the loss.
@@ -135,12 +132,6 @@ absl::Status ExportCheckpoint(const Program& main, const TrainCommandOptions& o,
   return absl::OkStatus();
 }
 
-std::string MainProgramPath(const std::string& job) {
-  std::error_code ec;
-  if (fs::is_directory(job, ec)) return (fs::path(job) / "main.program").string();
-  return job;
-}
-
 absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& o,
                              std::ostream& out, std::ostream& err) {
   const bool export_only = o.data.empty() && !o.load.empty() && !o.export_path.empty();
@@ -152,8 +143,10 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   if (o.save_every > 0 && o.save.empty()) {
     return absl::InvalidArgumentError("--save-every needs --save DIR");
   }
-  const std::string main_path = MainProgramPath(job);
-  FLEET_ASSIGN_OR_RETURN(Program main, LoadProgram(main_path));
+  // A job folder is read through its manifest; a single program file is a job of one program.
+  FLEET_ASSIGN_OR_RETURN(Job programs, LoadJob(job));
+  Program main = std::move(programs.main());
+  const std::string main_path = main.source.empty() ? job : main.source;
   FLEET_RETURN_IF_ERROR(Verify(main));
   if (!IsTrainingProgram(main)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -164,10 +157,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
   if (export_only) return ExportCheckpoint(main, o, out);
   std::optional<Program> startup;
-  const fs::path startup_path = fs::path(main_path).parent_path() / "startup.program";
-  std::error_code ec;
-  if (fs::exists(startup_path, ec) && o.load.empty()) {
-    FLEET_ASSIGN_OR_RETURN(startup, LoadProgram(startup_path.string()));
+  if (Program* found = programs.Find(kStartupProgram); found != nullptr && o.load.empty()) {
+    startup = std::move(*found);
     FLEET_RETURN_IF_ERROR(Verify(*startup));
   }
 

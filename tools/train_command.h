@@ -3,10 +3,11 @@
 //
 //   fleet-run job/ --data train/ --batch 64 --epochs 2 --metrics-out m.jsonl --save ckpt/
 //
-// A job folder holds main.program (forward, loss, backward and optimizer ops; its meta names
-// the loss in extra["training.loss"] and records the strategy, whose training.label,
-// training.output and training.loss pick the metrics) and, optionally, startup.program (fills
-// the optimizer state once before training).
+// A job folder (ir/job_file.h, read through its manifest.pbtxt) holds the program "main"
+// (forward, loss, backward and optimizer ops; its meta names the loss in
+// extra["training.loss"] and records the strategy, whose training.label, training.output and
+// training.loss pick the metrics) and, optionally, "startup" (fills the optimizer state once
+// before training). A single program file trains as a job of that one program.
 #pragma once
 
 #include <cstdint>
@@ -44,10 +45,7 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& options);
 // Call after parsing: records which flags were given.
 void FinishTrainFlags(const CLI::App& app, TrainCommandOptions& options);
 
-// "job/" -> "job/main.program"; a file stays as it is.
-std::string MainProgramPath(const std::string& job);
-
-// Trains the program at `job` (a folder, or its main.program file). Progress goes to `err`,
+// Trains the job at `job` (a job folder, or a single program file). Progress goes to `err`,
 // the summary to `out`.
 absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& options,
                              std::ostream& out, std::ostream& err);

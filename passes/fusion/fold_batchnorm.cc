@@ -6,9 +6,10 @@
 //   %y = Conv(%x, %w', %b')   with  k = s / sqrt(v + eps),  w' = w * k (per output channel),
 //                                   b' = (b - m) * k + t
 //
-// The folded weights are new values (the originals may feed other ops); originals no op reads
-// any more are removed with their values. Only f32 values are folded. Every skipped match says
-// why (--debug-pass fold-batchnorm).
+// The folded weights are new values (the originals may feed other ops), declared in the main
+// block beside the parameters; originals no op reads any more are removed with their values.
+// Only f32 values are folded. Every block is visited (a pair inside a sub-block folds too).
+// Every skipped match says why (--debug-pass fold-batchnorm).
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -23,17 +24,29 @@
 namespace fleet {
 namespace {
 
-// The f32 elements of a constant the program never writes, or an empty vector (and `why`).
-std::vector<float> ConstantF32(const Program& program, const UseIndex& uses,
-                               const std::string& name, int64_t expected_count,
-                               std::string* why) {
+// Vars some op of some block writes.
+std::set<std::string> WrittenVars(const Program& program) {
+  std::set<std::string> written;
+  for (const Block& b : program.blocks) {
+    for (const Op& op : b.ops) {
+      for (const std::string& v : op.OutputVars()) written.insert(v);
+    }
+  }
+  return written;
+}
+
+// The f32 elements of a constant the program never writes, as block `block` sees it, or an
+// empty vector (and `why`).
+std::vector<float> ConstantF32(const Program& program, int block,
+                               const std::set<std::string>& written, const std::string& name,
+                               int64_t expected_count, std::string* why) {
   auto it = program.values.find(name);
-  const Var* var = program.main().FindVar(name);
+  const Var* var = FindVisibleVar(program, block, name);
   if (it == program.values.end() || var == nullptr || var->Has(kVarFeed)) {
     *why = absl::StrCat("'", name, "' is not a constant value");
     return {};
   }
-  if (uses.ProducerBefore(name, static_cast<int>(program.main().ops.size())) >= 0) {
+  if (written.count(name)) {
     *why = absl::StrCat("'", name, "' is written by an op");
     return {};
   }
@@ -49,9 +62,16 @@ std::vector<float> ConstantF32(const Program& program, const UseIndex& uses,
   return out;
 }
 
+bool Declared(const Program& program, const std::string& name) {
+  for (const Block& b : program.blocks) {
+    if (b.FindVar(name) != nullptr) return true;
+  }
+  return false;
+}
+
 std::string FreshName(const Program& program, const std::string& base) {
   std::string name = base;
-  for (int k = 1; program.main().FindVar(name) != nullptr || program.values.count(name); ++k) {
+  for (int k = 1; Declared(program, name) || program.values.count(name); ++k) {
     name = absl::StrCat(base, ".", k);
   }
   return name;
@@ -88,34 +108,36 @@ class FoldBatchNorm final : public Pass {
     return "fold inference BatchNormalization into the preceding Conv's weights and bias";
   }
 
-  absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
+  absl::StatusOr<bool> RunOnBlock(Program& program, int b, PassContext& ctx) override {
     const OpPattern pattern =
         OpPattern("BatchNormalization")
             .Bind("bn")
             .Input("X", OpPattern("Conv").Bind("conv").SingleUse(), "conv_out");
-    UseIndex uses(program, 0);
+    UseIndex uses(program, b);
+    const std::set<std::string> written = WrittenVars(program);
     std::vector<int> erased;
     std::set<std::string> replaced;
-    for (const PatternMatch& m : FindMatches(program.main(), uses, pattern)) {
-      Op& bn = program.main().ops[m.ops.at("bn")];
-      Op& conv = program.main().ops[m.ops.at("conv")];
-      std::string why = Fold(program, uses, conv, bn, &replaced);
+    for (const PatternMatch& m : FindMatches(program.blocks[b], uses, pattern)) {
+      Op& bn = program.blocks[b].ops[m.ops.at("bn")];
+      Op& conv = program.blocks[b].ops[m.ops.at("conv")];
+      std::string why = Fold(program, b, written, conv, bn, &replaced);
       if (!why.empty()) {
         ctx.Skip(bn, why);
         continue;
       }
       erased.push_back(m.ops.at("bn"));
-      program.main().RemoveVar(m.vars.at("conv_out"));
+      RemoveDeclaration(program, b, m.vars.at("conv_out"));
     }
     if (erased.empty()) return false;
-    EraseOps(program.main(), erased);
+    Block& block = program.blocks[b];
+    EraseOps(block, erased);
     // Originals that nothing reads any more go, with their values.
-    UseIndex after(program, 0);
+    UseIndex after(program, b);
     for (const std::string& name : replaced) {
-      const Var* var = program.main().FindVar(name);
+      const Var* var = FindVisibleVar(program, b, name);
       if (after.NumUses(name) == 0 && var != nullptr && !var->Has(kVarFetch)) {
-        program.main().RemoveVar(name);
-        program.values.erase(name);
+        RemoveDeclaration(program, b, name);
+        if (!Declared(program, name)) program.values.erase(name);
       }
     }
     return true;
@@ -123,8 +145,13 @@ class FoldBatchNorm final : public Pass {
 
  private:
   // Rewrites `conv` to include `bn`; returns "" on success or why it cannot.
-  static std::string Fold(Program& program, const UseIndex& uses, Op& conv, const Op& bn,
-                          std::set<std::string>* replaced) {
+  static void RemoveDeclaration(Program& program, int block, const std::string& name) {
+    int b = DeclaringBlock(program, block, name);
+    if (b >= 0) program.blocks[b].RemoveVar(name);
+  }
+
+  static std::string Fold(Program& program, int block, const std::set<std::string>& written,
+                          Op& conv, const Op& bn, std::set<std::string>* replaced) {
     auto mode = bn.attrs.find("training_mode");
     if (mode != bn.attrs.end() && std::get<int64_t>(mode->second) != 0) {
       return "BatchNormalization runs in training mode";
@@ -133,8 +160,9 @@ class FoldBatchNorm final : public Pass {
       if (!bn.outputs[i].vars.empty()) return "BatchNormalization's running statistics are used";
     }
     const Slot* w_slot = conv.FindInput("W");
-    const Var* w_var = w_slot && w_slot->vars.size() == 1 ? program.main().FindVar(w_slot->vars[0])
-                                                          : nullptr;
+    const Var* w_var = w_slot && w_slot->vars.size() == 1
+                           ? FindVisibleVar(program, block, w_slot->vars[0])
+                           : nullptr;
     if (w_var == nullptr || !w_var->shape.has_value() || w_var->shape->empty()) {
       return "the Conv's weights have no known shape";
     }
@@ -142,19 +170,19 @@ class FoldBatchNorm final : public Pass {
     const int64_t m = w_shape[0];
     const int64_t per_channel = NumElementsOf(w_shape) / std::max<int64_t>(m, 1);
     std::string why;
-    std::vector<float> w = ConstantF32(program, uses, w_var->name, m * per_channel, &why);
+    std::vector<float> w = ConstantF32(program, block, written, w_var->name, m * per_channel, &why);
     if (w.empty()) return why;
     std::vector<float> bias(static_cast<size_t>(m), 0.f);
     const Slot* b_slot = conv.FindInput("B");
     if (b_slot != nullptr && !b_slot->vars.empty()) {
-      bias = ConstantF32(program, uses, b_slot->vars[0], m, &why);
+      bias = ConstantF32(program, block, written, b_slot->vars[0], m, &why);
       if (bias.empty()) return why;
     }
     std::vector<std::vector<float>> p;  // scale, B, input_mean, input_var
     for (const char* slot : {"scale", "B", "input_mean", "input_var"}) {
       const Slot* s = bn.FindInput(slot);
       if (s == nullptr || s->vars.size() != 1) return absl::StrCat("BatchNormalization lacks ", slot);
-      p.push_back(ConstantF32(program, uses, s->vars[0], m, &why));
+      p.push_back(ConstantF32(program, block, written, s->vars[0], m, &why));
       if (p.back().empty()) return why;
     }
     auto eps_attr = bn.attrs.find("epsilon");

@@ -263,6 +263,8 @@ class AutodiffPass final : public Pass {
     return "append backward ops: gradients of the loss for every trainable parameter";
   }
 
+  // A whole-program pass on the main block, where training happens: it overrides Run, so it
+  // does not visit sub-blocks.
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
     InstallBuiltinGradRules();
     Block& block = program.main();

@@ -125,6 +125,8 @@ class LossPass final : public Pass {
            "sigmoid_bce, mse) against a new label feed";
   }
 
+  // A whole-program pass on the main block, where training happens: it overrides Run, so it
+  // does not visit sub-blocks.
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
     TrainingConfig training;
     if (ctx.strategy() != nullptr) training = ctx.strategy()->training();

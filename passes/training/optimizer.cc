@@ -217,6 +217,8 @@ class OptimizerPass final : public Pass {
            "autodiff), with the LR schedule, gradient clipping and the step counter";
   }
 
+  // A whole-program pass on the main block, where training happens: it overrides Run, so it
+  // does not visit sub-blocks.
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
     if (ctx.strategy() == nullptr) {
       return absl::InvalidArgumentError(

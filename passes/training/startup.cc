@@ -1,5 +1,6 @@
 // The startup program of a training program (passes/training/startup.h): one
-// fleet.fill_constant per optimizer state var, with the value the op that reads it expects.
+// fleet.fill_constant per optimizer state var, with the value the op that reads it expects; and
+// the `startup` pass, which adds it to the job.
 #include "passes/training/startup.h"
 
 #include <map>
@@ -11,6 +12,8 @@
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
 #include "ir/verify.h"
+#include "passes/builtin_passes.h"
+#include "passes/pattern.h"
 
 namespace fleet {
 namespace {
@@ -70,11 +73,7 @@ absl::StatusOr<Program> BuildStartupProgram(const Program& main) {
       }
       return absl::OkStatus();
     }
-    const Var* v = nullptr;
-    for (const Block* b = &block; b != nullptr && v == nullptr;
-         b = b->parent() >= 0 ? &main.blocks[b->parent()] : nullptr) {
-      v = b->FindVar(name);
-    }
+    const Var* v = FindVisibleVar(main, block.index(), name);
     if (v == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat(op.Describe(), ": state var '", name, "' is not declared"));
@@ -122,5 +121,41 @@ absl::StatusOr<Program> BuildStartupProgram(const Program& main) {
   }
   return startup;
 }
+
+namespace {
+
+// Adds the startup program of each program a process runs every step (main, pserver.<i>).
+class StartupPass final : public Pass {
+ public:
+  std::string_view name() const override { return "startup"; }
+  std::string_view description() const override {
+    return "adds the startup program that initialises the optimizer state (a job pass)";
+  }
+
+  absl::StatusOr<bool> RunOnJob(Job& job, PassContext&) override {
+    std::vector<std::pair<std::string, Program>> built;
+    for (const auto& [name, program] : job.programs) {
+      const ProgramRole role = ProgramRoleOf(name);
+      if (role != ProgramRole::kMain && role != ProgramRole::kServer) continue;
+      absl::StatusOr<Program> startup = BuildStartupProgram(program);
+      if (!startup.ok()) {
+        return absl::Status(startup.status().code(),
+                            absl::StrCat("program \"", name, "\": ", startup.status().message()));
+      }
+      built.emplace_back(StartupProgramNameOf(name), *std::move(startup));
+    }
+    for (auto& [name, startup] : built) job.programs[name] = std::move(startup);
+    return !built.empty();
+  }
+
+  absl::StatusOr<bool> Run(Program&, PassContext&) override {
+    return absl::FailedPreconditionError(
+        "pass 'startup' adds a program to the job; run it over a job, not a single program");
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> CreateStartupPass() { return std::make_unique<StartupPass>(); }
 
 }  // namespace fleet

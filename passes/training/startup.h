@@ -4,6 +4,10 @@
 //   FLEET_ASSIGN_OR_RETURN(Program startup, BuildStartupProgram(main));
 //   // run `startup` once, then `main` every step, both on one Scope
 //
+// The `startup` pass (passes/passes.def, the last pass of the strategies' pipelines) adds it to
+// the job: for the main program and every server program P it (re)builds P's startup program,
+// StartupProgramNameOf(P) ("startup", "pserver.0.startup"; ir/job.h), even when empty.
+//
 // Parameters keep their initial values in main's Program::values; the startup program fills
 // the state the optimizer pass declared (passes/training/optimizer.cc), with one
 // fleet.fill_constant per var:

@@ -6,6 +6,7 @@
 
 #include "executor/executor.h"
 #include "gtest/gtest.h"
+#include "ir/verify.h"
 #include "kernels/cpu/register.h"
 #include "passes/registry.h"
 
@@ -141,6 +142,45 @@ TEST(FoldBatchNormTest, SharedWeightsStayForTheirOtherReader) {
   EXPECT_NE(p.main().FindVar("w"), nullptr);
   EXPECT_EQ(p.values.count("w"), 1u);
   EXPECT_EQ(p.main().ops.size(), 2u);
+}
+
+// The same Conv + BatchNormalization inside a sub-block folds as in the main block: same op,
+// same folded values (the main-block fold is checked against the kernels above).
+TEST(FoldBatchNormTest, FoldsInsideASubBlock) {
+  std::mt19937 rng_main(6), rng_sub(6);
+  Program in_main = ConvBn(rng_main);
+  Program in_sub = ConvBn(rng_sub);
+  int body = in_sub.AddBlock(0);
+  in_sub.blocks[body].ops = std::move(in_sub.main().ops);
+  in_sub.main().ops.clear();
+  Var c = *in_sub.main().FindVar("c");
+  in_sub.main().RemoveVar("c");
+  in_sub.blocks[body].AddVar(c);
+  ASSERT_TRUE(Verify(in_sub).ok()) << Verify(in_sub);
+
+  PassContext ctx;
+  ASSERT_TRUE(*Fold(in_main, ctx));
+  absl::StatusOr<bool> changed = Fold(in_sub, ctx);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(*changed);
+  EXPECT_TRUE(Verify(in_sub).ok()) << Verify(in_sub);
+  ASSERT_EQ(in_sub.blocks[body].ops.size(), 1u);
+  const Op& conv = in_sub.blocks[body].ops[0];
+  EXPECT_EQ(conv.type, "Conv");
+  EXPECT_EQ(conv.outputs[0].vars, std::vector<std::string>{"y"});
+  EXPECT_EQ(in_sub.blocks[body].FindVar("c"), nullptr);
+  const Op& reference = in_main.main().ops[0];
+  for (const char* slot : {"W", "B"}) {
+    const std::string& name = conv.FindInput(slot)->vars[0];
+    EXPECT_EQ(name, reference.FindInput(slot)->vars[0]) << slot;
+    ASSERT_EQ(in_sub.values.count(name), 1u) << name;
+    EXPECT_EQ(in_sub.values.at(name), in_main.values.at(name)) << name;
+    EXPECT_NE(in_sub.main().FindVar(name), nullptr) << "declared beside the parameters";
+  }
+  for (const char* gone : {"w", "b", "scale", "shift", "mean", "var"}) {
+    EXPECT_EQ(in_sub.main().FindVar(gone), nullptr) << gone;
+    EXPECT_EQ(in_sub.values.count(gone), 0u) << gone;
+  }
 }
 
 }  // namespace

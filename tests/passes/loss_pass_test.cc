@@ -313,7 +313,7 @@ TEST(StrategyTest, RecordRoundTripsAndNamesParse) {
   EXPECT_THAT(ParseLossKindName("hinge").status().message(),
               HasSubstr("unknown loss 'hinge'; expected one of softmax_ce, sigmoid_bce, mse"));
   EXPECT_EQ(*ParseModeName("localsgd"), proto::DistributedStrategy::LOCALSGD);
-  EXPECT_EQ(*StrategyPipeline(*s), "loss,autodiff,optimizer");
+  EXPECT_EQ(*StrategyPipeline(*s), "loss,autodiff,optimizer,startup");
   proto::DistributedStrategy ps;
   ps.set_mode(proto::DistributedStrategy::PS);
   EXPECT_EQ(StrategyPipeline(ps).status().code(), absl::StatusCode::kUnimplemented);

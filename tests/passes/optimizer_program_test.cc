@@ -148,11 +148,11 @@ TEST(OptimizerPassTest, SinglePipelineTrains) {
   proto::DistributedStrategy s = Strategy("sgd", 0.1);
   absl::StatusOr<std::string> pipeline = StrategyPipeline(s);
   ASSERT_TRUE(pipeline.ok());
-  EXPECT_EQ(*pipeline, "loss,autodiff,optimizer");
+  EXPECT_EQ(*pipeline, "loss,autodiff,optimizer,startup");
 }
 
-// The whole single-machine pipeline (loss, autodiff, optimizer) on a model with its own loss:
-// mean((x * w - y)^2), trained by sgd from w = 0, reaches the w that made y.
+// The whole single-machine pipeline (loss, autodiff, optimizer, startup) over a job, on a model
+// with its own loss: mean((x * w - y)^2), trained by sgd from w = 0, reaches the w that made y.
 TEST(OptimizerPassTest, SinglePipelineFitsALinearModel) {
   Program program = ParseOrDie(R"(fleet.program v1 opset=17 producer="linear"
 block 0 {
@@ -173,10 +173,16 @@ block 0 {
   s.mutable_training()->set_loss_output("loss");
   absl::StatusOr<std::string> pipeline = StrategyPipeline(s);
   ASSERT_TRUE(pipeline.ok());
-  absl::StatusOr<bool> changed = RunPasses(program, *pipeline, &s);
+  Job job(std::move(program));
+  PassManager pm;
+  ASSERT_TRUE(pm.AddPipeline(*pipeline, PassRegistry::WithBuiltins()).ok());
+  PassContext ctx;
+  ctx.set_strategy(s);
+  absl::StatusOr<bool> changed = pm.Run(job, ctx);
   ASSERT_TRUE(changed.ok()) << changed.status();
-  absl::StatusOr<Program> startup = BuildStartupProgram(program);
-  ASSERT_TRUE(startup.ok()) << startup.status();
+  program = std::move(job.main());
+  ASSERT_NE(job.Find(kStartupProgram), nullptr) << "the startup pass adds it";
+  const Program* startup = job.Find(kStartupProgram);
 
   KernelTable kernels;
   RegisterCpuKernels(kernels);

@@ -1,5 +1,6 @@
-// Tests of the PassManager (verification after each pass, reproducers, printing, timing,
-// debug notes) and of PassContext's options.
+// Tests of the PassManager (verification of every program of a job before and after each pass,
+// reproducers, printing, timing, debug notes), of the Pass entry points (job, program, block),
+// and of PassContext's options.
 #include "passes/pass_manager.h"
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ir/job_text.h"
 #include "ir/text_format.h"
 #include "tests/passes/test_programs.h"
 
@@ -103,7 +105,7 @@ TEST(PassManagerTest, BrokenIrNamesThePassAndWritesAReproducer) {
   PassContext ctx;
   absl::Status s = pm.Run(p, ctx).status();
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.message(), HasSubstr("pass 'break-it' produced an invalid program: "));
+  EXPECT_THAT(s.message(), HasSubstr("pass 'break-it' produced an invalid program \"main\": "));
   EXPECT_THAT(s.message(), HasSubstr("input 'A' names 'ghost', which is not declared"));
   std::string path = ReproducerPath(std::string(s.message()));
   ASSERT_FALSE(path.empty()) << s.message();
@@ -111,9 +113,11 @@ TEST(PassManagerTest, BrokenIrNamesThePassAndWritesAReproducer) {
   EXPECT_EQ(path.rfind(::testing::TempDir(), 0), 0u) << path;
   std::string text = ReadFile(path);
   EXPECT_THAT(text, HasSubstr("# RUN: fleet-opt %s --passes break-it"));
-  // The reproducer is the failing pass's input: it parses, verifies, and still has %y.
-  Program input = ParseOrDie(text);
-  EXPECT_EQ(PrintProgram(input), PrintProgram(ParseOrDie(kMatMulAddProgram)));
+  // The reproducer is the failing pass's input, the whole job: it parses and still has %y.
+  absl::StatusOr<Job> input = ParseJobText(text, "repro.txt");
+  ASSERT_TRUE(input.ok()) << input.status();
+  ASSERT_EQ(input->programs.size(), 1u);
+  EXPECT_EQ(PrintProgram(input->main()), PrintProgram(ParseOrDie(kMatMulAddProgram)));
   std::filesystem::remove(path);
 }
 
@@ -137,7 +141,7 @@ TEST(PassManagerTest, InvalidInputIsNotBlamedOnAPass) {
   p.main().ops[0].inputs[0].vars[0] = "ghost";
   PassContext ctx;
   absl::Status s = pm.Run(p, ctx).status();
-  EXPECT_THAT(s.message(), HasSubstr("input program is invalid: "));
+  EXPECT_THAT(s.message(), HasSubstr("input program \"main\" is invalid: "));
   EXPECT_THAT(s.message(), Not(HasSubstr("nop")));
 }
 
@@ -156,7 +160,8 @@ TEST(PassManagerTest, PrintAfterTimingAndDebugNotes) {
   Program p = ParseOrDie(kMatMulAddProgram);
   PassContext ctx;
   ASSERT_TRUE(pm.Run(p, ctx).ok());
-  EXPECT_THAT(printed.str(), HasSubstr("# ----- program after rename -----\nfleet.program v1"));
+  EXPECT_THAT(printed.str(),
+              HasSubstr("# ----- job after rename -----\n# program \"main\"\nfleet.program v1"));
   EXPECT_THAT(printed.str(), HasSubstr("name=\"renamed\""));
   EXPECT_THAT(printed.str(), Not(HasSubstr("after nop")));
   EXPECT_THAT(timing.str(), HasSubstr("pass timing: 2 pass(es)"));
@@ -175,8 +180,8 @@ TEST(PassManagerTest, PrintAfterTimingAndDebugNotes) {
   pm_all.AddPass(std::make_unique<NopPass>());
   pm_all.AddPass(std::make_unique<RenamePass>());
   ASSERT_TRUE(pm_all.Run(p, ctx).ok());
-  EXPECT_THAT(all.str(), HasSubstr("program after nop (unchanged)"));
-  EXPECT_THAT(all.str(), HasSubstr("program after rename -----"));
+  EXPECT_THAT(all.str(), HasSubstr("job after nop (unchanged)"));
+  EXPECT_THAT(all.str(), HasSubstr("job after rename -----"));
 }
 
 TEST(PassManagerTest, AddPipelineChecksNames) {

@@ -34,6 +34,7 @@ class CliTest(unittest.TestCase):
         cls.model = os.path.join(cls.dir, "mlp.onnx")
         cls.fleet_run = os.path.join(ARGS.bin_dir, "fleet-run")
         cls.inspect = os.path.join(ARGS.bin_dir, "fleet-inspect")
+        cls.transpile = os.path.join(ARGS.bin_dir, "fleet-transpile")
         rng = np.random.default_rng(0)
         cls.x = rng.standard_normal((3, 784)).astype(np.float32)
         cls.x_path = os.path.join(cls.dir, "x.npy")
@@ -125,6 +126,44 @@ class CliTest(unittest.TestCase):
         with open(notprog, "w") as f:
             f.write("hello\n")
         self.assert_fails_with(run(self.inspect, notprog), "notes.txt")
+
+    def test_transpile_writes_a_job_folder_the_other_tools_read(self):
+        job = os.path.join(self.dir, "job")
+        r = run(self.transpile, self.model, "-o", job, "--strategy", "single", "--loss",
+                "softmax_ce", "--optimizer", "sgd", "--lr", "0.1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 3, r.stdout)  # one per program, then the manifest
+        for line, file in zip(lines, ("main.program", "startup.program", "manifest.pbtxt")):
+            self.assertTrue(line.startswith(f"fleet-transpile: wrote {os.path.join(job, file)}: "),
+                            line)
+        self.assertIn("2 program(s)", lines[2])
+        self.assertEqual(sorted(os.listdir(job)),
+                         ["main.program", "manifest.pbtxt", "startup.program"])
+        with open(os.path.join(job, "manifest.pbtxt")) as f:
+            manifest = f.read()
+        self.assertIn('name: "main"\n  file: "main.program"\n  role: MAIN', manifest)
+        self.assertIn('name: "startup"\n  file: "startup.program"\n  role: STARTUP', manifest)
+
+        # fleet-inspect prints every program of the folder, each under its header.
+        r = run(self.inspect, job)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        headers = [l for l in r.stdout.splitlines() if l.startswith("# program ")]
+        self.assertEqual(headers, ['# program "main"', '# program "startup"'])
+        self.assertIn("fleet.sgd(", r.stdout)
+        self.assertIn("fleet.fill_constant(", r.stdout)
+
+        # Writing another job into the folder leaves no program of the old one behind.
+        r = run(self.transpile, self.model, "-o", job, "--passes", "dce")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(job)), ["main.program", "manifest.pbtxt"])
+
+        # A broken manifest is one line naming the file and the line.
+        with open(os.path.join(job, "manifest.pbtxt"), "a") as f:
+            f.write("programs { name: \n")
+        self.assert_fails_with(run(self.inspect, job), "manifest.pbtxt:", ": error: ")
+        os.remove(os.path.join(job, "manifest.pbtxt"))
+        self.assert_fails_with(run(self.inspect, job), job, "not a job folder")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 // It fires only when Gemm computes exactly what the pair did: A is 2-D (Gemm has no batch
 // dims), W is 2-D, the bias is 1-D with length N (known), and the MatMul's result has no other
 // reader and is neither fetched nor persistable. Every other MatMul + Add is left alone and the
-// reason noted (see it with --debug-pass=fuse-matmul-add).
+// reason noted (see it with --debug-pass=fuse-matmul-add). It rewrites each block on its own
+// (RunOnBlock), so pairs inside sub-blocks are fused too.
 //
 // Built as a MODULE library against Fleet's public headers only; the loading tool provides
 // Fleet's symbols. Loaded by `fleet-transpile --pass-plugin` and `fleet-opt --pass-plugin`.
@@ -43,12 +44,12 @@ std::string ShapeString(const Var* v) {
                       "]");
 }
 
-// "" when Gemm(a, w, bias) equals Add(MatMul(a, w), bias); otherwise why not.
-std::string WhyNotFusable(const Block& block, const std::string& a, const std::string& w,
-                          const std::string& bias) {
-  const Var* va = block.FindVar(a);
-  const Var* vw = block.FindVar(w);
-  const Var* vb = block.FindVar(bias);
+// "" when Gemm(a, w, bias) equals Add(MatMul(a, w), bias) in block `block`; otherwise why not.
+std::string WhyNotFusable(const Program& program, int block, const std::string& a,
+                          const std::string& w, const std::string& bias) {
+  const Var* va = fleet::FindVisibleVar(program, block, a);
+  const Var* vw = fleet::FindVisibleVar(program, block, w);
+  const Var* vb = fleet::FindVisibleVar(program, block, bias);
   if (va == nullptr || !va->shape || va->shape->size() != 2) {
     return absl::StrCat("A '", a, "' has shape ", ShapeString(va),
                         "; expected rank 2 (Gemm has no batch dims)");
@@ -71,8 +72,8 @@ class FuseMatMulAdd final : public fleet::Pass {
     return "fuses MatMul + Add(bias[N]) into Gemm when A is 2-D (example plugin)";
   }
 
-  absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
-    Block& block = program.main();
+  absl::StatusOr<bool> RunOnBlock(Program& program, int b, PassContext& ctx) override {
+    Block& block = program.blocks[b];
     const fleet::OpPattern pattern =
         fleet::OpPattern("Add")
             .Bind("add")
@@ -83,7 +84,7 @@ class FuseMatMulAdd final : public fleet::Pass {
                     "B", "w"),
                 "y")
             .InputVar("B", "bias");
-    fleet::UseIndex uses(program, 0);
+    fleet::UseIndex uses(program, b);
     std::vector<int> erase;
     std::vector<std::string> dead_vars;
     for (int i = 0; i < static_cast<int>(block.ops.size()); ++i) {
@@ -98,7 +99,7 @@ class FuseMatMulAdd final : public fleet::Pass {
       }
       const Op& matmul = block.ops[m->ops.at("matmul")];
       std::string reason =
-          WhyNotFusable(block, m->vars.at("a"), m->vars.at("w"), m->vars.at("bias"));
+          WhyNotFusable(program, b, m->vars.at("a"), m->vars.at("w"), m->vars.at("bias"));
       if (!reason.empty()) {
         ctx.Skip(matmul, "not fused: " + reason);
         continue;
@@ -118,7 +119,10 @@ class FuseMatMulAdd final : public fleet::Pass {
       dead_vars.push_back(m->vars.at("y"));
     }
     fleet::EraseOps(block, erase);
-    for (const std::string& v : dead_vars) block.RemoveVar(v);
+    for (const std::string& v : dead_vars) {
+      int declared_in = fleet::DeclaringBlock(program, b, v);
+      if (declared_in >= 0) program.blocks[declared_in].RemoveVar(v);
+    }
     return !erase.empty();
   }
 
