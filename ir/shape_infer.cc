@@ -329,11 +329,24 @@ absl::StatusOr<std::optional<Shape>> MergeShapes(const Shape* a, const Shape* b,
   return std::optional<Shape>(std::move(out));
 }
 
+std::optional<int64_t> CheckedAdd(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
 int64_t KnownProduct(const Shape& dims) {
   int64_t n = 1;
   for (int64_t d : dims) {
-    if (d < 0) return -1;
-    n *= d;
+    std::optional<int64_t> next = CheckedMul(n, d);
+    if (d < 0 || !next) return -1;
+    n = *next;
   }
   return n;
 }

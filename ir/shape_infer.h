@@ -178,7 +178,12 @@ absl::StatusOr<int64_t> NormalizeAxis(int64_t axis, int64_t rank, const std::str
 // activations, Identity, Clip, ...); with `dtype` set, that dtype instead (IsInf, IsNaN).
 InferFn SameAsFirstInput(DataType dtype = DataType::kUndefined);
 
-// The product of `dims`, or -1 when any is unknown.
+// a + b and a * b, or nullopt when the result does not fit in int64 (dims read from a program
+// may be anything; a size that overflows is unknown, never a wrapped-around value).
+std::optional<int64_t> CheckedAdd(int64_t a, int64_t b);
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b);
+
+// The product of `dims`, or -1 when any is unknown or the product overflows.
 int64_t KnownProduct(const Shape& dims);
 
 // `rank` unknown dims.

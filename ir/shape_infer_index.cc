@@ -2,6 +2,8 @@
 // starts/ends/axes/steps, clamped as ONNX does), Gather, GatherElements, the scatters, TopK,
 // OneHot, Range, NonZero, Compress and the ops shaped like their input (CumSum, Trilu, EyeLike).
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,7 +41,7 @@ absl::Status InferConcat(InferContext& ctx) {
       int64_t& d = (*out)[k];
       const int64_t e = (*s)[k];
       if (static_cast<int64_t>(k) == axis) {
-        d = d < 0 || e < 0 ? -1 : d + e;
+        d = d < 0 || e < 0 ? -1 : CheckedAdd(d, e).value_or(-1);
       } else if (d >= 0 && e >= 0 && d != e) {
         return ShapeError(absl::StrCat("input '", name, "' ", DimsString(*s), " differs from '",
                                        first_name, "' in dim ", k, " (", e, " vs ", d,
@@ -100,10 +102,13 @@ int64_t SliceLength(int64_t dim, int64_t start, int64_t end, int64_t step) {
   };
   if (step > 0) {
     const int64_t s = clamp(start, 0, dim), e = clamp(end, 0, dim);
-    return e > s ? (e - s + step - 1) / step : 0;
+    return e > s ? (e - s - 1) / step + 1 : 0;
   }
   const int64_t s = clamp(start, 0, dim - 1), e = clamp(end, -1, dim - 1);
-  return s > e ? (s - e - step - 1) / -step : 0;
+  // -step does not fit for the lowest int64; any step that large takes one element.
+  const int64_t back =
+      step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+  return s > e ? (s - e - 1) / back + 1 : 0;
 }
 
 absl::Status InferSlice(InferContext& ctx) {
@@ -218,8 +223,17 @@ absl::Status InferRange(InferContext& ctx) {
   std::optional<std::vector<int64_t>> delta = ctx.InputInts("delta");
   if (start && limit && delta && start->size() == 1 && limit->size() == 1 && delta->size() == 1 &&
       (*delta)[0] != 0) {
-    const int64_t span = (*limit)[0] - (*start)[0], d = (*delta)[0];
-    n = std::max<int64_t>(0, span / d + (span % d != 0 ? 1 : 0));
+    int64_t span;
+    const int64_t d = (*delta)[0];
+    if (__builtin_sub_overflow((*limit)[0], (*start)[0], &span)) {
+      n = -1;  // beyond int64: unknown
+    } else if (span == 0 || (span > 0) != (d > 0)) {
+      n = 0;
+    } else if (d == -1) {
+      n = span == std::numeric_limits<int64_t>::min() ? -1 : -span;
+    } else {
+      n = span / d + (span % d != 0 ? 1 : 0);  // ceil: the quotient is positive
+    }
   }
   ctx.SetOutput("output", ctx.InputDtype("start"), Shape{n});
   return absl::OkStatus();

@@ -45,23 +45,41 @@ absl::StatusOr<Shape> WindowOutputDims(const InferContext& ctx, const Shape& x,
       out.push_back(-1);
       continue;
     }
-    const int64_t window = (kernel[i] - 1) * dilations[i] + 1;
-    int64_t padded = in + pads[i] + pads[i + n];
+    std::optional<int64_t> window = CheckedMul(kernel[i] - 1, dilations[i]);
+    if (window) window = CheckedAdd(*window, 1);
+    std::optional<int64_t> padded = CheckedAdd(in, pads[i]);
+    if (padded) padded = CheckedAdd(*padded, pads[i + n]);
     if (auto_pad == "VALID") {
       padded = in;
-    } else if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+    } else if (window && (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER")) {
       // ONNX's total padding for SAME: enough that the output is ceil(in / stride).
       const int64_t residual = in % strides[i];
-      const int64_t total = residual == 0 ? window - strides[i] : window - residual;
-      padded = in + std::max<int64_t>(total, 0);
+      const int64_t total = residual == 0 ? *window - strides[i] : *window - residual;
+      padded = CheckedAdd(in, std::max<int64_t>(total, 0));
     }
-    if (padded < window) {
+    if (!window || !padded) {  // sizes beyond int64: unknown rather than wrapped around
+      out.push_back(-1);
+      continue;
+    }
+    if (*padded < *window) {
       return ShapeError(absl::StrCat("input 'X' ", DimsString(x), ": spatial dim ", i,
-                                     " padded to ", padded, " is smaller than the window ",
-                                     window));
+                                     " padded to ", *padded, " is smaller than the window ",
+                                     *window));
     }
-    const int64_t span = padded - window;
-    out.push_back(1 + (ceil_mode ? (span + strides[i] - 1) / strides[i] : span / strides[i]));
+    const int64_t span = *padded - *window;
+    const int64_t steps = span / strides[i] + (ceil_mode && span % strides[i] != 0 ? 1 : 0);
+    // Where ONNX's shape inference and the runtimes (ONNX Runtime, Fleet's kernels) disagree,
+    // the size is unknown rather than one of them: with ceil_mode, a last window that would
+    // start in the end padding is dropped at run time; with SAME padding the runtimes give
+    // ceil(in / stride) whatever ceil_mode says.
+    const bool same = auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER";
+    const int64_t pad_begin = same || auto_pad == "VALID" ? 0 : pads[i];
+    const std::optional<int64_t> last_start = CheckedMul(steps, strides[i]);
+    const std::optional<int64_t> input_end = CheckedAdd(in, pad_begin);
+    const bool dropped =
+        ceil_mode && !same && (!last_start || !input_end || *last_start >= *input_end);
+    const bool same_differs = same && 1 + steps != in / strides[i] + (in % strides[i] != 0);
+    out.push_back(dropped || same_differs ? -1 : 1 + steps);
   }
   return out;
 }

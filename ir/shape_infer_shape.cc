@@ -238,7 +238,10 @@ InferFn GrowEachDim(const char* data, const char* by, bool pads) {
     for (size_t i = 0; i < rank; ++i) {
       int64_t& d = (*t.shape)[i];
       if (d < 0) continue;
-      d = pads ? d + (*v)[i] + (*v)[i + rank] : d * (*v)[i];
+      std::optional<int64_t> grown = pads ? CheckedAdd(d, (*v)[i]) : CheckedMul(d, (*v)[i]);
+      if (pads && grown) grown = CheckedAdd(*grown, (*v)[i + rank]);
+      d = grown.value_or(-1);
+      if (!grown) continue;
       if (d < 0) {
         return ShapeError(absl::StrCat("input '", by, "' [", absl::StrJoin(*v, ","),
                                        "] leaves dim ", i, " of '", data, "' negative"));

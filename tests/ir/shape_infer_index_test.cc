@@ -1,6 +1,9 @@
 // Shape inference of the joining, cutting, indexing and reducing ops (ir/shape_infer_index.cc,
 // ir/shape_infer_reduce.cc): Concat, Split, Slice with ONNX's clamping, Gather, GatherElements,
 // TopK, OneHot, Range, and the reductions with axes, keepdims and noop_with_empty_axes.
+#include <cstdint>
+#include <limits>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ir/shape_test_util.h"
@@ -69,6 +72,13 @@ TEST(IndexOpInferTest, SliceClampsAsOnnxDoes) {
   // a[9:-1000:-1] of 10 has all 10; a[-1:-3:-1] has 2.
   EXPECT_EQ(*Slice("f32[10]", {-1}, {-1000}, {0}, {-1}), "f32[10]");
   EXPECT_EQ(*Slice("f32[10]", {-1}, {-3}, {0}, {-1}), "f32[2]");
+  // Extreme steps: a[9::-huge] and a[0::huge] take one element.
+  EXPECT_EQ(*Slice("f32[10]", {-1}, {std::numeric_limits<int64_t>::min()}, {0},
+                   {std::numeric_limits<int64_t>::min()}),
+            "f32[1]");
+  EXPECT_EQ(*Slice("f32[10]", {0}, {std::numeric_limits<int64_t>::max()}, {0},
+                   {std::numeric_limits<int64_t>::max()}),
+            "f32[1]");
   // Empty and unknown dims.
   EXPECT_EQ(*Slice("f32[10,?]", {5, 0}, {2, 3}, {0, 1}, {1, 1}), "f32[0,?]");
   EXPECT_THAT(Slice("f32[10]", {0}, {5}, {0}, {0}).status().message(),

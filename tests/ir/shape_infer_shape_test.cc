@@ -2,6 +2,9 @@
 // shape (0 copies a dim, -1 is inferred; a shape that is not a constant gives the rank only),
 // Flatten, Transpose, Squeeze/Unsqueeze, Expand, Tile, Pad, Shape and ConstantOfShape, with the
 // errors for shapes that cannot work.
+#include <cstdint>
+#include <limits>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/ir/shape_test_util.h"
@@ -133,6 +136,22 @@ TEST(ShapeOpInferTest, ShapeSizeAndConstantOfShape) {
   EXPECT_EQ(*InferY("var %s : i64[2] feed\nvar %y : undef\n"
                     "(output: %y) = ConstantOfShape(input: %s) {value = dense<i64[1]>[0]}"),
             "i64[?,?]");
+}
+
+TEST(ShapeOpInferTest, SizesBeyondInt64AreUnknownNotWrappedAround) {
+  // 2^32 * 2^32 does not fit: unknown. Reshape's element count overflows the same way.
+  EXPECT_EQ(*InferY("var %x : f32[4294967296,2]\nvar %v : i64[2] persistable init\n"
+                    "var %y : undef\n(output: %y) = Tile(input: %x, repeats: %v)",
+                    {{"v", {4294967296, 1}}}),
+            "f32[?,2]");
+  EXPECT_EQ(*Reshape("f32[4294967296,4294967296]", {-1}), "f32[?]");
+  EXPECT_EQ(*InferY("var %a : i64[] persistable init\nvar %b : i64[] persistable init\n"
+                    "var %c : i64[] persistable init\nvar %y : undef\n"
+                    "(output: %y) = Range(start: %a, limit: %b, delta: %c)",
+                    {{"a", {std::numeric_limits<int64_t>::min()}},
+                     {"b", {std::numeric_limits<int64_t>::max()}},
+                     {"c", {1}}}),
+            "i64[?]");
 }
 
 }  // namespace
