@@ -10,7 +10,8 @@
 // that names the input slots but not the op (the caller prefixes Op::Describe()).
 //
 // The verifier (ir/verify_shapes.h) runs these functions over every op after every pass, so they
-// must stay cheap: no work beyond the op's own inputs.
+// must stay cheap: they look at the op's own inputs only (finding whether an input is a constant
+// scans the program's ops, which only shape-giving inputs such as Reshape's ask for).
 #pragma once
 
 #include <cstdint>
