@@ -4,6 +4,7 @@
 
 #include "ir/fleet_ops.h"
 #include "ir/onnx/attribute_convert.h"
+#include "ir/shape_infer.h"
 #include "onnx/defs/schema.h"
 
 namespace fleet {
@@ -81,6 +82,7 @@ Registry& GetRegistry() {
       std::string type = s.type;
       r->schemas.emplace(std::move(type), std::move(s));
     }
+    InstallShapeInference(r->schemas);
     return r;
   }();
   return *registry;

@@ -47,8 +47,10 @@ enum OpTrait : uint32_t {
   kTraitSideEffect = 1u << 3,  // never removed as dead code
 };
 
-// Fills in dtype/shape of an op's outputs in `block` from its inputs.
-using InferFn = std::function<absl::Status(const Op& op, Block& block)>;
+class InferContext;  // ir/shape_infer.h
+// Sets the dtype/shape of an op's outputs from its inputs' declared types (ir/shape_infer.h);
+// INVALID_ARGUMENT when the inputs cannot go together.
+using InferFn = std::function<absl::Status(InferContext& ctx)>;
 // Appends the backward ops of one forward op (see ir/grad_builder.h).
 using GradFn = std::function<absl::Status(GradBuilder& g)>;
 
@@ -59,7 +61,7 @@ struct OpSchema {
   std::map<std::string, AttrSpec, std::less<>> attrs;
   uint32_t traits = 0;
   bool from_onnx = false;  // slots and attributes come from ONNX's schema
-  InferFn infer;           // may be empty: ONNX ops get shapes from ONNX shape inference
+  InferFn infer;           // may be empty: the op's output shapes are not checked
   GradFn grad;             // may be empty: the op carries no gradient (yet)
 
   const AttrSpec* FindAttr(std::string_view name) const;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
+#include "ir/verify_shapes.h"
 
 namespace fleet {
 namespace {
@@ -176,7 +177,7 @@ absl::Status Verify(const Program& program) {
     for (const Var& v : b.vars()) inherited.insert(v.name);
     visible[i] = std::move(inherited);
   }
-  return absl::OkStatus();
+  return VerifyShapes(program);
 }
 
 }  // namespace fleet
