@@ -4,7 +4,7 @@
 //   fleet-run job/ --data train/ --batch 64 --epochs 2 --metrics-out m.jsonl --save ckpt/
 //
 // A job folder holds main.program (forward, loss, backward and optimizer ops; its meta names
-// the loss in extra["training.loss"] and records the strategy, whose training.label,
+// the loss in ProgramMeta::training.loss and records the strategy, whose training.label,
 // training.output and training.loss pick the metrics) and, optionally, startup.program (fills
 // the optimizer state once before training).
 #pragma once

@@ -18,7 +18,7 @@ absl::StatusOr<Program> ForwardProgram(const Program& main, const Scope& state) 
 
   std::set<std::string> read, written;
   for (const Op& op : main.main().ops) {
-    if (op.role != kRoleForward) continue;
+    if (!HasOnlyRole(op, kRoleForward)) continue;
     for (const std::string& v : op.InputVars()) read.insert(v);
     for (const std::string& v : op.OutputVars()) written.insert(v);
     out.main().ops.push_back(op);

@@ -156,7 +156,7 @@ TEST(PassManagerTest, PrintAfterTimingAndDebugNotes) {
   Program p = ParseOrDie(kMatMulAddProgram);
   PassContext ctx;
   ASSERT_TRUE(pm.Run(p, ctx).ok());
-  EXPECT_THAT(printed.str(), HasSubstr("# ----- program after rename -----\nfleet.program v1"));
+  EXPECT_THAT(printed.str(), HasSubstr("# ----- program after rename -----\nfleet.program v2"));
   EXPECT_THAT(printed.str(), HasSubstr("name=\"renamed\""));
   EXPECT_THAT(printed.str(), Not(HasSubstr("after nop")));
   EXPECT_THAT(timing.str(), HasSubstr("pass timing: 2 pass(es)"));
