@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "ir/fleet_ops.h"
+#include "ir/grad/grad_rules.h"
 #include "ir/onnx/attribute_convert.h"
 #include "onnx/defs/schema.h"
 
@@ -79,6 +80,11 @@ Registry& GetRegistry() {
     for (OpSchema& s : FleetOpSchemas()) {
       std::string type = s.type;
       r->schemas.emplace(std::move(type), std::move(s));
+    }
+    // Each schema carries its gradient rule from the start (a test checks none is left over).
+    for (auto& [type, rule] : BuiltinGradRules().rules) {
+      auto it = r->schemas.find(type);
+      if (it != r->schemas.end()) it->second.grad = std::move(rule);
     }
     return r;
   }();

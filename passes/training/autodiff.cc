@@ -34,7 +34,6 @@
 #include "ir/status_macros.h"
 #include "passes/builtin_passes.h"
 #include "passes/strategy.h"
-#include "passes/training/grad_rules.h"
 #include "passes/training/train_mode.h"
 
 namespace fleet {
@@ -294,7 +293,6 @@ class AutodiffPass final : public Pass {
   }
 
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
-    InstallBuiltinGradRules();
     Block& block = program.main();
     for (const Op& op : block.ops) {
       if (HasRole(op, kRoleBackward) || HasRole(op, kRoleOptimize)) {
