@@ -175,8 +175,8 @@ struct ProgramMeta {
   std::string role;          // "", "trainer", "pserver", "startup"
   std::vector<std::string> endpoints;
   TrainingFacts training;
-  // Free-form facts (the importer's "onnx.*" keys, the recorded strategy). Facts that passes
-  // rely on get a typed field instead.
+  // Free-form records (the importer's "onnx.*" keys of ir/meta_keys.h, the recorded strategy).
+  // Facts that passes rely on get a typed field instead.
   std::map<std::string, std::string> extra;
 
   // Autodiff has run: every op must have a role (ir/verify_roles.cc).

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ir/meta_keys.h"
 
 namespace fleet {
 
@@ -12,7 +13,7 @@ absl::StatusOr<Program> ForwardProgram(const Program& main, const Scope& state) 
   Program out;
   out.meta.opset = main.meta.opset;
   out.meta.producer = main.meta.producer;
-  auto graph_name = main.meta.extra.find("onnx.graph");
+  auto graph_name = main.meta.extra.find(kMetaOnnxGraph);
   if (graph_name != main.meta.extra.end()) out.meta.extra.insert(*graph_name);
   out.source = main.source;
 
