@@ -1,5 +1,5 @@
 // Schemas of the gradient ops of the neural-network layers (kernels in kernels/cpu/grad_*.cc,
-// rules in passes/training/grad_{matmul,conv,pool,norm}.cc), and of fleet.batch_norm_train, the
+// rules in ir/grad/grad_{matmul,conv,pool,norm}.cc), and of fleet.batch_norm_train, the
 // training form of BatchNormalization (passes/training/train_mode.cc).
 //
 //   fleet.matmul_grad_a(A, B, YGrad) -> AGrad      gradients of Y = MatMul(A, B), summed over

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "ir/fleet_ops.h"
+#include "ir/grad/grad_rules.h"
 #include "ir/onnx/attribute_convert.h"
 #include "ir/shape_infer.h"
 #include "onnx/defs/schema.h"
@@ -83,6 +84,11 @@ Registry& GetRegistry() {
       r->schemas.emplace(std::move(type), std::move(s));
     }
     InstallShapeInference(r->schemas);
+    // Each schema carries its gradient rule from the start (a test checks none is left over).
+    for (auto& [type, rule] : BuiltinGradRules().rules) {
+      auto it = r->schemas.find(type);
+      if (it != r->schemas.end()) it->second.grad = std::move(rule);
+    }
     return r;
   }();
   return *registry;

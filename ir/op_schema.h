@@ -77,8 +77,9 @@ std::vector<std::string> PositionalVars(const std::vector<Slot>& slots,
 const OpSchema* FindOpSchema(std::string_view type);
 // Adds or replaces a schema (Fleet's own ops, plugins). Call before any lookup from threads.
 void RegisterOpSchema(OpSchema schema);
-// Sets the gradient rule of a known op; false when Fleet does not know `type`. Call before any
-// lookup from threads (the autodiff pass installs the built-in rules on first use).
+// Sets the gradient rule of a known op; false when Fleet does not know `type`. For plugins that
+// add an op: the built-in rules (ir/grad/) are part of the schemas from the first lookup on.
+// Call before any lookup from threads.
 bool SetGradRule(std::string_view type, GradFn rule);
 // Every known op type, sorted.
 std::vector<std::string> KnownOpTypes();

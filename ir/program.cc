@@ -82,4 +82,12 @@ int Program::AddBlock(int parent) {
   return index;
 }
 
+const Var* FindVisibleVar(const Program& program, const Block& block, std::string_view name) {
+  for (const Block* b = &block; b != nullptr;
+       b = b->parent() >= 0 ? &program.blocks[b->parent()] : nullptr) {
+    if (const Var* v = b->FindVar(name)) return v;
+  }
+  return nullptr;
+}
+
 }  // namespace fleet

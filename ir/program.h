@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ir/attribute.h"
@@ -47,15 +48,34 @@ struct Var {
 };
 
 // What an op does in training; bit flags so an op can carry several (e.g. backward | loss).
+// kRoleNone is "nobody said": the role of imported and inference ops. Forward is a role of its
+// own, given by the autodiff pass to the forward part of a training program, so a forward op
+// and an op that a pass forgot to mark are told apart (the verifier rejects the latter in
+// training programs, ir/verify_roles.cc). Test and set roles with the helpers below.
 enum OpRole : uint32_t {
-  kRoleForward = 0,
+  kRoleNone = 0,
   kRoleBackward = 1u << 0,
   kRoleOptimize = 1u << 1,
   kRoleRpc = 1u << 2,
   kRoleDist = 1u << 3,
   kRoleLRSchedule = 1u << 4,
   kRoleCollective = 1u << 5,
+  kRoleForward = 1u << 6,
   kRoleLoss = 1u << 8,
+};
+inline constexpr uint32_t kKnownRoles = kRoleBackward | kRoleOptimize | kRoleRpc | kRoleDist |
+                                        kRoleLRSchedule | kRoleCollective | kRoleForward |
+                                        kRoleLoss;
+
+// A (parameter, gradient) pair an op handles, as Paddle's op_role_var: the op that writes the
+// final gradient of `param` (autodiff) and the ops that clip it or update `param` (optimizer).
+// Distribution passes find their targets through these (a bucketed allreduce starts after the
+// op that writes `grad`).
+struct RoleVar {
+  std::string param;
+  std::string grad;
+
+  bool operator==(const RoleVar& other) const { return param == other.param && grad == other.grad; }
 };
 
 // Where an op came from, for error messages: a text file position or an ONNX node.
@@ -80,7 +100,8 @@ struct Op {
   std::vector<Slot> inputs;
   std::vector<Slot> outputs;
   AttrMap attrs;
-  uint32_t role = kRoleForward;
+  uint32_t role = kRoleNone;  // OpRole bits
+  std::vector<RoleVar> role_vars;
   std::string device;  // "" means the executor's default device
   Location loc;
 
@@ -93,6 +114,19 @@ struct Op {
   // "op 'fc1' (MatMul)" plus the location when known; used as a message prefix.
   std::string Describe() const;
 };
+
+// Role helpers. `role` is one OpRole bit (not kRoleNone).
+inline bool HasRole(const Op& op, OpRole role) { return (op.role & role) != 0; }
+// The op has no role at all (imported or inference ops; in a training program, a bug).
+inline bool HasNoRole(const Op& op) { return op.role == kRoleNone; }
+// The op has `role` and nothing else (e.g. a forward op that is not part of the loss).
+inline bool HasOnlyRole(const Op& op, OpRole role) { return op.role == role; }
+inline bool IsForward(const Op& op) { return HasRole(op, kRoleForward); }
+inline void AddRole(Op& op, OpRole role) { op.role |= role; }
+// Records that `op` handles the pair (param, grad).
+inline void AddRoleVar(Op& op, std::string param, std::string grad) {
+  op.role_vars.push_back(RoleVar{std::move(param), std::move(grad)});
+}
 
 class Block {
  public:
@@ -120,6 +154,19 @@ class Block {
   std::unordered_map<std::string, size_t> var_index_;
 };
 
+// Facts the training passes leave for later passes and the runtime: var names in block 0, ""
+// until set. Autodiff sets `loss`; that makes the program a training program.
+struct TrainingFacts {
+  std::string loss;           // the scalar loss var (autodiff)
+  std::string learning_rate;  // the f32[1] learning-rate var (optimizer pass)
+  std::string step;           // the i64[1] step counter (optimizer pass)
+  std::string optimizer;      // the update op type, e.g. "fleet.adam" (optimizer pass)
+
+  bool empty() const {
+    return loss.empty() && learning_rate.empty() && step.empty() && optimizer.empty();
+  }
+};
+
 // Program-level facts that travel with the program file, so a saved program runs alone.
 struct ProgramMeta {
   int64_t opset = 0;         // ONNX default-domain opset the ops follow
@@ -127,7 +174,13 @@ struct ProgramMeta {
   std::string strategy;      // "", "single", "ps", "collective", "localsgd"
   std::string role;          // "", "trainer", "pserver", "startup"
   std::vector<std::string> endpoints;
+  TrainingFacts training;
+  // Free-form records (the importer's "onnx.*" keys of ir/meta_keys.h, the recorded strategy).
+  // Facts that passes rely on get a typed field instead.
   std::map<std::string, std::string> extra;
+
+  // Autodiff has run: every op must have a role (ir/verify_roles.cc).
+  bool IsTraining() const { return !training.loss.empty(); }
 };
 
 struct Program {
@@ -143,5 +196,9 @@ struct Program {
   // Appends a new block whose parent is `parent`; returns its index.
   int AddBlock(int parent);
 };
+
+// The var `name` declared in `block` or an ancestor (sub-blocks read their parents' vars), or
+// nullptr. `block` must belong to `program`.
+const Var* FindVisibleVar(const Program& program, const Block& block, std::string_view name);
 
 }  // namespace fleet

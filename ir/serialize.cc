@@ -15,6 +15,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/stubs/logging.h"
+#include "ir/program_upgrade.h"
 #include "ir/status_macros.h"
 #include "ir/tensor_checks.h"
 #include "program.pb.h"  // generated from ir/program.proto
@@ -24,8 +25,6 @@ namespace {
 
 constexpr uint32_t kKnownVarFlags =
     kVarPersistable | kVarParameter | kVarTrainable | kVarFeed | kVarFetch;
-constexpr uint32_t kKnownRoles = kRoleBackward | kRoleOptimize | kRoleRpc | kRoleDist |
-                                 kRoleLRSchedule | kRoleCollective | kRoleLoss;
 constexpr int kMaxDType = static_cast<int>(DataType::kBool);
 constexpr int kMaxVarKind = static_cast<int>(VarKind::kSparseRows);
 
@@ -80,6 +79,11 @@ void OpToProto(const Op& op, proto::Op* out) {
   }
   for (const auto& [name, value] : op.attrs) AttrToProto(name, value, out->add_attrs());
   out->set_role(op.role);
+  for (const RoleVar& pair : op.role_vars) {
+    proto::RoleVar* p = out->add_role_vars();
+    p->set_param(pair.param);
+    p->set_grad(pair.grad);
+  }
   out->set_device(op.device);
   if (!op.loc.file.empty() || op.loc.line != 0 || op.loc.col != 0 || !op.loc.node.empty()) {
     proto::Location* loc = out->mutable_loc();
@@ -194,6 +198,14 @@ class Reader {
           where, absl::StrCat("role bits 0x", absl::Hex(p.role() & ~kKnownRoles), " are unknown"));
     }
     op.role = p.role();
+    for (int i = 0; i < p.role_vars_size(); ++i) {
+      const proto::RoleVar& pair = p.role_vars(i);
+      if (pair.param().empty() || pair.grad().empty()) {
+        return Invalid(where, absl::StrCat("(parameter, gradient) pair ", i, " ('", pair.param(),
+                                           "', '", pair.grad(), "') has an empty name"));
+      }
+      op.role_vars.push_back(RoleVar{pair.param(), pair.grad()});
+    }
     op.device = p.device();
     if (p.loc().line() < 0 || p.loc().col() < 0) {
       return Invalid(where, absl::StrCat("location line ", p.loc().line(), " col ", p.loc().col(),
@@ -234,10 +246,11 @@ class Reader {
       return absl::InvalidArgumentError(
           absl::StrCat(file_, ": not a Fleet program file (bad magic)"));
     }
-    if (p.version() != kProgramVersion) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file_, ": unsupported program file version ", p.version(), "; this build reads version ",
-          kProgramVersion, p.version() > kProgramVersion ? " (written by a newer Fleet)" : ""));
+    if (p.version() != kProgramVersion && p.version() != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_, ": unsupported program file version ", p.version(),
+                       "; this build reads versions 1 to ", kProgramVersion,
+                       p.version() > kProgramVersion ? " (written by a newer Fleet)" : ""));
     }
     const int num_blocks = p.blocks_size();
     if (num_blocks == 0) return Invalid("", "program has no blocks (expected at least block 0)");
@@ -274,6 +287,8 @@ class Reader {
     program.meta.role = m.role();
     program.meta.endpoints.assign(m.endpoints().begin(), m.endpoints().end());
     program.meta.extra.insert(m.extra().begin(), m.extra().end());
+    const proto::TrainingFacts& t = m.training();
+    program.meta.training = TrainingFacts{t.loss(), t.learning_rate(), t.step(), t.optimizer()};
     for (const auto& [name, value] : p.values()) {
       std::string where = absl::StrCat("value '", name, "'");
       if (name.empty()) return Invalid(where, "value has an empty name");
@@ -281,6 +296,7 @@ class Reader {
       program.values.emplace(name, std::move(t));
     }
     program.source = file_;
+    if (p.version() == 1) UpgradeFromVersion1(program);
     return program;
   }
 
@@ -307,6 +323,14 @@ std::string SerializeProgram(const Program& program) {
   m->set_role(program.meta.role);
   for (const std::string& e : program.meta.endpoints) m->add_endpoints(e);
   for (const auto& [k, v] : program.meta.extra) (*m->mutable_extra())[k] = v;
+  if (!program.meta.training.empty()) {
+    const TrainingFacts& t = program.meta.training;
+    proto::TrainingFacts* out = m->mutable_training();
+    out->set_loss(t.loss);
+    out->set_learning_rate(t.learning_rate);
+    out->set_step(t.step);
+    out->set_optimizer(t.optimizer);
+  }
   for (const auto& [name, value] : program.values) {
     TensorToProto(value, &(*p.mutable_values())[name]);
   }

@@ -22,7 +22,9 @@
 namespace fleet {
 
 inline constexpr char kProgramMagic[] = "fleet.program";
-inline constexpr uint32_t kProgramVersion = 1;
+// Version 2 gave forward its own role bit and the training facts their own fields; version 1
+// files still read, with version 1's meaning (ir/program_upgrade.h).
+inline constexpr uint32_t kProgramVersion = 2;
 
 // The program as deterministic bytes: equal programs give equal bytes. Program::source is not
 // stored. Names (vars, ops, slots, attributes, meta) must be valid UTF-8, as protobuf string

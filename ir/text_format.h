@@ -1,6 +1,6 @@
 // The program text form: a readable dump of a Program that parses back.
 //
-//   fleet.program v1 opset=17 producer="onnx-import" strategy="" role="" endpoints=[] extra={}
+//   fleet.program v2 opset=17 producer="onnx-import" strategy="" role="" endpoints=[] extra={}
 //   block 0 {
 //     var %x : f32[?,784] feed
 //     var %fc1.w : f32[784,128] persistable parameter trainable init
@@ -9,12 +9,18 @@
 //     (Y: %"onnx::MatMul_5") = MatMul(A: %x, B: %fc1.w) name="fc1" loc("model.onnx" node "fc1")
 //     (Y: %y, Mean: %m) = LayerNormalization(X: %x, Scale: %s, B: none) {epsilon = 1e-05}
 //     fleet.send(X: [%a, %b]) {body = ^1, ids = ints[]} role=rpc|dist device="cpu"
+//     (Out: %"w@GRAD") = fleet.grad_sum(X: [%"w@GRAD@RENAME@0", ...]) role=backward
+//         vars=[(%w, %"w@GRAD")]
 //   }
 //   block 1 parent 0 {
 //   }
 //
-// Header: `fleet.program v1`, then opset= producer= strategy= role= endpoints=[...]
-// extra={"key": "value", ...} (any order when parsing; each optional, defaults 0 / empty).
+// Header: `fleet.program v2`, then opset= producer= strategy= role= endpoints=[...]
+// training={loss=%loss, learning_rate=%lr, step=%step, optimizer="fleet.sgd"} (the facts of
+// ProgramMeta::training that are set; the field only when one is) extra={"key": "value", ...}
+// (any order when parsing; each optional, defaults 0 / empty). Version 1 text (no `forward`
+// role; training facts as extra keys) still reads, with the meaning v1 gave it
+// (ir/program_upgrade.h).
 // Values with no var of the same name in any block follow as `value %name : f32[2,3]`.
 //
 // Vars: `var %name : DTYPE[DIMS]` — `?` is an unknown dim (-1), `[]` a scalar, no brackets an
@@ -27,8 +33,9 @@
 // Ops: `(SLOT: REFS, ...) = TYPE(SLOT: REFS, ...)`; an op without output slots omits `(...) =`.
 // REFS is `%var`, `none` (an absent optional input, the empty name), or a list `[%a, none, %b]`
 // (`[]` is an empty variadic slot); a one-element slot always prints without brackets. Then,
-// each only when not the default: `{attrs}`, `name="..."`, `role=backward|loss`, `device="..."`,
-// `loc("model.onnx" node "fc1")`.
+// each only when not the default: `{attrs}`, `name="..."`, `role=backward|loss` (no `role=`:
+// the op has no role, kRoleNone), `vars=[(%param, %grad), ...]` (Op::role_vars, the
+// (parameter, gradient) pairs the op handles), `device="..."`, `loc("model.onnx" node "fc1")`.
 //
 // Attributes `{name = VALUE, ...}`, typed by their spelling: int `1`; float `1.0`, `1e-05`,
 // `inf`, `-inf`, `nan` (shortest form that reads back exactly); string `"a\n\x01"`; lists

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ir/program_upgrade.h"
 #include "ir/status_macros.h"
 #include "ir/tensor_checks.h"
 #include "ir/text_format.h"
@@ -128,14 +129,14 @@ absl::Status TextParser::ParseHeader(Program& program) {
     return Expected("'fleet.program'", "at the start of a program text");
   }
   Next();
-  if (!Peek().IsIdent("v1")) {
+  if (!Peek().IsIdent("v1") && !Peek().IsIdent("v2")) {
     if (Peek().kind == TokenKind::kIdent && Peek().text.size() > 1 && Peek().text[0] == 'v') {
       return Error(Peek(), absl::StrCat("unsupported text format version '", Peek().text,
-                                        "' (this build reads v1)"));
+                                        "' (this build reads v1 and v2)"));
     }
-    return Expected("a version 'v1'", "after 'fleet.program'");
+    return Expected("a version 'v2'", "after 'fleet.program'");
   }
-  Next();
+  version_ = Next().text == "v1" ? 1 : 2;
   ProgramMeta& m = program.meta;
   std::set<std::string> seen;
   while (Peek().kind == TokenKind::kIdent && Peek(1).IsPunct('=')) {
@@ -162,6 +163,8 @@ absl::Status TextParser::ParseHeader(Program& program) {
         } while (TryPunct(','));
         FLEET_RETURN_IF_ERROR(ExpectPunct(']', "after endpoints"));
       }
+    } else if (key.text == "training") {
+      FLEET_RETURN_IF_ERROR(ParseTrainingFacts(m.training));
     } else if (key.text == "extra") {
       FLEET_RETURN_IF_ERROR(ExpectPunct('{', context));
       if (!TryPunct('}')) {
@@ -178,8 +181,8 @@ absl::Status TextParser::ParseHeader(Program& program) {
       }
     } else {
       return Error(key, absl::StrCat("unknown header field '", key.text,
-                                     "' (expected opset, producer, strategy, role, endpoints "
-                                     "or extra)"));
+                                     "' (expected opset, producer, strategy, role, endpoints, "
+                                     "training or extra)"));
     }
   }
   return absl::OkStatus();
@@ -220,6 +223,7 @@ absl::StatusOr<Program> TextParser::ParseProgram() {
                                         program.blocks.size(), " blocks)"));
     }
   }
+  if (version_ == 1) UpgradeFromVersion1(program);
   return program;
 }
 
@@ -366,7 +370,7 @@ absl::Status TextParser::ParseOp(Block& block) {
     if (t.IsPunct('{')) {
       key = "{";
     } else if (t.kind == TokenKind::kIdent && Peek(1).IsPunct('=') &&
-               (t.text == "name" || t.text == "role" || t.text == "device")) {
+               (t.text == "name" || t.text == "role" || t.text == "vars" || t.text == "device")) {
       key = t.text;
     } else if (t.IsIdent("loc") && Peek(1).IsPunct('(')) {
       key = "loc";
@@ -388,28 +392,14 @@ absl::Status TextParser::ParseOp(Block& block) {
         FLEET_ASSIGN_OR_RETURN(op.name, ParseString("for the op name"));
       } else if (key == "device") {
         FLEET_ASSIGN_OR_RETURN(op.device, ParseString("for the op device"));
+      } else if (key == "vars") {
+        FLEET_RETURN_IF_ERROR(ParseRoleVars(op));
       } else {
         FLEET_RETURN_IF_ERROR(ParseRole(op));
       }
     }
   }
   block.ops.push_back(std::move(op));
-  return absl::OkStatus();
-}
-
-absl::Status TextParser::ParseRole(Op& op) {
-  op.role = kRoleForward;
-  do {
-    if (Peek().kind != TokenKind::kIdent) return Expected("a role name", "");
-    const Token& t = Next();
-    std::optional<uint32_t> bit = RoleBit(t.text);
-    if (!bit) {
-      return Error(t, absl::StrCat("unknown role '", t.text,
-                                   "' (expected forward, backward, optimize, rpc, dist, "
-                                   "lr_sched, collective or loss)"));
-    }
-    op.role |= *bit;
-  } while (TryPunct('|'));
   return absl::OkStatus();
 }
 

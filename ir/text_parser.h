@@ -81,14 +81,19 @@ class TextParser {
   absl::StatusOr<AttrValue> ParseAttrValue();
   absl::StatusOr<AttrValue> ParseList(const Token& start, std::string_view type);
   absl::StatusOr<TensorValue> ParseDense();
-  absl::Status ParseRole(Op& op);
   absl::Status ParseLoc(Op& op);
+  // Roles, (parameter, gradient) pairs and training facts (text_parser_roles.cc).
+  absl::Status ParseRole(Op& op);
+  absl::Status ParseRoleVars(Op& op);
+  absl::Status ParseTrainingFacts(TrainingFacts& facts);
+  absl::StatusOr<std::string> ParseVarRef(const std::string& context);
   absl::Status AddValue(const std::string& name, TensorValue value, const Token& at, bool is_init,
                         Program& program);
 
   Lexer lexer_;
   std::deque<Token> ahead_;  // lexed, not yet consumed; at most a few tokens
   std::string file_;
+  int version_ = 0;  // of the text form, from the header
   struct PendingRef {
     int index;
     Token at;

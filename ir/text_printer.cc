@@ -154,7 +154,15 @@ void AppendOp(const Op& op, std::string* out) {
     *out += "}";
   }
   if (!op.name.empty()) absl::StrAppend(out, " name=", Quote(op.name));
-  if (op.role != kRoleForward) absl::StrAppend(out, " role=", text::FormatRole(op.role));
+  if (!HasNoRole(op)) absl::StrAppend(out, " role=", text::FormatRole(op.role));
+  if (!op.role_vars.empty()) {
+    *out += " vars=[";
+    for (size_t i = 0; i < op.role_vars.size(); ++i) {
+      absl::StrAppend(out, i ? ", " : "", "(", VarRef(op.role_vars[i].param), ", ",
+                      VarRef(op.role_vars[i].grad), ")");
+    }
+    *out += "]";
+  }
   if (!op.device.empty()) absl::StrAppend(out, " device=", Quote(op.device));
   // Text positions (line > 0) are not printed: parsing assigns the new text's positions.
   if (op.loc.line == 0 && (!op.loc.file.empty() || !op.loc.node.empty())) {
@@ -196,14 +204,29 @@ std::string StringList(const std::vector<std::string>& values) {
   return out + "]";
 }
 
+// ` training={loss=%loss, ...}`: the facts that are set; nothing when none is.
+std::string TrainingFactsText(const TrainingFacts& t) {
+  if (t.empty()) return "";
+  std::string out = " training={";
+  auto field = [&out](const char* key, const std::string& value) {
+    if (value.empty()) return;
+    absl::StrAppend(&out, out.back() == '{' ? "" : ", ", key, "=", value);
+  };
+  field("loss", t.loss.empty() ? "" : VarRef(t.loss));
+  field("learning_rate", t.learning_rate.empty() ? "" : VarRef(t.learning_rate));
+  field("step", t.step.empty() ? "" : VarRef(t.step));
+  field("optimizer", t.optimizer.empty() ? "" : Quote(t.optimizer));
+  return out + "}";
+}
+
 }  // namespace
 
 std::string PrintProgram(const Program& program) {
   const ProgramMeta& m = program.meta;
-  std::string out =
-      absl::StrCat("fleet.program v1 opset=", m.opset, " producer=", Quote(m.producer),
-                   " strategy=", Quote(m.strategy), " role=", Quote(m.role),
-                   " endpoints=", StringList(m.endpoints), " extra={");
+  std::string out = absl::StrCat("fleet.program v2 opset=", m.opset,
+                                 " producer=", Quote(m.producer), " strategy=", Quote(m.strategy),
+                                 " role=", Quote(m.role), " endpoints=", StringList(m.endpoints),
+                                 TrainingFactsText(m.training), " extra={");
   bool first = true;
   for (const auto& [k, v] : m.extra) {
     absl::StrAppend(&out, first ? "" : ", ", Quote(k), ": ", Quote(v));

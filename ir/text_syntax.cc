@@ -195,35 +195,39 @@ struct RoleName {
   const char* name;
 };
 constexpr RoleName kRoleNames[] = {
-    {kRoleBackward, "backward"}, {kRoleOptimize, "optimize"},   {kRoleRpc, "rpc"},
-    {kRoleDist, "dist"},         {kRoleLRSchedule, "lr_sched"}, {kRoleCollective, "collective"},
+    {kRoleForward, "forward"},
+    {kRoleBackward, "backward"},
+    {kRoleOptimize, "optimize"},
+    {kRoleRpc, "rpc"},
+    {kRoleDist, "dist"},
+    {kRoleLRSchedule, "lr_sched"},
+    {kRoleCollective, "collective"},
     {kRoleLoss, "loss"},
 };
+
+constexpr uint32_t NamedRoleBits() {
+  uint32_t bits = 0;
+  for (const RoleName& r : kRoleNames) bits |= r.bit;
+  return bits;
+}
+static_assert(NamedRoleBits() == kKnownRoles, "every role needs a name in the text form");
 }  // namespace
 
 std::string FormatRole(uint32_t role) {
-  if (role == kRoleForward) return "forward";
   std::string out;
   for (const RoleName& r : kRoleNames) {
     if (role & r.bit) absl::StrAppend(&out, out.empty() ? "" : "|", r.name);
   }
-  uint32_t unknown = role & ~KnownRoleBits();
+  uint32_t unknown = role & ~kKnownRoles;
   if (unknown != 0) absl::StrAppend(&out, out.empty() ? "" : "|", unknown);
   return out;
 }
 
 std::optional<uint32_t> RoleBit(std::string_view name) {
-  if (name == "forward") return kRoleForward;
   for (const RoleName& r : kRoleNames) {
     if (name == r.name) return r.bit;
   }
   return std::nullopt;
-}
-
-uint32_t KnownRoleBits() {
-  uint32_t bits = 0;
-  for (const RoleName& r : kRoleNames) bits |= r.bit;
-  return bits;
 }
 
 }  // namespace text

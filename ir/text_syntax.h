@@ -40,13 +40,11 @@ std::string FormatDouble(double value);
 float HalfToFloat(uint16_t bits);
 uint16_t FloatToHalf(float value);
 
-// Op roles: "forward" (no bits) or names joined by '|' ("backward|loss"); unknown bits as a
-// decimal number, which the parser rejects.
+// Op roles: names joined by '|' ("forward|loss"), "" for kRoleNone (not printed); unknown bits
+// as a decimal number, which the parser rejects.
 std::string FormatRole(uint32_t role);
-// The bit for one role name ("forward" -> 0); nullopt for an unknown name.
+// The bit for one role name ("backward" -> kRoleBackward); nullopt for an unknown name.
 std::optional<uint32_t> RoleBit(std::string_view name);
-// Known bits, for validation.
-uint32_t KnownRoleBits();
 
 // Var flags in printing order, with their names.
 struct FlagName {

@@ -7,6 +7,7 @@
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
 #include "ir/verify_shapes.h"
+#include "ir/verify_roles.h"
 
 namespace fleet {
 namespace {
@@ -77,15 +78,6 @@ absl::Status CheckAttrs(const Program& program, const Op& op, const OpSchema& sc
   return absl::OkStatus();
 }
 
-// Finds a var in `block` or its ancestors.
-const Var* LookupVar(const Program& program, const Block& block, const std::string& name) {
-  for (const Block* b = &block; b != nullptr;
-       b = b->parent() >= 0 ? &program.blocks[b->parent()] : nullptr) {
-    if (const Var* v = b->FindVar(name)) return v;
-  }
-  return nullptr;
-}
-
 absl::Status CheckTypeGroups(const Program& program, const Block& block, const Op& op,
                              const OpSchema& schema) {
   std::map<std::string, std::pair<std::string, DataType>> seen;  // group -> (slot, dtype)
@@ -93,7 +85,7 @@ absl::Status CheckTypeGroups(const Program& program, const Block& block, const O
     const std::string& group = schema.inputs[i].type_group;
     if (group.empty()) continue;
     for (const std::string& name : op.inputs[i].vars) {
-      const Var* var = name.empty() ? nullptr : LookupVar(program, block, name);
+      const Var* var = name.empty() ? nullptr : FindVisibleVar(program, block, name);
       if (var == nullptr || var->dtype == DataType::kUndefined) continue;
       auto [it, inserted] = seen.emplace(group, std::make_pair(op.inputs[i].name, var->dtype));
       if (!inserted && it->second.second != var->dtype) {
@@ -127,7 +119,7 @@ absl::Status VerifyBlock(const Program& program, const Block& block,
     for (const Slot& slot : op.inputs) {
       for (const std::string& name : slot.vars) {
         if (name.empty()) continue;
-        if (LookupVar(program, block, name) == nullptr) {
+        if (FindVisibleVar(program, block, name) == nullptr) {
           return OpError(program, op, absl::StrCat("input '", slot.name, "' names '", name,
                                                    "', which is not declared"));
         }
@@ -142,7 +134,7 @@ absl::Status VerifyBlock(const Program& program, const Block& block,
     for (const Slot& slot : op.outputs) {
       for (const std::string& name : slot.vars) {
         if (name.empty()) continue;
-        if (LookupVar(program, block, name) == nullptr) {
+        if (FindVisibleVar(program, block, name) == nullptr) {
           return OpError(program, op, absl::StrCat("output '", slot.name, "' names '", name,
                                                    "', which is not declared"));
         }
@@ -177,7 +169,8 @@ absl::Status Verify(const Program& program) {
     for (const Var& v : b.vars()) inherited.insert(v.name);
     visible[i] = std::move(inherited);
   }
-  return VerifyShapes(program);
+  FLEET_RETURN_IF_ERROR(VerifyShapes(program));
+  return VerifyRoles(program);
 }
 
 }  // namespace fleet

@@ -163,14 +163,13 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
 
   TrainOptions options;
-  auto loss = main.meta.extra.find("training.loss");
-  if (loss == main.meta.extra.end()) {
+  if (main.meta.training.loss.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(main_path,
-                     ": the program does not name its loss (meta extra "
-                     "\"training.loss\"; hint: transpile it with a loss)"));
+                     ": the program does not name its loss (training.loss in its header; hint: "
+                     "transpile it with a loss)"));
   }
-  options.loss_var = loss->second;
+  options.loss_var = main.meta.training.loss;
   FLEET_ASSIGN_OR_RETURN(std::optional<proto::DistributedStrategy> strategy,
                          RecordedStrategy(main));
   options.label_var = "label";

@@ -5,7 +5,7 @@
 //
 // A job folder (ir/job_file.h, read through its manifest.pbtxt) holds the program "main"
 // (forward, loss, backward and optimizer ops; its meta names the loss in
-// extra["training.loss"] and records the strategy, whose training.label, training.output and
+// ProgramMeta::training.loss and records the strategy, whose training.label, training.output and
 // training.loss pick the metrics) and, optionally, "startup" (fills the optimizer state once
 // before training). A single program file trains as a job of that one program.
 #pragma once

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ir/meta_keys.h"
 
 namespace fleet {
 
@@ -12,13 +13,13 @@ absl::StatusOr<Program> ForwardProgram(const Program& main, const Scope& state) 
   Program out;
   out.meta.opset = main.meta.opset;
   out.meta.producer = main.meta.producer;
-  auto graph_name = main.meta.extra.find("onnx.graph");
+  auto graph_name = main.meta.extra.find(kMetaOnnxGraph);
   if (graph_name != main.meta.extra.end()) out.meta.extra.insert(*graph_name);
   out.source = main.source;
 
   std::set<std::string> read, written;
   for (const Op& op : main.main().ops) {
-    if (op.role != kRoleForward) continue;
+    if (!HasOnlyRole(op, kRoleForward)) continue;
     for (const std::string& v : op.InputVars()) read.insert(v);
     for (const std::string& v : op.OutputVars()) written.insert(v);
     out.main().ops.push_back(op);

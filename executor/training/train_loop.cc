@@ -362,7 +362,7 @@ absl::StatusOr<TrainResult> Train(Program& main, const Program* startup, Scope& 
 bool IsTrainingProgram(const Program& program) {
   for (const Block& block : program.blocks) {
     for (const Op& op : block.ops) {
-      if (op.role & kRoleOptimize) return true;
+      if (HasRole(op, kRoleOptimize)) return true;
     }
   }
   return false;

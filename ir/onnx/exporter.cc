@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "ir/meta_keys.h"
 #include "ir/onnx/attribute_convert.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
@@ -133,7 +134,7 @@ absl::StatusOr<onnx::ModelProto> ExportOnnxModel(const Program& program) {
   opset->set_domain("");
   opset->set_version(kOnnxOpset);
   onnx::GraphProto* graph = model.mutable_graph();
-  auto graph_name = program.meta.extra.find("onnx.graph");
+  auto graph_name = program.meta.extra.find(kMetaOnnxGraph);
   graph->set_name(graph_name != program.meta.extra.end() ? graph_name->second : "fleet");
   FLEET_RETURN_IF_ERROR(ExportBlock(program, program.main(), graph));
   return model;

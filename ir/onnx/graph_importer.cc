@@ -2,6 +2,7 @@
 #include "ir/onnx/graph_importer.h"
 
 #include "absl/strings/str_cat.h"
+#include "ir/meta_keys.h"
 #include "ir/onnx/attribute_convert.h"
 #include "ir/onnx/opset_upgrade.h"
 #include "ir/op_schema.h"
@@ -253,12 +254,12 @@ absl::StatusOr<Program> GraphImporter::Import(onnx::ModelProto& model) {
   program_.source = source_;
   program_.meta.opset = kOnnxOpset;
   program_.meta.producer = "fleet onnx import";
-  program_.meta.extra["onnx.opset"] = std::to_string(opset_);
+  program_.meta.extra[kMetaOnnxOpset] = std::to_string(opset_);
   if (!model.producer_name().empty()) {
-    program_.meta.extra["onnx.producer"] =
+    program_.meta.extra[kMetaOnnxProducer] =
         absl::StrCat(model.producer_name(), " ", model.producer_version());
   }
-  if (!graph.name().empty()) program_.meta.extra["onnx.graph"] = graph.name();
+  if (!graph.name().empty()) program_.meta.extra[kMetaOnnxGraph] = graph.name();
   FLEET_RETURN_IF_ERROR(Verify(program_));
   return std::move(program_);
 }

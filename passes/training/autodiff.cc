@@ -12,8 +12,12 @@
 //      gradient rule (OpSchema::grad, ir/grad_builder.h). A var read by several ops gets one
 //      gradient per reader ("<var>@GRAD@RENAME@k"), added by fleet.grad_sum into
 //      "<var>@GRAD" before its producer is differentiated;
-//   3. marks every parameter that received a gradient trainable (kVarTrainable) and records
-//      the loss var in ProgramMeta::extra["training.loss"].
+//   3. marks every parameter that received a gradient trainable (kVarTrainable), records the
+//      pair (<param>, <param>@GRAD) on the op that writes the parameter's final gradient (its
+//      fleet.grad_sum or Identity, or the rule's op: where a bucketed allreduce can start),
+//      gives every op of the forward part the forward role (ops without one, or with only the
+//      loss role) and records the loss var in ProgramMeta::training.loss, which makes the
+//      program a training program (the verifier then requires a role on every op).
 // An op on such a path without a gradient rule, a loss no parameter reaches, or a program
 // that already has backward ops is an error naming the op or the loss.
 #include <map>
@@ -30,7 +34,6 @@
 #include "ir/status_macros.h"
 #include "passes/builtin_passes.h"
 #include "passes/strategy.h"
-#include "passes/training/grad_rules.h"
 #include "passes/training/train_mode.h"
 
 namespace fleet {
@@ -48,7 +51,7 @@ bool IsScalarShape(const Var& v) {
 absl::StatusOr<std::string> FindLoss(const Block& block) {
   std::vector<std::string> found;
   for (const Op& op : block.ops) {
-    if (!(op.role & kRoleLoss)) continue;
+    if (!HasRole(op, kRoleLoss)) continue;
     for (const std::string& out : op.OutputVars()) {
       const Var* v = block.FindVar(out);
       if (v != nullptr && v->Has(kVarFetch) && IsScalarShape(*v) && IsFloatingPoint(v->dtype)) {
@@ -70,7 +73,8 @@ class Autodiff {
  public:
   Autodiff(Block& block, const std::set<std::string>& stop) : block_(block), stop_(stop) {}
 
-  absl::StatusOr<std::vector<std::string>> Run(const std::string& loss) {
+  // Returns the (parameter, final gradient) pairs, in var order.
+  absl::StatusOr<std::vector<RoleVar>> Run(const std::string& loss) {
     const int num_forward = static_cast<int>(block_.ops.size());
     MarkRequiresGrad();
     if (!requires_grad_.count(loss)) {
@@ -125,15 +129,16 @@ class Autodiff {
       }
     }
 
-    std::vector<std::string> trained;
+    std::vector<RoleVar> trained;
     for (const Var& v : std::vector<Var>(block_.vars())) {
       if (!IsTrainableCandidate(v)) continue;
       FinishGrad(v.name);
       if (grads_.count(v.name)) {
         block_.FindVar(v.name)->flags |= kVarTrainable;
-        trained.push_back(v.name);
+        trained.push_back(RoleVar{v.name, grads_[v.name]});
       }
     }
+    for (const RoleVar& pair : trained) RecordOnWriter(pair, num_forward);
     if (trained.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("no parameter receives a gradient from the loss '", loss, "'"));
@@ -142,6 +147,18 @@ class Autodiff {
   }
 
  private:
+  // Records `pair` on the last backward op that writes its gradient.
+  void RecordOnWriter(const RoleVar& pair, int num_forward) {
+    for (int i = static_cast<int>(block_.ops.size()) - 1; i >= num_forward; --i) {
+      Op& op = block_.ops[i];
+      for (const std::string& out : op.OutputVars()) {
+        if (out != pair.grad) continue;
+        op.role_vars.push_back(pair);
+        return;
+      }
+    }
+  }
+
   bool IsTrainableCandidate(const Var& v) const {
     return v.Has(kVarParameter) && IsFloatingPoint(v.dtype) && !stop_.count(v.name);
   }
@@ -256,6 +273,18 @@ class Autodiff {
   std::map<std::string, std::string> grads_;  // var -> its full gradient
 };
 
+// Gives the forward role to the ops of the forward part: the first `num_forward` ops of block
+// 0 and the sub-blocks (bodies of forward ops), where they have no role or only the loss role.
+void MarkForward(Program& program, size_t num_forward) {
+  for (Block& block : program.blocks) {
+    const size_t end = block.index() == 0 ? num_forward : block.ops.size();
+    for (size_t i = 0; i < end; ++i) {
+      Op& op = block.ops[i];
+      if (HasNoRole(op) || HasOnlyRole(op, kRoleLoss)) AddRole(op, kRoleForward);
+    }
+  }
+}
+
 class AutodiffPass final : public Pass {
  public:
   std::string_view name() const override { return "autodiff"; }
@@ -266,10 +295,9 @@ class AutodiffPass final : public Pass {
   // A whole-program pass on the main block, where training happens: it overrides Run, so it
   // does not visit sub-blocks.
   absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
-    InstallBuiltinGradRules();
     Block& block = program.main();
     for (const Op& op : block.ops) {
-      if (op.role & (kRoleBackward | kRoleOptimize)) {
+      if (HasRole(op, kRoleBackward) || HasRole(op, kRoleOptimize)) {
         return absl::FailedPreconditionError(absl::StrCat(
             op.Describe(), " already is a backward or optimizer op; autodiff runs once"));
       }
@@ -287,8 +315,10 @@ class AutodiffPass final : public Pass {
     }
     FLEET_ASSIGN_OR_RETURN(std::string loss, FindLoss(block));
     Autodiff autodiff(block, stop);
-    FLEET_ASSIGN_OR_RETURN(std::vector<std::string> trained, autodiff.Run(loss));
-    program.meta.extra["training.loss"] = loss;
+    const size_t num_forward = block.ops.size();
+    FLEET_ASSIGN_OR_RETURN(std::vector<RoleVar> trained, autodiff.Run(loss));
+    MarkForward(program, num_forward);
+    program.meta.training.loss = loss;
     ctx.Note(absl::StrCat("gradients of '", loss, "' for ", trained.size(), " parameters"));
     return true;
   }

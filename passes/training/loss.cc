@@ -240,7 +240,7 @@ class LossPass final : public Pass {
       int p = Producer(block, v.name);
       if (p < 0) continue;
       const Op& op = block.ops[p];
-      if ((op.role & kRoleLoss) || IsReducingLossOp(op, v.name)) found.push_back(v.name);
+      if (HasRole(op, kRoleLoss) || IsReducingLossOp(op, v.name)) found.push_back(v.name);
     }
     if (found.size() > 1) {
       return absl::InvalidArgumentError(absl::StrCat("the model has ", found.size(),
@@ -260,8 +260,8 @@ class LossPass final : public Pass {
       changed = true;
     }
     int p = Producer(block, loss);
-    if (p >= 0 && !(block.ops[p].role & kRoleLoss)) {
-      block.ops[p].role |= kRoleLoss;
+    if (p >= 0 && !HasRole(block.ops[p], kRoleLoss)) {
+      AddRole(block.ops[p], kRoleLoss);
       changed = true;
     }
     std::string note = absl::StrCat("using the model's loss output '", loss, "'");

@@ -11,13 +11,16 @@
 //   (Out: %global_step) = fleet.increment(X: %global_step)
 //
 // (the clip op only with training.grad_clip_norm > 0; the schedule and increment carry the
-// role lr_sched). The state vars are persistable, named after the parameter:
+// role lr_sched). Each update op records the pair (param, the gradient it reads) in
+// Op::role_vars, the clip op the pair (param, <param>@GRAD) of every gradient it clips, so
+// distribution passes find them. The state vars are persistable, named after the parameter:
 //   momentum          <param>@velocity
 //   adam, adamw       <param>@moment1, <param>@moment2, <param>@beta1_pow, <param>@beta2_pow
 //   adagrad           <param>@moment
 // plus one f32[1] "learning_rate" and one i64[1] step counter "global_step" ("_1", ... when
 // the model has vars of those names), whose names the pass records in
-// ProgramMeta::extra["training.learning_rate"] and ["training.step"]. Their initial values
+// ProgramMeta::training (learning_rate, step, and the update op type as optimizer). Their
+// initial values
 // come from the startup program (passes/training/startup.h). Hyper-parameters left unset take
 // torch.optim's defaults; sgd with a momentum > 0 becomes fleet.momentum.
 #include <cmath>
@@ -143,6 +146,7 @@ absl::StatusOr<Op> UpdateOp(Block& block, const Update& u, const Var& param,
   op.name = absl::StrCat(param.name, "@update");
   op.attrs = u.attrs;
   op.role = kRoleOptimize;
+  AddRoleVar(op, param.name, grad);
   std::vector<Slot> state_in, state_out;
   for (const StateSlot& s : StateSlots(u.op_type)) {
     Var v;
@@ -230,7 +234,7 @@ class OptimizerPass final : public Pass {
     FLEET_ASSIGN_OR_RETURN(Update update, ResolveUpdate(t));
     Block& block = program.main();
     for (const Op& op : block.ops) {
-      if (op.role & kRoleOptimize) {
+      if (HasRole(op, kRoleOptimize)) {
         return absl::FailedPreconditionError(absl::StrCat(
             op.Describe(), ": the program already has optimizer ops; run the optimizer pass once"));
       }
@@ -271,6 +275,7 @@ class OptimizerPass final : public Pass {
       }
       clip.inputs = {{"X", grads}};
       clip.outputs = {{"Out", clipped}};
+      for (size_t i = 0; i < params.size(); ++i) AddRoleVar(clip, params[i], grads[i]);
       block.ops.push_back(std::move(clip));
       grads = std::move(clipped);
     }
@@ -287,9 +292,9 @@ class OptimizerPass final : public Pass {
     increment.role = kRoleLRSchedule;
     block.ops.push_back(std::move(increment));
 
-    program.meta.extra["training.learning_rate"] = lr_var;
-    program.meta.extra["training.step"] = step;
-    program.meta.extra["training.optimizer"] = update.op_type;
+    program.meta.training.learning_rate = lr_var;
+    program.meta.training.step = step;
+    program.meta.training.optimizer = update.op_type;
     ctx.Note(absl::StrCat(update.op_type, " updates of ", params.size(), " parameters (",
                           absl::StrJoin(params, ", "), ")"));
     return true;

@@ -36,8 +36,9 @@ inline Var MakeVar(std::string name, DataType dtype, std::optional<std::vector<i
   return v;
 }
 
-// Blocks, every attribute type, every dtype, a sparse var, flags, roles, names that need quotes,
-// absent inputs, variadic and empty slots, locations, and values with and without a var.
+// Blocks, every attribute type, every dtype, a sparse var, flags, roles, (parameter, gradient)
+// pairs, training facts, names that need quotes, absent inputs, variadic and empty slots,
+// locations, and values with and without a var.
 inline Program MakeEveryFeatureProgram() {
   Program p;
   p.meta.opset = 17;
@@ -46,6 +47,7 @@ inline Program MakeEveryFeatureProgram() {
   p.meta.role = "trainer";
   p.meta.endpoints = {"127.0.0.1:6000", "127.0.0.1:6001"};
   p.meta.extra = {{"a", "1"}, {"key with space", "line\nbreak"}};
+  p.meta.training = {"loss", "a \"quoted\" name/with:odd\\chars \xe6\x9d\x83", "i32", "fleet.sgd"};
 
   Block& b0 = p.main();
   b0.AddVar(MakeVar("x", DataType::kF32, std::vector<int64_t>{-1, 784}, kVarFeed));
@@ -128,8 +130,7 @@ inline Program MakeEveryFeatureProgram() {
   send.type = "com.example::Send";
   send.name = "send \"x\"";
   send.inputs = {{"X", {"x"}}};
-  send.role = kRoleBackward | kRoleOptimize | kRoleRpc | kRoleDist | kRoleLRSchedule |
-              kRoleCollective | kRoleLoss;
+  send.role = kKnownRoles;
   send.loc.file = "model.onnx";
   b0.ops.push_back(send);
 
@@ -153,6 +154,7 @@ inline Program MakeEveryFeatureProgram() {
   sgd.outputs = {{"ParamOut", {"fc1.w"}}};
   sgd.attrs = {{"lr", 0.01f}};
   sgd.role = kRoleOptimize;
+  sgd.role_vars = {{"fc1.w", "x"}, {"x", "a \"quoted\" name/with:odd\\chars \xe6\x9d\x83"}};
   p.blocks[b1].ops.push_back(sgd);
   p.AddBlock(1);  // an empty block
 

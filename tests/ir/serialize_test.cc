@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -55,6 +56,70 @@ TEST(SerializeTest, RoundTripKeepsEveryField) {
   EXPECT_EQ(every.inputs[0].vars, (std::vector<std::string>{"x", "", "y"}));
   EXPECT_EQ(every.role, kRoleBackward | kRoleLoss);
   EXPECT_EQ(back->main().ops[0].loc.node, "fc1");
+  EXPECT_TRUE(HasNoRole(back->main().ops[0]));
+  EXPECT_EQ(back->main().ops[3].role, kKnownRoles);
+  EXPECT_EQ(back->blocks[1].ops[1].role_vars, p.blocks[1].ops[1].role_vars);
+  ASSERT_EQ(back->blocks[1].ops[1].role_vars.size(), 2u);
+  EXPECT_EQ(back->blocks[1].ops[1].role_vars[0].param, "fc1.w");
+  EXPECT_EQ(back->blocks[1].ops[1].role_vars[0].grad, "x");
+  EXPECT_EQ(back->meta.training.loss, "loss");
+  EXPECT_EQ(back->meta.training.step, "i32");
+  EXPECT_EQ(back->meta.training.optimizer, "fleet.sgd");
+  EXPECT_EQ(back->meta.training.learning_rate, p.meta.training.learning_rate);
+}
+
+// A version-1 file: role 0 meant forward, and the training facts were extra keys.
+proto::Program Version1Proto(bool with_backward_op) {
+  Program p;
+  p.main().AddVar(testing_util::MakeVar("x", DataType::kF32, std::vector<int64_t>{2}, kVarFeed));
+  p.main().AddVar(testing_util::MakeVar("y", DataType::kF32, std::vector<int64_t>{2}));
+  for (uint32_t role : {0u, static_cast<uint32_t>(kRoleLoss),
+                        with_backward_op ? static_cast<uint32_t>(kRoleBackward) : 0u,
+                        static_cast<uint32_t>(kRoleLRSchedule)}) {
+    Op op;
+    op.type = "Relu";
+    op.inputs = {{"X", {"x"}}};
+    op.outputs = {{"Y", {"y"}}};
+    op.role = role;
+    p.main().ops.push_back(op);
+  }
+  p.meta.extra = {{"training.loss", "y"},
+                  {"training.learning_rate", "lr"},
+                  {"training.step", "step"},
+                  {"training.optimizer", "fleet.sgd"},
+                  {"onnx.graph", "g"}};
+  proto::Program out;
+  EXPECT_TRUE(out.ParseFromString(SerializeProgram(p)));
+  out.set_version(1);
+  return out;
+}
+
+TEST(SerializeTest, ReadsVersion1TrainingProgramWithItsMeaning) {
+  absl::StatusOr<Program> r = ParseProgramBinary(Version1Proto(true).SerializeAsString(), "v1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<Op>& ops = r->main().ops;
+  EXPECT_EQ(ops[0].role, kRoleForward);
+  EXPECT_EQ(ops[1].role, kRoleForward | kRoleLoss);
+  EXPECT_EQ(ops[2].role, kRoleBackward);
+  EXPECT_EQ(ops[3].role, kRoleLRSchedule);
+  EXPECT_EQ(r->meta.training.loss, "y");
+  EXPECT_EQ(r->meta.training.learning_rate, "lr");
+  EXPECT_EQ(r->meta.training.step, "step");
+  EXPECT_EQ(r->meta.training.optimizer, "fleet.sgd");
+  EXPECT_EQ(r->meta.extra, (std::map<std::string, std::string>{{"onnx.graph", "g"}}));
+  // Written back as version 2, it reads the same.
+  absl::StatusOr<Program> again = ParseProgramBinary(SerializeProgram(*r), "v2");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(SerializeProgram(*again), SerializeProgram(*r));
+}
+
+TEST(SerializeTest, ReadsVersion1InferenceProgramWithoutRoles) {
+  // No backward op: role 0 was nobody's role (an imported model), and stays so.
+  absl::StatusOr<Program> r = ParseProgramBinary(Version1Proto(false).SerializeAsString(), "v1");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(HasNoRole(r->main().ops[0]));
+  EXPECT_EQ(r->main().ops[1].role, kRoleLoss);
+  EXPECT_TRUE(HasNoRole(r->main().ops[2]));
 }
 
 TEST(SerializeTest, IsDeterministic) {
@@ -148,10 +213,10 @@ TEST(SerializeTest, RejectsNonProtobuf) {
 
 TEST(SerializeTest, RejectsOtherVersions) {
   proto::Program p = ValidProto();
-  p.set_version(2);
+  p.set_version(3);
   EXPECT_EQ(ErrorOf(p),
-            "x.bin: unsupported program file version 2; this build reads version 1 (written by a "
-            "newer Fleet)");
+            "x.bin: unsupported program file version 3; this build reads versions 1 to 2 (written "
+            "by a newer Fleet)");
   p.set_version(0);
   EXPECT_NE(ErrorOf(p).find("version 0"), std::string::npos);
 }
@@ -243,6 +308,17 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
        "x.bin: invalid program: program has no blocks"},
       {"role", [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(0)->set_role(1u << 12); },
        "block 0 op 0 (MatMul): role bits 0x1000 are unknown"},
+      {"role var param",
+       [](proto::Program& p) {
+         p.mutable_blocks(1)->mutable_ops(1)->mutable_role_vars(0)->clear_param();
+       },
+       "x.bin: invalid program: block 1 op 1 (fleet.sgd): (parameter, gradient) pair 0 ('', 'x') "
+       "has an empty name"},
+      {"role var grad",
+       [](proto::Program& p) {
+         p.mutable_blocks(1)->mutable_ops(1)->add_role_vars()->set_param("fc1.w");
+       },
+       "block 1 op 1 (fleet.sgd): (parameter, gradient) pair 2 ('fc1.w', '') has an empty name"},
       {"loc",
        [](proto::Program& p) { p.mutable_blocks(0)->mutable_ops(0)->mutable_loc()->set_line(-3); },
        "location line -3 col 0 is negative"},
@@ -320,6 +396,7 @@ TEST(SerializeTest, CorpusFiles) {
   absl::StatusOr<Program> valid = ReadProgramFile(dir + "/valid_program.bin");
   ASSERT_TRUE(valid.ok()) << valid.status();
   EXPECT_EQ(valid->main().ops.at(0).type, "MatMul");
+  EXPECT_TRUE(HasNoRole(valid->main().ops.at(0)));  // a version-1 file without backward ops
   for (const char* name : {"not_a_program.bin", "truncated_program.bin", "bad_magic.bin",
                            "newer_version.bin", "bad_dtype.bin"}) {
     std::string path = dir + "/" + name;

@@ -20,7 +20,7 @@ using testing_util::MakeTensor;
 using testing_util::MakeVar;
 
 constexpr char kEmptyHeader[] =
-    "fleet.program v1 opset=0 producer=\"\" strategy=\"\" role=\"\" endpoints=[] extra={}\n";
+    "fleet.program v2 opset=0 producer=\"\" strategy=\"\" role=\"\" endpoints=[] extra={}\n";
 
 std::string ParseError(std::string_view text, std::string_view file = "t.txt") {
   absl::StatusOr<Program> r = ParseProgramText(text, file);
@@ -61,7 +61,7 @@ TEST(TextFormatGoldenTest, SmallMlp) {
   relu.outputs = {{"Y", {"out"}}};
   b.ops.push_back(relu);
   EXPECT_EQ(PrintProgram(p),
-            "fleet.program v1 opset=17 producer=\"onnx-import\" strategy=\"\" role=\"\" "
+            "fleet.program v2 opset=17 producer=\"onnx-import\" strategy=\"\" role=\"\" "
             "endpoints=[] extra={}\n"
             "block 0 {\n"
             "  var %x : f32[?,784] feed\n"
@@ -80,7 +80,15 @@ TEST(TextFormatGoldenTest, SlotsRolesDeviceAndBlocks) {
   p.meta.strategy = "ps";
   p.meta.role = "pserver";
   p.meta.endpoints = {"127.0.0.1:6000", "127.0.0.1:6001"};
+  p.meta.training.loss = "loss";
+  p.meta.training.optimizer = "fleet.sgd";
   p.meta.extra = {{"trainers", "2"}};
+  Op fwd;
+  fwd.type = "Relu";
+  fwd.inputs = {{"X", {"x"}}};
+  fwd.outputs = {{"Y", {"r"}}};
+  fwd.role = kRoleForward | kRoleLoss;
+  p.main().ops.push_back(fwd);
   Op ln;
   ln.type = "LayerNormalization";
   ln.inputs = {{"X", {"x"}}, {"Scale", {"s"}}, {"B", {""}}};
@@ -101,12 +109,15 @@ TEST(TextFormatGoldenTest, SlotsRolesDeviceAndBlocks) {
   send.inputs = {{"X", {"w@GRAD"}}};
   send.attrs = {{"body", BlockRef{1}}, {"endpoint", std::string("127.0.0.1:6000")}};
   send.role = kRoleRpc | kRoleDist;
+  send.role_vars = {{"w", "w@GRAD"}, {"b", "b@GRAD"}};
   p.blocks[b1].ops.push_back(send);
   p.blocks[b1].AddVar(MakeVar("w@GRAD", DataType::kF16, std::vector<int64_t>{}));
   EXPECT_EQ(PrintProgram(p),
-            "fleet.program v1 opset=0 producer=\"\" strategy=\"ps\" role=\"pserver\" "
-            "endpoints=[\"127.0.0.1:6000\", \"127.0.0.1:6001\"] extra={\"trainers\": \"2\"}\n"
+            "fleet.program v2 opset=0 producer=\"\" strategy=\"ps\" role=\"pserver\" "
+            "endpoints=[\"127.0.0.1:6000\", \"127.0.0.1:6001\"] "
+            "training={loss=%loss, optimizer=\"fleet.sgd\"} extra={\"trainers\": \"2\"}\n"
             "block 0 {\n"
+            "  (Y: %r) = Relu(X: %x) role=forward|loss\n"
             "  (Y: %y, Mean: %m) = LayerNormalization(X: %x, Scale: %s, B: none) "
             "{axis = -1, epsilon = 1e-05} role=backward|loss\n"
             "  (Out: %c) = fleet.concat(inputs: [%a, none, %b], extra: []) device=\"cpu:0\" "
@@ -115,7 +126,7 @@ TEST(TextFormatGoldenTest, SlotsRolesDeviceAndBlocks) {
             "block 1 parent 0 {\n"
             "  var %\"w@GRAD\" : f16[]\n"
             "  fleet.send(X: %\"w@GRAD\") {body = ^1, endpoint = \"127.0.0.1:6000\"} "
-            "role=rpc|dist\n"
+            "role=rpc|dist vars=[(%w, %\"w@GRAD\"), (%b, %\"b@GRAD\")]\n"
             "}\n");
 }
 
@@ -221,6 +232,56 @@ TEST(TextFormatParseTest, LenientForms) {
   EXPECT_EQ(std::get<int64_t>(op.attrs.at("k")), 3);
 }
 
+TEST(TextFormatParseTest, RoleForwardIsNotNoRole) {
+  absl::StatusOr<Program> p = ParseProgramText(
+      "fleet.program v2\n"
+      "block 0 {\n"
+      "  A() role=forward\n"
+      "  B()\n"
+      "  C() role=backward vars=[(%w, %\"w@GRAD\")]\n"
+      "}\n",
+      "r.txt");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->main().ops[0].role, kRoleForward);
+  EXPECT_TRUE(HasNoRole(p->main().ops[1]));
+  EXPECT_TRUE(p->main().ops[2].role_vars == (std::vector<RoleVar>{{"w", "w@GRAD"}}));
+  EXPECT_FALSE(p->meta.IsTraining());
+}
+
+// Version 1 text keeps version 1's meaning: role 0 was forward in a training program.
+TEST(TextFormatParseTest, Version1TrainingProgramGetsForwardRoles) {
+  absl::StatusOr<Program> p = ParseProgramText(
+      "fleet.program v1 extra={\"training.loss\": \"l\", \"training.step\": \"s\", "
+      "\"onnx.graph\": \"g\"}\n"
+      "block 0 {\n"
+      "  A()\n"
+      "  B() role=loss\n"
+      "  C() role=backward\n"
+      "  D() role=optimize\n"
+      "}\n",
+      "v1.txt");
+  ASSERT_TRUE(p.ok()) << p.status();
+  const std::vector<Op>& ops = p->main().ops;
+  EXPECT_EQ(ops[0].role, kRoleForward);
+  EXPECT_EQ(ops[1].role, kRoleForward | kRoleLoss);
+  EXPECT_EQ(ops[2].role, kRoleBackward);
+  EXPECT_EQ(ops[3].role, kRoleOptimize);
+  EXPECT_EQ(p->meta.training.loss, "l");
+  EXPECT_EQ(p->meta.training.step, "s");
+  EXPECT_EQ(p->meta.extra.size(), 1u);  // onnx.graph stays
+  EXPECT_TRUE(p->meta.IsTraining());
+}
+
+TEST(TextFormatParseTest, Version1ModelKeepsNoRole) {
+  absl::StatusOr<Program> p =
+      ParseProgramText("fleet.program v1\nblock 0 {\n  A()\n  B() role=loss\n}\n", "v1.txt");
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(HasNoRole(p->main().ops[0]));
+  EXPECT_EQ(p->main().ops[1].role, kRoleLoss);
+  // Printed as v2, the meaning is kept.
+  EXPECT_EQ(PrintProgram(*p), std::string(kEmptyHeader) + "block 0 {\n  A()\n  B() role=loss\n}\n");
+}
+
 TEST(TextFormatParseTest, InitRecordsPlaceholderValues) {
   absl::StatusOr<Program> p = ParseProgramText(
       "fleet.program v1\n"
@@ -241,7 +302,7 @@ TEST(TextFormatParseTest, InitRecordsPlaceholderValues) {
 }
 
 TEST(TextFormatParseTest, ErrorsNameFileLineAndColumn) {
-  const std::string h = "fleet.program v1\n";
+  const std::string h = "fleet.program v2\n";
   struct Case {
     std::string text;
     std::string message;
@@ -252,8 +313,17 @@ TEST(TextFormatParseTest, ErrorsNameFileLineAndColumn) {
       {"",
        "t.txt:1:1: error: expected 'fleet.program' at the start of a program text, got end "
        "of file"},
-      {"fleet.program v2\nblock 0 {}\n",
-       "t.txt:1:15: error: unsupported text format version 'v2' (this build reads v1)"},
+      {"fleet.program v3\nblock 0 {}\n",
+       "t.txt:1:15: error: unsupported text format version 'v3' (this build reads v1 and v2)"},
+      {"fleet.program v2 training={loss=%l, loss=%l}\nblock 0 {}\n",
+       "t.txt:1:37: error: training fact 'loss' given twice"},
+      {"fleet.program v2 training={lr=%l}\nblock 0 {}\n",
+       "t.txt:1:28: error: unknown training fact 'lr' (expected loss, learning_rate, step or "
+       "optimizer)"},
+      {"fleet.program v2 training={loss=\"l\"}\nblock 0 {}\n",
+       "t.txt:1:33: error: expected a var name '%name' for training fact 'loss', got '\"l\"'"},
+      {"fleet.program v2 training={step=%\"\"}\nblock 0 {}\n",
+       "t.txt:1:33: error: var name is empty for training fact 'step'"},
       {"fleet.program v1 opset=1 opset=2\nblock 0 {}\n",
        "t.txt:1:26: error: header field 'opset' given twice"},
       {"fleet.program v1 colour=\"red\"\nblock 0 {}\n",
@@ -296,6 +366,13 @@ TEST(TextFormatParseTest, ErrorsNameFileLineAndColumn) {
        "t.txt:3:23: error: unknown role 'sideways'"},
       {h + "block 0 {\n  Foo() name=\"a\" name=\"b\"\n}\n",
        "t.txt:3:18: error: op has 'name' twice"},
+      {h + "block 0 {\n  Foo() vars=[%w, %g]\n}\n",
+       "t.txt:3:15: error: expected '(' to start a (parameter, gradient) pair, got '%w'"},
+      {h + "block 0 {\n  Foo() vars=[(%w)]\n}\n",
+       "t.txt:3:18: error: expected ',' after the parameter of a pair, got ')'"},
+      {h + "block 0 {\n  Foo() vars=[(%w, %\"\")]\n}\n",
+       "t.txt:3:20: error: var name is empty as the gradient of a pair"},
+      {h + "block 0 {\n  Foo() vars=[] vars=[]\n}\n", "t.txt:3:17: error: op has 'vars' twice"},
       {h + "block 0 {\n  (Y: %y) Relu(X: %x)\n}\n",
        "t.txt:3:11: error: expected '=' after the output slots, got 'Relu'"},
       {h + "block 0 {\n  Relu(X: %\"\")\n}\n",

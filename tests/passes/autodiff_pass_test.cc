@@ -58,10 +58,40 @@ TEST(AutodiffPass, GradientsOfReadParametersOnly) {
   EXPECT_EQ(b.FindVar("x@GRAD"), nullptr);  // a feed needs no gradient
   // w is read twice: two parts, added once.
   EXPECT_EQ(CountOps(b, "fleet.grad_sum"), 1);
-  EXPECT_EQ(p.meta.extra.at("training.loss"), "loss");
+  EXPECT_EQ(p.meta.training.loss, "loss");
+  EXPECT_TRUE(p.meta.IsTraining());
   for (size_t i = 3; i < b.ops.size(); ++i) {
-    EXPECT_TRUE(b.ops[i].role & kRoleBackward) << b.ops[i].Describe();
+    EXPECT_TRUE(HasRole(b.ops[i], kRoleBackward)) << b.ops[i].Describe();
   }
+}
+
+TEST(AutodiffPass, MarksTheForwardPart) {
+  Program p = ParseOrDie(kProgram);
+  ASSERT_TRUE(RunAutodiff(p).ok());
+  const Block& b = p.main();
+  EXPECT_EQ(b.ops[0].role, kRoleForward);
+  EXPECT_EQ(b.ops[1].role, kRoleForward);
+  EXPECT_EQ(b.ops[2].role, kRoleForward | kRoleLoss);
+  for (size_t i = 0; i < b.ops.size(); ++i) {
+    EXPECT_FALSE(HasNoRole(b.ops[i])) << b.ops[i].Describe();
+    EXPECT_EQ(IsForward(b.ops[i]), i < 3) << b.ops[i].Describe();
+  }
+}
+
+// The pair (w, w@GRAD) sits on the op that writes w's final gradient: the grad_sum of its two
+// parts, and on no other op.
+TEST(AutodiffPass, RecordsThePairOnTheFinalGradientWriter) {
+  Program p = ParseOrDie(kProgram);
+  ASSERT_TRUE(RunAutodiff(p).ok());
+  int with_pairs = 0;
+  for (const Op& op : p.main().ops) {
+    if (op.role_vars.empty()) continue;
+    ++with_pairs;
+    EXPECT_EQ(op.type, "fleet.grad_sum");
+    EXPECT_EQ(op.FindOutput("Out")->vars, std::vector<std::string>{"w@GRAD"});
+    EXPECT_TRUE(op.role_vars == (std::vector<RoleVar>{{"w", "w@GRAD"}}));
+  }
+  EXPECT_EQ(with_pairs, 1);
 }
 
 TEST(AutodiffPass, StopGradientOnAnActivationCutsThePath) {

@@ -52,9 +52,10 @@ TEST(OptimizerPassTest, DeclaresStateAndRecordsNames) {
   EXPECT_EQ(b.FindVar("w@beta1_pow")->shape, (std::vector<int64_t>{1}));
   EXPECT_EQ(b.FindVar("global_step")->dtype, DataType::kI64);
   EXPECT_EQ(b.FindVar("learning_rate")->dtype, DataType::kF32);
-  EXPECT_EQ(program.meta.extra["training.learning_rate"], "learning_rate");
-  EXPECT_EQ(program.meta.extra["training.step"], "global_step");
-  EXPECT_EQ(program.meta.extra["training.optimizer"], "fleet.adam");
+  EXPECT_EQ(program.meta.training.learning_rate, "learning_rate");
+  EXPECT_EQ(program.meta.training.step, "global_step");
+  EXPECT_EQ(program.meta.training.optimizer, "fleet.adam");
+  EXPECT_TRUE(program.meta.extra.empty());
 
   ASSERT_EQ(b.ops.size(), 5u);  // schedule, clip, two updates, increment
   EXPECT_EQ(b.ops[0].type, "fleet.lr_schedule");
@@ -64,6 +65,12 @@ TEST(OptimizerPassTest, DeclaresStateAndRecordsNames) {
   EXPECT_EQ(b.ops[2].type, "fleet.adam");
   EXPECT_EQ(b.ops[2].role, kRoleOptimize);
   EXPECT_EQ(b.ops[2].FindInput("Grad")->vars[0], "w@GRAD@CLIP");
+  // The pairs: the clip op handles both gradients, each update its own (clipped) one.
+  EXPECT_TRUE(b.ops[1].role_vars == (std::vector<RoleVar>{{"w", "w@GRAD"}, {"b", "b@GRAD"}}));
+  EXPECT_TRUE(b.ops[2].role_vars == (std::vector<RoleVar>{{"w", "w@GRAD@CLIP"}}));
+  EXPECT_TRUE(b.ops[3].role_vars == (std::vector<RoleVar>{{"b", "b@GRAD@CLIP"}}));
+  EXPECT_TRUE(b.ops[0].role_vars.empty());
+  EXPECT_TRUE(b.ops[4].role_vars.empty());
   EXPECT_EQ(b.ops[4].type, "fleet.increment");
   EXPECT_EQ(b.ops[4].role, kRoleLRSchedule);
 }

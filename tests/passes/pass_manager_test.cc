@@ -161,7 +161,7 @@ TEST(PassManagerTest, PrintAfterTimingAndDebugNotes) {
   PassContext ctx;
   ASSERT_TRUE(pm.Run(p, ctx).ok());
   EXPECT_THAT(printed.str(),
-              HasSubstr("# ----- job after rename -----\n# program \"main\"\nfleet.program v1"));
+              HasSubstr("# ----- job after rename -----\n# program \"main\"\nfleet.program v2"));
   EXPECT_THAT(printed.str(), HasSubstr("name=\"renamed\""));
   EXPECT_THAT(printed.str(), Not(HasSubstr("after nop")));
   EXPECT_THAT(timing.str(), HasSubstr("pass timing: 2 pass(es)"));

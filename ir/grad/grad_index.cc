@@ -7,8 +7,8 @@
 // fleet.gather_elements_grad).
 #include <string>
 
+#include "ir/grad/grad_rules.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
 
 namespace fleet {
 namespace {
@@ -52,9 +52,9 @@ absl::Status GatherElementsGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallIndexGradRules() {
-  SetGradRule("Gather", GatherGrad);
-  SetGradRule("GatherElements", GatherElementsGrad);
+void AddIndexGradRules(GradRuleTable& table) {
+  table.Add("Gather", GatherGrad);
+  table.Add("GatherElements", GatherElementsGrad);
 }
 
 }  // namespace fleet

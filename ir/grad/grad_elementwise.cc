@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -201,18 +201,18 @@ absl::Status SelectGrad(GradBuilder& g, const char* out_slot) {
 
 }  // namespace
 
-void InstallElementwiseGradRules() {
-  SetGradRule("Add", AddGrad);
-  SetGradRule("Sub", SubGrad);
-  SetGradRule("Mul", MulGrad);
-  SetGradRule("Div", DivGrad);
-  SetGradRule("Pow", PowGrad);
-  SetGradRule("PRelu", PReluGrad);
-  SetGradRule("Where", WhereGrad);
-  SetGradRule("Sum", SumGrad);
-  SetGradRule("Mean", MeanGrad);
-  SetGradRule("Max", [](GradBuilder& g) { return SelectGrad(g, "max"); });
-  SetGradRule("Min", [](GradBuilder& g) { return SelectGrad(g, "min"); });
+void AddElementwiseGradRules(GradRuleTable& table) {
+  table.Add("Add", AddGrad);
+  table.Add("Sub", SubGrad);
+  table.Add("Mul", MulGrad);
+  table.Add("Div", DivGrad);
+  table.Add("Pow", PowGrad);
+  table.Add("PRelu", PReluGrad);
+  table.Add("Where", WhereGrad);
+  table.Add("Sum", SumGrad);
+  table.Add("Mean", MeanGrad);
+  table.Add("Max", [](GradBuilder& g) { return SelectGrad(g, "max"); });
+  table.Add("Min", [](GradBuilder& g) { return SelectGrad(g, "min"); });
 }
 
 }  // namespace fleet

@@ -1,4 +1,4 @@
-// Helpers shared by the gradient rules (passes/training/grad_*.cc).
+// Helpers shared by the gradient rules (ir/grad/grad_*.cc).
 #pragma once
 
 #include <string>

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ir/grad/grad_rules.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
 
 namespace fleet {
 namespace {
@@ -30,6 +30,6 @@ absl::Status ConvGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallConvGradRules() { SetGradRule("Conv", ConvGrad); }
+void AddConvGradRules(GradRuleTable& table) { table.Add("Conv", ConvGrad); }
 
 }  // namespace fleet

@@ -1,4 +1,4 @@
-#include "passes/training/grad_util.h"
+#include "ir/grad/grad_util.h"
 
 #include <algorithm>
 #include <cstring>

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -140,18 +140,18 @@ absl::Status TileGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallShapeGradRules() {
-  SetGradRule("Reshape", [](GradBuilder& g) { return ViewGrad(g, "data", "reshaped"); });
-  SetGradRule("Flatten", [](GradBuilder& g) { return ViewGrad(g, "input", "output"); });
-  SetGradRule("Squeeze", [](GradBuilder& g) { return ViewGrad(g, "data", "squeezed"); });
-  SetGradRule("Unsqueeze", [](GradBuilder& g) { return ViewGrad(g, "data", "expanded"); });
-  SetGradRule("Transpose", TransposeGrad);
-  SetGradRule("Concat", ConcatGrad);
-  SetGradRule("Split", SplitGrad);
-  SetGradRule("Slice", SliceGrad);
-  SetGradRule("Pad", PadGrad);
-  SetGradRule("Expand", ExpandGrad);
-  SetGradRule("Tile", TileGrad);
+void AddShapeGradRules(GradRuleTable& table) {
+  table.Add("Reshape", [](GradBuilder& g) { return ViewGrad(g, "data", "reshaped"); });
+  table.Add("Flatten", [](GradBuilder& g) { return ViewGrad(g, "input", "output"); });
+  table.Add("Squeeze", [](GradBuilder& g) { return ViewGrad(g, "data", "squeezed"); });
+  table.Add("Unsqueeze", [](GradBuilder& g) { return ViewGrad(g, "data", "expanded"); });
+  table.Add("Transpose", TransposeGrad);
+  table.Add("Concat", ConcatGrad);
+  table.Add("Split", SplitGrad);
+  table.Add("Slice", SliceGrad);
+  table.Add("Pad", PadGrad);
+  table.Add("Expand", ExpandGrad);
+  table.Add("Tile", TileGrad);
 }
 
 }  // namespace fleet

@@ -10,10 +10,10 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -60,12 +60,11 @@ absl::Status NllLossGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallSoftmaxLossGradRules() {
-  SetGradRule("Softmax", [](GradBuilder& g) { return SoftmaxGrad(g, "fleet.softmax_grad"); });
-  SetGradRule("LogSoftmax",
-              [](GradBuilder& g) { return SoftmaxGrad(g, "fleet.log_softmax_grad"); });
-  SetGradRule("SoftmaxCrossEntropyLoss", SoftmaxCrossEntropyGrad);
-  SetGradRule("NegativeLogLikelihoodLoss", NllLossGrad);
+void AddSoftmaxLossGradRules(GradRuleTable& table) {
+  table.Add("Softmax", [](GradBuilder& g) { return SoftmaxGrad(g, "fleet.softmax_grad"); });
+  table.Add("LogSoftmax", [](GradBuilder& g) { return SoftmaxGrad(g, "fleet.log_softmax_grad"); });
+  table.Add("SoftmaxCrossEntropyLoss", SoftmaxCrossEntropyGrad);
+  table.Add("NegativeLogLikelihoodLoss", NllLossGrad);
 }
 
 }  // namespace fleet

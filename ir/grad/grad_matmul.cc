@@ -12,9 +12,9 @@
 #include <variant>
 #include <vector>
 
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -93,9 +93,9 @@ absl::Status MatMulGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallMatMulGradRules() {
-  SetGradRule("Gemm", GemmGrad);
-  SetGradRule("MatMul", MatMulGrad);
+void AddMatMulGradRules(GradRuleTable& table) {
+  table.Add("Gemm", GemmGrad);
+  table.Add("MatMul", MatMulGrad);
 }
 
 }  // namespace fleet

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/grad/grad_rules.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
 
 namespace fleet {
 namespace {
@@ -76,9 +76,9 @@ absl::Status LayerNormGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallNormGradRules() {
-  SetGradRule("fleet.batch_norm_train", BatchNormTrainGrad);
-  SetGradRule("LayerNormalization", LayerNormGrad);
+void AddNormGradRules(GradRuleTable& table) {
+  table.Add("fleet.batch_norm_train", BatchNormTrainGrad);
+  table.Add("LayerNormalization", LayerNormGrad);
 }
 
 }  // namespace fleet

@@ -11,9 +11,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -117,7 +117,7 @@ absl::Status DropoutGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallActivationGradRules() {
+void AddActivationGradRules(GradRuleTable& table) {
   // Gradients from the forward output: cheaper (no recomputation) and exact for these.
   for (auto [op, grad] : {std::pair{"Relu", "fleet.relu_grad"},
                           {"Sigmoid", "fleet.sigmoid_grad"},
@@ -125,7 +125,7 @@ void InstallActivationGradRules() {
                           {"Sqrt", "fleet.sqrt_grad"},
                           {"Reciprocal", "fleet.reciprocal_grad"}}) {
     const std::string grad_op = grad;
-    SetGradRule(op, [grad_op](GradBuilder& g) { return OnePassGrad(g, grad_op, true); });
+    table.Add(op, [grad_op](GradBuilder& g) { return OnePassGrad(g, grad_op, true); });
   }
   for (auto [op, grad] : {std::pair{"LeakyRelu", "fleet.leaky_relu_grad"},
                           {"Elu", "fleet.elu_grad"},
@@ -140,15 +140,15 @@ void InstallActivationGradRules() {
                           {"Sin", "fleet.sin_grad"},
                           {"Cos", "fleet.cos_grad"}}) {
     const std::string grad_op = grad;
-    SetGradRule(op, [grad_op](GradBuilder& g) { return OnePassGrad(g, grad_op, false); });
+    table.Add(op, [grad_op](GradBuilder& g) { return OnePassGrad(g, grad_op, false); });
   }
-  SetGradRule("Exp", [](GradBuilder& g) { return ComposedGrad(g, "Mul", g.Output("output")); });
-  SetGradRule("Log", [](GradBuilder& g) { return ComposedGrad(g, "Div", g.Input("input")); });
-  SetGradRule("Neg", [](GradBuilder& g) { return ComposedGrad(g, "Neg", ""); });
-  SetGradRule("Identity", [](GradBuilder& g) { return ComposedGrad(g, "Identity", ""); });
-  SetGradRule("Cast", CastGrad);
-  SetGradRule("Clip", ClipGrad);
-  SetGradRule("Dropout", DropoutGrad);
+  table.Add("Exp", [](GradBuilder& g) { return ComposedGrad(g, "Mul", g.Output("output")); });
+  table.Add("Log", [](GradBuilder& g) { return ComposedGrad(g, "Div", g.Input("input")); });
+  table.Add("Neg", [](GradBuilder& g) { return ComposedGrad(g, "Neg", ""); });
+  table.Add("Identity", [](GradBuilder& g) { return ComposedGrad(g, "Identity", ""); });
+  table.Add("Cast", CastGrad);
+  table.Add("Clip", ClipGrad);
+  table.Add("Dropout", DropoutGrad);
 }
 
 }  // namespace fleet

@@ -5,8 +5,8 @@
 //   GlobalMaxPool -> fleet.global_max_pool_grad, GlobalAveragePool -> fleet.global_avg_pool_grad
 #include <string>
 
+#include "ir/grad/grad_rules.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
 
 namespace fleet {
 namespace {
@@ -22,11 +22,11 @@ GradFn PoolGrad(std::string grad_type) {
 
 }  // namespace
 
-void InstallPoolGradRules() {
-  SetGradRule("MaxPool", PoolGrad("fleet.max_pool_grad"));
-  SetGradRule("AveragePool", PoolGrad("fleet.avg_pool_grad"));
-  SetGradRule("GlobalMaxPool", PoolGrad("fleet.global_max_pool_grad"));
-  SetGradRule("GlobalAveragePool", PoolGrad("fleet.global_avg_pool_grad"));
+void AddPoolGradRules(GradRuleTable& table) {
+  table.Add("MaxPool", PoolGrad("fleet.max_pool_grad"));
+  table.Add("AveragePool", PoolGrad("fleet.avg_pool_grad"));
+  table.Add("GlobalMaxPool", PoolGrad("fleet.global_max_pool_grad"));
+  table.Add("GlobalAveragePool", PoolGrad("fleet.global_avg_pool_grad"));
 }
 
 }  // namespace fleet

@@ -6,9 +6,9 @@
 // Y and dY are spread back first; the products are over X's shape.
 #include <string>
 
+#include "ir/grad/grad_rules.h"
+#include "ir/grad/grad_util.h"
 #include "ir/op_schema.h"
-#include "passes/training/grad_rules.h"
-#include "passes/training/grad_util.h"
 
 namespace fleet {
 namespace {
@@ -83,15 +83,15 @@ absl::Status SelectGrad(GradBuilder& g) {
 
 }  // namespace
 
-void InstallReduceGradRules() {
-  SetGradRule("ReduceSum", [](GradBuilder& g) { return SpreadGrad(g, /*mean=*/false); });
-  SetGradRule("ReduceMean", [](GradBuilder& g) { return SpreadGrad(g, /*mean=*/true); });
-  SetGradRule("ReduceSumSquare", SumSquareGrad);
-  SetGradRule("ReduceL1", L1Grad);
-  SetGradRule("ReduceL2", L2Grad);
-  SetGradRule("ReduceLogSumExp", LogSumExpGrad);
-  SetGradRule("ReduceMax", SelectGrad);
-  SetGradRule("ReduceMin", SelectGrad);
+void AddReduceGradRules(GradRuleTable& table) {
+  table.Add("ReduceSum", [](GradBuilder& g) { return SpreadGrad(g, /*mean=*/false); });
+  table.Add("ReduceMean", [](GradBuilder& g) { return SpreadGrad(g, /*mean=*/true); });
+  table.Add("ReduceSumSquare", SumSquareGrad);
+  table.Add("ReduceL1", L1Grad);
+  table.Add("ReduceL2", L2Grad);
+  table.Add("ReduceLogSumExp", LogSumExpGrad);
+  table.Add("ReduceMax", SelectGrad);
+  table.Add("ReduceMin", SelectGrad);
 }
 
 }  // namespace fleet
