@@ -99,7 +99,7 @@ TEST(JobTest, NamesAndRoles) {
 TEST(JobTextTest, RoundTripsEveryProgram) {
   Job job = FourPrograms();
   std::string text = PrintJob(job);
-  EXPECT_THAT(text, HasSubstr("# program \"main\"\nfleet.program v1"));
+  EXPECT_THAT(text, HasSubstr("# program \"main\"\nfleet.program v2"));
   EXPECT_THAT(text, HasSubstr("# program \"pserver.0.startup\"\n"));
   absl::StatusOr<Job> back = ParseJobText(text, "job.txt");
   ASSERT_TRUE(back.ok()) << back.status();
