@@ -1,13 +1,18 @@
 // Executor: prepares one block of a program once, then runs it many times.
 //
-// Prepare resolves every op's kernel from the table (by op type, device and the dtype of the
-// op's key input), maps var names to dense slots, and plans lifetimes: an intermediate value is
-// released right after its last reader. Run reads feeds and persistable vars from a Scope,
-// executes the ops in order, and writes back the block's fetch vars and every persistable var
-// an op wrote. The executor knows nothing about strategies; communication ops are kernels like
-// any other.
+// Prepare resolves every op's kernel from the table (by op type, the kind of the op's device and
+// the dtype of the op's key input), maps var names to dense slots, and plans lifetimes: an
+// intermediate value is released right after its last reader. Run reads feeds and persistable
+// vars from a Scope, executes the ops in order, and writes back the block's fetch vars and every
+// persistable var an op wrote. The executor knows nothing about strategies; communication ops
+// are kernels like any other, reaching their transport through the ExecutionEnv.
+//
+// Ops in flight: an async kernel may return with its outputs pending; the executor waits for
+// them only where they are needed (executor/op_waits.h), each wait bounded by
+// ExecutorOptions::wait_timeout. docs/executor.md describes the kernel contract.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +26,15 @@
 namespace fleet {
 
 struct ExecutorOptions {
-  Device device = Device::kCpu;
+  // The device of ops whose Op::device is empty.
+  DeviceId device = Device::kCpu;
+  // Devices besides the host's (cpu with CpuAllocator()); one for cpu replaces the host's. An op
+  // on a device listed nowhere is an error at Create.
+  std::vector<DeviceContext> devices;
+  // Runtime objects kernels reach through KernelContext::env() (shared with other executors).
+  std::shared_ptr<const ExecutionEnv> env;
+  // The longest the executor waits for an op in flight before failing with DEADLINE_EXCEEDED.
+  std::chrono::milliseconds wait_timeout = kDefaultWaitTimeout;
   int num_threads = 1;  // intra-op threads (the calling thread included)
   int block = 0;        // which block to run
   bool profile = false; // time every op (see Executor::Profile)
@@ -49,6 +62,8 @@ class Executor {
   // Runs the block once. Feed vars must be set in `scope` (or its parents) with the declared
   // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
   // var. Persistable vars without a tensor in scope are initialised from Program::values.
+  // Fetched and persistable outputs are complete when Run returns; an op in flight whose
+  // outputs nobody needs may still be, until it runs again or the executor is destroyed.
   absl::Status Run(Scope& scope);
 
   // Per op type, the time spent so far, largest first; empty unless profiling.
@@ -64,13 +79,18 @@ class Executor {
   absl::Status Prepare(const Program& program, const KernelTable& kernels,
                        const ExecutorOptions& options);
   absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
+  absl::Status RunOps(std::vector<Tensor>& values);
   absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
   absl::Status CheckFinite(const PreparedOp& op, const std::vector<Tensor>& values) const;
 
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
   const KernelTable* kernels_ = nullptr;
-  Device device_ = Device::kCpu;
+  std::vector<DeviceContext> devices_;  // the host's first
+  std::shared_ptr<const ExecutionEnv> env_;
+  std::chrono::milliseconds wait_timeout_{kDefaultWaitTimeout};
+  bool check_devices_ = false;    // some device's memory is not the host's
+  std::vector<int> wait_at_end_;  // async ops whose outputs outlive the run
   std::unique_ptr<ThreadPool> pool_;
   std::vector<std::string> slot_names_;   // dense slot -> var name
   std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)

@@ -29,5 +29,6 @@ void RegisterShapeGradKernels(KernelTable& table);    // fleet.reshape_like, con
 void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_sparse), gather_elements_grad
 void RegisterSoftmaxGradKernels(KernelTable& table);  // fleet.softmax_grad, fleet.log_softmax_grad
 void RegisterLossGradKernels(KernelTable& table);     // fleet.softmax_ce_grad, fleet.nll_loss_grad
+void RegisterMemcpyKernels(KernelTable& table);       // fleet.memcpy
 
 }  // namespace fleet::cpu

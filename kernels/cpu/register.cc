@@ -29,6 +29,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterIndexGradKernels(table);
   cpu::RegisterSoftmaxGradKernels(table);
   cpu::RegisterLossGradKernels(table);
+  cpu::RegisterMemcpyKernels(table);
 }
 
 }  // namespace fleet
