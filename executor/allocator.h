@@ -109,8 +109,10 @@ class Allocator {
   bool host_accessible_;
   // The process's host allocator calls the C heap directly: no virtual call per allocation.
   bool c_heap_ = false;
-  std::atomic<int64_t> current_bytes_{0};
-  std::atomic<int64_t> peak_bytes_{0};
+  // Own cache lines: threads allocating at once (Hogwild workers) write current_bytes_ on every
+  // allocation, and should not also invalidate the line that holds peak_bytes_ for readers.
+  alignas(64) std::atomic<int64_t> current_bytes_{0};
+  alignas(64) std::atomic<int64_t> peak_bytes_{0};
 };
 
 // The host allocator: 64-byte aligned blocks from the C heap. Process-wide, never destroyed.
