@@ -5,6 +5,29 @@
 
 namespace fleet {
 
+absl::StatusOr<std::vector<DeviceContext>> DeviceContexts(const std::vector<DeviceContext>& extra) {
+  std::vector<DeviceContext> devices = {CpuDeviceContext()};
+  for (const DeviceContext& d : extra) {
+    if (d.allocator == nullptr || d.allocator->device() != d.device) {
+      return absl::InvalidArgumentError(absl::StrCat("ExecutorOptions::devices: the context of ",
+                                                     d.device.ToString(),
+                                                     " needs an allocator of that device"));
+    }
+    for (size_t i = 1; i < devices.size(); ++i) {
+      if (devices[i].device == d.device) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ExecutorOptions::devices: ", d.device.ToString(), " is given twice"));
+      }
+    }
+    if (d.device == devices[0].device) {
+      devices[0] = d;
+    } else {
+      devices.push_back(d);
+    }
+  }
+  return devices;
+}
+
 absl::StatusOr<const DeviceContext*> FindOpDevice(const Op& op, const std::string& op_description,
                                                   DeviceId default_device,
                                                   const std::vector<DeviceContext>& devices) {

@@ -32,6 +32,10 @@ inline const DeviceContext& CpuDeviceContext() {
   return context;
 }
 
+// The host's context followed by `extra`, where a context for cpu replaces the host's.
+// INVALID_ARGUMENT for a context without an allocator of its device, or a device given twice.
+absl::StatusOr<std::vector<DeviceContext>> DeviceContexts(const std::vector<DeviceContext>& extra);
+
 // The context of `op`'s device (Op::device, or `default_device` when empty) among `devices`.
 // INVALID_ARGUMENT for a device string that does not parse, FAILED_PRECONDITION for a device
 // not in `devices`: "op 'fc1' (MatMul): device cuda:1 is not available (have cpu, cuda:0)".

@@ -64,18 +64,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   program_ = &program;
   block_ = &program.blocks[options.block];
   kernels_ = &kernels;
-  devices_.push_back(CpuDeviceContext());
-  for (const DeviceContext& d : options.devices) {
-    if (d.allocator == nullptr || d.allocator->device() != d.device) {
-      return absl::InvalidArgumentError(absl::StrCat("ExecutorOptions::devices: the context of ",
-                                                     d.device.ToString(),
-                                                     " needs an allocator of that device"));
-    }
-    if (d.device == devices_[0].device) {
-      devices_[0] = d;
-    } else {
-      devices_.push_back(d);
-    }
+  FLEET_ASSIGN_OR_RETURN(devices_, DeviceContexts(options.devices));
+  for (const DeviceContext& d : devices_) {
     check_devices_ = check_devices_ || !d.allocator->host_accessible();
   }
   env_ = options.env;
