@@ -179,6 +179,12 @@ TEST(DeviceExecutorTest, AnUnavailableOrMalformedDeviceFailsAtCreate) {
   EXPECT_THAT(std::string(bad_context.status().message()),
               HasSubstr("the context of cuda:1 needs an allocator of that device"));
 
+  ExecutorOptions twice = options;
+  twice.devices.push_back(options.devices[0]);
+  auto duplicate = Executor::Create(Parse(kCopiesProgram), k, twice);
+  EXPECT_EQ(duplicate.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(duplicate.status().message()), HasSubstr("cuda:0 is given twice"));
+
   // The default device for ops without one.
   Program plain = Parse(R"(
 fleet.program v1 opset=17
