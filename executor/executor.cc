@@ -5,9 +5,10 @@
 #include <map>
 #include <unordered_map>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/op_waits.h"
 #include "executor/sub_block.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
@@ -26,10 +27,21 @@ struct Executor::PreparedOp {
   std::unique_ptr<KernelState> state;
   std::unique_ptr<SubBlocks> sub_blocks;  // the child executors of an op with BlockRef attributes
   uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
+  const DeviceContext* device = nullptr;  // the op's device (an element of devices_)
+  bool async = false;              // its kernel may leave outputs pending (KernelTraits::async)
+  bool inputs_anywhere = false;    // its kernel reads inputs from any device
+  std::vector<int> wait_before;    // async ops whose pending outputs this op must wait for
+  std::shared_ptr<Event> pending;  // this op's outputs, while they are not ready
 };
 
 Executor::Executor() = default;
-Executor::~Executor() = default;
+
+Executor::~Executor() {
+  // In-flight work holds its own tensors; waiting keeps it from outliving the kernels' state.
+  for (PreparedOp& p : ops_) {
+    if (p.pending != nullptr) p.pending->Wait(Clock::now() + wait_timeout_).IgnoreError();
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(const Program& program,
                                                            const KernelTable& kernels,
@@ -56,7 +68,13 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   program_ = &program;
   block_ = &program.blocks[options.block];
   kernels_ = &kernels;
-  device_ = options.device;
+  options_ = options;
+  FLEET_ASSIGN_OR_RETURN(devices_, DeviceContexts(options.devices));
+  for (const DeviceContext& d : devices_) {
+    check_devices_ = check_devices_ || !d.allocator->host_accessible();
+  }
+  env_ = options.env;
+  wait_timeout_ = options.wait_timeout;
   profile_ = options.profile;
   check_nan_ = options.check_nan;
   if (options.num_threads > 1) {
@@ -118,14 +136,19 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
       return absl::UnimplementedError(
           absl::StrCat(p.description, ": no kernel for op type '", op.type, "'"));
     }
-    p.key_input = kernels.KeyInput(op.type, device_);
+    FLEET_ASSIGN_OR_RETURN(p.device, FindOpDevice(op, p.description, options.device, devices_));
+    const Device kind = p.device->device.type;
+    const KernelTraits& traits = kernels.Traits(op.type, kind);
+    p.async = traits.async;
+    p.inputs_anywhere = traits.inputs_anywhere;
+    p.key_input = kernels.KeyInput(op.type, kind);
     DataType key_dtype = DataType::kUndefined;
     if (p.key_input >= 0 && p.key_input < static_cast<int>(p.inputs.size()) &&
         p.inputs[p.key_input] >= 0 && slot_vars_[p.inputs[p.key_input]] != nullptr) {
       key_dtype = slot_vars_[p.inputs[p.key_input]]->dtype;
     }
     if (key_dtype != DataType::kUndefined || p.key_input < 0) {
-      auto fn = kernels.Find(op.type, device_, key_dtype);
+      auto fn = kernels.Find(op.type, kind, key_dtype);
       if (!fn.ok()) {
         return absl::Status(fn.status().code(),
                             absl::StrCat(p.description, ": ", fn.status().message()));
@@ -181,6 +204,17 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     if (v.Has(kVarFeed)) feed_names_.push_back(v.name);
     if (v.Has(kVarFetch)) fetch_names_.push_back(v.name);
   }
+
+  std::vector<OpSlots> op_slots;
+  op_slots.reserve(ops_.size());
+  for (const PreparedOp& p : ops_) {
+    op_slots.push_back({&p.inputs, &p.outputs, &kernels.Traits(p.op->type, p.device->device.type)});
+  }
+  std::vector<bool> outlives_run(slot_names_.size(), false);
+  for (int s : output_slots_) outlives_run[s] = true;
+  WaitPlan plan = PlanWaits(op_slots, outlives_run);
+  for (size_t i = 0; i < ops_.size(); ++i) ops_[i].wait_before = std::move(plan.wait_before[i]);
+  wait_at_end_ = std::move(plan.wait_at_end);
   return absl::OkStatus();
 }
 
@@ -209,9 +243,19 @@ absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
 }
 
 absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
+  for (int producer : p.wait_before) {
+    PreparedOp& q = ops_[producer];
+    FLEET_RETURN_IF_ERROR(AwaitPending(q.pending, q.description, wait_timeout_));
+  }
+  // Still in flight from the previous run (nothing read its outputs since).
+  FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
   std::vector<const Tensor*> inputs;
   inputs.reserve(p.inputs.size());
   for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
+  if (check_devices_ && !p.inputs_anywhere) {
+    FLEET_RETURN_IF_ERROR(
+        CheckInputDevices(p.description, *p.device, inputs, p.inputs, slot_names_));
+  }
   // Kernels are typed: the one chosen for the declared (or first seen) dtype must not see
   // another, so a change of the key input's dtype resolves the kernel again.
   DataType dtype = DataType::kUndefined;
@@ -220,7 +264,7 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
     dtype = inputs[p.key_input]->dtype();
   }
   if (p.fn == nullptr || (p.key_input >= 0 && dtype != p.fn_dtype)) {
-    auto fn = kernels_->Find(p.op->type, device_, dtype);
+    auto fn = kernels_->Find(p.op->type, p.device->device.type, dtype);
     if (!fn.ok()) {
       return absl::Status(fn.status().code(),
                           absl::StrCat(p.description, ": ", fn.status().message()));
@@ -230,7 +274,8 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   }
   std::vector<Tensor> outputs(p.outputs.size());
   KernelContext ctx(p.description, &p.op->attrs, std::move(inputs), &outputs, pool_,
-                    KernelRunInfo{&p.state, p.constant_inputs, p.sub_blocks.get()});
+                    KernelRunInfo{&p.state, p.constant_inputs, p.device, env_.get(), &p.pending,
+                                  p.sub_blocks.get()});
   absl::Status status;
   try {
     status = p.fn(ctx);
@@ -239,6 +284,10 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
         absl::StrCat(p.description, ": out of memory while allocating its outputs"));
   }
   if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
+  // Only declared async ops are waited for where planned; the NaN check reads the outputs now.
+  if (!p.async || check_nan_) {
+    FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
+  }
   for (size_t i = 0; i < p.outputs.size(); ++i) {
     int s = p.outputs[i];
     if (s < 0) continue;
@@ -280,7 +329,7 @@ const char* FirstNonFiniteHalf(const uint16_t* data, int64_t n) {
 absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor>& values) const {
   for (int s : p.outputs) {
     if (s < 0) continue;
-    const Tensor& t = values[s];
+    const Tensor t = values[s].host_accessible() ? values[s] : values[s].Clone(CpuAllocator());
     const char* bad = nullptr;
     switch (t.dtype()) {
       case DataType::kF32:
@@ -299,6 +348,23 @@ absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor
       return absl::InvalidArgumentError(absl::StrCat(p.description, " produced ", bad,
                                                      " in output '", slot_names_[s], "'"));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Executor::RunOps(std::vector<Tensor>& values) {
+  if (profile_) {
+    op_ms_.resize(ops_.size(), 0.0);
+    for (size_t i = 0; i < ops_.size(); ++i) {
+      auto start = std::chrono::steady_clock::now();
+      FLEET_RETURN_IF_ERROR(RunOp(ops_[i], values));
+      op_ms_[i] +=
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+    }
+    ++runs_;
+  } else {
+    for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
   }
   return absl::OkStatus();
 }
@@ -354,29 +420,22 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   frame_values_ = &values;
   frame_scope_ = &scope;
   absl::Status status = RunOps(values);
+  for (size_t i = 0; i < wait_at_end_.size() && status.ok(); ++i) {
+    PreparedOp& q = ops_[wait_at_end_[i]];
+    status = AwaitPending(q.pending, q.description, wait_timeout_);
+  }
   frame_values_ = nullptr;
   frame_scope_ = nullptr;
-  FLEET_RETURN_IF_ERROR(status);
+  if (!status.ok()) {
+    // The failed step's work in flight keeps its own tensors; nothing waits for it any more.
+    for (PreparedOp& p : ops_) p.pending = nullptr;
+    return status;
+  }
   for (int s : output_slots_) {
     if (values[s].defined()) scope.Set(slot_names_[s], std::move(values[s]));
   }
   return absl::OkStatus();
 }
 
-absl::Status Executor::RunOps(std::vector<Tensor>& values) {
-  if (profile_) {
-    op_ms_.resize(ops_.size(), 0.0);
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      auto start = std::chrono::steady_clock::now();
-      FLEET_RETURN_IF_ERROR(RunOp(ops_[i], values));
-      op_ms_[i] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             start).count();
-    }
-    ++runs_;
-  } else {
-    for (PreparedOp& p : ops_) FLEET_RETURN_IF_ERROR(RunOp(p, values));
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace fleet

@@ -1,15 +1,22 @@
 // Executor: prepares one block of a program once, then runs it many times.
 //
-// Prepare resolves every op's kernel from the table (by op type, device and the dtype of the
-// op's key input), maps var names to dense slots, and plans lifetimes: an intermediate value is
-// released right after its last reader. Run reads feeds and persistable vars from a Scope,
-// executes the ops in order, and writes back the block's fetch vars and every persistable var
-// an op wrote. The executor knows nothing about strategies; communication ops are kernels like
-// any other. An op with BlockRef attributes (If, Loop, fleet.conditional_block) gets a child
-// executor per referenced block, prepared here once; its kernel runs them through SubBlocks
+// Prepare resolves every op's kernel from the table (by op type, the kind of the op's device and
+// the dtype of the op's key input), maps var names to dense slots, and plans lifetimes: an
+// intermediate value is released right after its last reader. Run reads feeds and persistable
+// vars from a Scope, executes the ops in order, and writes back the block's fetch vars and every
+// persistable var an op wrote. The executor knows nothing about strategies; communication ops
+// are kernels like any other, reaching their transport through the ExecutionEnv.
+//
+// Ops in flight: an async kernel may return with its outputs pending; the executor waits for
+// them only where they are needed (executor/op_waits.h), each wait bounded by
+// ExecutorOptions::wait_timeout. docs/executor.md describes the kernel contract.
+//
+// An op with BlockRef attributes (If, Loop, fleet.conditional_block) gets a child executor per
+// referenced block, prepared here once; its kernel runs them through SubBlocks
 // (executor/sub_block.h, which also states the scope rules).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,7 +32,15 @@
 namespace fleet {
 
 struct ExecutorOptions {
-  Device device = Device::kCpu;
+  // The device of ops whose Op::device is empty.
+  DeviceId device = Device::kCpu;
+  // Devices besides the host's (cpu with CpuAllocator()); one for cpu replaces the host's. An op
+  // on a device listed nowhere is an error at Create.
+  std::vector<DeviceContext> devices;
+  // Runtime objects kernels reach through KernelContext::env() (shared with other executors).
+  std::shared_ptr<const ExecutionEnv> env;
+  // The longest the executor waits for an op in flight before failing with DEADLINE_EXCEEDED.
+  std::chrono::milliseconds wait_timeout = kDefaultWaitTimeout;
   int num_threads = 1;  // intra-op threads (the calling thread included)
   int block = 0;        // which block to run
   bool profile = false; // time every op (see Executor::Profile)
@@ -57,6 +72,8 @@ class Executor {
   // dtype and a compatible shape; missing or mismatched feeds are INVALID_ARGUMENT naming the
   // var. Persistable vars without a tensor in scope are initialised from Program::values.
   // One Run at a time per executor (Hogwild gives each thread its own executor).
+  // Fetched and persistable outputs are complete when Run returns; an op in flight whose
+  // outputs nobody needs may still be, until it runs again or the executor is destroyed.
   absl::Status Run(Scope& scope);
 
   // Per op type, the time spent so far, largest first; empty unless profiling.
@@ -91,9 +108,14 @@ class Executor {
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
   const KernelTable* kernels_ = nullptr;
-  Device device_ = Device::kCpu;
+  ExecutorOptions options_;             // as prepared; child executors inherit them
+  std::vector<DeviceContext> devices_;  // the host's first
+  std::shared_ptr<const ExecutionEnv> env_;
+  std::chrono::milliseconds wait_timeout_{kDefaultWaitTimeout};
+  bool check_devices_ = false;    // some device's memory is not the host's
+  std::vector<int> wait_at_end_;  // async ops whose outputs outlive the run
   std::unique_ptr<ThreadPool> owned_pool_;
-  ThreadPool* pool_ = nullptr;            // owned_pool_, or the parent's for a child executor
+  ThreadPool* pool_ = nullptr;  // owned_pool_, or the parent's for a child executor
   std::vector<std::string> slot_names_;   // dense slot -> var name
   std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
   std::vector<int> input_slots_;          // slots read from the scope at the start of a run

@@ -10,8 +10,19 @@ Tensor* KernelContext::Output(int i, DataType dtype, std::vector<int64_t> shape)
   // Optional outputs the program does not name may still be written by a kernel; keep them in
   // slots nobody reads rather than writing past the end.
   if (i >= num_outputs()) outputs_->resize(static_cast<size_t>(i) + 1);
-  (*outputs_)[i] = Tensor(dtype, std::move(shape));
+  (*outputs_)[i] = Tensor(dtype, std::move(shape), device().allocator);
   return &(*outputs_)[i];
+}
+
+absl::Status KernelContext::SetOutputsPending(std::shared_ptr<Event> done) {
+  if (info_.pending != nullptr) {
+    *info_.pending = std::move(done);
+    return absl::OkStatus();
+  }
+  absl::Status status = done->Wait(Clock::now() + kDefaultWaitTimeout);
+  if (status.ok()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat(std::string(op_description_), ": ", status.message()));
 }
 
 void KernelContext::SetOutput(int i, Tensor tensor) {
@@ -80,23 +91,40 @@ absl::Status KernelContext::Unimplemented(std::string_view message) const {
   return absl::UnimplementedError(absl::StrCat(std::string(op_description_), ": ", std::string(message)));
 }
 
+absl::Status KernelContext::FailedPrecondition(std::string_view message) const {
+  return absl::FailedPreconditionError(
+      absl::StrCat(std::string(op_description_), ": ", std::string(message)));
+}
+
 void KernelTable::Add(std::string_view op_type, Device device, std::vector<DataType> dtypes,
                       KernelFn fn, int key_input) {
-  auto& by_dtype = table_[std::string(op_type)][device];
+  auto& by_dtype = table_[std::string(op_type)][device].by_dtype;
   for (DataType t : dtypes) by_dtype[t] = Entry{fn, key_input};
 }
 
 void KernelTable::AddAnyType(std::string_view op_type, Device device, KernelFn fn,
                              int key_input) {
-  table_[std::string(op_type)][device][DataType::kUndefined] = Entry{fn, key_input};
+  table_[std::string(op_type)][device].by_dtype[DataType::kUndefined] = Entry{fn, key_input};
+}
+
+void KernelTable::SetTraits(std::string_view op_type, Device device, KernelTraits traits) {
+  table_[std::string(op_type)][device].traits = std::move(traits);
+}
+
+const KernelTraits& KernelTable::Traits(std::string_view op_type, Device device) const {
+  static const KernelTraits* const none = new KernelTraits();
+  auto op = table_.find(op_type);
+  if (op == table_.end()) return *none;
+  auto dev = op->second.find(device);
+  return dev == op->second.end() ? *none : dev->second.traits;
 }
 
 int KernelTable::KeyInput(std::string_view op_type, Device device) const {
   auto op = table_.find(op_type);
   if (op == table_.end()) return 0;
   auto dev = op->second.find(device);
-  if (dev == op->second.end() || dev->second.empty()) return 0;
-  return dev->second.begin()->second.key_input;
+  if (dev == op->second.end() || dev->second.by_dtype.empty()) return 0;
+  return dev->second.by_dtype.begin()->second.key_input;
 }
 
 absl::StatusOr<KernelFn> KernelTable::Find(std::string_view op_type, Device device,
@@ -106,16 +134,17 @@ absl::StatusOr<KernelFn> KernelTable::Find(std::string_view op_type, Device devi
     return absl::NotFoundError(absl::StrCat("no kernel for op type '", std::string(op_type), "'"));
   }
   auto dev = op->second.find(device);
-  if (dev == op->second.end()) {
+  if (dev == op->second.end() || dev->second.by_dtype.empty()) {
     return absl::UnimplementedError(
         absl::StrCat("no kernel for ", std::string(op_type), " on ", DeviceName(device)));
   }
-  auto it = dev->second.find(dtype);
-  if (it != dev->second.end()) return it->second.fn;
-  auto any = dev->second.find(DataType::kUndefined);
-  if (any != dev->second.end()) return any->second.fn;
+  const std::map<DataType, Entry>& by_dtype = dev->second.by_dtype;
+  auto it = by_dtype.find(dtype);
+  if (it != by_dtype.end()) return it->second.fn;
+  auto any = by_dtype.find(DataType::kUndefined);
+  if (any != by_dtype.end()) return any->second.fn;
   std::vector<std::string> have;
-  for (const auto& [t, e] : dev->second) have.emplace_back(DataTypeName(t));
+  for (const auto& [t, e] : by_dtype) have.emplace_back(DataTypeName(t));
   return absl::UnimplementedError(absl::StrCat("no kernel for ", std::string(op_type), "(",
                                                std::string(DataTypeName(dtype)), ") on ", DeviceName(device),
                                                "; have ", absl::StrJoin(have, ", ")));

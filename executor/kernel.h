@@ -2,11 +2,16 @@
 //
 // A kernel is a function `absl::Status(KernelContext&)`. Inputs and outputs are positional, in the
 // order of the op's slots (a variadic slot contributes all of its vars); an absent optional input
-// is an undefined tensor. A kernel sets each output either by allocating it (`Output`) or by
-// handing over a tensor (`SetOutput`, e.g. a view of an input for Reshape).
+// is an undefined tensor. A kernel sets each output either by allocating it (`Output`, from the
+// op's device) or by handing over a tensor (`SetOutput`, e.g. a view of an input for Reshape).
+// Besides its tensors a kernel sees its op's device (`device()`: allocator and stream), the
+// execution environment (`env()`: communicator, PS client, ...), and may hand back its outputs
+// before they are ready (`SetOutputsPending`).
 //
-// The executor resolves each op's kernel once, when a program is prepared, by
-// (op type, device, dtype of the op's key input). Kernels never see the program.
+// The executor resolves each op's kernel once, when a program is prepared, by (op type, kind of
+// the op's device, dtype of the op's key input). Kernels never see the program. What a kernel
+// does to memory beyond allocating its outputs (writing into an input, returning a view of one,
+// finishing later) it declares in the table (KernelTraits). docs/executor.md has the contract.
 #pragma once
 
 #include <functional>
@@ -15,13 +20,17 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "ir/attribute.h"
+#include "executor/device_context.h"
+#include "executor/event.h"
+#include "executor/execution_env.h"
 #include "executor/tensor.h"
 #include "executor/thread_pool.h"
+#include "ir/attribute.h"
 
 namespace fleet {
 
@@ -33,14 +42,20 @@ class KernelState {
   virtual ~KernelState() = default;
 };
 
-// What the executor tells a kernel beyond its tensors: per-op state and which inputs are
-// constant. Default: no state, nothing constant (kernel unit tests).
+// What the executor tells a kernel beyond its tensors: per-op state, which inputs are constant,
+// the op's device, the environment, where to leave a completion event. Default: no state,
+// nothing constant, the host, an empty env, and pending outputs waited for at once (kernel unit
+// tests).
 struct KernelRunInfo {
   // Storage that lives as long as the prepared op; runs of one executor are sequential.
   std::unique_ptr<KernelState>* state = nullptr;
   // Bit i set: input i holds the same values on every run (a persistable var no op of the
   // program writes). A kernel may cache data derived from it, keyed by the input's buffer.
   uint64_t constant_inputs = 0;
+  const DeviceContext* device = nullptr;  // null: CpuDeviceContext()
+  const ExecutionEnv* env = nullptr;      // null: ExecutionEnv::Empty()
+  // Where SetOutputsPending leaves the event (the executor's per-op slot); null: it waits.
+  std::shared_ptr<Event>* pending = nullptr;
   // The op's prepared sub-blocks (ops with BlockRef attributes), or null.
   SubBlocks* sub_blocks = nullptr;
 };
@@ -66,7 +81,8 @@ class KernelContext {
   const Tensor& input(int i) const { return *inputs_[i]; }
 
   int num_outputs() const { return static_cast<int>(outputs_->size()); }
-  // Allocates output i with this type and shape and returns it for writing.
+  // Allocates output i with this type and shape from the op's device and returns it for
+  // writing.
   Tensor* Output(int i, DataType dtype, std::vector<int64_t> shape);
   // Sets output i to an existing tensor (may share memory with an input).
   void SetOutput(int i, Tensor tensor);
@@ -104,9 +120,24 @@ class KernelContext {
   // none or the caller is not an executor (see executor/sub_block.h).
   SubBlocks* sub_blocks() const { return info_.sub_blocks; }
 
+  // The op's device: where Output allocates, and the stream to enqueue device work on.
+  const DeviceContext& device() const {
+    return info_.device != nullptr ? *info_.device : CpuDeviceContext();
+  }
+  // The runtime objects of this executor (communicator, PS client, ...).
+  const ExecutionEnv& env() const {
+    return info_.env != nullptr ? *info_.env : ExecutionEnv::Empty();
+  }
+  // Says that this op's outputs (already set with Output/SetOutput) are not ready until `done`
+  // completes; the kernel may return now, keeping its own references to the tensors its work
+  // still touches. Kernels that call it are declared async (KernelTraits). Outside an executor
+  // this waits for `done` (kDefaultWaitTimeout) and returns its status.
+  absl::Status SetOutputsPending(std::shared_ptr<Event> done);
+
   // INVALID_ARGUMENT prefixed with the op's description: "op 'fc1' (MatMul): <message>".
   absl::Status InvalidArgument(std::string_view message) const;
   absl::Status Unimplemented(std::string_view message) const;
+  absl::Status FailedPrecondition(std::string_view message) const;
   std::string_view op_description() const { return op_description_; }
 
  private:
@@ -121,6 +152,34 @@ class KernelContext {
 };
 
 using KernelFn = absl::Status (*)(KernelContext& ctx);
+
+// What a kernel does beyond allocating its outputs, declared once per (op type, device) in the
+// table (ONNX Runtime's KernelDef inplace_map / alias_map). The executor plans with it:
+// an op that writes in place waits for pending ops that still use that memory.
+struct KernelTraits {
+  // {input, output}: the kernel writes output `output` into input `input`'s buffer and hands
+  // that buffer back (the optimizer updates). The program names one var for both.
+  std::vector<std::pair<int, int>> in_place;
+  // {input, output}: output `output` may be a view of input `input`'s memory, unchanged
+  // (Reshape, a Cast to the same type).
+  std::vector<std::pair<int, int>> aliases;
+  // The kernel may return before its outputs are ready (SetOutputsPending).
+  bool async = false;
+  // The kernel reads inputs from any device itself (fleet.memcpy); others read their own
+  // device's memory (and a host kernel any host-accessible memory).
+  bool inputs_anywhere = false;
+
+  static KernelTraits InPlace(std::vector<std::pair<int, int>> pairs) {
+    KernelTraits t;
+    t.in_place = std::move(pairs);
+    return t;
+  }
+  static KernelTraits Aliases(std::vector<std::pair<int, int>> pairs) {
+    KernelTraits t;
+    t.aliases = std::move(pairs);
+    return t;
+  }
+};
 
 // Kernels registered per (op type, device, dtype). The dtype is that of the op's key input
 // (`key_input`, usually 0); a kernel registered with kUndefined accepts every dtype and checks
@@ -139,6 +198,11 @@ class KernelTable {
   // Registers one kernel for all dtypes.
   void AddAnyType(std::string_view op_type, Device device, KernelFn fn, int key_input = -1);
 
+  // Declares what the kernels of `op_type` on `device` do to memory (replaces earlier traits).
+  void SetTraits(std::string_view op_type, Device device, KernelTraits traits);
+  // The declared traits, or empty ones.
+  const KernelTraits& Traits(std::string_view op_type, Device device) const;
+
   // Which input decides the dtype key for this op type on this device (0 when unknown).
   int KeyInput(std::string_view op_type, Device device) const;
   // The kernel for this key, or NOT_FOUND / UNIMPLEMENTED saying what exists, e.g.
@@ -149,8 +213,12 @@ class KernelTable {
   std::vector<std::string> OpTypes() const;
 
  private:
-  // op type -> device -> dtype (kUndefined = any) -> entry
-  std::map<std::string, std::map<Device, std::map<DataType, Entry>>, std::less<>> table_;
+  struct DeviceKernels {
+    std::map<DataType, Entry> by_dtype;  // kUndefined: any dtype
+    KernelTraits traits;
+  };
+  // op type -> device -> kernels
+  std::map<std::string, std::map<Device, DeviceKernels>, std::less<>> table_;
 };
 
 }  // namespace fleet

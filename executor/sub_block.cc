@@ -45,10 +45,11 @@ absl::StatusOr<std::unique_ptr<SubBlocks>> Executor::PrepareSubBlocks(
     }
     std::unique_ptr<Executor> child(new Executor());
     child->pool_ = pool_;  // one set of intra-op threads for the whole program
-    ExecutorOptions options;
-    options.device = device_;
+    // The parent's devices, environment, wait deadline and NaN check; its threads (above).
+    ExecutorOptions options = options_;
     options.block = ref->index;
-    options.check_nan = check_nan_;
+    options.num_threads = 1;
+    options.profile = false;
     FLEET_RETURN_IF_ERROR(child->Prepare(*program_, *kernels_, options));
     FLEET_RETURN_IF_ERROR(child->BindToParent(*this, output_names, description, slot));
     for (const auto& [own, theirs] : child->as_child_->outer_inputs) {

@@ -1,7 +1,5 @@
 #include "executor/tensor.h"
 
-#include <malloc.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,43 +10,6 @@
 #include "absl/strings/str_join.h"
 
 namespace fleet {
-
-const char* DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
-
-namespace {
-
-// Executors free and re-allocate the same activation sizes every run. glibc serves blocks over
-// its mmap threshold (128 KiB at first) with fresh mappings and returns them on free, so every
-// run would pay page faults again; keeping such blocks in the heap lets them be reused. The
-// settings are process-wide and made once.
-void KeepLargeBlocksForReuse() {
-  static const bool done = [] {
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    return true;
-  }();
-  (void)done;
-}
-
-}  // namespace
-
-std::shared_ptr<Buffer> Buffer::Allocate(size_t bytes) {
-  KeepLargeBlocksForReuse();
-  constexpr size_t kAlign = 64;
-  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (rounded == 0) rounded = kAlign;
-  void* p = std::aligned_alloc(kAlign, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::shared_ptr<Buffer>(new Buffer(p, bytes, [p] { std::free(p); }));
-}
-
-std::shared_ptr<Buffer> Buffer::Wrap(void* data, size_t bytes, std::function<void()> release) {
-  return std::shared_ptr<Buffer>(new Buffer(data, bytes, std::move(release)));
-}
-
-Buffer::~Buffer() {
-  if (release_) release_();
-}
 
 int64_t NumElements(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -68,8 +29,8 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ","), "]");
 }
 
-Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, Device device)
-    : dtype_(dtype), shape_(std::move(shape)), numel_(NumElements(shape_)), device_(device) {
+Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, Allocator* allocator)
+    : dtype_(dtype), shape_(std::move(shape)), numel_(NumElements(shape_)) {
   if (CheckedNumBytes(dtype_, shape_) < 0) {
     // A kernel asked for a shape it did not validate: writing into a wrapped-around size would
     // corrupt memory, so stop here. Kernels check sizes from data with CheckOutputSize.
@@ -77,33 +38,50 @@ Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, Device device)
                  TypeString().c_str());
     std::abort();
   }
-  buffer_ = Buffer::Allocate(nbytes());
+  buffer_ = (allocator != nullptr ? allocator : CpuAllocator())->Allocate(nbytes());
 }
 
 Tensor::Tensor(DataType dtype, std::vector<int64_t> shape, std::shared_ptr<Buffer> buffer,
-               size_t offset, Device device)
+               size_t offset)
     : dtype_(dtype),
       shape_(std::move(shape)),
       numel_(NumElements(shape_)),
       buffer_(std::move(buffer)),
-      offset_(offset),
-      device_(device) {}
+      offset_(offset) {}
 
-Tensor Tensor::Zeros(DataType dtype, std::vector<int64_t> shape) {
-  Tensor t(dtype, std::move(shape));
-  if (t.nbytes() > 0) std::memset(t.raw_data(), 0, t.nbytes());
+namespace {
+
+// Copies `bytes` host bytes into the (possibly device) memory of `t`.
+void FillFromHost(Tensor& t, const void* host_src, size_t bytes) {
+  if (bytes == 0) return;
+  if (t.host_accessible()) {
+    std::memcpy(t.raw_data(), host_src, bytes);
+  } else {
+    t.buffer()->allocator()->CopyFromHost(t.raw_data(), host_src, bytes);
+  }
+}
+
+}  // namespace
+
+Tensor Tensor::Zeros(DataType dtype, std::vector<int64_t> shape, Allocator* allocator) {
+  Tensor t(dtype, std::move(shape), allocator);
+  if (t.nbytes() == 0) return t;
+  if (t.host_accessible()) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+  } else {
+    FillFromHost(t, std::vector<char>(t.nbytes(), 0).data(), t.nbytes());
+  }
   return t;
 }
 
-Tensor Tensor::FromValue(const TensorValue& value) {
-  Tensor t(value.dtype, value.shape);
-  size_t n = std::min(t.nbytes(), value.bytes.size());
-  if (n > 0) std::memcpy(t.raw_data(), value.bytes.data(), n);
+Tensor Tensor::FromValue(const TensorValue& value, Allocator* allocator) {
+  Tensor t(value.dtype, value.shape, allocator);
+  FillFromHost(t, value.bytes.data(), std::min(t.nbytes(), value.bytes.size()));
   return t;
 }
 
 Tensor Tensor::Reshaped(std::vector<int64_t> shape) const {
-  return Tensor(dtype_, std::move(shape), buffer_, offset_, device_);
+  return Tensor(dtype_, std::move(shape), buffer_, offset_);
 }
 
 struct Tensor::SparseInfo {
@@ -111,10 +89,14 @@ struct Tensor::SparseInfo {
   int64_t height = 0;
 };
 
-Tensor Tensor::Clone() const {
-  Tensor t(dtype_, shape_, device_);
-  if (nbytes() > 0) std::memcpy(t.raw_data(), raw_data(), nbytes());
-  if (sparse_ != nullptr) return SparseRows(std::move(t), sparse_->rows.Clone(), sparse_->height);
+Tensor Tensor::Clone(Allocator* allocator) const {
+  Allocator* from = buffer_ != nullptr ? buffer_->allocator() : CpuAllocator();
+  Allocator* to = allocator != nullptr ? allocator : from;
+  Tensor t(dtype_, shape_, to);
+  CopyBytes(t.raw_data(), *to, raw_data(), *from, nbytes());
+  if (sparse_ != nullptr) {
+    return SparseRows(std::move(t), sparse_->rows.Clone(allocator), sparse_->height);
+  }
   return t;
 }
 
@@ -134,7 +116,12 @@ TensorValue Tensor::ToValue() const {
   TensorValue v;
   v.dtype = dtype_;
   v.shape = shape_;
-  v.bytes.assign(static_cast<const char*>(raw_data()), nbytes());
+  if (host_accessible()) {
+    v.bytes.assign(static_cast<const char*>(raw_data()), nbytes());
+  } else {
+    v.bytes.resize(nbytes());
+    buffer_->allocator()->CopyToHost(v.bytes.data(), raw_data(), nbytes());
+  }
   return v;
 }
 

@@ -1,61 +1,40 @@
 // Tensor: a typed, shaped view of a reference-counted buffer.
 //
 // Copies of a Tensor share the buffer (cheap); Reshaped() and the like return views of the same
-// memory. Element data is dense row-major. Thread safety: a Tensor is a value; concurrent reads
-// are safe, concurrent writes to one buffer are the caller's business.
+// memory. Element data is dense row-major. A tensor lives where its buffer's allocator put it
+// (executor/allocator.h): host memory unless an allocator for another device is given; data()
+// of a tensor in device memory is a device pointer that host code must not dereference.
+// Thread safety: a Tensor is a value; concurrent reads are safe, concurrent writes to one buffer
+// are the caller's business.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "executor/allocator.h"
 #include "ir/attribute.h"
+#include "ir/device.h"
 #include "ir/dtype.h"
 
 namespace fleet {
 
-enum class Device : int8_t { kCpu = 0, kCuda = 1 };
-const char* DeviceName(Device device);
-
-// Owns (or borrows, via the deleter) one allocation.
-class Buffer {
- public:
-  // Allocates `bytes` bytes, 64-byte aligned, uninitialised, on the CPU.
-  static std::shared_ptr<Buffer> Allocate(size_t bytes);
-  // Wraps memory owned elsewhere; `release` runs when the last user lets go (may be empty).
-  static std::shared_ptr<Buffer> Wrap(void* data, size_t bytes, std::function<void()> release);
-
-  ~Buffer();
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-
-  void* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  Buffer(void* data, size_t size, std::function<void()> release)
-      : data_(data), size_(size), release_(std::move(release)) {}
-  void* data_;
-  size_t size_;
-  std::function<void()> release_;
-};
-
 class Tensor {
  public:
   Tensor() = default;
-  // Allocates an uninitialised tensor.
-  Tensor(DataType dtype, std::vector<int64_t> shape, Device device = Device::kCpu);
+  // Allocates an uninitialised tensor from `allocator` (null: the host, CpuAllocator()).
+  Tensor(DataType dtype, std::vector<int64_t> shape, Allocator* allocator = nullptr);
   // A view over `buffer` starting at `offset` bytes.
   Tensor(DataType dtype, std::vector<int64_t> shape, std::shared_ptr<Buffer> buffer,
-         size_t offset = 0, Device device = Device::kCpu);
+         size_t offset = 0);
 
-  // A zero-filled tensor.
-  static Tensor Zeros(DataType dtype, std::vector<int64_t> shape);
-  // A copy of an IR constant.
-  static Tensor FromValue(const TensorValue& value);
-  // A scalar (rank 0) tensor.
+  // A zero-filled tensor from `allocator` (null: the host). Device memory is filled through the
+  // device's copy function.
+  static Tensor Zeros(DataType dtype, std::vector<int64_t> shape, Allocator* allocator = nullptr);
+  // A copy of an IR constant, in `allocator`'s memory (null: the host).
+  static Tensor FromValue(const TensorValue& value, Allocator* allocator = nullptr);
+  // A host scalar (rank 0) tensor.
   template <typename T>
   static Tensor Scalar(DataType dtype, T value) {
     Tensor t(dtype, {});
@@ -65,7 +44,10 @@ class Tensor {
 
   bool defined() const { return buffer_ != nullptr || dtype_ != DataType::kUndefined; }
   DataType dtype() const { return dtype_; }
-  Device device() const { return device_; }
+  // Where the elements are: the device of the buffer's allocator (the host when undefined).
+  DeviceId device() const { return buffer_ ? buffer_->device() : DeviceId(); }
+  // Whether host code may read data() directly (true for an undefined tensor).
+  bool host_accessible() const { return buffer_ == nullptr || buffer_->host_accessible(); }
   const std::vector<int64_t>& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
   // Dimension i; negative i counts from the end.
@@ -86,9 +68,10 @@ class Tensor {
 
   // Same data, another shape with the same element count (the caller checks the count).
   Tensor Reshaped(std::vector<int64_t> shape) const;
-  // A deep copy with its own buffer.
-  Tensor Clone() const;
-  // The IR constant holding the same elements.
+  // A deep copy with its own buffer from `allocator`; null: the allocator of this tensor's
+  // buffer (the same device). Copies between devices go through their copy functions.
+  Tensor Clone(Allocator* allocator = nullptr) const;
+  // The IR constant holding the same elements (copied to the host when on a device).
   TensorValue ToValue() const;
 
   // "f32[2,3]"; sparse rows print as "f32[2,3] rows of 100".
@@ -112,7 +95,6 @@ class Tensor {
   int64_t numel_ = 0;
   std::shared_ptr<Buffer> buffer_;
   size_t offset_ = 0;
-  Device device_ = Device::kCpu;
   std::shared_ptr<const SparseInfo> sparse_;  // set for sparse rows only
 };
 

@@ -21,6 +21,11 @@
 //   fleet.clip_by_global_norm  X... -> Out...: every X scaled by
 //                        min(1, max_norm / (norm + 1e-6)), norm the 2-norm of
 //                        all X together (torch.nn.utils.clip_grad_norm_)
+//
+// Device copies (kernels/cpu/memcpy.cc):
+//   fleet.memcpy         X -> Out: a copy of X on the op's own device (its
+//                        `device`, e.g. "cuda:0" for host-to-device); the
+//                        insert-memcpy pass places them
 #include "ir/fleet_ops.h"
 
 #include <string>
@@ -116,6 +121,7 @@ std::vector<OpSchema> FleetOpSchemas() {
   out.push_back(std::move(schedule));
   out.push_back(MakeSchema("fleet.clip_by_global_norm", {VariadicSlot("X")}, {VariadicSlot("Out")},
                            {RequiredAttr("max_norm", AttrType::kFloat)}));
+  out.push_back(MakeSchema("fleet.memcpy", {SlotOf("X")}, {SlotOf("Out")}));
   for (std::vector<OpSchema> part :
        {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(), LossGradOpSchemas(), NnGradOpSchemas(),
         ControlFlowOpSchemas()}) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ir/device.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
 #include "ir/verify_shapes.h"
@@ -116,6 +117,10 @@ absl::Status VerifyBlock(const Program& program, const Block& block,
     FLEET_RETURN_IF_ERROR(CheckSlots(program, op, op.inputs, schema->inputs, "input"));
     FLEET_RETURN_IF_ERROR(CheckSlots(program, op, op.outputs, schema->outputs, "output"));
     FLEET_RETURN_IF_ERROR(CheckAttrs(program, op, *schema));
+    if (!op.device.empty()) {
+      absl::StatusOr<DeviceId> device = ParseDeviceId(op.device);
+      if (!device.ok()) return OpError(program, op, std::string(device.status().message()));
+    }
     for (const Slot& slot : op.inputs) {
       for (const std::string& name : slot.vars) {
         if (name.empty()) continue;

@@ -155,6 +155,9 @@ absl::Status CastLikeKernel(KernelContext& ctx) {
 void RegisterCastKernels(KernelTable& table) {
   table.AddAnyType("Cast", Device::kCpu, &CastKernel, /*key_input=*/0);
   table.AddAnyType("CastLike", Device::kCpu, &CastLikeKernel, /*key_input=*/0);
+  // A cast to the input's own type returns the input.
+  table.SetTraits("Cast", Device::kCpu, KernelTraits::Aliases({{0, 0}}));
+  table.SetTraits("CastLike", Device::kCpu, KernelTraits::Aliases({{0, 0}}));
 }
 
 }  // namespace fleet::cpu

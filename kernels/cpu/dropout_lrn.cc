@@ -7,9 +7,10 @@
 //     one 53-bit uniform per element in order (what ONNX's reference and test data use), so a
 //     seeded call is reproducible and matches them exactly. This stream is sequential.
 //   - Without it, the draw for element i is a hash of (stream, i) with a fresh stream per call
-//     from a process-wide counter: parallel, and successive training steps differ. The counter
-//     starts from SetCpuRandomSeed's seed (kernels/cpu/register.h), so a run that calls the
-//     kernels in the same order draws the same masks.
+//     from a counter: parallel, and successive training steps differ. The counter is the
+//     executor's CpuRandomStreams when its ExecutionEnv has one, else a process-wide one; both
+//     start from a seed (kernels/cpu/register.h), so a run that calls the kernels in the same
+//     order draws the same masks.
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -121,7 +122,11 @@ absl::Status DropoutKernel(KernelContext& ctx) {
   }
   const int64_t seed_value = ctx.GetInt("seed", 0);
   const int64_t* seed = ctx.HasAttr("seed") ? &seed_value : nullptr;
-  const uint64_t stream = seed ? 0 : Mix64(0x5eedull + g_unseeded_calls.fetch_add(1));
+  uint64_t stream = 0;
+  if (seed == nullptr) {
+    CpuRandomStreams* own = ctx.env().Get<CpuRandomStreams>();
+    stream = Mix64(0x5eedull + (own != nullptr ? own->NextCall() : g_unseeded_calls.fetch_add(1)));
+  }
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
   uint8_t* mask = want_mask ? ctx.Output(1, DataType::kBool, x.shape())->data<uint8_t>() : nullptr;
   switch (x.dtype()) {
@@ -204,15 +209,22 @@ void RegisterDropoutLrnKernels(KernelTable& table) {
   table.Add("Dropout", Device::kCpu, {DataType::kF32, DataType::kF64, DataType::kF16},
             &DropoutKernel);
   table.Add("LRN", Device::kCpu, {DataType::kF32, DataType::kF64}, &LrnKernel);
+  table.SetTraits("Dropout", Device::kCpu, KernelTraits::Aliases({{0, 0}}));  // inference
 }
 
 }  // namespace fleet::cpu
 
 namespace fleet {
 
-void SetCpuRandomSeed(uint64_t seed) {
-  // Seed 0 keeps the streams a fresh process starts with.
-  cpu::g_unseeded_calls = seed == 0 ? 0 : cpu::Mix64(seed);
-}
+namespace {
+
+// Seed 0 keeps the streams a fresh process starts with.
+uint64_t FirstCall(uint64_t seed) { return seed == 0 ? 0 : cpu::Mix64(seed); }
+
+}  // namespace
+
+void SetCpuRandomSeed(uint64_t seed) { cpu::g_unseeded_calls = FirstCall(seed); }
+
+CpuRandomStreams::CpuRandomStreams(uint64_t seed) : next_call_(FirstCall(seed)) {}
 
 }  // namespace fleet

@@ -375,6 +375,7 @@ void RegisterGradActivationKernels(KernelTable& table) {
   table.Add("fleet.cos_grad", cpu, types, &GradKernel<CosGrad>);
   table.Add("fleet.clip_grad", cpu, types, &ClipGradKernel);
   table.Add("fleet.dropout_grad", cpu, types, &DropoutGradKernel);
+  table.SetTraits("fleet.dropout_grad", cpu, KernelTraits::Aliases({{0, 0}}));  // inference
   table.Add("fleet.prelu_grad", cpu, types, &PReluGradKernel);
 }
 

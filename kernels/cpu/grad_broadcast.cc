@@ -305,6 +305,8 @@ struct ReduceSelectGrad {
 void RegisterGradBroadcastKernels(KernelTable& table) {
   const std::vector<DataType> types = {DataType::kF32, DataType::kF64};
   table.Add("fleet.reduce_to_like", Device::kCpu, types, &Dispatch<ReduceToLike, 2>);
+  // X already of Like's shape is returned as it is.
+  table.SetTraits("fleet.reduce_to_like", Device::kCpu, KernelTraits::Aliases({{0, 0}}));
   table.Add("fleet.expand_like", Device::kCpu, types, &Dispatch<ExpandLike, 2>);
   table.Add("fleet.reduce_select_grad", Device::kCpu, types, &Dispatch<ReduceSelectGrad, 3>);
 }

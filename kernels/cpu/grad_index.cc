@@ -188,6 +188,9 @@ struct GatherElementsGrad {
 void RegisterIndexGradKernels(KernelTable& table) {
   const std::vector<DataType> types = {DataType::kF32, DataType::kF64};
   table.Add("fleet.gather_grad_sparse", Device::kCpu, types, &GatherGradSparseKernel);
+  // The sparse rows' values are a view of dY, their ids may be a view of Indices.
+  table.SetTraits("fleet.gather_grad_sparse", Device::kCpu,
+                  KernelTraits::Aliases({{0, 0}, {1, 0}}));
   table.Add("fleet.gather_grad", Device::kCpu, types, &DispatchFloat<GatherGrad>);
   table.Add("fleet.gather_elements_grad", Device::kCpu, types, &DispatchFloat<GatherElementsGrad>);
 }

@@ -237,6 +237,7 @@ absl::Status TileGradKernel(KernelContext& ctx) {
 
 void RegisterShapeGradKernels(KernelTable& table) {
   table.AddAnyType("fleet.reshape_like", Device::kCpu, &ReshapeLikeKernel, 0);
+  table.SetTraits("fleet.reshape_like", Device::kCpu, KernelTraits::Aliases({{0, 0}}));
   table.AddAnyType("fleet.concat_grad", Device::kCpu, &ConcatGradKernel, 0);
   table.AddAnyType("fleet.slice_grad", Device::kCpu, &SliceGradKernel, 0);
   table.Add("fleet.tile_grad", Device::kCpu, {DataType::kF32, DataType::kF64}, &TileGradKernel);

@@ -30,5 +30,6 @@ void RegisterIndexGradKernels(KernelTable& table);    // fleet.gather_grad(_spar
 void RegisterSoftmaxGradKernels(KernelTable& table);  // fleet.softmax_grad, fleet.log_softmax_grad
 void RegisterLossGradKernels(KernelTable& table);     // fleet.softmax_ce_grad, fleet.nll_loss_grad
 void RegisterControlFlowKernels(KernelTable& table);  // If, Loop, Scan, fleet.conditional_block
+void RegisterMemcpyKernels(KernelTable& table);       // fleet.memcpy
 
 }  // namespace fleet::cpu

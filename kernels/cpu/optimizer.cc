@@ -281,6 +281,14 @@ void RegisterOptimizerKernels(KernelTable& table) {
   add("fleet.adam", &AdamKernel<float, false>, &AdamKernel<double, false>);
   add("fleet.adamw", &AdamKernel<float, true>, &AdamKernel<double, true>);
   add("fleet.adagrad", &AdagradKernel<float>, &AdagradKernel<double>);
+  // The updates write the state they are given ({input, output} slots, see InPlace above).
+  table.SetTraits("fleet.sgd", Device::kCpu, KernelTraits::InPlace({{0, 0}}));
+  table.SetTraits("fleet.momentum", Device::kCpu, KernelTraits::InPlace({{0, 0}, {2, 1}}));
+  for (const char* adam : {"fleet.adam", "fleet.adamw"}) {
+    table.SetTraits(adam, Device::kCpu,
+                    KernelTraits::InPlace({{0, 0}, {3, 1}, {4, 2}, {5, 3}, {6, 4}}));
+  }
+  table.SetTraits("fleet.adagrad", Device::kCpu, KernelTraits::InPlace({{0, 0}, {2, 1}}));
 }
 
 }  // namespace fleet::cpu

@@ -414,6 +414,12 @@ void RegisterReduceKernels(KernelTable& table) {
   table.Add("ReduceLogSum", Device::kCpu, types, &ReduceKernel<LogSumOp>);
   table.Add("ReduceLogSumExp", Device::kCpu, types, &ReduceKernel<LogSumExpOp>);
   table.Add("ReduceSumSquare", Device::kCpu, types, &ReduceKernel<SumSquareOp>);
+  // noop_with_empty_axes returns X itself.
+  for (const char* op :
+       {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+        "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"}) {
+    table.SetTraits(op, Device::kCpu, KernelTraits::Aliases({{0, 0}}));
+  }
   RegisterArgReduceKernels(table);
 }
 

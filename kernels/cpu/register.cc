@@ -30,6 +30,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterSoftmaxGradKernels(table);
   cpu::RegisterLossGradKernels(table);
   cpu::RegisterControlFlowKernels(table);
+  cpu::RegisterMemcpyKernels(table);
 }
 
 }  // namespace fleet

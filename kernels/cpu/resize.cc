@@ -501,6 +501,7 @@ absl::Status ResizeKernel(KernelContext& ctx) {
 
 void RegisterResizeKernels(KernelTable& table) {
   table.Add("Resize", Device::kCpu, {DataType::kF32, DataType::kF64}, &ResizeKernel);
+  table.SetTraits("Resize", Device::kCpu, KernelTraits::Aliases({{0, 0}}));  // identity scales
 }
 
 }  // namespace fleet::cpu

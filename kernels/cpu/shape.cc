@@ -159,6 +159,9 @@ void RegisterShapeKernels(KernelTable& table) {
   table.AddAnyType("Shape", Device::kCpu, &ShapeKernel, 0);
   table.AddAnyType("Size", Device::kCpu, &SizeKernel, 0);
   table.AddAnyType("Identity", Device::kCpu, &IdentityKernel, 0);
+  for (const char* view : {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}) {
+    table.SetTraits(view, Device::kCpu, KernelTraits::Aliases({{0, 0}}));  // views of X
+  }
   RegisterTransposeKernels(table);
   RegisterSlicePadKernels(table);
 }

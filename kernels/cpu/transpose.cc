@@ -150,6 +150,7 @@ absl::Status SpaceToDepthKernel(KernelContext& ctx) {
 
 void RegisterTransposeKernels(KernelTable& table) {
   table.AddAnyType("Transpose", Device::kCpu, &TransposeKernel, 0);
+  table.SetTraits("Transpose", Device::kCpu, KernelTraits::Aliases({{0, 0}}));  // identity perm
   table.AddAnyType("Expand", Device::kCpu, &ExpandKernel, 0);
   table.AddAnyType("Tile", Device::kCpu, &TileKernel, 0);
   table.AddAnyType("DepthToSpace", Device::kCpu, &DepthToSpaceKernel, 0);

@@ -38,7 +38,8 @@ inline const KernelTable& CpuKernels() {
 inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op_type,
                                                      const std::vector<Tensor>& inputs,
                                                      const AttrMap& attrs, int num_outputs,
-                                                     ThreadPool* pool = nullptr) {
+                                                     ThreadPool* pool = nullptr,
+                                                     const ExecutionEnv* env = nullptr) {
   const KernelTable& table = CpuKernels();
   int key = table.KeyInput(op_type, Device::kCpu);
   DataType dtype = key >= 0 && key < static_cast<int>(inputs.size()) ? inputs[key].dtype()
@@ -49,7 +50,7 @@ inline absl::StatusOr<std::vector<Tensor>> RunKernel(const std::string& op_type,
   for (const Tensor& t : inputs) in.push_back(&t);
   std::vector<Tensor> out(num_outputs);
   std::string description = "op (" + op_type + ")";
-  KernelContext ctx(description, &attrs, in, &out, pool);
+  KernelContext ctx(description, &attrs, in, &out, pool, KernelRunInfo{nullptr, 0, nullptr, env});
   absl::Status s = (*fn)(ctx);
   if (!s.ok()) return s;
   return out;

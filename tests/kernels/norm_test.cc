@@ -435,5 +435,28 @@ TEST(DropoutTest, UnseededMasksFollowTheProcessSeed) {
   EXPECT_NE(a[0], c[0]);     // another seed draws others
 }
 
+TEST(DropoutTest, UnseededMasksFollowTheExecutorsOwnStreams) {
+  // Two executors' environments (two ranks as threads), each seeded 11, interleaved with each
+  // other and with process-wide draws: each draws the sequence a process seeded 11 draws.
+  auto mask = [](const ExecutionEnv* env) {
+    auto y =
+        RunKernel("Dropout", {F32({64}, std::vector<double>(64, 1.0)), F32({}, {0.5}), Bool(true)},
+                  {}, 2, nullptr, env);
+    EXPECT_TRUE(y.ok()) << y.status();
+    return ToVector<uint8_t>((*y)[1]);
+  };
+  SetCpuRandomSeed(11);
+  const std::vector<uint8_t> first = mask(nullptr), second = mask(nullptr);
+  ExecutionEnv rank0, rank1;
+  rank0.Set(std::make_shared<CpuRandomStreams>(11));
+  rank1.Set(std::make_shared<CpuRandomStreams>(11));
+  SetCpuRandomSeed(5);
+  EXPECT_EQ(mask(&rank0), first);
+  mask(nullptr);
+  EXPECT_EQ(mask(&rank1), first);
+  EXPECT_EQ(mask(&rank1), second);
+  EXPECT_EQ(mask(&rank0), second);
+}
+
 }  // namespace
 }  // namespace fleet
