@@ -19,6 +19,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/vec_loops.h"
 #include "kernels/cpu/window.h"
 
 namespace fleet::cpu {
@@ -166,9 +167,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
     ctx.ParallelFor(n * m, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, osz)),
                     [&](int64_t begin, int64_t end) {
                       for (int64_t p = begin; p < end; ++p) {
-                        T* yc = yp + p * osz;
-                        const T bv = bias[p % m];
-                        for (int64_t i = 0; i < osz; ++i) yc[i] += bv;
+                        AddScalarInPlace(yp + p * osz, bias[p % m], osz);
                       }
                     });
   }

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 
+#include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/level_kernels.h"
 
 namespace fleet::cpu {
@@ -15,14 +15,6 @@ namespace {
 const SgemmVariant& Active() { return ActiveLevelKernels().sgemm; }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
-float* AllocFloats(int64_t n) {
-  const size_t bytes =
-      (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p == nullptr) throw std::bad_alloc();  // the executor turns this into RESOURCE_EXHAUSTED
-  return p;
-}
 
 // A packed operand of other dimensions (or another layout) would be read out of bounds: a
 // caller's bug.
@@ -51,7 +43,7 @@ PackedSgemmMatrix PackSgemmA(bool trans, int64_t m, int64_t k, const float* a, i
   out.depth_ = k;
   out.width_ = m;
   out.size_ = CeilDiv(m, v.mr) * v.mr * k;
-  out.data_.reset(AllocFloats(out.size_));
+  out.data_.reset(AllocAlignedFloats(out.size_));
   v.pack_a(trans, m, k, a, lda, out.data_.get());
   return out;
 }
@@ -64,7 +56,7 @@ PackedSgemmMatrix PackSgemmB(bool trans, int64_t k, int64_t n, const float* b, i
   out.depth_ = k;
   out.width_ = n;
   out.size_ = CeilDiv(n, v.nr) * v.nr * k;
-  out.data_.reset(AllocFloats(out.size_));
+  out.data_.reset(AllocAlignedFloats(out.size_));
   v.pack_b(trans, k, n, b, ldb, out.data_.get());
   return out;
 }

@@ -78,6 +78,15 @@ FLEET_LOOP_INLINE void SubTwoScalars(const T* __restrict x, T a, T b, T* __restr
 }
 
 template <typename T>
+FLEET_LOOP_INLINE void AddScalarInPlace(T* __restrict y, T s, int64_t n) {
+  int64_t i = 0;
+  for (; i + kVec <= n; i += kVec) {
+    for (int j = 0; j < kVec; ++j) y[i + j] += s;
+  }
+  for (; i < n; ++i) y[i] += s;
+}
+
+template <typename T>
 FLEET_LOOP_INLINE void ScaleInPlace(T* __restrict y, T s, int64_t n) {
   int64_t i = 0;
   for (; i + kVec <= n; i += kVec) {
@@ -179,6 +188,11 @@ void SubTwoScalars(const T* x, T a, T b, T* y, int64_t n) {
   RunLoopAtLevel<LoopOf<&vec::SubTwoScalars<T>>>(x, a, b, y, n);
 }
 
+// y += s (scalar s).
+template <typename T>
+void AddScalarInPlace(T* y, T s, int64_t n) {
+  RunLoopAtLevel<LoopOf<&vec::AddScalarInPlace<T>>>(y, s, n);
+}
 // y *= s (scalar s).
 template <typename T>
 void ScaleInPlace(T* y, T s, int64_t n) {

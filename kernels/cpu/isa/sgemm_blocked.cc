@@ -13,8 +13,8 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
+#include "kernels/cpu/aligned_floats.h"
 #include "kernels/cpu/isa/entry_points.h"
 #include "kernels/cpu/isa/sgemm_kernel.h"
 #include "kernels/cpu/isa/transpose8x8.h"
@@ -41,14 +41,6 @@ constexpr int64_t kMaxSharedPack = 4 << 20;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-float* AllocFloats(int64_t n) {
-  const size_t bytes =
-      (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (p == nullptr) throw std::bad_alloc();  // the executor turns this into RESOURCE_EXHAUSTED
-  return p;
-}
-
 // A per-thread scratch area that only grows.
 struct Scratch {
   float* data = nullptr;
@@ -57,7 +49,7 @@ struct Scratch {
   float* Get(int64_t n) {
     if (n > size) {
       std::free(data);
-      data = AllocFloats(n);
+      data = AllocAlignedFloats(n);
       size = n;
     }
     return data;
