@@ -146,10 +146,14 @@ void AddStrided(const T* src, int64_t stride, T* dst, int64_t n) {
 
 // The adjoint of Im2ColPlane2d: adds a plane's column rows into `x` (a zeroed plane). With
 // pads `buf` (src_h x src_w) is zeroed here, receives the sums, and its input part is copied
-// into x; without pads it is null and the sums go to x directly.
+// into x; without pads it is null and the sums go to x directly. Runs at the
+// active instruction-set level (level_loops.h), one call per plane.
+namespace at_level {
 template <typename T>
-void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry& g, const PlanePlan& plan, T* buf,
-                   T* x) {
+FLEET_LOOP_INLINE void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry* gp,
+                                     const PlanePlan* planp, T* buf, T* x) {
+  const WindowGeometry& g = *gp;
+  const PlanePlan& plan = *planp;
   T* dst = buf != nullptr ? buf : x;
   if (buf != nullptr) std::fill(buf, buf + plan.src_h * plan.src_w, T{0});
   const int64_t out_h = g.out[1], out_w = g.out[2], sh = g.stride[1], sw = g.stride[2];
@@ -158,7 +162,7 @@ void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry& g, const Plan
     for (int64_t b = 0; b < g.kernel[2]; ++b, col += ld) {
       T* base = dst + a * g.dilation[1] * ls + b * g.dilation[2];
       for (int64_t oh = 0; oh < out_h; ++oh) {
-        AddStrided(col + oh * out_w, sw, base + oh * sh * ls, out_w);
+        at_level::AddStrided(col + oh * out_w, sw, base + oh * sh * ls, out_w);
       }
     }
   }
@@ -171,6 +175,13 @@ void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry& g, const Plan
     std::copy(buf + (xi + pt) * plan.src_w + left, buf + (xi + pt) * plan.src_w + left + copy,
               x + xi * in_w);
   }
+}
+}  // namespace at_level
+
+template <typename T>
+void Col2ImPlane2d(const T* col, int64_t ld, const WindowGeometry& g, const PlanePlan& plan, T* buf,
+                   T* x) {
+  RunLoopAtLevel<LoopOf<&at_level::Col2ImPlane2d<T>>>(col, ld, &g, &plan, buf, x);
 }
 
 // The adjoint of Im2ColRow: adds one column row (tap kd, kh, kw) into the plane `x`.

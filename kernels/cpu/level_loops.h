@@ -45,10 +45,16 @@ __attribute__((target("arch=x86-64-v3"), noinline)) auto RunAvx2(Args... args) {
 }  // namespace level_loops_internal
 
 // Loop::Run(args...) at the active level; returns what Run returns.
+// ActiveCpuIsa(), read once: the switch below runs per row in some kernels.
+inline CpuIsa LoopLevel() {
+  static const CpuIsa level = ActiveCpuIsa();
+  return level;
+}
+
 template <typename Loop, typename... Args>
 inline auto RunLoopAtLevel(Args... args) {
 #if defined(FLEET_LEVEL_LOOPS)
-  switch (ActiveCpuIsa()) {
+  switch (LoopLevel()) {
     case CpuIsa::kAvx512:
       return level_loops_internal::RunAvx512<Loop>(args...);
     case CpuIsa::kAvx2:
