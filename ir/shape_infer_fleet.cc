@@ -64,7 +64,7 @@ absl::Status InferFillConstant(InferContext& ctx) {
   return absl::OkStatus();
 }
 
-absl::Status InferClipByGlobalNorm(InferContext& ctx) {
+absl::Status InferOneOutputPerInput(InferContext& ctx) {
   const int n = ctx.NumInputs("X");
   if (ctx.NumOutputs("Out") != n) {
     return ShapeError(absl::StrCat("has ", n, " inputs 'X' but ", ctx.NumOutputs("Out"),
@@ -98,7 +98,10 @@ void AddFleetOpInference(InferTable& table) {
     ctx.SetOutput("LearningRate", DataType::kF32, Shape{1});
     return absl::OkStatus();
   });
-  table.emplace_back("fleet.clip_by_global_norm", InferClipByGlobalNorm);
+  table.emplace_back("fleet.clip_by_global_norm", InferOneOutputPerInput);
+  // One output per input, each like its input.
+  table.emplace_back("fleet.allreduce", InferOneOutputPerInput);
+  table.emplace_back("fleet.broadcast", InferOneOutputPerInput);
 }
 
 }  // namespace fleet
