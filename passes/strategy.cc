@@ -239,6 +239,19 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
     return absl::InvalidArgumentError(absl::StrCat(at("training.label"), ": label '", t.label(),
                                                    "' is also the output; expected a new name"));
   }
+  const double bucket_mb = strategy.collective().bucket_mb();
+  if (!std::isfinite(bucket_mb) || bucket_mb < 0 || bucket_mb > 1024 * 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(at("collective.bucket_mb"), ": bucket size ",
+                                                   bucket_mb,
+                                                   " MiB is invalid; expected 0 (default 25) to "
+                                                   "1048576"));
+  }
+  if (strategy.has_collective() && strategy.mode() != DistributedStrategy::COLLECTIVE) {
+    return absl::InvalidArgumentError(absl::StrCat(at("collective.bucket_mb"),
+                                                   ": collective settings need the collective "
+                                                   "strategy (--strategy collective); got '",
+                                                   ModeName(strategy.mode()), "'"));
+  }
   return ValidateOptimizerFields(t, at);
 }
 
@@ -289,9 +302,12 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
     case DistributedStrategy::MODE_UNSPECIFIED:
     case DistributedStrategy::SINGLE:
       return std::string("loss,autodiff,optimizer,startup");
+    case DistributedStrategy::COLLECTIVE:
+      return std::string("loss,autodiff,optimizer,startup,allreduce");
     default:
-      return absl::UnimplementedError(absl::StrCat("strategy '", ModeName(strategy.mode()),
-                                                   "' is not implemented yet; only 'single' is"));
+      return absl::UnimplementedError(
+          absl::StrCat("strategy '", ModeName(strategy.mode()),
+                       "' is not implemented yet; only 'single' and 'collective' are"));
   }
 }
 

@@ -12,8 +12,10 @@
 namespace fleet {
 
 void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
-  app.add_option("--strategy", o.mode,
-                 "training strategy: single (ps, collective, localsgd later)");
+  app.add_option(
+      "--strategy", o.mode,
+      "training strategy: single, or collective (data parallel: gradients averaged over the "
+      "ranks; ps and localsgd later)");
   app.add_option("--strategy-file", o.file,
                  "a DistributedStrategy in protobuf text format; flags override its fields");
   app.add_option("--label", o.label,
@@ -52,6 +54,9 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option("--decay-rate", o.decay_rate,
                  "decay factor of exponential and step decay (step: default 0.1)");
   app.add_option("--min-lr", o.min_lr, "learning rate the decay ends at or stays above (0)");
+  app.add_option("--bucket-mb", o.bucket_mb,
+                 "collective: gradients travel in fused buckets of at most this many MiB, each "
+                 "sent while backward goes on (default 25)");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -62,7 +67,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.beta2.empty() || !o.epsilon.empty() || !o.weight_decay.empty() ||
                    !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
                    !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
-                   !o.decay_rate.empty() || !o.min_lr.empty();
+                   !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -134,6 +139,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
   FLEET_RETURN_IF_ERROR(
       number("--decay-rate", o.decay_rate, [&](double v) { l->set_decay_rate(v); }));
   FLEET_RETURN_IF_ERROR(number("--min-lr", o.min_lr, [&](double v) { l->set_min_lr(v); }));
+  FLEET_RETURN_IF_ERROR(number("--bucket-mb", o.bucket_mb,
+                               [&](double v) { s.mutable_collective()->set_bucket_mb(v); }));
   if (o.nesterov) t->set_nesterov(true);
   if (!o.lr_decay.empty()) {
     absl::StatusOr<proto::LrSchedule::Decay> decay = ParseDecayName(o.lr_decay);
@@ -164,6 +171,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
        o.decay_rate.empty() ? (o.lr_decay.empty() ? "" : "--lr-decay") : "--decay-rate"},
       {"training.lr_schedule.min_lr", o.min_lr.empty() ? "" : "--min-lr"},
       {"training.label", o.label.empty() ? (o.output.empty() ? "" : "--output") : "--label"},
+      {"collective.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

@@ -7,6 +7,7 @@
 //   --initial-accumulator X --clip-norm X      training.* (optimizer hyper-parameters)
 //   --warmup-steps N --lr-decay NAME --decay-steps N --decay-rate X --min-lr X
 //                                              training.lr_schedule.*
+//   --bucket-mb X                              collective.bucket_mb (collective mode)
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -42,6 +43,7 @@ struct StrategyCliOptions {
   std::string decay_steps;
   std::string decay_rate;
   std::string min_lr;
+  std::string bucket_mb;
 };
 
 // Adds the flags above to `app`.

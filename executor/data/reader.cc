@@ -23,6 +23,8 @@ uint64_t SplitMix64(uint64_t x) {
 
 }  // namespace
 
+int64_t ShardRecords(int64_t records, int num_shards) { return records / num_shards; }
+
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int epoch) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), int64_t{0});
@@ -55,6 +57,12 @@ absl::StatusOr<std::unique_ptr<DataReader>> DataReader::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("data reader: prefetch ", options.prefetch, "; expected >= 0"));
   }
+  if (options.num_shards < 1 || options.shard_index < 0 ||
+      options.shard_index >= options.num_shards) {
+    return absl::InvalidArgumentError(absl::StrCat("data reader: shard ", options.shard_index,
+                                                   " of ", options.num_shards,
+                                                   "; expected 0 <= shard < shards"));
+  }
   if (options.wait_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("data reader: wait timeout must be positive");
   }
@@ -79,19 +87,34 @@ DataReader::~DataReader() {
   if (producer_.joinable()) producer_.join();
 }
 
+int64_t DataReader::num_records() const {
+  return ShardRecords(dataset_->num_records(), options_.num_shards);
+}
+
 int64_t DataReader::batches_per_epoch() const {
-  const int64_t n = dataset_->num_records();
+  const int64_t n = num_records();
   const int64_t b = options_.batch_size;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
 const std::vector<int64_t>& DataReader::OrderFor(int epoch) {
   if (epoch != order_epoch_) {
+    const int64_t n = dataset_->num_records();
+    const int shards = options_.num_shards;
     if (options_.shuffle) {
-      order_ = ShuffledOrder(dataset_->num_records(), options_.seed, epoch);
-    } else if (order_.size() != static_cast<size_t>(dataset_->num_records())) {
-      order_.resize(static_cast<size_t>(dataset_->num_records()));
+      order_ = ShuffledOrder(n, options_.seed, epoch);
+    } else if (order_epoch_ < 0) {
+      order_.resize(static_cast<size_t>(n));
       std::iota(order_.begin(), order_.end(), int64_t{0});
+    }
+    if (shards > 1 && (options_.shuffle || order_epoch_ < 0)) {
+      // Positions shard_index, shard_index + shards, ... of the whole order.
+      const int64_t kept = ShardRecords(n, shards);
+      for (int64_t k = 0; k < kept; ++k) {
+        order_[static_cast<size_t>(k)] =
+            order_[static_cast<size_t>(k * shards + options_.shard_index)];
+      }
+      order_.resize(static_cast<size_t>(kept));
     }
     order_epoch_ = epoch;
   }
@@ -104,7 +127,7 @@ absl::Status DataReader::MakeBatch(int64_t step, Batch& batch) {
   const int64_t index = step % per_epoch;
   const std::vector<int64_t>& order = OrderFor(epoch);
   const int64_t begin = index * options_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_->num_records());
+  const int64_t end = std::min<int64_t>(begin + options_.batch_size, num_records());
   batch = Batch();
   batch.size = end - begin;
   batch.epoch = epoch;

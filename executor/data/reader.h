@@ -61,6 +61,14 @@ struct ReaderOptions {
   bool drop_last = false;
   // Batches prepared ahead on a background thread; 0 gathers on the caller's thread.
   int prefetch = 2;
+  // Data parallelism: this reader yields shard `shard_index` of `num_shards`, the positions
+  // shard_index, shard_index + num_shards, ... of each epoch's record order (shuffled or not).
+  // So at every step the shards' batches together hold exactly the records of one unsharded
+  // reader's batch at num_shards * batch_size. Every shard gets ShardRecords(N, num_shards)
+  // records per epoch, so all take the same number of steps: the last N mod num_shards
+  // records of each epoch's order are left out (the caller says so in its log).
+  int shard_index = 0;
+  int num_shards = 1;
   // Longest the consumer waits for the next prefetched batch before DEADLINE_EXCEEDED.
   absl::Duration wait_timeout = absl::Minutes(5);
 };
@@ -82,7 +90,8 @@ class DataReader {
   // after it.
   absl::StatusOr<bool> Next(Batch& batch);
 
-  int64_t num_records() const { return dataset_->num_records(); }
+  // Records per epoch this reader yields (its shard's).
+  int64_t num_records() const;
   int64_t batches_per_epoch() const;
   const ReaderOptions& options() const { return options_; }
 
@@ -116,6 +125,9 @@ class DataReader {
   bool stop_ = false;
   std::thread producer_;
 };
+
+// Records per epoch of each of `num_shards` shards of `records` (ReaderOptions::num_shards).
+int64_t ShardRecords(int64_t records, int num_shards);
 
 // The permutation of [0, n) that shuffled epoch `epoch` uses with `seed` (exposed for tests).
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed, int epoch);

@@ -17,6 +17,7 @@
 #include "executor/executor.h"
 #include "executor/training/checkpoint.h"
 #include "executor/training/metrics.h"
+#include "ir/op_schema.h"
 #include "ir/status_macros.h"
 
 namespace fleet {
@@ -127,6 +128,17 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
         options_.max_steps, "; expected batch size and threads >= 1 and some epochs or steps"));
   }
   const Block& block = main_.main();
+  if (options_.threads > 1) {
+    for (const Op& op : block.ops) {
+      const OpSchema* schema = FindOpSchema(op.type);
+      if (schema == nullptr || (schema->traits & kTraitCommunication) == 0) continue;
+      return absl::InvalidArgumentError(absl::StrCat(
+          op.Describe(),
+          ": a program that communicates trains with one worker thread per "
+          "process, so that every rank issues its collectives in the same order; got ",
+          options_.threads, " threads (hint: --op-threads N splits each op over N cores)"));
+    }
+  }
   const Var* loss = options_.loss_var.empty() ? nullptr : block.FindVar(options_.loss_var);
   if (loss == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -143,7 +155,9 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
     FLEET_ASSIGN_OR_RETURN(CheckpointInfo info, LoadCheckpoint(options_.load_dir, main_, state_));
     first_step_ = info.step;
   } else if (startup != nullptr) {
-    auto executor = Executor::Create(*startup, kernels_);
+    ExecutorOptions startup_options;
+    startup_options.env = options_.env;
+    auto executor = Executor::Create(*startup, kernels_, startup_options);
     absl::Status status = executor.ok() ? (*executor)->Run(state_) : executor.status();
     if (!status.ok()) {
       return absl::Status(
@@ -166,6 +180,7 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   ExecutorOptions exec_options;
   exec_options.num_threads = options_.op_threads;
   exec_options.check_nan = options_.check_nan;
+  exec_options.env = options_.env;
   for (int i = 0; i < options_.threads; ++i) {
     FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(main_, kernels_, exec_options));
     executors_.push_back(std::move(executor));
@@ -175,10 +190,21 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   reader_options.batch_size = options_.batch_size;
   reader_options.shuffle = options_.shuffle;
   reader_options.seed = options_.seed;
-  const int64_t records = dataset->num_records();
+  reader_options.shard_index = options_.shard_index;
+  reader_options.num_shards = options_.num_shards;
+  const int64_t all_records = dataset->num_records();
+  const int64_t records = ShardRecords(all_records, std::max(options_.num_shards, 1));
   if (records == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(options_.data_path, ": the data has no records"));
+        all_records == 0
+            ? absl::StrCat(options_.data_path, ": the data has no records")
+            : absl::StrCat(options_.data_path, ": ", all_records, " records cannot feed ",
+                           options_.num_shards, " ranks; expected at least one record each"));
+  }
+  if (all_records % options_.num_shards != 0) {
+    log_ << "note: " << all_records % options_.num_shards << " of the " << all_records
+         << " records are left out of each epoch so that all " << options_.num_shards
+         << " ranks take the same steps\n";
   }
   const int64_t per_epoch = (records + options_.batch_size - 1) / options_.batch_size;
   epochs_ = options_.epochs > 0

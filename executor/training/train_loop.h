@@ -7,8 +7,8 @@
 //                          Train(main, &startup, state, dataset, kernels, options, std::cerr));
 //   // state now holds the trained parameters and optimizer state.
 //
-// Hogwild (threads > 1): every worker thread has its own Executor (op_threads intra-op threads) and a
-// child Scope over `state`, which holds the persistable vars; workers take batches from one
+// Hogwild (threads > 1): every worker thread has its own Executor (op_threads intra-op threads) and
+// a child Scope over `state`, which holds the persistable vars; workers take batches from one
 // reader and update the shared parameters in place without locks, as Paddle's CPU trainer does.
 // With one thread the run is deterministic: the same options and seed give the same weights.
 #pragma once
@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "executor/data/reader.h"
+#include "executor/execution_env.h"
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/training/train_log.h"
@@ -50,6 +51,13 @@ struct TrainOptions {
   std::string loss_kind;
 
   std::string data_path;  // names the data in messages
+
+  // Data parallelism: this process trains on shard `shard_index` of `num_shards` of the data
+  // (ReaderOptions::num_shards). The program's communication ops (an allreduce) reach their
+  // transport through `env`, which the startup and the training executors share.
+  int shard_index = 0;
+  int num_shards = 1;
+  std::shared_ptr<const ExecutionEnv> env;
 
   // Progress on the log stream: a bar when `terminal`, else lines every `log_every` steps
   // (0: about twenty lines per run). The metrics file gets a line every `log_every` steps

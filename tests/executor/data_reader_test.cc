@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <utility>
 
 #include "executor/data/reader.h"
 #include "gmock/gmock.h"
@@ -69,6 +70,65 @@ TEST(DataReaderTest, BatchesInOrderAndKeepsThePartialLastBatch) {
   for (int prefetch : {0, 2}) {
     auto batches = ReadAll(std::make_shared<CountingDataset>(7), Options(3, 1, prefetch));
     EXPECT_THAT(batches, ElementsAre(ElementsAre(0, 1, 2), ElementsAre(3, 4, 5), ElementsAre(6)));
+  }
+}
+
+// The shards' batches at each step hold exactly the records of one unsharded reader's batch at
+// shards * B, shuffled or not, over several epochs, so N ranks at batch B train as one process
+// at batch N * B.
+TEST(DataReaderTest, ShardsTogetherAreTheUnshardedBatchOfTheirCombinedSize) {
+  constexpr int kShards = 3;
+  constexpr int64_t kBatch = 2;
+  for (bool shuffle : {false, true}) {
+    ReaderOptions whole = Options(kBatch * kShards, 2, 1);
+    whole.shuffle = shuffle;
+    whole.seed = 7;
+    auto expected = ReadAll(std::make_shared<CountingDataset>(15), whole);
+    std::vector<std::vector<std::vector<int64_t>>> shards;
+    for (int i = 0; i < kShards; ++i) {
+      ReaderOptions o = Options(kBatch, 2, i % 2);
+      o.shuffle = shuffle;
+      o.seed = 7;
+      o.shard_index = i;
+      o.num_shards = kShards;
+      shards.push_back(ReadAll(std::make_shared<CountingDataset>(15), o));
+      ASSERT_EQ(shards.back().size(), expected.size()) << "shard " << i;
+    }
+    for (size_t step = 0; step < expected.size(); ++step) {
+      std::vector<int64_t> together;
+      for (const auto& shard : shards) {
+        together.insert(together.end(), shard[step].begin(), shard[step].end());
+      }
+      std::vector<int64_t> want = expected[step];
+      std::sort(together.begin(), together.end());
+      std::sort(want.begin(), want.end());
+      EXPECT_EQ(together, want) << "step " << step << (shuffle ? " shuffled" : "");
+    }
+  }
+}
+
+// Record i, i + n, ...: shard 1 of 3 of 0..10 reads 1, 4, 7; records 9 and 10 (11 mod 3) are
+// left out so that every shard takes the same steps.
+TEST(DataReaderTest, AShardReadsEveryNthRecordAndAllShardsTakeTheSameSteps) {
+  ReaderOptions o = Options(2, 1, 0);
+  o.shard_index = 1;
+  o.num_shards = 3;
+  EXPECT_THAT(ReadAll(std::make_shared<CountingDataset>(11), o),
+              ElementsAre(ElementsAre(1, 4), ElementsAre(7)));
+  o.shard_index = 0;
+  EXPECT_THAT(ReadAll(std::make_shared<CountingDataset>(11), o),
+              ElementsAre(ElementsAre(0, 3), ElementsAre(6)));
+  EXPECT_EQ(ShardRecords(11, 3), 3);
+}
+
+TEST(DataReaderTest, RejectsABadShard) {
+  for (auto [index, shards] : {std::pair{2, 2}, std::pair{-1, 2}, std::pair{0, 0}}) {
+    ReaderOptions o = Options(2, 1, 0);
+    o.shard_index = index;
+    o.num_shards = shards;
+    auto reader = DataReader::Create(std::make_shared<CountingDataset>(4), o);
+    ASSERT_FALSE(reader.ok());
+    EXPECT_THAT(reader.status().message(), HasSubstr("expected 0 <= shard < shards"));
   }
 }
 
