@@ -246,6 +246,27 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
                                                    " MiB is invalid; expected 0 (default 25) to "
                                                    "1048576"));
   }
+  const proto::LocalSgdConfig& l = strategy.localsgd();
+  if (l.k_steps() < 0 || l.begin_step() < 0 || !std::isfinite(l.bucket_mb()) || l.bucket_mb() < 0 ||
+      l.bucket_mb() > 1024 * 1024) {
+    const bool k_bad = l.k_steps() < 0;
+    const bool begin_bad = !k_bad && l.begin_step() < 0;
+    return absl::InvalidArgumentError(absl::StrCat(
+        at(k_bad       ? "localsgd.k_steps"
+           : begin_bad ? "localsgd.begin_step"
+                       : "localsgd.bucket_mb"),
+        ": ",
+        k_bad       ? absl::StrCat("k ", l.k_steps(), " is invalid; expected >= 1")
+        : begin_bad ? absl::StrCat("begin step ", l.begin_step(), " is invalid; expected >= 0")
+                    : absl::StrCat("bucket size ", l.bucket_mb(),
+                                   " MiB is invalid; expected 0 (default 25) to 1048576")));
+  }
+  if (strategy.has_localsgd() && strategy.mode() != DistributedStrategy::LOCALSGD) {
+    return absl::InvalidArgumentError(absl::StrCat(at("localsgd.k_steps"),
+                                                   ": LocalSGD settings need the localsgd strategy "
+                                                   "(--strategy localsgd); got '",
+                                                   ModeName(strategy.mode()), "'"));
+  }
   if (strategy.has_collective() && strategy.mode() != DistributedStrategy::COLLECTIVE) {
     return absl::InvalidArgumentError(absl::StrCat(at("collective.bucket_mb"),
                                                    ": collective settings need the collective "
@@ -304,10 +325,12 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
       return std::string("loss,autodiff,optimizer,startup");
     case DistributedStrategy::COLLECTIVE:
       return std::string("loss,autodiff,optimizer,startup,allreduce");
+    case DistributedStrategy::LOCALSGD:
+      return std::string("loss,autodiff,optimizer,startup,localsgd");
     default:
       return absl::UnimplementedError(
           absl::StrCat("strategy '", ModeName(strategy.mode()),
-                       "' is not implemented yet; only 'single' and 'collective' are"));
+                       "' is not implemented yet; only 'single', 'collective' and 'localsgd' are"));
   }
 }
 

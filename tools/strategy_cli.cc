@@ -57,6 +57,11 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option("--bucket-mb", o.bucket_mb,
                  "collective: gradients travel in fused buckets of at most this many MiB, each "
                  "sent while backward goes on (default 25)");
+  app.add_option("--k-steps", o.k_steps,
+                 "localsgd: the ranks average their parameters every this many steps (default 1)");
+  app.add_option("--begin-step", o.begin_step,
+                 "localsgd: gradients are averaged every step until this step, local steps "
+                 "after (default 0)");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -67,7 +72,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.beta2.empty() || !o.epsilon.empty() || !o.weight_decay.empty() ||
                    !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
                    !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
-                   !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty();
+                   !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty() ||
+                   !o.k_steps.empty() || !o.begin_step.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -139,8 +145,18 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
   FLEET_RETURN_IF_ERROR(
       number("--decay-rate", o.decay_rate, [&](double v) { l->set_decay_rate(v); }));
   FLEET_RETURN_IF_ERROR(number("--min-lr", o.min_lr, [&](double v) { l->set_min_lr(v); }));
-  FLEET_RETURN_IF_ERROR(number("--bucket-mb", o.bucket_mb,
-                               [&](double v) { s.mutable_collective()->set_bucket_mb(v); }));
+  const bool localsgd = s.mode() == proto::DistributedStrategy::LOCALSGD;
+  FLEET_RETURN_IF_ERROR(number("--bucket-mb", o.bucket_mb, [&](double v) {
+    if (localsgd) {
+      s.mutable_localsgd()->set_bucket_mb(v);
+    } else {
+      s.mutable_collective()->set_bucket_mb(v);
+    }
+  }));
+  FLEET_RETURN_IF_ERROR(
+      count("--k-steps", o.k_steps, [&](int64_t v) { s.mutable_localsgd()->set_k_steps(v); }));
+  FLEET_RETURN_IF_ERROR(count("--begin-step", o.begin_step,
+                              [&](int64_t v) { s.mutable_localsgd()->set_begin_step(v); }));
   if (o.nesterov) t->set_nesterov(true);
   if (!o.lr_decay.empty()) {
     absl::StatusOr<proto::LrSchedule::Decay> decay = ParseDecayName(o.lr_decay);
@@ -172,6 +188,9 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       {"training.lr_schedule.min_lr", o.min_lr.empty() ? "" : "--min-lr"},
       {"training.label", o.label.empty() ? (o.output.empty() ? "" : "--output") : "--label"},
       {"collective.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
+      {"localsgd.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
+      {"localsgd.k_steps", o.k_steps.empty() ? "" : "--k-steps"},
+      {"localsgd.begin_step", o.begin_step.empty() ? "" : "--begin-step"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

@@ -7,7 +7,8 @@
 //   --initial-accumulator X --clip-norm X      training.* (optimizer hyper-parameters)
 //   --warmup-steps N --lr-decay NAME --decay-steps N --decay-rate X --min-lr X
 //                                              training.lr_schedule.*
-//   --bucket-mb X                              collective.bucket_mb (collective mode)
+//   --bucket-mb X                              collective.bucket_mb, or localsgd.bucket_mb
+//   --k-steps N --begin-step N                 localsgd.* (localsgd mode)
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -44,6 +45,8 @@ struct StrategyCliOptions {
   std::string decay_rate;
   std::string min_lr;
   std::string bucket_mb;
+  std::string k_steps;
+  std::string begin_step;
 };
 
 // Adds the flags above to `app`.
