@@ -1,5 +1,5 @@
 // Helpers for the collective tests: ranks as threads of the test process (Gloo's way of testing
-// collectives), each with its own store client, over 127.0.0.1 only.
+// collectives), each with its own store client and communicator, over 127.0.0.1 only.
 #pragma once
 
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "runtime/collective/gloo_communicator.h"
 #include "runtime/collective/store.h"
 
 namespace fleet::testing {
@@ -74,6 +75,48 @@ inline std::vector<std::shared_ptr<Store>> MakeStores(StoreKind kind, int size,
     stores.push_back(*std::move(client));
   }
   return stores;
+}
+
+// A group of `size` communicators joined concurrently, as separate ranks would; `tweak` adjusts
+// the options every rank uses. Empty (after test failures) when a rank could not join.
+class Group {
+ public:
+  Group(StoreKind kind, int size,
+        const std::function<void(GlooCommunicatorOptions&)>& tweak = nullptr) {
+    std::vector<std::shared_ptr<Store>> stores = MakeStores(kind, size, folder_.path());
+    if (static_cast<int>(stores.size()) != size) return;
+    comms_.resize(size);
+    RunRanks(size, [&](int rank) {
+      GlooCommunicatorOptions options;
+      options.rank = rank;
+      options.size = size;
+      options.store = stores[rank];
+      options.rendezvous_timeout = std::chrono::seconds(20);
+      options.timeout = std::chrono::seconds(20);
+      if (tweak) tweak(options);
+      auto comm = GlooCommunicator::Create(options);
+      EXPECT_TRUE(comm.ok()) << "rank " << rank << ": " << comm.status();
+      if (comm.ok()) comms_[rank] = *std::move(comm);
+    });
+    for (const auto& c : comms_) {
+      if (c == nullptr) comms_.clear();
+    }
+  }
+  bool ok() const { return !comms_.empty(); }
+  int size() const { return static_cast<int>(comms_.size()); }
+  GlooCommunicator& operator[](int rank) { return *comms_[rank]; }
+  std::shared_ptr<GlooCommunicator> shared(int rank) { return comms_[rank]; }
+
+ private:
+  TempFolder folder_;
+  std::vector<std::shared_ptr<GlooCommunicator>> comms_;
+};
+
+// Waits for `event` (with a deadline) and returns its status.
+inline absl::Status Await(const absl::StatusOr<std::shared_ptr<Event>>& event,
+                          std::chrono::seconds timeout = std::chrono::seconds(30)) {
+  if (!event.ok()) return event.status();
+  return (*event)->Wait(Clock::now() + timeout);
 }
 
 }  // namespace fleet::testing
