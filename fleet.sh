@@ -80,12 +80,13 @@ run_tests() {
   ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 900
 }
 
-# The IR, importer, file-reader, job-folder and executor (ops in flight, sub-blocks) tests again
-# under AddressSanitizer and UndefinedBehaviorSanitizer, over the corpus of broken files in
-# tests/corpus.
+# The IR, importer, file-reader, job-folder, executor (ops in flight, sub-blocks) and collective
+# (stores fed garbage, ranks as threads, a killed peer) tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, over the corpus of broken files in tests/corpus.
 SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test npy_test
                  data_reader_test data_npy_test data_criteo_test data_multislot_test data_open_test
-                 checkpoint_test metrics_test job_test async_executor_test sub_block_test)
+                 checkpoint_test metrics_test job_test async_executor_test sub_block_test
+                 collective_store_test collective_communicator_test collective_failure_test)
 sanitize() {
   local dir="$BUILD-asan"
   log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"

@@ -1,0 +1,31 @@
+// Fused buckets: the tensors of one collective call seen as one array, their elements back to
+// back in order, so that one transfer carries them all. Used by the communicators (internal to
+// runtime/collective).
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "executor/tensor.h"
+
+namespace fleet {
+
+// OK when `tensors` can travel in one call: defined, dense, host-readable tensors of one dtype,
+// f32 or f64. Otherwise INVALID_ARGUMENT naming `op` and the tensor:
+// "allreduce: tensor 1 is f64[3]; expected f32 like tensor 0 (a bucket holds one dtype)".
+absl::Status CheckBucket(std::string_view op, const std::vector<Tensor>& tensors);
+
+// The number of elements of all the tensors.
+int64_t BucketElements(const std::vector<Tensor>& tensors);
+
+// Copies elements [offset, offset + count) of the bucket to `dst` (of the bucket's dtype).
+void PackBucket(const std::vector<Tensor>& tensors, int64_t offset, int64_t count, void* dst);
+
+// Copies `count` elements from `src` into elements [offset, offset + count) of the bucket,
+// dividing each by `divisor` when it is not 1 (a mean is a sum divided by the rank count).
+void UnpackBucket(const void* src, int64_t offset, int64_t count, int divisor,
+                  std::vector<Tensor>& tensors);
+
+}  // namespace fleet

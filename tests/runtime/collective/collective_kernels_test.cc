@@ -1,0 +1,253 @@
+// fleet.allreduce and fleet.broadcast run through the Executor, two ranks as threads of this
+// process, each with its own ExecutionEnv and communicator: results against the closed form, the
+// allreduce really in flight while later independent ops run, and the kernels' errors.
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "executor/executor.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ir/text_format.h"
+#include "kernels/cpu/register.h"
+#include "runtime/collective/register.h"
+#include "tests/runtime/collective/collective_test_util.h"
+
+namespace fleet {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+using testing::Group;
+using testing::RunRanks;
+using testing::StoreKind;
+
+// Rank 0's test.probe opens it; rank 1 starts its step only then. Had rank 0's executor waited for
+// the allreduce before running the probe (placed after it), neither could go on: rank 1's wait
+// then fails at its deadline instead of hanging.
+class ProbeGate {
+ public:
+  void Open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool WaitOpen(std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// test.probe(X) -> Y: Y = X; opens the env's ProbeGate, if it has one.
+absl::Status ProbeKernel(KernelContext& ctx) {
+  if (ProbeGate* gate = ctx.env().Get<ProbeGate>()) gate->Open();
+  ctx.SetOutput(0, ctx.input(0).Clone());
+  return absl::OkStatus();
+}
+
+KernelTable Kernels() {
+  KernelTable table;
+  RegisterCpuKernels(table);
+  RegisterCollectiveKernels(table);
+  table.Add("test.probe", Device::kCpu, {DataType::kF32}, &ProbeKernel);
+  return table;
+}
+
+Program Parse(const std::string& text) {
+  absl::StatusOr<Program> p = ParseProgramText(text, "test.txt");
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *std::move(p) : Program();
+}
+
+Tensor F32(std::vector<float> v) {
+  Tensor t(DataType::kF32, {static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t.data<float>());
+  return t;
+}
+
+std::vector<float> ToVector(const Tensor* t) {
+  if (t == nullptr) return {};
+  return std::vector<float>(t->data<float>(), t->data<float>() + t->numel());
+}
+
+// One bucket of two gradients, reduced to their mean over the ranks. The probe runs while the
+// allreduce is in flight; z and w read the reduced values.
+constexpr char kBucketProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[4] feed
+  var %y : f32[3] feed
+  var %g : f32[4]
+  var %h : f32[3]
+  var %p : f32[4]
+  var %z : f32[4] fetch
+  var %w : f32[3] fetch
+  (C: %g) = Mul(A: %x, B: %x)
+  (C: %h) = Add(A: %y, B: %y)
+  (Out: [%g, %h]) = fleet.allreduce(X: [%g, %h]) {reduce = "mean"} name="bucket0"
+  (Y: %p) = test.probe(X: %x)
+  (C: %z) = Add(A: %g, B: %p)
+  (C: %w) = Add(A: %h, B: %y)
+}
+)";
+
+std::vector<float> XOf(int rank, int step) {
+  const float s = static_cast<float>(rank + 1 + step);
+  return {1 * s, -2 * s, 0.5f * s, 4 * s};
+}
+std::vector<float> YOf(int rank, int step) {
+  const float s = static_cast<float>(rank + 1) * (step + 1);
+  return {0.25f * s, 3 * s, -1 * s};
+}
+
+TEST(CollectiveKernelsTest, AllReduceInFlightThroughTheExecutorOnTwoRanks) {
+  Group group(StoreKind::kTcp, 2);
+  ASSERT_TRUE(group.ok());
+  Program program = Parse(kBucketProgram);
+  KernelTable kernels = Kernels();
+  auto gate = std::make_shared<ProbeGate>();
+
+  std::vector<std::unique_ptr<Executor>> executors(2);
+  for (int rank = 0; rank < 2; ++rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(group.shared(rank));
+    if (rank == 0) env->Set(gate);
+    ExecutorOptions options;
+    options.env = env;
+    options.wait_timeout = 30s;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    executors[rank] = *std::move(exec);
+  }
+
+  for (int step = 0; step < 2; ++step) {
+    std::vector<Scope> scopes(2);
+    RunRanks(2, [&](int rank) {
+      if (rank == 1 && step == 0) {
+        ASSERT_TRUE(gate->WaitOpen(20s)) << "rank 0's probe did not run while its allreduce was "
+                                            "in flight";
+      }
+      scopes[rank].Set("x", F32(XOf(rank, step)));
+      scopes[rank].Set("y", F32(YOf(rank, step)));
+      absl::Status s = executors[rank]->Run(scopes[rank]);
+      EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+    });
+    for (int rank = 0; rank < 2; ++rank) {
+      std::vector<float> z(4), w(3);
+      for (int i = 0; i < 4; ++i) {
+        const float x0 = XOf(0, step)[i], x1 = XOf(1, step)[i];
+        z[i] = (x0 * x0 + x1 * x1) / 2 + XOf(rank, step)[i];
+      }
+      for (int i = 0; i < 3; ++i) {
+        w[i] = (2 * YOf(0, step)[i] + 2 * YOf(1, step)[i]) / 2 + YOf(rank, step)[i];
+      }
+      EXPECT_EQ(ToVector(scopes[rank].Find("z")), z) << "rank " << rank << ", step " << step;
+      EXPECT_EQ(ToVector(scopes[rank].Find("w")), w) << "rank " << rank << ", step " << step;
+    }
+  }
+}
+
+// The startup program's broadcast: every rank's persistable w becomes rank 1's.
+constexpr char kBroadcastProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %w : f32[3] persistable
+  var %b : f32[2] persistable
+  (Out: [%w, %b]) = fleet.broadcast(X: [%w, %b]) {root = 1}
+}
+)";
+
+TEST(CollectiveKernelsTest, BroadcastMakesEveryRanksParametersTheRootsOnes) {
+  Group group(StoreKind::kFile, 2);
+  ASSERT_TRUE(group.ok());
+  Program program = Parse(kBroadcastProgram);
+  KernelTable kernels = Kernels();
+  std::vector<Scope> scopes(2);
+  RunRanks(2, [&](int rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(group.shared(rank));
+    ExecutorOptions options;
+    options.env = env;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    const float r = static_cast<float>(rank);
+    scopes[rank].Set("w", F32({r, r + 1, r + 2}));
+    scopes[rank].Set("b", F32({-r, 10 * r}));
+    absl::Status s = (*exec)->Run(scopes[rank]);
+    EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(ToVector(scopes[rank].Find("w")), (std::vector<float>{1, 2, 3})) << rank;
+    EXPECT_EQ(ToVector(scopes[rank].Find("b")), (std::vector<float>{-1, 10})) << rank;
+  }
+}
+
+// One-op program: (Out: %g) = fleet.allreduce(X: %g) with the given attributes and dtype.
+std::string OneAllReduce(const std::string& attrs, const std::string& dtype = "f32") {
+  return absl::StrCat(R"(
+fleet.program v1 opset=17
+block 0 {
+  var %g : )",
+                      dtype, R"([2] feed fetch
+  (Out: %g) = fleet.allreduce(X: %g) )",
+                      attrs, R"( name="ar"
+}
+)");
+}
+
+// Runs a one-op program on one rank; the error it ends with.
+absl::Status RunOne(const std::string& text, std::shared_ptr<ExecutionEnv> env) {
+  Program program = Parse(text);
+  KernelTable kernels = Kernels();
+  ExecutorOptions options;
+  options.env = std::move(env);
+  auto exec = Executor::Create(program, kernels, options);
+  if (!exec.ok()) return exec.status();
+  Scope scope;
+  scope.Set("g", F32({1, 2}));
+  return (*exec)->Run(scope);
+}
+
+TEST(CollectiveKernelsTest, WithoutACommunicatorTheOpFailsNamingItself) {
+  absl::Status s = RunOne(OneAllReduce(""), std::make_shared<ExecutionEnv>());
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("op 'ar' (fleet.allreduce): no communicator in the execution environment"));
+}
+
+TEST(CollectiveKernelsTest, BadAttributesAndDtypesAreRefused) {
+  Group group(StoreKind::kFile, 1);
+  ASSERT_TRUE(group.ok());
+  auto env = std::make_shared<ExecutionEnv>();
+  env->Set<Communicator>(group.shared(0));
+
+  absl::Status s = RunOne(OneAllReduce(R"({reduce = "max"})"), env);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(
+      std::string(s.message()),
+      HasSubstr("(fleet.allreduce): attribute reduce=\"max\"; expected \"sum\" or \"mean\""));
+
+  s = RunOne(OneAllReduce("{group = 2}"), env);
+  EXPECT_TRUE(absl::IsUnimplemented(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("group 2 is not supported"));
+
+  s = RunOne(OneAllReduce("", "i64"), env);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("no kernel for fleet.allreduce(i64) on cpu"));
+
+  // A group of one: the mean of one rank is its own value.
+  EXPECT_TRUE(RunOne(OneAllReduce(R"({reduce = "mean"})"), env).ok());
+}
+
+}  // namespace
+}  // namespace fleet
