@@ -14,10 +14,13 @@
 #include "executor/training/export.h"
 #include "executor/training/train_loop.h"
 #include "ir/onnx/exporter.h"
+#include "ir/op_schema.h"
 #include "ir/status_macros.h"
 #include "ir/verify.h"
 #include "kernels/cpu/register.h"
 #include "passes/strategy.h"
+#include "runtime/fleet.h"
+#include "runtime/role_maker.h"
 #include "tools/program_loader.h"
 
 namespace fleet {
@@ -52,6 +55,28 @@ std::string OutputVar(const Program& main, const std::string& from_strategy,
     if (v.Has(kVarFetch) && v.name != loss) fetched.push_back(v.name);
   }
   return fetched.size() == 1 ? fetched[0] : "";
+}
+
+// True when a program of the job has communication ops (a collective), in any block.
+bool Communicates(const Job& job) {
+  for (const auto& [name, program] : job.programs) {
+    for (const Block& block : program.blocks) {
+      for (const Op& op : block.ops) {
+        const OpSchema* schema = FindOpSchema(op.type);
+        if (schema != nullptr && (schema->traits & kTraitCommunication) != 0) return true;
+      }
+    }
+  }
+  return false;
+}
+
+// `path` with "{rank}" replaced by the worker's index.
+std::string ForRank(std::string path, int rank) {
+  const std::string key = "{rank}";
+  for (size_t at = path.find(key); at != std::string::npos; at = path.find(key, at)) {
+    path.replace(at, key.size(), std::to_string(rank));
+  }
+  return path;
 }
 
 std::string Thousands(double v) {
@@ -94,7 +119,8 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_flag("--shuffle", o.shuffle, "shuffle the records every epoch (default: file order)");
   app.add_option("--metrics-out", o.metrics_out,
                  "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec), "
-                 "flushed as written");
+                 "flushed as written; in a data-parallel job \"{rank}\" in the path gives each "
+                 "worker its own file (the loss is the worker's own), else worker 0 writes");
   app.add_option("--log-every", o.log_every,
                  "report every N steps: thins --metrics-out (default: every step) and the "
                  "progress lines when standard error is not a terminal (default: about 20 "
@@ -102,7 +128,7 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
   app.add_option("--save", o.save,
                  "save a checkpoint (parameters, optimizer state, step) to this folder at the "
-                 "end; replaced atomically");
+                 "end; replaced atomically (in a data-parallel job, by worker 0)");
   app.add_option("--save-every", o.save_every, "also save every N steps (needs --save)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 50));
   app.add_option("--load", o.load,
@@ -145,6 +171,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
   // A job folder is read through its manifest; a single program file is a job of one program.
   FLEET_ASSIGN_OR_RETURN(Job programs, LoadJob(job));
+  FLEET_ASSIGN_OR_RETURN(Role role, RoleFromEnvironment(ProcessEnvironment()));
+  const bool communicates = Communicates(programs);
   Program main = std::move(programs.main());
   const std::string main_path = main.source.empty() ? job : main.source;
   FLEET_RETURN_IF_ERROR(Verify(main));
@@ -156,6 +184,18 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
         "--infer)"));
   }
   if (export_only) return ExportCheckpoint(main, o, out);
+  if (role.is_server()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("this process is ", role.Name(), " (", role.maker, "), but ", main_path,
+                     " is a trainer's job; parameter-server jobs come with the ps strategy"));
+  }
+  if (!communicates && role.num_workers > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        main_path, " trains on one process, but this process is ", role.Name(), " of ",
+        role.num_workers, " workers (", role.maker,
+        "): each would train a model of its own (hint: transpile with --strategy collective "
+        "or localsgd, or run fleet-run on its own)"));
+  }
   std::optional<Program> startup;
   if (Program* found = programs.Find(kStartupProgram); found != nullptr && o.load.empty()) {
     startup = std::move(*found);
@@ -191,10 +231,27 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   options.data_path = o.data;
   options.terminal = isatty(STDERR_FILENO) != 0;
   options.log_every = o.log_every;
-  options.metrics_out = o.metrics_out;
   options.load_dir = o.load;
-  options.save_dir = o.save;
-  options.save_every = o.save_every;
+
+  // A data-parallel job: meet the other workers, train on this worker's shard. Worker 0 saves
+  // and exports (every worker holds the same parameters); metrics go to one file per worker
+  // when the path says "{rank}", else worker 0 writes them.
+  std::unique_ptr<Fleet> fleet;
+  const bool first = role.index == 0;
+  if (communicates) {
+    FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role));
+    err << "fleet-run: " << role.DebugString() << "\n";
+    FLEET_RETURN_IF_ERROR(fleet->InitWorker());
+    options.env = fleet->env();
+    options.shard_index = role.index;
+    options.num_shards = role.num_workers;
+  }
+  const bool per_rank_metrics = o.metrics_out.find("{rank}") != std::string::npos;
+  if (first || per_rank_metrics) options.metrics_out = ForRank(o.metrics_out, role.index);
+  if (first) {
+    options.save_dir = o.save;
+    options.save_every = o.save_every;
+  }
 
   DataSpec spec;
   spec.path = o.data;
@@ -214,6 +271,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
 
   KernelTable kernels;
   RegisterCpuKernels(kernels);
+  if (fleet != nullptr) Fleet::RegisterKernels(kernels);
   SetCpuMathThreads(o.op_threads);
   SetCpuRandomSeed(o.seed);
   Scope state;
@@ -232,7 +290,12 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
   for (const auto& [name, value] : r.metrics)
     absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
+  if (fleet != nullptr) {
+    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers, "]");
+    FLEET_RETURN_IF_ERROR(fleet->StopWorker());
+  }
   out << line << "\n";
+  if (!first) return absl::OkStatus();  // worker 0 saves and exports the shared parameters
   if (!o.save.empty()) {
     out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";
   }

@@ -8,6 +8,11 @@
 // ProgramMeta::training.loss and records the strategy, whose training.label, training.output and
 // training.loss pick the metrics) and, optionally, "startup" (fills the optimizer state once
 // before training). A single program file trains as a job of that one program.
+//
+// A job whose programs communicate (--strategy collective or localsgd) runs as one worker of
+// a data-parallel group: the role comes from the environment (runtime/role_maker.h; fleet-launch
+// sets it), the worker meets the others through the Fleet API (runtime/fleet.h), trains on its
+// shard of the data (worker i of n reads records i, i+n, ...), and worker 0 saves and exports.
 #pragma once
 
 #include <cstdint>

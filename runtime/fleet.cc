@@ -1,0 +1,111 @@
+// The Fleet API (runtime/fleet.h).
+#include "runtime/fleet.h"
+
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "runtime/collective/communicator.h"
+#include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/register.h"
+#include "runtime/collective/store.h"
+
+namespace fleet {
+namespace {
+
+// "host:port" -> (host, port); role makers check endpoints, so a failure here is a bug.
+absl::StatusOr<std::pair<std::string, int>> SplitMaster(const std::string& master) {
+  const size_t colon = master.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(master.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rendezvous master '", master, "' is not host:port"));
+  }
+  std::string host = master.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return std::make_pair(std::move(host), port);
+}
+
+}  // namespace
+
+Fleet::Fleet(Role role, FleetOptions options)
+    : role_(std::move(role)), options_(options), env_(std::make_shared<ExecutionEnv>()) {}
+
+Fleet::~Fleet() = default;
+
+absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Init(Role role, FleetOptions options) {
+  if (role.num_workers < 1 || role.index < 0 ||
+      (role.is_worker() && role.index >= role.num_workers) ||
+      (role.is_server() && role.index >= role.num_servers)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fleet: role ", role.DebugString(), " is not consistent"));
+  }
+  return std::unique_ptr<Fleet>(new Fleet(std::move(role), options));
+}
+
+absl::Status Fleet::InitWorker() {
+  if (!role_.is_worker()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fleet: InitWorker on ", role_.Name(), ", which is not a worker"));
+  }
+  if (communicator_ != nullptr) return absl::OkStatus();
+  const std::string who = role_.Name();
+  std::string host = "127.0.0.1";
+  int port = 0;
+  if (role_.num_workers > 1) {
+    if (role_.master.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": a job of ", role_.num_workers,
+                       " workers needs a rendezvous master (MASTER_ADDR and MASTER_PORT, or "
+                       "PADDLE_TRAINER_ENDPOINTS; fleet-launch sets them)"));
+    }
+    FLEET_ASSIGN_OR_RETURN(std::tie(host, port), SplitMaster(role_.master));
+  }
+  absl::StatusOr<std::unique_ptr<TcpStore>> store =
+      role_.index == 0 ? TcpStore::Serve(host, port)
+                       : TcpStore::Connect(host, port, options_.rendezvous_timeout);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat(who, ": rendezvous store: ", store.status().message()));
+  }
+  store_ = *std::move(store);
+  GlooCommunicatorOptions comm;
+  comm.rank = role_.index;
+  comm.size = role_.num_workers;
+  comm.store = store_;
+  comm.rendezvous_timeout = options_.rendezvous_timeout;
+  comm.timeout = options_.collective_timeout;
+  if (!role_.endpoint.empty()) {
+    FLEET_ASSIGN_OR_RETURN(auto own, SplitMaster(role_.endpoint));
+    comm.host = own.first;
+  } else if (role_.num_workers > 1) {
+    comm.host = host;  // the master's host is reachable, so its address family is right
+  }
+  absl::StatusOr<std::shared_ptr<GlooCommunicator>> created = GlooCommunicator::Create(comm);
+  if (!created.ok()) {
+    return absl::Status(created.status().code(),
+                        absl::StrCat(who, ": ", created.status().message()));
+  }
+  communicator_ = *std::move(created);
+  env_->Set<Communicator>(communicator_);
+  return absl::OkStatus();
+}
+
+absl::Status Fleet::StopWorker() {
+  if (communicator_ == nullptr) return absl::OkStatus();
+  FLEET_ASSIGN_OR_RETURN(std::shared_ptr<Event> done, communicator_->Barrier());
+  absl::Status status = done->Wait(Clock::now() + options_.collective_timeout);
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat(role_.Name(), ": stopping: ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Fleet::RegisterKernels(KernelTable& table) { RegisterCollectiveKernels(table); }
+
+}  // namespace fleet

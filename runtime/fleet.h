@@ -1,0 +1,89 @@
+// The Fleet API: what a training program calls to take part in a distributed job, after
+// PaddlePaddle's fleet (init, is_worker, is_server, init_worker, stop_worker, ...).
+//
+//   FLEET_ASSIGN_OR_RETURN(std::unique_ptr<Fleet> fleet,
+//                          Fleet::Init(RoleFromEnvironment(ProcessEnvironment())));
+//   if (fleet->IsWorker()) {
+//     FLEET_RETURN_IF_ERROR(fleet->InitWorker());     // meets the other workers
+//     KernelTable kernels;
+//     RegisterCpuKernels(kernels);
+//     Fleet::RegisterKernels(kernels);                // fleet.allreduce, fleet.broadcast, ...
+//     ExecutorOptions options;
+//     options.env = fleet->env();                     // how those kernels reach the transport
+//     ... train on shard fleet->WorkerIndex() of fleet->WorkerNum() ...
+//     FLEET_RETURN_IF_ERROR(fleet->StopWorker());
+//   }
+//
+// Collective jobs today: InitWorker connects a Communicator over Gloo (TCP) to every other
+// worker, meeting them at the role's master, where worker 0 serves the rendezvous store. The
+// parameter-server half (InitServer, RunServer) follows with the ps strategy.
+//
+// Thread safety: one thread calls Init, InitWorker and StopWorker; env() and the role queries
+// may then be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "executor/execution_env.h"
+#include "executor/kernel.h"
+#include "runtime/role_maker.h"
+
+namespace fleet {
+
+class Communicator;
+class Store;
+
+struct FleetOptions {
+  // How long InitWorker waits for every worker to arrive.
+  std::chrono::milliseconds rendezvous_timeout{std::chrono::seconds(300)};
+  // How long one collective may wait for the other workers (a dead peer is reported after it).
+  std::chrono::milliseconds collective_timeout{std::chrono::seconds(300)};
+};
+
+class Fleet {
+ public:
+  // Takes part in the job as `role` (from a RoleMaker); INVALID_ARGUMENT for a role whose
+  // counts do not fit together.
+  static absl::StatusOr<std::unique_ptr<Fleet>> Init(Role role, FleetOptions options = {});
+  ~Fleet();
+
+  const Role& role() const { return role_; }
+  bool IsWorker() const { return role_.is_worker(); }
+  bool IsServer() const { return role_.is_server(); }
+  bool IsFirstWorker() const { return role_.is_worker() && role_.index == 0; }
+  int WorkerIndex() const { return role_.index; }
+  int WorkerNum() const { return role_.num_workers; }
+
+  // Joins the other workers: worker 0 serves the rendezvous store at the role's master (a
+  // free local port in a job of one), every worker connects a Communicator and installs it in
+  // env(). Errors name what failed: a master address that cannot be bound or reached, a worker
+  // that never arrived.
+  absl::Status InitWorker();
+
+  // The environment the worker's executors take (ExecutorOptions::env); holds the
+  // Communicator after InitWorker.
+  std::shared_ptr<ExecutionEnv> env() const { return env_; }
+  // The communicator, or null before InitWorker.
+  Communicator* communicator() const { return communicator_.get(); }
+
+  // Waits until every worker has reached StopWorker (so worker 0's store outlives the others'
+  // last use of it), then closes the connections.
+  absl::Status StopWorker();
+
+  // Adds the runtime's kernels (the collectives) to `table`.
+  static void RegisterKernels(KernelTable& table);
+
+ private:
+  Fleet(Role role, FleetOptions options);
+
+  Role role_;
+  FleetOptions options_;
+  std::shared_ptr<ExecutionEnv> env_;
+  std::shared_ptr<Store> store_;
+  std::shared_ptr<Communicator> communicator_;
+};
+
+}  // namespace fleet

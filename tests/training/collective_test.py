@@ -1,0 +1,160 @@
+"""Data-parallel training equals one process with the combined batch, step by step.
+
+For each case the same ONNX model is transpiled twice, as a user would:
+  single      fleet-transpile MODEL --strategy single ...       -> fleet-run at batch 2B
+  parallel    fleet-transpile MODEL --strategy collective ...   -> fleet-launch --nproc 2 --
+              fleet-run at batch B per rank (rank i reads records i, i+2, ...)
+              (or --strategy localsgd --k-steps 1: the ranks update on their own and average
+              their parameters after every step, which for SGD and momentum is the same update)
+and checked:
+  - every step, the mean of the two ranks' losses equals the single run's loss (each rank's loss
+    is the mean over its half of the combined batch);
+  - the model rank 0 exports equals the single run's exported model, initializer by
+    initializer (read with the onnx package, compared with NumPy);
+  - the job has as many fleet.allreduce ops as the bucket size implies (1 KB: one per
+    tensor that does not fit with its neighbours; 25 MB: one for the whole model);
+  - fleet-launch saved each rank's output under --log-dir.
+
+Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
+       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum
+       [--strategy collective|localsgd] [--keep]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+CASES = {
+    # model file, its data folder, optimizer flags
+    "mlp_sgd": ("mlp.onnx", "mlp_data", ["--optimizer", "sgd", "--lr", "0.1"]),
+    "cnn_momentum": ("cnn.onnx", "cnn_data", ["--optimizer", "momentum", "--lr", "0.05"]),
+}
+STEPS = 12
+RANK_BATCH = 16
+
+
+def run(cmd, timeout=300):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"FAIL: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+            f"{proc.stderr[-3000:]}")
+    return proc
+
+
+def losses(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line)
+            out[record["step"]] = record["loss"]
+    steps = sorted(out)
+    if len(steps) != STEPS:
+        raise SystemExit(f"FAIL: {path} has {len(steps)} steps; expected {STEPS}")
+    return [out[s] for s in steps]
+
+
+def initializers(path):
+    model = onnx.load(path)
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def count_allreduce(args, job):
+    text = run([args.fleet_inspect, job]).stdout
+    return text.count("= fleet.allreduce(")
+
+
+def case(args, name, bucket_mb, work):
+    model_file, data_dir, optimizer = CASES[name]
+    model = os.path.join(args.data, model_file)
+    data = os.path.join(args.data, data_dir)
+    common = ["--loss", "softmax_ce"] + optimizer
+
+    single_job = os.path.join(work, "single")
+    run([args.fleet_transpile, model, "-o", single_job, "--strategy", "single"] + common)
+    run([args.fleet_run, single_job, "--data", data, "--batch", str(2 * RANK_BATCH), "--steps",
+         str(STEPS), "--metrics-out", os.path.join(work, "single.jsonl"), "--export",
+         os.path.join(work, "single.onnx")])
+
+    job = os.path.join(work, "parallel")
+    extra = ["--k-steps", "1"] if args.strategy == "localsgd" else []
+    run([args.fleet_transpile, model, "-o", job, "--strategy", args.strategy, "--bucket-mb",
+         str(bucket_mb)] + extra + common)
+    logs = os.path.join(work, "logs")
+    run([args.fleet_launch, "--nproc", "2", "--log-dir", logs, "--", args.fleet_run, job,
+         "--data", data, "--batch", str(RANK_BATCH), "--steps", str(STEPS), "--metrics-out",
+         os.path.join(work, "rank{rank}.jsonl"), "--export", os.path.join(work, "coll.onnx")])
+
+    failures = []
+    for log in ("worker.0.log", "worker.1.log"):
+        if not os.path.isfile(os.path.join(logs, log)):
+            failures.append(f"fleet-launch wrote no {log}")
+
+    want = np.array(losses(os.path.join(work, "single.jsonl")))
+    ranks = [np.array(losses(os.path.join(work, f"rank{r}.jsonl"))) for r in (0, 1)]
+    got = (ranks[0] + ranks[1]) / 2
+    worst = np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3))
+    print(f"{name} {args.strategy} bucket {bucket_mb} MB: loss step 1 {want[0]:.6f}, step {STEPS} "
+          f"{want[-1]:.6f}; worst relative difference of the ranks' mean {worst:.2e}")
+    if not worst < 1e-4:
+        failures.append(f"losses differ: single {want.tolist()} vs ranks' mean {got.tolist()}")
+    if np.allclose(ranks[0], ranks[1]):
+        failures.append("both ranks report the same losses: they did not read different shards")
+
+    single = initializers(os.path.join(work, "single.onnx"))
+    trained = initializers(os.path.join(work, "coll.onnx"))
+    if sorted(single) != sorted(trained):
+        failures.append(f"initializers differ: {sorted(single)} vs {sorted(trained)}")
+    else:
+        for key in sorted(single):
+            diff = np.max(np.abs(single[key] - trained[key])) if single[key].size else 0.0
+            scale = max(1.0, float(np.max(np.abs(single[key]))) if single[key].size else 1.0)
+            if not diff <= 1e-4 * scale:
+                failures.append(f"initializer {key}: max difference {diff:.3g}")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for tool in ("fleet-transpile", "fleet-run", "fleet-launch", "fleet-inspect"):
+        parser.add_argument(f"--{tool}", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--case", choices=sorted(CASES), required=True)
+    parser.add_argument("--strategy", choices=["collective", "localsgd"], default="collective")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+
+    failures = []
+    # 1 KB splits the model's gradients into many buckets; 25 MB holds them all.
+    expected_buckets = {}
+    for bucket_mb in (0.001, 25):
+        work = tempfile.mkdtemp(prefix=f"fleet-collective-{args.case}-")
+        try:
+            failures += case(args, args.case, bucket_mb, work)
+            expected_buckets[bucket_mb] = count_allreduce(args, os.path.join(work, "parallel"))
+        finally:
+            if args.keep:
+                print(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    print(f"allreduce ops: {expected_buckets}")
+    if expected_buckets[25] != 1:
+        failures.append(f"25 MB buckets: {expected_buckets[25]} allreduce ops; expected 1")
+    if not expected_buckets[0.001] > 1:
+        failures.append(f"1 KB buckets: {expected_buckets[0.001]} allreduce ops; expected several")
+    if failures:
+        print("FAIL:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
