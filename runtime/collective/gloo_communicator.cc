@@ -19,6 +19,7 @@
 #include "runtime/collective/bucket.h"
 #include "runtime/collective/gloo_errors.h"
 #include "runtime/collective/gloo_store.h"
+#include "runtime/collective/sum_order.h"
 #include "runtime/collective/timeout.h"
 
 namespace fleet {
@@ -26,17 +27,10 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// Allreduce buckets travel in pieces of at most this size, which bounds the fused buffer.
-constexpr size_t kMaxPieceBytes = size_t{64} << 20;
-// Up to this size bcube's log(n) steps beat the ring's 2(n-1); above it both are
-// bandwidth-bound and the ring's segments pipeline better.
-constexpr size_t kBcubeMaxBytes = size_t{1} << 20;
-
-gloo::AllreduceOptions::Algorithm Choose(AllReduceAlgorithm requested, size_t bytes) {
-  if (requested == AllReduceAlgorithm::kRing) return gloo::AllreduceOptions::Algorithm::RING;
-  if (requested == AllReduceAlgorithm::kBcube) return gloo::AllreduceOptions::Algorithm::BCUBE;
-  return bytes <= kBcubeMaxBytes ? gloo::AllreduceOptions::Algorithm::BCUBE
-                                 : gloo::AllreduceOptions::Algorithm::RING;
+gloo::AllreduceOptions::Algorithm GlooAlgorithm(AllReduceAlgorithm requested, size_t bytes) {
+  return GlooAlgorithmFor(requested, bytes) == AllReduceAlgorithm::kBcube
+             ? gloo::AllreduceOptions::Algorithm::BCUBE
+             : gloo::AllreduceOptions::Algorithm::RING;
 }
 
 // One Gloo allreduce (sum) of `count` elements of T at `data`, in place.
@@ -179,12 +173,12 @@ absl::Status GlooCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Red
   const DataType dtype = tensors[0].dtype();
   const size_t element = DataTypeSize(dtype);
   const int64_t total = BucketElements(tensors);
-  const int64_t piece = static_cast<int64_t>(kMaxPieceBytes / element);
+  const int64_t piece = static_cast<int64_t>(kGlooPieceBytes / element);
   for (int64_t offset = 0; offset < total; offset += piece) {
     const int64_t count = std::min(piece, total - offset);
     void* data = FusedBuffer(static_cast<size_t>(count) * element);
     PackBucket(tensors, offset, count, data);
-    const auto algorithm = Choose(options.algorithm, count * element);
+    const auto algorithm = GlooAlgorithm(options.algorithm, count * element);
     if (dtype == DataType::kF64) {
       SumInPlace(context, static_cast<double*>(data), count, algorithm, next_tag++,
                  options.timeout);
