@@ -66,6 +66,16 @@ int64_t BucketElements(const std::vector<Tensor>& tensors) {
   return n;
 }
 
+std::vector<BucketSpan> BucketSpans(std::vector<Tensor>& tensors, int64_t offset, int64_t count) {
+  std::vector<BucketSpan> spans;
+  if (tensors.empty()) return spans;
+  const size_t size = DataTypeSize(tensors[0].dtype());
+  ForEachPiece(tensors, offset, count, [&](Tensor& t, int64_t first, int64_t n, int64_t at) {
+    spans.push_back(BucketSpan{static_cast<char*>(t.raw_data()) + first * size, at, n});
+  });
+  return spans;
+}
+
 void PackBucket(const std::vector<Tensor>& tensors, int64_t offset, int64_t count, void* dst) {
   if (tensors.empty()) return;
   const size_t size = DataTypeSize(tensors[0].dtype());

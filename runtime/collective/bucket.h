@@ -20,6 +20,17 @@ absl::Status CheckBucket(std::string_view op, const std::vector<Tensor>& tensors
 // The number of elements of all the tensors.
 int64_t BucketElements(const std::vector<Tensor>& tensors);
 
+// A run of elements of one tensor: `count` elements at `data`, which are elements
+// [offset + at, offset + at + count) of the bucket for the range that BucketSpans was asked for.
+struct BucketSpan {
+  void* data;
+  int64_t at;
+  int64_t count;
+};
+
+// The runs that elements [offset, offset + count) of the bucket fall in, in order.
+std::vector<BucketSpan> BucketSpans(std::vector<Tensor>& tensors, int64_t offset, int64_t count);
+
 // Copies elements [offset, offset + count) of the bucket to `dst` (of the bucket's dtype).
 void PackBucket(const std::vector<Tensor>& tensors, int64_t offset, int64_t count, void* dst);
 

@@ -1,6 +1,8 @@
 // Communicator: the collective operations of one rank in a group of ranks, as the collective
 // kernels (runtime/collective/kernels.cc) and the runtime use them. GlooCommunicator
-// (gloo_communicator.h) implements it over TCP; an NCCL one will follow.
+// (gloo_communicator.h) implements it over TCP, ShmCommunicator (shm_communicator.h) over shared
+// memory between the ranks of one host; CreateCommunicator (create_communicator.h) picks one. An
+// NCCL one will follow.
 //
 // The runtime installs one per rank in the rank's ExecutionEnv, under this interface's type:
 //
@@ -42,6 +44,8 @@ class Communicator {
   virtual int rank() const = 0;
   // The number of ranks in the group.
   virtual int size() const = 0;
+  // What carries the collectives, for logs: "gloo (tcp)", "shared memory".
+  virtual const char* transport() const = 0;
 
   // Replaces every tensor with the elementwise reduction of that tensor over all ranks, in place.
   // The tensors form one fused bucket (one collective call carries all of them); they must have

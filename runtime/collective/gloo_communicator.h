@@ -73,6 +73,7 @@ class GlooCommunicator final : public Communicator {
 
   int rank() const override { return options_.rank; }
   int size() const override { return options_.size; }
+  const char* transport() const override { return "gloo (tcp)"; }
 
   absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
                                                    ReduceOp op) override;

@@ -25,28 +25,9 @@ using testing::Group;
 using testing::RunRanks;
 using testing::StoreKind;
 
-// Rank `rank`'s values for tensor `index` of a bucket: quarters of small integers, so that any
-// order of summing them is exact and results compare with ==.
-template <typename T>
-std::vector<T> ExactValues(int rank, int index, int64_t n) {
-  std::mt19937 rng(1000 * rank + index);
-  std::uniform_int_distribution<int> dist(-4000, 4000);
-  std::vector<T> v(n);
-  for (T& x : v) x = static_cast<T>(dist(rng)) / 4;
-  return v;
-}
-
-template <typename T>
-Tensor MakeTensor(DataType dtype, const std::vector<T>& values, std::vector<int64_t> shape) {
-  Tensor t(dtype, std::move(shape));
-  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
-  return t;
-}
-
-template <typename T>
-std::vector<T> Values(const Tensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
+using testing::ExactValues;
+using testing::MakeTensor;
+using testing::Values;
 
 using Param = std::tuple<StoreKind, int, AllReduceAlgorithm>;
 

@@ -2,7 +2,6 @@
 // or a crash: a rank that never joins, a rank that never issues the collective, and a rank whose
 // process is killed (SIGKILL) while an allreduce is in flight.
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,46 +14,19 @@
 #include "runtime/collective/gloo_communicator.h"
 #include "tests/runtime/collective/collective_test_util.h"
 
-extern char** environ;
-
 namespace fleet {
 namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 using testing::Await;
+using testing::ChildProcess;
 using testing::Group;
 using testing::MakeStores;
 using testing::RunRanks;
 using testing::StoreKind;
 using testing::TempFolder;
 using SteadyClock = std::chrono::steady_clock;
-
-// A child process this test started; killed (SIGKILL) and reaped at the latest when destroyed.
-class ChildProcess {
- public:
-  explicit ChildProcess(std::vector<std::string> args) {
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
-    EXPECT_EQ(rc, 0) << "cannot start " << args[0];
-    if (rc != 0) pid_ = -1;
-  }
-  ~ChildProcess() { Kill(); }
-  // Kills the child and reaps it; returns its wait status.
-  int Kill() {
-    if (pid_ <= 0) return status_;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status_, 0);
-    pid_ = -1;
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int status_ = 0;
-};
 
 TEST(CollectiveFailureTest, ARankThatNeverJoinsIsNamedAtTheRendezvousDeadline) {
   TempFolder folder;

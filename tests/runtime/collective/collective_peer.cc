@@ -1,59 +1,178 @@
-// A rank in a process of its own, for the failure tests (collective_failure_test.cc starts it,
-// and kills it):
+// A rank in a process of its own, for the collective tests that need real processes
+// (collective_failure_test.cc and shm_failure_test.cc start it, and may kill it):
 //
-//   collective_peer RANK SIZE PORT allreduce-loop
+//   collective_peer RANK SIZE PORT MODE
 //
-// joins the group whose TCP store is served on 127.0.0.1:PORT, then allreduces 1M floats of value
-// RANK + 1 again and again until one fails (exit 1), checking each result against the closed
-// form (exit 2 when wrong). It dies with the test process (PR_SET_PDEATHSIG).
+// joins the group whose TCP store is served on 127.0.0.1:PORT. MODE:
+//   allreduce-loop      over Gloo: allreduces 1M floats of value RANK + 1 again and again until
+//                       one fails (exit 1), checking each result against the closed form (exit 2
+//   shm-allreduce-loop  when wrong); the same over shared memory.
+//   shm-check           every rank a process: the shared-memory communicator against closed
+//                       forms (sum, mean, broadcast, allgather, barrier) and, bitwise, against a
+//                       Gloo communicator of the same ranks on order-sensitive inputs; exit 0
+//                       when all holds, 2 (with a message) when something differs.
+// It dies with the test process (PR_SET_PDEATHSIG).
 #include <sys/prctl.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/shm_communicator.h"
 
-int main(int argc, char** argv) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (argc != 5 || std::string(argv[4]) != "allreduce-loop") {
-    std::fprintf(stderr, "usage: collective_peer RANK SIZE PORT allreduce-loop\n");
+namespace fleet {
+namespace {
+
+absl::Status Await(const absl::StatusOr<std::shared_ptr<Event>>& event) {
+  if (!event.ok()) return event.status();
+  return (*event)->Wait(Clock::now() + std::chrono::seconds(120));
+}
+
+// Prints `what` for `rank` and returns `code`: 1 for a failed collective, 2 for a wrong result.
+int Report(int rank, const std::string& what, int code) {
+  std::fprintf(stderr, "rank %d: %s\n", rank, what.c_str());
+  return code;
+}
+int Fail(int rank, const std::string& what) { return Report(rank, what, 2); }
+
+// Rank `rank`'s element i: magnitudes over 2^-8 .. 2^8, so that sums depend on their order.
+float Noisy(int rank, int64_t i) {
+  const uint32_t h =
+      static_cast<uint32_t>(i * 2654435761u) ^ static_cast<uint32_t>((rank + 1) * 40503);
+  return std::ldexp(static_cast<float>(h % 10007) / 10007.f - 0.5f, static_cast<int>(h % 17) - 8);
+}
+
+int AllReduceLoop(int rank, int size, Communicator& comm) {
+  const int64_t n = 1 << 20;
+  const float expected = static_cast<float>(size * (size + 1) / 2);  // sum of rank + 1
+  for (;;) {
+    Tensor t(DataType::kF32, {n});
+    for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = static_cast<float>(rank + 1);
+    absl::Status s = Await(comm.AllReduce({t}, ReduceOp::kSum));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    for (int64_t i = 0; i < n; ++i) {
+      if (t.data<float>()[i] != expected) return 2;
+    }
+  }
+}
+
+int Check(int rank, int size, Communicator& shm, Communicator& gloo) {
+  // Closed forms: a bucket of two tensors (many staging pieces), sum in f32 and mean in f64.
+  {
+    std::vector<Tensor> bucket = {Tensor(DataType::kF32, {1000}),
+                                  Tensor(DataType::kF32, {3000001})};
+    for (Tensor& t : bucket) {
+      for (int64_t i = 0; i < t.numel(); ++i)
+        t.data<float>()[i] = static_cast<float>((i % 97) * (rank + 1));
+    }
+    absl::Status s = Await(shm.AllReduce(bucket, ReduceOp::kSum));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    const int ranks_sum = size * (size + 1) / 2;
+    for (const Tensor& t : bucket) {
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        if (t.data<float>()[i] != static_cast<float>((i % 97) * ranks_sum)) {
+          return Fail(rank, "f32 sum differs from the closed form at element " + std::to_string(i));
+        }
+      }
+    }
+    Tensor d(DataType::kF64, {100003});
+    for (int64_t i = 0; i < d.numel(); ++i) d.data<double>()[i] = (i % 13) * (rank + 1.0);
+    s = Await(shm.AllReduce({d}, ReduceOp::kMean));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    for (int64_t i = 0; i < d.numel(); ++i) {
+      if (d.data<double>()[i] != (i % 13) * ranks_sum / static_cast<double>(size)) {
+        return Fail(rank, "f64 mean differs from the closed form at element " + std::to_string(i));
+      }
+    }
+  }
+  // Bitwise equal to Gloo: 700,007 floats (Gloo's ring) and 70,001 (its bcube).
+  for (const int64_t n : {int64_t{700007}, int64_t{70001}}) {
+    Tensor a(DataType::kF32, {n}), b(DataType::kF32, {n});
+    for (int64_t i = 0; i < n; ++i) a.data<float>()[i] = b.data<float>()[i] = Noisy(rank, i);
+    absl::Status s = Await(shm.AllReduce({a}, ReduceOp::kSum));
+    if (s.ok()) s = Await(gloo.AllReduce({b}, ReduceOp::kSum));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    if (std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) != 0) {
+      return Fail(rank, "shared memory and Gloo sums of " + std::to_string(n) + " floats differ");
+    }
+  }
+  // Broadcast from the last rank, an allgather of different lengths, a barrier.
+  {
+    Tensor t(DataType::kF32, {500000});
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = Noisy(rank, i);
+    absl::Status s = Await(shm.Broadcast({t}, size - 1));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (t.data<float>()[i] != Noisy(size - 1, i)) return Fail(rank, "broadcast differs");
+    }
+    auto gathered = std::make_shared<std::vector<std::string>>();
+    s = Await(shm.AllGather(std::string(rank * 3000000, static_cast<char>('a' + rank)), gathered));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    for (int r = 0; r < size; ++r) {
+      if ((*gathered)[r] != std::string(r * 3000000, static_cast<char>('a' + r))) {
+        return Fail(rank, "allgather: rank " + std::to_string(r) + "'s bytes differ");
+      }
+    }
+    s = Await(shm.Barrier());
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  const std::string mode = argc == 5 ? argv[4] : "";
+  if (mode != "allreduce-loop" && mode != "shm-allreduce-loop" && mode != "shm-check") {
+    std::fprintf(
+        stderr,
+        "usage: collective_peer RANK SIZE PORT allreduce-loop|shm-allreduce-loop|shm-check\n");
     return 64;
   }
   const int rank = std::atoi(argv[1]);
   const int size = std::atoi(argv[2]);
   const int port = std::atoi(argv[3]);
-  auto store = fleet::TcpStore::Connect("127.0.0.1", port, std::chrono::seconds(30));
-  if (!store.ok()) {
-    std::fprintf(stderr, "rank %d: %s\n", rank, std::string(store.status().message()).c_str());
-    return 1;
+  auto store = TcpStore::Connect("127.0.0.1", port, std::chrono::seconds(30));
+  if (!store.ok()) return Report(rank, std::string(store.status().message()), 1);
+  std::shared_ptr<Store> shared = *std::move(store);
+
+  // The loops meet the test's own rank 0 under the default prefix; shm-check runs two groups.
+  const bool both = mode == "shm-check";
+  std::shared_ptr<Communicator> shm, gloo;
+  if (mode != "allreduce-loop") {
+    ShmCommunicatorOptions options;
+    options.rank = rank;
+    options.size = size;
+    options.store = shared;
+    options.prefix = both ? "fleet/shm" : "fleet/comm";
+    options.rendezvous_timeout = std::chrono::seconds(30);
+    options.timeout = std::chrono::seconds(60);
+    auto comm = ShmCommunicator::Create(options);
+    if (!comm.ok()) return Report(rank, std::string(comm.status().message()), 1);
+    shm = *std::move(comm);
   }
-  fleet::GlooCommunicatorOptions options;
-  options.rank = rank;
-  options.size = size;
-  options.store = *std::move(store);
-  options.rendezvous_timeout = std::chrono::seconds(30);
-  options.timeout = std::chrono::seconds(60);
-  auto comm = fleet::GlooCommunicator::Create(options);
-  if (!comm.ok()) {
-    std::fprintf(stderr, "rank %d: %s\n", rank, std::string(comm.status().message()).c_str());
-    return 1;
+  if (mode != "shm-allreduce-loop") {
+    GlooCommunicatorOptions options;
+    options.rank = rank;
+    options.size = size;
+    options.store = shared;
+    options.prefix = both ? "fleet/gloo" : "fleet/comm";
+    options.rendezvous_timeout = std::chrono::seconds(30);
+    options.timeout = std::chrono::seconds(60);
+    auto comm = GlooCommunicator::Create(options);
+    if (!comm.ok()) return Report(rank, std::string(comm.status().message()), 1);
+    gloo = *std::move(comm);
   }
-  const int64_t n = 1 << 20;
-  const float expected = static_cast<float>(size * (size + 1) / 2);  // sum of rank + 1
-  for (;;) {
-    fleet::Tensor t(fleet::DataType::kF32, {n});
-    for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = static_cast<float>(rank + 1);
-    auto done = (*comm)->AllReduce({t}, fleet::ReduceOp::kSum);
-    absl::Status s =
-        done.ok() ? (*done)->Wait(fleet::Clock::now() + std::chrono::seconds(120)) : done.status();
-    if (!s.ok()) {
-      std::fprintf(stderr, "rank %d: %s\n", rank, std::string(s.message()).c_str());
-      return 1;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      if (t.data<float>()[i] != expected) return 2;
-    }
-  }
+  if (both) return Check(rank, size, *shm, *gloo);
+  return AllReduceLoop(rank, size, mode == "allreduce-loop" ? *gloo : *shm);
+}
+
+}  // namespace
+}  // namespace fleet
+
+int main(int argc, char** argv) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  return fleet::Main(argc, argv);
 }

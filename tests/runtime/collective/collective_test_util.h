@@ -1,20 +1,32 @@
 // Helpers for the collective tests: ranks as threads of the test process (Gloo's way of testing
-// collectives), each with its own store client and communicator, over 127.0.0.1 only.
+// collectives), each with its own store client and communicator (Gloo over 127.0.0.1 only, or
+// shared memory).
 #pragma once
 
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/shm_communicator.h"
 #include "runtime/collective/store.h"
+
+extern char** environ;
 
 namespace fleet::testing {
 
@@ -41,6 +53,83 @@ class TempFolder {
  private:
   std::string path_;
 };
+
+// Rank `rank`'s values for tensor `index` of a bucket: quarters of small integers, so that any
+// order of summing them is exact and results compare with ==.
+template <typename T>
+std::vector<T> ExactValues(int rank, int index, int64_t n) {
+  std::mt19937 rng(1000 * rank + index);
+  std::uniform_int_distribution<int> dist(-4000, 4000);
+  std::vector<T> v(n);
+  for (T& x : v) x = static_cast<T>(dist(rng)) / 4;
+  return v;
+}
+
+template <typename T>
+Tensor MakeTensor(DataType dtype, const std::vector<T>& values, std::vector<int64_t> shape) {
+  Tensor t(dtype, std::move(shape));
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  return t;
+}
+
+template <typename T>
+std::vector<T> Values(const Tensor& t) {
+  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
+}
+
+// A child process this test started; killed (SIGKILL) and reaped at the latest when destroyed.
+class ChildProcess {
+ public:
+  explicit ChildProcess(std::vector<std::string> args) {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ);
+    EXPECT_EQ(rc, 0) << "cannot start " << args[0];
+    if (rc != 0) pid_ = -1;
+  }
+  ~ChildProcess() { Kill(); }
+  pid_t pid() const { return pid_; }
+  // Kills the child and reaps it; returns its wait status.
+  int Kill() {
+    if (pid_ <= 0) return status_;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+  // Waits up to `timeout` for the child to exit (sleeping on a pidfd) and reaps it; returns its
+  // wait status, or kills it and returns -1 when it did not exit in time.
+  int Wait(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0) return status_;
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    pollfd p{fd, POLLIN, 0};
+    const bool exited = fd >= 0 && poll(&p, 1, static_cast<int>(timeout.count())) == 1;
+    if (fd >= 0) close(fd);
+    if (!exited) {
+      Kill();
+      return -1;
+    }
+    waitpid(pid_, &status_, 0);
+    pid_ = -1;
+    return status_;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+};
+
+// The names in /dev/shm, where a shared-memory transport that leaked would leave its segments.
+inline std::vector<std::string> DevShmEntries() {
+  std::vector<std::string> names;
+  std::error_code ignored;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ignored)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 // Runs fn(rank) for every rank on threads of its own and joins them all.
 inline void RunRanks(int size, const std::function<void(int)>& fn) {
@@ -77,24 +166,25 @@ inline std::vector<std::shared_ptr<Store>> MakeStores(StoreKind kind, int size,
   return stores;
 }
 
-// A group of `size` communicators joined concurrently, as separate ranks would; `tweak` adjusts
-// the options every rank uses. Empty (after test failures) when a rank could not join.
-class Group {
+// A group of `size` communicators of type Comm (created from Options) joined concurrently, as
+// separate ranks would; `tweak` adjusts the options every rank uses. Empty (after test failures)
+// when a rank could not join.
+template <typename Comm, typename Options>
+class BasicGroup {
  public:
-  Group(StoreKind kind, int size,
-        const std::function<void(GlooCommunicatorOptions&)>& tweak = nullptr) {
+  BasicGroup(StoreKind kind, int size, const std::function<void(Options&)>& tweak = nullptr) {
     std::vector<std::shared_ptr<Store>> stores = MakeStores(kind, size, folder_.path());
     if (static_cast<int>(stores.size()) != size) return;
     comms_.resize(size);
     RunRanks(size, [&](int rank) {
-      GlooCommunicatorOptions options;
+      Options options;
       options.rank = rank;
       options.size = size;
       options.store = stores[rank];
       options.rendezvous_timeout = std::chrono::seconds(20);
       options.timeout = std::chrono::seconds(20);
       if (tweak) tweak(options);
-      auto comm = GlooCommunicator::Create(options);
+      auto comm = Comm::Create(options);
       EXPECT_TRUE(comm.ok()) << "rank " << rank << ": " << comm.status();
       if (comm.ok()) comms_[rank] = *std::move(comm);
     });
@@ -104,13 +194,18 @@ class Group {
   }
   bool ok() const { return !comms_.empty(); }
   int size() const { return static_cast<int>(comms_.size()); }
-  GlooCommunicator& operator[](int rank) { return *comms_[rank]; }
-  std::shared_ptr<GlooCommunicator> shared(int rank) { return comms_[rank]; }
+  Comm& operator[](int rank) { return *comms_[rank]; }
+  std::shared_ptr<Comm> shared(int rank) { return comms_[rank]; }
+  // Drops the group's reference to `rank`'s communicator (destroying it unless shared).
+  void Close(int rank) { comms_[rank].reset(); }
 
  private:
   TempFolder folder_;
-  std::vector<std::shared_ptr<GlooCommunicator>> comms_;
+  std::vector<std::shared_ptr<Comm>> comms_;
 };
+
+using Group = BasicGroup<GlooCommunicator, GlooCommunicatorOptions>;
+using ShmGroup = BasicGroup<ShmCommunicator, ShmCommunicatorOptions>;
 
 // Waits for `event` (with a deadline) and returns its status.
 inline absl::Status Await(const absl::StatusOr<std::shared_ptr<Event>>& event,

@@ -1,0 +1,100 @@
+// ShmCommunicator: a Communicator for ranks that are processes (or threads) of one host, through
+// a shared-memory segment instead of sockets. NCCL and MPI have the same kind of path.
+//
+// Create() meets the other ranks through a Store (Rendezvous, then a check that all of them run
+// on this host: host_identity.h), after which rank 0 creates the segment (shm_segment.h: a
+// memfd, so no name is ever left behind) and the others map it. The segment holds one
+// synchronisation slot per rank (shm_sync.h: futexes, no spinning) and a staging area per rank,
+// split in two buffers so that one piece of a collective can be filled while the other is read.
+//
+// AllReduce moves a bucket through the staging areas in pieces of at most half the staging
+// bytes. Per piece each rank
+//   1. packs its elements into its buffer;               (all ranks: wait until all have packed)
+//   2. sums slice r of the piece over every rank's buffer into its own buffer (rank r);
+//                                                         (wait until all have summed)
+//   3. copies every reduced slice from its owner's buffer straight into its tensors, dividing
+//      by the rank count for a mean.
+// Step 2 adds in the order GlooCommunicator's allreduce adds (sum_order.h, per `algorithm`), so
+// results are bitwise equal to Gloo's, and therefore equal on every rank.
+// Broadcast goes through the root's buffers, AllGather through every rank's (lengths first),
+// Barrier is one synchronisation point. Every rank checks, at each piece, that the others are
+// in the same collective; a mismatch fails all of them with FAILED_PRECONDITION naming both.
+//
+// Failures: every wait has the timeout; a rank that does not come is named
+// (`allreduce: timed out after 5s waiting for rank 1 (shared memory; hint: ...)`), and one that
+// died, failed or closed is noticed within ShmSync::kSlice (UNAVAILABLE, naming it). After a
+// failure the communicator is unusable: later calls fail at once with that error.
+//
+// Ownership: the runtime shares the communicator (ExecutionEnv); it owns its mapping of the
+// segment, its store reference and its thread. Destroying it runs what is still queued (each
+// wait bounded by the timeout), tells the other ranks it left, and unmaps the segment, which
+// disappears with the last rank's mapping.
+// Thread safety: as Communicator.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/collective/communicator.h"
+#include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/ordered_worker.h"
+#include "runtime/collective/store.h"
+
+namespace fleet {
+
+struct ShmCommunicatorOptions {
+  int rank = 0;
+  int size = 1;
+  // Where the ranks meet; the same store (or the same server) for every rank.
+  std::shared_ptr<Store> store;
+  // The communicator's keys in the store start with it (different for groups sharing a store).
+  std::string prefix = "fleet/comm";
+  // How long Create waits for the other ranks, and one collective for the others.
+  std::chrono::milliseconds rendezvous_timeout{std::chrono::seconds(300)};
+  std::chrono::milliseconds timeout{std::chrono::seconds(300)};
+  // Bytes of staging area per rank (two buffers of half as much); larger buckets go through in
+  // pieces. The same on every rank.
+  size_t staging_bytes = size_t{4} << 20;
+  // Whose order of additions to follow: GlooCommunicator's with this algorithm.
+  AllReduceAlgorithm algorithm = AllReduceAlgorithm::kAuto;
+  // What this rank's host is, to be compared with the others'; empty: HostIdentity(). Tests set
+  // it to make ranks of one machine look like ranks of two.
+  std::string host_identity;
+};
+
+class ShmCommunicator final : public Communicator {
+ public:
+  // Joins the group: blocks until every rank has joined and mapped the segment, or fails naming
+  // what went wrong (a rank that never came, a rank on another host: FAILED_PRECONDITION).
+  static absl::StatusOr<std::shared_ptr<ShmCommunicator>> Create(ShmCommunicatorOptions options);
+  ~ShmCommunicator() override;
+
+  int rank() const override { return options_.rank; }
+  int size() const override { return options_.size; }
+  const char* transport() const override { return "shared memory"; }
+
+  absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
+                                                   ReduceOp op) override;
+  absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
+  absl::StatusOr<std::shared_ptr<Event>> AllGather(
+      std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;
+  absl::StatusOr<std::shared_ptr<Event>> Barrier() override;
+
+ private:
+  struct Impl;  // the segment and the collectives, touched only on the worker's thread
+  explicit ShmCommunicator(ShmCommunicatorOptions options);
+  // Queues `work` (collective `op`) on the worker. It runs unless an earlier collective failed,
+  // which then fails it too.
+  std::shared_ptr<Event> Queue(const char* op, std::function<absl::Status(Impl&)> work);
+
+  const ShmCommunicatorOptions options_;
+  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<OrderedWorker> worker_;  // destroyed first (see the destructor)
+};
+
+}  // namespace fleet
