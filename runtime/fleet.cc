@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "runtime/collective/communicator.h"
-#include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/create_communicator.h"
 #include "runtime/collective/register.h"
 #include "runtime/collective/store.h"
 
@@ -73,7 +73,16 @@ absl::Status Fleet::InitWorker() {
                         absl::StrCat(who, ": rendezvous store: ", store.status().message()));
   }
   store_ = *std::move(store);
-  GlooCommunicatorOptions comm;
+  CommunicatorOptions comm;
+  comm.transport = options_.transport;
+  if (std::optional<std::string> forced = ProcessEnvironment()(kTransportVariable)) {
+    absl::StatusOr<Transport> transport = ParseTransport(*forced);
+    if (!transport.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(who, ": ", kTransportVariable, ": ", transport.status().message()));
+    }
+    comm.transport = *transport;
+  }
   comm.rank = role_.index;
   comm.size = role_.num_workers;
   comm.store = store_;
@@ -85,7 +94,7 @@ absl::Status Fleet::InitWorker() {
   } else if (role_.num_workers > 1) {
     comm.host = host;  // the master's host is reachable, so its address family is right
   }
-  absl::StatusOr<std::shared_ptr<GlooCommunicator>> created = GlooCommunicator::Create(comm);
+  absl::StatusOr<std::shared_ptr<Communicator>> created = CreateCommunicator(comm);
   if (!created.ok()) {
     return absl::Status(created.status().code(),
                         absl::StrCat(who, ": ", created.status().message()));

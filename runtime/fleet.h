@@ -14,8 +14,10 @@
 //     FLEET_RETURN_IF_ERROR(fleet->StopWorker());
 //   }
 //
-// Collective jobs today: InitWorker connects a Communicator over Gloo (TCP) to every other
-// worker, meeting them at the role's master, where worker 0 serves the rendezvous store. The
+// Collective jobs today: InitWorker connects a Communicator to every other worker, meeting them
+// at the role's master, where worker 0 serves the rendezvous store: over shared memory when all
+// workers run on one host, over Gloo (TCP) otherwise, or as FLEET_COLLECTIVE_TRANSPORT=auto|shm|
+// gloo says (runtime/collective/create_communicator.h, docs/collectives.md). The
 // parameter-server half (InitServer, RunServer) follows with the ps strategy.
 //
 // Thread safety: one thread calls Init, InitWorker and StopWorker; env() and the role queries
@@ -29,18 +31,18 @@
 #include "absl/status/statusor.h"
 #include "executor/execution_env.h"
 #include "executor/kernel.h"
+#include "runtime/collective/create_communicator.h"
 #include "runtime/role_maker.h"
 
 namespace fleet {
-
-class Communicator;
-class Store;
 
 struct FleetOptions {
   // How long InitWorker waits for every worker to arrive.
   std::chrono::milliseconds rendezvous_timeout{std::chrono::seconds(300)};
   // How long one collective may wait for the other workers (a dead peer is reported after it).
   std::chrono::milliseconds collective_timeout{std::chrono::seconds(300)};
+  // Which transport carries the collectives; FLEET_COLLECTIVE_TRANSPORT, when set, wins.
+  Transport transport = Transport::kAuto;
 };
 
 class Fleet {
@@ -60,7 +62,7 @@ class Fleet {
   // Joins the other workers: worker 0 serves the rendezvous store at the role's master (a
   // free local port in a job of one), every worker connects a Communicator and installs it in
   // env(). Errors name what failed: a master address that cannot be bound or reached, a worker
-  // that never arrived.
+  // that never arrived, a FLEET_COLLECTIVE_TRANSPORT that is not auto, shm or gloo.
   absl::Status InitWorker();
 
   // The environment the worker's executors take (ExecutorOptions::env); holds the

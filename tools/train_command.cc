@@ -242,6 +242,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role));
     err << "fleet-run: " << role.DebugString() << "\n";
     FLEET_RETURN_IF_ERROR(fleet->InitWorker());
+    err << "fleet-run: " << role.Name() << ": collectives over "
+        << fleet->communicator()->transport() << "\n";
     options.env = fleet->env();
     options.shard_index = role.index;
     options.num_shards = role.num_workers;

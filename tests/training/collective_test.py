@@ -13,11 +13,13 @@ and checked:
     initializer (read with the onnx package, compared with NumPy);
   - the job has as many fleet.allreduce ops as the bucket size implies (1 KB: one per
     tensor that does not fit with its neighbours; 25 MB: one for the whole model);
-  - fleet-launch saved each rank's output under --log-dir.
+  - fleet-launch saved each rank's output under --log-dir;
+  - the collectives went over the transport asked for (--transport: auto, which on one host is
+    shared memory, or gloo; FLEET_COLLECTIVE_TRANSPORT), as each rank's log says.
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
        --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum
-       [--strategy collective|localsgd] [--keep]
+       [--strategy collective|localsgd] [--transport auto|shm|gloo] [--keep]
 """
 
 import argparse
@@ -41,8 +43,11 @@ STEPS = 12
 RANK_BATCH = 16
 
 
-def run(cmd, timeout=300):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+TRANSPORT_LOG = {"auto": "shared memory", "shm": "shared memory", "gloo": "gloo (tcp)"}
+
+
+def run(cmd, timeout=300, env=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         raise SystemExit(
             f"FAIL: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
@@ -89,20 +94,28 @@ def case(args, name, bucket_mb, work):
     run([args.fleet_transpile, model, "-o", job, "--strategy", args.strategy, "--bucket-mb",
          str(bucket_mb)] + extra + common)
     logs = os.path.join(work, "logs")
+    env = dict(os.environ, FLEET_COLLECTIVE_TRANSPORT=args.transport)
     run([args.fleet_launch, "--nproc", "2", "--log-dir", logs, "--", args.fleet_run, job,
          "--data", data, "--batch", str(RANK_BATCH), "--steps", str(STEPS), "--metrics-out",
-         os.path.join(work, "rank{rank}.jsonl"), "--export", os.path.join(work, "coll.onnx")])
+         os.path.join(work, "rank{rank}.jsonl"), "--export", os.path.join(work, "coll.onnx")],
+        env=env)
 
     failures = []
-    for log in ("worker.0.log", "worker.1.log"):
-        if not os.path.isfile(os.path.join(logs, log)):
+    for rank in (0, 1):
+        log = os.path.join(logs, f"worker.{rank}.log")
+        if not os.path.isfile(log):
             failures.append(f"fleet-launch wrote no {log}")
+            continue
+        want_line = f"worker.{rank}: collectives over {TRANSPORT_LOG[args.transport]}"
+        with open(log) as f:
+            if want_line not in f.read():
+                failures.append(f"{log} does not say '{want_line}'")
 
     want = np.array(losses(os.path.join(work, "single.jsonl")))
     ranks = [np.array(losses(os.path.join(work, f"rank{r}.jsonl"))) for r in (0, 1)]
     got = (ranks[0] + ranks[1]) / 2
     worst = np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3))
-    print(f"{name} {args.strategy} bucket {bucket_mb} MB: loss step 1 {want[0]:.6f}, step {STEPS} "
+    print(f"{name} {args.strategy} ({args.transport}) bucket {bucket_mb} MB: loss step 1 {want[0]:.6f}, step {STEPS} "
           f"{want[-1]:.6f}; worst relative difference of the ranks' mean {worst:.2e}")
     if not worst < 1e-4:
         failures.append(f"losses differ: single {want.tolist()} vs ranks' mean {got.tolist()}")
@@ -129,6 +142,7 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--case", choices=sorted(CASES), required=True)
     parser.add_argument("--strategy", choices=["collective", "localsgd"], default="collective")
+    parser.add_argument("--transport", choices=sorted(TRANSPORT_LOG), default="auto")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
