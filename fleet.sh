@@ -3,7 +3,8 @@
 #   ./fleet.sh test   install what is missing, build, and run every test (CI runs exactly this)
 #   ./fleet.sh demo   build, then run the demo job on built-in defaults
 # Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
-#        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch).
+#        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch),
+#        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
 
@@ -81,12 +82,14 @@ run_tests() {
 }
 
 # The IR, importer, file-reader, job-folder, executor (ops in flight, sub-blocks) and collective
-# (stores fed garbage, ranks as threads, a killed peer) tests again under AddressSanitizer and
+# (stores fed garbage, ranks as threads and processes over Gloo and shared memory, killed peers)
+# tests again under AddressSanitizer and
 # UndefinedBehaviorSanitizer, over the corpus of broken files in tests/corpus.
 SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test npy_test
                  data_reader_test data_npy_test data_criteo_test data_multislot_test data_open_test
                  checkpoint_test metrics_test job_test async_executor_test sub_block_test
-                 collective_store_test collective_communicator_test collective_failure_test)
+                 collective_store_test collective_communicator_test collective_failure_test
+                 shm_communicator_test shm_failure_test)
 sanitize() {
   local dir="$BUILD-asan"
   log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"
@@ -155,6 +158,17 @@ bench_train() {
     --bin-dir "$BUILD/tools" "$@"
 }
 
+# Allreduce over shared memory and Gloo beside torch.distributed's Gloo (Debian's python3-torch,
+# run by /usr/bin/python3) and loopback TCP; arguments go to bench/allreduce_bench.py.
+bench_allreduce() {
+  if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
+    mapfile -t bench_packages < <(read_list debian-bench.txt)
+    apt_install_missing "${bench_packages[@]}"
+  fi
+  /usr/bin/python3 "$ROOT/bench/allreduce_bench.py" \
+    --bench "$BUILD/bench/fleet-bench-allreduce" "$@"
+}
+
 case "${1:-}" in
   test) timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize ;;
   demo) setup; build; demo ;;
@@ -163,6 +177,7 @@ case "${1:-}" in
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   bench-train) shift; setup; build; bench_train "$@" ;;
+  bench-allreduce) shift; setup; build; bench_allreduce "$@" ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
     exit 2

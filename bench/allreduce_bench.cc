@@ -1,17 +1,22 @@
-// fleet-bench-allreduce: GlooCommunicator's in-place allreduce (sum), nccl-tests style, with its
-// ranks as threads of this process over 127.0.0.1 (a TcpStore on a free port), and beside it the
-// peer every rank's traffic is bounded by: the same bytes exchanged both ways over one raw
-// loopback TCP connection between two threads.
+// fleet-bench-allreduce: a Communicator's in-place allreduce (sum), nccl-tests style, over Gloo's
+// TCP transport or shared memory, with its ranks as threads of this process or as processes
+// (this program started again as each peer), meeting at a TcpStore on a free 127.0.0.1 port;
+// and beside it the peer every rank's traffic over TCP is bounded by: the same bytes exchanged
+// both ways over one raw loopback TCP connection between two threads.
 //
-//   fleet-bench-allreduce --ranks 2 --min-bytes 1K --max-bytes 256M --algorithm auto
+//   fleet-bench-allreduce --ranks 2 --transport shm --processes --min-bytes 1K --max-bytes 256M
 //
-// One row per size (doubling): bytes, elements, type, time per call (median of the timed
-// calls), algbw = bytes / time, busbw = algbw * 2(n-1)/n (what each rank's link carried), the
-// elements that came out wrong on any rank, and the raw TCP exchange's bandwidth for the same
-// bytes.
+// One row per size (doubling): bytes, elements, type, time per call (the median of the timed
+// calls, each started right after a barrier and timed on rank 0), algbw = bytes / time, busbw =
+// algbw * 2(n-1)/n (what each rank's link carried), the elements that came out wrong on any rank,
+// and the raw TCP exchange's bandwidth for the same bytes. Exits 1 when any element was wrong.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,13 +29,32 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
 #include "runtime/collective/gloo_communicator.h"
+#include "runtime/collective/shm_communicator.h"
 #include "tools/version.h"
+
+extern char** environ;
 
 namespace fleet {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  int ranks = 2;
+  std::string min_bytes = "1K";
+  std::string max_bytes = "256M";
+  std::string algorithm = "auto";
+  std::string transport = "gloo";
+  bool processes = false;
+  int max_iters = 50;
+  std::string staging = "4M";  // shm: staging bytes per rank
+  // Set in the peers this program starts: their rank and the leader's store port.
+  int peer_rank = -1;
+  int store_port = 0;
+};
 
 std::string CpuName() {
   std::ifstream in("/proc/cpuinfo");
@@ -48,6 +72,27 @@ int ItersFor(double seconds_per_call, int max_iters) {
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// "1K", "256M", "4096" -> bytes; -1 when it is not a size.
+int64_t ParseBytes(const std::string& text) {
+  int64_t scale = 1;
+  std::string digits = text;
+  if (!text.empty() && (text.back() == 'K' || text.back() == 'M')) {
+    scale = text.back() == 'K' ? 1024 : 1024 * 1024;
+    digits.pop_back();
+  }
+  try {
+    return std::stoll(digits) * scale;
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+AllReduceAlgorithm AlgorithmOf(const std::string& name) {
+  return name == "ring"    ? AllReduceAlgorithm::kRing
+         : name == "bcube" ? AllReduceAlgorithm::kBcube
+                           : AllReduceAlgorithm::kAuto;
 }
 
 // Seconds for two threads to exchange `bytes` both ways over one loopback TCP connection (the
@@ -105,101 +150,205 @@ double TcpExchangeSeconds(size_t bytes, int iters) {
   return Median(times);
 }
 
-int Run(int ranks, int64_t min_bytes, int64_t max_bytes, AllReduceAlgorithm algorithm,
-        int max_iters) {
-  auto server = TcpStore::Serve("127.0.0.1", 0);
-  if (!server.ok()) {
-    std::fprintf(stderr, "fleet-bench-allreduce: %s\n",
-                 std::string(server.status().message()).c_str());
-    return 1;
+absl::StatusOr<std::shared_ptr<Communicator>> Join(const BenchOptions& o, int rank,
+                                                   std::shared_ptr<Store> store) {
+  if (o.transport == "shm") {
+    ShmCommunicatorOptions options;
+    options.rank = rank;
+    options.size = o.ranks;
+    options.store = std::move(store);
+    options.algorithm = AlgorithmOf(o.algorithm);
+    options.staging_bytes = static_cast<size_t>(ParseBytes(o.staging));
+    FLEET_ASSIGN_OR_RETURN(std::shared_ptr<ShmCommunicator> comm, ShmCommunicator::Create(options));
+    return std::shared_ptr<Communicator>(std::move(comm));
   }
-  std::vector<std::shared_ptr<Store>> stores;
-  const int port = (*server)->port();
-  stores.push_back(*std::move(server));
-  for (int r = 1; r < ranks; ++r) {
-    auto client = TcpStore::Connect("127.0.0.1", port, std::chrono::seconds(10));
-    if (!client.ok()) return 1;
-    stores.push_back(*std::move(client));
-  }
-  std::vector<std::shared_ptr<GlooCommunicator>> comms(ranks);
-  std::vector<std::thread> joiners;
-  for (int r = 0; r < ranks; ++r) {
-    joiners.emplace_back([&, r] {
-      GlooCommunicatorOptions options;
-      options.rank = r;
-      options.size = ranks;
-      options.store = stores[r];
-      options.algorithm = algorithm;
-      auto comm = GlooCommunicator::Create(options);
-      if (comm.ok())
-        comms[r] = *std::move(comm);
-      else
-        std::fprintf(stderr, "%s\n", std::string(comm.status().message()).c_str());
-    });
-  }
-  for (std::thread& t : joiners) t.join();
-  for (const auto& c : comms) {
-    if (c == nullptr) return 1;
-  }
+  GlooCommunicatorOptions options;
+  options.rank = rank;
+  options.size = o.ranks;
+  options.store = std::move(store);
+  options.algorithm = AlgorithmOf(o.algorithm);
+  FLEET_ASSIGN_OR_RETURN(std::shared_ptr<GlooCommunicator> comm, GlooCommunicator::Create(options));
+  return std::shared_ptr<Communicator>(std::move(comm));
+}
 
-  std::printf("# fleet-bench-allreduce: %d ranks as threads of one process, 127.0.0.1, Gloo TCP\n",
-              ranks);
+absl::Status Await(const absl::StatusOr<std::shared_ptr<Event>>& event) {
+  if (!event.ok()) return event.status();
+  return (*event)->Wait(Clock::now() + std::chrono::seconds(300));
+}
+
+void PrintHeader(const BenchOptions& o) {
+  const std::string transport = o.transport == "shm" ? "shared memory (staging " + o.staging +
+                                                           " per rank; Gloo's order of additions)"
+                                                     : "Gloo TCP";
+  std::printf("# fleet-bench-allreduce: %d ranks as %s, 127.0.0.1, %s\n", o.ranks,
+              o.processes ? "processes" : "threads of one process", transport.c_str());
   std::printf("# machine: %s, %u hardware threads; algorithm: %s\n", CpuName().c_str(),
               std::thread::hardware_concurrency(),
-              algorithm == AllReduceAlgorithm::kAuto   ? "auto (bcube <= 1 MiB < ring)"
-              : algorithm == AllReduceAlgorithm::kRing ? "ring"
-                                                       : "bcube");
+              o.algorithm == "auto" ? "auto (bcube <= 1 MiB < ring)" : o.algorithm.c_str());
   std::printf(
-      "# in-place sum of f32; time is the median call; peer: the same bytes exchanged "
-      "both ways over one raw loopback TCP connection\n");
+      "# in-place sum of f32; time is the median call, each after a barrier, on rank 0; peer: "
+      "the same bytes exchanged both ways over one raw loopback TCP connection\n");
   std::printf("%12s %12s %5s %12s %10s %10s %8s %14s\n", "size(B)", "count", "type", "time(us)",
               "algbw(GB/s)", "busbw(GB/s)", "#wrong", "tcp-peer(GB/s)");
+  std::fflush(stdout);
+}
 
-  const double bus_factor = 2.0 * (ranks - 1) / ranks;
+// One rank's part of the benchmark, the same on every rank; rank 0 prints the table. DATA_LOSS
+// when an element came out wrong on any rank.
+absl::Status RankLoop(const BenchOptions& o, int rank, Communicator& comm) {
+  const int64_t min_bytes = ParseBytes(o.min_bytes), max_bytes = ParseBytes(o.max_bytes);
+  const bool leader = rank == 0;
+  if (leader) PrintHeader(o);
+  const double bus_factor = 2.0 * (o.ranks - 1) / o.ranks;
+  int64_t wrong_anywhere = 0;
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
     const int64_t count = bytes / static_cast<int64_t>(sizeof(float));
-    std::vector<Tensor> tensors;
-    for (int r = 0; r < ranks; ++r)
-      tensors.emplace_back(DataType::kF32, std::vector<int64_t>{count});
-    // One call per rank, all ranks at once; returns the slowest rank's seconds.
-    auto call = [&]() {
-      std::vector<double> seconds(ranks);
-      std::vector<std::thread> threads;
-      for (int r = 0; r < ranks; ++r) {
-        threads.emplace_back([&, r] {
-          auto t0 = SteadyClock::now();
-          auto done = comms[r]->AllReduce({tensors[r]}, ReduceOp::kSum);
-          absl::Status s =
-              done.ok() ? (*done)->Wait(Clock::now() + std::chrono::seconds(300)) : done.status();
-          if (!s.ok()) std::fprintf(stderr, "rank %d: %s\n", r, std::string(s.message()).c_str());
-          seconds[r] = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-        });
-      }
-      for (std::thread& t : threads) t.join();
-      return *std::max_element(seconds.begin(), seconds.end());
+    Tensor tensor(DataType::kF32, {count});
+    std::fill_n(tensor.data<float>(), count, 0.f);
+    auto call = [&]() -> absl::StatusOr<double> {
+      FLEET_RETURN_IF_ERROR(Await(comm.Barrier()));
+      const auto t0 = SteadyClock::now();
+      FLEET_RETURN_IF_ERROR(Await(comm.AllReduce({tensor}, ReduceOp::kSum)));
+      return std::chrono::duration<double>(SteadyClock::now() - t0).count();
     };
-    const double first = call();  // warm-up, also sizes the run
-    const int iters = ItersFor(first, max_iters);
+    // The warm-up call also sizes the run; rank 0's measure decides for every rank.
+    FLEET_ASSIGN_OR_RETURN(double first, call());
+    Tensor first_seconds = Tensor::Scalar<double>(DataType::kF64, first);
+    FLEET_RETURN_IF_ERROR(Await(comm.Broadcast({first_seconds}, 0)));
+    const int iters = ItersFor(*first_seconds.data<double>(), o.max_iters);
     std::vector<double> times;
-    for (int i = 0; i < iters; ++i) times.push_back(call());
-    const double t = Median(times);
-
-    // Correctness: rank r holds r + 1 everywhere; the sum is n(n+1)/2.
-    for (int r = 0; r < ranks; ++r) std::fill_n(tensors[r].data<float>(), count, r + 1.0f);
-    call();
-    const float expected = static_cast<float>(ranks * (ranks + 1) / 2);
-    int64_t wrong = 0;
-    for (int r = 0; r < ranks; ++r) {
-      const float* p = tensors[r].data<float>();
-      for (int64_t i = 0; i < count; ++i) wrong += p[i] != expected;
+    for (int i = 0; i < iters; ++i) {
+      FLEET_ASSIGN_OR_RETURN(double t, call());
+      times.push_back(t);
     }
+
+    // Correctness: rank r holds r + 1 everywhere; the sum is n(n+1)/2. Every rank counts its
+    // wrong elements, and the counts are gathered.
+    std::fill_n(tensor.data<float>(), count, rank + 1.0f);
+    FLEET_RETURN_IF_ERROR(call().status());
+    const float expected = static_cast<float>(o.ranks * (o.ranks + 1) / 2);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < count; ++i) wrong += tensor.data<float>()[i] != expected;
+    auto counts = std::make_shared<std::vector<std::string>>();
+    FLEET_RETURN_IF_ERROR(Await(comm.AllGather(std::to_string(wrong), counts)));
+    int64_t all_wrong = 0;
+    for (const std::string& c : *counts) all_wrong += std::stoll(c);
+    wrong_anywhere += all_wrong;
+    if (!leader) continue;
+    const double t = Median(times);
     const double algbw = static_cast<double>(bytes) / t / 1e9;
     const double peer = TcpExchangeSeconds(static_cast<size_t>(bytes), std::min(iters, 20));
     std::printf("%12lld %12lld %5s %12.1f %10.3f %10.3f %8lld %14.3f\n",
                 static_cast<long long>(bytes), static_cast<long long>(count), "f32", t * 1e6, algbw,
-                algbw * bus_factor, static_cast<long long>(wrong),
+                algbw * bus_factor, static_cast<long long>(all_wrong),
                 peer > 0 ? static_cast<double>(bytes) / peer / 1e9 : 0.0);
     std::fflush(stdout);
+  }
+  FLEET_RETURN_IF_ERROR(Await(comm.Barrier()));
+  if (wrong_anywhere > 0) {
+    return absl::DataLossError(
+        absl::StrCat(wrong_anywhere, " elements came out wrong (the #wrong column)"));
+  }
+  return absl::OkStatus();
+}
+
+// A peer process this program started; killed and reaped at the latest when destroyed.
+class Peer {
+ public:
+  Peer(const BenchOptions& o, int rank, int port) {
+    // The leader's options, flag by flag, and the peer's own rank.
+    const std::vector<std::pair<const char*, std::string>> flags = {
+        {"--ranks", std::to_string(o.ranks)},
+        {"--min-bytes", o.min_bytes},
+        {"--max-bytes", o.max_bytes},
+        {"--algorithm", o.algorithm},
+        {"--transport", o.transport},
+        {"--staging", o.staging},
+        {"--max-iters", std::to_string(o.max_iters)},
+        {"--peer-rank", std::to_string(rank)},
+        {"--store-port", std::to_string(port)}};
+    std::vector<std::string> args = {"/proc/self/exe"};
+    for (const auto& [flag, value] : flags) {
+      args.push_back(flag);
+      args.push_back(value);
+    }
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) pid_ = -1;
+  }
+  ~Peer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  bool started() const { return pid_ > 0; }
+  // Waits for the peer to end (it ends after the last size, or when its collectives fail);
+  // true when it exited with 0.
+  bool Finish() {
+    int status = 0;
+    const bool reaped = waitpid(pid_, &status, 0) == pid_;
+    pid_ = -1;
+    return reaped && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "fleet-bench-allreduce: error: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+// A peer: joins the leader's store and runs its part.
+int RunPeer(const BenchOptions& o) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the leader
+  auto store = TcpStore::Connect("127.0.0.1", o.store_port, std::chrono::seconds(60));
+  if (!store.ok()) return Fail(store.status());
+  auto comm = Join(o, o.peer_rank, *std::move(store));
+  if (!comm.ok()) return Fail(comm.status());
+  absl::Status s = RankLoop(o, o.peer_rank, **comm);
+  return s.ok() ? 0 : Fail(s);
+}
+
+int Run(const BenchOptions& o) {
+  auto server = TcpStore::Serve("127.0.0.1", 0);
+  if (!server.ok()) return Fail(server.status());
+  const int port = (*server)->port();
+  std::vector<std::shared_ptr<Store>> stores;
+  stores.push_back(*std::move(server));
+  if (o.processes) {
+    std::vector<std::unique_ptr<Peer>> peers;
+    for (int r = 1; r < o.ranks; ++r) {
+      peers.push_back(std::make_unique<Peer>(o, r, port));
+      if (!peers.back()->started()) return Fail(absl::InternalError("cannot start a peer"));
+    }
+    auto comm = Join(o, 0, stores[0]);
+    if (!comm.ok()) return Fail(comm.status());
+    absl::Status s = RankLoop(o, 0, **comm);
+    if (!s.ok()) return Fail(s);
+    bool all = true;
+    for (auto& peer : peers) all = peer->Finish() && all;
+    return all ? 0 : Fail(absl::InternalError("a peer failed (its error is above)"));
+  }
+  for (int r = 1; r < o.ranks; ++r) {
+    auto client = TcpStore::Connect("127.0.0.1", port, std::chrono::seconds(10));
+    if (!client.ok()) return Fail(client.status());
+    stores.push_back(*std::move(client));
+  }
+  std::vector<absl::Status> results(o.ranks);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < o.ranks; ++r) {
+    ranks.emplace_back([&, r] {
+      auto comm = Join(o, r, stores[r]);
+      results[r] = comm.ok() ? RankLoop(o, r, **comm) : comm.status();
+    });
+  }
+  for (std::thread& t : ranks) t.join();
+  for (const absl::Status& s : results) {
+    if (!s.ok()) return Fail(s);
   }
   return 0;
 }
@@ -208,40 +357,28 @@ int Run(int ranks, int64_t min_bytes, int64_t max_bytes, AllReduceAlgorithm algo
 }  // namespace fleet
 
 int main(int argc, char** argv) {
-  CLI::App app("GlooCommunicator allreduce bandwidth, nccl-tests style");
-  int ranks = 2;
-  std::string min_bytes = "1K", max_bytes = "256M", algorithm = "auto";
-  int max_iters = 50;
-  app.add_option("--ranks", ranks, "ranks (threads of this process)")->check(CLI::Range(2, 64));
-  app.add_option("--min-bytes", min_bytes, "smallest size (K, M suffixes)");
-  app.add_option("--max-bytes", max_bytes, "largest size (K, M suffixes)");
-  app.add_option("--algorithm", algorithm, "auto, ring or bcube")
+  CLI::App app("A Communicator's allreduce bandwidth, nccl-tests style");
+  fleet::BenchOptions o;
+  app.add_option("--ranks", o.ranks, "ranks")->check(CLI::Range(2, 64));
+  app.add_option("--min-bytes", o.min_bytes, "smallest size (K, M suffixes)");
+  app.add_option("--max-bytes", o.max_bytes, "largest size (K, M suffixes)");
+  app.add_option("--algorithm", o.algorithm, "Gloo's algorithm (shm: whose order of additions)")
       ->check(CLI::IsMember({"auto", "ring", "bcube"}));
-  app.add_option("--max-iters", max_iters, "most timed calls per size")
+  app.add_option("--transport", o.transport, "gloo (TCP) or shm (shared memory)")
+      ->check(CLI::IsMember({"gloo", "shm"}));
+  app.add_option("--staging", o.staging, "shm: staging bytes per rank (K, M suffixes)");
+  app.add_flag("--processes", o.processes, "ranks as processes (this program started again)");
+  app.add_option("--max-iters", o.max_iters, "most timed calls per size")
       ->check(CLI::Range(3, 10000));
+  app.add_option("--peer-rank", o.peer_rank)->group("");  // set for the peers it starts
+  app.add_option("--store-port", o.store_port)->group("");
   app.set_version_flag("--version", [] { return fleet::VersionText("fleet-bench-allreduce"); });
   CLI11_PARSE(app, argc, argv);
-  auto parse = [](const std::string& text) -> int64_t {
-    int64_t scale = 1;
-    std::string digits = text;
-    if (!text.empty() && (text.back() == 'K' || text.back() == 'M')) {
-      scale = text.back() == 'K' ? 1024 : 1024 * 1024;
-      digits.pop_back();
-    }
-    try {
-      return std::stoll(digits) * scale;
-    } catch (const std::exception&) {
-      return -1;
-    }
-  };
-  const int64_t lo = parse(min_bytes), hi = parse(max_bytes);
-  if (lo < 4 || hi < lo) {
+  const int64_t lo = fleet::ParseBytes(o.min_bytes), hi = fleet::ParseBytes(o.max_bytes);
+  if (lo < 4 || hi < lo || fleet::ParseBytes(o.staging) < 0) {
     std::fprintf(stderr, "fleet-bench-allreduce: error: sizes %s..%s; expected 4 <= min <= max\n",
-                 min_bytes.c_str(), max_bytes.c_str());
+                 o.min_bytes.c_str(), o.max_bytes.c_str());
     return 2;
   }
-  const fleet::AllReduceAlgorithm a = algorithm == "ring"    ? fleet::AllReduceAlgorithm::kRing
-                                      : algorithm == "bcube" ? fleet::AllReduceAlgorithm::kBcube
-                                                             : fleet::AllReduceAlgorithm::kAuto;
-  return fleet::Run(ranks, lo, hi, a, max_iters);
+  return o.peer_rank >= 0 ? fleet::RunPeer(o) : fleet::Run(o);
 }
