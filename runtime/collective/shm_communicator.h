@@ -8,12 +8,14 @@
 // split in two buffers so that one piece of a collective can be filled while the other is read.
 //
 // AllReduce moves a bucket through the staging areas in pieces of at most half the staging
-// bytes. Per piece each rank
-//   1. packs its elements into its buffer;               (all ranks: wait until all have packed)
-//   2. sums slice r of the piece over every rank's buffer into its own buffer (rank r);
-//                                                         (wait until all have summed)
+// bytes, cut in n slices of whole cache lines. Per piece rank r
+//   1. packs the slices the other ranks sum into its buffer;    (wait until all have packed)
+//   2. sums slice r over every rank's buffer, its own part read straight from its tensors, into
+//      its own buffer;                                          (wait until all have summed)
 //   3. copies every reduced slice from its owner's buffer straight into its tensors, dividing
 //      by the rank count for a mean.
+// That is one read of the bucket and one write of the result, with the exchange in between
+// staying in the caches; the two buffers let the next piece be packed while others still read.
 // Step 2 adds in the order GlooCommunicator's allreduce adds (sum_order.h, per `algorithm`), so
 // results are bitwise equal to Gloo's, and therefore equal on every rank.
 // Broadcast goes through the root's buffers, AllGather through every rank's (lengths first),
