@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <random>
@@ -120,15 +121,34 @@ class ChildProcess {
   int status_ = 0;
 };
 
-// The names in /dev/shm, where a shared-memory transport that leaked would leave its segments.
-inline std::vector<std::string> DevShmEntries() {
+// The names in /dev/shm that a Fleet process could have left there (containing "fleet": other
+// programs on the machine may come and go meanwhile).
+inline std::vector<std::string> FleetDevShmEntries() {
   std::vector<std::string> names;
   std::error_code ignored;
   for (const auto& entry : std::filesystem::directory_iterator("/dev/shm", ignored)) {
-    names.push_back(entry.path().filename().string());
+    const std::string name = entry.path().filename().string();
+    std::string lower = name;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    if (lower.find("fleet") != std::string::npos) names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+// The files this process maps the collective segment from (lines of /proc/self/maps naming
+// "fleet-collective", without their addresses); each should be "/memfd:fleet-collective
+// (deleted)": a file without a name in any folder.
+inline std::vector<std::string> SegmentMappings() {
+  std::vector<std::string> files;
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    const size_t at = line.find('/');
+    if (line.find("fleet-collective") != std::string::npos && at != std::string::npos) {
+      files.push_back(line.substr(at));
+    }
+  }
+  return files;
 }
 
 // Runs fn(rank) for every rank on threads of its own and joins them all.

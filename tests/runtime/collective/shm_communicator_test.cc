@@ -426,21 +426,24 @@ int OpenSegmentDescriptors() {
   return found;
 }
 
-TEST(ShmCommunicatorTest, NothingIsLeftInDevShmOrOpen) {
-  const std::vector<std::string> before = testing::DevShmEntries();
+TEST(ShmCommunicatorTest, TheSegmentHasNoNameAndGoesWithTheLastRank) {
+  const std::vector<std::string> before = testing::FleetDevShmEntries();
   {
     ShmGroup group(StoreKind::kTcp, 4);
     ASSERT_TRUE(group.ok());
-    // Once every rank has mapped the segment, no descriptor (and no name) remains.
+    // Four mappings (one per rank) of a memfd, which no folder names; once every rank has mapped
+    // it, no descriptor remains either.
+    EXPECT_EQ(testing::SegmentMappings(),
+              std::vector<std::string>(4, "/memfd:fleet-collective (deleted)"));
     EXPECT_EQ(OpenSegmentDescriptors(), 0);
     RunRanks(4, [&](int rank) {
       Tensor t = MakeTensor(DataType::kF32, std::vector<float>(10, 1.f), {10});
       EXPECT_TRUE(Await(group[rank].AllReduce({t}, ReduceOp::kSum)).ok());
       EXPECT_EQ(Values<float>(t), std::vector<float>(10, 4.f));
     });
-    EXPECT_EQ(testing::DevShmEntries(), before);
   }
-  EXPECT_EQ(testing::DevShmEntries(), before);
+  EXPECT_EQ(testing::SegmentMappings(), std::vector<std::string>());
+  EXPECT_EQ(testing::FleetDevShmEntries(), before);
   EXPECT_EQ(OpenSegmentDescriptors(), 0);
 }
 

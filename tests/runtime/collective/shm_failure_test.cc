@@ -52,14 +52,14 @@ std::vector<int> RunPeers(int size, const std::string& mode) {
 class ShmProcessesTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(ShmProcessesTest, RanksAsProcessesAgreeWithClosedFormsAndGloo) {
-  const std::vector<std::string> before = testing::DevShmEntries();
+  const std::vector<std::string> before = testing::FleetDevShmEntries();
   const std::vector<int> statuses = RunPeers(GetParam(), "shm-check");
   ASSERT_EQ(statuses.size(), static_cast<size_t>(GetParam()));
   for (size_t r = 0; r < statuses.size(); ++r) {
     EXPECT_TRUE(WIFEXITED(statuses[r]) && WEXITSTATUS(statuses[r]) == 0)
         << "rank " << r << " ended with wait status " << statuses[r] << " (see its stderr above)";
   }
-  EXPECT_EQ(testing::DevShmEntries(), before);
+  EXPECT_EQ(testing::FleetDevShmEntries(), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Ranks, ShmProcessesTest, ::testing::Values(2, 3, 4),
@@ -133,7 +133,7 @@ TEST(ShmFailureTest, ARankThatClosesWhileOthersWaitIsNamed) {
 // Rank 0 here, ranks 1 .. size-1 in child processes allreducing in a loop over shared memory;
 // `victim` is killed while rank 0's allreduce is in flight. Returns the error rank 0 ends with.
 absl::Status KillOnePeerMidAllReduce(int size, int victim) {
-  const std::vector<std::string> before = testing::DevShmEntries();
+  const std::vector<std::string> before = testing::FleetDevShmEntries();
   auto store = TcpStore::Serve("127.0.0.1", 0);
   EXPECT_TRUE(store.ok()) << store.status();
   if (!store.ok()) return store.status();
@@ -190,7 +190,8 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
               HasSubstr("barrier: not run; an earlier collective failed: allreduce: "));
   peers.clear();
   comm->reset();
-  EXPECT_EQ(testing::DevShmEntries(), before);
+  EXPECT_EQ(testing::FleetDevShmEntries(), before);
+  EXPECT_EQ(testing::SegmentMappings(), std::vector<std::string>());
   return s;
 }
 
