@@ -21,6 +21,9 @@ namespace fleet {
 namespace {
 
 constexpr size_t kLine = 64;
+// Buffers per rank: piece g uses buffer g % kBuffers, and a rank reads a piece's buffers at the
+// latest until it has filled the piece after next, so the third one is always free to fill.
+constexpr int kBuffers = 3;
 // The smallest staging area: room for a piece of a few cache lines per rank.
 constexpr size_t kMinStagingBytes = 4096;
 
@@ -87,7 +90,7 @@ size_t RoundDown(size_t value, size_t multiple) { return value / multiple * mult
 // The segment and the collectives over it; used on the worker's thread only (after Connect).
 struct ShmCommunicator::Impl {
   explicit Impl(const ShmCommunicatorOptions& o)
-      : options(o), buffer_bytes(RoundDown(o.staging_bytes / 2, kLine) - kLine) {}
+      : options(o), buffer_bytes(RoundDown(o.staging_bytes / kBuffers, kLine) - kLine) {}
 
   // Meets the other ranks and maps the segment; errors start with "rank N: ".
   absl::Status Connect();
@@ -97,33 +100,36 @@ struct ShmCommunicator::Impl {
   absl::Status AllGather(const std::string& local, std::vector<std::string>& gathered);
   absl::Status Barrier();
 
-  // Starts a piece: waits until no rank reads this rank's buffer of two pieces ago any more
-  // (every rank has passed the first point of the previous piece), then claims it with
-  // `header`. Returns the buffer's index.
+  // Every piece has one synchronisation point: each rank passes it once it has filled its
+  // buffer of the piece (and, in an allreduce, summed its slice of the piece before).
+  //
+  // Starts a piece: waits until every rank has filled the previous piece, after which none reads
+  // this rank's buffer of three pieces ago any more; then claims the buffer with `header`.
+  // Returns the buffer's index.
   absl::StatusOr<int> Begin(PieceHeader header);
-  // Passes the point at which this rank's buffer of the piece is filled.
+  // Passes the piece's point; returns this rank's count of points passed.
   uint32_t Filled() { return last_filled = sync->Arrive(); }
   // Checks that `rank` (every other rank when -1) is in the same piece of the same collective.
   absl::Status CheckPeers(int b, const PieceHeader& mine, int only = -1) const;
 
   char* Buffer(int rank, int b) const {
     return segment->data() + options.size * sizeof(ShmRankSlot) +
-           static_cast<size_t>(2 * rank + b) * (kLine + buffer_bytes);
+           static_cast<size_t>(kBuffers * rank + b) * (kLine + buffer_bytes);
   }
   PieceHeader* Header(int rank, int b) const {
     return reinterpret_cast<PieceHeader*>(Buffer(rank, b));
   }
   char* Data(int rank, int b) const { return Buffer(rank, b) + kLine; }
   size_t SegmentBytes() const {
-    return options.size * (sizeof(ShmRankSlot) + 2 * (kLine + buffer_bytes));
+    return options.size * (sizeof(ShmRankSlot) + kBuffers * (kLine + buffer_bytes));
   }
 
   const ShmCommunicatorOptions& options;
-  const size_t buffer_bytes;            // data bytes of each of a rank's two buffers
+  const size_t buffer_bytes;            // data bytes of each of a rank's buffers
   std::unique_ptr<ShmSegment> segment;  // null in a group of one
   std::unique_ptr<ShmSync> sync;
-  uint32_t last_filled = 0;  // this rank's count of points at the previous piece's first one
-  uint64_t pieces = 0;       // pieces so far: the parity picks the buffer
+  uint32_t last_filled = 0;  // this rank's count of points at its previous piece
+  uint64_t pieces = 0;       // pieces so far: picks the buffer
   absl::Status failed;       // the first failure of a collective
 };
 
@@ -193,7 +199,7 @@ absl::Status ShmCommunicator::Impl::ConnectSteps() {
 
 absl::StatusOr<int> ShmCommunicator::Impl::Begin(PieceHeader header) {
   FLEET_RETURN_IF_ERROR(sync->WaitAll(last_filled, options.timeout, KindName(header.kind)));
-  const int b = static_cast<int>(pieces % 2);
+  const int b = static_cast<int>(pieces % kBuffers);
   header.piece = pieces++;
   *Header(options.rank, b) = header;
   return b;
@@ -220,48 +226,75 @@ absl::Status ShmCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Redu
   const DataType dtype = tensors[0].dtype();
   const size_t element = DataTypeSize(dtype);
   const int64_t total = BucketElements(tensors);
+  if (total == 0) return absl::OkStatus();
   const int n = options.size;
   const int me = options.rank;
   const SumOrder order = GlooSumOrder(n, total, element, options.algorithm);
   const int64_t capacity = static_cast<int64_t>(buffer_bytes / element);
   const int64_t line = static_cast<int64_t>(kLine / element);
-  const int divisor = op == ReduceOp::kMean ? n : 1;
-  std::vector<const void*> srcs(n);
-  for (int64_t offset = 0; offset < total; offset += capacity) {
-    const int64_t count = std::min(capacity, total - offset);
-    // Slices of whole cache lines: rank r sums slice r of the piece.
-    const int64_t slice = ((count + n - 1) / n + line - 1) / line * line;
-    auto slice_of = [&](int r) {
-      const int64_t begin = std::min(count, r * slice);
-      return std::make_pair(begin, std::min(count, begin + slice));
-    };
+  const int64_t count = (total + capacity - 1) / capacity;  // pieces
+  // Piece k's elements [first, first + size), cut in slices of whole cache lines; rank r sums
+  // slice r.
+  struct Piece {
+    int64_t first = 0, size = 0, slice = 0;
+    int buffer = 0;
+    std::pair<int64_t, int64_t> Slice(int r) const {
+      const int64_t begin = std::min(size, r * slice);
+      return {begin, std::min(size, begin + slice)};
+    }
+  };
+  auto piece_at = [&](int64_t k) {
+    Piece p;
+    p.first = std::min(total, k * capacity);
+    p.size = std::min(capacity, total - p.first);
+    p.slice = ((p.size + n - 1) / n + line - 1) / line * line;
+    return p;
+  };
+  // Starts piece k (k == count: the tail, which carries no data) and packs the slices the other
+  // ranks sum; this rank's own slice is read from its tensors when it sums it.
+  auto fill = [&](Piece& p) -> absl::Status {
     PieceHeader header;
     header.kind = Kind::kAllReduce;
     header.dtype = static_cast<uint32_t>(dtype);
     header.total = total;
-    header.offset = offset;
+    header.offset = p.first;
     header.mean = op == ReduceOp::kMean;
-    FLEET_ASSIGN_OR_RETURN(const int b, Begin(header));
-    // This rank's own slice is read from its tensors when it is summed: only the others' slices
-    // are packed for the other ranks.
-    const auto [begin, end] = slice_of(me);
-    PackBucket(tensors, offset, begin, Data(me, b));
-    PackBucket(tensors, offset + end, count - end, Data(me, b) + end * element);
-    FLEET_RETURN_IF_ERROR(sync->WaitAll(Filled(), options.timeout, "allreduce"));
-    FLEET_RETURN_IF_ERROR(CheckPeers(b, *Header(me, b)));
+    FLEET_ASSIGN_OR_RETURN(p.buffer, Begin(header));
+    const auto [begin, end] = p.Slice(me);
+    PackBucket(tensors, p.first, begin, Data(me, p.buffer));
+    PackBucket(tensors, p.first + end, p.size - end, Data(me, p.buffer) + end * element);
+    Filled();
+    return absl::OkStatus();
+  };
 
-    for (const BucketSpan& span : BucketSpans(tensors, offset + begin, end - begin)) {
+  // Step k, once every rank has filled piece k (and so summed its slice of piece k - 1): copy
+  // piece k - 1's sums into the tensors, sum this rank's slice of piece k, fill piece k + 1.
+  std::vector<const void*> srcs(n);
+  Piece previous, current = piece_at(0);
+  FLEET_RETURN_IF_ERROR(fill(current));
+  for (int64_t k = 0; k <= count; ++k) {
+    FLEET_RETURN_IF_ERROR(sync->WaitAll(last_filled, options.timeout, "allreduce"));
+    FLEET_RETURN_IF_ERROR(CheckPeers(current.buffer, *Header(me, current.buffer)));
+    if (k > 0) {
+      for (int r = 0; r < n; ++r) {
+        const auto [from, to] = previous.Slice(r);
+        if (from < to) {
+          UnpackBucket(Data(r, previous.buffer) + from * element, previous.first + from, to - from,
+                       op == ReduceOp::kMean ? n : 1, tensors);
+        }
+      }
+    }
+    if (k == count) break;
+    const auto [begin, end] = current.Slice(me);
+    for (const BucketSpan& span : BucketSpans(tensors, current.first + begin, end - begin)) {
       const size_t at = static_cast<size_t>(begin + span.at) * element;
-      for (int r = 0; r < n; ++r) srcs[r] = r == me ? span.data : Data(r, b) + at;
-      SumInOrder(order, dtype, offset + begin + span.at, span.count, srcs.data(), Data(me, b) + at);
+      for (int r = 0; r < n; ++r) srcs[r] = r == me ? span.data : Data(r, current.buffer) + at;
+      SumInOrder(order, dtype, current.first + begin + span.at, span.count, srcs.data(),
+                 Data(me, current.buffer) + at);
     }
-    FLEET_RETURN_IF_ERROR(sync->WaitAll(sync->Arrive(), options.timeout, "allreduce"));
-
-    for (int r = 0; r < n; ++r) {
-      const auto [from, to] = slice_of(r);
-      if (from < to)
-        UnpackBucket(Data(r, b) + from * element, offset + from, to - from, divisor, tensors);
-    }
+    previous = current;
+    current = piece_at(k + 1);
+    FLEET_RETURN_IF_ERROR(fill(current));
   }
   return absl::OkStatus();
 }
@@ -290,7 +323,6 @@ absl::Status ShmCommunicator::Impl::Broadcast(std::vector<Tensor>& tensors, int 
       FLEET_RETURN_IF_ERROR(CheckPeers(b, *Header(me, b), root));
       UnpackBucket(Data(root, b), offset, count, 1, tensors);
     }
-    sync->Arrive();
   }
   return absl::OkStatus();
 }
@@ -321,7 +353,6 @@ absl::Status ShmCommunicator::Impl::AllGather(const std::string& local,
     lengths[r] = static_cast<size_t>(length);
     longest = std::max(longest, lengths[r]);
   }
-  sync->Arrive();
 
   gathered.assign(n, std::string());
   for (int r = 0; r < n; ++r) gathered[r].resize(lengths[r]);
@@ -340,7 +371,6 @@ absl::Status ShmCommunicator::Impl::AllGather(const std::string& local,
                     std::min(buffer_bytes, lengths[r] - offset));
       }
     }
-    sync->Arrive();
   }
   return absl::OkStatus();
 }
@@ -351,9 +381,7 @@ absl::Status ShmCommunicator::Impl::Barrier() {
   header.kind = Kind::kBarrier;
   FLEET_ASSIGN_OR_RETURN(const int b, Begin(header));
   FLEET_RETURN_IF_ERROR(sync->WaitAll(Filled(), options.timeout, "barrier"));
-  FLEET_RETURN_IF_ERROR(CheckPeers(b, *Header(options.rank, b)));
-  sync->Arrive();
-  return absl::OkStatus();
+  return CheckPeers(b, *Header(options.rank, b));
 }
 
 absl::StatusOr<std::shared_ptr<ShmCommunicator>> ShmCommunicator::Create(

@@ -5,17 +5,19 @@
 // on this host: host_identity.h), after which rank 0 creates the segment (shm_segment.h: a
 // memfd, so no name is ever left behind) and the others map it. The segment holds one
 // synchronisation slot per rank (shm_sync.h: futexes, no spinning) and a staging area per rank,
-// split in two buffers so that one piece of a collective can be filled while the other is read.
+// split in three buffers so that a piece of a collective can be filled while the two before it
+// are still read. Each piece has one synchronisation point: a rank passes it once its buffer of
+// the piece is filled, and waits for the others to pass it before it reads theirs.
 //
-// AllReduce moves a bucket through the staging areas in pieces of at most half the staging
-// bytes, cut in n slices of whole cache lines. Per piece rank r
-//   1. packs the slices the other ranks sum into its buffer;    (wait until all have packed)
-//   2. sums slice r over every rank's buffer, its own part read straight from its tensors, into
-//      its own buffer;                                          (wait until all have summed)
-//   3. copies every reduced slice from its owner's buffer straight into its tensors, dividing
-//      by the rank count for a mean.
+// AllReduce moves a bucket through the staging areas in pieces of a third of the staging bytes,
+// cut in n slices of whole cache lines. Rank r, once every rank has filled piece k:
+//   1. copies every reduced slice of piece k - 1 from its owner's buffer straight into its
+//      tensors, dividing by the rank count for a mean;
+//   2. sums slice r of piece k over every rank's buffer, its own part read straight from its
+//      tensors, into its own buffer;
+//   3. fills piece k + 1: packs the slices the other ranks sum into its next buffer.
 // That is one read of the bucket and one write of the result, with the exchange in between
-// staying in the caches; the two buffers let the next piece be packed while others still read.
+// staying in the caches, and one wait per piece.
 // Step 2 adds in the order GlooCommunicator's allreduce adds (sum_order.h, per `algorithm`), so
 // results are bitwise equal to Gloo's, and therefore equal on every rank.
 // Broadcast goes through the root's buffers, AllGather through every rank's (lengths first),
@@ -59,8 +61,8 @@ struct ShmCommunicatorOptions {
   // How long Create waits for the other ranks, and one collective for the others.
   std::chrono::milliseconds rendezvous_timeout{std::chrono::seconds(300)};
   std::chrono::milliseconds timeout{std::chrono::seconds(300)};
-  // Bytes of staging area per rank (two buffers of half as much); larger buckets go through in
-  // pieces. The same on every rank.
+  // Bytes of staging area per rank (three buffers of a third as much); larger buckets go through
+  // in pieces. The same on every rank.
   size_t staging_bytes = size_t{4} << 20;
   // Whose order of additions to follow: GlooCommunicator's with this algorithm.
   AllReduceAlgorithm algorithm = AllReduceAlgorithm::kAuto;
