@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/dtype.h"
+#include "runtime/collective/stream_store.h"
 
 namespace fleet {
 namespace {
@@ -86,7 +87,7 @@ void PackBucket(const std::vector<Tensor>& tensors, int64_t offset, int64_t coun
 }
 
 void UnpackBucket(const void* src, int64_t offset, int64_t count, int divisor,
-                  std::vector<Tensor>& tensors) {
+                  std::vector<Tensor>& tensors, bool stream) {
   if (tensors.empty()) return;
   const DataType dtype = tensors[0].dtype();
   const size_t size = DataTypeSize(dtype);
@@ -94,13 +95,27 @@ void UnpackBucket(const void* src, int64_t offset, int64_t count, int divisor,
   ForEachPiece(tensors, offset, count, [&](Tensor& t, int64_t first, int64_t n, int64_t at) {
     char* out = static_cast<char*>(t.raw_data()) + first * size;
     if (divisor == 1) {
-      std::memcpy(out, in + at * size, n * size);
+      if (stream) {
+        StreamCopy(out, in + at * size, n * size);
+      } else {
+        std::memcpy(out, in + at * size, n * size);
+      }
     } else if (dtype == DataType::kF32) {
-      Divide(reinterpret_cast<const float*>(in) + at, reinterpret_cast<float*>(out), n,
-             static_cast<float>(divisor));
+      const float* from = reinterpret_cast<const float*>(in) + at;
+      float* to = reinterpret_cast<float*>(out);
+      if (stream) {
+        StreamDivide(from, to, n, static_cast<float>(divisor));
+      } else {
+        Divide(from, to, n, static_cast<float>(divisor));
+      }
     } else {
-      Divide(reinterpret_cast<const double*>(in) + at, reinterpret_cast<double*>(out), n,
-             static_cast<double>(divisor));
+      const double* from = reinterpret_cast<const double*>(in) + at;
+      double* to = reinterpret_cast<double*>(out);
+      if (stream) {
+        StreamDivide(from, to, n, static_cast<double>(divisor));
+      } else {
+        Divide(from, to, n, static_cast<double>(divisor));
+      }
     }
   });
 }

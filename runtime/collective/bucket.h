@@ -35,8 +35,9 @@ std::vector<BucketSpan> BucketSpans(std::vector<Tensor>& tensors, int64_t offset
 void PackBucket(const std::vector<Tensor>& tensors, int64_t offset, int64_t count, void* dst);
 
 // Copies `count` elements from `src` into elements [offset, offset + count) of the bucket,
-// dividing each by `divisor` when it is not 1 (a mean is a sum divided by the rank count).
+// dividing each by `divisor` when it is not 1 (a mean is a sum divided by the rank count). With
+// `stream`, writes around the caches (stream_store.h): for buckets too large to stay in them.
 void UnpackBucket(const void* src, int64_t offset, int64_t count, int divisor,
-                  std::vector<Tensor>& tensors);
+                  std::vector<Tensor>& tensors, bool stream = false);
 
 }  // namespace fleet

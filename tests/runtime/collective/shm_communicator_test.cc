@@ -316,6 +316,12 @@ TEST_P(ShmMatchesGlooTest, F64MeanIsBitwiseEqual) {
   CheckBitwiseEqual<double>(DataType::kF64, {250007}, ReduceOp::kMean, size_t{1} << 20);
 }
 
+TEST_P(ShmMatchesGlooTest, BucketsPastTheStreamingSizeAreBitwiseEqual) {
+  // 9.6 MB: results are written around the caches (stream_store.h) from 8 MiB on.
+  CheckBitwiseEqual<double>(DataType::kF64, {7, 1200001}, ReduceOp::kMean, size_t{4} << 20);
+  CheckBitwiseEqual<float>(DataType::kF32, {2400001, 5}, ReduceOp::kSum, size_t{4} << 20);
+}
+
 INSTANTIATE_TEST_SUITE_P(Algorithms, ShmMatchesGlooTest,
                          ::testing::Combine(::testing::Values(2, 3, 4),
                                             ::testing::Values(AllReduceAlgorithm::kAuto,
