@@ -89,7 +89,7 @@ SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test np
                  data_reader_test data_npy_test data_criteo_test data_multislot_test data_open_test
                  checkpoint_test metrics_test job_test async_executor_test sub_block_test
                  collective_store_test collective_communicator_test collective_failure_test
-                 shm_communicator_test shm_failure_test)
+                 shm_communicator_test shm_failure_test stream_store_test)
 sanitize() {
   local dir="$BUILD-asan"
   log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"
