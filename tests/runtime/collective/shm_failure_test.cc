@@ -89,6 +89,32 @@ TEST(ShmFailureTest, ARankThatNeverJoinsIsNamedAtTheRendezvousDeadline) {
   }
 }
 
+TEST(ShmFailureTest, RanksWithDifferentStagingSizesFailAtOnce) {
+  TempFolder folder;
+  auto stores = MakeStores(StoreKind::kTcp, 2, folder.path());
+  ASSERT_EQ(stores.size(), 2u);
+  std::vector<absl::Status> results(2);
+  const auto start = SteadyClock::now();
+  RunRanks(2, [&](int rank) {
+    ShmCommunicatorOptions options;
+    options.rank = rank;
+    options.size = 2;
+    options.store = stores[rank];
+    options.rendezvous_timeout = 60s;  // far beyond the bound below: nobody waits it out
+    options.staging_bytes = rank == 0 ? 64 << 10 : 32 << 10;
+    results[rank] = ShmCommunicator::Create(options).status();
+  });
+  EXPECT_LT(SteadyClock::now() - start, 5s);
+  EXPECT_TRUE(absl::IsInvalidArgument(results[1])) << results[1];
+  EXPECT_THAT(std::string(results[1].message()),
+              HasSubstr("rank 1: shared memory: rank 0's segment has"));
+  EXPECT_THAT(std::string(results[1].message()),
+              HasSubstr("(hint: staging_bytes must be the same on every rank)"));
+  EXPECT_TRUE(absl::IsUnavailable(results[0])) << results[0];
+  EXPECT_THAT(std::string(results[0].message()),
+              HasSubstr("rank 0: connect: rank 1 stopped after an error of its own"));
+}
+
 TEST(ShmFailureTest, ACollectiveThatOneRankNeverIssuesTimesOutNamingIt) {
   // Ranks 0 and 1 allreduce; rank 2 is alive but issues nothing.
   ShmGroup group(StoreKind::kTcp, 3, [](ShmCommunicatorOptions& o) { o.timeout = 1s; });
