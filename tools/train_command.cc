@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <optional>
 #include <string>
 
@@ -239,7 +241,10 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   std::unique_ptr<Fleet> fleet;
   const bool first = role.index == 0;
   if (communicates) {
-    FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role));
+    FleetOptions fleet_options;
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) fleet_options.interface = ifname;
+    if (const char* host = std::getenv("FLEET_HOST")) fleet_options.host = host;
+    FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role, fleet_options));
     err << "fleet-run: " << role.DebugString() << "\n";
     FLEET_RETURN_IF_ERROR(fleet->InitWorker());
     options.env = fleet->env();

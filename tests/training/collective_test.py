@@ -14,10 +14,14 @@ and checked:
   - the job has as many fleet.allreduce ops as the bucket size implies (1 KB: one per
     tensor that does not fit with its neighbours; 25 MB: one for the whole model);
   - fleet-launch saved each rank's output under --log-dir.
+With --netns the two ranks run on two "hosts": network namespaces joined by a veth pair that
+the test makes (and always removes), each with its own fleet-launch --nnodes 2 --node-rank N
+--master ADDR:PORT --host ADDR. It needs root and iproute2; without them the test says why and
+exits 77 (CTest: skipped, never passed).
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
        --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum
-       [--strategy collective|localsgd] [--keep]
+       [--strategy collective|localsgd] [--netns] [--keep]
 """
 
 import argparse
@@ -27,6 +31,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+
+SKIP = 77
 
 import numpy as np
 import onnx
@@ -48,6 +54,70 @@ def run(cmd, timeout=300):
             f"FAIL: {' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
             f"{proc.stderr[-3000:]}")
     return proc
+
+
+class TwoHosts:
+    """Two network namespaces joined by a veth pair, 10.213.S.1 and 10.213.S.2."""
+
+    def __init__(self):
+        tag = os.getpid() % 100000
+        self.ns = [f"fleet-a{tag}", f"fleet-b{tag}"]
+        self.dev = [f"fva{tag}", f"fvb{tag}"]
+        subnet = tag % 250
+        self.addr = [f"10.213.{subnet}.1", f"10.213.{subnet}.2"]
+        self.made = []
+
+    def __enter__(self):
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            print("SKIP: the two-host test needs root and iproute2's ip to make network "
+                  "namespaces")
+            sys.exit(SKIP)
+        try:
+            for ns in self.ns:
+                self._ip("netns", "add", ns)
+                self.made.append(ns)
+            self._ip("link", "add", self.dev[0], "type", "veth", "peer", "name", self.dev[1])
+            for ns, dev, addr in zip(self.ns, self.dev, self.addr):
+                self._ip("link", "set", dev, "netns", ns)
+                self._ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+                self._ip("-n", ns, "link", "set", dev, "up")
+                self._ip("-n", ns, "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as e:
+            self.__exit__(None, None, None)
+            print(f"SKIP: cannot make network namespaces here: {' '.join(e.cmd)}: "
+                  f"{e.stderr.strip()}")
+            sys.exit(SKIP)
+        return self
+
+    def __exit__(self, *exc):
+        for ns in self.made:  # removing a namespace removes its end of the veth pair
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.made = []
+
+    @staticmethod
+    def _ip(*argv):
+        subprocess.run(["ip", *argv], check=True, capture_output=True, text=True, timeout=30)
+
+    def launch(self, run_args, logs):
+        """Both nodes' fleet-launch at once; fails naming the node that failed."""
+        master = f"{self.addr[0]}:29500"
+        procs = []
+        try:
+            for node in (0, 1):
+                cmd = ["ip", "netns", "exec", self.ns[node], run_args[0], "--nnodes", "2",
+                       "--node-rank", str(node), "--master", master, "--host", self.addr[node],
+                       "--nproc", "1", "--log-dir", logs] + run_args[1:]
+                procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                              stderr=subprocess.STDOUT, text=True))
+            outputs = [p.communicate(timeout=300)[0] for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        for node, p in enumerate(procs):
+            if p.returncode != 0:
+                raise SystemExit(f"FAIL: node {node} exited {p.returncode}:\n{outputs[node]}")
 
 
 def losses(path):
@@ -89,9 +159,13 @@ def case(args, name, bucket_mb, work):
     run([args.fleet_transpile, model, "-o", job, "--strategy", args.strategy, "--bucket-mb",
          str(bucket_mb)] + extra + common)
     logs = os.path.join(work, "logs")
-    run([args.fleet_launch, "--nproc", "2", "--log-dir", logs, "--", args.fleet_run, job,
-         "--data", data, "--batch", str(RANK_BATCH), "--steps", str(STEPS), "--metrics-out",
-         os.path.join(work, "rank{rank}.jsonl"), "--export", os.path.join(work, "coll.onnx")])
+    train = ["--", args.fleet_run, job, "--data", data, "--batch", str(RANK_BATCH), "--steps",
+             str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--export",
+             os.path.join(work, "coll.onnx")]
+    if args.hosts is not None:
+        args.hosts.launch([args.fleet_launch] + train, logs)
+    else:
+        run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
 
     failures = []
     for log in ("worker.0.log", "worker.1.log"):
@@ -129,8 +203,19 @@ def main():
     parser.add_argument("--data", required=True)
     parser.add_argument("--case", choices=sorted(CASES), required=True)
     parser.add_argument("--strategy", choices=["collective", "localsgd"], default="collective")
+    parser.add_argument("--netns", action="store_true",
+                        help="run the two ranks in two network namespaces (two hosts)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
+    args.hosts = None
+    if args.netns:
+        with TwoHosts() as hosts:
+            args.hosts = hosts
+            return check(args)
+    return check(args)
+
+
+def check(args):
 
     failures = []
     # 1 KB splits the model's gradients into many buckets; 25 MB holds them all.
