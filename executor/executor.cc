@@ -21,12 +21,12 @@ struct Executor::PreparedOp {
   std::vector<int> inputs;   // positional; -1 = absent optional input
   std::vector<int> outputs;  // positional; -1 = output not wanted
   int key_input = 0;
-  KernelFn fn = nullptr;     // null until resolved (when the key dtype is unknown at prepare)
+  KernelFn fn = nullptr;  // null until resolved (when the key dtype is unknown at prepare)
   DataType fn_dtype = DataType::kUndefined;  // the key dtype `fn` was resolved for
-  std::vector<int> release_after;  // slots whose last reader is this op
+  std::vector<int> release_after;            // slots whose last reader is this op
   std::unique_ptr<KernelState> state;
   std::unique_ptr<SubBlocks> sub_blocks;  // the child executors of an op with BlockRef attributes
-  uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
+  uint64_t constant_inputs = 0;           // bit i: input i is the same on every run
   const DeviceContext* device = nullptr;  // the op's device (an element of devices_)
   bool async = false;              // its kernel may leave outputs pending (KernelTraits::async)
   bool inputs_anywhere = false;    // its kernel reads inputs from any device
@@ -107,7 +107,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     for (const std::string& name : PositionalVars(op.inputs, schema ? &schema->inputs : nullptr)) {
       p.inputs.push_back(name.empty() ? -1 : slot(name));
     }
-    for (const std::string& name : PositionalVars(op.outputs, schema ? &schema->outputs : nullptr)) {
+    for (const std::string& name :
+         PositionalVars(op.outputs, schema ? &schema->outputs : nullptr)) {
       p.outputs.push_back(name.empty() ? -1 : slot(name));
     }
     written.resize(slot_names_.size(), false);
@@ -123,7 +124,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     int index = static_cast<int>(ops_.size());
     for (int s : reads) {
       if (s < 0) continue;
-      if (!written[s] && std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
+      if (!written[s] &&
+          std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
         input_slots_.push_back(s);
       }
       last_reader[s] = index;
@@ -218,13 +220,33 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   return absl::OkStatus();
 }
 
+void Executor::WaitAtEndFor(const std::vector<int>& slots) {
+  for (size_t j = 0; j < ops_.size(); ++j) {
+    const PreparedOp& op = ops_[j];
+    const int index = static_cast<int>(j);
+    if (!op.async ||
+        std::find(wait_at_end_.begin(), wait_at_end_.end(), index) != wait_at_end_.end()) {
+      continue;
+    }
+    if (std::any_of(op.outputs.begin(), op.outputs.end(), [&](int s) {
+          return std::find(slots.begin(), slots.end(), s) != slots.end();
+        })) {
+      wait_at_end_.push_back(index);
+    }
+  }
+}
+
 absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
   std::string declared = absl::StrCat(
       DataTypeName(var.dtype),
       var.shape.has_value()
-          ? absl::StrCat("[", absl::StrJoin(*var.shape, ",", [](std::string* out, int64_t d) {
-                           absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
-                         }), "]")
+          ? absl::StrCat("[",
+                         absl::StrJoin(*var.shape, ",",
+                                       [](std::string* out, int64_t d) {
+                                         absl::StrAppend(
+                                             out, d < 0 ? std::string("?") : std::to_string(d));
+                                       }),
+                         "]")
           : std::string("[...]"));
   auto mismatch = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("input '", var.name, "' is ",
@@ -345,8 +367,8 @@ absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor
         break;
     }
     if (bad != nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(p.description, " produced ", bad,
-                                                     " in output '", slot_names_[s], "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(p.description, " produced ", bad, " in output '", slot_names_[s], "'"));
     }
   }
   return absl::OkStatus();
@@ -400,9 +422,9 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
         const TensorValue& v = value->second;
         int64_t expected = CheckedNumBytes(v.dtype, v.shape);
         if (expected < 0 || v.bytes.size() != static_cast<size_t>(expected)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "the value of '", name, "' has ", v.bytes.size(),
-              " bytes (read from text form, or moved into another scope)"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("the value of '", name, "' has ", v.bytes.size(),
+                           " bytes (read from text form, or moved into another scope)"));
         }
         scope.Set(name, Tensor::FromValue(v));
         t = scope.Find(name);
@@ -436,6 +458,5 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace fleet

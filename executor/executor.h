@@ -41,9 +41,9 @@ struct ExecutorOptions {
   std::shared_ptr<const ExecutionEnv> env;
   // The longest the executor waits for an op in flight before failing with DEADLINE_EXCEEDED.
   std::chrono::milliseconds wait_timeout = kDefaultWaitTimeout;
-  int num_threads = 1;  // intra-op threads (the calling thread included)
-  int block = 0;        // which block to run
-  bool profile = false; // time every op (see Executor::Profile)
+  int num_threads = 1;   // intra-op threads (the calling thread included)
+  int block = 0;         // which block to run
+  bool profile = false;  // time every op (see Executor::Profile)
   // Scan every floating-point output of every op after it runs; a NaN or infinity stops the run
   // with INVALID_ARGUMENT "op 'fc1' (Gemm) produced NaN in output 'h1'". Off: no cost.
   bool check_nan = false;
@@ -104,6 +104,8 @@ class Executor {
                             const std::string& op_description,
                             absl::FunctionRef<int(const std::string&)> parent_slot);
   absl::Status RunAsChild(absl::Span<const Tensor> feeds, std::vector<Tensor>& values);
+  // Makes every async op writing one of `slots` be waited for at the end of a run.
+  void WaitAtEndFor(const std::vector<int>& slots);
 
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
@@ -115,11 +117,11 @@ class Executor {
   bool check_devices_ = false;    // some device's memory is not the host's
   std::vector<int> wait_at_end_;  // async ops whose outputs outlive the run
   std::unique_ptr<ThreadPool> owned_pool_;
-  ThreadPool* pool_ = nullptr;  // owned_pool_, or the parent's for a child executor
-  std::vector<std::string> slot_names_;   // dense slot -> var name
-  std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
-  std::vector<int> input_slots_;          // slots read from the scope at the start of a run
-  std::vector<int> output_slots_;         // slots written back to the scope at the end
+  ThreadPool* pool_ = nullptr;           // owned_pool_, or the parent's for a child executor
+  std::vector<std::string> slot_names_;  // dense slot -> var name
+  std::vector<const Var*> slot_vars_;    // dense slot -> declared var (may be null)
+  std::vector<int> input_slots_;         // slots read from the scope at the start of a run
+  std::vector<int> output_slots_;        // slots written back to the scope at the end
   std::vector<PreparedOp> ops_;
   std::vector<std::string> feed_names_;
   std::vector<std::string> fetch_names_;
