@@ -31,6 +31,7 @@ struct Executor::PreparedOp {
   bool async = false;              // its kernel may leave outputs pending (KernelTraits::async)
   bool inputs_anywhere = false;    // its kernel reads inputs from any device
   std::vector<int> wait_before;    // async ops whose pending outputs this op must wait for
+  std::vector<int> reads;          // its inputs plus the outer vars its sub-blocks read
   std::shared_ptr<Event> pending;  // this op's outputs, while they are not ready
 };
 
@@ -121,6 +122,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
       written.resize(slot_names_.size(), false);
     }
     last_reader.resize(slot_names_.size(), -1);
+    p.reads = reads;
     int index = static_cast<int>(ops_.size());
     for (int s : reads) {
       if (s < 0) continue;
@@ -210,7 +212,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   std::vector<OpSlots> op_slots;
   op_slots.reserve(ops_.size());
   for (const PreparedOp& p : ops_) {
-    op_slots.push_back({&p.inputs, &p.outputs, &kernels.Traits(p.op->type, p.device->device.type)});
+    // A sub-block reading a pending var waits for it before its op runs, like a direct reader.
+    op_slots.push_back({&p.reads, &p.outputs, &kernels.Traits(p.op->type, p.device->device.type)});
   }
   std::vector<bool> outlives_run(slot_names_.size(), false);
   for (int s : output_slots_) outlives_run[s] = true;

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-
 #include <optional>
 #include <string>
 
@@ -220,6 +219,19 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     if (!t.label().empty()) options.label_var = t.label();
     options.output_var = t.output();
     options.loss_kind = LossKindName(t.loss());
+    // In the reduce mode each parameter's optimizer state is current on its owner only, so
+    // worker 0 alone cannot save it.
+    if (strategy->collective().mode() == proto::CollectiveConfig::REDUCE && !o.save.empty() &&
+        main.meta.training.optimizer != "fleet.sgd") {
+      return absl::UnimplementedError(absl::StrCat(
+          "--save: ", main_path,
+          " updates in the reduce mode (--collective-mode reduce), where "
+          "the ",
+          main.meta.training.optimizer,
+          " state of each parameter lives on its owner "
+          "only; saving it is not supported yet (hint: transpile with --collective-mode "
+          "allreduce to save checkpoints, or use --export for the trained weights)"));
+    }
   }
   options.output_var = OutputVar(main, options.output_var, options.loss_var);
   options.batch_size = o.batch;

@@ -4,7 +4,9 @@ For each case the same ONNX model is transpiled twice, as a user would:
   single      fleet-transpile MODEL --strategy single ...       -> fleet-run at batch 2B
   parallel    fleet-transpile MODEL --strategy collective ...   -> fleet-launch --nproc 2 --
               fleet-run at batch B per rank (rank i reads records i, i+2, ...)
-              (or --strategy localsgd --k-steps 1 --begin-step 4: gradients averaged for 4 steps,
+              (or --collective-mode reduce: each bucket's gradients averaged onto its owner
+              rank, which alone updates those parameters and broadcasts them;
+              or --strategy localsgd --k-steps 1 --begin-step 4: gradients averaged for 4 steps,
               then the ranks update on their own and average their parameters after every
               step, which for SGD and momentum is the same update)
 and checked:
@@ -23,7 +25,7 @@ exits 77 (CTest: skipped, never passed).
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
        --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum
-       [--strategy collective|localsgd] [--netns] [--keep]
+       [--strategy collective|reduce|localsgd] [--netns] [--keep]
 """
 
 import argparse
@@ -139,9 +141,11 @@ def initializers(path):
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def count_allreduce(args, job):
+def count_averages(args, job):
+    """The gradient (or parameter) averaging ops of the job's main program."""
     text = run([args.fleet_inspect, job]).stdout
-    return text.count("= fleet.allreduce(")
+    op = "= fleet.reduce(" if args.strategy == "reduce" else "= fleet.allreduce("
+    return text.count(op)
 
 
 def case(args, name, bucket_mb, work):
@@ -157,9 +161,11 @@ def case(args, name, bucket_mb, work):
          os.path.join(work, "single.onnx")])
 
     job = os.path.join(work, "parallel")
-    extra = ["--k-steps", "1", "--begin-step", "4"] if args.strategy == "localsgd" else []
-    run([args.fleet_transpile, model, "-o", job, "--strategy", args.strategy, "--bucket-mb",
-         str(bucket_mb)] + extra + common)
+    strategy = {"collective": ["--strategy", "collective"],
+                "reduce": ["--strategy", "collective", "--collective-mode", "reduce"],
+                "localsgd": ["--strategy", "localsgd", "--k-steps", "1", "--begin-step", "4"]}
+    run([args.fleet_transpile, model, "-o", job, "--bucket-mb", str(bucket_mb)] +
+        strategy[args.strategy] + common)
     logs = os.path.join(work, "logs")
     train = ["--", args.fleet_run, job, "--data", data, "--batch", str(RANK_BATCH), "--steps",
              str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--export",
@@ -204,7 +210,8 @@ def main():
         parser.add_argument(f"--{tool}", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--case", choices=sorted(CASES), required=True)
-    parser.add_argument("--strategy", choices=["collective", "localsgd"], default="collective")
+    parser.add_argument("--strategy", choices=["collective", "reduce", "localsgd"],
+                        default="collective")
     parser.add_argument("--netns", action="store_true",
                         help="run the two ranks in two network namespaces (two hosts)")
     parser.add_argument("--keep", action="store_true")
@@ -226,20 +233,20 @@ def check(args):
         work = tempfile.mkdtemp(prefix=f"fleet-collective-{args.case}-")
         try:
             failures += case(args, args.case, bucket_mb, work)
-            expected_buckets[bucket_mb] = count_allreduce(args, os.path.join(work, "parallel"))
+            expected_buckets[bucket_mb] = count_averages(args, os.path.join(work, "parallel"))
         finally:
             if args.keep:
                 print(f"kept {work}")
             else:
                 shutil.rmtree(work, ignore_errors=True)
-    print(f"allreduce ops: {expected_buckets}")
+    print(f"averaging ops: {expected_buckets}")
     # LocalSGD with a warm start has two averages: the gradients' and the parameters'.
     per_average = 2 if args.strategy == "localsgd" else 1
     if expected_buckets[25] != per_average:
-        failures.append(f"25 MB buckets: {expected_buckets[25]} allreduce ops; "
+        failures.append(f"25 MB buckets: {expected_buckets[25]} averaging ops; "
                         f"expected {per_average}")
     if not expected_buckets[0.001] > 1:
-        failures.append(f"1 KB buckets: {expected_buckets[0.001]} allreduce ops; expected several")
+        failures.append(f"1 KB buckets: {expected_buckets[0.001]} averaging ops; expected several")
     if failures:
         print("FAIL:\n  " + "\n  ".join(failures))
         sys.exit(1)

@@ -175,10 +175,31 @@ block 1 parent 0 {
 }
 )";
 
-TEST(CollectiveKernelsTest, AllReduceInASubBlockReachesTheParent) {
+// The reduce mode's update: an allreduce in flight in the parent, read inside a conditional
+// sub-block, which must wait for it (z = mean(x*x) + x).
+constexpr char kPendingIntoSubBlockProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[4] feed
+  var %c : bool[1] feed
+  var %g : f32[4]
+  var %z : f32[4] fetch
+  (C: %g) = Mul(A: %x, B: %x)
+  (Out: %g) = fleet.allreduce(X: %g) {reduce = "mean"} name="bucket"
+  (C: %z) = Add(A: %x, B: %x)
+  (Out: %z) = fleet.conditional_block(Cond: %c) {sub_block = ^1}
+}
+block 1 parent 0 {
+  (C: %z) = Add(A: %g, B: %x)
+}
+)";
+
+class SubBlockCollectiveTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SubBlockCollectiveTest, TheAverageCrossesTheSubBlockBoundary) {
   Group group(StoreKind::kFile, 2);
   ASSERT_TRUE(group.ok());
-  Program program = Parse(kSubBlockProgram);
+  Program program = Parse(GetParam());
   KernelTable kernels = Kernels();
   std::vector<Scope> scopes(2);
   RunRanks(2, [&](int rank) {
@@ -204,6 +225,9 @@ TEST(CollectiveKernelsTest, AllReduceInASubBlockReachesTheParent) {
     EXPECT_EQ(ToVector(scopes[rank].Find("z")), z) << "rank " << rank;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Programs, SubBlockCollectiveTest,
+                         ::testing::Values(kSubBlockProgram, kPendingIntoSubBlockProgram));
 
 // The startup program's broadcast: every rank's persistable w becomes rank 1's.
 constexpr char kBroadcastProgram[] = R"(
