@@ -76,6 +76,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   }
   env_ = options.env;
   wait_timeout_ = options.wait_timeout;
+  if (wait_counters_ == nullptr) wait_counters_ = std::make_shared<WaitCounters>();
   profile_ = options.profile;
   check_nan_ = options.check_nan;
   if (options.num_threads > 1) {
@@ -267,13 +268,21 @@ absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
   return absl::OkStatus();
 }
 
+absl::Status Executor::Await(std::shared_ptr<Event>& event, const std::string& op_description) {
+  if (event == nullptr) return absl::OkStatus();  // the synchronous path: one test
+  const Clock::time_point start = Clock::now();
+  absl::Status status = AwaitPendingSlow(event, op_description, wait_timeout_);
+  wait_counters_->AddWait(Clock::now() - start);
+  return status;
+}
+
 absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   for (int producer : p.wait_before) {
     PreparedOp& q = ops_[producer];
-    FLEET_RETURN_IF_ERROR(AwaitPending(q.pending, q.description, wait_timeout_));
+    FLEET_RETURN_IF_ERROR(Await(q.pending, q.description));
   }
   // Still in flight from the previous run (nothing read its outputs since).
-  FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
+  FLEET_RETURN_IF_ERROR(Await(p.pending, p.description));
   std::vector<const Tensor*> inputs;
   inputs.reserve(p.inputs.size());
   for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
@@ -311,7 +320,7 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
   // Only declared async ops are waited for where planned; the NaN check reads the outputs now.
   if (!p.async || check_nan_) {
-    FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
+    FLEET_RETURN_IF_ERROR(Await(p.pending, p.description));
   }
   for (size_t i = 0; i < p.outputs.size(); ++i) {
     int s = p.outputs[i];
@@ -410,6 +419,7 @@ std::vector<OpTypeProfile> Executor::Profile() const {
 }
 
 absl::Status Executor::Run(Scope& scope) {
+  wait_counters_->AddRun();
   std::vector<Tensor> values(slot_names_.size());
   return RunFrame(scope, values);
 }
@@ -447,7 +457,7 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   absl::Status status = RunOps(values);
   for (size_t i = 0; i < wait_at_end_.size() && status.ok(); ++i) {
     PreparedOp& q = ops_[wait_at_end_[i]];
-    status = AwaitPending(q.pending, q.description, wait_timeout_);
+    status = Await(q.pending, q.description);
   }
   frame_values_ = nullptr;
   frame_scope_ = nullptr;

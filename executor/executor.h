@@ -27,6 +27,7 @@
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/thread_pool.h"
+#include "executor/wait_stats.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -79,6 +80,10 @@ class Executor {
   // Per op type, the time spent so far, largest first; empty unless profiling.
   std::vector<OpTypeProfile> Profile() const;
 
+  // The runs so far and how long they were blocked waiting for ops in flight, the waits in
+  // sub-blocks included (executor/wait_stats.h). Any thread, also while Run executes.
+  WaitStats wait_stats() const { return wait_counters_->Snapshot(); }
+
   // The block's feed and fetch var names, in declaration order.
   const std::vector<std::string>& feed_names() const { return feed_names_; }
   const std::vector<std::string>& fetch_names() const { return fetch_names_; }
@@ -91,6 +96,8 @@ class Executor {
                        const ExecutorOptions& options);
   absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
   absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
+  // AwaitPending on `event`, counting the time blocked in wait_counters_.
+  absl::Status Await(std::shared_ptr<Event>& event, const std::string& op_description);
   absl::Status CheckFinite(const PreparedOp& op, const std::vector<Tensor>& values) const;
   // Runs the block on `values`, whose feed and outer slots a child executor has already filled.
   absl::Status RunFrame(Scope& scope, std::vector<Tensor>& values);
@@ -128,6 +135,8 @@ class Executor {
   bool profile_ = false;
   bool check_nan_ = false;
   std::vector<double> op_ms_;  // per prepared op, when profiling
+  // Blocked time; a child executor shares its parent's (set before Prepare).
+  std::shared_ptr<WaitCounters> wait_counters_;
   int64_t runs_ = 0;
   // Set while Run executes (sub-block kernels read the running frame); null otherwise.
   std::vector<Tensor>* frame_values_ = nullptr;

@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<SubBlocks>> Executor::PrepareSubBlocks(
     }
     std::unique_ptr<Executor> child(new Executor());
     child->pool_ = pool_;  // one set of intra-op threads for the whole program
+    child->wait_counters_ = wait_counters_;  // its waits count as the parent's
     // The parent's devices, environment, wait deadline and NaN check; its threads (above).
     ExecutorOptions options = options_;
     options.block = ref->index;
