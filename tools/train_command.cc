@@ -20,9 +20,11 @@
 #include "ir/verify.h"
 #include "kernels/cpu/register.h"
 #include "passes/strategy.h"
+#include "runtime/collective/communicator.h"
 #include "runtime/fleet.h"
 #include "runtime/role_maker.h"
 #include "tools/program_loader.h"
+#include "tools/run_summary.h"
 
 namespace fleet {
 namespace {
@@ -122,6 +124,11 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
                  "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec), "
                  "flushed as written; in a data-parallel job \"{rank}\" in the path gives each "
                  "worker its own file (the loss is the worker's own), else worker 0 writes");
+  app.add_option("--summary-out", o.summary_out,
+                 "at the end, write a JSON summary of the run: steps, samples/s, loss, and in a "
+                 "data-parallel job the collectives (calls, bytes, busy time), the time waited "
+                 "for them and the share hidden behind computation; \"{rank}\" as for "
+                 "--metrics-out");
   app.add_option("--log-every", o.log_every,
                  "report every N steps: thins --metrics-out (default: every step) and the "
                  "progress lines when standard error is not a terminal (default: about 20 "
@@ -307,11 +314,21 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
   for (const auto& [name, value] : r.metrics)
     absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
+  RunPlace place;
+  place.rank = role.index;
+  place.world = role.num_workers;
+  CommunicatorStats comm;
   if (fleet != nullptr) {
-    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers, "]");
+    comm = fleet->communicator()->stats();
+    place.comm = &comm;
+    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
+                    "]\nfleet-run: ", OverlapLine(comm, r.waits));
     FLEET_RETURN_IF_ERROR(fleet->StopWorker());
   }
   out << line << "\n";
+  if (!o.summary_out.empty() && (first || o.summary_out.find("{rank}") != std::string::npos)) {
+    FLEET_RETURN_IF_ERROR(WriteRunSummary(ForRank(o.summary_out, role.index), r, place));
+  }
   if (!first) return absl::OkStatus();  // worker 0 saves and exports the shared parameters
   if (!o.save.empty()) {
     out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";

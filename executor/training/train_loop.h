@@ -24,6 +24,7 @@
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/training/train_log.h"
+#include "executor/wait_stats.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -81,6 +82,9 @@ struct TrainResult {
   double final_loss = 0;     // loss of the last step
   double smoothed_loss = 0;  // moving average at the end
   MetricValues metrics;      // over the last epoch
+  // The training executors' waits for ops in flight (an allreduce), summed over the workers:
+  // the communication the steps did not hide (executor/wait_stats.h).
+  WaitStats waits;
 };
 
 // Trains `main` on `dataset`. `main`'s initial values are moved into `state` (see

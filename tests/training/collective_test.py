@@ -17,7 +17,13 @@ and checked:
   - the job has as many fleet.allreduce ops as the bucket size implies (1 KB: one per
     tensor that does not fit with its neighbours; 25 MB: one for the whole model, and for
     LocalSGD one per average);
-  - fleet-launch saved each rank's output under --log-dir.
+  - fleet-launch saved each rank's output under --log-dir;
+  - each rank's run summary (fleet-run --summary-out) counts the collectives that ran: one
+    allreduce per fleet.allreduce or fleet.reduce op that ran (every step; LocalSGD: the
+    gradient average's ops for --begin-step steps, then the parameter average's), each average
+    carrying the model's bytes (the initializers' sizes, read with NumPy), the startup's
+    broadcasts and the reduce mode's every step, one executor wait per collective of a step,
+    and an overlap in [0, 1] that is 1 - waited / busy; each rank printed its allreduce line.
 With --netns the two ranks run on two "hosts": network namespaces joined by a veth pair that
 the test makes (and always removes), each with its own fleet-launch --nnodes 2 --node-rank N
 --master ADDR:PORT --host ADDR. It needs root and iproute2; without them the test says why and
@@ -49,6 +55,7 @@ CASES = {
 }
 STEPS = 12
 RANK_BATCH = 16
+BEGIN_STEP = 4  # LocalSGD: gradients averaged for this many steps, then the parameters
 
 
 def run(cmd, timeout=300):
@@ -122,6 +129,7 @@ class TwoHosts:
         for node, p in enumerate(procs):
             if p.returncode != 0:
                 raise SystemExit(f"FAIL: node {node} exited {p.returncode}:\n{outputs[node]}")
+        return "".join(outputs)
 
 
 def losses(path):
@@ -148,6 +156,65 @@ def count_averages(args, job):
     return text.count(op)
 
 
+def expected_collectives(args, job):
+    """(allreduce calls, broadcast calls, broadcasts per step) of a run of STEPS steps, from the
+    ops in fleet-inspect's text: the startup's broadcasts once; every step each fleet.allreduce
+    (collective), or each fleet.reduce (which runs as an allreduce) and the main program's
+    broadcasts (reduce), or the gradient average's ops for BEGIN_STEP steps and the parameter
+    average's after (LocalSGD at k = 1, told apart by the ops' names)."""
+    text = run([args.fleet_inspect, job]).stdout
+    main, _, startup = text.partition('# program "startup"')
+    per_step_broadcasts = main.count("= fleet.broadcast(") if args.strategy == "reduce" else 0
+    if args.strategy == "collective":
+        allreduces = STEPS * main.count("= fleet.allreduce(")
+    elif args.strategy == "reduce":
+        allreduces = STEPS * main.count("= fleet.reduce(")
+    else:
+        grads = main.count('name="localsgd.average_grads.bucket')
+        params = main.count('name="localsgd.average_params.bucket')
+        allreduces = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
+    broadcasts = startup.count("= fleet.broadcast(") + STEPS * per_step_broadcasts
+    return allreduces, broadcasts, per_step_broadcasts
+
+
+def check_summary(args, job, model, work, rank, output):
+    """The failures in rank `rank`'s run summary (see the module docstring)."""
+    path = os.path.join(work, f"rank{rank}.summary.json")
+    if not os.path.isfile(path):
+        return [f"rank {rank} wrote no summary {path}"]
+    with open(path) as f:
+        summary = json.load(f)
+    model_bytes = sum(a.nbytes for a in initializers(model).values())
+    calls, broadcasts, per_step_broadcasts = expected_collectives(args, job)
+    coll = summary["collectives"] or {}
+    allreduce, broadcast = coll.get("allreduce", {}), coll.get("broadcast", {})
+    executor = summary["executor"]
+    expected = {
+        "rank": (summary["rank"], rank), "world_size": (summary["world_size"], 2),
+        "steps": (summary["steps"], STEPS), "samples": (summary["samples"], STEPS * RANK_BATCH),
+        "allreduce calls": (allreduce.get("calls"), calls),
+        "allreduce bytes": (allreduce.get("bytes"), STEPS * model_bytes),
+        "broadcast calls": (broadcast.get("calls"), broadcasts),
+        "broadcast bytes": (broadcast.get("bytes"),
+                            (1 + (STEPS if per_step_broadcasts else 0)) * model_bytes),
+        "executor runs": (executor["runs"], STEPS),
+        "executor waits": (executor["waits"], calls + STEPS * per_step_broadcasts),
+    }
+    failures = [f"rank {rank} summary: {what} {got}; expected {want}"
+                for what, (got, want) in expected.items() if got != want]
+    busy, waited = allreduce.get("busy_sec", 0), executor["waited_sec"]
+    overlap = summary["overlap"]
+    if not (busy > 0 and waited >= 0 and overlap is not None and 0 <= overlap <= 1):
+        failures.append(f"rank {rank} summary: busy {busy} s, waited {waited} s, overlap "
+                        f"{overlap}; expected busy > 0 and an overlap in [0, 1]")
+    elif abs(overlap - min(1.0, max(0.0, 1 - waited / busy))) > 1e-9:
+        failures.append(f"rank {rank} summary: overlap {overlap}; expected 1 - {waited} / {busy}")
+    line = f"[worker.{rank}] fleet-run: allreduce: {calls} calls"
+    if line not in output:
+        failures.append(f"fleet-launch's output has no line starting '{line}'")
+    return failures
+
+
 def case(args, name, bucket_mb, work):
     model_file, data_dir, optimizer = CASES[name]
     model = os.path.join(args.data, model_file)
@@ -163,19 +230,24 @@ def case(args, name, bucket_mb, work):
     job = os.path.join(work, "parallel")
     strategy = {"collective": ["--strategy", "collective"],
                 "reduce": ["--strategy", "collective", "--collective-mode", "reduce"],
-                "localsgd": ["--strategy", "localsgd", "--k-steps", "1", "--begin-step", "4"]}
+                "localsgd": ["--strategy", "localsgd", "--k-steps", "1", "--begin-step",
+                             str(BEGIN_STEP)]}
     run([args.fleet_transpile, model, "-o", job, "--bucket-mb", str(bucket_mb)] +
         strategy[args.strategy] + common)
     logs = os.path.join(work, "logs")
     train = ["--", args.fleet_run, job, "--data", data, "--batch", str(RANK_BATCH), "--steps",
-             str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--export",
+             str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--summary-out",
+             os.path.join(work, "rank{rank}.summary.json"), "--export",
              os.path.join(work, "coll.onnx")]
     if args.hosts is not None:
-        args.hosts.launch([args.fleet_launch] + train, logs)
+        output = args.hosts.launch([args.fleet_launch] + train, logs)
     else:
-        run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
+        launched = run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
+        output = launched.stdout + launched.stderr
 
     failures = []
+    for rank in (0, 1):
+        failures += check_summary(args, job, model, work, rank, output)
     for log in ("worker.0.log", "worker.1.log"):
         if not os.path.isfile(os.path.join(logs, log)):
             failures.append(f"fleet-launch wrote no {log}")
