@@ -32,7 +32,9 @@
 // owner only. Clipping by the global norm needs every gradient on every rank, so it is refused.
 //
 // Every rank issues the same collectives in the same order: the order is the program's.
-// Sparse (embedding) gradients are not handled yet: the pass fails naming the parameter.
+// An embedding's sparse-row gradient is made dense first (DensifyEmbeddingGradients), as PyTorch
+// DDP's are by default; a sparse gradient summed over several lookups is refused, naming the
+// parameter.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -42,6 +44,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ir/status_macros.h"
 #include "passes/builtin_passes.h"
 #include "passes/distributed/buckets.h"
@@ -145,6 +148,11 @@ class AllreducePass final : public Pass {
 
   absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx) override {
     Program& main = job.main();
+    const std::vector<std::string> densified = distributed::DensifyEmbeddingGradients(main);
+    if (!densified.empty()) {
+      ctx.Note(
+          absl::StrCat("dense gradients for the embedding(s) ", absl::StrJoin(densified, ", ")));
+    }
     FLEET_ASSIGN_OR_RETURN(std::vector<Member> grads, distributed::FinalGradients(main, name()));
     double bucket_mb = kDefaultBucketMb;
     if (ctx.strategy() != nullptr && ctx.strategy()->collective().bucket_mb() > 0) {

@@ -29,8 +29,12 @@ the test makes (and always removes), each with its own fleet-launch --nnodes 2 -
 --master ADDR:PORT --host ADDR. It needs root and iproute2; without them the test says why and
 exits 77 (CTest: skipped, never passed).
 
+The embed_sgd case is an embedding lookup, mean-pooled, then a linear classifier, written here
+(onnx.helper) with its token data: the single run updates the table with its sparse-row
+gradient, the data-parallel one with the dense gradient the data-parallel passes make of it.
+
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
-       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum
+       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd
        [--strategy collective|reduce|localsgd] [--netns] [--keep]
 """
 
@@ -46,16 +50,42 @@ SKIP = 77
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 CASES = {
-    # model file, its data folder, optimizer flags
+    # model file, its data folder (in --data, or written to the work folder), optimizer flags
     "mlp_sgd": ("mlp.onnx", "mlp_data", ["--optimizer", "sgd", "--lr", "0.1"]),
     "cnn_momentum": ("cnn.onnx", "cnn_data", ["--optimizer", "momentum", "--lr", "0.05"]),
+    "embed_sgd": ("embed.onnx", "embed_data", ["--optimizer", "sgd", "--lr", "0.5"]),
 }
 STEPS = 12
 RANK_BATCH = 16
 BEGIN_STEP = 4  # LocalSGD: gradients averaged for this many steps, then the parameters
+
+
+def write_embedding_case(folder, vocab=50, dim=8, seq=6, classes=10, records=384):
+    """embed.onnx: tokens [N, seq] -> Gather(table [vocab, dim]) -> ReduceMean over seq ->
+    Gemm -> logits [N, classes]; embed_data/ holds tokens.npy and label.npy. The table (1.6 KB)
+    is a bucket of its own at 1 KB buckets."""
+    rng = np.random.default_rng(7)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.5, (vocab, dim)).astype(np.float32), "table"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (classes, dim)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.zeros(classes, np.float32), "b")]
+    nodes = [helper.make_node("Gather", ["table", "tokens"], ["e"]),
+             helper.make_node("ReduceMean", ["e"], ["pooled"], axes=[1], keepdims=0),
+             helper.make_node("Gemm", ["pooled", "w", "b"], ["logits"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "embed", [helper.make_tensor_value_info("tokens", onnx.TensorProto.INT64,
+                                                       ["N", seq])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["N", classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    path = os.path.join(folder, "embed.onnx")
+    onnx.save(model, path)
+    data = os.path.join(folder, "embed_data")
+    os.makedirs(data)
+    np.save(os.path.join(data, "tokens.npy"), rng.integers(0, vocab, (records, seq)))
+    np.save(os.path.join(data, "label.npy"), rng.integers(0, classes, records))
+    return path, data
 
 
 def run(cmd, timeout=300):
@@ -217,8 +247,11 @@ def check_summary(args, job, model, work, rank, output):
 
 def case(args, name, bucket_mb, work):
     model_file, data_dir, optimizer = CASES[name]
-    model = os.path.join(args.data, model_file)
-    data = os.path.join(args.data, data_dir)
+    if name == "embed_sgd":
+        model, data = write_embedding_case(work)
+    else:
+        model = os.path.join(args.data, model_file)
+        data = os.path.join(args.data, data_dir)
     common = ["--loss", "softmax_ce"] + optimizer
 
     single_job = os.path.join(work, "single")
