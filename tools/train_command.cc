@@ -121,7 +121,8 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
       ->capture_default_str();
   app.add_flag("--shuffle", o.shuffle, "shuffle the records every epoch (default: file order)");
   app.add_option("--metrics-out", o.metrics_out,
-                 "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec), "
+                 "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec, "
+                 "elapsed_sec), "
                  "flushed as written; in a data-parallel job \"{rank}\" in the path gives each "
                  "worker its own file (the loss is the worker's own), else worker 0 writes");
   app.add_option("--summary-out", o.summary_out,
