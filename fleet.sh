@@ -3,7 +3,8 @@
 #   ./fleet.sh test   install what is missing, build, and run every test (CI runs exactly this)
 #   ./fleet.sh demo   build, then run the demo job on built-in defaults
 # Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
-#        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch).
+#        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch),
+#        ./fleet.sh bench-collective [--fleet-only] (2 ranks beside PyTorch DDP).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
 
@@ -143,15 +144,31 @@ bench() {
     --models "$BUILD/models" "$@"
 }
 
-# Training throughput and peak memory beside PyTorch (Debian's python3-torch, run by
-# /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
-bench_train() {
+# The PyTorch peer of the benchmarks (/usr/bin/python3 with Debian's python3-torch), installed on
+# first use from dependencies/debian-bench.txt.
+install_torch_peer() {
   if ! /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null; then
     mapfile -t bench_packages < <(read_list debian-bench.txt)
     apt_install_missing "${bench_packages[@]}"
   fi
+}
+
+# Training throughput and peak memory beside PyTorch (Debian's python3-torch, run by
+# /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
+bench_train() {
+  install_torch_peer
   "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models"
   "$VENV/bin/python" "$ROOT/bench/train_bench.py" --models "$BUILD/models" \
+    --bin-dir "$BUILD/tools" "$@"
+}
+
+# Data-parallel training throughput: Fleet on 1 process and 2 ranks (allreduce, LocalSGD) beside
+# PyTorch and its DistributedDataParallel, with Fleet's measured overlap; arguments go to
+# bench/collective_bench.py.
+bench_collective() {
+  [[ " $* " == *" --fleet-only "* ]] || install_torch_peer
+  "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models" --only resnet18,transformer
+  "$VENV/bin/python" "$ROOT/bench/collective_bench.py" --models "$BUILD/models" \
     --bin-dir "$BUILD/tools" "$@"
 }
 
@@ -163,8 +180,9 @@ case "${1:-}" in
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   bench-train) shift; setup; build; bench_train "$@" ;;
+  bench-collective) shift; setup; build; bench_collective "$@" ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
