@@ -28,14 +28,22 @@ nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : 
 
 }  // namespace
 
-std::string OverlapLine(const CommunicatorStats& comm, const WaitStats& waits) {
-  const CollectiveTotals& all = comm[CollectiveKind::kAllReduce];
-  if (all.calls == 0) return "allreduce: 0 calls (nothing to overlap)";
-  return absl::StrFormat(
-      "allreduce: %d %s, %s, %.2f s on the wire, %.2f s waited for: %.0f%% hidden behind "
-      "computation",
-      all.calls, all.calls == 1 ? "call" : "calls", Bytes(all.bytes), Seconds(all.busy),
-      Seconds(waits.waited), 100 * HiddenShare(all.busy, waits.waited));
+std::string OverlapLine(const CommunicatorStats& steps, const WaitStats& waits) {
+  std::string line;
+  for (int k = 0; k < kNumCollectiveKinds; ++k) {
+    const auto kind = static_cast<CollectiveKind>(k);
+    const CollectiveTotals& t = steps[kind];
+    if (t.calls == 0) continue;
+    absl::StrAppend(&line, std::string(CollectiveKindName(kind)), ": ", t.calls,
+                    t.calls == 1 ? " call, " : " calls, ", Bytes(t.bytes), "; ");
+  }
+  const CollectiveTotals all = Total(steps);
+  if (all.calls == 0) return "collectives: none in the training steps (nothing to overlap)";
+  return absl::StrCat(
+      line,
+      absl::StrFormat("%.2f s on the wire, %.2f s waited for: %.0f%% hidden behind computation",
+                      Seconds(all.busy), Seconds(waits.waited),
+                      100 * HiddenShare(all.busy, waits.waited)));
 }
 
 absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, const RunPlace& place) {
@@ -65,7 +73,7 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
           {"calls", t.calls}, {"bytes", t.bytes}, {"busy_sec", Seconds(t.busy)}};
     }
     summary["collectives"] = std::move(kinds);
-    const CollectiveTotals& all = (*place.comm)[CollectiveKind::kAllReduce];
+    const CollectiveTotals all = Total(*place.comm);
     if (all.calls > 0) summary["overlap"] = HiddenShare(all.busy, r.waits.waited);
   }
   std::ofstream out(path, std::ios::trunc);

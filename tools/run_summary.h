@@ -1,14 +1,15 @@
 // What fleet-run reports about a finished training run besides its "trained ..." line: in a
-// data-parallel run, how much communication there was and how much of it hid behind
-// computation, as a line for people and, with --summary-out, as a JSON file for scripts
+// data-parallel run, how much communication its training steps made and how much of it hid
+// behind computation, as a line for people and, with --summary-out, as a JSON file for scripts
 // (bench/collective_bench.py reads it).
 //
-//   fleet-run: allreduce: 480 calls, 1.2 GB, 3.10 s on the wire, 0.85 s waited for: 73% hidden
+//   fleet-run: allreduce: 480 calls, 1.20 GB; 3.10 s on the wire, 0.85 s waited for: 73% hidden
 //   behind computation
 //
-// "On the wire" is the time the communicator's worker spent running the collectives (waiting
-// for late peers included); "waited for" is the time the training executor was blocked on them.
-// overlap = 1 - waited / busy, clamped to [0, 1] (runtime/collective/collective_stats.h).
+// Every kind of collective the steps ran is listed (the reduce mode's broadcasts too; not the
+// startup's broadcast). "On the wire" is the time the communicator's worker spent running them
+// (waiting for late peers included); "waited for" is the time the training executor was blocked
+// on them. overlap = 1 - waited / busy, clamped to [0, 1] (runtime/collective/collective_stats.h).
 #pragma once
 
 #include <string>
@@ -19,11 +20,12 @@
 
 namespace fleet {
 
-// The allreduce line above (without "fleet-run: " and the newline).
-std::string OverlapLine(const CommunicatorStats& comm, const WaitStats& waits);
+// The line above (without "fleet-run: " and the newline) for the collectives of the training
+// steps, `steps`, and the executor's waits.
+std::string OverlapLine(const CommunicatorStats& steps, const WaitStats& waits);
 
-// Where the run took place: rank `rank` of `world`; `comm` is null for a run that does not
-// communicate.
+// Where the run took place: rank `rank` of `world`; `comm` (the collectives of the training
+// steps) is null for a run that does not communicate.
 struct RunPlace {
   int rank = 0;
   int world = 1;
@@ -36,8 +38,8 @@ struct RunPlace {
 //    "executor": {"runs": 12, "waits": 12, "waited_sec": 0.2},
 //    "collectives": {"allreduce": {"calls": 12, "bytes": 5.3e7, "busy_sec": 0.9}, ...},
 //    "overlap": 0.78}
-// Samples and seconds are this process's; "collectives" and "overlap" (of the allreduces) are
-// null without a communicator. Errors name the path.
+// Samples and seconds are this process's; "collectives" (those of the training steps) and
+// "overlap" (over all of them) are null without a communicator. Errors name the path.
 absl::Status WriteRunSummary(const std::string& path, const TrainResult& result,
                              const RunPlace& place);
 

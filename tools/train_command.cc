@@ -127,9 +127,9 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
                  "worker its own file (the loss is the worker's own), else worker 0 writes");
   app.add_option("--summary-out", o.summary_out,
                  "at the end, write a JSON summary of the run: steps, samples/s, loss, and in a "
-                 "data-parallel job the collectives (calls, bytes, busy time), the time waited "
-                 "for them and the share hidden behind computation; \"{rank}\" as for "
-                 "--metrics-out");
+                 "data-parallel job the collectives of the training steps (calls, bytes, busy "
+                 "time), the time waited for them and the share hidden behind computation; "
+                 "\"{rank}\" as for --metrics-out");
   app.add_option("--log-every", o.log_every,
                  "report every N steps: thins --metrics-out (default: every step) and the "
                  "progress lines when standard error is not a terminal (default: about 20 "
@@ -259,6 +259,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   // and exports (every worker holds the same parameters); metrics go to one file per worker
   // when the path says "{rank}", else worker 0 writes them.
   std::unique_ptr<Fleet> fleet;
+  CommunicatorStats before_steps;  // the startup's collectives, not the steps'
   const bool first = role.index == 0;
   if (communicates) {
     FleetOptions fleet_options;
@@ -268,6 +269,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     err << "fleet-run: " << role.DebugString() << "\n";
     FLEET_RETURN_IF_ERROR(fleet->InitWorker());
     options.env = fleet->env();
+    options.before_first_step = [&fleet, &before_steps] {
+      before_steps = fleet->communicator()->stats();
+    };
     options.shard_index = role.index;
     options.num_shards = role.num_workers;
   }
@@ -320,7 +324,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   place.world = role.num_workers;
   CommunicatorStats comm;
   if (fleet != nullptr) {
-    comm = fleet->communicator()->stats();
+    comm = Difference(fleet->communicator()->stats(), before_steps);
     place.comm = &comm;
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));

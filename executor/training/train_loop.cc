@@ -347,6 +347,7 @@ void Trainer::Work(Executor& executor) {
 }
 
 absl::StatusOr<TrainResult> Trainer::Run() {
+  if (options_.before_first_step) options_.before_first_step();
   start_ = std::chrono::steady_clock::now();
   if (executors_.size() == 1) {
     Work(*executors_[0]);

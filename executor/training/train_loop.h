@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -59,6 +60,9 @@ struct TrainOptions {
   int shard_index = 0;
   int num_shards = 1;
   std::shared_ptr<const ExecutionEnv> env;
+  // Called once on the calling thread, after the startup program (or checkpoint) and right
+  // before the first step: fleet-run counts its communicator's work from there.
+  std::function<void()> before_first_step;
 
   // Progress on the log stream: a bar when `terminal`, else lines every `log_every` steps
   // (0: about twenty lines per run). The metrics file gets a line every `log_every` steps

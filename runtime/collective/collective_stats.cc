@@ -36,6 +36,26 @@ CommunicatorStats CollectiveCounters::Snapshot() const {
   return stats;
 }
 
+CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorStats& earlier) {
+  CommunicatorStats d;
+  for (int i = 0; i < kNumCollectiveKinds; ++i) {
+    d.kinds[i].calls = later.kinds[i].calls - earlier.kinds[i].calls;
+    d.kinds[i].bytes = later.kinds[i].bytes - earlier.kinds[i].bytes;
+    d.kinds[i].busy = later.kinds[i].busy - earlier.kinds[i].busy;
+  }
+  return d;
+}
+
+CollectiveTotals Total(const CommunicatorStats& stats) {
+  CollectiveTotals t;
+  for (const CollectiveTotals& k : stats.kinds) {
+    t.calls += k.calls;
+    t.bytes += k.bytes;
+    t.busy += k.busy;
+  }
+  return t;
+}
+
 double HiddenShare(std::chrono::nanoseconds busy, std::chrono::nanoseconds waited) {
   if (busy.count() <= 0) return 1.0;
   const double share =

@@ -62,6 +62,12 @@ class CollectiveCounters {
   std::array<Kind, kNumCollectiveKinds> kinds_;
 };
 
+// What happened between two snapshots of one communicator: `later` minus `earlier`, per kind.
+CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorStats& earlier);
+
+// All kinds together.
+CollectiveTotals Total(const CommunicatorStats& stats);
+
 // The share of `busy` communication time the executor did not wait for: 1 - waited / busy,
 // clamped to [0, 1]; 1 when nothing was busy.
 double HiddenShare(std::chrono::nanoseconds busy, std::chrono::nanoseconds waited);

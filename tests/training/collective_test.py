@@ -21,9 +21,10 @@ and checked:
   - each rank's run summary (fleet-run --summary-out) counts the collectives that ran: one
     allreduce per fleet.allreduce or fleet.reduce op that ran (every step; LocalSGD: the
     gradient average's ops for --begin-step steps, then the parameter average's), each average
-    carrying the model's bytes (the initializers' sizes, read with NumPy), the startup's
-    broadcasts and the reduce mode's every step, one executor wait per collective of a step,
-    and an overlap in [0, 1] that is 1 - waited / busy; each rank printed its allreduce line.
+    carrying the model's bytes (the initializers' sizes, read with NumPy), the reduce mode's
+    broadcasts every step (not the startup's), one executor wait per collective of a step, and
+    an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank printed its
+    allreduce line.
 With --netns the two ranks run on two "hosts": network namespaces joined by a veth pair that
 the test makes (and always removes), each with its own fleet-launch --nnodes 2 --node-rank N
 --master ADDR:PORT --host ADDR. It needs root and iproute2; without them the test says why and
@@ -187,13 +188,13 @@ def count_averages(args, job):
 
 
 def expected_collectives(args, job):
-    """(allreduce calls, broadcast calls, broadcasts per step) of a run of STEPS steps, from the
-    ops in fleet-inspect's text: the startup's broadcasts once; every step each fleet.allreduce
-    (collective), or each fleet.reduce (which runs as an allreduce) and the main program's
-    broadcasts (reduce), or the gradient average's ops for BEGIN_STEP steps and the parameter
-    average's after (LocalSGD at k = 1, told apart by the ops' names)."""
+    """(allreduce calls, broadcast calls, broadcasts per step) of STEPS training steps, from the
+    ops of the main program in fleet-inspect's text: every step each fleet.allreduce
+    (collective), or each fleet.reduce (which runs as an allreduce) and each broadcast (reduce),
+    or the gradient average's ops for BEGIN_STEP steps and the parameter average's after
+    (LocalSGD at k = 1, told apart by the ops' names)."""
     text = run([args.fleet_inspect, job]).stdout
-    main, _, startup = text.partition('# program "startup"')
+    main = text.partition('# program "startup"')[0]
     per_step_broadcasts = main.count("= fleet.broadcast(") if args.strategy == "reduce" else 0
     if args.strategy == "collective":
         allreduces = STEPS * main.count("= fleet.allreduce(")
@@ -203,8 +204,7 @@ def expected_collectives(args, job):
         grads = main.count('name="localsgd.average_grads.bucket')
         params = main.count('name="localsgd.average_params.bucket')
         allreduces = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
-    broadcasts = startup.count("= fleet.broadcast(") + STEPS * per_step_broadcasts
-    return allreduces, broadcasts, per_step_broadcasts
+    return allreduces, STEPS * per_step_broadcasts, per_step_broadcasts
 
 
 def check_summary(args, job, model, work, rank, output):
@@ -226,13 +226,14 @@ def check_summary(args, job, model, work, rank, output):
         "allreduce bytes": (allreduce.get("bytes"), STEPS * model_bytes),
         "broadcast calls": (broadcast.get("calls"), broadcasts),
         "broadcast bytes": (broadcast.get("bytes"),
-                            (1 + (STEPS if per_step_broadcasts else 0)) * model_bytes),
+                            STEPS * model_bytes if per_step_broadcasts else 0),
         "executor runs": (executor["runs"], STEPS),
         "executor waits": (executor["waits"], calls + STEPS * per_step_broadcasts),
     }
     failures = [f"rank {rank} summary: {what} {got}; expected {want}"
                 for what, (got, want) in expected.items() if got != want]
-    busy, waited = allreduce.get("busy_sec", 0), executor["waited_sec"]
+    busy = sum(kind["busy_sec"] for kind in coll.values())
+    waited = executor["waited_sec"]
     overlap = summary["overlap"]
     if not (busy > 0 and waited >= 0 and overlap is not None and 0 <= overlap <= 1):
         failures.append(f"rank {rank} summary: busy {busy} s, waited {waited} s, overlap "

@@ -307,12 +307,26 @@ TEST(GlooCommunicatorTest, StatsCountEveryCollectiveAndTheTimeItKeptTheWorkerBus
   EXPECT_LE(busy, rank0_barrier_wall);
 }
 
-TEST(CollectiveStatsTest, HiddenShareIsOneMinusWaitedOverBusyClamped) {
+TEST(CollectiveStatsTest, HiddenShareDifferenceAndTotal) {
   EXPECT_DOUBLE_EQ(HiddenShare(4s, 1s), 0.75);
   EXPECT_DOUBLE_EQ(HiddenShare(4s, 0s), 1.0);
   EXPECT_DOUBLE_EQ(HiddenShare(4s, 5s), 0.0);  // a wait also covers handing the event over
   EXPECT_DOUBLE_EQ(HiddenShare(0s, 0s), 1.0);  // nothing to hide
   EXPECT_EQ(CollectiveKindName(CollectiveKind::kAllReduce), "allreduce");
+  // What happened between two snapshots, and all kinds together.
+  CommunicatorStats before, after;
+  before.kinds[static_cast<int>(CollectiveKind::kBroadcast)] = {1, 100, 2s};
+  after.kinds[static_cast<int>(CollectiveKind::kBroadcast)] = {3, 300, 5s};
+  after.kinds[static_cast<int>(CollectiveKind::kAllReduce)] = {4, 40, 1s};
+  const CommunicatorStats steps = Difference(after, before);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].calls, 2);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].bytes, 200);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].busy, 3s);
+  EXPECT_EQ(steps[CollectiveKind::kAllReduce].calls, 4);
+  const CollectiveTotals all = Total(steps);
+  EXPECT_EQ(all.calls, 6);
+  EXPECT_EQ(all.bytes, 240);
+  EXPECT_EQ(all.busy, 4s);
   EXPECT_EQ(CollectiveKindName(CollectiveKind::kBarrier), "barrier");
 }
 
