@@ -9,7 +9,9 @@ each row runs in processes of its own:
                         work of two ranks in one process, for reference)
   fleet allreduce       fleet-launch --nproc 2 -- fleet-run JOB --batch B  (--strategy
                         collective: gradients averaged in 25 MB buckets while backward runs)
-  fleet reduce          not implemented in Fleet yet (a row that says so)
+  fleet reduce          as allreduce, --collective-mode reduce (Paddle's Reduce: each bucket's
+                        gradients averaged onto its owner rank, which alone updates the bucket
+                        and broadcasts its parameters)
   fleet LocalSGD k=K    as allreduce, --strategy localsgd --k-steps K (parameters averaged every
                         K steps; K = 4)
   torch 1 process       bench/torch_train.py MODEL --batch B
@@ -28,11 +30,11 @@ down.
 
 Columns: samples/s (all ranks together); speed-up over the same system's 1-process row at batch
 B; Fleet / PyTorch: a Fleet row over PyTorch's row of the same ranks and batch (2 ranks: DDP);
-overlap: the share of Fleet's allreduce time hidden behind computation, 1 - waited / busy
-clamped to [0, 1], where busy is the time each rank's communicator spent running allreduces
-and waited the time its training executor was blocked on them, over the run's W+N steps (from
-fleet-run --summary-out), averaged over the ranks; collective calls per step and rank (Fleet:
-from the same summaries; DDP: its buckets, each one allreduce per step).
+overlap: the share of Fleet's communication time hidden behind computation, 1 - waited / busy
+clamped to [0, 1], where busy is the time each rank's communicator spent running the training
+steps' collectives and waited the time its training executor was blocked on them, over the
+run's W+N steps (from fleet-run --summary-out), averaged over the ranks; collective calls per
+step and rank (Fleet: from the same summaries; DDP: its buckets, each one allreduce per step).
 
 Prints the machine, the command, each side's environment and kernels (bench/kernel_report.py),
 then the table. PyTorch runs under --torch-python (default /usr/bin/python3 with Debian's
@@ -85,10 +87,11 @@ def read_summary(path):
         return None
 
 
-def allreduce_totals(summary):
-    """(allreduce calls, busy seconds, executor waited seconds) of one summary."""
-    allreduce = (summary.get("collectives") or {}).get("allreduce") or {}
-    return (allreduce.get("calls", 0), allreduce.get("busy_sec", 0.0),
+def collective_totals(summary):
+    """(collective calls, their busy seconds, executor waited seconds) of the training steps in
+    one summary, all kinds together."""
+    kinds = (summary.get("collectives") or {}).values()
+    return (sum(k["calls"] for k in kinds), sum(k["busy_sec"] for k in kinds),
             summary["executor"]["waited_sec"])
 
 
@@ -123,9 +126,9 @@ class FleetRows:
                               f"{warmup + steps} or no summary ({metrics}, {summary})")
             seconds = elapsed[warmup + steps] - elapsed[warmup]
             slowest = max(slowest, seconds)
-            calls, busy, waited = allreduce_totals(totals)
+            calls, busy, waited = collective_totals(totals)
             overlap = clamp01(1 - waited / busy) if busy > 0 else None
-            result["ranks"].append({"seconds": seconds, "allreduce_calls": calls,
+            result["ranks"].append({"seconds": seconds, "calls": calls,
                                     "busy_sec": busy, "waited_sec": waited, "overlap": overlap})
             if overlap is not None:
                 overlaps.append(overlap)
@@ -281,7 +284,7 @@ def parse_args():
 
 
 def run_model(args, name, fleet, torch_peer, work):
-    """The rows of one model: [(system, ranks, batch, result or None, note)] and the errors."""
+    """The rows of one model: [(system, ranks, batch, result or None)] and the errors."""
     batch, loss, _, _, batches_of_data = train_bench.CONFIG[name]
     batch = args.batch or batch
     steps, warmup = STEPS[name]
@@ -298,29 +301,26 @@ def run_model(args, name, fleet, torch_peer, work):
         result, error = train_bench.best_of(args.repeat, measure)
         if error:
             errors.append(f"{label}: {error}")
-        rows.append((system, ranks, rank_batch, result, ""))
+        rows.append((system, ranks, rank_batch, result))
 
     strategies = [("1 process", ["--strategy", "single"], 1),
                   ("allreduce", ["--strategy", "collective"], RANKS),
+                  ("reduce", ["--strategy", "collective", "--collective-mode", "reduce"], RANKS),
                   ("LocalSGD k=%d" % args.k_steps,
                    ["--strategy", "localsgd", "--k-steps", str(args.k_steps)], RANKS)]
-    for system, flags, ranks in strategies:
-        job = os.path.join(work, f"job-{flags[1]}")
+    for index, (system, flags, ranks) in enumerate(strategies):
+        job = os.path.join(work, f"job{index}")
         error = fleet.fleet.prepare(model, loss, job, strategy=flags)
         if error:
             errors.append(f"{name} {system}: {error}")
-            rows.append(("fleet " + system, ranks, batch, None, ""))
+            rows.append(("fleet " + system, ranks, batch, None))
             continue
-        runs = os.path.join(work, f"runs-{flags[1]}")
+        runs = os.path.join(work, f"runs{index}")
+        os.makedirs(runs)
         for rank_batch in ([batch, 2 * batch] if ranks == 1 else [batch]):
-            os.makedirs(runs, exist_ok=True)
             add("fleet " + system, ranks, rank_batch, lambda j=job, b=rank_batch, r=ranks:
                 fleet.measure(j, data, b, r, steps, warmup,
                               RANKS * batch * batches_of_data // (r * b), runs))
-        if system == "allreduce":
-            rows.append(("fleet reduce", RANKS, batch, None,
-                         "not implemented in Fleet yet (gradients reduced to one rank, "
-                         "parameters broadcast back)"))
     if torch_peer is not None:
         add("torch 1 process", 1, batch, lambda: train_bench.measure_torch(
             args, torch_peer, model, data, batch, 1, steps, warmup))
@@ -333,14 +333,14 @@ def run_model(args, name, fleet, torch_peer, work):
 def table_rows(name, rows):
     """Markdown rows and JSON records of one model's results."""
     def sps(system, ranks, batch):
-        for s, r, b, result, _ in rows:
+        for s, r, b, result in rows:
             if (s, r, b) == (system, ranks, batch) and result:
                 return result["samples_per_s"]
         return None
 
     lines, records = [], []
     batch = rows[0][2]
-    for system, ranks, rank_batch, result, note in rows:
+    for system, ranks, rank_batch, result in rows:
         side = system.split()[0]
         value = result and result["samples_per_s"]
         base = sps(f"{side} 1 process", 1, batch)
@@ -350,14 +350,14 @@ def table_rows(name, rows):
         overlap = result and result.get("overlap")
         calls = result and result.get("calls_per_step")
         cells = [name, system, str(ranks), str(rank_batch),
-                 fmt(value, 1) if not note else note,
+                 fmt(value, 1),
                  fmt(value / base if value and base else None, 2),
                  fmt(value / peer if value and peer else None, 2),
                  f"{overlap:.0%}" if overlap is not None else "-",
                  fmt(calls, 2) if calls is not None else "-"]
         lines.append("| " + " | ".join(cells) + " |")
         records.append({"model": name, "system": system, "ranks": ranks, "batch": rank_batch,
-                        "result": result, "note": note or None})
+                        "result": result})
     return lines, records
 
 
@@ -405,16 +405,18 @@ def main():
           f"excluded (steps per model in the JSON); the fastest of {args.repeat} run(s) per row")
     print("Fleet: allreduce = fleet-transpile --strategy collective (fused in-place allreduces "
           "in 25 MB buckets placed where backward finishes them, in flight while backward goes "
-          f"on); LocalSGD = --strategy localsgd --k-steps {args.k_steps} (parameters averaged "
-          "every k steps); fleet-launch --nproc 2 -- fleet-run; Gloo TCP")
+          "on); reduce = --collective-mode reduce (each bucket averaged onto its owner, which "
+          "updates it and broadcasts its parameters; the reduce runs as an allreduce); "
+          f"LocalSGD = --strategy localsgd --k-steps {args.k_steps} (parameters averaged every "
+          "k steps); fleet-launch --nproc 2 -- fleet-run; Gloo TCP")
     if torch_peer:
         print("PyTorch DDP: torch.distributed (Gloo backend, TCP rendezvous at 127.0.0.1), "
               "DistributedDataParallel with its defaults (25 MB buckets, the first 1 MB; buffers "
               "broadcast from rank 0 every forward); torch.set_num_threads(1), "
               "OMP_WAIT_POLICY=PASSIVE")
-    print("overlap: 1 - waited / busy over each run, averaged over the ranks (busy: "
-          "the communicator's time running allreduces; waited: the training executor's time "
-          "blocked on them); calls/step: collective calls per step and rank")
+    print("overlap: 1 - waited / busy over each run's steps, averaged over the ranks (busy: "
+          "the communicator's time running the steps' collectives; waited: the training "
+          "executor's time blocked on them); calls/step: collective calls per step and rank")
     print(kernel_report.env_line("fleet", os.environ))
     print(f"kernels fleet: {kernel_report.fleet_kernel(fleet.fleet.run)}")
     if torch_peer:

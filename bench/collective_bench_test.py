@@ -2,12 +2,11 @@
 transformer at batch 4, once) and checks its JSON against what the model and the settings imply.
 Never checks speed.
 
-  - every row ran: Fleet on 1 process (batch B and 2B), allreduce, LocalSGD, and (unless
-    --fleet-only) PyTorch on 1 process and DDP, each with samples/s > 0; the reduce row says
-    it is not implemented;
+  - every row ran: Fleet on 1 process (batch B and 2B), allreduce, reduce, LocalSGD, and
+    (unless --fleet-only) PyTorch on 1 process and DDP, each with samples/s > 0;
   - the model's parameters (its float initializers, NumPy) fit one 25 MB bucket, so allreduce
-    makes one call per step, and LocalSGD at k = 1 one per step too; every rank counted one
-    allreduce per step of the run;
+    makes one call per step, the reduce mode two (the reduce and the owner's broadcast), and
+    LocalSGD at k = 1 one; every rank counted as many in each step of the run;
   - each rank's overlap is 1 - waited / busy clamped to [0, 1], and the row's is their mean;
   - DDP reports at least one bucket a step.
 
@@ -45,10 +44,6 @@ def check(args, records):
         return failures
     for key in expected:
         row = rows[key]
-        if key[0] == "fleet reduce":
-            if row["result"] is not None or "not implemented" not in (row["note"] or ""):
-                failures.append(f"{key}: expected a note that it is not implemented; got {row}")
-            continue
         if not (row["result"] and row["result"]["samples_per_s"] > 0):
             failures.append(f"{key}: no samples/s: {row['result']}")
 
@@ -58,18 +53,20 @@ def check(args, records):
     if not param_bytes < 25 * 2**20:
         failures.append(f"the transformer's parameters hold {param_bytes} bytes; the test "
                         "expects them to fit one 25 MB bucket")
-    for system in ("fleet allreduce", "fleet LocalSGD k=1"):
+    for system, per_step in (("fleet allreduce", 1), ("fleet reduce", 2),
+                             ("fleet LocalSGD k=1", 1)):
         result = rows[(system, BATCH)]["result"]
-        if result["calls_per_step"] != 1:
-            failures.append(f"{system}: {result['calls_per_step']} calls per step; expected 1")
+        if result["calls_per_step"] != per_step:
+            failures.append(f"{system}: {result['calls_per_step']} calls per step; expected "
+                            f"{per_step}")
         ranks = result["ranks"]
         if len(ranks) != 2:
             failures.append(f"{system}: {len(ranks)} ranks; expected 2")
             continue
         for r, rank in enumerate(ranks):
-            if rank["allreduce_calls"] != STEPS + WARMUP:
-                failures.append(f"{system} rank {r}: {rank['allreduce_calls']} allreduce calls; "
-                                f"expected {STEPS + WARMUP}")
+            if rank["calls"] != per_step * (STEPS + WARMUP):
+                failures.append(f"{system} rank {r}: {rank['calls']} collective calls; "
+                                f"expected {per_step * (STEPS + WARMUP)}")
             want = min(1.0, max(0.0, 1 - rank["waited_sec"] / rank["busy_sec"]))
             if not (rank["busy_sec"] > 0 and abs(rank["overlap"] - want) < 1e-3):
                 failures.append(f"{system} rank {r}: overlap {rank['overlap']}; expected "
