@@ -86,8 +86,9 @@ run_tests() {
 # UndefinedBehaviorSanitizer, over the corpus of broken files in tests/corpus.
 SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test npy_test
                  data_reader_test data_npy_test data_criteo_test data_multislot_test data_open_test
-                 checkpoint_test metrics_test job_test async_executor_test sub_block_test
-                 collective_store_test collective_communicator_test collective_failure_test)
+                 checkpoint_test metrics_test job_test async_executor_test wait_stats_test
+                 sub_block_test collective_store_test collective_communicator_test
+                 collective_failure_test)
 sanitize() {
   local dir="$BUILD-asan"
   log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"
