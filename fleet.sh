@@ -4,6 +4,7 @@
 #   ./fleet.sh demo   build, then run the demo job on built-in defaults
 # Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
 #        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch),
+#        ./fleet.sh bench-collective [--fleet-only] (2 ranks beside PyTorch DDP),
 #        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
@@ -87,9 +88,9 @@ run_tests() {
 # UndefinedBehaviorSanitizer, over the corpus of broken files in tests/corpus.
 SANITIZED_TESTS=(onnx_import_test serialize_test text_format_test corpus_test npy_test
                  data_reader_test data_npy_test data_criteo_test data_multislot_test data_open_test
-                 checkpoint_test metrics_test job_test async_executor_test sub_block_test
-                 collective_store_test collective_communicator_test collective_failure_test
-                 shm_communicator_test shm_failure_test stream_store_test)
+                 checkpoint_test metrics_test job_test async_executor_test wait_stats_test
+                 sub_block_test collective_store_test collective_communicator_test
+                 collective_failure_test shm_communicator_test shm_failure_test stream_store_test)
 sanitize() {
   local dir="$BUILD-asan"
   log "building ${SANITIZED_TESTS[*]} with ASan + UBSan in $dir"
@@ -146,25 +147,38 @@ bench() {
     --models "$BUILD/models" "$@"
 }
 
-# Training throughput and peak memory beside PyTorch (Debian's python3-torch, run by
-# /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
-bench_train() {
+# The PyTorch peer of the benchmarks (/usr/bin/python3 with Debian's python3-torch), installed on
+# first use from dependencies/debian-bench.txt.
+install_torch_peer() {
   if ! /usr/bin/python3 -c "import torch, onnx, numpy" 2>/dev/null; then
     mapfile -t bench_packages < <(read_list debian-bench.txt)
     apt_install_missing "${bench_packages[@]}"
   fi
+}
+
+# Training throughput and peak memory beside PyTorch (Debian's python3-torch, run by
+# /usr/bin/python3) on the same four models; arguments go to bench/train_bench.py.
+bench_train() {
+  install_torch_peer
   "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models"
   "$VENV/bin/python" "$ROOT/bench/train_bench.py" --models "$BUILD/models" \
+    --bin-dir "$BUILD/tools" "$@"
+}
+
+# Data-parallel training throughput: Fleet on 1 process and 2 ranks (allreduce, LocalSGD) beside
+# PyTorch and its DistributedDataParallel, with Fleet's measured overlap; arguments go to
+# bench/collective_bench.py.
+bench_collective() {
+  [[ " $* " == *" --fleet-only "* ]] || install_torch_peer
+  "$VENV/bin/python" "$ROOT/models/generate.py" --out "$BUILD/models" --only resnet18,transformer
+  "$VENV/bin/python" "$ROOT/bench/collective_bench.py" --models "$BUILD/models" \
     --bin-dir "$BUILD/tools" "$@"
 }
 
 # Allreduce over shared memory and Gloo beside torch.distributed's Gloo (Debian's python3-torch,
 # run by /usr/bin/python3) and loopback TCP; arguments go to bench/allreduce_bench.py.
 bench_allreduce() {
-  if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
-    mapfile -t bench_packages < <(read_list debian-bench.txt)
-    apt_install_missing "${bench_packages[@]}"
-  fi
+  install_torch_peer
   /usr/bin/python3 "$ROOT/bench/allreduce_bench.py" \
     --bench "$BUILD/bench/fleet-bench-allreduce" "$@"
 }
@@ -177,9 +191,10 @@ case "${1:-}" in
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   bench-train) shift; setup; build; bench_train "$@" ;;
+  bench-collective) shift; setup; build; bench_collective "$@" ;;
   bench-allreduce) shift; setup; build; bench_allreduce "$@" ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -60,8 +60,9 @@ def loss_fn(logits, label):
     return F.binary_cross_entropy_with_logits(logits, label)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arg_parser(description):
+    """The flags of torch_train.py (bench/torch_ddp.py adds its own)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("model", help="path of the .onnx model (mlp, resnet18, transformer, "
                         "ctr_dnn by file name)")
     parser.add_argument("--data", required=True, help="folder of <input>.npy and label.npy")
@@ -70,51 +71,78 @@ def main():
     parser.add_argument("--steps", type=int, default=50, help="timed steps")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     parser.add_argument("--lr", type=float, default=0.01)
-    args = parser.parse_args()
+    return parser
+
+
+def model_name(parser, args):
+    """The model's name (its file name), after checking the flags; exits on a bad one."""
     name = os.path.splitext(os.path.basename(args.model))[0]
     if name not in torch_models.BUILDERS:
-        sys.exit(f"torch_train.py: error: no PyTorch equal of '{name}'; expected one of "
-                 f"{', '.join(torch_models.BUILDERS)}")
+        parser.exit(2, f"{parser.prog}: error: no PyTorch equal of '{name}'; expected one of "
+                       f"{', '.join(torch_models.BUILDERS)}\n")
     for flag in ("batch", "threads", "steps"):
         if getattr(args, flag) < 1:
-            sys.exit(f"torch_train.py: error: --{flag} is {getattr(args, flag)}; expected >= 1")
+            parser.exit(2, f"{parser.prog}: error: --{flag} is {getattr(args, flag)}; expected "
+                           ">= 1\n")
+    return name
 
+
+def prepare(args, name, shard=0, shards=1):
+    """Sets torch's threads, builds the model (train mode) and reads the data, of which it keeps
+    records shard, shard + shards, ... (fleet-run's sharding). Returns (model, inputs, data)."""
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     import onnx
     inputs = [i.name for i in onnx.load(args.model, load_external_data=False).graph.input]
     model = torch_models.build(name, args.model)
     model.train()
-    data = load_data(args.data, inputs)
+    data = {n: t[shard::shards] for n, t in load_data(args.data, inputs).items()}
     records = data["label"].shape[0]
     if records < args.batch:
-        sys.exit(f"torch_train.py: error: {args.data} holds {records} records; expected at least "
-                 f"one batch of {args.batch}")
-    batches = records // args.batch
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+        sys.exit(f"torch_train.py: error: {args.data} holds {records} records for this process; "
+                 f"expected at least one batch of {args.batch}")
+    return model, inputs, data
 
+
+def train(model, optimizer, data, inputs, batch, warmup, steps):
+    """Runs warmup + steps full steps on the batches of `data` in order, cycling; returns the
+    seconds of the last `steps` and every step's loss."""
+    batches = data["label"].shape[0] // batch
     losses = []
     start = None
-    for step in range(args.warmup + args.steps):
-        if step == args.warmup:
+    for step in range(warmup + steps):
+        if step == warmup:
             start = time.perf_counter()
-        first = (step % batches) * args.batch
-        feeds = {n: data[n][first:first + args.batch] for n in inputs}
+        first = (step % batches) * batch
+        feeds = {n: data[n][first:first + batch] for n in inputs}
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(**feeds), data["label"][first:first + args.batch])
+        loss = loss_fn(model(**feeds), data["label"][first:first + batch])
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start, losses
 
-    print(json.dumps({
+
+def result(args, name, seconds, losses):
+    """The JSON result line's fields (see the module docstring)."""
+    return {
         "model": name, "batch": args.batch, "threads": args.threads, "steps": args.steps,
         "warmup": args.warmup, "seconds": round(seconds, 4),
         "samples_per_s": round(args.steps * args.batch / seconds, 1),
         "loss_first": losses[0], "loss_last": losses[-1],
         "torch": torch.__version__,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-    }))
+    }
+
+
+def main():
+    parser = arg_parser(__doc__.splitlines()[0])
+    args = parser.parse_args()
+    name = model_name(parser, args)
+    model, inputs, data = prepare(args, name)
+    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr)
+    seconds, losses = train(model, optimizer, data, inputs, args.batch, args.warmup, args.steps)
+    print(json.dumps(result(args, name, seconds, losses)))
 
 
 if __name__ == "__main__":

@@ -121,17 +121,20 @@ class Fleet:
         rc, out, err, _ = run_measured([self.run, "--help"], timeout)
         self.epochs_flag = "--epochs" in out + err
 
-    def prepare(self, model_path, loss, job):
-        cmd = [self.transpile, model_path, "--strategy", "single", "--label", "label", "--loss",
-               loss, "--optimizer", "sgd", "--lr", repr(self.lr), "-o", job]
+    def prepare(self, model_path, loss, job, strategy=("--strategy", "single")):
+        """Transpiles the model into `job` with the `strategy` flags; returns an error or None."""
+        cmd = [self.transpile, model_path, *strategy, "--label", "label", "--loss", loss,
+               "--optimizer", "sgd", "--lr", repr(self.lr), "-o", job]
         rc, out, err, _ = run_measured(cmd, self.timeout)
         return None if rc == 0 else fail_text("fleet-transpile", cmd, rc, out, err)
 
-    def timed_run(self, job, data, batch, threads, steps, batches_of_data):
+    def timed_run(self, job, data, batch, threads, steps, batches_of_data, launch=(), extra=()):
+        """Runs fleet-run (behind the `launch` command when given, e.g. fleet-launch --nproc 2
+        --) with `extra` flags; returns ((wall seconds, peak MB), None) or (None, error)."""
         parallel = (["--threads", "1", "--op-threads", str(threads)] if self.op_threads
                     else ["--threads", str(threads)])
-        cmd = [self.run, job, "--data", data, "--batch", str(batch)] + parallel + [
-            "--steps", str(steps)]
+        cmd = [*launch, self.run, job, "--data", data, "--batch", str(batch)] + parallel + [
+            "--steps", str(steps), *extra]
         if self.epochs_flag:
             cmd += ["--epochs", str(-(-steps // batches_of_data))]
         start = time.perf_counter()

@@ -21,16 +21,17 @@ struct Executor::PreparedOp {
   std::vector<int> inputs;   // positional; -1 = absent optional input
   std::vector<int> outputs;  // positional; -1 = output not wanted
   int key_input = 0;
-  KernelFn fn = nullptr;     // null until resolved (when the key dtype is unknown at prepare)
+  KernelFn fn = nullptr;  // null until resolved (when the key dtype is unknown at prepare)
   DataType fn_dtype = DataType::kUndefined;  // the key dtype `fn` was resolved for
-  std::vector<int> release_after;  // slots whose last reader is this op
+  std::vector<int> release_after;            // slots whose last reader is this op
   std::unique_ptr<KernelState> state;
   std::unique_ptr<SubBlocks> sub_blocks;  // the child executors of an op with BlockRef attributes
-  uint64_t constant_inputs = 0;    // bit i: input i is the same on every run
+  uint64_t constant_inputs = 0;           // bit i: input i is the same on every run
   const DeviceContext* device = nullptr;  // the op's device (an element of devices_)
   bool async = false;              // its kernel may leave outputs pending (KernelTraits::async)
   bool inputs_anywhere = false;    // its kernel reads inputs from any device
   std::vector<int> wait_before;    // async ops whose pending outputs this op must wait for
+  std::vector<int> reads;          // its inputs plus the outer vars its sub-blocks read
   std::shared_ptr<Event> pending;  // this op's outputs, while they are not ready
 };
 
@@ -75,6 +76,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   }
   env_ = options.env;
   wait_timeout_ = options.wait_timeout;
+  if (wait_counters_ == nullptr) wait_counters_ = std::make_shared<WaitCounters>();
   profile_ = options.profile;
   check_nan_ = options.check_nan;
   if (options.num_threads > 1) {
@@ -107,7 +109,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     for (const std::string& name : PositionalVars(op.inputs, schema ? &schema->inputs : nullptr)) {
       p.inputs.push_back(name.empty() ? -1 : slot(name));
     }
-    for (const std::string& name : PositionalVars(op.outputs, schema ? &schema->outputs : nullptr)) {
+    for (const std::string& name :
+         PositionalVars(op.outputs, schema ? &schema->outputs : nullptr)) {
       p.outputs.push_back(name.empty() ? -1 : slot(name));
     }
     written.resize(slot_names_.size(), false);
@@ -120,10 +123,12 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
       written.resize(slot_names_.size(), false);
     }
     last_reader.resize(slot_names_.size(), -1);
+    p.reads = reads;
     int index = static_cast<int>(ops_.size());
     for (int s : reads) {
       if (s < 0) continue;
-      if (!written[s] && std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
+      if (!written[s] &&
+          std::find(input_slots_.begin(), input_slots_.end(), s) == input_slots_.end()) {
         input_slots_.push_back(s);
       }
       last_reader[s] = index;
@@ -208,7 +213,8 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   std::vector<OpSlots> op_slots;
   op_slots.reserve(ops_.size());
   for (const PreparedOp& p : ops_) {
-    op_slots.push_back({&p.inputs, &p.outputs, &kernels.Traits(p.op->type, p.device->device.type)});
+    // A sub-block reading a pending var waits for it before its op runs, like a direct reader.
+    op_slots.push_back({&p.reads, &p.outputs, &kernels.Traits(p.op->type, p.device->device.type)});
   }
   std::vector<bool> outlives_run(slot_names_.size(), false);
   for (int s : output_slots_) outlives_run[s] = true;
@@ -218,13 +224,33 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
   return absl::OkStatus();
 }
 
+void Executor::WaitAtEndFor(const std::vector<int>& slots) {
+  for (size_t j = 0; j < ops_.size(); ++j) {
+    const PreparedOp& op = ops_[j];
+    const int index = static_cast<int>(j);
+    if (!op.async ||
+        std::find(wait_at_end_.begin(), wait_at_end_.end(), index) != wait_at_end_.end()) {
+      continue;
+    }
+    if (std::any_of(op.outputs.begin(), op.outputs.end(), [&](int s) {
+          return std::find(slots.begin(), slots.end(), s) != slots.end();
+        })) {
+      wait_at_end_.push_back(index);
+    }
+  }
+}
+
 absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
   std::string declared = absl::StrCat(
       DataTypeName(var.dtype),
       var.shape.has_value()
-          ? absl::StrCat("[", absl::StrJoin(*var.shape, ",", [](std::string* out, int64_t d) {
-                           absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
-                         }), "]")
+          ? absl::StrCat("[",
+                         absl::StrJoin(*var.shape, ",",
+                                       [](std::string* out, int64_t d) {
+                                         absl::StrAppend(
+                                             out, d < 0 ? std::string("?") : std::to_string(d));
+                                       }),
+                         "]")
           : std::string("[...]"));
   auto mismatch = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("input '", var.name, "' is ",
@@ -242,13 +268,21 @@ absl::Status Executor::CheckFeed(const Var& var, const Tensor& tensor) const {
   return absl::OkStatus();
 }
 
+absl::Status Executor::Await(std::shared_ptr<Event>& event, const std::string& op_description) {
+  if (event == nullptr) return absl::OkStatus();  // the synchronous path: one test
+  const Clock::time_point start = Clock::now();
+  absl::Status status = AwaitPendingSlow(event, op_description, wait_timeout_);
+  wait_counters_->AddWait(Clock::now() - start);
+  return status;
+}
+
 absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   for (int producer : p.wait_before) {
     PreparedOp& q = ops_[producer];
-    FLEET_RETURN_IF_ERROR(AwaitPending(q.pending, q.description, wait_timeout_));
+    FLEET_RETURN_IF_ERROR(Await(q.pending, q.description));
   }
   // Still in flight from the previous run (nothing read its outputs since).
-  FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
+  FLEET_RETURN_IF_ERROR(Await(p.pending, p.description));
   std::vector<const Tensor*> inputs;
   inputs.reserve(p.inputs.size());
   for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
@@ -286,7 +320,7 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   if (!status.ok()) return absl::Status(status.code(), WithPrefix(p.description, status.message()));
   // Only declared async ops are waited for where planned; the NaN check reads the outputs now.
   if (!p.async || check_nan_) {
-    FLEET_RETURN_IF_ERROR(AwaitPending(p.pending, p.description, wait_timeout_));
+    FLEET_RETURN_IF_ERROR(Await(p.pending, p.description));
   }
   for (size_t i = 0; i < p.outputs.size(); ++i) {
     int s = p.outputs[i];
@@ -345,8 +379,8 @@ absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor
         break;
     }
     if (bad != nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(p.description, " produced ", bad,
-                                                     " in output '", slot_names_[s], "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(p.description, " produced ", bad, " in output '", slot_names_[s], "'"));
     }
   }
   return absl::OkStatus();
@@ -385,6 +419,7 @@ std::vector<OpTypeProfile> Executor::Profile() const {
 }
 
 absl::Status Executor::Run(Scope& scope) {
+  wait_counters_->AddRun();
   std::vector<Tensor> values(slot_names_.size());
   return RunFrame(scope, values);
 }
@@ -400,9 +435,9 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
         const TensorValue& v = value->second;
         int64_t expected = CheckedNumBytes(v.dtype, v.shape);
         if (expected < 0 || v.bytes.size() != static_cast<size_t>(expected)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "the value of '", name, "' has ", v.bytes.size(),
-              " bytes (read from text form, or moved into another scope)"));
+          return absl::FailedPreconditionError(
+              absl::StrCat("the value of '", name, "' has ", v.bytes.size(),
+                           " bytes (read from text form, or moved into another scope)"));
         }
         scope.Set(name, Tensor::FromValue(v));
         t = scope.Find(name);
@@ -422,7 +457,7 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   absl::Status status = RunOps(values);
   for (size_t i = 0; i < wait_at_end_.size() && status.ok(); ++i) {
     PreparedOp& q = ops_[wait_at_end_[i]];
-    status = AwaitPending(q.pending, q.description, wait_timeout_);
+    status = Await(q.pending, q.description);
   }
   frame_values_ = nullptr;
   frame_scope_ = nullptr;
@@ -436,6 +471,5 @@ absl::Status Executor::RunFrame(Scope& scope, std::vector<Tensor>& values) {
   }
   return absl::OkStatus();
 }
-
 
 }  // namespace fleet

@@ -27,6 +27,7 @@
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/thread_pool.h"
+#include "executor/wait_stats.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -41,9 +42,9 @@ struct ExecutorOptions {
   std::shared_ptr<const ExecutionEnv> env;
   // The longest the executor waits for an op in flight before failing with DEADLINE_EXCEEDED.
   std::chrono::milliseconds wait_timeout = kDefaultWaitTimeout;
-  int num_threads = 1;  // intra-op threads (the calling thread included)
-  int block = 0;        // which block to run
-  bool profile = false; // time every op (see Executor::Profile)
+  int num_threads = 1;   // intra-op threads (the calling thread included)
+  int block = 0;         // which block to run
+  bool profile = false;  // time every op (see Executor::Profile)
   // Scan every floating-point output of every op after it runs; a NaN or infinity stops the run
   // with INVALID_ARGUMENT "op 'fc1' (Gemm) produced NaN in output 'h1'". Off: no cost.
   bool check_nan = false;
@@ -79,6 +80,10 @@ class Executor {
   // Per op type, the time spent so far, largest first; empty unless profiling.
   std::vector<OpTypeProfile> Profile() const;
 
+  // The runs so far and how long they were blocked waiting for ops in flight, the waits in
+  // sub-blocks included (executor/wait_stats.h). Any thread, also while Run executes.
+  WaitStats wait_stats() const { return wait_counters_->Snapshot(); }
+
   // The block's feed and fetch var names, in declaration order.
   const std::vector<std::string>& feed_names() const { return feed_names_; }
   const std::vector<std::string>& fetch_names() const { return fetch_names_; }
@@ -91,6 +96,8 @@ class Executor {
                        const ExecutorOptions& options);
   absl::Status CheckFeed(const Var& var, const Tensor& tensor) const;
   absl::Status RunOp(PreparedOp& op, std::vector<Tensor>& values);
+  // AwaitPending on `event`, counting the time blocked in wait_counters_.
+  absl::Status Await(std::shared_ptr<Event>& event, const std::string& op_description);
   absl::Status CheckFinite(const PreparedOp& op, const std::vector<Tensor>& values) const;
   // Runs the block on `values`, whose feed and outer slots a child executor has already filled.
   absl::Status RunFrame(Scope& scope, std::vector<Tensor>& values);
@@ -104,6 +111,8 @@ class Executor {
                             const std::string& op_description,
                             absl::FunctionRef<int(const std::string&)> parent_slot);
   absl::Status RunAsChild(absl::Span<const Tensor> feeds, std::vector<Tensor>& values);
+  // Makes every async op writing one of `slots` be waited for at the end of a run.
+  void WaitAtEndFor(const std::vector<int>& slots);
 
   const Program* program_ = nullptr;
   const Block* block_ = nullptr;
@@ -115,17 +124,19 @@ class Executor {
   bool check_devices_ = false;    // some device's memory is not the host's
   std::vector<int> wait_at_end_;  // async ops whose outputs outlive the run
   std::unique_ptr<ThreadPool> owned_pool_;
-  ThreadPool* pool_ = nullptr;  // owned_pool_, or the parent's for a child executor
-  std::vector<std::string> slot_names_;   // dense slot -> var name
-  std::vector<const Var*> slot_vars_;     // dense slot -> declared var (may be null)
-  std::vector<int> input_slots_;          // slots read from the scope at the start of a run
-  std::vector<int> output_slots_;         // slots written back to the scope at the end
+  ThreadPool* pool_ = nullptr;           // owned_pool_, or the parent's for a child executor
+  std::vector<std::string> slot_names_;  // dense slot -> var name
+  std::vector<const Var*> slot_vars_;    // dense slot -> declared var (may be null)
+  std::vector<int> input_slots_;         // slots read from the scope at the start of a run
+  std::vector<int> output_slots_;        // slots written back to the scope at the end
   std::vector<PreparedOp> ops_;
   std::vector<std::string> feed_names_;
   std::vector<std::string> fetch_names_;
   bool profile_ = false;
   bool check_nan_ = false;
   std::vector<double> op_ms_;  // per prepared op, when profiling
+  // Blocked time; a child executor shares its parent's (set before Prepare).
+  std::shared_ptr<WaitCounters> wait_counters_;
   int64_t runs_ = 0;
   // Set while Run executes (sub-block kernels read the running frame); null otherwise.
   std::vector<Tensor>* frame_values_ = nullptr;

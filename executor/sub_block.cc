@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<SubBlocks>> Executor::PrepareSubBlocks(
     }
     std::unique_ptr<Executor> child(new Executor());
     child->pool_ = pool_;  // one set of intra-op threads for the whole program
+    child->wait_counters_ = wait_counters_;  // its waits count as the parent's
     // The parent's devices, environment, wait deadline and NaN check; its threads (above).
     ExecutorOptions options = options_;
     options.block = ref->index;
@@ -133,6 +134,13 @@ absl::Status Executor::BindToParent(const Executor& parent,
     in->op_output_slots[it - op_outputs.begin()] = static_cast<int>(s);
   }
   input_slots_ = std::move(own_inputs);
+  // What goes back to the parent (outer writes, results) must have arrived when the run
+  // returns: the parent cannot see that a child's op left it pending.
+  std::vector<int> handed_back = in->result_slots;
+  for (int s : in->op_output_slots) {
+    if (s >= 0) handed_back.push_back(s);
+  }
+  WaitAtEndFor(handed_back);
   // Results and outer writes go back through the kernel; only the block's own persistable
   // vars are written to the scope.
   output_slots_.erase(std::remove_if(output_slots_.begin(), output_slots_.end(),

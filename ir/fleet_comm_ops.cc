@@ -10,7 +10,16 @@
 //       readers of Out wait for it.
 //   fleet.broadcast(X...) -> Out...   {root = 0, group = 0}
 //       Out[i] = X[i] as rank `root` holds it (the startup program makes every rank's
-//       parameters equal rank 0's).
+//       parameters equal rank 0's; the reduce mode sends each updated bucket from its owner).
+//   fleet.reduce(X...) -> Out...      {root = 0, reduce = "sum" | "mean", group = 0}
+//       On rank `root`, Out[i] = the reduction of X[i] over all ranks; on the other ranks Out[i]
+//       is unspecified (it may hold the reduction or X[i]), so only the root may read it.
+//   fleet.is_rank() -> Out            {rank = 0, group = 0}
+//       Out = bool[1], true on rank `rank` only (the reduce mode runs each bucket's update on
+//       its owner through a conditional block).
+//
+// A `root` or `rank` attribute is taken modulo the group's size at run time, so a program that
+// spreads owners over bucket indices (0, 1, 2, ...) serves any number of ranks.
 //
 // `group` names a communicator group (0: all ranks); the runtime maps it to a Communicator.
 #include <vector>
@@ -32,7 +41,14 @@ std::vector<OpSchema> CommunicationOpSchemas() {
       schema::MakeSchema("fleet.broadcast", {VariadicSlot("X", "")}, {VariadicSlot("Out", "")},
                          {IntAttr("root", 0), IntAttr("group", 0)});
   broadcast.traits = kTraitCommunication | kTraitSideEffect;
-  return {std::move(allreduce), std::move(broadcast)};
+  OpSchema reduce =
+      schema::MakeSchema("fleet.reduce", {VariadicSlot("X", "")}, {VariadicSlot("Out", "")},
+                         {IntAttr("root", 0), StringAttr("reduce", "sum"), IntAttr("group", 0)});
+  reduce.traits = kTraitCommunication | kTraitSideEffect;
+  OpSchema is_rank = schema::MakeSchema("fleet.is_rank", {}, {schema::SlotOf("Out", "")},
+                                        {IntAttr("rank", 0), IntAttr("group", 0)});
+  is_rank.traits = kTraitCommunication;
+  return {std::move(allreduce), std::move(broadcast), std::move(reduce), std::move(is_rank)};
 }
 
 }  // namespace fleet

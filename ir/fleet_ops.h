@@ -25,7 +25,8 @@ std::vector<OpSchema> ShapeGradOpSchemas();
 std::vector<OpSchema> LossGradOpSchemas();
 // fleet.conditional_block (ir/fleet_control_ops.cc); part of FleetOpSchemas().
 std::vector<OpSchema> ControlFlowOpSchemas();
-// fleet.allreduce, fleet.broadcast (ir/fleet_comm_ops.cc); part of FleetOpSchemas().
+// fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.is_rank (ir/fleet_comm_ops.cc); part of
+// FleetOpSchemas().
 std::vector<OpSchema> CommunicationOpSchemas();
 
 }  // namespace fleet

@@ -102,6 +102,11 @@ void AddFleetOpInference(InferTable& table) {
   // One output per input, each like its input.
   table.emplace_back("fleet.allreduce", InferOneOutputPerInput);
   table.emplace_back("fleet.broadcast", InferOneOutputPerInput);
+  table.emplace_back("fleet.reduce", InferOneOutputPerInput);
+  table.emplace_back("fleet.is_rank", [](InferContext& ctx) {
+    ctx.SetOutput("Out", DataType::kBool, Shape{1});
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace fleet

@@ -1,6 +1,8 @@
 // The Fleet API (runtime/fleet.h).
 #include "runtime/fleet.h"
 
+#include <unistd.h>
+
 #include <tuple>
 #include <utility>
 
@@ -88,11 +90,15 @@ absl::Status Fleet::InitWorker() {
   comm.store = store_;
   comm.rendezvous_timeout = options_.rendezvous_timeout;
   comm.timeout = options_.collective_timeout;
-  if (!role_.endpoint.empty()) {
+  comm.interface = options_.interface;
+  if (!options_.host.empty()) {
+    comm.host = options_.host;
+  } else if (!role_.endpoint.empty()) {
     FLEET_ASSIGN_OR_RETURN(auto own, SplitMaster(role_.endpoint));
     comm.host = own.first;
-  } else if (role_.num_workers > 1) {
-    comm.host = host;  // the master's host is reachable, so its address family is right
+  } else if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0) comm.host = name;
   }
   absl::StatusOr<std::shared_ptr<Communicator>> created = CreateCommunicator(comm);
   if (!created.ok()) {

@@ -41,6 +41,12 @@ struct FleetOptions {
   std::chrono::milliseconds rendezvous_timeout{std::chrono::seconds(300)};
   // How long one collective may wait for the other workers (a dead peer is reported after it).
   std::chrono::milliseconds collective_timeout{std::chrono::seconds(300)};
+  // Where this worker's collective connections listen: a network interface name (torch's
+  // GLOO_SOCKET_IFNAME) wins over an address of this host (FLEET_HOST, which fleet-launch sets
+  // from its --host). With neither: the role's own endpoint's host, else 127.0.0.1 when the
+  // master is on this host's loopback, else this host's name.
+  std::string interface;
+  std::string host;
   // Which transport carries the collectives; FLEET_COLLECTIVE_TRANSPORT, when set, wins.
   Transport transport = Transport::kAuto;
 };

@@ -57,6 +57,10 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option("--bucket-mb", o.bucket_mb,
                  "collective: gradients travel in fused buckets of at most this many MiB, each "
                  "sent while backward goes on (default 25)");
+  app.add_option("--collective-mode", o.collective_mode,
+                 "collective: allreduce (every rank averages every gradient and updates every "
+                 "parameter; default) or reduce (each bucket's gradients go to one owner rank, "
+                 "which updates those parameters and broadcasts them)");
   app.add_option("--k-steps", o.k_steps,
                  "localsgd: the ranks average their parameters every this many steps (default 1)");
   app.add_option("--begin-step", o.begin_step,
@@ -73,7 +77,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
                    !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
                    !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty() ||
-                   !o.k_steps.empty() || !o.begin_step.empty();
+                   !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -153,6 +157,17 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       s.mutable_collective()->set_bucket_mb(v);
     }
   }));
+  if (!o.collective_mode.empty()) {
+    if (o.collective_mode == "allreduce") {
+      s.mutable_collective()->set_mode(proto::CollectiveConfig::ALLREDUCE);
+    } else if (o.collective_mode == "reduce") {
+      s.mutable_collective()->set_mode(proto::CollectiveConfig::REDUCE);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--collective-mode: unknown mode '",
+                                                     o.collective_mode,
+                                                     "'; expected allreduce or reduce"));
+    }
+  }
   FLEET_RETURN_IF_ERROR(
       count("--k-steps", o.k_steps, [&](int64_t v) { s.mutable_localsgd()->set_k_steps(v); }));
   FLEET_RETURN_IF_ERROR(count("--begin-step", o.begin_step,
@@ -187,7 +202,9 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
        o.decay_rate.empty() ? (o.lr_decay.empty() ? "" : "--lr-decay") : "--decay-rate"},
       {"training.lr_schedule.min_lr", o.min_lr.empty() ? "" : "--min-lr"},
       {"training.label", o.label.empty() ? (o.output.empty() ? "" : "--output") : "--label"},
-      {"collective.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
+      {"collective.bucket_mb", o.bucket_mb.empty()
+                                   ? (o.collective_mode.empty() ? "" : "--collective-mode")
+                                   : "--bucket-mb"},
       {"localsgd.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
       {"localsgd.k_steps", o.k_steps.empty() ? "" : "--k-steps"},
       {"localsgd.begin_step", o.begin_step.empty() ? "" : "--begin-step"},

@@ -8,6 +8,7 @@
 //   --warmup-steps N --lr-decay NAME --decay-steps N --decay-rate X --min-lr X
 //                                              training.lr_schedule.*
 //   --bucket-mb X                              collective.bucket_mb, or localsgd.bucket_mb
+//   --collective-mode allreduce|reduce         collective.mode
 //   --k-steps N --begin-step N                 localsgd.* (localsgd mode)
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
@@ -45,6 +46,7 @@ struct StrategyCliOptions {
   std::string decay_rate;
   std::string min_lr;
   std::string bucket_mb;
+  std::string collective_mode;
   std::string k_steps;
   std::string begin_step;
 };

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <optional>
 #include <string>
 
@@ -19,9 +20,11 @@
 #include "ir/verify.h"
 #include "kernels/cpu/register.h"
 #include "passes/strategy.h"
+#include "runtime/collective/communicator.h"
 #include "runtime/fleet.h"
 #include "runtime/role_maker.h"
 #include "tools/program_loader.h"
+#include "tools/run_summary.h"
 
 namespace fleet {
 namespace {
@@ -118,9 +121,15 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
       ->capture_default_str();
   app.add_flag("--shuffle", o.shuffle, "shuffle the records every epoch (default: file order)");
   app.add_option("--metrics-out", o.metrics_out,
-                 "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec), "
+                 "write one JSON line per step (step, epoch, loss, metrics, samples_per_sec, "
+                 "elapsed_sec), "
                  "flushed as written; in a data-parallel job \"{rank}\" in the path gives each "
                  "worker its own file (the loss is the worker's own), else worker 0 writes");
+  app.add_option("--summary-out", o.summary_out,
+                 "at the end, write a JSON summary of the run: steps, samples/s, loss, and in a "
+                 "data-parallel job the collectives of the training steps (calls, bytes, busy "
+                 "time), the time waited for them and the share hidden behind computation; "
+                 "\"{rank}\" as for --metrics-out");
   app.add_option("--log-every", o.log_every,
                  "report every N steps: thins --metrics-out (default: every step) and the "
                  "progress lines when standard error is not a terminal (default: about 20 "
@@ -218,6 +227,19 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     if (!t.label().empty()) options.label_var = t.label();
     options.output_var = t.output();
     options.loss_kind = LossKindName(t.loss());
+    // In the reduce mode each parameter's optimizer state is current on its owner only, so
+    // worker 0 alone cannot save it.
+    if (strategy->collective().mode() == proto::CollectiveConfig::REDUCE && !o.save.empty() &&
+        main.meta.training.optimizer != "fleet.sgd") {
+      return absl::UnimplementedError(absl::StrCat(
+          "--save: ", main_path,
+          " updates in the reduce mode (--collective-mode reduce), where "
+          "the ",
+          main.meta.training.optimizer,
+          " state of each parameter lives on its owner "
+          "only; saving it is not supported yet (hint: transpile with --collective-mode "
+          "allreduce to save checkpoints, or use --export for the trained weights)"));
+    }
   }
   options.output_var = OutputVar(main, options.output_var, options.loss_var);
   options.batch_size = o.batch;
@@ -237,14 +259,21 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   // and exports (every worker holds the same parameters); metrics go to one file per worker
   // when the path says "{rank}", else worker 0 writes them.
   std::unique_ptr<Fleet> fleet;
+  CommunicatorStats before_steps;  // the startup's collectives, not the steps'
   const bool first = role.index == 0;
   if (communicates) {
-    FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role));
+    FleetOptions fleet_options;
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME")) fleet_options.interface = ifname;
+    if (const char* host = std::getenv("FLEET_HOST")) fleet_options.host = host;
+    FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role, fleet_options));
     err << "fleet-run: " << role.DebugString() << "\n";
     FLEET_RETURN_IF_ERROR(fleet->InitWorker());
     err << "fleet-run: " << role.Name() << ": collectives over "
         << fleet->communicator()->transport() << "\n";
     options.env = fleet->env();
+    options.before_first_step = [&fleet, &before_steps] {
+      before_steps = fleet->communicator()->stats();
+    };
     options.shard_index = role.index;
     options.num_shards = role.num_workers;
   }
@@ -292,11 +321,21 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       absl::StrFormat("%.6g (avg %.6g)", r.final_loss, r.smoothed_loss));
   for (const auto& [name, value] : r.metrics)
     absl::StrAppend(&line, absl::StrFormat(", %s %.4f", name, value));
+  RunPlace place;
+  place.rank = role.index;
+  place.world = role.num_workers;
+  CommunicatorStats comm;
   if (fleet != nullptr) {
-    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers, "]");
+    comm = Difference(fleet->communicator()->stats(), before_steps);
+    place.comm = &comm;
+    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
+                    "]\nfleet-run: ", OverlapLine(comm, r.waits));
     FLEET_RETURN_IF_ERROR(fleet->StopWorker());
   }
   out << line << "\n";
+  if (!o.summary_out.empty() && (first || o.summary_out.find("{rank}") != std::string::npos)) {
+    FLEET_RETURN_IF_ERROR(WriteRunSummary(ForRank(o.summary_out, role.index), r, place));
+  }
   if (!first) return absl::OkStatus();  // worker 0 saves and exports the shared parameters
   if (!o.save.empty()) {
     out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";

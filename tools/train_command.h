@@ -36,6 +36,7 @@ struct TrainCommandOptions {
   uint64_t seed = 0;
   bool shuffle = false;
   std::string metrics_out;
+  std::string summary_out;  // the run's JSON summary (tools/run_summary.h)
   int64_t log_every = 0;
   std::string save;
   int64_t save_every = 0;

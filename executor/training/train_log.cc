@@ -50,7 +50,8 @@ std::string StepReportJson(const StepReport& r) {
   for (const auto& [name, value] : r.metrics) {
     absl::StrAppend(&out, ", ", JsonString(name), ": ", JsonNumber(value));
   }
-  absl::StrAppend(&out, ", \"samples_per_sec\": ", JsonNumber(r.samples_per_sec), "}");
+  absl::StrAppend(&out, ", \"samples_per_sec\": ", JsonNumber(r.samples_per_sec),
+                  ", \"elapsed_sec\": ", JsonNumber(r.elapsed_sec), "}");
   return out;
 }
 

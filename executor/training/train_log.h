@@ -36,7 +36,8 @@ struct StepReport {
 };
 
 // Appends one JSON object per reported step to a file, flushed at once so a crash keeps every
-// line written: {"step": 12, "epoch": 0, "loss": 0.53, "accuracy": 0.8, "samples_per_sec": 1e4}
+// line written: {"step": 12, "epoch": 0, "loss": 0.53, "accuracy": 0.8, "samples_per_sec": 1e4,
+// "elapsed_sec": 1.9} (seconds since the run's first step began).
 class MetricsWriter {
  public:
   // Creates (truncates) `path`.

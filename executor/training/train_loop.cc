@@ -347,6 +347,7 @@ void Trainer::Work(Executor& executor) {
 }
 
 absl::StatusOr<TrainResult> Trainer::Run() {
+  if (options_.before_first_step) options_.before_first_step();
   start_ = std::chrono::steady_clock::now();
   if (executors_.size() == 1) {
     Work(*executors_[0]);
@@ -367,6 +368,12 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   result.final_loss = last_loss_;
   result.smoothed_loss = progress_->smoothed_loss();
   result.metrics = metrics_->Values();
+  for (const auto& executor : executors_) {
+    const WaitStats w = executor->wait_stats();
+    result.waits.runs += w.runs;
+    result.waits.waits += w.waits;
+    result.waits.waited += w.waited;
+  }
   if (!options_.save_dir.empty()) {
     FLEET_RETURN_IF_ERROR(SaveCheckpoint(options_.save_dir, main_, state_,
                                          CheckpointInfo{first_step_ + done_, last_epoch_, ""}));

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -24,6 +25,7 @@
 #include "executor/kernel.h"
 #include "executor/scope.h"
 #include "executor/training/train_log.h"
+#include "executor/wait_stats.h"
 #include "ir/program.h"
 
 namespace fleet {
@@ -58,6 +60,9 @@ struct TrainOptions {
   int shard_index = 0;
   int num_shards = 1;
   std::shared_ptr<const ExecutionEnv> env;
+  // Called once on the calling thread, after the startup program (or checkpoint) and right
+  // before the first step: fleet-run counts its communicator's work from there.
+  std::function<void()> before_first_step;
 
   // Progress on the log stream: a bar when `terminal`, else lines every `log_every` steps
   // (0: about twenty lines per run). The metrics file gets a line every `log_every` steps
@@ -81,6 +86,9 @@ struct TrainResult {
   double final_loss = 0;     // loss of the last step
   double smoothed_loss = 0;  // moving average at the end
   MetricValues metrics;      // over the last epoch
+  // The training executors' waits for ops in flight (an allreduce), summed over the workers:
+  // the communication the steps did not hide (executor/wait_stats.h).
+  WaitStats waits;
 };
 
 // Trains `main` on `dataset`. `main`'s initial values are moved into `state` (see

@@ -17,15 +17,34 @@
 // gradients. In the startup program every parameter is broadcast from rank 0 (in buckets of the
 // same size), so the ranks start identical even when the initial values are random.
 //
+// --collective-mode reduce (Paddle's Reduce strategy): bucket b's gradients go to its owner,
+// rank b mod N, through fleet.reduce, and each bucket's updates move into a conditional
+// sub-block that only the owner runs, followed by a broadcast of the bucket's parameters from
+// the owner:
+//
+//   (Out: [...]) = fleet.reduce(X: [%"w@GRAD", ...]) {reduce = "mean", root = 1}
+//   ...
+//   (Out: %"reduce@owner1") = fleet.is_rank() {rank = 1}
+//   (Out: [%w, ...]) = fleet.conditional_block(Cond: %"reduce@owner1") {sub_block = ^2}
+//   (Out: [%w, ...]) = fleet.broadcast(X: [%w, ...]) {root = 1}
+//
+// so each rank runs 1/N of the optimizer. The optimizer state of a parameter is current on its
+// owner only. Clipping by the global norm needs every gradient on every rank, so it is refused.
+//
 // Every rank issues the same collectives in the same order: the order is the program's.
-// Sparse (embedding) gradients are not handled yet: the pass fails naming the parameter.
+// An embedding's sparse-row gradient is made dense first (DensifyEmbeddingGradients), as PyTorch
+// DDP's are by default; a sparse gradient summed over several lookups is refused, naming the
+// parameter.
+#include <algorithm>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ir/status_macros.h"
 #include "passes/builtin_passes.h"
 #include "passes/distributed/buckets.h"
@@ -39,6 +58,86 @@ using distributed::Member;
 
 constexpr double kDefaultBucketMb = 25;
 
+// Reduce mode: moves each bucket's update ops into a sub-block run by the bucket's owner, then
+// broadcasts the bucket's parameters from it.
+absl::Status OwnUpdates(Program& main, const std::vector<Bucket>& buckets) {
+  std::map<std::string, size_t> bucket_of;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    for (const Member& m : buckets[b].members) bucket_of[m.pair.param] = b;
+  }
+  std::vector<std::vector<Op>> updates(buckets.size());
+  std::vector<Op> kept;
+  size_t at = 0;
+  bool found = false;
+  for (Op& op : main.main().ops) {
+    if (op.type == "fleet.clip_by_global_norm") {
+      return absl::UnimplementedError(
+          absl::StrCat(op.Describe(),
+                       ": --collective-mode reduce cannot clip by the global norm: each rank "
+                       "holds only its own buckets' gradients (hint: use --collective-mode "
+                       "allreduce, or no --clip-norm)"));
+    }
+    if (!HasRole(op, kRoleOptimize) || op.role_vars.empty()) {
+      kept.push_back(std::move(op));
+      continue;
+    }
+    auto it = bucket_of.find(op.role_vars.front().param);
+    if (it == bucket_of.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(op.Describe(), ": updates '",
+                                                     op.role_vars.front().param,
+                                                     "', whose gradient no bucket carries"));
+    }
+    if (!found) at = kept.size();
+    found = true;
+    updates[it->second].push_back(std::move(op));
+  }
+  std::vector<Op> owned;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    if (updates[b].empty()) continue;
+    const std::string cond = absl::StrCat("reduce@owner", b);
+    Var flag;
+    flag.name = cond;
+    flag.dtype = DataType::kBool;
+    flag.shape = std::vector<int64_t>{1};
+    if (!main.main().AddVar(std::move(flag))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pass 'allreduce': the program already has a var '", cond, "'; expected a fresh name"));
+    }
+    Op is_rank;
+    is_rank.type = "fleet.is_rank";
+    is_rank.outputs = {{"Out", {cond}}};
+    is_rank.attrs["rank"] = AttrValue(static_cast<int64_t>(b));
+    is_rank.role = kRoleCollective;
+    owned.push_back(std::move(is_rank));
+
+    const int sub = main.AddBlock(0);
+    std::vector<std::string> outs;
+    for (Op& op : updates[b]) {
+      for (const std::string& v : op.OutputVars()) {
+        if (std::find(outs.begin(), outs.end(), v) == outs.end()) outs.push_back(v);
+      }
+      main.blocks[static_cast<size_t>(sub)].ops.push_back(std::move(op));
+    }
+    Op run;
+    run.type = "fleet.conditional_block";
+    run.name = absl::StrCat("reduce.update", b);
+    run.inputs = {{"Cond", {cond}}};
+    run.outputs = {{"Out", outs}};
+    run.attrs["sub_block"] = AttrValue(BlockRef{sub});
+    run.role = kRoleOptimize;
+    owned.push_back(std::move(run));
+
+    Op broadcast = distributed::CollectiveOp("fleet.broadcast", absl::StrCat("reduce.broadcast", b),
+                                             buckets[b], /*grads=*/false);
+    broadcast.attrs["root"] = AttrValue(static_cast<int64_t>(b));
+    owned.push_back(std::move(broadcast));
+  }
+  kept.insert(kept.begin() + static_cast<std::ptrdiff_t>(at),
+              std::make_move_iterator(owned.begin()), std::make_move_iterator(owned.end()));
+  main.main().ops = std::move(kept);
+  return absl::OkStatus();
+}
+
 class AllreducePass final : public Pass {
  public:
   std::string_view name() const override { return "allreduce"; }
@@ -49,6 +148,11 @@ class AllreducePass final : public Pass {
 
   absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx) override {
     Program& main = job.main();
+    const std::vector<std::string> densified = distributed::DensifyEmbeddingGradients(main);
+    if (!densified.empty()) {
+      ctx.Note(
+          absl::StrCat("dense gradients for the embedding(s) ", absl::StrJoin(densified, ", ")));
+    }
     FLEET_ASSIGN_OR_RETURN(std::vector<Member> grads, distributed::FinalGradients(main, name()));
     double bucket_mb = kDefaultBucketMb;
     if (ctx.strategy() != nullptr && ctx.strategy()->collective().bucket_mb() > 0) {
@@ -58,18 +162,24 @@ class AllreducePass final : public Pass {
     Block& block = main.main();
     FLEET_ASSIGN_OR_RETURN(std::vector<Member> params, distributed::ParametersOf(block, grads));
 
+    const bool reduce_mode = ctx.strategy() != nullptr &&
+                             ctx.strategy()->collective().mode() == proto::CollectiveConfig::REDUCE;
     std::vector<Bucket> buckets = distributed::MakeBuckets(std::move(grads), cap);
     // Each bucket starts right after its last gradient is written; insert from the back so
     // the earlier indices stay valid.
     for (size_t b = buckets.size(); b-- > 0;) {
-      Op allreduce = distributed::CollectiveOp(
-          "fleet.allreduce", absl::StrCat("allreduce.bucket", b), buckets[b], /*grads=*/true);
-      allreduce.attrs["reduce"] = AttrValue(std::string("mean"));
+      Op collective = distributed::CollectiveOp(
+          reduce_mode ? "fleet.reduce" : "fleet.allreduce",
+          absl::StrCat(reduce_mode ? "reduce" : "allreduce", ".bucket", b), buckets[b],
+          /*grads=*/true);
+      collective.attrs["reduce"] = AttrValue(std::string("mean"));
+      if (reduce_mode) collective.attrs["root"] = AttrValue(static_cast<int64_t>(b));
       const auto at = static_cast<std::ptrdiff_t>(buckets[b].last_writer) + 1;
-      block.ops.insert(block.ops.begin() + at, std::move(allreduce));
+      block.ops.insert(block.ops.begin() + at, std::move(collective));
     }
+    if (reduce_mode) FLEET_RETURN_IF_ERROR(OwnUpdates(main, buckets));
     ctx.Note(absl::StrCat(buckets.size(), " bucket(s) of at most ", bucket_mb, " MiB"));
-    distributed::AddStartupBroadcast(job, block, params, cap);
+    distributed::AddStartupBroadcast(job, main.main(), params, cap);
     return true;
   }
 

@@ -27,6 +27,24 @@ absl::StatusOr<int64_t> StaticBytes(const Var& var, const std::string& what) {
 
 }  // namespace
 
+std::vector<std::string> DensifyEmbeddingGradients(Program& main) {
+  Block& block = main.main();
+  std::vector<std::string> changed;
+  for (Op& op : block.ops) {
+    if (op.type != "fleet.gather_grad_sparse" || !HasRole(op, kRoleBackward)) continue;
+    for (const RoleVar& pair : op.role_vars) {
+      Var* grad = block.FindVar(pair.grad);
+      if (grad == nullptr || grad->kind != VarKind::kSparseRows) continue;
+      const Slot* out = op.FindOutput("XGrad");
+      if (out == nullptr || out->vars.size() != 1 || out->vars[0] != pair.grad) continue;
+      op.type = "fleet.gather_grad";
+      grad->kind = VarKind::kDense;
+      changed.push_back(pair.param);
+    }
+  }
+  return changed;
+}
+
 absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::string_view pass) {
   if (!main.meta.IsTraining()) {
     return absl::FailedPreconditionError(
@@ -48,8 +66,9 @@ absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::str
         return absl::UnimplementedError(absl::StrCat(
             "parameter '", pair.param, "' has a sparse (embedding) gradient '", pair.grad,
             "'; pass '", std::string(pass),
-            "' averages dense gradients only (an allgather of sparse rows is not implemented "
-            "yet)"));
+            "' averages dense gradients only; it makes an embedding's own gradient dense, but "
+            "not one summed over several lookups (an allgather of sparse rows is not "
+            "implemented yet)"));
       }
       FLEET_ASSIGN_OR_RETURN(int64_t bytes, StaticBytes(*grad, "gradient"));
       grads.push_back(Member{pair, grad->dtype, bytes, i});

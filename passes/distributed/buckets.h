@@ -31,6 +31,15 @@ struct Bucket {
 // Bytes per MiB of a bucket-size setting (fleet-transpile's --bucket-mb).
 inline constexpr double kBytesPerMb = 1024.0 * 1024.0;
 
+// Makes every embedding gradient of the main block dense, so that an allreduce can carry it, as
+// PyTorch DDP averages the dense gradients of its default nn.Embedding: the sparse-row gradient
+// of a lookup, fleet.gather_grad_sparse, becomes fleet.gather_grad (a scatter-add into zeros
+// shaped like the table) and its var a dense tensor. Only final gradients (those autodiff
+// records with their parameter) written by that op are changed; a sparse gradient summed over
+// several lookups stays sparse, and FinalGradients then names it. Returns the parameters whose
+// gradients it changed.
+std::vector<std::string> DensifyEmbeddingGradients(Program& main);
+
 // The final gradient of every trainable parameter, in the order the main block's backward ops
 // write them (the pairs autodiff records on each gradient's last writer), sized as the
 // gradient. FAILED_PRECONDITION when the program is not a training program or records none;

@@ -17,7 +17,8 @@
 // Averaging the parameters themselves equals Paddle's averaging of the deltas from a snapshot
 // (every rank starts a period from the same values), without the snapshot's memory. With k = 1
 // and b = 0 the ranks average their parameters after every update. The startup program
-// broadcasts the parameters from rank 0, as the allreduce pass does.
+// broadcasts the parameters from rank 0, as the allreduce pass does; like that pass, this one
+// makes embedding gradients dense.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "ir/status_macros.h"
 #include "passes/builtin_passes.h"
 #include "passes/distributed/buckets.h"
@@ -118,6 +120,11 @@ class LocalSgdPass final : public Pass {
 
   absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx) override {
     Program& main = job.main();
+    const std::vector<std::string> densified = distributed::DensifyEmbeddingGradients(main);
+    if (!densified.empty()) {
+      ctx.Note(
+          absl::StrCat("dense gradients for the embedding(s) ", absl::StrJoin(densified, ", ")));
+    }
     FLEET_ASSIGN_OR_RETURN(std::vector<Member> grads, distributed::FinalGradients(main, name()));
     const std::string step = main.meta.training.step;
     if (step.empty() || main.main().FindVar(step) == nullptr) {

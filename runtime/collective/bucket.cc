@@ -67,6 +67,11 @@ int64_t BucketElements(const std::vector<Tensor>& tensors) {
   return n;
 }
 
+int64_t BucketBytes(const std::vector<Tensor>& tensors) {
+  if (tensors.empty()) return 0;
+  return BucketElements(tensors) * static_cast<int64_t>(DataTypeSize(tensors[0].dtype()));
+}
+
 std::vector<BucketSpan> BucketSpans(std::vector<Tensor>& tensors, int64_t offset, int64_t count) {
   std::vector<BucketSpan> spans;
   if (tensors.empty()) return spans;

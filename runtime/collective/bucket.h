@@ -20,6 +20,9 @@ absl::Status CheckBucket(std::string_view op, const std::vector<Tensor>& tensors
 // The number of elements of all the tensors.
 int64_t BucketElements(const std::vector<Tensor>& tensors);
 
+// The bytes of all the tensors (of a bucket CheckBucket accepted: one dtype).
+int64_t BucketBytes(const std::vector<Tensor>& tensors);
+
 // A run of elements of one tensor: `count` elements at `data`, which are elements
 // [offset + at, offset + at + count) of the bucket for the range that BucketSpans was asked for.
 struct BucketSpan {

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "executor/event.h"
 #include "executor/tensor.h"
+#include "runtime/collective/collective_stats.h"
 
 namespace fleet {
 
@@ -66,6 +67,10 @@ class Communicator {
 
   // Completes once every rank has reached its barrier.
   virtual absl::StatusOr<std::shared_ptr<Event>> Barrier() = 0;
+
+  // Per kind, the collectives this communicator has run so far (collective_stats.h). Cheap;
+  // any thread, any time.
+  virtual CommunicatorStats stats() const = 0;
 };
 
 }  // namespace fleet

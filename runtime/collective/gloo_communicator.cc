@@ -304,9 +304,10 @@ GlooCommunicator::~GlooCommunicator() {
   worker_.reset();  // runs what is queued, then stops: nothing touches impl_ after this
 }
 
-std::shared_ptr<Event> GlooCommunicator::Queue(const char* op,
+std::shared_ptr<Event> GlooCommunicator::Queue(CollectiveKind kind, int64_t bytes,
                                                std::function<absl::Status(Impl&)> work) {
-  return worker_->Run([this, op, work = std::move(work)]() -> absl::Status {
+  return worker_->Run([this, kind, bytes, work = std::move(work)]() -> absl::Status {
+    const std::string op(CollectiveKindName(kind));
     Impl& impl = *impl_;
     if (!impl.failed.ok()) {
       return absl::Status(
@@ -320,6 +321,7 @@ std::shared_ptr<Event> GlooCommunicator::Queue(const char* op,
     } catch (const std::exception& e) {
       status = GlooFailure(op, e, impl.peers, Since(start), options_.timeout);
     }
+    counters_.Add(kind, bytes, SteadyClock::now() - start);
     if (!status.ok()) impl.failed = status;
     return status;
   });
@@ -328,9 +330,11 @@ std::shared_ptr<Event> GlooCommunicator::Queue(const char* op,
 absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::AllReduce(std::vector<Tensor> tensors,
                                                                    ReduceOp op) {
   FLEET_RETURN_IF_ERROR(CheckBucket("allreduce", tensors));
-  return Queue("allreduce", [tensors = std::move(tensors), op](Impl& impl) mutable {
-    return impl.AllReduce(tensors, op);
-  });
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kAllReduce, bytes,
+               [tensors = std::move(tensors), op](Impl& impl) mutable {
+                 return impl.AllReduce(tensors, op);
+               });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Broadcast(std::vector<Tensor> tensors,
@@ -340,21 +344,24 @@ absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Broadcast(std::vector<T
     return absl::InvalidArgumentError(
         absl::StrCat("broadcast: root ", root, " is not a rank of this group of ", size()));
   }
-  return Queue("broadcast", [tensors = std::move(tensors), root](Impl& impl) mutable {
-    return impl.Broadcast(tensors, root);
-  });
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kBroadcast, bytes,
+               [tensors = std::move(tensors), root](Impl& impl) mutable {
+                 return impl.Broadcast(tensors, root);
+               });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::AllGather(
     std::string local, std::shared_ptr<std::vector<std::string>> gathered) {
   if (gathered == nullptr) return absl::InvalidArgumentError("allgather: no output vector");
-  return Queue("allgather", [local = std::move(local), gathered](Impl& impl) {
+  const auto bytes = static_cast<int64_t>(local.size());
+  return Queue(CollectiveKind::kAllGather, bytes, [local = std::move(local), gathered](Impl& impl) {
     return impl.AllGather(local, *gathered);
   });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Barrier() {
-  return Queue("barrier", [](Impl& impl) { return impl.Barrier(); });
+  return Queue(CollectiveKind::kBarrier, 0, [](Impl& impl) { return impl.Barrier(); });
 }
 
 }  // namespace fleet

@@ -20,6 +20,8 @@
 //   broadcast: timed out after 5s waiting for the other ranks: ... (hint: ...)
 // After a failure the Gloo connections are unusable: every later call fails with that error.
 //
+// stats() counts, per kind, the collectives the worker ran and how long each kept it busy.
+//
 // Ownership: the runtime shares the communicator (ExecutionEnv); it owns its store reference,
 // Gloo context and thread. Destroying it runs what is still queued (each call bounded by the
 // timeout), then closes the connections.
@@ -81,15 +83,19 @@ class GlooCommunicator final : public Communicator {
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;
   absl::StatusOr<std::shared_ptr<Event>> Barrier() override;
+  CommunicatorStats stats() const override { return counters_.Snapshot(); }
 
  private:
   struct Impl;  // the Gloo side, touched only on the worker's thread (gloo_communicator.cc)
   explicit GlooCommunicator(GlooCommunicatorOptions options);
-  // Queues `work` (collective `op`) on the worker. It runs unless an earlier collective failed,
-  // which then fails it too; Gloo's exceptions become Status values there.
-  std::shared_ptr<Event> Queue(const char* op, std::function<absl::Status(Impl&)> work);
+  // Queues `work` (a collective of `kind` carrying `bytes`) on the worker. It runs unless an
+  // earlier collective failed, which then fails it too; Gloo's exceptions become Status values
+  // there. The worker counts what it ran in counters_.
+  std::shared_ptr<Event> Queue(CollectiveKind kind, int64_t bytes,
+                               std::function<absl::Status(Impl&)> work);
 
   const GlooCommunicatorOptions options_;
+  CollectiveCounters counters_;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<OrderedWorker> worker_;  // destroyed first (see the destructor)
 };

@@ -30,7 +30,8 @@ std::string HostIdentity() {
   char name[HOST_NAME_MAX + 1] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) name[0] = '\0';
   return absl::StrCat("host ", name, ", boot ", FirstLine("/proc/sys/kernel/random/boot_id"), ", ",
-                      LinkTarget("/proc/self/ns/pid"), ", uid ", geteuid());
+                      LinkTarget("/proc/self/ns/pid"), ", ", LinkTarget("/proc/self/ns/net"),
+                      ", uid ", geteuid());
 }
 
 absl::StatusOr<std::vector<std::string>> ExchangeHostIdentities(Store& store,

@@ -3,8 +3,10 @@
 //
 // Two ranks share a host for this purpose when they have the same host name, the same boot id
 // (/proc/sys/kernel/random/boot_id, new at every boot, so two machines with one name differ), the
-// same PID namespace (a rank reaches another's memory and checks it is alive by its PID) and the
-// same user (who may open another's memory through /proc). Internal to runtime/collective.
+// same PID namespace (a rank reaches another's memory and checks it is alive by its PID), the
+// same network namespace (containers, or a test's simulated hosts, that are given networks of
+// their own are meant to talk over them) and the same user (who may open another's memory
+// through /proc). Internal to runtime/collective.
 // Thread safety: free functions; the store is used as Store allows.
 #pragma once
 
@@ -17,7 +19,8 @@
 
 namespace fleet {
 
-// This process's host identity: "host worker-3, boot 8c1f..., pid:[4026531836], uid 1000".
+// This process's host identity:
+// "host worker-3, boot 8c1f..., pid:[4026531836], net:[4026531840], uid 1000".
 std::string HostIdentity();
 
 // Sets "<prefix>/host/<rank>" to `identity` and waits up to `timeout` for every rank's; returns

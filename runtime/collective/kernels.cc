@@ -1,7 +1,12 @@
-// fleet.allreduce and fleet.broadcast on the CPU (schemas: ir/fleet_comm_ops.cc).
+// fleet.allreduce, fleet.broadcast, fleet.reduce and fleet.is_rank on the CPU (schemas:
+// ir/fleet_comm_ops.cc).
 //
 //   (Out: [%g1, %g2]) = fleet.allreduce(X: [%g1, %g2]) {reduce = "mean"}
 //       ==> one fused allreduce of g1 and g2, in place; Out is pending until it completes.
+//
+// fleet.reduce runs as an allreduce: every rank then holds the reduction, which the op allows
+// (only the root may rely on it). The reduce mode's saving is the optimizer work each rank skips;
+// a transport with a reduce proper can take over the kernel without changing programs.
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "runtime/collective/communicator.h"
@@ -63,13 +68,32 @@ absl::Status AllReduceKernel(KernelContext& ctx) {
   return ctx.SetOutputsPending(*std::move(done));
 }
 
+// The op's `attr` (root or rank) as a rank of the group: taken modulo the group's size.
+absl::StatusOr<int> RankAttr(const KernelContext& ctx, const Communicator& comm, const char* attr) {
+  const int64_t value = ctx.GetInt(attr, 0);
+  if (value < 0) {
+    return ctx.InvalidArgument(absl::StrCat("attribute ", attr, "=", value, "; expected >= 0"));
+  }
+  return static_cast<int>(value % comm.size());
+}
+
+absl::Status ReduceKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
+  FLEET_ASSIGN_OR_RETURN(int root, RankAttr(ctx, *comm, "root"));
+  (void)root;  // every rank gets the reduction (see the file comment)
+  return AllReduceKernel(ctx);
+}
+
+absl::Status IsRankKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
+  FLEET_ASSIGN_OR_RETURN(int rank, RankAttr(ctx, *comm, "rank"));
+  *ctx.Output(0, DataType::kBool, {1})->data<bool>() = comm->rank() == rank;
+  return absl::OkStatus();
+}
+
 absl::Status BroadcastKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
-  const int64_t root = ctx.GetInt("root", 0);
-  if (root < 0 || root >= comm->size()) {
-    return ctx.InvalidArgument(
-        absl::StrCat("attribute root=", root, " is not a rank of this group of ", comm->size()));
-  }
+  FLEET_ASSIGN_OR_RETURN(int root, RankAttr(ctx, *comm, "root"));
   FLEET_ASSIGN_OR_RETURN(std::vector<Tensor> tensors, InPlaceBucket(ctx));
   absl::StatusOr<std::shared_ptr<Event>> done =
       comm->Broadcast(std::move(tensors), static_cast<int>(root));
@@ -85,8 +109,11 @@ void RegisterCollectiveKernels(KernelTable& table) {
   for (int i = 0; i < kMaxBucketTensors; ++i) traits.in_place.emplace_back(i, i);
   table.Add("fleet.allreduce", Device::kCpu, {DataType::kF32, DataType::kF64}, &AllReduceKernel);
   table.SetTraits("fleet.allreduce", Device::kCpu, traits);
+  table.Add("fleet.reduce", Device::kCpu, {DataType::kF32, DataType::kF64}, &ReduceKernel);
+  table.SetTraits("fleet.reduce", Device::kCpu, traits);
   table.Add("fleet.broadcast", Device::kCpu, {DataType::kF32, DataType::kF64}, &BroadcastKernel);
   table.SetTraits("fleet.broadcast", Device::kCpu, std::move(traits));
+  table.AddAnyType("fleet.is_rank", Device::kCpu, &IsRankKernel);
 }
 
 }  // namespace fleet

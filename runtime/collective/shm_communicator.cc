@@ -429,16 +429,19 @@ ShmCommunicator::~ShmCommunicator() {
   if (impl_->sync != nullptr && impl_->failed.ok()) impl_->sync->Leave(kShmClosed);
 }
 
-std::shared_ptr<Event> ShmCommunicator::Queue(const char* op,
+std::shared_ptr<Event> ShmCommunicator::Queue(CollectiveKind kind, int64_t bytes,
                                               std::function<absl::Status(Impl&)> work) {
-  return worker_->Run([this, op, work = std::move(work)]() -> absl::Status {
+  return worker_->Run([this, kind, bytes, work = std::move(work)]() -> absl::Status {
+    const std::string op(CollectiveKindName(kind));
     Impl& impl = *impl_;
     if (!impl.failed.ok()) {
       return absl::Status(
           impl.failed.code(),
           absl::StrCat(op, ": not run; an earlier collective failed: ", impl.failed.message()));
     }
+    const auto start = std::chrono::steady_clock::now();
     absl::Status status = work(impl);
+    counters_.Add(kind, bytes, std::chrono::steady_clock::now() - start);
     if (!status.ok()) {
       impl.failed = status;
       if (impl.sync != nullptr) impl.sync->Leave(kShmFailed);
@@ -450,9 +453,11 @@ std::shared_ptr<Event> ShmCommunicator::Queue(const char* op,
 absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::AllReduce(std::vector<Tensor> tensors,
                                                                   ReduceOp op) {
   FLEET_RETURN_IF_ERROR(CheckBucket("allreduce", tensors));
-  return Queue("allreduce", [tensors = std::move(tensors), op](Impl& impl) mutable {
-    return impl.AllReduce(tensors, op);
-  });
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kAllReduce, bytes,
+               [tensors = std::move(tensors), op](Impl& impl) mutable {
+                 return impl.AllReduce(tensors, op);
+               });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::Broadcast(std::vector<Tensor> tensors,
@@ -462,21 +467,24 @@ absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::Broadcast(std::vector<Te
     return absl::InvalidArgumentError(
         absl::StrCat("broadcast: root ", root, " is not a rank of this group of ", size()));
   }
-  return Queue("broadcast", [tensors = std::move(tensors), root](Impl& impl) mutable {
-    return impl.Broadcast(tensors, root);
-  });
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kBroadcast, bytes,
+               [tensors = std::move(tensors), root](Impl& impl) mutable {
+                 return impl.Broadcast(tensors, root);
+               });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::AllGather(
     std::string local, std::shared_ptr<std::vector<std::string>> gathered) {
   if (gathered == nullptr) return absl::InvalidArgumentError("allgather: no output vector");
-  return Queue("allgather", [local = std::move(local), gathered](Impl& impl) {
+  const auto bytes = static_cast<int64_t>(local.size());
+  return Queue(CollectiveKind::kAllGather, bytes, [local = std::move(local), gathered](Impl& impl) {
     return impl.AllGather(local, *gathered);
   });
 }
 
 absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::Barrier() {
-  return Queue("barrier", [](Impl& impl) { return impl.Barrier(); });
+  return Queue(CollectiveKind::kBarrier, 0, [](Impl& impl) { return impl.Barrier(); });
 }
 
 }  // namespace fleet

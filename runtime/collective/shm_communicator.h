@@ -29,6 +29,8 @@
 // died, failed or closed is noticed within ShmSync::kSlice (UNAVAILABLE, naming it). After a
 // failure the communicator is unusable: later calls fail at once with that error.
 //
+// stats() counts, per kind, the collectives the worker ran and how long each kept it busy.
+//
 // Ownership: the runtime shares the communicator (ExecutionEnv); it owns its mapping of the
 // segment, its store reference and its thread. Destroying it runs what is still queued (each
 // wait bounded by the timeout), tells the other ranks it left, and unmaps the segment, which
@@ -88,15 +90,19 @@ class ShmCommunicator final : public Communicator {
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;
   absl::StatusOr<std::shared_ptr<Event>> Barrier() override;
+  CommunicatorStats stats() const override { return counters_.Snapshot(); }
 
  private:
   struct Impl;  // the segment and the collectives, touched only on the worker's thread
   explicit ShmCommunicator(ShmCommunicatorOptions options);
-  // Queues `work` (collective `op`) on the worker. It runs unless an earlier collective failed,
-  // which then fails it too.
-  std::shared_ptr<Event> Queue(const char* op, std::function<absl::Status(Impl&)> work);
+  // Queues `work` (a collective of `kind` carrying `bytes`) on the worker. It runs unless an
+  // earlier collective failed, which then fails it too. The worker counts what it ran in
+  // counters_.
+  std::shared_ptr<Event> Queue(CollectiveKind kind, int64_t bytes,
+                               std::function<absl::Status(Impl&)> work);
 
   const ShmCommunicatorOptions options_;
+  CollectiveCounters counters_;
   std::unique_ptr<Impl> impl_;
   std::unique_ptr<OrderedWorker> worker_;  // destroyed first (see the destructor)
 };

@@ -49,6 +49,8 @@ PlannedChild MakeChild(const Job& job, RoleKind kind, int index, const std::stri
   c.endpoint = endpoint;
   auto& env = c.env;
   env["FLEET_ROLE"] = c.name;
+  // The address this process's own connections listen on (collectives bind to it).
+  env["FLEET_HOST"] = endpoint.substr(0, endpoint.rfind(':'));
   env["PADDLE_TRAINERS_NUM"] = std::to_string(job.num_workers);
   env["PADDLE_CURRENT_ENDPOINT"] = endpoint;
   if (!job.workers.empty()) env["PADDLE_TRAINER_ENDPOINTS"] = JoinEndpoints(job.workers);

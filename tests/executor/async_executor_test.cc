@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/text_format.h"
+#include "kernels/cpu/groups.h"
 #include "tests/executor/async_test_kernels.h"
 
 namespace fleet {
@@ -189,6 +190,45 @@ TEST_F(AsyncExecutorTest, FetchedAndPersistableOutputsAreWaitedForAtTheEnd) {
   EXPECT_FALSE(last_unread->Ready());
   exec->reset();
   EXPECT_TRUE(last_unread->Ready());
+}
+
+// An async op in a conditional sub-block writes the outer var %a, which the parent reads after
+// the block: the child's run must not return with %a pending (the parent cannot see that it
+// is). y = 2x + x.
+constexpr char kSubBlockProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[3] feed
+  var %c : bool[1] feed
+  var %a : f32[3]
+  var %y : f32[3] fetch
+  (Y: %a) = Relu(X: %x)
+  (Out: %a) = fleet.conditional_block(Cond: %c) {sub_block = ^1}
+  (C: %y) = Add(A: %a, B: %x) {tag = "r"}
+}
+block 1 parent 0 {
+  (Y: %a) = test.async_double(X: %x) {tag = "a"} name="allreduce"
+}
+)";
+
+TEST_F(AsyncExecutorTest, ASubBlockHandsBackItsOuterWritesFinished) {
+  world().gate = Gate::kOnWait;  // the worker finishes only if somebody waits for it
+  Program p = Parse(kSubBlockProgram);
+  KernelTable k = TestKernels();
+  cpu::RegisterControlFlowKernels(k);
+  auto exec = Executor::Create(p, k);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Scope scope;
+  scope.Set("x", Values({1, -2, 3}));
+  Tensor cond(DataType::kBool, {1});
+  *cond.data<bool>() = true;
+  scope.Set("c", cond);
+  ASSERT_TRUE((*exec)->Run(scope).ok());
+  ASSERT_EQ(world().events.size(), 1u);
+  EXPECT_TRUE(world().events[0]->Ready());
+  EXPECT_EQ(ToVector(scope.Find("y")), (std::vector<float>{3, -6, 9}));
+  Timeline& log = world().log;
+  EXPECT_LT(log.IndexOf("done a"), log.IndexOf("add r"));
 }
 
 constexpr char kFetchOneProgram[] = R"(

@@ -22,10 +22,11 @@ namespace fleet::testing {
 
 // When the async kernel's worker may finish its work.
 enum class Gate {
-  kAfterMark,  // once test.mark has run (an independent op placed after it)
-  kOnWait,     // once somebody waits for the event (so an event nobody waits for stays pending)
-  kFail,       // at once, with an error
-  kRelease,    // once the test releases it at the end (the executor's wait times out first)
+  kAfterMark,   // once test.mark has run (an independent op placed after it)
+  kOnWait,      // once somebody waits for the event (so an event nobody waits for stays pending)
+  kFail,        // at once, with an error
+  kRelease,     // once the test releases it at the end (the executor's wait times out first)
+  kAfterDelay,  // after World::delay (the work takes that long)
 };
 
 // The events a test saw, in order: "start a", "mark", "wait a", "done a", "add r1", ...
@@ -78,6 +79,7 @@ class TestEvent final : public Event {
 class World {
  public:
   Gate gate = Gate::kAfterMark;
+  std::chrono::milliseconds delay{0};  // for Gate::kAfterDelay
   Timeline log;
   CompletionEvent mark_ran;
   CompletionEvent released;
@@ -109,6 +111,9 @@ inline absl::Status GateFor(World& w, TestEvent& event) {
       return absl::UnavailableError("link to rank 1 is down");
     case Gate::kRelease:
       return w.released.Wait(deadline);
+    case Gate::kAfterDelay:
+      std::this_thread::sleep_for(w.delay);
+      return absl::OkStatus();
   }
   return absl::OkStatus();
 }
@@ -165,6 +170,17 @@ inline absl::Status Mark(KernelContext& ctx) {
   g_world->mark_ran.Complete();
   return absl::OkStatus();
 }
+// test.await_events: Y = X + 1, returning only once every event handed out so far is done: an
+// independent op that takes longer than the work in flight.
+inline absl::Status AwaitEvents(KernelContext& ctx) {
+  const Clock::time_point deadline = Clock::now() + std::chrono::seconds(5);
+  for (const auto& event : g_world->events) {
+    if (!event->done.Wait(deadline).ok()) {
+      return absl::InternalError("test.await_events: an event did not complete in 5 s");
+    }
+  }
+  return Mark(ctx);
+}
 // Add: C = A + B.
 inline absl::Status Add(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
@@ -214,6 +230,7 @@ inline KernelTable TestKernels(TableOptions o = {}) {
     k.SetTraits("test.async_sum", cpu, async);
   }
   k.Add("test.mark", cpu, {DataType::kF32}, &Mark);
+  k.Add("test.await_events", cpu, {DataType::kF32}, &AwaitEvents);
   k.Add("Add", cpu, {DataType::kF32}, &Add);
   k.Add("Relu", cpu, {DataType::kF32}, &Relu);
   k.Add("test.zero_in_place", cpu, {DataType::kF32}, &ZeroInPlace);

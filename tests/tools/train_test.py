@@ -107,6 +107,13 @@ class TrainTest(unittest.TestCase):
         self.assertEqual([l["epoch"] for l in lines], [0] * 4 + [1] * 4 + [2] * 4)
         np.testing.assert_allclose([l["loss"] for l in lines], losses, rtol=1e-5)
         self.assertTrue(all(l["samples_per_sec"] > 0 for l in lines))
+        # elapsed_sec grows step by step and is the time the samples/s count over: 64 records
+        # a step, 8 in each epoch's last.
+        elapsed = [l["elapsed_sec"] for l in lines]
+        self.assertTrue(elapsed[0] > 0 and elapsed == sorted(elapsed), elapsed)
+        done = np.cumsum(([64] * 3 + [8]) * 3)
+        np.testing.assert_allclose([l["samples_per_sec"] * l["elapsed_sec"] for l in lines], done,
+                                   rtol=1e-6)
         self.assertRegex(r.stdout, r"trained 12 steps, 600 samples in .* 1 thread\); final loss")
         self.assertIn(f"final loss {losses[-1]:.6g}", r.stdout)
 

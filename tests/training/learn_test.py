@@ -11,7 +11,13 @@ with --export, and scores the held-out split with ONNX Runtime (an independent r
        noise): held-out accuracy above --min-accuracy (chance: 0.25). Also: one worker on two
        intra-op threads (--op-threads 2) takes the same steps as on one thread.
 
-Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN --case ctr|cnn [--keep]
+  cnn_localsgd  the same images on two ranks (fleet-launch --nproc 2): LocalSGD with k = 4
+       against gradient allreduce, same optimizer, batch and epochs. LocalSGD's held-out
+       accuracy must be within --localsgd-margin of allreduce's, with at most a quarter of its
+       collective calls (plus one call of slack), counted by fleet-run's --summary-out.
+
+Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN [--fleet-launch BIN]
+       --case ctr|cnn|cnn_localsgd [--keep]
 """
 
 import argparse
@@ -147,18 +153,70 @@ def cnn_case(args, work):
                          f"{args.min_accuracy}")
 
 
+def held_out_accuracy(model, test_x, test_y):
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"x": test_x})[0]
+    return float((logits.argmax(axis=1) == test_y).mean())
+
+
+def cnn_localsgd_case(args, work):
+    if not args.fleet_launch:
+        raise SystemExit("FAIL: --case cnn_localsgd needs --fleet-launch")
+    rng = np.random.default_rng(11)
+    train_dir = os.path.join(work, "train")
+    os.makedirs(train_dir)
+    x, y = bar_images(rng, 2048)
+    np.save(os.path.join(train_dir, "x.npy"), x)
+    np.save(os.path.join(train_dir, "label.npy"), y)
+    test_x, test_y = bar_images(rng, 1024)
+    results = {}
+    for name, strategy in (("allreduce", ["--strategy", "collective"]),
+                           ("localsgd k=4", ["--strategy", "localsgd", "--k-steps", "4"])):
+        tag = name.split()[0]
+        job = os.path.join(work, tag)
+        run([args.fleet_transpile, os.path.join(HERE, "data", "cnn.onnx"), "--label", "label",
+             "--loss", "softmax_ce", "--optimizer", "adam", "--lr", "0.01", "-o", job] + strategy)
+        trained = os.path.join(work, f"{tag}.onnx")
+        summary = os.path.join(work, f"{tag}.{{rank}}.json")
+        run([args.fleet_launch, "--nproc", "2", "--", args.fleet_run, job, "--data", train_dir,
+             "--batch", "16", "--epochs", "6", "--shuffle", "--seed", "1", "--export", trained,
+             "--summary-out", summary])
+        with open(summary.replace("{rank}", "0")) as f:
+            record = json.load(f)
+        calls = sum(kind["calls"] for kind in record["collectives"].values())
+        results[name] = (held_out_accuracy(trained, test_x, test_y), calls, record["steps"])
+    for name, (accuracy, calls, steps) in results.items():
+        print(f"cnn {name}: held-out accuracy {accuracy:.4f}, {calls} collective calls in "
+              f"{steps} steps")
+    (base, base_calls, _), (local, local_calls, _) = results["allreduce"], results["localsgd k=4"]
+    failures = []
+    if not base > args.min_accuracy:
+        failures.append(f"allreduce's accuracy {base:.4f} is not above {args.min_accuracy}")
+    if not local >= base - args.localsgd_margin:
+        failures.append(f"LocalSGD's accuracy {local:.4f} is more than {args.localsgd_margin} "
+                        f"below allreduce's {base:.4f}")
+    if not 0 < local_calls <= base_calls / 4 + 1:
+        failures.append(f"LocalSGD made {local_calls} collective calls; expected at most a "
+                        f"quarter of allreduce's {base_calls}")
+    if failures:
+        raise SystemExit("FAIL: " + "; ".join(failures))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fleet-transpile", required=True)
     parser.add_argument("--fleet-run", required=True)
-    parser.add_argument("--case", choices=["ctr", "cnn"], required=True)
+    parser.add_argument("--fleet-launch", default="")
+    parser.add_argument("--case", choices=["ctr", "cnn", "cnn_localsgd"], required=True)
     parser.add_argument("--min-auc", type=float, default=0.7)
     parser.add_argument("--min-accuracy", type=float, default=0.9)
+    parser.add_argument("--localsgd-margin", type=float, default=0.03)
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix=f"fleet-learn-{args.case}-")
     try:
-        (ctr_case if args.case == "ctr" else cnn_case)(args, work)
+        {"ctr": ctr_case, "cnn": cnn_case, "cnn_localsgd": cnn_localsgd_case}[args.case](
+            args, work)
     finally:
         if args.keep:
             print(f"work folder: {work}")

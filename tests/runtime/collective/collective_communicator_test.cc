@@ -237,6 +237,80 @@ TEST(GlooCommunicatorTest, ArgumentErrorsComeAtOnce) {
   RunRanks(2, [&](int rank) { EXPECT_TRUE(Await(group[rank].Barrier()).ok()); });
 }
 
+TEST(GlooCommunicatorTest, StatsCountEveryCollectiveAndTheTimeItKeptTheWorkerBusy) {
+  Group group(StoreKind::kTcp, 2);
+  ASSERT_TRUE(group.ok());
+  constexpr int kAllReduces = 3;
+  constexpr auto kLate = 300ms;  // rank 1 comes this late to the barrier
+  CompletionEvent rank0_at_barrier;
+  std::chrono::nanoseconds rank0_barrier_wall{0};
+  RunRanks(2, [&](int rank) {
+    GlooCommunicator& comm = group[rank];
+    for (int k = 0; k < kAllReduces; ++k) {
+      // A bucket of f32[10] and f32[5]: 60 bytes.
+      ASSERT_TRUE(Await(comm.AllReduce({Tensor(DataType::kF32, {10}), Tensor(DataType::kF32, {5})},
+                                       ReduceOp::kSum))
+                      .ok());
+    }
+    ASSERT_TRUE(Await(comm.Broadcast({Tensor(DataType::kF64, {4})}, 0)).ok());
+    auto gathered = std::make_shared<std::vector<std::string>>();
+    ASSERT_TRUE(Await(comm.AllGather(rank == 0 ? "abc" : "defgh", gathered)).ok());
+    if (rank == 1) {
+      ASSERT_TRUE(rank0_at_barrier.Wait(Clock::now() + 30s).ok());
+      std::this_thread::sleep_for(kLate);
+      ASSERT_TRUE(Await(comm.Barrier()).ok());
+    } else {
+      const auto start = Clock::now();
+      auto barrier = comm.Barrier();
+      rank0_at_barrier.Complete();
+      ASSERT_TRUE(Await(barrier).ok());
+      rank0_barrier_wall = Clock::now() - start;
+    }
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE(absl::StrCat("rank ", rank));
+    const CommunicatorStats stats = group[rank].stats();
+    const CollectiveTotals& allreduce = stats[CollectiveKind::kAllReduce];
+    EXPECT_EQ(allreduce.calls, kAllReduces);
+    EXPECT_EQ(allreduce.bytes, kAllReduces * 15 * 4);
+    EXPECT_GT(allreduce.busy.count(), 0);
+    EXPECT_EQ(stats[CollectiveKind::kBroadcast].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kBroadcast].bytes, 4 * 8);
+    EXPECT_EQ(stats[CollectiveKind::kAllGather].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kAllGather].bytes, rank == 0 ? 3 : 5);
+    EXPECT_EQ(stats[CollectiveKind::kBarrier].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kBarrier].bytes, 0);
+  }
+  // Rank 0's barrier kept its worker busy while rank 1 slept (wide margin: the worker may take
+  // the call up a little late), and never longer than the caller saw it take.
+  const std::chrono::nanoseconds busy = group[0].stats()[CollectiveKind::kBarrier].busy;
+  EXPECT_GE(busy, kLate / 2);
+  EXPECT_LE(busy, rank0_barrier_wall);
+}
+
+TEST(CollectiveStatsTest, HiddenShareDifferenceAndTotal) {
+  EXPECT_DOUBLE_EQ(HiddenShare(4s, 1s), 0.75);
+  EXPECT_DOUBLE_EQ(HiddenShare(4s, 0s), 1.0);
+  EXPECT_DOUBLE_EQ(HiddenShare(4s, 5s), 0.0);  // a wait also covers handing the event over
+  EXPECT_DOUBLE_EQ(HiddenShare(0s, 0s), 1.0);  // nothing to hide
+  EXPECT_EQ(CollectiveKindName(CollectiveKind::kAllReduce), "allreduce");
+  // What happened between two snapshots, and all kinds together.
+  CommunicatorStats before, after;
+  before.kinds[static_cast<int>(CollectiveKind::kBroadcast)] = {1, 100, 2s};
+  after.kinds[static_cast<int>(CollectiveKind::kBroadcast)] = {3, 300, 5s};
+  after.kinds[static_cast<int>(CollectiveKind::kAllReduce)] = {4, 40, 1s};
+  const CommunicatorStats steps = Difference(after, before);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].calls, 2);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].bytes, 200);
+  EXPECT_EQ(steps[CollectiveKind::kBroadcast].busy, 3s);
+  EXPECT_EQ(steps[CollectiveKind::kAllReduce].calls, 4);
+  const CollectiveTotals all = Total(steps);
+  EXPECT_EQ(all.calls, 6);
+  EXPECT_EQ(all.bytes, 240);
+  EXPECT_EQ(all.busy, 4s);
+  EXPECT_EQ(CollectiveKindName(CollectiveKind::kBarrier), "barrier");
+}
+
 TEST(GlooCommunicatorTest, AGroupOfOneNeedsNoPeers) {
   Group group(StoreKind::kFile, 1);
   ASSERT_TRUE(group.ok());

@@ -157,6 +157,78 @@ TEST(CollectiveKernelsTest, AllReduceInFlightThroughTheExecutorOnTwoRanks) {
   }
 }
 
+// LocalSGD's warm start: the gradient is averaged inside a conditional sub-block, and the
+// parent reads the averaged value after it (z = mean(x*x) + x).
+constexpr char kSubBlockProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[4] feed
+  var %c : bool[1] feed
+  var %g : f32[4]
+  var %z : f32[4] fetch
+  (C: %g) = Mul(A: %x, B: %x)
+  (Out: %g) = fleet.conditional_block(Cond: %c) {sub_block = ^1}
+  (C: %z) = Add(A: %g, B: %x)
+}
+block 1 parent 0 {
+  (Out: %g) = fleet.allreduce(X: %g) {reduce = "mean"} name="warm"
+}
+)";
+
+// The reduce mode's update: an allreduce in flight in the parent, read inside a conditional
+// sub-block, which must wait for it (z = mean(x*x) + x).
+constexpr char kPendingIntoSubBlockProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[4] feed
+  var %c : bool[1] feed
+  var %g : f32[4]
+  var %z : f32[4] fetch
+  (C: %g) = Mul(A: %x, B: %x)
+  (Out: %g) = fleet.allreduce(X: %g) {reduce = "mean"} name="bucket"
+  (C: %z) = Add(A: %x, B: %x)
+  (Out: %z) = fleet.conditional_block(Cond: %c) {sub_block = ^1}
+}
+block 1 parent 0 {
+  (C: %z) = Add(A: %g, B: %x)
+}
+)";
+
+class SubBlockCollectiveTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SubBlockCollectiveTest, TheAverageCrossesTheSubBlockBoundary) {
+  Group group(StoreKind::kFile, 2);
+  ASSERT_TRUE(group.ok());
+  Program program = Parse(GetParam());
+  KernelTable kernels = Kernels();
+  std::vector<Scope> scopes(2);
+  RunRanks(2, [&](int rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(group.shared(rank));
+    ExecutorOptions options;
+    options.env = env;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    scopes[rank].Set("x", F32(XOf(rank, 0)));
+    Tensor c(DataType::kBool, {1});
+    *c.data<bool>() = true;
+    scopes[rank].Set("c", c);
+    absl::Status s = (*exec)->Run(scopes[rank]);
+    EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    std::vector<float> z(4);
+    for (int i = 0; i < 4; ++i) {
+      const float x0 = XOf(0, 0)[i], x1 = XOf(1, 0)[i];
+      z[i] = (x0 * x0 + x1 * x1) / 2 + XOf(rank, 0)[i];
+    }
+    EXPECT_EQ(ToVector(scopes[rank].Find("z")), z) << "rank " << rank;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Programs, SubBlockCollectiveTest,
+                         ::testing::Values(kSubBlockProgram, kPendingIntoSubBlockProgram));
+
 // The startup program's broadcast: every rank's persistable w becomes rank 1's.
 constexpr char kBroadcastProgram[] = R"(
 fleet.program v1 opset=17

@@ -59,6 +59,7 @@ TEST(LaunchPlanTest, CollectiveOnOneNode) {
   const PlannedChild& w1 = plan->children[1];
   EXPECT_EQ(w1.endpoint, "127.0.0.1:40001");
   EXPECT_EQ(w1.env.at("FLEET_ROLE"), "worker.1");
+  EXPECT_EQ(w1.env.at("FLEET_HOST"), "127.0.0.1");
   EXPECT_EQ(w1.env.at("PADDLE_TRAINER_ENDPOINTS"),
             "127.0.0.1:40000,127.0.0.1:40001,127.0.0.1:40002");
   EXPECT_EQ(w1.env.at("MASTER_ADDR"), "127.0.0.1");

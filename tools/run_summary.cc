@@ -1,0 +1,92 @@
+#include "tools/run_summary.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace fleet {
+namespace {
+
+double Seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+// "512 B", "44.7 MB", "1.2 GB" (decimal units).
+std::string Bytes(int64_t bytes) {
+  const double b = static_cast<double>(bytes);
+  if (b < 1e3) return absl::StrCat(bytes, " B");
+  if (b < 1e6) return absl::StrFormat("%.1f kB", b / 1e3);
+  if (b < 1e9) return absl::StrFormat("%.1f MB", b / 1e6);
+  return absl::StrFormat("%.2f GB", b / 1e9);
+}
+
+// A finite number, or null (JSON has no NaN or infinity).
+nlohmann::json Number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nullptr; }
+
+}  // namespace
+
+std::string OverlapLine(const CommunicatorStats& steps, const WaitStats& waits) {
+  std::string line;
+  for (int k = 0; k < kNumCollectiveKinds; ++k) {
+    const auto kind = static_cast<CollectiveKind>(k);
+    const CollectiveTotals& t = steps[kind];
+    if (t.calls == 0) continue;
+    absl::StrAppend(&line, std::string(CollectiveKindName(kind)), ": ", t.calls,
+                    t.calls == 1 ? " call, " : " calls, ", Bytes(t.bytes), "; ");
+  }
+  const CollectiveTotals all = Total(steps);
+  if (all.calls == 0) return "collectives: none in the training steps (nothing to overlap)";
+  return absl::StrCat(
+      line,
+      absl::StrFormat("%.2f s on the wire, %.2f s waited for: %.0f%% hidden behind computation",
+                      Seconds(all.busy), Seconds(waits.waited),
+                      100 * HiddenShare(all.busy, waits.waited)));
+}
+
+absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, const RunPlace& place) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& [name, value] : r.metrics) metrics[name] = Number(value);
+  nlohmann::json summary = {
+      {"rank", place.rank},
+      {"world_size", place.world},
+      {"first_step", r.first_step},
+      {"steps", r.steps},
+      {"samples", r.samples},
+      {"seconds", r.seconds},
+      {"samples_per_sec", Number(r.seconds > 0 ? static_cast<double>(r.samples) / r.seconds : 0)},
+      {"final_loss", Number(r.final_loss)},
+      {"metrics", metrics},
+      {"executor",
+       {{"runs", r.waits.runs}, {"waits", r.waits.waits}, {"waited_sec", Seconds(r.waits.waited)}}},
+      {"collectives", nullptr},
+      {"overlap", nullptr},
+  };
+  if (place.comm != nullptr) {
+    nlohmann::json kinds = nlohmann::json::object();
+    for (int k = 0; k < kNumCollectiveKinds; ++k) {
+      const auto kind = static_cast<CollectiveKind>(k);
+      const CollectiveTotals& t = (*place.comm)[kind];
+      kinds[std::string(CollectiveKindName(kind))] = {
+          {"calls", t.calls}, {"bytes", t.bytes}, {"busy_sec", Seconds(t.busy)}};
+    }
+    summary["collectives"] = std::move(kinds);
+    const CollectiveTotals all = Total(*place.comm);
+    if (all.calls > 0) summary["overlap"] = HiddenShare(all.busy, r.waits.waited);
+  }
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": cannot write the run summary: ", std::strerror(errno)));
+  }
+  out << summary.dump(1) << "\n";
+  out.close();
+  if (!out) {
+    return absl::DataLossError(absl::StrCat(path, ": write failed: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace fleet
