@@ -413,6 +413,37 @@ TEST(ShmCommunicatorTest, ArgumentErrorsComeAtOnce) {
               HasSubstr("staging_bytes 1000; expected at least 4096"));
 }
 
+TEST(ShmCommunicatorTest, StatsCountEveryCollective) {
+  ShmGroup group(StoreKind::kTcp, 2);
+  ASSERT_TRUE(group.ok());
+  RunRanks(2, [&](int rank) {
+    ShmCommunicator& comm = group[rank];
+    for (int k = 0; k < 3; ++k) {
+      // A bucket of f32[10] and f32[5]: 60 bytes.
+      ASSERT_TRUE(Await(comm.AllReduce({Tensor(DataType::kF32, {10}), Tensor(DataType::kF32, {5})},
+                                       ReduceOp::kSum))
+                      .ok());
+    }
+    ASSERT_TRUE(Await(comm.Broadcast({Tensor(DataType::kF64, {4})}, 0)).ok());
+    auto gathered = std::make_shared<std::vector<std::string>>();
+    ASSERT_TRUE(Await(comm.AllGather(rank == 0 ? "abc" : "defgh", gathered)).ok());
+    ASSERT_TRUE(Await(comm.Barrier()).ok());
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    SCOPED_TRACE(absl::StrCat("rank ", rank));
+    const CommunicatorStats stats = group[rank].stats();
+    EXPECT_EQ(stats[CollectiveKind::kAllReduce].calls, 3);
+    EXPECT_EQ(stats[CollectiveKind::kAllReduce].bytes, 3 * 60);
+    EXPECT_GT(stats[CollectiveKind::kAllReduce].busy.count(), 0);
+    EXPECT_EQ(stats[CollectiveKind::kBroadcast].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kBroadcast].bytes, 4 * 8);
+    EXPECT_EQ(stats[CollectiveKind::kAllGather].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kAllGather].bytes, rank == 0 ? 3 : 5);
+    EXPECT_EQ(stats[CollectiveKind::kBarrier].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kBarrier].bytes, 0);
+  }
+}
+
 TEST(ShmCommunicatorTest, AGroupOfOneNeedsNoPeers) {
   ShmGroup group(StoreKind::kFile, 1);
   ASSERT_TRUE(group.ok());
