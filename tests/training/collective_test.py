@@ -30,8 +30,8 @@ and checked:
     rank's log says.
 With --netns the two ranks run on two "hosts": network namespaces joined by a veth pair that
 the test makes (and always removes), each with its own fleet-launch --nnodes 2 --node-rank N
---master ADDR:PORT --host ADDR. It needs root and iproute2; without them the test says why and
-exits 77 (CTest: skipped, never passed). Ranks in different network namespaces count as
+--master ADDR:PORT --host ADDR. It needs root, iproute2 and util-linux's unshare/nsenter;
+without them the test says why and exits 77 (CTest: skipped, never passed). Ranks in different network namespaces count as
 different hosts, so auto connects them over Gloo.
 
 The embed_sgd case is an embedding lookup, mean-pooled, then a linear classifier, written here
@@ -107,46 +107,72 @@ def run(cmd, timeout=300):
 
 
 class TwoHosts:
-    """Two network namespaces joined by a veth pair, 10.213.S.1 and 10.213.S.2."""
+    """Two network namespaces joined by a veth pair, 10.213.S.1 and 10.213.S.2.
+
+    Each namespace is held by a `unshare --net` process the test starts (and kills at the end,
+    which removes the namespace and its end of the pair); commands enter it with `nsenter`.
+    Nothing is mounted, so this also works inside a chroot."""
 
     def __init__(self):
         tag = os.getpid() % 100000
-        self.ns = [f"fleet-a{tag}", f"fleet-b{tag}"]
         self.dev = [f"fva{tag}", f"fvb{tag}"]
         subnet = tag % 250
         self.addr = [f"10.213.{subnet}.1", f"10.213.{subnet}.2"]
-        self.made = []
+        self.holders = []
 
     def __enter__(self):
-        if os.geteuid() != 0 or shutil.which("ip") is None:
-            print("SKIP: the two-host test needs root and iproute2's ip to make network "
-                  "namespaces")
+        missing = [tool for tool in ("ip", "unshare", "nsenter") if shutil.which(tool) is None]
+        if os.geteuid() != 0 or missing:
+            print(f"SKIP: the two-host test needs root and ip, unshare, nsenter to make network "
+                  f"namespaces (missing: {', '.join(missing) or 'root'})")
             sys.exit(SKIP)
         try:
-            for ns in self.ns:
-                self._ip("netns", "add", ns)
-                self.made.append(ns)
-            self._ip("link", "add", self.dev[0], "type", "veth", "peer", "name", self.dev[1])
-            for ns, dev, addr in zip(self.ns, self.dev, self.addr):
-                self._ip("link", "set", dev, "netns", ns)
-                self._ip("-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-                self._ip("-n", ns, "link", "set", dev, "up")
-                self._ip("-n", ns, "link", "set", "lo", "up")
-        except subprocess.CalledProcessError as e:
+            for _ in (0, 1):
+                holder = subprocess.Popen(
+                    ["unshare", "--net", "sh", "-c", "echo ready; exec sleep 600"],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                self.holders.append(holder)
+            for holder in self.holders:  # wait until each sleeps in its own namespace
+                self._wait_for_namespace(holder)
+            self._run(["ip", "link", "add", self.dev[0], "type", "veth", "peer", "name",
+                       self.dev[1]])
+            for holder, dev, addr in zip(self.holders, self.dev, self.addr):
+                self._run(["ip", "link", "set", dev, "netns", str(holder.pid)])
+                inside = self.enter(holder.pid)
+                self._run(inside + ["ip", "addr", "add", f"{addr}/24", "dev", dev])
+                self._run(inside + ["ip", "link", "set", dev, "up"])
+                self._run(inside + ["ip", "link", "set", "lo", "up"])
+        except (subprocess.CalledProcessError, RuntimeError) as e:
             self.__exit__(None, None, None)
-            print(f"SKIP: cannot make network namespaces here: {' '.join(e.cmd)}: "
-                  f"{e.stderr.strip()}")
+            detail = (f"{' '.join(e.cmd)}: {e.stderr.strip()}"
+                      if isinstance(e, subprocess.CalledProcessError) else str(e))
+            print(f"SKIP: cannot make network namespaces here: {detail}")
             sys.exit(SKIP)
         return self
 
     def __exit__(self, *exc):
-        for ns in self.made:  # removing a namespace removes its end of the veth pair
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        self.made = []
+        for holder in self.holders:
+            if holder.poll() is None:
+                holder.kill()
+            holder.wait()
+        self.holders = []
 
     @staticmethod
-    def _ip(*argv):
-        subprocess.run(["ip", *argv], check=True, capture_output=True, text=True, timeout=30)
+    def enter(pid):
+        return ["nsenter", "--target", str(pid), "--net", "--"]
+
+    @staticmethod
+    def _wait_for_namespace(holder):
+        # The holder prints once it runs in its new namespace, then stays as that same pid; a
+        # failing unshare exits instead, which ends the read.
+        if holder.stdout.readline().strip() != "ready":
+            holder.wait()
+            raise RuntimeError(f"unshare --net exited {holder.returncode}: "
+                               f"{holder.stderr.read().strip()}")
+
+    @staticmethod
+    def _run(argv):
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
 
     def launch(self, run_args, logs):
         """Both nodes' fleet-launch at once; fails naming the node that failed."""
@@ -154,9 +180,9 @@ class TwoHosts:
         procs = []
         try:
             for node in (0, 1):
-                cmd = ["ip", "netns", "exec", self.ns[node], run_args[0], "--nnodes", "2",
-                       "--node-rank", str(node), "--master", master, "--host", self.addr[node],
-                       "--nproc", "1", "--log-dir", logs] + run_args[1:]
+                cmd = self.enter(self.holders[node].pid) + [
+                    run_args[0], "--nnodes", "2", "--node-rank", str(node), "--master", master,
+                    "--host", self.addr[node], "--nproc", "1", "--log-dir", logs] + run_args[1:]
                 procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                               stderr=subprocess.STDOUT, text=True))
             outputs = [p.communicate(timeout=300)[0] for p in procs]

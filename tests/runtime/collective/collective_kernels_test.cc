@@ -227,7 +227,11 @@ TEST_P(SubBlockCollectiveTest, TheAverageCrossesTheSubBlockBoundary) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, SubBlockCollectiveTest,
-                         ::testing::Values(kSubBlockProgram, kPendingIntoSubBlockProgram));
+                         ::testing::Values(kSubBlockProgram, kPendingIntoSubBlockProgram),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           return info.index == 0 ? std::string("AllReduceInTheSubBlock")
+                                                  : std::string("AllReduceInFlightIntoIt");
+                         });
 
 // The startup program's broadcast: every rank's persistable w becomes rank 1's.
 constexpr char kBroadcastProgram[] = R"(
