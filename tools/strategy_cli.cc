@@ -66,6 +66,9 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option("--begin-step", o.begin_step,
                  "localsgd: gradients are averaged every step until this step, local steps "
                  "after (default 0)");
+  app.add_flag("--adaptive", o.adaptive,
+               "localsgd: adapt the period to the loss after every average (Paddle's adaptive "
+               "LocalSGD; --k-steps is the first period)");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -77,7 +80,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.initial_accumulator.empty() || !o.clip_norm.empty() ||
                    !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
                    !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty() ||
-                   !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty();
+                   !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty() ||
+                   o.adaptive;
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -172,6 +176,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       count("--k-steps", o.k_steps, [&](int64_t v) { s.mutable_localsgd()->set_k_steps(v); }));
   FLEET_RETURN_IF_ERROR(count("--begin-step", o.begin_step,
                               [&](int64_t v) { s.mutable_localsgd()->set_begin_step(v); }));
+  if (o.adaptive) s.mutable_localsgd()->set_adaptive(true);
   if (o.nesterov) t->set_nesterov(true);
   if (!o.lr_decay.empty()) {
     absl::StatusOr<proto::LrSchedule::Decay> decay = ParseDecayName(o.lr_decay);
@@ -206,7 +211,10 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                                    ? (o.collective_mode.empty() ? "" : "--collective-mode")
                                    : "--bucket-mb"},
       {"localsgd.bucket_mb", o.bucket_mb.empty() ? "" : "--bucket-mb"},
-      {"localsgd.k_steps", o.k_steps.empty() ? "" : "--k-steps"},
+      {"localsgd.k_steps",
+       o.k_steps.empty()
+           ? (o.adaptive ? "--adaptive" : (o.begin_step.empty() ? "" : "--begin-step"))
+           : "--k-steps"},
       {"localsgd.begin_step", o.begin_step.empty() ? "" : "--begin-step"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {

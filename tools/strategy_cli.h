@@ -9,7 +9,7 @@
 //                                              training.lr_schedule.*
 //   --bucket-mb X                              collective.bucket_mb, or localsgd.bucket_mb
 //   --collective-mode allreduce|reduce         collective.mode
-//   --k-steps N --begin-step N                 localsgd.* (localsgd mode)
+//   --k-steps N --begin-step N --adaptive      localsgd.* (localsgd mode)
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -49,6 +49,7 @@ struct StrategyCliOptions {
   std::string collective_mode;
   std::string k_steps;
   std::string begin_step;
+  bool adaptive = false;
 };
 
 // Adds the flags above to `app`.

@@ -14,7 +14,10 @@ with --export, and scores the held-out split with ONNX Runtime (an independent r
   cnn_localsgd  the same images on two ranks (fleet-launch --nproc 2): LocalSGD with k = 4
        against gradient allreduce, same optimizer, batch and epochs. LocalSGD's held-out
        accuracy must be within --localsgd-margin of allreduce's, with at most a quarter of its
-       collective calls (plus one call of slack), counted by fleet-run's --summary-out.
+       collective calls (plus one call of slack), counted by fleet-run's --summary-out. Adaptive
+       LocalSGD (--adaptive, first period 4) must make exactly the averages its rule implies,
+       replayed here from the ranks' per-step losses: after each average the period becomes
+       clamp(ceil(sqrt(loss / loss_0 * 4)), 1, 16) at a constant learning rate.
 
 Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN [--fleet-launch BIN]
        --case ctr|cnn|cnn_localsgd [--keep]
@@ -170,9 +173,12 @@ def cnn_localsgd_case(args, work):
     np.save(os.path.join(train_dir, "label.npy"), y)
     test_x, test_y = bar_images(rng, 1024)
     results = {}
+    losses = {}
     for name, strategy in (("allreduce", ["--strategy", "collective"]),
-                           ("localsgd k=4", ["--strategy", "localsgd", "--k-steps", "4"])):
-        tag = name.split()[0]
+                           ("localsgd k=4", ["--strategy", "localsgd", "--k-steps", "4"]),
+                           ("adaptive localsgd", ["--strategy", "localsgd", "--k-steps", "4",
+                                                  "--adaptive"])):
+        tag = name.replace(" ", "_").replace("=", "")
         job = os.path.join(work, tag)
         run([args.fleet_transpile, os.path.join(HERE, "data", "cnn.onnx"), "--label", "label",
              "--loss", "softmax_ce", "--optimizer", "adam", "--lr", "0.01", "-o", job] + strategy)
@@ -180,7 +186,12 @@ def cnn_localsgd_case(args, work):
         summary = os.path.join(work, f"{tag}.{{rank}}.json")
         run([args.fleet_launch, "--nproc", "2", "--", args.fleet_run, job, "--data", train_dir,
              "--batch", "16", "--epochs", "6", "--shuffle", "--seed", "1", "--export", trained,
-             "--summary-out", summary])
+             "--summary-out", summary, "--metrics-out", os.path.join(work, f"{tag}.{{rank}}.jsonl")])
+        per_rank = []
+        for rank in (0, 1):
+            with open(os.path.join(work, f"{tag}.{rank}.jsonl")) as f:
+                per_rank.append({r["step"]: r["loss"] for r in map(json.loads, f)})
+        losses[name] = per_rank
         with open(summary.replace("{rank}", "0")) as f:
             record = json.load(f)
         calls = sum(kind["calls"] for kind in record["collectives"].values())
@@ -190,6 +201,24 @@ def cnn_localsgd_case(args, work):
               f"{steps} steps")
     (base, base_calls, _), (local, local_calls, _) = results["allreduce"], results["localsgd k=4"]
     failures = []
+    # The adaptive rule replayed: steps counted after the update (1, 2, ...), averages when
+    # steps - last >= k; two collectives per average (the parameters, the loss).
+    ranks = losses["adaptive localsgd"]
+    first_step = min(ranks[0])
+    k, last, loss0, averages = 4, 0, 0.0, 0
+    for step in sorted(ranks[0]):
+        done = step - first_step + 1
+        if done - last < k:
+            continue
+        mean = np.float32((np.float32(ranks[0][step]) + np.float32(ranks[1][step])) / 2)
+        loss0 = loss0 or mean
+        k = int(min(16, max(1, np.ceil(np.sqrt(np.float32(mean / loss0) * 4)))))
+        last, averages = done, averages + 1
+    _, adaptive_calls, _ = results["adaptive localsgd"]
+    print(f"adaptive LocalSGD: {averages} averages by the rule, {adaptive_calls} collective calls")
+    if adaptive_calls != 2 * averages:
+        failures.append(f"adaptive LocalSGD made {adaptive_calls} collective calls; its rule "
+                        f"implies {2 * averages} (2 per average)")
     if not base > args.min_accuracy:
         failures.append(f"allreduce's accuracy {base:.4f} is not above {args.min_accuracy}")
     if not local >= base - args.localsgd_margin:
