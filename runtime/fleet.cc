@@ -3,33 +3,28 @@
 
 #include <unistd.h>
 
-#include <tuple>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "runtime/collective/communicator.h"
 #include "runtime/collective/create_communicator.h"
 #include "runtime/collective/register.h"
 #include "runtime/collective/store.h"
+#include "runtime/endpoint.h"
 
 namespace fleet {
 namespace {
 
-// "host:port" -> (host, port); role makers check endpoints, so a failure here is a bug.
-absl::StatusOr<std::pair<std::string, int>> SplitMaster(const std::string& master) {
-  const size_t colon = master.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(master.substr(colon + 1), &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("rendezvous master '", master, "' is not host:port"));
-  }
-  std::string host = master.substr(0, colon);
+// A role's "host:port" (checked by its role maker) with the host as a socket takes it: an
+// IPv6 literal loses its brackets.
+absl::StatusOr<HostPort> SocketEndpoint(const std::string& text) {
+  FLEET_ASSIGN_OR_RETURN(HostPort endpoint, ParseHostPort(text));
+  std::string& host = endpoint.host;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
-  return std::make_pair(std::move(host), port);
+  return endpoint;
 }
 
 }  // namespace
@@ -65,7 +60,9 @@ absl::Status Fleet::InitWorker() {
                        " workers needs a rendezvous master (MASTER_ADDR and MASTER_PORT, or "
                        "PADDLE_TRAINER_ENDPOINTS; fleet-launch sets them)"));
     }
-    FLEET_ASSIGN_OR_RETURN(std::tie(host, port), SplitMaster(role_.master));
+    FLEET_ASSIGN_OR_RETURN(HostPort master, SocketEndpoint(role_.master));
+    host = master.host;
+    port = master.port;
   }
   absl::StatusOr<std::unique_ptr<TcpStore>> store =
       role_.index == 0 ? TcpStore::Serve(host, port)
@@ -94,8 +91,8 @@ absl::Status Fleet::InitWorker() {
   if (!options_.host.empty()) {
     comm.host = options_.host;
   } else if (!role_.endpoint.empty()) {
-    FLEET_ASSIGN_OR_RETURN(auto own, SplitMaster(role_.endpoint));
-    comm.host = own.first;
+    FLEET_ASSIGN_OR_RETURN(HostPort own, SocketEndpoint(role_.endpoint));
+    comm.host = own.host;
   } else if (host != "127.0.0.1" && host != "localhost" && host != "::1") {
     char name[256] = {};
     if (gethostname(name, sizeof(name) - 1) == 0) comm.host = name;
