@@ -28,5 +28,8 @@ std::vector<OpSchema> ControlFlowOpSchemas();
 // fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.is_rank (ir/fleet_comm_ops.cc); part of
 // FleetOpSchemas().
 std::vector<OpSchema> CommunicationOpSchemas();
+// fleet.ps_pull_sparse, fleet.ps_push, fleet.ps_pull_dense, fleet.ps_serve (ir/fleet_ps_ops.cc);
+// part of FleetOpSchemas().
+std::vector<OpSchema> ParameterServerOpSchemas();
 
 }  // namespace fleet

@@ -74,6 +74,26 @@ absl::Status InferOneOutputPerInput(InferContext& ctx) {
   return absl::OkStatus();
 }
 
+// fleet.ps_pull_sparse: Out[i] = f32 rows shaped Ids[i].shape + [table_dim[i]].
+absl::Status InferPullSparse(InferContext& ctx) {
+  const int n = ctx.NumInputs("Ids");
+  const std::vector<int64_t>* dims = ctx.Ints("table_dim");
+  if (ctx.NumOutputs("Out") != n || dims == nullptr || static_cast<int>(dims->size()) != n) {
+    return ShapeError(absl::StrCat("has ", n, " inputs 'Ids', ", ctx.NumOutputs("Out"),
+                                   " outputs 'Out' and ", dims == nullptr ? 0 : dims->size(),
+                                   " table_dim entries; expected as many of each"));
+  }
+  for (int i = 0; i < n; ++i) {
+    std::optional<Shape> shape;
+    if (const Shape* ids = ctx.InputShape("Ids", i)) {
+      shape = *ids;
+      shape->push_back((*dims)[i]);
+    }
+    ctx.SetOutput("Out", DataType::kF32, std::move(shape), i);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddFleetOpInference(InferTable& table) {
@@ -103,6 +123,7 @@ void AddFleetOpInference(InferTable& table) {
   table.emplace_back("fleet.allreduce", InferOneOutputPerInput);
   table.emplace_back("fleet.broadcast", InferOneOutputPerInput);
   table.emplace_back("fleet.reduce", InferOneOutputPerInput);
+  table.emplace_back("fleet.ps_pull_sparse", InferPullSparse);
   table.emplace_back("fleet.is_rank", [](InferContext& ctx) {
     ctx.SetOutput("Out", DataType::kBool, Shape{1});
     return absl::OkStatus();
