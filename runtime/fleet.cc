@@ -12,6 +12,8 @@
 #include "runtime/collective/register.h"
 #include "runtime/collective/store.h"
 #include "runtime/endpoint.h"
+#include "runtime/ps/client.h"
+#include "runtime/ps/register.h"
 
 namespace fleet {
 namespace {
@@ -49,8 +51,9 @@ absl::Status Fleet::InitWorker() {
     return absl::FailedPreconditionError(
         absl::StrCat("fleet: InitWorker on ", role_.Name(), ", which is not a worker"));
   }
-  if (communicator_ != nullptr) return absl::OkStatus();
+  if (communicator_ != nullptr || ps_client_ != nullptr) return absl::OkStatus();
   const std::string who = role_.Name();
+  if (role_.num_servers > 0) return ConnectServers();
   std::string host = "127.0.0.1";
   int port = 0;
   if (role_.num_workers > 1) {
@@ -108,6 +111,13 @@ absl::Status Fleet::InitWorker() {
 }
 
 absl::Status Fleet::StopWorker() {
+  if (ps_client_ != nullptr) {
+    absl::Status done = ps_client_->Done();
+    if (!done.ok()) {
+      return absl::Status(done.code(), absl::StrCat(role_.Name(), ": stopping: ", done.message()));
+    }
+    return absl::OkStatus();
+  }
   if (communicator_ == nullptr) return absl::OkStatus();
   FLEET_ASSIGN_OR_RETURN(std::shared_ptr<Event> done, communicator_->Barrier());
   absl::Status status = done->Wait(Clock::now() + options_.collective_timeout);
@@ -118,6 +128,9 @@ absl::Status Fleet::StopWorker() {
   return absl::OkStatus();
 }
 
-void Fleet::RegisterKernels(KernelTable& table) { RegisterCollectiveKernels(table); }
+void Fleet::RegisterKernels(KernelTable& table) {
+  RegisterCollectiveKernels(table);
+  RegisterParameterServerKernels(table);
+}
 
 }  // namespace fleet

@@ -14,11 +14,20 @@
 //     FLEET_RETURN_IF_ERROR(fleet->StopWorker());
 //   }
 //
-// Collective jobs today: InitWorker connects a Communicator to every other worker, meeting them
-// at the role's master, where worker 0 serves the rendezvous store: over shared memory when all
-// workers run on one host, over Gloo (TCP) otherwise, or as FLEET_COLLECTIVE_TRANSPORT=auto|shm|
-// gloo says (runtime/collective/create_communicator.h, docs/collectives.md). The
-// parameter-server half (InitServer, RunServer) follows with the ps strategy.
+// Collective jobs (a role without servers): InitWorker connects a Communicator to every other
+// worker, meeting them at the role's master, where worker 0 serves the rendezvous store: over
+// shared memory when all workers run on one host, over Gloo (TCP) otherwise, or as
+// FLEET_COLLECTIVE_TRANSPORT=auto|shm|gloo says (runtime/collective/create_communicator.h,
+// docs/collectives.md).
+//
+// Parameter-server jobs (a role with servers): InitWorker connects a ps::PsClient to every
+// server (waiting for them to come up) and StopWorker tells them this worker is done; a server
+// process calls InitServer and then RunServer(job), which serves until every worker is done:
+//
+//   if (fleet->IsServer()) {
+//     FLEET_RETURN_IF_ERROR(fleet->InitServer());
+//     return fleet->RunServer(job);                   // the job's "pserver.<index>" program
+//   }
 //
 // Thread safety: one thread calls Init, InitWorker and StopWorker; env() and the role queries
 // may then be called from any thread.
@@ -26,15 +35,22 @@
 
 #include <chrono>
 #include <memory>
+#include <ostream>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "executor/execution_env.h"
 #include "executor/kernel.h"
+#include "ir/job.h"
 #include "runtime/collective/create_communicator.h"
 #include "runtime/role_maker.h"
 
 namespace fleet {
+
+namespace ps {
+class PsClient;
+}
 
 struct FleetOptions {
   // How long InitWorker waits for every worker to arrive.
@@ -77,21 +93,36 @@ class Fleet {
   // The communicator, or null before InitWorker.
   Communicator* communicator() const { return communicator_.get(); }
 
-  // Waits until every worker has reached StopWorker (so worker 0's store outlives the others'
-  // last use of it), then closes the connections.
+  // Collective job: waits until every worker has reached StopWorker (so worker 0's store
+  // outlives the others' last use of it), then closes the connections. Parameter-server job:
+  // tells every server this worker is done.
   absl::Status StopWorker();
 
-  // Adds the runtime's kernels (the collectives) to `table`.
+  // A parameter server's set-up: where to listen (the role's endpoint) and for whom.
+  // `model_dir`, when given, is a checkpoint to start from. FLEET_PS_HEARTBEAT_TIMEOUT (seconds)
+  // sets how long a silent worker is waited for before it is presumed dead (default 60).
+  absl::Status InitServer(const std::string& model_dir = "");
+  // Runs this server's programs of `job` ("pserver.<index>.startup", then "pserver.<index>"):
+  // serves until every worker is done, then returns. Progress lines go to `log`.
+  absl::Status RunServer(const Job& job, std::ostream& log);
+
+  // The parameter-server client after InitWorker in a parameter-server job, else null.
+  ps::PsClient* ps_client() const { return ps_client_.get(); }
+
+  // Adds the runtime's kernels (collectives, parameter-server ops) to `table`.
   static void RegisterKernels(KernelTable& table);
 
  private:
   Fleet(Role role, FleetOptions options);
+  // InitWorker's parameter-server half (runtime/fleet_ps.cc).
+  absl::Status ConnectServers();
 
   Role role_;
   FleetOptions options_;
   std::shared_ptr<ExecutionEnv> env_;
   std::shared_ptr<Store> store_;
   std::shared_ptr<Communicator> communicator_;
+  std::shared_ptr<ps::PsClient> ps_client_;
 };
 
 }  // namespace fleet

@@ -194,9 +194,15 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
   if (export_only) return ExportCheckpoint(main, o, out);
   if (role.is_server()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("this process is ", role.Name(), " (", role.maker, "), but ", main_path,
-                     " is a trainer's job; parameter-server jobs come with the ps strategy"));
+    if (programs.Find(ServerProgramName(0)) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("this process is ", role.Name(), " (", role.maker, "), but ", main_path,
+                       " has no server programs (hint: transpile it with --strategy ps)"));
+    }
+    FLEET_ASSIGN_OR_RETURN(std::unique_ptr<Fleet> server, Fleet::Init(role));
+    err << "fleet-run: " << role.DebugString() << "\n";
+    FLEET_RETURN_IF_ERROR(server->InitServer(o.load));
+    return server->RunServer(programs, err);
   }
   if (!communicates && role.num_workers > 1) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -268,12 +274,17 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     FLEET_ASSIGN_OR_RETURN(fleet, Fleet::Init(role, fleet_options));
     err << "fleet-run: " << role.DebugString() << "\n";
     FLEET_RETURN_IF_ERROR(fleet->InitWorker());
-    err << "fleet-run: " << role.Name() << ": collectives over "
-        << fleet->communicator()->transport() << "\n";
+    if (fleet->communicator() != nullptr) {
+      err << "fleet-run: " << role.Name() << ": collectives over "
+          << fleet->communicator()->transport() << "\n";
+      options.before_first_step = [&fleet, &before_steps] {
+        before_steps = fleet->communicator()->stats();
+      };
+    } else {
+      err << "fleet-run: " << role.Name() << ": connected to " << role.num_servers
+          << (role.num_servers == 1 ? " parameter server\n" : " parameter servers\n");
+    }
     options.env = fleet->env();
-    options.before_first_step = [&fleet, &before_steps] {
-      before_steps = fleet->communicator()->stats();
-    };
     options.shard_index = role.index;
     options.num_shards = role.num_workers;
   }
@@ -325,13 +336,15 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   place.rank = role.index;
   place.world = role.num_workers;
   CommunicatorStats comm;
-  if (fleet != nullptr) {
+  if (fleet != nullptr && fleet->communicator() != nullptr) {
     comm = Difference(fleet->communicator()->stats(), before_steps);
     place.comm = &comm;
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));
-    FLEET_RETURN_IF_ERROR(fleet->StopWorker());
+  } else if (fleet != nullptr) {
+    absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers, "]");
   }
+  if (fleet != nullptr) FLEET_RETURN_IF_ERROR(fleet->StopWorker());
   out << line << "\n";
   if (!o.summary_out.empty() && (first || o.summary_out.find("{rank}") != std::string::npos)) {
     FLEET_RETURN_IF_ERROR(WriteRunSummary(ForRank(o.summary_out, role.index), r, place));

@@ -395,7 +395,10 @@ absl::StatusOr<TrainResult> Train(Program& main, const Program* startup, Scope& 
 bool IsTrainingProgram(const Program& program) {
   for (const Block& block : program.blocks) {
     for (const Op& op : block.ops) {
-      if (HasRole(op, kRoleOptimize)) return true;
+      // Updates its parameters, or sends their gradients to the servers that update them.
+      if (HasRole(op, kRoleOptimize) || (HasRole(op, kRoleRpc) && !op.role_vars.empty())) {
+        return true;
+      }
     }
   }
   return false;

@@ -104,7 +104,9 @@ absl::StatusOr<TrainResult> Train(Program& main, const Program* startup, Scope& 
                                   const KernelTable& kernels, const TrainOptions& options,
                                   std::ostream& log);
 
-// True when `program` has optimizer ops (role kRoleOptimize), i.e. is a training program.
+// True when `program` is a training program: it has optimizer ops (role kRoleOptimize), or
+// communication ops that carry (parameter, gradient) pairs (a parameter-server trainer sends
+// its gradients to the servers, which update).
 bool IsTrainingProgram(const Program& program);
 
 }  // namespace fleet
