@@ -14,10 +14,13 @@
 // (runtime/ps/sharding.h), so any number of servers serves any table.
 //
 // Trainer ops (mode: "sync", "async", "half_async" or "geo"):
-//   fleet.ps_pull_sparse(Ids...) -> Out...       {table_id = [...], table_dim = [...]}
+//   fleet.ps_pull_sparse(Ids...) -> Out...
+//       {table_id = [...], table_dim = [...], table_rows = [...]}
 //       Out[i] = the rows of table table_id[i] for the ids Ids[i] (i64 or i32, any shape; any
 //       64-bit value is an id): shaped Ids[i].shape + [table_dim[i]], as Gather on axis 0 gives.
-//       One request per server carries every table's ids, each id once.
+//       One request per server carries every table's ids, each id once. table_rows[i], when
+//       given, is the height of the model's own table (readers that hash raw features into a
+//       table's rows, like the Criteo reader, use it); 0 or absent: ids are any 64-bit value.
 //   fleet.ps_push(Step, Dense..., SparseIds..., SparseGrad...) -> ()
 //       {block attributes, table_id, mode}
 //       Sends this step's gradients: Dense[p] is parameter p's dense gradient (cut into its
@@ -79,7 +82,7 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
 
   OpSchema pull_sparse =
       MakeSchema("fleet.ps_pull_sparse", {VariadicSlot("Ids", "I")}, {VariadicSlot("Out", "")},
-                 {IntsAttr("table_id"), IntsAttr("table_dim")});
+                 {IntsAttr("table_id"), IntsAttr("table_dim"), IntsAttr("table_rows")});
   pull_sparse.traits = kTraitCommunication | kTraitSideEffect;
   out.push_back(std::move(pull_sparse));
 

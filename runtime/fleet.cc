@@ -13,6 +13,7 @@
 #include "runtime/collective/store.h"
 #include "runtime/endpoint.h"
 #include "runtime/ps/client.h"
+#include "runtime/ps/communicator.h"
 #include "runtime/ps/register.h"
 
 namespace fleet {
@@ -34,7 +35,11 @@ absl::StatusOr<HostPort> SocketEndpoint(const std::string& text) {
 Fleet::Fleet(Role role, FleetOptions options)
     : role_(std::move(role)), options_(options), env_(std::make_shared<ExecutionEnv>()) {}
 
-Fleet::~Fleet() = default;
+Fleet::~Fleet() {
+  // The communicator's sender uses the client: it goes first.
+  if (ps_communicator_ != nullptr) env_->Set<ps::AsyncCommunicator>(nullptr);
+  ps_communicator_.reset();
+}
 
 absl::StatusOr<std::unique_ptr<Fleet>> Fleet::Init(Role role, FleetOptions options) {
   if (role.num_workers < 1 || role.index < 0 ||
@@ -112,7 +117,11 @@ absl::Status Fleet::InitWorker() {
 
 absl::Status Fleet::StopWorker() {
   if (ps_client_ != nullptr) {
-    absl::Status done = ps_client_->Done();
+    // Gradients still queued for the servers go out before the servers hear "done".
+    absl::Status done = ps_communicator_ != nullptr ? ps_communicator_->Flush() : absl::OkStatus();
+    env_->Set<ps::AsyncCommunicator>(nullptr);
+    ps_communicator_.reset();
+    if (done.ok()) done = ps_client_->Done();
     if (!done.ok()) {
       return absl::Status(done.code(), absl::StrCat(role_.Name(), ": stopping: ", done.message()));
     }

@@ -49,8 +49,9 @@
 namespace fleet {
 
 namespace ps {
+class AsyncCommunicator;
 class PsClient;
-}
+}  // namespace ps
 
 struct FleetOptions {
   // How long InitWorker waits for every worker to arrive.
@@ -123,6 +124,7 @@ class Fleet {
   std::shared_ptr<Store> store_;
   std::shared_ptr<Communicator> communicator_;
   std::shared_ptr<ps::PsClient> ps_client_;
+  std::shared_ptr<ps::AsyncCommunicator> ps_communicator_;  // uses ps_client_
 };
 
 }  // namespace fleet

@@ -13,6 +13,7 @@
 #include "kernels/cpu/register.h"
 #include "runtime/fleet.h"
 #include "runtime/ps/client.h"
+#include "runtime/ps/communicator.h"
 #include "runtime/ps/register.h"
 
 namespace fleet {
@@ -48,6 +49,8 @@ absl::Status Fleet::ConnectServers() {
   }
   ps_client_ = std::shared_ptr<ps::PsClient>(*std::move(client));
   env_->Set<ps::PsClient>(ps_client_);
+  ps_communicator_ = std::make_shared<ps::AsyncCommunicator>(ps_client_.get());
+  env_->Set<ps::AsyncCommunicator>(ps_communicator_);
   return absl::OkStatus();
 }
 

@@ -32,6 +32,16 @@ namespace {
 // Rows of the embedding table that feed `ids` indexes (a Gather on a parameter), if any.
 std::optional<int64_t> EmbeddingRowsFor(const Block& block, const std::string& ids) {
   for (const Op& op : block.ops) {
+    if (op.type == "fleet.ps_pull_sparse") {  // a parameter-server trainer's tables
+      const Slot* slot = op.FindInput("Ids");
+      auto rows = op.attrs.find("table_rows");
+      if (slot == nullptr || rows == op.attrs.end()) continue;
+      const auto& heights = std::get<std::vector<int64_t>>(rows->second);
+      for (size_t i = 0; i < slot->vars.size() && i < heights.size(); ++i) {
+        if (slot->vars[i] == ids && heights[i] > 1) return heights[i];
+      }
+      continue;
+    }
     if (op.type != "Gather") continue;
     const Slot* data = op.FindInput("data");
     const Slot* indices = op.FindInput("indices");
@@ -182,6 +192,13 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   FLEET_ASSIGN_OR_RETURN(Job programs, LoadJob(job));
   FLEET_ASSIGN_OR_RETURN(Role role, RoleFromEnvironment(ProcessEnvironment()));
   const bool communicates = Communicates(programs);
+  const bool parameter_server = programs.Find(ServerProgramName(0)) != nullptr;
+  if (parameter_server && (!o.save.empty() || !o.load.empty() || !o.export_path.empty())) {
+    return absl::UnimplementedError(absl::StrCat(
+        job,
+        " is a parameter-server job, whose trained values live on the servers; --save, "
+        "--load and --export of such jobs are not built yet"));
+  }
   Program main = std::move(programs.main());
   const std::string main_path = main.source.empty() ? job : main.source;
   FLEET_RETURN_IF_ERROR(Verify(main));
@@ -194,14 +211,14 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
   if (export_only) return ExportCheckpoint(main, o, out);
   if (role.is_server()) {
-    if (programs.Find(ServerProgramName(0)) == nullptr) {
+    if (!parameter_server) {
       return absl::InvalidArgumentError(
           absl::StrCat("this process is ", role.Name(), " (", role.maker, "), but ", main_path,
                        " has no server programs (hint: transpile it with --strategy ps)"));
     }
     FLEET_ASSIGN_OR_RETURN(std::unique_ptr<Fleet> server, Fleet::Init(role));
     err << "fleet-run: " << role.DebugString() << "\n";
-    FLEET_RETURN_IF_ERROR(server->InitServer(o.load));
+    FLEET_RETURN_IF_ERROR(server->InitServer());
     return server->RunServer(programs, err);
   }
   if (!communicates && role.num_workers > 1) {

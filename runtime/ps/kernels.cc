@@ -12,6 +12,7 @@
 #include "executor/sub_block.h"
 #include "ir/status_macros.h"
 #include "runtime/ps/client.h"
+#include "runtime/ps/communicator.h"
 #include "runtime/ps/register.h"
 #include "runtime/ps/server_core.h"
 #include "runtime/ps/service.h"
@@ -264,8 +265,33 @@ absl::Status PushKernel(KernelContext& ctx) {
       rows->set_values(values.data(), values.size() * sizeof(float));
     }
   }
-  return client->Push(requests);
+  const std::string mode = ctx.GetString("mode", "sync");
+  if (mode == "sync") return client->Push(requests);
+  ps::AsyncCommunicator* communicator = ctx.env().Get<ps::AsyncCommunicator>();
+  if (communicator == nullptr) {
+    return ctx.FailedPrecondition(
+        absl::StrCat("mode \"", mode,
+                     "\" sends through a communicator, and the execution environment has "
+                     "none (hint: Fleet::InitWorker installs one)"));
+  }
+  FLEET_RETURN_IF_ERROR(communicator->Enqueue(std::move(requests)));
+  // Half-async: no barrier with the other workers, but this worker's own gradients are on the
+  // servers before it pulls.
+  if (mode == "half_async") return communicator->Flush();
+  return absl::OkStatus();
 }
+
+// What ps_pull_dense keeps between runs in async mode: the communicator's version it consumed
+// and the values it gave last (handed out again while nothing newer has come).
+struct PullDenseState final : KernelState {
+  bool tracking = false;
+  int64_t version = 0;
+  std::vector<Tensor> last;
+};
+
+absl::Status AssembleDense(KernelContext& ctx, const BlockLayout& layout,
+                           const std::vector<ps::proto::PullDenseReply>& replies,
+                           std::vector<Tensor>* assembled);
 
 absl::Status PullDenseKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(PsClient * client, FindClient(ctx));
@@ -289,8 +315,39 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
   }
   for (size_t b = 0; b < layout.id.size(); ++b)
     requests[layout.server[b]].add_block_ids(layout.id[b]);
+  // Async: after the first pull, the communicator pulls after each send; take what it has.
+  auto* state = static_cast<PullDenseState*>(ctx.state()->get());
+  if (state == nullptr) {
+    *ctx.state() = std::make_unique<PullDenseState>();
+    state = static_cast<PullDenseState*>(ctx.state()->get());
+  }
+  ps::AsyncCommunicator* communicator = ctx.env().Get<ps::AsyncCommunicator>();
+  const bool background =
+      has_step && ctx.GetString("mode", "sync") == "async" && communicator != nullptr;
   std::vector<ps::proto::PullDenseReply> replies;
-  FLEET_RETURN_IF_ERROR(client->PullDense(requests, &replies));
+  if (background && state->tracking) {
+    if (!communicator->LatestDense(&state->version, &replies)) {
+      for (int p = 0; p < layout.num_params; ++p) ctx.SetOutput(p, state->last[p]);
+      return absl::OkStatus();
+    }
+  } else {
+    FLEET_RETURN_IF_ERROR(client->PullDense(requests, &replies));
+    if (background) {
+      communicator->TrackDense(requests);
+      state->tracking = true;
+    }
+  }
+  std::vector<Tensor> assembled;
+  FLEET_RETURN_IF_ERROR(AssembleDense(ctx, layout, replies, &assembled));
+  if (background) state->last = std::move(assembled);
+  return absl::OkStatus();
+}
+
+// Sets each output to its parameter reassembled from the replies' blocks (also handed back in
+// `assembled`).
+absl::Status AssembleDense(KernelContext& ctx, const BlockLayout& layout,
+                           const std::vector<ps::proto::PullDenseReply>& replies,
+                           std::vector<Tensor>* assembled) {
   std::map<int64_t, const ps::proto::DenseBlock*> received;
   for (const auto& reply : replies) {
     for (const auto& block : reply.dense()) received[block.block_id()] = &block;
@@ -319,7 +376,9 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
     shape[0] = total_rows[p];
     row_size[p] = 1;
     for (size_t d = 1; d < shape.size(); ++d) row_size[p] *= shape[d];
-    out[p] = ctx.Output(p, DataType::kF32, shape)->data<float>();
+    Tensor* tensor = ctx.Output(p, DataType::kF32, shape);
+    out[p] = tensor->data<float>();
+    assembled->push_back(*tensor);  // shares the buffer filled below
   }
   for (size_t b = 0; b < layout.id.size(); ++b) {
     const ps::proto::DenseBlock& block = *received.at(layout.id[b]);

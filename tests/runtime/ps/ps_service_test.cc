@@ -15,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/ps/client.h"
+#include "runtime/ps/communicator.h"
 #include "runtime/ps/ps.grpc.pb.h"
 #include "runtime/ps/server_core.h"
 #include "runtime/ps/service.h"
@@ -237,6 +238,48 @@ TEST_F(PsServiceTest, SparseRowsStartFromTheModelOrTheRowInitAndOnlyTouchedRowsC
   EXPECT_THAT(Floats(after.tables(0).values()),
               ::testing::ElementsAre(20 - kLr * 2, 21 - kLr * 4, 0, 1, -kLr * 2, -kLr * 4));
   EXPECT_EQ(core_->sparse_rows(), 3);  // rows touched, not the declared 4 + 2^62
+}
+
+TEST_F(PsServiceTest, TheCommunicatorSendsEveryQueuedStepAndTracksTheDenseValues) {
+  StartServer(SyncMode::kAsync, 1);
+  auto w0 = Connect(0);
+  ASSERT_TRUE(w0);
+  CommunicatorOptions options;
+  options.max_queued_steps = 2;  // Enqueue must wait for room at least once
+  AsyncCommunicator communicator(w0.get(), options);
+  std::vector<proto::PullDenseRequest> track(1);
+  track[0].set_worker(0);
+  track[0].add_block_ids(7);
+  communicator.TrackDense(track);
+  float total = 0;
+  for (int step = 0; step < 10; ++step) {
+    proto::PushRequest push = DensePush(0, step, std::vector<float>(6, 0.1f * step));
+    proto::SparseRows* rows = push.add_sparse();
+    rows->set_table_id(3);
+    rows->set_ids(IdBytes({1}));
+    rows->set_values(Bytes({1, 0}));
+    total += 0.1f * step;
+    ASSERT_TRUE(communicator.Enqueue({push}).ok());
+  }
+  ASSERT_TRUE(communicator.Flush().ok());
+  EXPECT_EQ(communicator.steps_sent(), 10);
+  EXPECT_LE(communicator.sends(), 10);
+  // SGD on the summed steps equals SGD on each: p - lr * sum(g).
+  std::vector<float> got = PullBlock(*w0, 0, false);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_NEAR(got[0], 1.0f - kLr * total, 1e-5);
+  int64_t version = 0;
+  std::vector<proto::PullDenseReply> latest;
+  ASSERT_TRUE(communicator.LatestDense(&version, &latest));
+  EXPECT_NEAR(Floats(latest[0].dense(0).values())[0], 1.0f - kLr * total, 1e-5);
+  EXPECT_FALSE(communicator.LatestDense(&version, &latest));  // nothing newer
+  proto::PullSparseRequest pull;
+  pull.add_tables()->set_table_id(3);
+  pull.mutable_tables(0)->set_ids(IdBytes({1}));
+  proto::PullSparseReply row;
+  grpc::ClientContext context;
+  ASSERT_TRUE(RawStub()->PullSparse(&context, pull, &row).ok());
+  EXPECT_THAT(Floats(row.tables(0).values()), ::testing::ElementsAre(10 - kLr * 10, 11));
 }
 
 TEST_F(PsServiceTest, BadRequestsAreRefusedAndTheServerKeepsServing) {

@@ -1,0 +1,117 @@
+"""Parameter-server training in sync mode equals one process with the combined batch, step by step.
+
+The same ONNX model is transpiled twice, as a user would:
+  single  fleet-transpile MODEL --strategy single ...                  -> fleet-run at batch 2B
+  ps      fleet-transpile MODEL --strategy ps --sync-mode sync --servers 2 --workers 2
+          --min-block-size 16 ...  -> fleet-launch --workers 2 --servers 2 -- fleet-run at batch
+          B per worker (worker i reads records i, i+2, ...)
+and checked:
+  - every step, the mean of the two workers' losses equals the single run's loss (each worker's
+    loss is the mean over its half of the combined batch), for a model with a sparse embedding
+    table (pulled by rows from the servers, its rows' gradients pushed) and dense layers (cut
+    into blocks over the two servers);
+  - the two workers read different records (their losses differ);
+  - fleet-launch saved every process's output under --log-dir, each server said where it served
+    and that every worker finished, and fleet-launch exited 0 (the servers ended by themselves).
+
+Cases: embed_sgd and embed_adam (tokens -> Gather(table [50, 8]) -> ReduceMean -> Gemm, the
+model and its data written by collective_test.write_embedding_case).
+
+Usage: ps_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN --case NAME [--keep]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+
+from collective_test import run, write_embedding_case
+
+CASES = {
+    "embed_sgd": ["--optimizer", "sgd", "--lr", "0.5"],
+    "embed_adam": ["--optimizer", "adam", "--lr", "0.05"],
+}
+STEPS = 12
+WORKER_BATCH = 16
+
+
+def losses(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            record = json.loads(line)
+            out[record["step"]] = record["loss"]
+    if len(out) != STEPS:
+        raise SystemExit(f"FAIL: {path} has {len(out)} steps; expected {STEPS}")
+    return np.array([out[s] for s in sorted(out)])
+
+
+def check(args, work):
+    model, data = write_embedding_case(work)
+    common = ["--loss", "softmax_ce"] + CASES[args.case]
+    single_job = os.path.join(work, "single")
+    run([args.fleet_transpile, model, "-o", single_job, "--strategy", "single"] + common)
+    run([args.fleet_run, single_job, "--data", data, "--batch", str(2 * WORKER_BATCH), "--steps",
+         str(STEPS), "--metrics-out", os.path.join(work, "single.jsonl")])
+
+    job = os.path.join(work, "ps")
+    run([args.fleet_transpile, model, "-o", job, "--strategy", "ps", "--sync-mode", "sync",
+         "--servers", "2", "--workers", "2", "--min-block-size", "16"] + common)
+    logs = os.path.join(work, "logs")
+    run([args.fleet_launch, "--workers", "2", "--servers", "2", "--log-dir", logs, "--",
+         args.fleet_run, job, "--data", data, "--batch", str(WORKER_BATCH), "--steps", str(STEPS),
+         "--metrics-out", os.path.join(work, "worker{rank}.jsonl")])
+
+    failures = []
+    for server in (0, 1):
+        log = os.path.join(logs, f"server.{server}.log")
+        text = open(log).read() if os.path.isfile(log) else ""
+        for want in (f"server.{server} serving on 127.0.0.1:", "every worker is done"):
+            if want not in text:
+                failures.append(f"{log} does not say '{want}'")
+    for worker in (0, 1):
+        if not os.path.isfile(os.path.join(logs, f"worker.{worker}.log")):
+            failures.append(f"fleet-launch wrote no worker.{worker}.log")
+
+    want = losses(os.path.join(work, "single.jsonl"))
+    workers = [losses(os.path.join(work, f"worker{w}.jsonl")) for w in (0, 1)]
+    got = (workers[0] + workers[1]) / 2
+    worst = np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3))
+    print(f"{args.case}: loss step 1 {want[0]:.6f}, step {STEPS} {want[-1]:.6f}; worst relative "
+          f"difference of the workers' mean {worst:.2e}")
+    if not worst < 1e-4:
+        failures.append(f"losses differ: single {want.tolist()} vs workers' mean {got.tolist()}")
+    if np.allclose(workers[0], workers[1]):
+        failures.append("both workers report the same losses: they did not read different shards")
+    if not want[-1] < want[0]:
+        failures.append(f"the loss did not fall ({want[0]} -> {want[-1]}): nothing was learned")
+    return failures
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for tool in ("fleet-transpile", "fleet-run", "fleet-launch"):
+        parser.add_argument(f"--{tool}", required=True)
+    parser.add_argument("--case", choices=sorted(CASES), required=True)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix=f"fleet-ps-{args.case}-")
+    try:
+        failures = check(args, work)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if failures:
+        print("FAIL:\n  " + "\n  ".join(failures))
+        sys.exit(1)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
