@@ -99,9 +99,14 @@ absl::Status Fleet::RunServer(const Job& job, std::ostream& log) {
     log << "fleet-run: " << who << " serving on " << endpoint << " (port " << port << ")"
         << std::endl;
   };
-  config->on_finished = [&log, who](int64_t rows, int64_t bytes) {
-    log << "fleet-run: " << who << ": every worker is done; " << rows << " sparse rows held ("
-        << bytes << " bytes)" << std::endl;
+  config->on_finished = [&log, who](const ps::ServeReport& report) {
+    for (const std::string& lost : report.lost_workers) {
+      log << "fleet-run: " << who << ": " << lost << std::endl;
+    }
+    log << "fleet-run: " << who << ": "
+        << (report.lost_workers.empty() ? "every worker is done" : "the other workers are done")
+        << "; " << report.sparse_rows << " sparse rows held (" << report.sparse_bytes
+        << " bytes)" << std::endl;
   };
   KernelTable kernels;
   RegisterCpuKernels(kernels);

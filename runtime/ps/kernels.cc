@@ -505,7 +505,13 @@ absl::Status ServeKernel(KernelContext& ctx) {
   if (config->on_listening) config->on_listening((*service)->port());
   absl::Status served = (*core)->WaitUntilWorkersDone();
   (*service)->Shutdown(absl::Seconds(2));
-  if (config->on_finished) config->on_finished((*core)->sparse_rows(), (*core)->sparse_bytes());
+  if (config->on_finished) {
+    ps::ServeReport report;
+    report.sparse_rows = (*core)->sparse_rows();
+    report.sparse_bytes = (*core)->sparse_bytes();
+    report.lost_workers = (*core)->LostWorkers();
+    config->on_finished(report);
+  }
   FLEET_RETURN_IF_ERROR(served);
   std::vector<Tensor> values;
   std::vector<std::vector<Tensor>> states, table_states;

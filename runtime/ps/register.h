@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "executor/kernel.h"
@@ -18,6 +19,13 @@ namespace fleet {
 
 namespace ps {
 
+// How a server's service ended.
+struct ServeReport {
+  int64_t sparse_rows = 0;   // table rows held
+  int64_t sparse_bytes = 0;  // the bytes their values and states take
+  std::vector<std::string> lost_workers;  // "worker 1 sent nothing for 10s ...: presumed dead"
+};
+
 // What fleet.ps_serve needs to know that the program does not say.
 struct ServeConfig {
   std::string endpoint;  // host:port to listen on
@@ -25,10 +33,10 @@ struct ServeConfig {
   int num_servers = 1;
   int num_workers = 1;
   absl::Duration heartbeat_timeout = absl::Seconds(60);
-  // Called once the server listens (with the port it got), and when it ends (rows held and the
-  // bytes they take); either may be empty.
+  // Called once the server listens (with the port it got), and when its workers are done or
+  // lost; either may be empty.
   std::function<void(int port)> on_listening;
-  std::function<void(int64_t sparse_rows, int64_t sparse_bytes)> on_finished;
+  std::function<void(const ServeReport& report)> on_finished;
 };
 
 }  // namespace ps
