@@ -109,6 +109,8 @@ class Fleet {
 
   // The parameter-server client after InitWorker in a parameter-server job, else null.
   ps::PsClient* ps_client() const { return ps_client_.get(); }
+  // Its background sender (async and half-async modes), likewise.
+  ps::AsyncCommunicator* ps_communicator() const { return ps_communicator_.get(); }
 
   // Adds the runtime's kernels (collectives, parameter-server ops) to `table`.
   static void RegisterKernels(KernelTable& table);

@@ -59,10 +59,6 @@ absl::Status Fleet::InitServer(const std::string& model_dir) {
     return absl::FailedPreconditionError(
         absl::StrCat("fleet: InitServer on ", role_.Name(), ", which is not a server"));
   }
-  if (!model_dir.empty()) {
-    return absl::UnimplementedError(absl::StrCat(
-        role_.Name(), ": starting a server from a checkpoint (", model_dir, ") is not built yet"));
-  }
   if (role_.endpoint.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(role_.Name(),
@@ -74,6 +70,7 @@ absl::Status Fleet::InitServer(const std::string& model_dir) {
   config->server = role_.index;
   config->num_servers = role_.num_servers;
   config->num_workers = role_.num_workers;
+  config->load_dir = model_dir;
   FLEET_ASSIGN_OR_RETURN(config->heartbeat_timeout, HeartbeatTimeout(config->heartbeat_timeout));
   env_->Set<ps::ServeConfig>(std::move(config));
   return absl::OkStatus();
@@ -105,8 +102,8 @@ absl::Status Fleet::RunServer(const Job& job, std::ostream& log) {
     }
     log << "fleet-run: " << who << ": "
         << (report.lost_workers.empty() ? "every worker is done" : "the other workers are done")
-        << "; " << report.sparse_rows << " sparse rows held (" << report.sparse_bytes
-        << " bytes)" << std::endl;
+        << "; " << report.sparse_rows << " sparse rows held (" << report.sparse_bytes << " bytes)"
+        << std::endl;
   };
   KernelTable kernels;
   RegisterCpuKernels(kernels);

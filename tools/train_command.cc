@@ -22,6 +22,7 @@
 #include "passes/strategy.h"
 #include "runtime/collective/communicator.h"
 #include "runtime/fleet.h"
+#include "runtime/ps/job_checkpoint.h"
 #include "runtime/role_maker.h"
 #include "tools/program_loader.h"
 #include "tools/run_summary.h"
@@ -193,11 +194,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   FLEET_ASSIGN_OR_RETURN(Role role, RoleFromEnvironment(ProcessEnvironment()));
   const bool communicates = Communicates(programs);
   const bool parameter_server = programs.Find(ServerProgramName(0)) != nullptr;
-  if (parameter_server && (!o.save.empty() || !o.load.empty() || !o.export_path.empty())) {
-    return absl::UnimplementedError(absl::StrCat(
-        job,
-        " is a parameter-server job, whose trained values live on the servers; --save, "
-        "--load and --export of such jobs are not built yet"));
+  if (parameter_server && !o.export_path.empty()) {
+    return absl::UnimplementedError(
+        absl::StrCat(job, " is a parameter-server job; --export of such jobs is not built yet"));
   }
   Program main = std::move(programs.main());
   const std::string main_path = main.source.empty() ? job : main.source;
@@ -218,7 +217,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     }
     FLEET_ASSIGN_OR_RETURN(std::unique_ptr<Fleet> server, Fleet::Init(role));
     err << "fleet-run: " << role.DebugString() << "\n";
-    FLEET_RETURN_IF_ERROR(server->InitServer());
+    FLEET_RETURN_IF_ERROR(server->InitServer(o.load));
     return server->RunServer(programs, err);
   }
   if (!communicates && role.num_workers > 1) {
@@ -302,6 +301,14 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
           << (role.num_servers == 1 ? " parameter server\n" : " parameter servers\n");
     }
     options.env = fleet->env();
+    if (ps::PsClient* client = fleet->ps_client()) {
+      // The job's checkpoint spans the servers: worker 0 has them write their parts.
+      options.save_checkpoint = [client, &fleet](const std::string& dir, const Program& trainer,
+                                                 const Scope& scope, const CheckpointInfo& info) {
+        return ps::SaveJobCheckpoint(*client, fleet->ps_communicator(), dir, trainer, scope, info);
+      };
+      options.load_checkpoint = &ps::LoadJobCheckpointTrainer;
+    }
     options.shard_index = role.index;
     options.num_shards = role.num_workers;
   }

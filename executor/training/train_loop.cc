@@ -80,6 +80,8 @@ class Trainer {
   void Work(Executor& executor);
   absl::Status RunStep(Executor& executor, Scope& local, const Batch& batch, double* loss);
   absl::Status Finish(Scope& local, const Batch& batch, double loss);
+  // Writes a checkpoint of the state to options_.save_dir.
+  absl::Status Save(const CheckpointInfo& info);
   void Fail(absl::Status status);
 
   Program& main_;
@@ -152,7 +154,10 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
 
   MoveValuesIntoScope(main_, state_);
   if (!options_.load_dir.empty()) {
-    FLEET_ASSIGN_OR_RETURN(CheckpointInfo info, LoadCheckpoint(options_.load_dir, main_, state_));
+    FLEET_ASSIGN_OR_RETURN(CheckpointInfo info,
+                           options_.load_checkpoint
+                               ? options_.load_checkpoint(options_.load_dir, main_, state_)
+                               : LoadCheckpoint(options_.load_dir, main_, state_));
     first_step_ = info.step;
   } else if (startup != nullptr) {
     ExecutorOptions startup_options;
@@ -313,10 +318,16 @@ absl::Status Trainer::Finish(Scope& local, const Batch& batch, double loss) {
   if (options_.save_every > 0 && !options_.save_dir.empty() &&
       report.step % options_.save_every == 0) {
     std::unique_lock<std::shared_mutex> pause(steps_mu_);
-    FLEET_RETURN_IF_ERROR(SaveCheckpoint(options_.save_dir, main_, state_,
-                                         CheckpointInfo{report.step, batch.epoch, ""}));
+    FLEET_RETURN_IF_ERROR(Save(CheckpointInfo{report.step, batch.epoch, ""}));
   }
   return absl::OkStatus();
+}
+
+absl::Status Trainer::Save(const CheckpointInfo& info) {
+  if (options_.save_checkpoint) {
+    return options_.save_checkpoint(options_.save_dir, main_, state_, info);
+  }
+  return SaveCheckpoint(options_.save_dir, main_, state_, info);
 }
 
 void Trainer::Work(Executor& executor) {
@@ -375,8 +386,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     result.waits.waited += w.waited;
   }
   if (!options_.save_dir.empty()) {
-    FLEET_RETURN_IF_ERROR(SaveCheckpoint(options_.save_dir, main_, state_,
-                                         CheckpointInfo{first_step_ + done_, last_epoch_, ""}));
+    FLEET_RETURN_IF_ERROR(Save(CheckpointInfo{first_step_ + done_, last_epoch_, ""}));
   }
   return result;
 }

@@ -24,6 +24,7 @@
 #include "executor/execution_env.h"
 #include "executor/kernel.h"
 #include "executor/scope.h"
+#include "executor/training/checkpoint.h"
 #include "executor/training/train_log.h"
 #include "executor/wait_stats.h"
 #include "ir/program.h"
@@ -76,6 +77,14 @@ struct TrainOptions {
   std::string load_dir;
   std::string save_dir;
   int64_t save_every = 0;
+  // How checkpoints are written and read; empty: SaveCheckpoint and LoadCheckpoint of `main`.
+  // A parameter-server job's checkpoint spans its servers, so its trainers bring their own.
+  std::function<absl::Status(const std::string& dir, const Program& main, const Scope& state,
+                             const CheckpointInfo& info)>
+      save_checkpoint;
+  std::function<absl::StatusOr<CheckpointInfo>(const std::string& dir, const Program& main,
+                                               Scope& state)>
+      load_checkpoint;
 };
 
 struct TrainResult {

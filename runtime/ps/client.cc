@@ -209,20 +209,31 @@ absl::Status PsClient::PullSparse(const std::vector<proto::PullSparseRequest>& r
       });
 }
 
-absl::Status PsClient::Done() {
-  StopHeartbeats();
+absl::Status PsClient::ControlAll(proto::ControlRequest::Kind kind, const std::string& path,
+                                  absl::Duration timeout, const char* what) {
   std::vector<proto::ControlRequest> requests(servers_.size());
   for (proto::ControlRequest& r : requests) {
-    r.set_kind(proto::ControlRequest::WORKER_DONE);
+    r.set_kind(kind);
     r.set_worker(options_.worker);
+    r.set_path(path);
   }
   std::vector<proto::ControlReply> replies;
   return CallAll<proto::ControlReply>(
-      "Control(WORKER_DONE)", options_.endpoints, absl::Seconds(30), /*idempotent=*/true,
+      what, options_.endpoints, timeout, /*idempotent=*/true,
       std::vector<bool>(requests.size(), true), &replies,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncControl(context, requests[i], cq);
       });
+}
+
+absl::Status PsClient::Save(const std::string& dir) {
+  return ControlAll(proto::ControlRequest::SAVE, dir, options_.rpc_timeout, "Control(SAVE)");
+}
+
+absl::Status PsClient::Done() {
+  StopHeartbeats();
+  return ControlAll(proto::ControlRequest::WORKER_DONE, "", absl::Seconds(30),
+                    "Control(WORKER_DONE)");
 }
 
 }  // namespace fleet::ps

@@ -49,12 +49,17 @@ class PsClient {
   absl::Status PullSparse(const std::vector<proto::PullSparseRequest>& requests,
                           const std::vector<bool>& skip,
                           std::vector<proto::PullSparseReply>* replies);
+  // Asks every server to write its part of a checkpoint into `dir` (dir/pserver.<i>).
+  absl::Status Save(const std::string& dir);
   // Tells every server this worker has finished; stops the heartbeats.
   absl::Status Done();
 
  private:
   struct Server;
   explicit PsClient(PsClientOptions options);
+  // One Control call of `kind` to every server.
+  absl::Status ControlAll(proto::ControlRequest::Kind kind, const std::string& path,
+                          absl::Duration timeout, const char* what);
   void HeartbeatLoop();
   void StopHeartbeats();
 

@@ -16,6 +16,7 @@
 #include "runtime/ps/register.h"
 #include "runtime/ps/server_core.h"
 #include "runtime/ps/service.h"
+#include "runtime/ps/shard_checkpoint.h"
 #include "runtime/ps/sharding.h"
 
 namespace fleet {
@@ -427,12 +428,6 @@ class SubBlockRule final : public ps::UpdateRule {
   std::mutex mu_;
 };
 
-Tensor CopyOf(const Tensor& t) {
-  Tensor copy(t.dtype(), t.shape());
-  if (t.nbytes() > 0) std::memcpy(copy.raw_data(), t.raw_data(), t.nbytes());
-  return copy;
-}
-
 absl::Status ServeKernel(KernelContext& ctx) {
   const ps::ServeConfig* config = ctx.env().Get<ps::ServeConfig>();
   if (config == nullptr) {
@@ -469,9 +464,9 @@ absl::Status ServeKernel(KernelContext& ctx) {
   std::vector<ps::DenseBlockSpec> block_specs(blocks);
   for (int b = 0; b < blocks; ++b) {
     block_specs[b].block_id = block_id[b];
-    block_specs[b].value = CopyOf(ctx.input(b));
+    block_specs[b].value = ctx.input(b).Clone();
     for (int s = 0; s < k; ++s)
-      block_specs[b].states.push_back(CopyOf(ctx.input(blocks + b * k + s)));
+      block_specs[b].states.push_back(ctx.input(blocks + b * k + s).Clone());
   }
   const int tables_at = blocks * (1 + k);
   std::vector<ps::SparseTableSpec> table_specs(tables);
@@ -486,7 +481,7 @@ absl::Status ServeKernel(KernelContext& ctx) {
       spec.state_init.push_back(state_init[s]);
     }
     for (int s = 0; s < whole; ++s) {
-      spec.whole_states.push_back(CopyOf(ctx.input(tables_at + tables + t * whole + s)));
+      spec.whole_states.push_back(ctx.input(tables_at + tables + t * whole + s).Clone());
     }
   }
   SubBlockRule rule(ctx.sub_blocks(), k);
@@ -499,6 +494,17 @@ absl::Status ServeKernel(KernelContext& ctx) {
   absl::StatusOr<std::unique_ptr<ps::ServerCore>> core =
       ps::ServerCore::Create(options, std::move(block_specs), std::move(table_specs), &rule);
   if (!core.ok()) return ctx.InvalidArgument(std::string(core.status().message()));
+  if (!config->load_dir.empty()) {
+    absl::StatusOr<ps::ServerCore::Contents> saved = ps::ReadShard(
+        ps::ShardFolder(config->load_dir, config->server), config->server, config->num_servers);
+    if (!saved.ok()) return saved.status();
+    absl::Status loaded = (*core)->Import(*saved);
+    if (!loaded.ok()) {
+      return absl::Status(
+          loaded.code(),
+          absl::StrCat(ps::ShardFolder(config->load_dir, config->server), ": ", loaded.message()));
+    }
+  }
   absl::StatusOr<std::unique_ptr<ps::PsService>> service =
       ps::PsService::Start(config->endpoint, core->get());
   if (!service.ok()) return service.status();

@@ -21,8 +21,8 @@ namespace ps {
 
 // How a server's service ended.
 struct ServeReport {
-  int64_t sparse_rows = 0;   // table rows held
-  int64_t sparse_bytes = 0;  // the bytes their values and states take
+  int64_t sparse_rows = 0;                // table rows held
+  int64_t sparse_bytes = 0;               // the bytes their values and states take
   std::vector<std::string> lost_workers;  // "worker 1 sent nothing for 10s ...: presumed dead"
 };
 
@@ -33,6 +33,8 @@ struct ServeConfig {
   int num_servers = 1;
   int num_workers = 1;
   absl::Duration heartbeat_timeout = absl::Seconds(60);
+  // A checkpoint to start from (its pserver.<server> folder), or empty.
+  std::string load_dir;
   // Called once the server listens (with the port it got), and when its workers are done or
   // lost; either may be empty.
   std::function<void(int port)> on_listening;

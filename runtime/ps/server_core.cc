@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "runtime/ps/shard_checkpoint.h"
 #include "runtime/ps/sharding.h"
 
 namespace fleet::ps {
@@ -444,6 +445,11 @@ absl::Status ServerCore::Control(const proto::ControlRequest& request, proto::Co
   reply->set_server(options_.server);
   reply->set_num_servers(options_.num_servers);
   reply->set_num_workers(options_.num_workers);
+  if (request.kind() == proto::ControlRequest::SAVE) {
+    if (request.path().empty()) return absl::InvalidArgumentError("SAVE without a path");
+    return WriteShard(ShardFolder(request.path(), options_.server), options_.server,
+                      options_.num_servers, Export());
+  }
   std::lock_guard<std::mutex> lock(mu_);
   SeenLocked(request.worker());
   if (request.kind() == proto::ControlRequest::WORKER_DONE) {
@@ -489,6 +495,72 @@ void ServerCore::Snapshot(std::vector<Tensor>* block_values,
     block_states->push_back(block->states);
   }
   for (const auto& [id, table] : tables_) table_whole_states->push_back(table->whole_states());
+}
+
+ServerCore::Contents ServerCore::Export() const {
+  std::lock_guard<std::mutex> lock(mu_);  // no sync step applies meanwhile
+  Contents out;
+  for (const auto& [id, block] : blocks_) {
+    std::lock_guard<std::mutex> block_lock(block->mu);
+    BlockContents b;
+    b.block_id = id;
+    // Copies: the update rule writes the block's buffers in place.
+    b.value = block->value.Clone();
+    for (const Tensor& state : block->states) b.states.push_back(state.Clone());
+    b.updates = block->updates;
+    out.blocks.push_back(std::move(b));
+  }
+  for (const auto& [id, table] : tables_) out.tables.emplace_back(id, table->Export());
+  out.applied_step = applied_step_;
+  return out;
+}
+
+absl::Status ServerCore::Import(const Contents& contents) {
+  if (contents.blocks.size() != blocks_.size() || contents.tables.size() != tables_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the checkpoint holds ", contents.blocks.size(), " blocks and ", contents.tables.size(),
+        " tables; server ", options_.server, " has ", blocks_.size(), " and ", tables_.size()));
+  }
+  for (const BlockContents& saved : contents.blocks) {
+    auto it = blocks_.find(saved.block_id);
+    if (it == blocks_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("the checkpoint holds block ", saved.block_id,
+                                                     ", which server ", options_.server,
+                                                     " does not have"));
+    }
+    const Block& block = *it->second;
+    bool fits = saved.value.shape() == block.value.shape() &&
+                saved.value.dtype() == block.value.dtype() &&
+                saved.states.size() == block.states.size();
+    for (size_t s = 0; fits && s < saved.states.size(); ++s) {
+      fits = saved.states[s].shape() == block.states[s].shape();
+    }
+    if (!fits) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "block ", saved.block_id, ": the checkpoint holds ", saved.value.TypeString(), " with ",
+          saved.states.size(), " states; the server's is ", block.value.TypeString(), " with ",
+          block.states.size()));
+    }
+  }
+  for (const auto& [id, saved] : contents.tables) {
+    if (!tables_.count(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the checkpoint holds table ", id, ", which server ", options_.server, " does not have"));
+    }
+  }
+  for (const auto& [id, saved] : contents.tables) {
+    FLEET_RETURN_IF_ERROR(tables_.at(id)->Import(saved));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const BlockContents& saved : contents.blocks) {
+    Block& block = *blocks_.at(saved.block_id);
+    std::lock_guard<std::mutex> block_lock(block.mu);
+    block.value = saved.value;
+    block.states = saved.states;
+    block.updates = saved.updates;
+  }
+  applied_step_ = contents.applied_step;
+  return absl::OkStatus();
 }
 
 int64_t ServerCore::sparse_rows() const {

@@ -86,6 +86,25 @@ class ServerCore {
   // states; per table its whole states.
   void Snapshot(std::vector<Tensor>* block_values, std::vector<std::vector<Tensor>>* block_states,
                 std::vector<std::vector<Tensor>>* table_whole_states) const;
+  // Everything a checkpoint of this server holds (runtime/ps/shard_checkpoint.h): per block
+  // its value, states and update count; per table its contents; the last sync step applied.
+  struct BlockContents {
+    int64_t block_id = 0;
+    Tensor value;
+    std::vector<Tensor> states;
+    int64_t updates = 0;
+  };
+  struct Contents {
+    std::vector<BlockContents> blocks;                              // in block id order
+    std::vector<std::pair<int64_t, SparseTable::Contents>> tables;  // (table id, ...), in order
+    int64_t applied_step = -1;
+  };
+  // A consistent copy: no sync step is applied while it is taken.
+  Contents Export() const;
+  // Restores `contents` (the same blocks and tables, checked before anything changes).
+  // INVALID_ARGUMENT naming the block or table that does not fit.
+  absl::Status Import(const Contents& contents);
+
   // Rows held by the tables, and their bytes.
   int64_t sparse_rows() const;
   int64_t sparse_bytes() const;

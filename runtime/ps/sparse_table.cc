@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/ps/sharding.h"
 
@@ -144,6 +145,77 @@ int64_t SparseTable::row_bytes() const { return num_rows() * stride_ * sizeof(fl
 std::vector<Tensor> SparseTable::whole_states() const {
   std::lock_guard<std::mutex> lock(update_mu_);
   return spec_.whole_states;
+}
+
+SparseTable::Contents SparseTable::Export() const {
+  std::lock_guard<std::mutex> update_lock(update_mu_);
+  Contents out;
+  std::vector<std::unique_lock<std::mutex>> locks;
+  int64_t n = 0;
+  for (const Shard& shard : shards_) {
+    locks.emplace_back(shard.mu);
+    n += static_cast<int64_t>(shard.index.size());
+  }
+  out.ids = Tensor(DataType::kI64, {n});
+  out.rows = Tensor(DataType::kF32, {n, stride_});
+  int64_t* ids = out.ids.data<int64_t>();
+  float* rows = out.rows.data<float>();
+  int64_t r = 0;
+  for (const Shard& shard : shards_) {
+    for (const auto& [id, row] : shard.index) {
+      ids[r] = id;
+      std::memcpy(rows + r * stride_, shard.values.data() + row * stride_, stride_ * sizeof(float));
+      ++r;
+    }
+  }
+  for (const Tensor& state : spec_.whole_states) out.whole_states.push_back(state.Clone());
+  out.updates = updates_;
+  return out;
+}
+
+absl::Status SparseTable::Import(const Contents& contents) {
+  const int64_t n = contents.ids.defined() ? contents.ids.numel() : 0;
+  if (contents.ids.dtype() != DataType::kI64 || contents.rows.dtype() != DataType::kF32 ||
+      contents.rows.rank() != 2 || contents.rows.dim(0) != n || contents.rows.dim(1) != stride_ ||
+      contents.whole_states.size() != spec_.whole_states.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table ", spec_.table_id, ": saved rows ", contents.rows.TypeString(),
+                     " with ", contents.ids.TypeString(), " ids and ", contents.whole_states.size(),
+                     " whole states; this table takes f32[n, ", stride_, "] rows and ",
+                     spec_.whole_states.size(), " whole states"));
+  }
+  for (size_t s = 0; s < spec_.whole_states.size(); ++s) {
+    if (contents.whole_states[s].shape() != spec_.whole_states[s].shape()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("table ", spec_.table_id, ": saved whole state ", s, " is ",
+                       contents.whole_states[s].TypeString(), "; expected ",
+                       spec_.whole_states[s].TypeString()));
+    }
+  }
+  const int64_t* ids = contents.ids.data<int64_t>();
+  absl::flat_hash_set<int64_t> seen;
+  for (int64_t r = 0; r < n; ++r) {
+    if (!seen.insert(ids[r]).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("table ", spec_.table_id, ": row ", ids[r], " saved twice"));
+    }
+  }
+  std::lock_guard<std::mutex> update_lock(update_mu_);
+  for (Shard& shard : shards_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    shard.index.clear();
+    shard.values.clear();
+  }
+  const float* rows = contents.rows.data<float>();
+  for (int64_t r = 0; r < n; ++r) {
+    Shard& shard = shards_[ShardOfRow(ids[r], kShards)];
+    std::lock_guard<std::mutex> lock(shard.mu);
+    shard.index.emplace(ids[r], static_cast<int64_t>(shard.index.size()));
+    shard.values.insert(shard.values.end(), rows + r * stride_, rows + (r + 1) * stride_);
+  }
+  spec_.whole_states = contents.whole_states;
+  updates_ = contents.updates;
+  return absl::OkStatus();
 }
 
 }  // namespace fleet::ps

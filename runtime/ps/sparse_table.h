@@ -56,6 +56,20 @@ class SparseTable {
   // every table).
   absl::Status Update(const int64_t* ids, int64_t n, const float* grad, UpdateRule& rule);
 
+  // Every row (ids [n] i64, rows [n, dim * (1 + rowwise states)] f32: the values, then each
+  // rowwise state), the whole states and the updates applied so far: a consistent copy (taken
+  // between updates).
+  struct Contents {
+    Tensor ids;
+    Tensor rows;
+    std::vector<Tensor> whole_states;
+    int64_t updates = 0;
+  };
+  Contents Export() const;
+  // Replaces every row, the whole states and the update count with `contents` (as Export gives
+  // them). INVALID_ARGUMENT when the shapes do not fit this table.
+  absl::Status Import(const Contents& contents);
+
   // Rows held, and the bytes their values and states take (without the index).
   int64_t num_rows() const;
   int64_t row_bytes() const;
