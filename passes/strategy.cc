@@ -398,10 +398,12 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
       return std::string("loss,autodiff,optimizer,startup,allreduce");
     case DistributedStrategy::LOCALSGD:
       return std::string("loss,autodiff,optimizer,startup,localsgd");
+    case DistributedStrategy::PS:
+      return std::string("loss,autodiff,optimizer,startup,ps-split");
     default:
-      return absl::UnimplementedError(
-          absl::StrCat("strategy '", ModeName(strategy.mode()),
-                       "' is not implemented yet; only 'single', 'collective' and 'localsgd' are"));
+      return absl::UnimplementedError(absl::StrCat("strategy mode ", strategy.mode(),
+                                                   " is not known to this build; expected one "
+                                                   "of single, ps, collective, localsgd"));
   }
 }
 

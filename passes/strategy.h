@@ -62,8 +62,9 @@ absl::Status ValidateStrategy(const proto::DistributedStrategy& strategy,
                               const StrategyFieldLocator& where = nullptr);
 
 // The passes the strategy's mode runs, comma-separated: "loss,autodiff,optimizer,startup" for
-// single (the startup pass adds the job's startup program).
-// UNIMPLEMENTED for the modes whose passes do not exist yet.
+// single (the startup pass adds the job's startup program), then "allreduce" (collective),
+// "localsgd" or "ps-split" (ps).
+// UNIMPLEMENTED for a mode value this build does not know.
 absl::StatusOr<std::string> StrategyPipeline(const proto::DistributedStrategy& strategy);
 
 // One-line protobuf text form: `mode: SINGLE training { label: "label" loss: SOFTMAX_CE }`.
