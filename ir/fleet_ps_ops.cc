@@ -40,14 +40,17 @@
 //       Serves until every worker said it is done. Params[b] is the initial value of dense block
 //       block_id[b]; States holds, per block, one var per state of the update rule (k per block,
 //       in the rule's order). Tables[t] is the model's own table for table_id[t] (rows of ids
-//       below its height start from it; others from `row_init`); TableStates holds, per table,
-//       one var per state whose state_rowwise is 0 (a scalar such as Adam's beta powers): a
-//       table's rowwise states live in its rows, starting at state_init. The outputs give the
-//       final values back, so they reach the scope like any op's.
+//       below its height start from it; others from `row_init`, spelled as ir/ps_row_init.h
+//       says); TableStates holds, per table, one var per state whose state_rowwise is 0 (a
+//       scalar such as Adam's beta powers): a table's rowwise states live in its rows, starting
+//       at state_init. The outputs give the final values back, so they reach the scope like
+//       any op's.
 //       `update` is the update rule, shared by all blocks and tables: its feed vars are, in
 //       order, Step (i64[1]: updates applied before this one), Param, Grad, then the k states;
 //       its fetch vars ParamOut and the k new states. A dense block feeds its whole value, a
 //       table the touched rows only (each rowwise state sliced the same way).
+// The variadic inputs of ps_push and ps_serve may be empty: a job without tables, a server that
+// owns no dense block, an update rule without state (sgd).
 #include <vector>
 
 #include "ir/fleet_ops.h"
@@ -71,6 +74,14 @@ std::vector<AttrSpec> TrainerBlockAttrs() {
           AttrOf("block_server", AttrType::kInts, AttrValue(std::vector<int64_t>{}))};
 }
 
+// A variadic slot that may hold no var: a job without tables, a server without dense blocks,
+// an update rule without state (sgd).
+SlotSpec MaybeEmptySlot(const char* name) {
+  SlotSpec slot = VariadicSlot(name, "");
+  slot.min_arity = 0;
+  return slot;
+}
+
 AttrSpec IntsAttr(const char* name) {
   return AttrOf(name, AttrType::kInts, AttrValue(std::vector<int64_t>{}));
 }
@@ -90,8 +101,8 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
   push_attrs.push_back(IntsAttr("table_id"));
   push_attrs.push_back(StringAttr("mode", "sync"));
   OpSchema push = MakeSchema("fleet.ps_push",
-                             {schema::SlotOf("Step", "S"), VariadicSlot("Dense", ""),
-                              VariadicSlot("SparseIds", ""), VariadicSlot("SparseGrad", "")},
+                             {schema::SlotOf("Step", "S"), MaybeEmptySlot("Dense"),
+                              MaybeEmptySlot("SparseIds"), MaybeEmptySlot("SparseGrad")},
                              {}, std::move(push_attrs));
   push.traits = kTraitCommunication | kTraitSideEffect;
   out.push_back(std::move(push));
@@ -105,8 +116,8 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
 
   OpSchema serve =
       MakeSchema("fleet.ps_serve",
-                 {VariadicSlot("Params", ""), VariadicSlot("States", ""),
-                  VariadicSlot("Tables", ""), VariadicSlot("TableStates", "")},
+                 {MaybeEmptySlot("Params"), MaybeEmptySlot("States"), MaybeEmptySlot("Tables"),
+                  MaybeEmptySlot("TableStates")},
                  {VariadicSlot("ParamsOut", ""), VariadicSlot("StatesOut", ""),
                   VariadicSlot("TableStatesOut", "")},
                  {schema::RequiredAttr("update", AttrType::kBlock), IntsAttr("block_id"),

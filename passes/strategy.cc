@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/text_format.h"
 #include "ir/proto_text.h"
+#include "ir/ps_row_init.h"
 #include "ir/status_macros.h"
 
 namespace fleet {
@@ -40,6 +41,15 @@ constexpr LossEntry kLosses[] = {{TrainingConfig::SOFTMAX_CE, "softmax_ce"},
                                  {TrainingConfig::SIGMOID_BCE, "sigmoid_bce"},
                                  {TrainingConfig::MSE, "mse"}};
 
+struct SyncModeEntry {
+  proto::PsConfig::SyncMode mode;
+  const char* name;
+};
+constexpr SyncModeEntry kSyncModes[] = {{proto::PsConfig::SYNC, "sync"},
+                                        {proto::PsConfig::ASYNC, "async"},
+                                        {proto::PsConfig::HALF_ASYNC, "half_async"},
+                                        {proto::PsConfig::GEO, "geo"}};
+
 constexpr const char* kOptimizers[] = {"sgd", "momentum", "adam", "adamw", "adagrad"};
 
 struct DecayEntry {
@@ -64,6 +74,49 @@ absl::Status NotFor(const std::string& where, const char* what, const std::strin
                     const char* used_by) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": optimizer '", optimizer, "' has no ",
                                                  what, "; it applies to ", used_by));
+}
+
+// The parameter-server settings: only with mode PS, and then complete and in range.
+absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
+                              const std::function<std::string(std::string_view)>& at) {
+  const proto::PsConfig& ps = strategy.ps();
+  if (strategy.mode() != DistributedStrategy::PS) {
+    if (!strategy.has_ps()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("ps"), ": parameter-server settings need the ps strategy (--strategy ps); got '",
+        ModeName(strategy.mode()), "'"));
+  }
+  if (ps.servers() < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("ps.servers"), ": the ps strategy needs the number of parameter servers; got ",
+        ps.servers(), " (hint: --servers N with N >= 1, ps.servers in a strategy file)"));
+  }
+  for (const auto& [value, field, what] :
+       {std::make_tuple(int64_t{ps.workers()}, "ps.workers", "worker count"),
+        std::make_tuple(ps.min_block_size(), "ps.min_block_size", "minimum block size"),
+        std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps")}) {
+    if (value < 0) {
+      return BadValue(at(field), what, static_cast<double>(value), "a number >= 0 (0: default)");
+    }
+  }
+  if (ps.geo_k_steps() > 0 && ps.sync_mode() != proto::PsConfig::GEO) {
+    return absl::InvalidArgumentError(absl::StrCat(at("ps.geo_k_steps"),
+                                                   ": geo k steps need sync mode geo "
+                                                   "(--sync-mode geo); got '",
+                                                   SyncModeName(ps.sync_mode()), "'"));
+  }
+  absl::StatusOr<RowInit> row_init = ParseRowInit(ps.row_init());
+  if (!row_init.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at("ps.row_init"), ": ", row_init.status().message()));
+  }
+  if (strategy.training().grad_clip_norm() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("training.grad_clip_norm"),
+        ": the ps strategy cannot clip by the global norm: each server holds only its own "
+        "blocks' gradients (hint: drop --clip-norm, or use --strategy collective)"));
+  }
+  return absl::OkStatus();
 }
 
 // The optimizer hyper-parameters and the LR schedule (the fields after stop_gradient).
@@ -211,6 +264,23 @@ absl::StatusOr<proto::LrSchedule::Decay> ParseDecayName(std::string_view name) {
                                                  absl::StrJoin(known, ", ")));
 }
 
+std::string SyncModeName(proto::PsConfig::SyncMode mode) {
+  for (const SyncModeEntry& e : kSyncModes) {
+    if (e.mode == mode) return e.name;
+  }
+  return "";
+}
+
+absl::StatusOr<proto::PsConfig::SyncMode> ParseSyncModeName(std::string_view name) {
+  std::vector<std::string> known;
+  for (const SyncModeEntry& e : kSyncModes) {
+    if (name == e.name) return e.mode;
+    known.push_back(e.name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown sync mode '", std::string(name), "'; expected one of ", absl::StrJoin(known, ", ")));
+}
+
 bool IsKnownOptimizer(std::string_view name) {
   for (const char* o : kOptimizers) {
     if (name == o) return true;
@@ -273,6 +343,7 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
                                                    "strategy (--strategy collective); got '",
                                                    ModeName(strategy.mode()), "'"));
   }
+  FLEET_RETURN_IF_ERROR(ValidatePsConfig(strategy, at));
   return ValidateOptimizerFields(t, at);
 }
 
@@ -327,10 +398,12 @@ absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy
       return std::string("loss,autodiff,optimizer,startup,allreduce");
     case DistributedStrategy::LOCALSGD:
       return std::string("loss,autodiff,optimizer,startup,localsgd");
+    case DistributedStrategy::PS:
+      return std::string("loss,autodiff,optimizer,startup,ps-split");
     default:
-      return absl::UnimplementedError(
-          absl::StrCat("strategy '", ModeName(strategy.mode()),
-                       "' is not implemented yet; only 'single', 'collective' and 'localsgd' are"));
+      return absl::UnimplementedError(absl::StrCat("strategy mode ", strategy.mode(),
+                                                   " is not known to this build; expected one "
+                                                   "of single, ps, collective, localsgd"));
   }
 }
 

@@ -42,21 +42,29 @@ absl::StatusOr<proto::TrainingConfig::LossKind> ParseLossKindName(std::string_vi
 std::string DecayName(proto::LrSchedule::Decay decay);
 absl::StatusOr<proto::LrSchedule::Decay> ParseDecayName(std::string_view name);
 
+// "sync", "async", "half_async", "geo" (ps.sync_mode).
+std::string SyncModeName(proto::PsConfig::SyncMode mode);
+absl::StatusOr<proto::PsConfig::SyncMode> ParseSyncModeName(std::string_view name);
+
 // Optimizer names the optimizer pass will accept.
 bool IsKnownOptimizer(std::string_view name);
 
 // Checks field values the message's types cannot: a known optimizer, a finite learning rate
 // >= 0, non-empty names where a name is given, hyper-parameters in range and used by the
-// optimizer (momentum with adam is an error), a schedule whose decay has what it needs. `where` maps a field path ("training.lr") to the
-// message prefix that locates it (a flag "--lr", or "s.pbtxt:4:3"); null means "strategy field
-// 'training.lr'".
+// optimizer (momentum with adam is an error), a schedule whose decay has what it needs; each
+// mode's settings only with that mode (a `ps` message needs mode PS: the error blames field
+// "ps"); for PS, servers >= 1, counts >= 0, geo_k_steps only with GEO, a valid row_init
+// (ir/ps_row_init.h) and no clipping by the global norm. `where` maps a field path
+// ("training.lr") to the message prefix that locates it (a flag "--lr", or "s.pbtxt:4:3"); null
+// means "strategy field 'training.lr'".
 using StrategyFieldLocator = std::function<std::string(std::string_view field)>;
 absl::Status ValidateStrategy(const proto::DistributedStrategy& strategy,
                               const StrategyFieldLocator& where = nullptr);
 
 // The passes the strategy's mode runs, comma-separated: "loss,autodiff,optimizer,startup" for
-// single (the startup pass adds the job's startup program).
-// UNIMPLEMENTED for the modes whose passes do not exist yet.
+// single (the startup pass adds the job's startup program), then "allreduce" (collective),
+// "localsgd" or "ps-split" (ps).
+// UNIMPLEMENTED for a mode value this build does not know.
 absl::StatusOr<std::string> StrategyPipeline(const proto::DistributedStrategy& strategy);
 
 // One-line protobuf text form: `mode: SINGLE training { label: "label" loss: SOFTMAX_CE }`.

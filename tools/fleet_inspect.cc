@@ -3,7 +3,8 @@
 //   fleet-inspect FILE            every program in Fleet's text form, each under a line
 //                                 # program "NAME" (ir/job_text.h)
 //   fleet-inspect FILE --summary  per program: op counts, parameter count and bytes, inputs and
-//                                 outputs
+//                                 outputs, and a parameter-server job's layout
+//                                 (tools/ps_summary.h)
 //   fleet-inspect FILE --dot      Graphviz of block 0 of the main program (render with
 //                                 `dot -Tsvg`)
 //   fleet-inspect job/ --program startup   only that program
@@ -18,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "ir/job_text.h"
 #include "tools/program_loader.h"
+#include "tools/ps_summary.h"
 #include "tools/version.h"
 
 namespace fleet {
@@ -26,9 +28,11 @@ namespace {
 std::string VarType(const Var& v) {
   if (!v.shape.has_value()) return absl::StrCat(DataTypeName(v.dtype), "[...]");
   return absl::StrCat(DataTypeName(v.dtype), "[",
-                      absl::StrJoin(*v.shape, ",", [](std::string* out, int64_t d) {
-                        absl::StrAppend(out, d < 0 ? std::string("?") : std::to_string(d));
-                      }),
+                      absl::StrJoin(*v.shape, ",",
+                                    [](std::string* out, int64_t d) {
+                                      absl::StrAppend(out,
+                                                      d < 0 ? std::string("?") : std::to_string(d));
+                                    }),
                       "]");
 }
 
@@ -105,8 +109,8 @@ void PrintDot(const Program& program, std::ostream& out) {
       auto it = writer.find(in);
       if (it == writer.end()) continue;  // parameters and constants are not drawn
       const Var* v = b.FindVar(in);
-      out << "  " << it->second << " -> " << id << " [label=\""
-          << (v ? VarType(*v) : std::string()) << "\", fontsize=8];\n";
+      out << "  " << it->second << " -> " << id << " [label=\"" << (v ? VarType(*v) : std::string())
+          << "\", fontsize=8];\n";
     }
     for (const std::string& o : op.OutputVars()) writer[o] = id;
   }
@@ -130,7 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("file", path,
                  "an .onnx model, a Fleet program or job file (binary or text), or a job folder")
       ->required();
-  app.add_flag("--summary", summary, "op counts, parameter count and bytes, inputs and outputs");
+  app.add_flag("--summary", summary,
+               "op counts, parameter count and bytes, inputs and outputs, parameter-server layout");
   app.add_flag("--dot", dot, "Graphviz of the main block instead of text");
   app.add_option("--program", only,
                  "show only this program of the job (main, startup, pserver.0, ...); --dot "
@@ -175,6 +180,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, program] : job->programs) {
       out << fleet::ProgramHeader(name) << "\n";
       fleet::PrintSummary(program, path, out);
+      fleet::PrintPsSummary(program, out);
     }
   } else if (dot) {
     fleet::PrintDot(job->programs.begin()->second, out);

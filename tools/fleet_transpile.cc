@@ -3,6 +3,7 @@
 //
 //   fleet-transpile model.onnx -o job/ --strategy single --loss softmax_ce --label label
 //   fleet-transpile model.onnx -o job/ --strategy-file s.pbtxt --lr 0.01
+//   fleet-transpile model.onnx -o job/ --strategy ps --servers 2 --sync-mode async ...
 //   fleet-transpile model.onnx -o job/ --pass-plugin libmy_pass.so --passes dce,my-pass
 //
 // The strategy flags (tools/strategy_cli.h) build a DistributedStrategy that picks the pipeline
@@ -63,8 +64,10 @@ int main(int argc, char** argv) {
       "Program files of an earlier job in OUT_DIR are replaced or removed. fleet-run OUT_DIR\n"
       "trains it; fleet-inspect OUT_DIR prints it. --print-after output goes to standard output;\n"
       "--time-passes and --debug-pass to standard error.\n"
-      "A strategy (--strategy or --strategy-file) picks the pipeline: single runs "
-      "'loss,autodiff,optimizer,startup'; --passes replaces it.");
+      "A strategy (--strategy or --strategy-file) picks the pipeline: single runs\n"
+      "'loss,autodiff,optimizer,startup'; collective, localsgd and ps add allreduce, localsgd\n"
+      "or ps-split (which writes pserver.N and pserver.N.startup for each of --servers N);\n"
+      "--passes replaces it.");
   app.set_version_flag("--version", [] { return fleet::VersionText("fleet-transpile"); });
   CLI11_PARSE(app, argc, argv);
 

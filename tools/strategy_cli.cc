@@ -2,7 +2,10 @@
 #include "tools/strategy_cli.h"
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <map>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -10,12 +13,70 @@
 #include "passes/strategy.h"
 
 namespace fleet {
+namespace {
+
+// The first parameter-server flag given, to blame when the strategy is not ps; "" for none.
+std::string FirstPsFlag(const StrategyCliOptions& o) {
+  const std::pair<const std::string*, const char*> flags[] = {
+      {&o.sync_mode, "--sync-mode"},     {&o.servers, "--servers"},
+      {&o.workers, "--workers"},         {&o.min_block_size, "--min-block-size"},
+      {&o.geo_k_steps, "--geo-k-steps"}, {&o.row_init, "--row-init"}};
+  for (const auto& [value, flag] : flags) {
+    if (!value->empty()) return flag;
+  }
+  return "";
+}
+
+// The ps.* flags into `s`; a value that is not a number is an error naming its flag.
+absl::Status BuildPsConfig(const StrategyCliOptions& o, proto::DistributedStrategy& s) {
+  if (!o.sync_mode.empty()) {
+    absl::StatusOr<proto::PsConfig::SyncMode> mode = ParseSyncModeName(o.sync_mode);
+    if (!mode.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--sync-mode: ", mode.status().message()));
+    }
+    s.mutable_ps()->set_sync_mode(*mode);
+  }
+  // Counts: whole numbers no larger than their field holds; ValidateStrategy checks the
+  // range that makes sense.
+  auto count = [](const char* flag, const std::string& text, int64_t most,
+                  auto set) -> absl::Status {
+    if (text.empty()) return absl::OkStatus();
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(text, &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": '", text, "' is not a whole number; expected a count"));
+    }
+    if (value > most || value < -most) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, ": ", value, " is out of range; expected at most ", most));
+    }
+    set(value);
+    return absl::OkStatus();
+  };
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+  FLEET_RETURN_IF_ERROR(count("--servers", o.servers, kInt32Max, [&](int64_t v) {
+    s.mutable_ps()->set_servers(static_cast<int32_t>(v));
+  }));
+  FLEET_RETURN_IF_ERROR(count("--workers", o.workers, kInt32Max, [&](int64_t v) {
+    s.mutable_ps()->set_workers(static_cast<int32_t>(v));
+  }));
+  FLEET_RETURN_IF_ERROR(count("--min-block-size", o.min_block_size, kInt64Max,
+                              [&](int64_t v) { s.mutable_ps()->set_min_block_size(v); }));
+  FLEET_RETURN_IF_ERROR(count("--geo-k-steps", o.geo_k_steps, kInt64Max,
+                              [&](int64_t v) { s.mutable_ps()->set_geo_k_steps(v); }));
+  if (!o.row_init.empty()) s.mutable_ps()->set_row_init(o.row_init);
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option(
       "--strategy", o.mode,
-      "training strategy: single, or collective (data parallel: gradients averaged over the "
-      "ranks; ps and localsgd later)");
+      "training strategy: single; ps (parameter servers hold the parameters and run the "
+      "optimizer; --servers N); collective (data parallel: gradients averaged over the ranks); "
+      "localsgd (ranks average their parameters every --k-steps steps)");
   app.add_option("--strategy-file", o.file,
                  "a DistributedStrategy in protobuf text format; flags override its fields");
   app.add_option("--label", o.label,
@@ -69,6 +130,22 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_flag("--adaptive", o.adaptive,
                "localsgd: adapt the period to the loss after every average (Paddle's adaptive "
                "LocalSGD; --k-steps is the first period)");
+  app.add_option("--sync-mode", o.sync_mode,
+                 "ps: sync (every step waits for all trainers' updates; default), async (no "
+                 "barriers), half_async (barriers among one trainer's threads) or geo (local "
+                 "updates, deltas pushed every --geo-k-steps steps; not built yet)");
+  app.add_option("--servers", o.servers, "ps: the number of parameter servers (required, >= 1)");
+  app.add_option("--workers", o.workers,
+                 "ps: the number of trainers, recorded in the strategy (0: unknown; the "
+                 "launcher decides at run time)");
+  app.add_option("--min-block-size", o.min_block_size,
+                 "ps: dense parameters are cut into at most one block per server, of at least "
+                 "this many elements in whole rows (default 8192)");
+  app.add_option("--geo-k-steps", o.geo_k_steps,
+                 "ps, --sync-mode geo: steps between two pushes of the deltas (default 100)");
+  app.add_option("--row-init", o.row_init,
+                 "ps: how table rows the model does not carry start: zeros (default), "
+                 "normal:STD or uniform:A (U(-A, A))");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -81,7 +158,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.warmup_steps.empty() || !o.lr_decay.empty() || !o.decay_steps.empty() ||
                    !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty() ||
                    !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty() ||
-                   o.adaptive;
+                   o.adaptive || !o.sync_mode.empty() || !o.servers.empty() || !o.workers.empty() ||
+                   !o.min_block_size.empty() || !o.geo_k_steps.empty() || !o.row_init.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -177,6 +255,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
   FLEET_RETURN_IF_ERROR(count("--begin-step", o.begin_step,
                               [&](int64_t v) { s.mutable_localsgd()->set_begin_step(v); }));
   if (o.adaptive) s.mutable_localsgd()->set_adaptive(true);
+  FLEET_RETURN_IF_ERROR(BuildPsConfig(o, s));
   if (o.nesterov) t->set_nesterov(true);
   if (!o.lr_decay.empty()) {
     absl::StatusOr<proto::LrSchedule::Decay> decay = ParseDecayName(o.lr_decay);
@@ -216,6 +295,12 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
            ? (o.adaptive ? "--adaptive" : (o.begin_step.empty() ? "" : "--begin-step"))
            : "--k-steps"},
       {"localsgd.begin_step", o.begin_step.empty() ? "" : "--begin-step"},
+      {"ps", FirstPsFlag(o)},
+      {"ps.servers", o.servers.empty() ? (o.mode.empty() ? "" : "--strategy") : "--servers"},
+      {"ps.workers", o.workers.empty() ? "" : "--workers"},
+      {"ps.min_block_size", o.min_block_size.empty() ? "" : "--min-block-size"},
+      {"ps.geo_k_steps", o.geo_k_steps.empty() ? "" : "--geo-k-steps"},
+      {"ps.row_init", o.row_init.empty() ? "" : "--row-init"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

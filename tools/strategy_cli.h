@@ -10,6 +10,8 @@
 //   --bucket-mb X                              collective.bucket_mb, or localsgd.bucket_mb
 //   --collective-mode allreduce|reduce         collective.mode
 //   --k-steps N --begin-step N --adaptive      localsgd.* (localsgd mode)
+//   --sync-mode sync|async|half_async|geo --servers N --workers N --min-block-size N
+//   --geo-k-steps K --row-init SPEC            ps.* (ps mode)
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -50,6 +52,12 @@ struct StrategyCliOptions {
   std::string k_steps;
   std::string begin_step;
   bool adaptive = false;
+  std::string sync_mode;
+  std::string servers;
+  std::string workers;
+  std::string min_block_size;
+  std::string geo_k_steps;
+  std::string row_init;
 };
 
 // Adds the flags above to `app`.

@@ -27,12 +27,14 @@ absl::StatusOr<int64_t> StaticBytes(const Var& var, const std::string& what) {
 
 }  // namespace
 
-std::vector<std::string> DensifyEmbeddingGradients(Program& main) {
+std::vector<std::string> DensifyEmbeddingGradients(Program& main,
+                                                   const std::set<std::string>& keep) {
   Block& block = main.main();
   std::vector<std::string> changed;
   for (Op& op : block.ops) {
     if (op.type != "fleet.gather_grad_sparse" || !HasRole(op, kRoleBackward)) continue;
     for (const RoleVar& pair : op.role_vars) {
+      if (keep.count(pair.param)) continue;
       Var* grad = block.FindVar(pair.grad);
       if (grad == nullptr || grad->kind != VarKind::kSparseRows) continue;
       const Slot* out = op.FindOutput("XGrad");

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,11 @@ inline constexpr double kBytesPerMb = 1024.0 * 1024.0;
 // of a lookup, fleet.gather_grad_sparse, becomes fleet.gather_grad (a scatter-add into zeros
 // shaped like the table) and its var a dense tensor. Only final gradients (those autodiff
 // records with their parameter) written by that op are changed; a sparse gradient summed over
-// several lookups stays sparse, and FinalGradients then names it. Returns the parameters whose
+// several lookups stays sparse, and FinalGradients then names it. The gradients of the
+// parameters in `keep` stay sparse (the ps strategy's tables). Returns the parameters whose
 // gradients it changed.
-std::vector<std::string> DensifyEmbeddingGradients(Program& main);
+std::vector<std::string> DensifyEmbeddingGradients(Program& main,
+                                                   const std::set<std::string>& keep = {});
 
 // The final gradient of every trainable parameter, in the order the main block's backward ops
 // write them (the pairs autodiff records on each gradient's last writer), sized as the
