@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "ir/ps_row_init.h"
+#include "ir/status_macros.h"
 #include "runtime/ps/sharding.h"
 
 namespace fleet::ps {
@@ -16,24 +17,20 @@ float Unit(uint64_t bits) { return static_cast<float>(bits >> 40) * (1.0f / 1677
 }  // namespace
 
 absl::StatusOr<RowInit> RowInit::Parse(std::string_view spec) {
+  FLEET_ASSIGN_OR_RETURN(fleet::RowInit parsed, ParseRowInit(spec));
   RowInit init;
-  if (spec == "zeros" || spec.empty()) return init;
-  const size_t colon = spec.find(':');
-  const std::string_view kind = spec.substr(0, colon);
-  float scale = 0;
-  const bool has_scale = colon != std::string_view::npos &&
-                         absl::SimpleAtof(std::string(spec.substr(colon + 1)), &scale) &&
-                         std::isfinite(scale) && scale > 0;
-  if (has_scale && kind == "normal") {
-    init.kind = Kind::kNormal;
-  } else if (has_scale && kind == "uniform") {
-    init.kind = Kind::kUniform;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("row_init \"", std::string(spec),
-                     "\" is not one of: zeros, normal:STD, uniform:A (STD, A > 0)"));
+  init.scale = static_cast<float>(parsed.scale);
+  switch (parsed.kind) {
+    case fleet::RowInit::Kind::kZeros:
+      init.kind = Kind::kZeros;
+      break;
+    case fleet::RowInit::Kind::kNormal:
+      init.kind = Kind::kNormal;
+      break;
+    case fleet::RowInit::Kind::kUniform:
+      init.kind = Kind::kUniform;
+      break;
   }
-  init.scale = scale;
   return init;
 }
 

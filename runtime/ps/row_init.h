@@ -1,8 +1,5 @@
-// How a table row that the model does not carry starts (fleet.ps_serve's row_init attribute):
-//   "zeros"        every element 0
-//   "normal:STD"   N(0, STD^2)
-//   "uniform:A"    U(-A, A)
-// Random rows are a function of (table, id) alone, so a row gets the same start on any server,
+// How a table row that the model does not carry starts (fleet.ps_serve's row_init attribute,
+// parsed by ir/ps_row_init.h: zeros, normal:STD, uniform:A). Random rows are a function of (table, id) alone, so a row gets the same start on any server,
 // in any run, whichever worker touched it first.
 #pragma once
 
@@ -19,7 +16,7 @@ struct RowInit {
   Kind kind = Kind::kZeros;
   float scale = 0;  // STD or A
 
-  // Parses a spec; INVALID_ARGUMENT quoting it and listing the forms otherwise.
+  // Parses a spec (ParseRowInit); INVALID_ARGUMENT quoting it otherwise.
   static absl::StatusOr<RowInit> Parse(std::string_view spec);
   std::string ToString() const;
 
