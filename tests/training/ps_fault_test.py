@@ -63,18 +63,13 @@ def text_of(lines, who):
 
 
 def wait_all(procs, names, lines, timeout):
-    """Exit codes of `names` once all have ended (None for any still running at the deadline)."""
+    """Exit codes of `names` once all have ended (None for any still running at the deadline),
+    reading their output meanwhile."""
     deadline = time.monotonic() + timeout
-    codes = {}
-    for name in names:
-        lines.until(lambda *_: all(procs[n].poll() is not None for n in names),
-                    max(0.1, deadline - time.monotonic()))
-        try:
-            codes[name] = procs[name].wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            codes[name] = None
-    lines.until(lambda *_: False, 1)  # the last lines
-    return codes
+    while time.monotonic() < deadline and any(procs[n].poll() is None for n in names):
+        lines.until(lambda *_: False, 0.5)
+    lines.until(lambda *_: False, 0.5)  # the last lines
+    return {name: procs[name].poll() for name in names}
 
 
 def run_case(args, work, started):
