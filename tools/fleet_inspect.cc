@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "ir/job_text.h"
+#include "tools/human_bytes.h"
 #include "tools/program_loader.h"
 #include "tools/ps_summary.h"
 #include "tools/version.h"
@@ -34,16 +35,6 @@ std::string VarType(const Var& v) {
                                                       d < 0 ? std::string("?") : std::to_string(d));
                                     }),
                       "]");
-}
-
-std::string HumanBytes(double bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (bytes >= 1024 && u < 3) {
-    bytes /= 1024;
-    ++u;
-  }
-  return absl::StrFormat("%.1f %s", bytes, units[u]);
 }
 
 void PrintSummary(const Program& program, const std::string& path, std::ostream& out) {

@@ -32,7 +32,9 @@ namespace {
 // A file name for an output var: ONNX names may hold '/', ':' and the like.
 std::string FileNameFor(const std::string& var) {
   std::string out;
-  for (char c : var) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
+  for (char c : var)
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-') ? c : '_';
   return out;
 }
 
@@ -101,7 +103,8 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
     // Names that map to one file name ("a/b", "a:b") get a numeric suffix instead of
     // overwriting each other.
     std::string file = FileNameFor(name);
-    for (int k = 1; !files.insert(file).second; ++k) file = FileNameFor(name) + "." + std::to_string(k);
+    for (int k = 1; !files.insert(file).second; ++k)
+      file = FileNameFor(name) + "." + std::to_string(k);
     std::string path = (std::filesystem::path(output_dir) / (file + ".npy")).string();
     FLEET_RETURN_IF_ERROR(WriteNpy(path, *t));
     std::cout << name << ": " << t->TypeString() << " -> " << path << "\n";

@@ -63,7 +63,17 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
        {{"runs", r.waits.runs}, {"waits", r.waits.waits}, {"waited_sec", Seconds(r.waits.waited)}}},
       {"collectives", nullptr},
       {"overlap", nullptr},
+      {"parameter_server", nullptr},
   };
+  if (place.ps != nullptr) {
+    const ps::PsTraffic& t = *place.ps;
+    summary["parameter_server"] = {
+        {"calls", t.calls},
+        {"bytes_sent", t.bytes_sent},
+        {"bytes_received", t.bytes_received},
+        {"bytes_per_step",
+         r.steps > 0 ? static_cast<double>(t.bytes_sent + t.bytes_received) / r.steps : 0.0}};
+  }
   if (place.comm != nullptr) {
     nlohmann::json kinds = nlohmann::json::object();
     for (int k = 0; k < kNumCollectiveKinds; ++k) {

@@ -24,6 +24,7 @@
 #include "runtime/fleet.h"
 #include "runtime/ps/job_checkpoint.h"
 #include "runtime/role_maker.h"
+#include "tools/human_bytes.h"
 #include "tools/program_loader.h"
 #include "tools/run_summary.h"
 
@@ -282,6 +283,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   // when the path says "{rank}", else worker 0 writes them.
   std::unique_ptr<Fleet> fleet;
   CommunicatorStats before_steps;  // the startup's collectives, not the steps'
+  ps::PsTraffic ps_before_steps;   // likewise the startup's parameter pulls
   const bool first = role.index == 0;
   if (communicates) {
     FleetOptions fleet_options;
@@ -302,6 +304,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     }
     options.env = fleet->env();
     if (ps::PsClient* client = fleet->ps_client()) {
+      options.before_first_step = [client, &ps_before_steps] {
+        ps_before_steps = client->traffic();
+      };
       // The job's checkpoint spans the servers: worker 0 has them write their parts.
       options.save_checkpoint = [client, &fleet](const std::string& dir, const Program& trainer,
                                                  const Scope& scope, const CheckpointInfo& info) {
@@ -367,6 +372,20 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));
   } else if (fleet != nullptr) {
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers, "]");
+  }
+  ps::PsTraffic traffic;
+  if (fleet != nullptr && fleet->ps_client() != nullptr) {
+    const ps::PsTraffic total = fleet->ps_client()->traffic();
+    traffic.calls = total.calls - ps_before_steps.calls;
+    traffic.bytes_sent = total.bytes_sent - ps_before_steps.bytes_sent;
+    traffic.bytes_received = total.bytes_received - ps_before_steps.bytes_received;
+    place.ps = &traffic;
+    absl::StrAppend(
+        &line, "\nfleet-run: parameter servers: ", traffic.calls, " calls, ",
+        HumanBytes(traffic.bytes_sent), " sent, ", HumanBytes(traffic.bytes_received),
+        " received (",
+        HumanBytes(r.steps > 0 ? (traffic.bytes_sent + traffic.bytes_received) / r.steps : 0),
+        " per step)");
   }
   if (fleet != nullptr) FLEET_RETURN_IF_ERROR(fleet->StopWorker());
   out << line << "\n";

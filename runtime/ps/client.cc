@@ -32,10 +32,12 @@ constexpr int kAttempts = 3;
 
 // One call per server, all in flight together, over one completion queue. `start` begins server
 // i's call; `send[i]` false skips it. Transient failures of idempotent calls are tried again.
-template <typename Reply>
+// Counts the bytes of the calls that succeeded into `traffic` (may be null).
+template <typename Request, typename Reply>
 absl::Status CallAll(const char* method, const std::vector<std::string>& endpoints,
-                     absl::Duration timeout, bool idempotent, const std::vector<bool>& send,
-                     std::vector<Reply>* replies,
+                     absl::Duration timeout, bool idempotent, const std::vector<Request>& requests,
+                     const std::vector<bool>& send, std::vector<Reply>* replies,
+                     PsTrafficCounters* traffic,
                      const std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Reply>>(
                          int, grpc::ClientContext*, grpc::CompletionQueue*)>& start) {
   const int n = static_cast<int>(endpoints.size());
@@ -66,6 +68,12 @@ absl::Status CallAll(const char* method, const std::vector<std::string>& endpoin
       const grpc::Status& status = statuses[i];
       if (status.ok()) {
         pending[i] = false;
+        if (traffic != nullptr) {
+          traffic->calls.fetch_add(1, std::memory_order_relaxed);
+          traffic->bytes_sent.fetch_add(requests[i].ByteSizeLong(), std::memory_order_relaxed);
+          traffic->bytes_received.fetch_add((*replies)[i].ByteSizeLong(),
+                                            std::memory_order_relaxed);
+        }
         continue;
       }
       if (idempotent && Transient(status) && attempt < kAttempts) {
@@ -179,9 +187,9 @@ void PsClient::HeartbeatLoop() {
 absl::Status PsClient::Push(const std::vector<proto::PushRequest>& requests) {
   std::vector<proto::PushReply> replies;
   // A sync push is safe to repeat (the server acknowledges a repeated step); an async one is not.
-  return CallAll<proto::PushReply>(
-      "Push", options_.endpoints, options_.rpc_timeout, /*idempotent=*/false,
-      std::vector<bool>(requests.size(), true), &replies,
+  return CallAll<proto::PushRequest, proto::PushReply>(
+      "Push", options_.endpoints, options_.rpc_timeout, /*idempotent=*/false, requests,
+      std::vector<bool>(requests.size(), true), &replies, &traffic_,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPush(context, requests[i], cq);
       });
@@ -189,9 +197,9 @@ absl::Status PsClient::Push(const std::vector<proto::PushRequest>& requests) {
 
 absl::Status PsClient::PullDense(const std::vector<proto::PullDenseRequest>& requests,
                                  std::vector<proto::PullDenseReply>* replies) {
-  return CallAll<proto::PullDenseReply>(
-      "PullDense", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true,
-      std::vector<bool>(requests.size(), true), replies,
+  return CallAll<proto::PullDenseRequest, proto::PullDenseReply>(
+      "PullDense", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true, requests,
+      std::vector<bool>(requests.size(), true), replies, &traffic_,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPullDense(context, requests[i], cq);
       });
@@ -202,9 +210,9 @@ absl::Status PsClient::PullSparse(const std::vector<proto::PullSparseRequest>& r
                                   std::vector<proto::PullSparseReply>* replies) {
   std::vector<bool> send(requests.size());
   for (size_t i = 0; i < send.size(); ++i) send[i] = !skip[i];
-  return CallAll<proto::PullSparseReply>(
-      "PullSparse", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true, send, replies,
-      [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
+  return CallAll<proto::PullSparseRequest, proto::PullSparseReply>(
+      "PullSparse", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true, requests, send,
+      replies, &traffic_, [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPullSparse(context, requests[i], cq);
       });
 }
@@ -218,12 +226,20 @@ absl::Status PsClient::ControlAll(proto::ControlRequest::Kind kind, const std::s
     r.set_path(path);
   }
   std::vector<proto::ControlReply> replies;
-  return CallAll<proto::ControlReply>(
-      what, options_.endpoints, timeout, /*idempotent=*/true,
-      std::vector<bool>(requests.size(), true), &replies,
+  return CallAll<proto::ControlRequest, proto::ControlReply>(
+      what, options_.endpoints, timeout, /*idempotent=*/true, requests,
+      std::vector<bool>(requests.size(), true), &replies, /*traffic=*/nullptr,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncControl(context, requests[i], cq);
       });
+}
+
+PsTraffic PsClient::traffic() const {
+  PsTraffic t;
+  t.calls = traffic_.calls.load(std::memory_order_relaxed);
+  t.bytes_sent = traffic_.bytes_sent.load(std::memory_order_relaxed);
+  t.bytes_received = traffic_.bytes_received.load(std::memory_order_relaxed);
+  return t;
 }
 
 absl::Status PsClient::Save(const std::string& dir) {

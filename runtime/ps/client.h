@@ -4,6 +4,7 @@
 // background thread sends heartbeats, so the servers can tell a slow worker from a dead one.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,20 @@
 #include "runtime/ps/service.h"
 
 namespace fleet::ps {
+
+// The data calls' traffic so far (push and pull calls that succeeded, one per server each;
+// heartbeats and control calls not counted): serialized message bytes, which is what goes on
+// the wire apart from gRPC's few bytes of framing per message.
+struct PsTraffic {
+  int64_t calls = 0;
+  int64_t bytes_sent = 0;
+  int64_t bytes_received = 0;
+};
+struct PsTrafficCounters {
+  std::atomic<int64_t> calls{0};
+  std::atomic<int64_t> bytes_sent{0};
+  std::atomic<int64_t> bytes_received{0};
+};
 
 struct PsClientOptions {
   std::vector<std::string> endpoints;  // server i's host:port
@@ -49,6 +64,8 @@ class PsClient {
   absl::Status PullSparse(const std::vector<proto::PullSparseRequest>& requests,
                           const std::vector<bool>& skip,
                           std::vector<proto::PullSparseReply>* replies);
+  PsTraffic traffic() const;
+
   // Asks every server to write its part of a checkpoint into `dir` (dir/pserver.<i>).
   absl::Status Save(const std::string& dir);
   // Tells every server this worker has finished; stops the heartbeats.
@@ -65,6 +82,7 @@ class PsClient {
 
   PsClientOptions options_;
   std::vector<std::unique_ptr<Server>> servers_;
+  PsTrafficCounters traffic_;
   std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;
