@@ -23,6 +23,7 @@
 #include "runtime/collective/communicator.h"
 #include "runtime/fleet.h"
 #include "runtime/ps/job_checkpoint.h"
+#include "runtime/ps/job_export.h"
 #include "runtime/role_maker.h"
 #include "tools/human_bytes.h"
 #include "tools/program_loader.h"
@@ -179,6 +180,22 @@ absl::Status ExportCheckpoint(const Program& main, const TrainCommandOptions& o,
   return absl::OkStatus();
 }
 
+// A parameter-server job's checkpoint `dir` as an ONNX model (runtime/ps/job_export.h).
+absl::Status ExportJobCheckpoint(const Job& job, const std::string& dir,
+                                 const TrainCommandOptions& o, std::ostream& out) {
+  Scope state;
+  FLEET_ASSIGN_OR_RETURN(ps::ExportedModel model, ps::ExportJobModel(job, dir, state));
+  FLEET_RETURN_IF_ERROR(ExportOnnxFile(model.forward, o.export_path));
+  out << "fleet-run: exported the model of checkpoint " << dir << " to " << o.export_path << " ("
+      << model.rows_restored << " trained table rows";
+  if (model.rows_beyond > 0) {
+    out << "; " << model.rows_beyond
+        << " rows with ids beyond the model's tables have no place in it and were left out";
+  }
+  out << ")\n";
+  return absl::OkStatus();
+}
+
 absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& o,
                              std::ostream& out, std::ostream& err) {
   const bool export_only = o.data.empty() && !o.load.empty() && !o.export_path.empty();
@@ -195,10 +212,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   FLEET_ASSIGN_OR_RETURN(Role role, RoleFromEnvironment(ProcessEnvironment()));
   const bool communicates = Communicates(programs);
   const bool parameter_server = programs.Find(ServerProgramName(0)) != nullptr;
-  if (parameter_server && !o.export_path.empty()) {
-    return absl::UnimplementedError(
-        absl::StrCat(job, " is a parameter-server job; --export of such jobs is not built yet"));
-  }
+  if (parameter_server && export_only) return ExportJobCheckpoint(programs, o.load, o, out);
   Program main = std::move(programs.main());
   const std::string main_path = main.source.empty() ? job : main.source;
   FLEET_RETURN_IF_ERROR(Verify(main));
@@ -322,6 +336,10 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   if (first) {
     options.save_dir = o.save;
     options.save_every = o.save_every;
+    // A parameter-server job exports from a checkpoint; without --save, one beside the model.
+    if (parameter_server && !o.export_path.empty() && o.save.empty()) {
+      options.save_dir = o.export_path + ".checkpoint";
+    }
   }
 
   DataSpec spec;
@@ -395,6 +413,11 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   if (!first) return absl::OkStatus();  // worker 0 saves and exports the shared parameters
   if (!o.save.empty()) {
     out << "fleet-run: saved checkpoint " << o.save << " (step " << r.first_step + r.steps << ")\n";
+  }
+  if (!o.export_path.empty() && parameter_server) {
+    // The trained values live on the servers: export from the checkpoint they wrote.
+    programs.programs[kMainProgram] = main;
+    return ExportJobCheckpoint(programs, options.save_dir, o, out);
   }
   if (!o.export_path.empty()) {
     FLEET_ASSIGN_OR_RETURN(Program forward, ForwardProgram(main, state));

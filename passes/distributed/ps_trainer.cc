@@ -179,18 +179,20 @@ absl::Status BuildPsTrainer(Job& job, const PsPlan& plan) {
     op.type = "fleet.ps_pull_sparse";
     op.name = "ps_pull_sparse";
     std::vector<std::string> ids, outs;
-    std::vector<int64_t> tables, widths;
+    std::vector<int64_t> tables, widths, heights;
     for (const PsLookup& l : plan.lookups) {
       gathers.insert(l.op);
       ids.push_back(l.ids);
       outs.push_back(l.out);
       tables.push_back(static_cast<int64_t>(l.table));
       widths.push_back(plan.tables[l.table].width);
+      heights.push_back(std::max<int64_t>(plan.tables[l.table].rows, 0));
     }
     op.inputs = {{"Ids", ids}};
     op.outputs = {{"Out", outs}};
     op.attrs["table_id"] = AttrValue(tables);
     op.attrs["table_dim"] = AttrValue(widths);
+    op.attrs["table_rows"] = AttrValue(heights);
     op.role = kRoleForward | kRoleRpc;
     pull = std::move(op);
   }

@@ -18,8 +18,15 @@ void AddBytes(const std::string& from, std::string* into) {
   for (size_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
-// The steps' requests to one server added into one: dense blocks summed, each table's rows
-// merged by id. The step number is the last step's.
+// Multiplies `bytes`' f32 values by `scale`.
+void Scale(float scale, std::string* bytes) {
+  float* v = reinterpret_cast<float*>(bytes->data());
+  for (size_t i = 0; i < bytes->size() / sizeof(float); ++i) v[i] *= scale;
+}
+
+// The steps' requests to one server merged into one: dense blocks averaged, each table's rows
+// merged by id and divided by the number of steps (as Paddle's communicator merges), so a deep
+// queue does not multiply the step the servers take. The step number is the last step's.
 proto::PushRequest Merge(const std::vector<const proto::PushRequest*>& steps) {
   proto::PushRequest out;
   out.set_worker(steps.back()->worker());
@@ -62,7 +69,10 @@ proto::PushRequest Merge(const std::vector<const proto::PushRequest*>& steps) {
       }
     }
   }
-  for (const auto& [table_id, table] : tables) {
+  const float scale = 1.0f / static_cast<float>(steps.size());
+  for (auto& [id, block] : dense) Scale(scale, block->mutable_values());
+  for (auto& [table_id, table] : tables) {
+    for (float& v : table.values) v *= scale;
     proto::SparseRows* rows = out.add_sparse();
     rows->set_table_id(table_id);
     rows->set_ids(table.ids.data(), table.ids.size() * sizeof(int64_t));

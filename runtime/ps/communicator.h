@@ -1,7 +1,7 @@
 // A worker's background sender for the async and half-async modes (Paddle's Communicator): the
 // push kernel queues a step's gradients and returns at once; one thread takes whatever has
-// queued up, adds the steps together (one request per server for all of them, repeated rows
-// merged) and sends it while the next steps compute. After each send it pulls the dense
+// queued up, averages the steps into one request per server (repeated rows merged by id) and
+// sends it while the next steps compute. After each send it pulls the dense
 // parameters it was asked to track, so the pull kernel takes fresh values without a round trip
 // on the step's path.
 //

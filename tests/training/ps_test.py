@@ -6,6 +6,9 @@ The same ONNX model is transpiled twice, as a user would:
           --min-block-size 16 ...  -> fleet-launch --workers 2 --servers 2 -- fleet-run at batch
           B per worker (worker i reads records i, i+2, ...)
 and checked:
+  - the models that worker 0 exports after training, and that fleet-run exports from the job's
+    checkpoint afterwards, equal the single run's exported model, initializer by initializer
+    (the table reassembled from the servers' rows, the dense parameters from their blocks);
   - every step, the mean of the two workers' losses equals the single run's loss (each worker's
     loss is the mean over its half of the combined batch), for a model with a sparse embedding
     table (pulled by rows from the servers, its rows' gradients pushed) and dense layers (cut
@@ -29,7 +32,7 @@ import tempfile
 
 import numpy as np
 
-from collective_test import run, write_embedding_case
+from collective_test import initializers, run, write_embedding_case
 
 CASES = {
     "embed_sgd": ["--optimizer", "sgd", "--lr", "0.5"],
@@ -56,7 +59,8 @@ def check(args, work):
     single_job = os.path.join(work, "single")
     run([args.fleet_transpile, model, "-o", single_job, "--strategy", "single"] + common)
     run([args.fleet_run, single_job, "--data", data, "--batch", str(2 * WORKER_BATCH), "--steps",
-         str(STEPS), "--metrics-out", os.path.join(work, "single.jsonl")])
+         str(STEPS), "--metrics-out", os.path.join(work, "single.jsonl"), "--export",
+         os.path.join(work, "single.onnx")])
 
     job = os.path.join(work, "ps")
     run([args.fleet_transpile, model, "-o", job, "--strategy", "ps", "--sync-mode", "sync",
@@ -64,7 +68,11 @@ def check(args, work):
     logs = os.path.join(work, "logs")
     run([args.fleet_launch, "--workers", "2", "--servers", "2", "--log-dir", logs, "--",
          args.fleet_run, job, "--data", data, "--batch", str(WORKER_BATCH), "--steps", str(STEPS),
-         "--metrics-out", os.path.join(work, "worker{rank}.jsonl")])
+         "--metrics-out", os.path.join(work, "worker{rank}.jsonl"), "--save",
+         os.path.join(work, "ckpt"), "--export", os.path.join(work, "ps.onnx")])
+    # The same model again from the checkpoint alone, as a user exports after the job.
+    run([args.fleet_run, job, "--load", os.path.join(work, "ckpt"), "--export",
+         os.path.join(work, "ps_again.onnx")])
 
     failures = []
     for server in (0, 1):
@@ -87,6 +95,18 @@ def check(args, work):
         failures.append(f"losses differ: single {want.tolist()} vs workers' mean {got.tolist()}")
     if np.allclose(workers[0], workers[1]):
         failures.append("both workers report the same losses: they did not read different shards")
+    single = initializers(os.path.join(work, "single.onnx"))
+    for exported in ("ps.onnx", "ps_again.onnx"):
+        trained = initializers(os.path.join(work, exported))
+        if sorted(single) != sorted(trained):
+            failures.append(f"{exported}: initializers {sorted(trained)}; the single run's are "
+                            f"{sorted(single)}")
+            continue
+        for key in sorted(single):
+            diff = float(np.max(np.abs(single[key] - trained[key])))
+            scale = max(1.0, float(np.max(np.abs(single[key]))))
+            if not diff <= 1e-5 * scale:
+                failures.append(f"{exported}: initializer {key} differs by {diff:.3g}")
     if not want[-1] < want[0]:
         failures.append(f"the loss did not fall ({want[0]} -> {want[-1]}): nothing was learned")
     return failures
