@@ -63,6 +63,10 @@ absl::StatusOr<std::unique_ptr<DataReader>> DataReader::Create(
                                                    " of ", options.num_shards,
                                                    "; expected 0 <= shard < shards"));
   }
+  if (options.start_step < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data reader: start step ", options.start_step, "; expected >= 0"));
+  }
   if (options.wait_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("data reader: wait timeout must be positive");
   }
@@ -71,8 +75,9 @@ absl::StatusOr<std::unique_ptr<DataReader>> DataReader::Create(
 
 DataReader::DataReader(std::shared_ptr<const Dataset> dataset, const ReaderOptions& options)
     : dataset_(std::move(dataset)), options_(options) {
-  total_steps_ = batches_per_epoch() * options_.epochs;
-  if (options_.prefetch > 0 && total_steps_ > 0) {
+  next_step_ = options_.start_step;
+  end_step_ = options_.start_step + batches_per_epoch() * options_.epochs;
+  if (options_.prefetch > 0 && end_step_ > next_step_) {
     producer_ = std::thread([this] { ProducerLoop(); });
   }
 }
@@ -137,7 +142,7 @@ absl::Status DataReader::MakeBatch(int64_t step, Batch& batch) {
 }
 
 void DataReader::ProducerLoop() {
-  for (int64_t step = 0; step < total_steps_; ++step) {
+  for (int64_t step = options_.start_step; step < end_step_; ++step) {
     Item item;
     item.status = MakeBatch(step, item.batch);
     const bool failed = !item.status.ok();
@@ -155,7 +160,7 @@ void DataReader::ProducerLoop() {
 }
 
 absl::StatusOr<bool> DataReader::Next(Batch& batch) {
-  if (failed_ || next_step_ >= total_steps_) return false;
+  if (failed_ || next_step_ >= end_step_) return false;
   if (options_.prefetch == 0) {
     absl::Status status = MakeBatch(next_step_, batch);
     if (!status.ok()) {
@@ -178,7 +183,7 @@ absl::StatusOr<bool> DataReader::Next(Batch& batch) {
         return absl::DeadlineExceededError(
             absl::StrCat("data reader: no batch from the prefetch thread within ",
                          absl::FormatDuration(options_.wait_timeout), " (batch ", next_step_,
-                         " of ", total_steps_, ")"));
+                         " of ", end_step_, ")"));
       }
     }
     item = std::move(queue_.front());

@@ -69,6 +69,10 @@ struct ReaderOptions {
   // records of each epoch's order are left out (the caller says so in its log).
   int shard_index = 0;
   int num_shards = 1;
+  // A resumed run: the reader begins at this step, with the batch (epoch start_step / batches
+  // per epoch, its position in that epoch's order) that an uninterrupted reader would give
+  // there, then yields `epochs` epochs' worth of steps.
+  int64_t start_step = 0;
   // Longest the consumer waits for the next prefetched batch before DEADLINE_EXCEEDED.
   absl::Duration wait_timeout = absl::Minutes(5);
 };
@@ -105,7 +109,7 @@ class DataReader {
 
   std::shared_ptr<const Dataset> dataset_;
   ReaderOptions options_;
-  int64_t total_steps_ = 0;
+  int64_t end_step_ = 0;   // the step after the last one it yields
   int64_t next_step_ = 0;  // consumer side: the next step Next returns
   bool failed_ = false;
 

@@ -121,6 +121,30 @@ TEST(DataReaderTest, AShardReadsEveryNthRecordAndAllShardsTakeTheSameSteps) {
   EXPECT_EQ(ShardRecords(11, 3), 3);
 }
 
+TEST(DataReaderTest, AResumedReaderGoesOnWithTheBatchesOfAnUninterruptedOne) {
+  // 10 records, shard 1 of 2 (5 records), batches of 2 (3 per epoch, the last partial),
+  // shuffled: starting at step 4 (epoch 1, position 1) gives steps 4.. of a reader that
+  // started at 0.
+  for (int prefetch : {0, 2}) {
+    ReaderOptions o = Options(2, 3, prefetch);
+    o.shuffle = true;
+    o.seed = 11;
+    o.num_shards = 2;
+    o.shard_index = 1;
+    std::vector<int> all_epochs, resumed_epochs;
+    auto all = ReadAll(std::make_shared<CountingDataset>(10), o, &all_epochs);
+    ASSERT_EQ(all.size(), 9u);  // 5 records per shard: 3 batches per epoch, 3 epochs
+    o.start_step = 4;
+    o.epochs = 1;
+    auto resumed = ReadAll(std::make_shared<CountingDataset>(10), o, &resumed_epochs);
+    ASSERT_EQ(resumed.size(), 3u);  // one epoch's worth of steps, from step 4
+    for (size_t i = 0; i < resumed.size(); ++i) {
+      EXPECT_EQ(resumed[i], all[4 + i]) << "prefetch " << prefetch << " step " << 4 + i;
+      EXPECT_EQ(resumed_epochs[i], all_epochs[4 + i]);
+    }
+  }
+}
+
 TEST(DataReaderTest, RejectsABadShard) {
   for (auto [index, shards] : {std::pair{2, 2}, std::pair{-1, 2}, std::pair{0, 0}}) {
     ReaderOptions o = Options(2, 1, 0);

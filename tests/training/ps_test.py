@@ -13,6 +13,9 @@ and checked:
     loss is the mean over its half of the combined batch), for a model with a sparse embedding
     table (pulled by rows from the servers, its rows' gradients pushed) and dense layers (cut
     into blocks over the two servers);
+  - a job stopped after half the steps with --save and started again with --load (every
+    process new) goes on with the same losses as the uninterrupted run, and exports the same
+    model;
   - the two workers read different records (their losses differ);
   - fleet-launch saved every process's output under --log-dir, each server said where it served
     and that every worker finished, and fleet-launch exited 0 (the servers ended by themselves).
@@ -42,15 +45,35 @@ STEPS = 12
 WORKER_BATCH = 16
 
 
-def losses(path):
+def losses(path, steps=STEPS):
     out = {}
     with open(path) as f:
         for line in f:
             record = json.loads(line)
             out[record["step"]] = record["loss"]
-    if len(out) != STEPS:
-        raise SystemExit(f"FAIL: {path} has {len(out)} steps; expected {STEPS}")
+    if len(out) != steps:
+        raise SystemExit(f"FAIL: {path} has {len(out)} steps; expected {steps}")
     return np.array([out[s] for s in sorted(out)])
+
+
+def resume(args, job, data, work):
+    """Half the steps, a checkpoint, every process gone; then --load and the other half: the
+    resumed steps' losses must be the uninterrupted run's, and so must the exported model."""
+    half = STEPS // 2
+    for part, extra in (("first", ["--save", os.path.join(work, "half")]),
+                        ("second", ["--load", os.path.join(work, "half"), "--export",
+                                    os.path.join(work, "resumed.onnx")])):
+        run([args.fleet_launch, "--workers", "2", "--servers", "2", "--", args.fleet_run, job,
+             "--data", data, "--batch", str(WORKER_BATCH), "--steps", str(half), "--metrics-out",
+             os.path.join(work, f"{part}{{rank}}.jsonl")] + extra)
+    failures = []
+    for w in (0, 1):
+        whole = losses(os.path.join(work, f"worker{w}.jsonl"))
+        second = losses(os.path.join(work, f"second{w}.jsonl"), steps=half)
+        if not np.allclose(second, whole[half:], rtol=1e-5, atol=1e-6):
+            failures.append(f"worker {w} resumed with losses {second.tolist()}; the uninterrupted "
+                            f"run had {whole[half:].tolist()}")
+    return failures
 
 
 def check(args, work):
@@ -74,7 +97,7 @@ def check(args, work):
     run([args.fleet_run, job, "--load", os.path.join(work, "ckpt"), "--export",
          os.path.join(work, "ps_again.onnx")])
 
-    failures = []
+    failures = resume(args, job, data, work)
     for server in (0, 1):
         log = os.path.join(logs, f"server.{server}.log")
         text = open(log).read() if os.path.isfile(log) else ""
@@ -96,7 +119,7 @@ def check(args, work):
     if np.allclose(workers[0], workers[1]):
         failures.append("both workers report the same losses: they did not read different shards")
     single = initializers(os.path.join(work, "single.onnx"))
-    for exported in ("ps.onnx", "ps_again.onnx"):
+    for exported in ("ps.onnx", "ps_again.onnx", "resumed.onnx"):
         trained = initializers(os.path.join(work, exported))
         if sorted(single) != sorted(trained):
             failures.append(f"{exported}: initializers {sorted(trained)}; the single run's are "
