@@ -31,8 +31,6 @@
 namespace fleet::distributed {
 namespace {
 
-constexpr char kPass[] = "pass 'ps-split'";
-
 // The dense blocks' layout as the trainer ops carry it (ir/fleet_ps_ops.cc), and the mode.
 void SetBlockAttrs(const PsPlan& plan, Op& op) {
   std::vector<int64_t> id, param, begin, rows, server;
@@ -133,7 +131,7 @@ absl::StatusOr<size_t> PullPosition(const Block& block, const PsPlan& plan) {
   }
   if (at > latest) {
     return absl::UnimplementedError(absl::StrCat(
-        kPass, ": ", first_use,
+        first_use,
         " reads looked-up rows before the ids of a later lookup are computed; one "
         "fleet.ps_pull_sparse cannot serve both (hint: compute every id before the first "
         "lookup)"));
@@ -218,8 +216,8 @@ absl::Status BuildPsTrainer(Job& job, const PsPlan& plan) {
     moved.insert(t.states.begin(), t.states.end());
     for (const Op& op : block.ops) {
       if (Reads(op, t.param) || Writes(op, t.param)) {
-        return absl::InternalError(absl::StrCat(kPass, ": ", op.Describe(), " still uses table '",
-                                                t.param, "' after the split"));
+        return absl::InternalError(
+            absl::StrCat(op.Describe(), " still uses table '", t.param, "' after the split"));
       }
     }
     block.RemoveVar(t.param);
