@@ -308,7 +308,8 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
       continue;
     }
     tables.insert(params[p]);
-    plan.tables.push_back(PsTable{params[p], (*param->shape)[1], states[p]});
+    plan.tables.push_back(PsTable{params[p], (*param->shape)[1],
+                                  std::max<int64_t>((*param->shape)[0], 0), states[p]});
   }
   plan.rule.dtype = block.FindVar(params[0])->dtype;
   std::sort(plan.lookups.begin(), plan.lookups.end(),

@@ -3,7 +3,7 @@
 // the last backward op the gradients are pushed and the dense parameters pulled back:
 //
 //   (Out: [%emb_a, %emb_b]) = fleet.ps_pull_sparse(Ids: [%a, %b]) {table_dim = [8, 8],
-//       table_id = [0, 0]} role=forward|rpc
+//       table_id = [0, 0], table_rows = [1000, 1000]} role=forward|rpc
 //   ... forward, backward ...
 //   fleet.ps_push(Step: %global_step, Dense: [%"w@GRAD"], SparseIds: [%a, %b],
 //       SparseGrad: [%"emb_a@GRAD", %"emb_b@GRAD"]) {block_id = [0, 1], ..., mode = "sync"}
@@ -177,18 +177,20 @@ absl::Status BuildPsTrainer(Job& job, const PsPlan& plan) {
     op.type = "fleet.ps_pull_sparse";
     op.name = "ps_pull_sparse";
     std::vector<std::string> ids, outs;
-    std::vector<int64_t> tables, widths;
+    std::vector<int64_t> tables, widths, heights;
     for (const PsLookup& l : plan.lookups) {
       gathers.insert(l.op);
       ids.push_back(l.ids);
       outs.push_back(l.out);
       tables.push_back(static_cast<int64_t>(l.table));
       widths.push_back(plan.tables[l.table].width);
+      heights.push_back(plan.tables[l.table].rows);
     }
     op.inputs = {{"Ids", ids}};
     op.outputs = {{"Out", outs}};
     op.attrs["table_id"] = AttrValue(tables);
     op.attrs["table_dim"] = AttrValue(widths);
+    op.attrs["table_rows"] = AttrValue(heights);
     op.role = kRoleForward | kRoleRpc;
     pull = std::move(op);
   }
