@@ -150,11 +150,14 @@ void PrintPsSummary(const Program& program, std::ostream& out) {
     const std::vector<std::string> outs = Vars(*pull_sparse, "Out", false);
     const std::vector<int64_t>& tables = Ints(*pull_sparse, "table_id");
     const std::vector<int64_t>& widths = Ints(*pull_sparse, "table_dim");
+    const std::vector<int64_t>& heights = Ints(*pull_sparse, "table_rows");
     out << "  " << ids.size() << " lookup(s), pulled together before forward:\n";
     for (size_t i = 0; i < ids.size() && i < outs.size(); ++i) {
       out << "    " << ids[i] << " -> " << outs[i] << ": table "
           << (i < tables.size() ? absl::StrCat(tables[i]) : "?") << ", width "
-          << (i < widths.size() ? absl::StrCat(widths[i]) : "?") << "\n";
+          << (i < widths.size() ? absl::StrCat(widths[i]) : "?")
+          << (i < heights.size() && heights[i] > 0 ? absl::StrCat(", ", heights[i], " rows") : "")
+          << "\n";
     }
   }
 }

@@ -144,7 +144,7 @@ absl::Status PlanRule(const Program& main, const Program& startup,
       const Var* decl = var.empty() ? nullptr : block.FindVar(var);
       if (decl == nullptr || !decl->shape) {
         return absl::InvalidArgumentError(absl::StrCat(
-            kPass, ": ", updates[p]->Describe(), ": state '", state.slot,
+            updates[p]->Describe(), ": state '", state.slot,
             "' is not one declared var with a static shape; expected one like the optimizer "
             "pass declares"));
       }
@@ -152,16 +152,16 @@ absl::Status PlanRule(const Program& main, const Program& startup,
       const Op* fill = FillOf(startup, var);
       if (fill == nullptr) {
         return absl::FailedPreconditionError(
-            absl::StrCat(kPass, ": the startup program does not fill state '", var,
+            absl::StrCat("the startup program does not fill state '", var,
                          "' (hint: run ps-split after the startup pass)"));
       }
       if (p == 0) {
         state.fill = *fill;
         state.init = FillValue(*fill);
       } else if (FillValue(*fill) != state.init) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            kPass, ": state '", var, "' starts at ", FillValue(*fill), " and '", states[0][k],
-            "' at ", state.init, "; the servers start every parameter's state alike"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("state '", var, "' starts at ", FillValue(*fill), " and '", states[0][k],
+                         "' at ", state.init, "; the servers start every parameter's state alike"));
       }
       states[p].push_back(var);
     }
@@ -202,12 +202,12 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
                      "run it after the startup pass"));
   }
   if (config.sync_mode() == proto::PsConfig::GEO) {
-    return absl::UnimplementedError(absl::StrCat(
-        kPass, ": geo mode is not built yet (hint: --sync-mode sync, async or half_async)"));
+    return absl::UnimplementedError(
+        "geo mode is not built yet (hint: --sync-mode sync, async or half_async)");
   }
   if (config.servers() < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat(kPass, ": the strategy names ", config.servers(),
+        absl::StrCat("the strategy names ", config.servers(),
                      " parameter servers; expected >= 1 (hint: --strategy ps --servers N)"));
   }
   FLEET_RETURN_IF_ERROR(ParseRowInit(config.row_init()).status());
@@ -226,7 +226,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     const Op& op = block.ops[i];
     if (op.type == "fleet.clip_by_global_norm") {
       return absl::InvalidArgumentError(absl::StrCat(
-          kPass, ": ", op.Describe(),
+          op.Describe(),
           ": the ps strategy cannot clip by the global norm: each server holds only its own "
           "blocks' gradients (hint: drop --clip-norm)"));
     }
@@ -258,7 +258,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     if (grad == grad_of.end() && update == update_of.end()) continue;
     if (grad == grad_of.end() || update == update_of.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
-          kPass, ": parameter '", v.name, "' has ",
+          "parameter '", v.name, "' has ",
           grad == grad_of.end() ? "an update but no gradient" : "a gradient but no update",
           "; run it after autodiff and the optimizer pass"));
     }
@@ -266,22 +266,22 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     if (OnlyVar(op.inputs, "Grad") != grad->second ||
         OnlyVar(op.inputs, "LearningRate") != facts.learning_rate) {
       return absl::UnimplementedError(
-          absl::StrCat(kPass, ": ", op.Describe(), " does not read the final gradient '",
-                       grad->second, "' and the learning rate '", facts.learning_rate,
+          absl::StrCat(op.Describe(), " does not read the final gradient '", grad->second,
+                       "' and the learning rate '", facts.learning_rate,
                        "' as its rule; the servers cannot run it"));
     }
     params.push_back(v.name);
     updates.push_back(&op);
   }
   if (params.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        kPass, ": no backward op records a (parameter, gradient) pair; run it after autodiff"));
+    return absl::FailedPreconditionError(
+        "no backward op records a (parameter, gradient) pair; run ps-split after autodiff");
   }
   for (size_t p = 1; p < updates.size(); ++p) {
     const std::string attr = DifferingAttr(*updates[0], *updates[p]);
     if (updates[p]->type != updates[0]->type || !attr.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kPass, ": ", updates[0]->Describe(), " and ", updates[p]->Describe(), " differ in ",
+          updates[0]->Describe(), " and ", updates[p]->Describe(), " differ in ",
           updates[p]->type != updates[0]->type ? "type" : absl::StrCat("attribute '", attr, "'"),
           "; the servers run one update rule for every parameter"));
     }
@@ -296,7 +296,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     const Var* grad = block.FindVar(grad_of[params[p]]);
     if (param->dtype != block.FindVar(params[0])->dtype) {
       return absl::InvalidArgumentError(absl::StrCat(
-          kPass, ": parameters '", params[0], "' and '", params[p], "' differ in dtype (",
+          "parameters '", params[0], "' and '", params[p], "' differ in dtype (",
           DataTypeName(block.FindVar(params[0])->dtype), ", ", DataTypeName(param->dtype),
           "); the servers run one update rule for every parameter"));
     }
@@ -308,7 +308,8 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
       continue;
     }
     tables.insert(params[p]);
-    plan.tables.push_back(PsTable{params[p], (*param->shape)[1], (*param->shape)[0], states[p]});
+    plan.tables.push_back(PsTable{params[p], (*param->shape)[1],
+                                  std::max<int64_t>((*param->shape)[0], 0), states[p]});
   }
   plan.rule.dtype = block.FindVar(params[0])->dtype;
   std::sort(plan.lookups.begin(), plan.lookups.end(),
@@ -322,7 +323,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     const Var* grad = block.FindVar(grad_of[params[p]]);
     if (grad != nullptr && grad->kind == VarKind::kSparseRows) {
       return absl::UnimplementedError(absl::StrCat(
-          kPass, ": parameter '", params[p],
+          "parameter '", params[p],
           "' has a sparse gradient summed over several lookups but is not a table, and such "
           "a gradient cannot be made dense (hint: read an f32 [rows, width] embedding only "
           "through Gather on axis 0)"));
@@ -331,7 +332,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
     for (int64_t d : param->shape.value_or(std::vector<int64_t>{})) known = known && d >= 0;
     if (!known) {
       return absl::InvalidArgumentError(
-          absl::StrCat(kPass, ": parameter '", params[p],
+          absl::StrCat("parameter '", params[p],
                        "' has no static shape; expected one to cut it "
                        "into blocks"));
     }

@@ -24,7 +24,7 @@ namespace fleet::distributed {
 struct PsTable {
   std::string param;
   int64_t width = 0;                // dim 1: the width of a row
-  int64_t rows = 0;                 // dim 0: the model's rows (-1: unknown)
+  int64_t rows = 0;                 // dim 0: the model's own rows (0 when not static)
   std::vector<std::string> states;  // per state of the rule, the table's state var
 };
 

@@ -33,13 +33,11 @@
 namespace fleet::distributed {
 namespace {
 
-constexpr char kPass[] = "pass 'ps-split'";
-
 absl::Status Declare(Block& block, Var var) {
   const std::string name = var.name;
   if (!block.AddVar(std::move(var))) {
     return absl::InvalidArgumentError(absl::StrCat(
-        kPass, ": the server program would declare '", name,
+        "the server program would declare '", name,
         "' twice; a parameter of the model is already named like a block or state of another"));
   }
   return absl::OkStatus();
@@ -66,9 +64,9 @@ absl::StatusOr<TensorValue> SliceRows(const TensorValue& value, const std::strin
   const int64_t elements = value.NumElements();
   const auto element = static_cast<int64_t>(DataTypeSize(value.dtype));
   if (elements * element != static_cast<int64_t>(value.bytes.size())) {
-    return absl::InvalidArgumentError(absl::StrCat(kPass, ": the initial value of '", param,
-                                                   "' holds ", value.bytes.size(),
-                                                   " bytes; expected ", elements * element));
+    return absl::InvalidArgumentError(absl::StrCat("the initial value of '", param, "' holds ",
+                                                   value.bytes.size(), " bytes; expected ",
+                                                   elements * element));
   }
   const int64_t dim0 = value.shape.empty() ? 1 : value.shape[0];
   const int64_t row = dim0 == 0 ? 0 : elements * element / dim0;
@@ -120,7 +118,7 @@ absl::Status AddUpdateBlock(Program& server, const Program& main, const PsPlan& 
           auto it = rename.find(var);
           if (it == rename.end()) {
             return absl::UnimplementedError(absl::StrCat(
-                kPass, ": ", op.Describe(), " uses '", var,
+                op.Describe(), " uses '", var,
                 "', which is neither the step, the learning rate, the parameter, its gradient "
                 "nor its state; the servers cannot run it"));
           }

@@ -3,7 +3,7 @@
 // the last backward op the gradients are pushed and the dense parameters pulled back:
 //
 //   (Out: [%emb_a, %emb_b]) = fleet.ps_pull_sparse(Ids: [%a, %b]) {table_dim = [8, 8],
-//       table_id = [0, 0]} role=forward|rpc
+//       table_id = [0, 0], table_rows = [1000, 1000]} role=forward|rpc
 //   ... forward, backward ...
 //   fleet.ps_push(Step: %global_step, Dense: [%"w@GRAD"], SparseIds: [%a, %b],
 //       SparseGrad: [%"emb_a@GRAD", %"emb_b@GRAD"]) {block_id = [0, 1], ..., mode = "sync"}
@@ -30,8 +30,6 @@
 
 namespace fleet::distributed {
 namespace {
-
-constexpr char kPass[] = "pass 'ps-split'";
 
 // The dense blocks' layout as the trainer ops carry it (ir/fleet_ps_ops.cc), and the mode.
 void SetBlockAttrs(const PsPlan& plan, Op& op) {
@@ -133,7 +131,7 @@ absl::StatusOr<size_t> PullPosition(const Block& block, const PsPlan& plan) {
   }
   if (at > latest) {
     return absl::UnimplementedError(absl::StrCat(
-        kPass, ": ", first_use,
+        first_use,
         " reads looked-up rows before the ids of a later lookup are computed; one "
         "fleet.ps_pull_sparse cannot serve both (hint: compute every id before the first "
         "lookup)"));
@@ -186,7 +184,7 @@ absl::Status BuildPsTrainer(Job& job, const PsPlan& plan) {
       outs.push_back(l.out);
       tables.push_back(static_cast<int64_t>(l.table));
       widths.push_back(plan.tables[l.table].width);
-      heights.push_back(std::max<int64_t>(plan.tables[l.table].rows, 0));
+      heights.push_back(plan.tables[l.table].rows);
     }
     op.inputs = {{"Ids", ids}};
     op.outputs = {{"Out", outs}};
@@ -220,8 +218,8 @@ absl::Status BuildPsTrainer(Job& job, const PsPlan& plan) {
     moved.insert(t.states.begin(), t.states.end());
     for (const Op& op : block.ops) {
       if (Reads(op, t.param) || Writes(op, t.param)) {
-        return absl::InternalError(absl::StrCat(kPass, ": ", op.Describe(), " still uses table '",
-                                                t.param, "' after the split"));
+        return absl::InternalError(
+            absl::StrCat(op.Describe(), " still uses table '", t.param, "' after the split"));
       }
     }
     block.RemoveVar(t.param);

@@ -316,7 +316,10 @@ TEST(StrategyTest, RecordRoundTripsAndNamesParse) {
   EXPECT_EQ(*StrategyPipeline(*s), "loss,autodiff,optimizer,startup");
   proto::DistributedStrategy ps;
   ps.set_mode(proto::DistributedStrategy::PS);
-  EXPECT_EQ(StrategyPipeline(ps).status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(*StrategyPipeline(ps), "loss,autodiff,optimizer,startup,ps-split");
+  proto::DistributedStrategy unknown;
+  unknown.set_mode(static_cast<proto::DistributedStrategy::Mode>(42));
+  EXPECT_EQ(StrategyPipeline(unknown).status().code(), absl::StatusCode::kUnimplemented);
 }
 
 }  // namespace
