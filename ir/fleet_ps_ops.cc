@@ -32,6 +32,16 @@
 //       Out[p] = parameter p as the servers hold it. With Step in sync mode, it waits until
 //       every server applied the updates of step Step; without Step (the startup program) it
 //       waits until the servers are up.
+//   fleet.ps_geo_sync(Step, Params..., Bases..., Ids...) -> (ParamsOut..., BasesOut...)
+//       {block attributes, table_id = [...], lookup_table = [...], k_steps, mode = "geo"}
+//       Geo-SGD: the trainer trains on its own copies; after every k_steps-th step
+//       ((Step + 1) % k_steps == 0) it sends each parameter's change since the last exchange,
+//       (Params[i] - Bases[i]) / workers, which the servers add to theirs, then takes the
+//       servers' values as both its parameters and its new bases. Params (and Bases alike) are
+//       the dense parameters (block_param indexes them), then the tables (table_id[t] is
+//       Params[dense + t]'s id); only table rows touched since the last exchange travel: the ids
+//       of Ids[j] are rows of table lookup_table[j]. Between exchanges it only notes those ids.
+//       ParamsOut and BasesOut name the same vars as Params and Bases.
 // Server op:
 //   fleet.ps_serve(Params..., States..., Tables..., TableStates...) -> (Params..., States...,
 //       TableStates...)
@@ -113,6 +123,19 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
                                    {VariadicSlot("Out", "")}, std::move(pull_dense_attrs));
   pull_dense.traits = kTraitCommunication | kTraitSideEffect;
   out.push_back(std::move(pull_dense));
+
+  std::vector<AttrSpec> geo_attrs = TrainerBlockAttrs();
+  geo_attrs.push_back(IntsAttr("table_id"));
+  geo_attrs.push_back(IntsAttr("lookup_table"));
+  geo_attrs.push_back(schema::IntAttr("k_steps", 100));
+  geo_attrs.push_back(StringAttr("mode", "geo"));
+  OpSchema geo = MakeSchema("fleet.ps_geo_sync",
+                            {schema::SlotOf("Step", "S"), MaybeEmptySlot("Params"),
+                             MaybeEmptySlot("Bases"), MaybeEmptySlot("Ids")},
+                            {VariadicSlot("ParamsOut", ""), VariadicSlot("BasesOut", "")},
+                            std::move(geo_attrs));
+  geo.traits = kTraitCommunication | kTraitSideEffect;
+  out.push_back(std::move(geo));
 
   OpSchema serve =
       MakeSchema("fleet.ps_serve",

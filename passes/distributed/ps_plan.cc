@@ -201,10 +201,6 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
                      " needs the job's startup program (the optimizer state's initial values); "
                      "run it after the startup pass"));
   }
-  if (config.sync_mode() == proto::PsConfig::GEO) {
-    return absl::UnimplementedError(
-        "geo mode is not built yet (hint: --sync-mode sync, async or half_async)");
-  }
   if (config.servers() < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("the strategy names ", config.servers(),
@@ -213,6 +209,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
   FLEET_RETURN_IF_ERROR(ParseRowInit(config.row_init()).status());
   PsPlan plan;
   plan.mode = SyncModeName(config.sync_mode());
+  if (config.geo_k_steps() > 0) plan.geo_k_steps = config.geo_k_steps();
   plan.servers = config.servers();
   plan.row_init = config.row_init().empty() ? "zeros" : config.row_init();
   const int64_t min_block =

@@ -72,7 +72,8 @@ struct PsRule {
 };
 
 struct PsPlan {
-  std::string mode;  // "sync", "async", "half_async"
+  std::string mode;           // "sync", "async", "half_async", "geo"
+  int64_t geo_k_steps = 100;  // geo: steps between exchanges
   int64_t servers = 1;
   std::string row_init;  // a valid ir/ps_row_init.h spec
   std::vector<PsTable> tables;
@@ -97,5 +98,14 @@ absl::Status BuildPsServers(Job& job, const PsPlan& plan);
 
 // Rewrites main and startup into the trainer's programs.
 absl::Status BuildPsTrainer(Job& job, const PsPlan& plan);
+
+// Geo mode (ps_geo.cc): the servers' rule adds what trainers send (GeoServerRule); the trainer
+// keeps its whole single-machine program and exchanges its changes every k steps
+// (BuildGeoTrainer: fleet.ps_geo_sync before the step count, bases filled by startup).
+PsRule GeoServerRule(const PsRule& rule);
+absl::Status BuildGeoTrainer(Job& job, const PsPlan& plan);
+
+// The dense blocks' layout as the trainer ops carry it (ir/fleet_ps_ops.cc), and the mode.
+void SetBlockAttrs(const PsPlan& plan, Op& op);
 
 }  // namespace fleet::distributed

@@ -109,9 +109,13 @@ absl::Status AddUpdateBlock(Program& server, const Program& main, const PsPlan& 
     FLEET_RETURN_IF_ERROR(
         Declare(block, MakeVar(state.suffix, decl->dtype, std::nullopt, kVarFeed | kVarFetch)));
   }
-  FLEET_RETURN_IF_ERROR(
-      Declare(block, MakeVar("learning_rate", DataType::kF32, std::vector<int64_t>{1}, 0)));
+  const bool scheduled = !plan.rule.schedule.type.empty();  // geo's rule adds, with no rate
+  if (scheduled) {
+    FLEET_RETURN_IF_ERROR(
+        Declare(block, MakeVar("learning_rate", DataType::kF32, std::vector<int64_t>{1}, 0)));
+  }
   for (Op op : {plan.rule.schedule, plan.rule.update}) {
+    if (op.type.empty()) continue;
     for (std::vector<Slot>* slots : {&op.inputs, &op.outputs}) {
       for (Slot& slot : *slots) {
         for (std::string& var : slot.vars) {

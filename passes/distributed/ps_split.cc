@@ -13,9 +13,10 @@
 // time. Every other trainable parameter is dense: cut along dim 0 into row blocks, each owned
 // by the server a stable hash of its name picks (ps_layout.h). Both sides record the layout
 // in the ps ops' attributes (ir/fleet_ps_ops.cc), so every program file runs on its own. sync,
-// async and half_async give the same programs but for the `mode` attribute; geo is not built
-// yet. Runs after loss, autodiff, optimizer and startup; refuses clipping by the global norm,
-// since no server sees every gradient.
+// async and half_async give the same programs but for the `mode` attribute; geo keeps the
+// trainer whole and has the servers add the changes it sends (ps_geo.cc). Runs after loss,
+// autodiff, optimizer and startup; refuses clipping by the global norm, since no server sees every
+// gradient.
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -40,8 +41,15 @@ class PsSplitPass final : public Pass {
     proto::PsConfig config;
     if (ctx.strategy() != nullptr) config = ctx.strategy()->ps();
     FLEET_ASSIGN_OR_RETURN(distributed::PsPlan plan, distributed::PlanPs(job, config, ctx));
-    FLEET_RETURN_IF_ERROR(distributed::BuildPsServers(job, plan));
-    FLEET_RETURN_IF_ERROR(distributed::BuildPsTrainer(job, plan));
+    if (plan.mode == "geo") {
+      distributed::PsPlan servers = plan;
+      servers.rule = distributed::GeoServerRule(plan.rule);
+      FLEET_RETURN_IF_ERROR(distributed::BuildPsServers(job, servers));
+      FLEET_RETURN_IF_ERROR(distributed::BuildGeoTrainer(job, plan));
+    } else {
+      FLEET_RETURN_IF_ERROR(distributed::BuildPsServers(job, plan));
+      FLEET_RETURN_IF_ERROR(distributed::BuildPsTrainer(job, plan));
+    }
     ctx.Note(absl::StrCat(plan.tables.size(), " table(s), ", plan.dense.size(),
                           " dense parameter(s) in ", plan.blocks.size(), " block(s) over ",
                           plan.servers, " server(s), mode ", plan.mode));

@@ -29,9 +29,7 @@
 #include "passes/distributed/ps_plan.h"
 
 namespace fleet::distributed {
-namespace {
 
-// The dense blocks' layout as the trainer ops carry it (ir/fleet_ps_ops.cc), and the mode.
 void SetBlockAttrs(const PsPlan& plan, Op& op) {
   std::vector<int64_t> id, param, begin, rows, server;
   for (const PsBlock& b : plan.blocks) {
@@ -48,6 +46,8 @@ void SetBlockAttrs(const PsPlan& plan, Op& op) {
   op.attrs["block_server"] = AttrValue(server);
   op.attrs["mode"] = AttrValue(plan.mode);
 }
+
+namespace {
 
 std::vector<std::string> DenseParams(const PsPlan& plan) {
   std::vector<std::string> params;

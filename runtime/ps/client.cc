@@ -143,6 +143,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(PsClientOptions opti
       }
       return absl::Status(FromGrpc(status).code(), absl::StrCat(who, ": ", status.error_message()));
     }
+    client->num_workers_ = reply.num_workers();
     if (reply.server() != server->index || reply.num_servers() != client->num_servers()) {
       return absl::FailedPreconditionError(absl::StrCat(
           who, " says it is server ", reply.server(), " of ", reply.num_servers(),

@@ -56,6 +56,8 @@ class PsClient {
 
   int num_servers() const { return static_cast<int>(options_.endpoints.size()); }
   int worker() const { return options_.worker; }
+  // The job's number of workers, as the servers know it (they said so when this connected).
+  int num_workers() const { return num_workers_; }
 
   // requests[i] goes to server i; requests with `skip[i]` set are not sent (skip may be null).
   absl::Status Push(const std::vector<proto::PushRequest>& requests);
@@ -83,6 +85,7 @@ class PsClient {
   PsClientOptions options_;
   std::vector<std::unique_ptr<Server>> servers_;
   PsTrafficCounters traffic_;
+  int num_workers_ = 1;
   std::mutex mu_;
   std::condition_variable stop_cv_;
   bool stop_ = false;

@@ -1,6 +1,7 @@
 // How a table row that the model does not carry starts (fleet.ps_serve's row_init attribute,
-// parsed by ir/ps_row_init.h: zeros, normal:STD, uniform:A). Random rows are a function of (table, id) alone, so a row gets the same start on any server,
-// in any run, whichever worker touched it first.
+// parsed by ir/ps_row_init.h: zeros, normal:STD, uniform:A). Random rows are a function of (table,
+// id) alone, so a row gets the same start on any server, in any run, whichever worker touched it
+// first.
 #pragma once
 
 #include <cstdint>

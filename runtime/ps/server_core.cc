@@ -316,9 +316,9 @@ void ServerCore::CheckHeartbeatsLocked() {
                      "): presumed dead");
     lost_messages_.push_back(message);
     if (options_.mode == SyncMode::kSync && failure_.ok()) {
-      failure_ = absl::AbortedError(
-          absl::StrCat("server ", options_.server, ": ", message,
-                       "; sync training cannot go on without its gradients"));
+      failure_ =
+          absl::AbortedError(absl::StrCat("server ", options_.server, ": ", message,
+                                          "; sync training cannot go on without its gradients"));
     }
     changed_.notify_all();
   }

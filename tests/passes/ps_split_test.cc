@@ -263,14 +263,35 @@ TEST(PsSplitTest, DifferentUpdatesArePointedOut) {
                         "attribute 'beta1'; the servers run one update rule"));
 }
 
-TEST(PsSplitTest, GeoIsNotBuiltYet) {
-  Job job(ParseOrDie(kMlp));
-  proto::DistributedStrategy s = PsStrategy("sgd");
+TEST(PsSplitTest, GeoServersAddWhatTheyReceiveAndTrainersKeepTheirUpdates) {
+  Program model = ParseOrDie(kMlp);
+  model.values["w"] = F32Value({4, 3}, InitialW());
+  model.values["bias"] = F32Value({3}, kInitialBias);
+  Job job(std::move(model));
+  proto::DistributedStrategy s = PsStrategy("adam");
   s.mutable_ps()->set_sync_mode(proto::PsConfig::GEO);
-  absl::StatusOr<bool> ran = RunPipeline(job, "loss,autodiff,optimizer,startup,ps-split", s);
-  ASSERT_FALSE(ran.ok());
-  EXPECT_EQ(ran.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(ran.status().message(), HasSubstr("geo mode is not built yet"));
+  ASSERT_TRUE(RunPipeline(job, "loss,autodiff,optimizer,startup,ps-split", s).ok());
+  // Whatever the trainer's optimizer, a server's block becomes param + what it receives.
+  for (int server = 0; server < 2; ++server) {
+    Scope scope;
+    RunServer(job, server, scope);
+    for (const BlockCase& c : MlpBlocks()) {
+      if (c.server != server) continue;
+      std::vector<float> got = Floats(scope.Find(c.var));
+      ASSERT_EQ(got.size(), c.initial.size()) << c.var;
+      for (size_t i = 0; i < got.size(); ++i) {
+        EXPECT_FLOAT_EQ(got[i], c.initial[i] + GradOf(c.id, static_cast<int64_t>(i)))
+            << c.var << "[" << i << "]";
+      }
+    }
+  }
+  int updates = 0, exchanges = 0;
+  for (const Op& op : job.main().main().ops) {
+    updates += op.type == "fleet.adam";
+    exchanges += op.type == "fleet.ps_geo_sync";
+  }
+  EXPECT_EQ(updates, 2);  // w and bias, on the trainer's own copies
+  EXPECT_EQ(exchanges, 1);
 }
 
 TEST(PsSplitTest, NeedsTheStartupProgram) {

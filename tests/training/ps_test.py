@@ -40,7 +40,12 @@ from collective_test import initializers, run, write_embedding_case
 CASES = {
     "embed_sgd": ["--optimizer", "sgd", "--lr", "0.5"],
     "embed_adam": ["--optimizer", "adam", "--lr", "0.05"],
+    # Geo with one worker: it trains on its own copies and every GEO_K steps the servers take
+    # its changes, so it must equal one process at the same batch.
+    "embed_sgd_geo": ["--optimizer", "sgd", "--lr", "0.5"],
+    "embed_adam_geo": ["--optimizer", "adam", "--lr", "0.05"],
 }
+GEO_K = 5
 STEPS = 12
 WORKER_BATCH = 16
 
@@ -73,6 +78,42 @@ def resume(args, job, data, work):
         if not np.allclose(second, whole[half:], rtol=1e-5, atol=1e-6):
             failures.append(f"worker {w} resumed with losses {second.tolist()}; the uninterrupted "
                             f"run had {whole[half:].tolist()}")
+    return failures
+
+
+def check_geo(args, work):
+    """One geo worker x 2 servers, exchanging every GEO_K steps, equals one process: losses
+    every step, and the model exported from the servers' values (the last exchange is at step
+    STEPS, a multiple of GEO_K would be needed for the servers to hold the last steps: STEPS is
+    chosen so the servers' model is exactly the worker's)."""
+    model, data = write_embedding_case(work)
+    common = ["--loss", "softmax_ce"] + CASES[args.case]
+    steps = GEO_K * (STEPS // GEO_K)
+    single_job = os.path.join(work, "single")
+    run([args.fleet_transpile, model, "-o", single_job, "--strategy", "single"] + common)
+    run([args.fleet_run, single_job, "--data", data, "--batch", str(WORKER_BATCH), "--steps",
+         str(steps), "--metrics-out", os.path.join(work, "single.jsonl"), "--export",
+         os.path.join(work, "single.onnx")])
+    job = os.path.join(work, "geo")
+    run([args.fleet_transpile, model, "-o", job, "--strategy", "ps", "--sync-mode", "geo",
+         "--geo-k-steps", str(GEO_K), "--servers", "2", "--min-block-size", "16"] + common)
+    run([args.fleet_launch, "--workers", "1", "--servers", "2", "--", args.fleet_run, job,
+         "--data", data, "--batch", str(WORKER_BATCH), "--steps", str(steps), "--metrics-out",
+         os.path.join(work, "worker{rank}.jsonl"), "--export", os.path.join(work, "geo.onnx")])
+    failures = []
+    want = losses(os.path.join(work, "single.jsonl"), steps)
+    got = losses(os.path.join(work, "worker0.jsonl"), steps)
+    worst = np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-3))
+    print(f"{args.case}: {steps} steps, exchanging every {GEO_K}; worst relative loss "
+          f"difference {worst:.2e}")
+    if not worst < 1e-5:
+        failures.append(f"losses differ: single {want.tolist()} vs geo {got.tolist()}")
+    single = initializers(os.path.join(work, "single.onnx"))
+    trained = initializers(os.path.join(work, "geo.onnx"))
+    for key in sorted(single):
+        diff = float(np.max(np.abs(single[key] - trained[key]))) if key in trained else None
+        if diff is None or not diff <= 1e-5 * max(1.0, float(np.max(np.abs(single[key])))):
+            failures.append(f"geo.onnx: initializer {key} differs by {diff}")
     return failures
 
 
@@ -144,7 +185,7 @@ def main():
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix=f"fleet-ps-{args.case}-")
     try:
-        failures = check(args, work)
+        failures = (check_geo if args.case.endswith("_geo") else check)(args, work)
     finally:
         if args.keep:
             print(f"kept {work}")
