@@ -26,8 +26,13 @@
 //
 //   if (fleet->IsServer()) {
 //     FLEET_RETURN_IF_ERROR(fleet->InitServer());
-//     return fleet->RunServer(job);                   // the job's "pserver.<index>" program
+//     return fleet->RunServer(job, std::cerr);        // the job's "pserver.<index>" program
 //   }
+//
+// The job is a folder fleet-transpile wrote (ir/job_file.h), or the one every process makes for
+// itself with DistributedOptimizer(optimizer, strategy).Minimize(model), the API's transpile
+// step, which lives in passes/distributed_optimizer.h because runtime/ may not include passes/
+// (examples/ps_train.cc uses both).
 //
 // Thread safety: one thread calls Init, InitWorker and StopWorker; env() and the role queries
 // may then be called from any thread.

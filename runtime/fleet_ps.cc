@@ -93,14 +93,13 @@ absl::Status Fleet::RunServer(const Job& job, std::ostream& log) {
   FLEET_RETURN_IF_ERROR(Verify(*program));
   const std::string who = role_.Name();
   config->on_listening = [&log, who, endpoint = config->endpoint](int port) {
-    log << "fleet-run: " << who << " serving on " << endpoint << " (port " << port << ")"
-        << std::endl;
+    log << "fleet: " << who << " serving on " << endpoint << " (port " << port << ")" << std::endl;
   };
   config->on_finished = [&log, who](const ps::ServeReport& report) {
     for (const std::string& lost : report.lost_workers) {
-      log << "fleet-run: " << who << ": " << lost << std::endl;
+      log << "fleet: " << who << ": " << lost << std::endl;
     }
-    log << "fleet-run: " << who << ": "
+    log << "fleet: " << who << ": "
         << (report.lost_workers.empty() ? "every worker is done" : "the other workers are done")
         << "; " << report.sparse_rows << " sparse rows held (" << report.sparse_bytes << " bytes)"
         << std::endl;

@@ -18,8 +18,10 @@ import re
 import subprocess
 import sys
 
-SOURCE_FOLDERS = ["ir", "passes", "executor", "kernels", "runtime", "tools", "tests", "bench"]
-OURS = {"ir", "passes", "executor", "kernels", "runtime", "tools", "tests", "bench", "models"}
+SOURCE_FOLDERS = ["ir", "passes", "executor", "kernels", "runtime", "tools", "examples", "tests",
+                  "bench"]
+OURS = {"ir", "passes", "executor", "kernels", "runtime", "tools", "examples", "tests", "bench",
+        "models"}
 SYSTEM_DIRS = ["/usr/include", "/usr/include/x86_64-linux-gnu",
                "/usr/include/x86_64-linux-gnu/openblas-pthread"]
 # Packages that build-essential brings: a fresh machine always has them.

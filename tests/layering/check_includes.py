@@ -1,6 +1,7 @@
 """Checks that #include lines follow the layering of ARCHITECTURE.md:
 
-    ir <- passes;   ir <- executor <- kernels <- runtime;   tools, tests, bench see everything.
+    ir <- passes;   ir <- executor <- kernels <- runtime;   tools, examples, tests, bench see
+    everything.
 
 A file in a folder may include only from the folders listed for it below (and system or
 third-party headers). Prints each violation as FILE:LINE: ... and exits 1 when there is any.
@@ -17,7 +18,8 @@ ALLOWED = {
     "kernels": {"ir", "executor", "kernels"},
     "runtime": {"ir", "executor", "kernels", "runtime"},
 }
-OURS = {"ir", "passes", "executor", "kernels", "runtime", "tools", "tests", "bench", "models"}
+OURS = {"ir", "passes", "executor", "kernels", "runtime", "tools", "examples", "tests", "bench",
+        "models"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
 
 root = sys.argv[1]
