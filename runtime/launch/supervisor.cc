@@ -243,16 +243,9 @@ void Supervisor::OnExit(Child& c, ExitStatus status) {
     StopAll(SIGTERM);
     return;
   }
-  // Not a failure by itself: a server may end on the last worker's goodbye a moment before that
-  // worker's own exit is seen. Workers left without a server fail on their own deadlines.
-  if (c.plan.kind == RoleKind::kServer && Running(RoleKind::kWorker) > 0) {
-    std::vector<std::string> workers;
-    for (const Child& w : children_) {
-      if (w.running() && w.plan.kind == RoleKind::kWorker) workers.push_back(w.plan.name);
-    }
-    Say(absl::StrCat("note: ", c.plan.name, " exited before the workers finished (still running: ",
-                     absl::StrJoin(workers, ", "), ")"));
-  }
+  // A server that ends with 0 while workers still run is the normal end of a parameter-server
+  // job: servers end on the last worker's goodbye, a moment before that worker's own exit is
+  // seen. Workers left without a server fail on their own deadlines.
   if (c.plan.kind == RoleKind::kWorker && Running(RoleKind::kWorker) == 0 &&
       Running(RoleKind::kServer) > 0 && !server_deadline_) {
     server_deadline_ = Clock::now() + options_.server_grace;

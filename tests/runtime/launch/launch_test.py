@@ -308,12 +308,13 @@ class FleetLaunchTest(unittest.TestCase):
         self.assertNotIn("stopping", r.stderr)
         self.assertIn("job succeeded: 1 worker exited with code 0\n", r.stderr)
 
-    def test_server_leaving_while_workers_run_is_noted(self):
+    def test_a_server_ending_first_is_normal_and_a_worker_failing_after_is_reported(self):
+        # Servers end on the last worker's goodbye, before that worker's exit is seen: no noise
+        # about it, and the worker's own failure still decides the job.
         script = 'if [ "$TRAINING_ROLE" = PSERVER ]; then exit 0; fi; sleep 0.5; exit 4'
         r = launch("--workers", "1", "--servers", "1", "--", "sh", "-c", script)
         self.assertEqual(r.returncode, 4, r.stderr)
-        self.assertIn("note: server.0 exited before the workers finished (still running: worker.0)",
-                      r.stderr)
+        self.assertNotIn("note: server.0", r.stderr)
         self.assertIn("worker.0", r.stderr.splitlines()[-1])
 
     def test_nothing_a_child_left_running_outlives_the_launcher(self):
