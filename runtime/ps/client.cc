@@ -1,11 +1,15 @@
 #include "runtime/ps/client.h"
 
 #include <grpcpp/grpcpp.h>
+#include <netdb.h>
+#include <sys/socket.h>
 
 #include <functional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "runtime/endpoint.h"
 #include "runtime/ps/ps.grpc.pb.h"
 
 namespace fleet::ps {
@@ -94,6 +98,31 @@ absl::Status CallAll(const char* method, const std::vector<std::string>& endpoin
   }
 }
 
+// OK when `endpoint` is host:port and its host resolves; else an error naming it (gRPC itself
+// would keep retrying a name that never resolves until the connect deadline).
+absl::Status CheckResolves(int server, const std::string& endpoint) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(endpoint);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter server ", server, ": ", parsed.status().message()));
+  }
+  std::string host = parsed->host;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints = {};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int error = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (found != nullptr) freeaddrinfo(found);
+  if (error != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("parameter server ", server, " (", endpoint,
+                                                   "): host \"", host,
+                                                   "\" does not resolve: ", gai_strerror(error)));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 PsClient::PsClient(PsClientOptions options) : options_(std::move(options)) {}
@@ -108,6 +137,9 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(PsClientOptions opti
   const int limit = static_cast<int>(std::min<int64_t>(o.max_message_bytes, INT32_MAX));
   args.SetMaxReceiveMessageSize(limit);
   args.SetMaxSendMessageSize(limit);
+  for (int i = 0; i < static_cast<int>(o.endpoints.size()); ++i) {
+    FLEET_RETURN_IF_ERROR(CheckResolves(i, o.endpoints[i]));
+  }
   const absl::Time deadline = absl::Now() + o.connect_timeout;
   for (int i = 0; i < static_cast<int>(o.endpoints.size()); ++i) {
     auto server = std::make_unique<Server>();

@@ -392,6 +392,18 @@ TEST(PsClientTest, AServerThatNeverComesUpIsNamedAfterTheConnectTimeout) {
               HasSubstr("parameter server 0 (127.0.0.1:1) did not answer"));
 }
 
+TEST(PsClientTest, AnEndpointThatDoesNotResolveIsNamedAtOnce) {
+  PsClientOptions options;
+  options.endpoints = {"127.0.0.1:1", "no-such-host.invalid:6000"};
+  const absl::Time start = absl::Now();
+  auto client = PsClient::Connect(options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_THAT(std::string(client.status().message()),
+              HasSubstr("parameter server 1 (no-such-host.invalid:6000): host "
+                        "\"no-such-host.invalid\" does not resolve"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));  // not the two-minute connect deadline
+}
+
 TEST(ShardingTest, RowsSpreadOverServersAndShardsTheSameWayEverywhere) {
   // SplitMix64's finaliser of 0 (+ the golden gamma) is a published constant.
   EXPECT_EQ(MixId(0), 0xe220a8397b1dcdafULL);
