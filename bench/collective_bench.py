@@ -88,11 +88,14 @@ def read_summary(path):
 
 
 def collective_totals(summary):
-    """(collective calls, their busy seconds, executor waited seconds) of the training steps in
-    one summary, all kinds together."""
-    kinds = (summary.get("collectives") or {}).values()
+    """(collective calls, their busy seconds, seconds waited for) of the training steps in one
+    summary, all kinds together; an allgather's kernel waits for it itself, so its busy time
+    counts as waited for."""
+    collectives = summary.get("collectives") or {}
+    kinds = collectives.values()
+    blocking = collectives.get("allgather", {}).get("busy_sec", 0)
     return (sum(k["calls"] for k in kinds), sum(k["busy_sec"] for k in kinds),
-            summary["executor"]["waited_sec"])
+            summary["executor"]["waited_sec"] + blocking)
 
 
 class FleetRows:

@@ -14,6 +14,11 @@
 //   fleet.reduce(X...) -> Out...      {root = 0, reduce = "sum" | "mean", group = 0}
 //       On rank `root`, Out[i] = the reduction of X[i] over all ranks; on the other ranks Out[i]
 //       is unspecified (it may hold the reduction or X[i]), so only the root may read it.
+//   fleet.allgather_rows(X) -> Out    {reduce = "sum" | "mean", group = 0}
+//       X: a sparse-rows gradient (an embedding's). Out = every rank's rows one after the other
+//       (each rank's values divided by the group's size for "mean"), as sparse rows of the same
+//       table: repeated ids add up where the rows are used, so an update reads the average of
+//       the ranks' gradients while only the touched rows travel, never the dense table.
 //   fleet.is_rank() -> Out            {rank = 0, group = 0}
 //       Out = bool[1], true on rank `rank` only (the reduce mode runs each bucket's update on
 //       its owner through a conditional block).
@@ -45,10 +50,15 @@ std::vector<OpSchema> CommunicationOpSchemas() {
       schema::MakeSchema("fleet.reduce", {VariadicSlot("X", "")}, {VariadicSlot("Out", "")},
                          {IntAttr("root", 0), StringAttr("reduce", "sum"), IntAttr("group", 0)});
   reduce.traits = kTraitCommunication | kTraitSideEffect;
+  OpSchema allgather_rows = schema::MakeSchema("fleet.allgather_rows", {schema::SlotOf("X", "")},
+                                               {schema::SlotOf("Out", "")},
+                                               {StringAttr("reduce", "sum"), IntAttr("group", 0)});
+  allgather_rows.traits = kTraitCommunication | kTraitSideEffect;
   OpSchema is_rank = schema::MakeSchema("fleet.is_rank", {}, {schema::SlotOf("Out", "")},
                                         {IntAttr("rank", 0), IntAttr("group", 0)});
   is_rank.traits = kTraitCommunication;
-  return {std::move(allreduce), std::move(broadcast), std::move(reduce), std::move(is_rank)};
+  return {std::move(allreduce), std::move(broadcast), std::move(reduce), std::move(allgather_rows),
+          std::move(is_rank)};
 }
 
 }  // namespace fleet

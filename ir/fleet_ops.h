@@ -25,7 +25,8 @@ std::vector<OpSchema> ShapeGradOpSchemas();
 std::vector<OpSchema> LossGradOpSchemas();
 // fleet.conditional_block (ir/fleet_control_ops.cc); part of FleetOpSchemas().
 std::vector<OpSchema> ControlFlowOpSchemas();
-// fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.is_rank (ir/fleet_comm_ops.cc); part of
+// fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.allgather_rows, fleet.is_rank
+// (ir/fleet_comm_ops.cc); part of
 // FleetOpSchemas().
 std::vector<OpSchema> CommunicationOpSchemas();
 // fleet.ps_pull_sparse, fleet.ps_push, fleet.ps_pull_dense, fleet.ps_serve (ir/fleet_ps_ops.cc);

@@ -123,6 +123,7 @@ void AddFleetOpInference(InferTable& table) {
   table.emplace_back("fleet.allreduce", InferOneOutputPerInput);
   table.emplace_back("fleet.broadcast", InferOneOutputPerInput);
   table.emplace_back("fleet.reduce", InferOneOutputPerInput);
+  table.emplace_back("fleet.allgather_rows", SameAsFirstInput());
   table.emplace_back("fleet.ps_pull_sparse", InferPullSparse);
   table.emplace_back("fleet.is_rank", [](InferContext& ctx) {
     ctx.SetOutput("Out", DataType::kBool, Shape{1});

@@ -39,11 +39,11 @@ std::string OverlapLine(const CommunicatorStats& steps, const WaitStats& waits) 
   }
   const CollectiveTotals all = Total(steps);
   if (all.calls == 0) return "collectives: none in the training steps (nothing to overlap)";
+  const auto waited = waits.waited + BlockingBusy(steps);
   return absl::StrCat(
       line,
       absl::StrFormat("%.2f s on the wire, %.2f s waited for: %.0f%% hidden behind computation",
-                      Seconds(all.busy), Seconds(waits.waited),
-                      100 * HiddenShare(all.busy, waits.waited)));
+                      Seconds(all.busy), Seconds(waited), 100 * HiddenShare(all.busy, waited)));
 }
 
 absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, const RunPlace& place) {
@@ -84,7 +84,9 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
     }
     summary["collectives"] = std::move(kinds);
     const CollectiveTotals all = Total(*place.comm);
-    if (all.calls > 0) summary["overlap"] = HiddenShare(all.busy, r.waits.waited);
+    if (all.calls > 0) {
+      summary["overlap"] = HiddenShare(all.busy, r.waits.waited + BlockingBusy(*place.comm));
+    }
   }
   std::ofstream out(path, std::ios::trunc);
   if (!out) {

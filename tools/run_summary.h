@@ -9,7 +9,9 @@
 // Every kind of collective the steps ran is listed (the reduce mode's broadcasts too; not the
 // startup's broadcast). "On the wire" is the time the communicator's worker spent running them
 // (waiting for late peers included); "waited for" is the time the training executor was blocked
-// on them. overlap = 1 - waited / busy, clamped to [0, 1] (runtime/collective/collective_stats.h).
+// on them, plus all of the collectives its kernels wait for themselves (allgather of sparse
+// rows, barriers: BlockingBusy). overlap = 1 - waited / busy, clamped to [0, 1]
+// (runtime/collective/collective_stats.h).
 #pragma once
 
 #include <string>

@@ -32,9 +32,10 @@
 // owner only. Clipping by the global norm needs every gradient on every rank, so it is refused.
 //
 // Every rank issues the same collectives in the same order: the order is the program's.
-// An embedding's sparse-row gradient is made dense first (DensifyEmbeddingGradients), as PyTorch
-// DDP's are by default; a sparse gradient summed over several lookups is refused, naming the
-// parameter.
+// An embedding's sparse-row gradient stays sparse: fleet.allgather_rows after its last writer
+// hands every rank all ranks' rows, each divided by the number of ranks, so only the touched
+// rows travel (PyTorch DDP makes them dense by default). The reduce mode makes them dense
+// first (DensifyEmbeddingGradients); it refuses a sparse gradient summed over several lookups.
 #include <algorithm>
 #include <cstdint>
 #include <map>
@@ -148,34 +149,61 @@ class AllreducePass final : public Pass {
 
   absl::StatusOr<bool> RunOnJob(Job& job, PassContext& ctx) override {
     Program& main = job.main();
-    const std::vector<std::string> densified = distributed::DensifyEmbeddingGradients(main);
-    if (!densified.empty()) {
-      ctx.Note(
-          absl::StrCat("dense gradients for the embedding(s) ", absl::StrJoin(densified, ", ")));
+    const bool reduce_mode = ctx.strategy() != nullptr &&
+                             ctx.strategy()->collective().mode() == proto::CollectiveConfig::REDUCE;
+    // Allreduce mode: an embedding's sparse rows stay sparse and travel by allgather. The reduce
+    // mode reduces dense buckets to their owners, so it makes them dense.
+    if (reduce_mode) {
+      const std::vector<std::string> densified = distributed::DensifyEmbeddingGradients(main);
+      if (!densified.empty()) {
+        ctx.Note(
+            absl::StrCat("dense gradients for the embedding(s) ", absl::StrJoin(densified, ", ")));
+      }
     }
-    FLEET_ASSIGN_OR_RETURN(std::vector<Member> grads, distributed::FinalGradients(main, name()));
+    std::vector<Member> sparse;
+    FLEET_ASSIGN_OR_RETURN(
+        std::vector<Member> grads,
+        distributed::FinalGradients(main, name(), reduce_mode ? nullptr : &sparse));
     double bucket_mb = kDefaultBucketMb;
     if (ctx.strategy() != nullptr && ctx.strategy()->collective().bucket_mb() > 0) {
       bucket_mb = ctx.strategy()->collective().bucket_mb();
     }
     const auto cap = static_cast<int64_t>(bucket_mb * distributed::kBytesPerMb);
     Block& block = main.main();
-    FLEET_ASSIGN_OR_RETURN(std::vector<Member> params, distributed::ParametersOf(block, grads));
+    std::vector<Member> all = grads;
+    all.insert(all.end(), sparse.begin(), sparse.end());
+    FLEET_ASSIGN_OR_RETURN(std::vector<Member> params, distributed::ParametersOf(block, all));
 
-    const bool reduce_mode = ctx.strategy() != nullptr &&
-                             ctx.strategy()->collective().mode() == proto::CollectiveConfig::REDUCE;
     std::vector<Bucket> buckets = distributed::MakeBuckets(std::move(grads), cap);
-    // Each bucket starts right after its last gradient is written; insert from the back so
-    // the earlier indices stay valid.
-    for (size_t b = buckets.size(); b-- > 0;) {
+    // Each collective starts right after the last gradient it carries is written. Collected
+    // with their places, then inserted from the back so the earlier indices stay valid (a
+    // stable sort keeps the program's order for ops at one place, the same on every rank).
+    std::vector<std::pair<size_t, Op>> placed;
+    for (size_t b = 0; b < buckets.size(); ++b) {
       Op collective = distributed::CollectiveOp(
           reduce_mode ? "fleet.reduce" : "fleet.allreduce",
           absl::StrCat(reduce_mode ? "reduce" : "allreduce", ".bucket", b), buckets[b],
           /*grads=*/true);
       collective.attrs["reduce"] = AttrValue(std::string("mean"));
       if (reduce_mode) collective.attrs["root"] = AttrValue(static_cast<int64_t>(b));
-      const auto at = static_cast<std::ptrdiff_t>(buckets[b].last_writer) + 1;
-      block.ops.insert(block.ops.begin() + at, std::move(collective));
+      placed.emplace_back(buckets[b].last_writer + 1, std::move(collective));
+    }
+    for (const Member& m : sparse) {
+      Op gather;
+      gather.type = "fleet.allgather_rows";
+      gather.name = absl::StrCat("allgather_rows.", m.pair.param);
+      gather.inputs = {{"X", {m.pair.grad}}};
+      gather.outputs = {{"Out", {m.pair.grad}}};
+      gather.attrs["reduce"] = AttrValue(std::string("mean"));
+      gather.role = kRoleCollective;
+      AddRoleVar(gather, m.pair.param, m.pair.grad);
+      placed.emplace_back(m.writer + 1, std::move(gather));
+    }
+    std::stable_sort(placed.begin(), placed.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = placed.size(); i-- > 0;) {
+      block.ops.insert(block.ops.begin() + static_cast<std::ptrdiff_t>(placed[i].first),
+                       std::move(placed[i].second));
     }
     if (reduce_mode) FLEET_RETURN_IF_ERROR(OwnUpdates(main, buckets));
     ctx.Note(absl::StrCat(buckets.size(), " bucket(s) of at most ", bucket_mb, " MiB"));

@@ -47,7 +47,8 @@ std::vector<std::string> DensifyEmbeddingGradients(Program& main,
   return changed;
 }
 
-absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::string_view pass) {
+absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::string_view pass,
+                                                   std::vector<Member>* sparse) {
   if (!main.meta.IsTraining()) {
     return absl::FailedPreconditionError(
         absl::StrCat("pass '", std::string(pass),
@@ -64,19 +65,24 @@ absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::str
         return absl::InvalidArgumentError(absl::StrCat(op.Describe(), ": records gradient '",
                                                        pair.grad, "', which is not declared"));
       }
+      if (grad->kind == VarKind::kSparseRows && sparse != nullptr) {
+        FLEET_ASSIGN_OR_RETURN(int64_t bytes, StaticBytes(*grad, "gradient"));
+        sparse->push_back(Member{pair, grad->dtype, bytes, i});
+        continue;
+      }
       if (grad->kind == VarKind::kSparseRows) {
         return absl::UnimplementedError(absl::StrCat(
             "parameter '", pair.param, "' has a sparse (embedding) gradient '", pair.grad,
             "'; pass '", std::string(pass),
-            "' averages dense gradients only; it makes an embedding's own gradient dense, but "
-            "not one summed over several lookups (an allgather of sparse rows is not "
-            "implemented yet)"));
+            "' averages dense buckets here; it makes an embedding's own gradient dense, but "
+            "not one summed over several lookups (hint: --collective-mode allreduce gathers "
+            "sparse rows)"));
       }
       FLEET_ASSIGN_OR_RETURN(int64_t bytes, StaticBytes(*grad, "gradient"));
       grads.push_back(Member{pair, grad->dtype, bytes, i});
     }
   }
-  if (grads.empty()) {
+  if (grads.empty() && (sparse == nullptr || sparse->empty())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "pass '", std::string(pass),
         "': no backward op records a (parameter, gradient) pair; run it after autodiff"));

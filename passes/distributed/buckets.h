@@ -45,10 +45,12 @@ std::vector<std::string> DensifyEmbeddingGradients(Program& main,
 
 // The final gradient of every trainable parameter, in the order the main block's backward ops
 // write them (the pairs autodiff records on each gradient's last writer), sized as the
-// gradient. FAILED_PRECONDITION when the program is not a training program or records none;
-// UNIMPLEMENTED naming the parameter for a sparse (embedding) gradient; INVALID_ARGUMENT for a
-// gradient without a static shape.
-absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::string_view pass);
+// gradient. Sparse (embedding) gradients go to `sparse` when it is given (sized as their
+// dense table). FAILED_PRECONDITION when the program is not a training program or records
+// none; UNIMPLEMENTED naming the parameter for a sparse gradient without `sparse`;
+// INVALID_ARGUMENT for a gradient without a static shape.
+absl::StatusOr<std::vector<Member>> FinalGradients(const Program& main, std::string_view pass,
+                                                   std::vector<Member>* sparse = nullptr);
 
 // The same pairs sized as their parameters (what a broadcast or a parameter average carries).
 absl::StatusOr<std::vector<Member>> ParametersOf(const Block& block,

@@ -56,6 +56,10 @@ CollectiveTotals Total(const CommunicatorStats& stats) {
   return t;
 }
 
+std::chrono::nanoseconds BlockingBusy(const CommunicatorStats& stats) {
+  return stats[CollectiveKind::kAllGather].busy + stats[CollectiveKind::kBarrier].busy;
+}
+
 double HiddenShare(std::chrono::nanoseconds busy, std::chrono::nanoseconds waited) {
   if (busy.count() <= 0) return 1.0;
   const double share =

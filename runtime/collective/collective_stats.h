@@ -68,6 +68,10 @@ CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorS
 // All kinds together.
 CollectiveTotals Total(const CommunicatorStats& stats);
 
+// The busy time of the kinds whose kernels wait for them before they return (allgather, barrier):
+// nothing hides those behind computation, so they count as waited for.
+std::chrono::nanoseconds BlockingBusy(const CommunicatorStats& stats);
+
 // The share of `busy` communication time the executor did not wait for: 1 - waited / busy,
 // clamped to [0, 1]; 1 when nothing was busy.
 double HiddenShare(std::chrono::nanoseconds busy, std::chrono::nanoseconds waited);

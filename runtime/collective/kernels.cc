@@ -1,5 +1,5 @@
-// fleet.allreduce, fleet.broadcast, fleet.reduce and fleet.is_rank on the CPU (schemas:
-// ir/fleet_comm_ops.cc).
+// fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.allgather_rows and fleet.is_rank on the
+// CPU (schemas: ir/fleet_comm_ops.cc).
 //
 //   (Out: [%g1, %g2]) = fleet.allreduce(X: [%g1, %g2]) {reduce = "mean"}
 //       ==> one fused allreduce of g1 and g2, in place; Out is pending until it completes.
@@ -7,6 +7,12 @@
 // fleet.reduce runs as an allreduce: every rank then holds the reduction, which the op allows
 // (only the root may rely on it). The reduce mode's saving is the optimizer work each rank skips;
 // a transport with a reduce proper can take over the kernel without changing programs.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "runtime/collective/communicator.h"
@@ -91,6 +97,89 @@ absl::Status IsRankKernel(KernelContext& ctx) {
   return absl::OkStatus();
 }
 
+// The longest fleet.allgather_rows waits for the other ranks' rows; the communicator's own
+// collective timeout ends a wait for a dead rank long before.
+constexpr std::chrono::hours kAllGatherRowsWait{1};
+
+// fleet.allgather_rows: this rank's rows (repeated ids added up) travel as [n: i64][ids: n x
+// i64][values: n x width f32]; the output lists every rank's rows, rank by rank. It waits for them
+// (the number of rows a rank sends is known only once they arrive, so the output cannot be handed
+// out pending).
+absl::Status AllGatherRowsKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
+  const std::string reduce = ctx.GetString("reduce", "sum");
+  if (reduce != "sum" && reduce != "mean") {
+    return ctx.InvalidArgument(
+        absl::StrCat("attribute reduce=\"", reduce, "\"; expected \"sum\" or \"mean\""));
+  }
+  const Tensor& x = ctx.input(0);
+  if (!x.is_sparse_rows() || x.dtype() != DataType::kF32 || x.rank() < 1) {
+    return ctx.InvalidArgument(
+        absl::StrCat("input X is ", x.TypeString(), "; expected f32 sparse rows"));
+  }
+  int64_t row_width = 1;
+  for (int d = 1; d < x.rank(); ++d) row_width *= x.dim(d);
+  // Repeated ids are added up here, so each touched row travels once.
+  std::vector<int64_t> unique_ids;
+  std::vector<float> unique_rows;
+  std::unordered_map<int64_t, size_t> slot;
+  const int64_t* ids_in = x.rows().data<int64_t>();
+  const float* rows_in = x.data<float>();
+  for (int64_t r = 0; r < x.dim(0); ++r) {
+    auto [it, inserted] = slot.try_emplace(ids_in[r], unique_ids.size());
+    const float* row = rows_in + r * row_width;
+    if (inserted) {
+      unique_ids.push_back(ids_in[r]);
+      unique_rows.insert(unique_rows.end(), row, row + row_width);
+    } else {
+      float* dst = unique_rows.data() + it->second * row_width;
+      for (int64_t j = 0; j < row_width; ++j) dst[j] += row[j];
+    }
+  }
+  const int64_t n = static_cast<int64_t>(unique_ids.size());
+  std::string local(sizeof(int64_t) + n * sizeof(int64_t) + unique_rows.size() * sizeof(float),
+                    '\0');
+  std::memcpy(local.data(), &n, sizeof(n));
+  std::memcpy(local.data() + sizeof(n), unique_ids.data(), n * sizeof(int64_t));
+  std::memcpy(local.data() + sizeof(n) + n * sizeof(int64_t), unique_rows.data(),
+              unique_rows.size() * sizeof(float));
+  auto gathered = std::make_shared<std::vector<std::string>>();
+  FLEET_ASSIGN_OR_RETURN(std::shared_ptr<Event> done, comm->AllGather(std::move(local), gathered));
+  FLEET_RETURN_IF_ERROR(done->Wait(Clock::now() + kAllGatherRowsWait));
+  // Every rank's part, checked before anything is copied.
+  int64_t total = 0;
+  for (size_t r = 0; r < gathered->size(); ++r) {
+    const std::string& part = (*gathered)[r];
+    int64_t rows = -1;
+    if (part.size() >= sizeof(rows)) std::memcpy(&rows, part.data(), sizeof(rows));
+    if (rows < 0 ||
+        part.size() != sizeof(rows) + rows * (sizeof(int64_t) + row_width * sizeof(float))) {
+      return ctx.FailedPrecondition(absl::StrCat("rank ", r, " sent ", part.size(),
+                                                 " bytes of rows; expected rows of ", row_width,
+                                                 " f32 (do all ranks run the same program?)"));
+    }
+    total += rows;
+  }
+  std::vector<int64_t> shape = x.shape();
+  shape[0] = total;
+  Tensor values(DataType::kF32, shape);
+  Tensor ids(DataType::kI64, {total});
+  const float scale = reduce == "mean" ? 1.0f / static_cast<float>(comm->size()) : 1.0f;
+  int64_t at = 0;
+  for (const std::string& part : *gathered) {
+    int64_t rows = 0;
+    std::memcpy(&rows, part.data(), sizeof(rows));
+    std::memcpy(ids.data<int64_t>() + at, part.data() + sizeof(rows), rows * sizeof(int64_t));
+    const float* src =
+        reinterpret_cast<const float*>(part.data() + sizeof(rows) + rows * sizeof(int64_t));
+    float* dst = values.data<float>() + at * row_width;
+    for (int64_t i = 0; i < rows * row_width; ++i) dst[i] = src[i] * scale;
+    at += rows;
+  }
+  ctx.SetOutput(0, Tensor::SparseRows(std::move(values), std::move(ids), x.sparse_height()));
+  return absl::OkStatus();
+}
+
 absl::Status BroadcastKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
   FLEET_ASSIGN_OR_RETURN(int root, RankAttr(ctx, *comm, "root"));
@@ -114,6 +203,7 @@ void RegisterCollectiveKernels(KernelTable& table) {
   table.Add("fleet.broadcast", Device::kCpu, {DataType::kF32, DataType::kF64}, &BroadcastKernel);
   table.SetTraits("fleet.broadcast", Device::kCpu, std::move(traits));
   table.AddAnyType("fleet.is_rank", Device::kCpu, &IsRankKernel);
+  table.Add("fleet.allgather_rows", Device::kCpu, {DataType::kF32}, &AllGatherRowsKernel);
 }
 
 }  // namespace fleet

@@ -36,7 +36,8 @@ different hosts, so auto connects them over Gloo.
 
 The embed_sgd case is an embedding lookup, mean-pooled, then a linear classifier, written here
 (onnx.helper) with its token data: the single run updates the table with its sparse-row
-gradient, the data-parallel one with the dense gradient the data-parallel passes make of it.
+gradient; the allreduce mode gathers every rank's sparse rows (fleet.allgather_rows, whose
+bytes must stay below the dense table's), the reduce mode and LocalSGD make it dense.
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
        --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd
@@ -46,6 +47,7 @@ Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch B
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,10 +70,12 @@ RANK_BATCH = 16
 BEGIN_STEP = 4  # LocalSGD: gradients averaged for this many steps, then the parameters
 
 
-def write_embedding_case(folder, vocab=50, dim=8, seq=6, classes=10, records=384):
+def write_embedding_case(folder, vocab=1000, dim=16, seq=6, classes=20, records=384):
     """embed.onnx: tokens [N, seq] -> Gather(table [vocab, dim]) -> ReduceMean over seq ->
-    Gemm -> logits [N, classes]; embed_data/ holds tokens.npy and label.npy. The table (1.6 KB)
-    is a bucket of its own at 1 KB buckets."""
+    Gemm -> logits [N, classes]; embed_data/ holds tokens.npy and label.npy, where a record of
+    class c holds tokens of c's own vocab // classes ids, so training learns. The table (64 KB)
+    is far larger than the rows a batch touches (at most N * seq); w (1.3 KB) and b are two
+    buckets at 1 KB buckets."""
     rng = np.random.default_rng(7)
     inits = [numpy_helper.from_array(rng.normal(0, 0.5, (vocab, dim)).astype(np.float32), "table"),
              numpy_helper.from_array(rng.normal(0, 0.3, (classes, dim)).astype(np.float32), "w"),
@@ -88,8 +92,12 @@ def write_embedding_case(folder, vocab=50, dim=8, seq=6, classes=10, records=384
     onnx.save(model, path)
     data = os.path.join(folder, "embed_data")
     os.makedirs(data)
-    np.save(os.path.join(data, "tokens.npy"), rng.integers(0, vocab, (records, seq)))
-    np.save(os.path.join(data, "label.npy"), rng.integers(0, classes, records))
+    # Learnable: a record of class c holds tokens of class c's own slice of the vocabulary.
+    labels = rng.integers(0, classes, records)
+    per_class = vocab // classes
+    tokens = labels[:, None] * per_class + rng.integers(0, per_class, (records, seq))
+    np.save(os.path.join(data, "tokens.npy"), tokens.astype(np.int64))
+    np.save(os.path.join(data, "label.npy"), labels.astype(np.int64))
     return path, data
 
 
@@ -241,6 +249,13 @@ def expected_collectives(args, job):
     return allreduces, STEPS * per_step_broadcasts, per_step_broadcasts
 
 
+def gathered_params(args, job):
+    """The parameters whose gradients the main program gathers as sparse rows."""
+    text = run([args.fleet_inspect, job]).stdout
+    main = text.partition('# program "startup"')[0]
+    return re.findall(r'= fleet\.allgather_rows\(.*vars=\[\(%"?([^",)]+)"?,', main)
+
+
 def check_summary(args, job, model, work, rank, output):
     """The failures in rank `rank`'s run summary (see the module docstring)."""
     path = os.path.join(work, f"rank{rank}.summary.json")
@@ -248,8 +263,12 @@ def check_summary(args, job, model, work, rank, output):
         return [f"rank {rank} wrote no summary {path}"]
     with open(path) as f:
         summary = json.load(f)
-    model_bytes = sum(a.nbytes for a in initializers(model).values())
+    inits = initializers(model)
+    model_bytes = sum(a.nbytes for a in inits.values())
     calls, broadcasts, per_step_broadcasts = expected_collectives(args, job)
+    # Embeddings whose sparse rows travel by allgather (allreduce mode), not in the buckets.
+    gathered = gathered_params(args, job)
+    gathered_bytes = sum(inits[p].nbytes for p in gathered)
     coll = summary["collectives"] or {}
     allreduce, broadcast = coll.get("allreduce", {}), coll.get("broadcast", {})
     executor = summary["executor"]
@@ -257,7 +276,8 @@ def check_summary(args, job, model, work, rank, output):
         "rank": (summary["rank"], rank), "world_size": (summary["world_size"], 2),
         "steps": (summary["steps"], STEPS), "samples": (summary["samples"], STEPS * RANK_BATCH),
         "allreduce calls": (allreduce.get("calls"), calls),
-        "allreduce bytes": (allreduce.get("bytes"), STEPS * model_bytes),
+        "allreduce bytes": (allreduce.get("bytes"), STEPS * (model_bytes - gathered_bytes)),
+        "allgather calls": (coll.get("allgather", {}).get("calls"), STEPS * len(gathered)),
         "broadcast calls": (broadcast.get("calls"), broadcasts),
         "broadcast bytes": (broadcast.get("bytes"),
                             STEPS * model_bytes if per_step_broadcasts else 0),
@@ -266,8 +286,13 @@ def check_summary(args, job, model, work, rank, output):
     }
     failures = [f"rank {rank} summary: {what} {got}; expected {want}"
                 for what, (got, want) in expected.items() if got != want]
+    if gathered and not 0 < coll["allgather"]["bytes"] < STEPS * gathered_bytes:
+        failures.append(f"rank {rank} summary: allgather bytes {coll['allgather']['bytes']}; "
+                        f"expected the touched rows only, less than the tables' "
+                        f"{STEPS * gathered_bytes}")
     busy = sum(kind["busy_sec"] for kind in coll.values())
-    waited = executor["waited_sec"]
+    # The allgather's kernel waits for it itself: none of it is hidden.
+    waited = executor["waited_sec"] + coll.get("allgather", {}).get("busy_sec", 0)
     overlap = summary["overlap"]
     if not (busy > 0 and waited >= 0 and overlap is not None and 0 <= overlap <= 1):
         failures.append(f"rank {rank} summary: busy {busy} s, waited {waited} s, overlap "

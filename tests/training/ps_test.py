@@ -20,7 +20,7 @@ and checked:
   - fleet-launch saved every process's output under --log-dir, each server said where it served
     and that every worker finished, and fleet-launch exited 0 (the servers ended by themselves).
 
-Cases: embed_sgd and embed_adam (tokens -> Gather(table [50, 8]) -> ReduceMean -> Gemm, the
+Cases: embed_sgd and embed_adam (tokens -> Gather(table [1000, 16]) -> ReduceMean -> Gemm, the
 model and its data written by collective_test.write_embedding_case).
 
 Usage: ps_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN --case NAME [--keep]

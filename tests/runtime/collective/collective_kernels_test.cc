@@ -1,6 +1,7 @@
 // fleet.allreduce and fleet.broadcast run through the Executor, two ranks as threads of this
 // process, each with its own ExecutionEnv and communicator: results against the closed form, the
 // allreduce really in flight while later independent ops run, and the kernels' errors.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -265,6 +266,54 @@ TEST(CollectiveKernelsTest, BroadcastMakesEveryRanksParametersTheRootsOnes) {
   for (int rank = 0; rank < 2; ++rank) {
     EXPECT_EQ(ToVector(scopes[rank].Find("w")), (std::vector<float>{1, 2, 3})) << rank;
     EXPECT_EQ(ToVector(scopes[rank].Find("b")), (std::vector<float>{-1, 10})) << rank;
+  }
+}
+
+constexpr char kAllGatherRowsProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %g : f32[?,2] sparse_rows feed fetch
+  (Out: %g) = fleet.allgather_rows(X: %g) {reduce = "mean"}
+}
+)";
+
+Tensor Rows(std::vector<int64_t> ids, std::vector<float> values) {
+  const auto n = static_cast<int64_t>(ids.size());
+  Tensor rows(DataType::kI64, {n});
+  std::copy(ids.begin(), ids.end(), rows.data<int64_t>());
+  Tensor v(DataType::kF32, {n, 2});
+  std::copy(values.begin(), values.end(), v.data<float>());
+  return Tensor::SparseRows(std::move(v), std::move(rows), 5);
+}
+
+TEST(CollectiveKernelsTest, AllGatherRowsGivesEveryRankAllRanksRowsAveraged) {
+  Group group(StoreKind::kFile, 2);
+  ASSERT_TRUE(group.ok());
+  Program program = Parse(kAllGatherRowsProgram);
+  KernelTable kernels = Kernels();
+  std::vector<Scope> scopes(2);
+  RunRanks(2, [&](int rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(group.shared(rank));
+    ExecutorOptions options;
+    options.env = env;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    // Rank 0 touched row 1 twice (its rows add up before they travel) and row 3; rank 1 row 3.
+    scopes[rank].Set("g", rank == 0 ? Rows({1, 3, 1}, {1, 1, 2, 2, 3, 3}) : Rows({3}, {10, 20}));
+    absl::Status s = (*exec)->Run(scopes[rank]);
+    EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    const Tensor* g = scopes[rank].Find("g");
+    ASSERT_NE(g, nullptr);
+    ASSERT_TRUE(g->is_sparse_rows()) << rank;
+    EXPECT_EQ(g->sparse_height(), 5);
+    // Rank 0's rows, then rank 1's, each divided by the 2 ranks.
+    EXPECT_EQ(std::vector<int64_t>(g->rows().data<int64_t>(), g->rows().data<int64_t>() + 3),
+              (std::vector<int64_t>{1, 3, 3}))
+        << rank;
+    EXPECT_EQ(ToVector(g), (std::vector<float>{2, 2, 1, 1, 5, 10})) << rank;
   }
 }
 
