@@ -61,14 +61,30 @@ absl::Status CallAll(const char* method, const std::vector<std::string>& endpoin
       calls[i]->Finish(&(*replies)[i], &statuses[i], reinterpret_cast<void*>(intptr_t{i}));
       ++in_flight;
     }
+    // The first call to fail for good cancels the others: the job cannot go on, and its error
+    // (a gone server) is the one to report, not the waits it leaves the others in.
+    auto final_failure = [&](const grpc::Status& status) {
+      return !status.ok() && !(idempotent && Transient(status) && attempt < kAttempts);
+    };
+    std::vector<int> failed;  // in the order they failed
+    std::vector<bool> cancelled(n, false);
     for (; in_flight > 0; --in_flight) {
       void* tag = nullptr;
       bool ok = false;
       if (!cq.Next(&tag, &ok)) break;
+      const int i = static_cast<int>(reinterpret_cast<intptr_t>(tag));
+      if (!final_failure(statuses[i]) || cancelled[i]) continue;
+      failed.push_back(i);
+      for (int j = 0; j < n; ++j) {
+        if (j != i && pending[j] && contexts[j] != nullptr && !cancelled[j]) {
+          cancelled[j] = true;
+          contexts[j]->TryCancel();
+        }
+      }
     }
     bool retry = false;
     for (int i = 0; i < n; ++i) {
-      if (!pending[i]) continue;
+      if (!pending[i] || !failed.empty()) continue;
       const grpc::Status& status = statuses[i];
       if (status.ok()) {
         pending[i] = false;
@@ -80,18 +96,21 @@ absl::Status CallAll(const char* method, const std::vector<std::string>& endpoin
         }
         continue;
       }
-      if (idempotent && Transient(status) && attempt < kAttempts) {
-        retry = true;
-        continue;
+      retry = true;  // transient, and worth another try
+    }
+    if (!failed.empty()) {
+      std::string message;
+      for (int i : failed) {
+        const grpc::Status& status = statuses[i];
+        const char* hint = status.error_code() == grpc::StatusCode::UNAVAILABLE
+                               ? " (hint: the server process is gone or unreachable)"
+                           : status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+                               ? " (hint: the server or another worker is stuck or gone)"
+                               : "";
+        absl::StrAppend(&message, message.empty() ? "" : "; also ", "parameter server ", i, " (",
+                        endpoints[i], "): ", method, ": ", status.error_message(), hint);
       }
-      const char* hint = status.error_code() == grpc::StatusCode::UNAVAILABLE
-                             ? " (hint: the server process is gone or unreachable)"
-                         : status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
-                             ? " (hint: the server or another worker is stuck or gone)"
-                             : "";
-      return absl::Status(FromGrpc(status).code(),
-                          absl::StrCat("parameter server ", i, " (", endpoints[i], "): ", method,
-                                       ": ", status.error_message(), hint));
+      return absl::Status(FromGrpc(statuses[failed.front()]).code(), message);
     }
     if (!retry) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(200) * attempt);
