@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "executor/data/data_files.h"
 #include "executor/data/open.h"
 #include "executor/training/checkpoint.h"
 #include "executor/training/export.h"
@@ -111,7 +112,8 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_option("--data", o.data,
                  "training data: a folder of .npy files (one per program input, the label "
                  "included, records along the first dim), Criteo TSV files, or MultiSlot text "
-                 "(with --slots)");
+                 "(with --slots); text files as a file, a folder or a comma-separated list (in a "
+                 "parameter-server job, worker i of n reads files i, i+n, ... of several)");
   app.add_option("--data-format", o.data_format, "auto, npy, criteo or multislot")
       ->capture_default_str();
   app.add_option("--slots", o.slots, "MultiSlot slot config (see docs/data-readers.md)");
@@ -355,6 +357,20 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   }
   if (std::optional<int64_t> rows = EmbeddingRowsFor(main.main(), "C1")) {
     spec.criteo.table_size = *rows;  // Criteo ids are hashed into the model's own tables
+  }
+  // A parameter-server worker reads whole files of several (barriers count only live workers,
+  // so shares of unequal size are fine); collective workers must take equal steps, and one
+  // data source is shared record by record.
+  if (parameter_server && role.num_workers > 1) {
+    FLEET_ASSIGN_OR_RETURN(std::vector<std::string> sources,
+                           ListDataSources(o.data, o.data_format));
+    if (sources.size() > 1) {
+      FLEET_ASSIGN_OR_RETURN(FileShard shard, ShardFiles(sources, role.index, role.num_workers));
+      err << "fleet-run: " << shard.description << "\n";
+      spec.files = std::move(shard.files);
+      options.shard_index = 0;
+      options.num_shards = 1;
+    }
   }
   FLEET_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> dataset, OpenDataset(spec));
 

@@ -12,7 +12,8 @@
 // A job whose programs communicate (--strategy collective or localsgd) runs as one worker of
 // a data-parallel group: the role comes from the environment (runtime/role_maker.h; fleet-launch
 // sets it), the worker meets the others through the Fleet API (runtime/fleet.h), trains on its
-// shard of the data (worker i of n reads records i, i+n, ...), and worker 0 saves and exports.
+// shard of the data (worker i of n reads records i, i+n, ...; a parameter-server worker reads
+// files i, i+n, ... of several, executor/data/data_files.h), and worker 0 saves and exports.
 #pragma once
 
 #include <cstdint>

@@ -148,6 +148,12 @@ int64_t CriteoHashId(int slot, uint64_t value, int64_t table_size) {
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(const std::string& path,
                                                                  const CriteoOptions& options) {
+  FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
+  return OpenCriteoDataset(files, options);
+}
+
+absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(
+    const std::vector<std::string>& files, const CriteoOptions& options) {
   CriteoOptions opts = options;
   if (opts.table_size < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -164,7 +170,6 @@ absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(const std::stri
     return absl::InvalidArgumentError(
         absl::StrCat("criteo: ", opts.sparse_names.size(), " categorical names; expected 26"));
   }
-  FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open(files));
   return std::shared_ptr<const Dataset>(
       std::make_shared<CriteoDataset>(std::move(lines), std::move(opts)));

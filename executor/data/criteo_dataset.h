@@ -42,5 +42,8 @@ int64_t CriteoHashId(int slot, uint64_t value, int64_t table_size);
 // Opens a Criteo TSV file, or every file of a directory (sorted by name; hidden files skipped).
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(const std::string& path,
                                                                  const CriteoOptions& options = {});
+// Opens Criteo TSV files as one dataset, their records one file after the other.
+absl::StatusOr<std::shared_ptr<const Dataset>> OpenCriteoDataset(
+    const std::vector<std::string>& files, const CriteoOptions& options = {});
 
 }  // namespace fleet

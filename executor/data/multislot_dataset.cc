@@ -193,8 +193,13 @@ absl::StatusOr<std::vector<MultiSlotSpec>> ParseSlotSpecs(const std::string& con
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
     const std::string& path, const std::vector<MultiSlotSpec>& slots) {
-  if (slots.empty()) return absl::InvalidArgumentError("multislot: no slots configured");
   FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(path, {}));
+  return OpenMultiSlotDataset(files, slots);
+}
+
+absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
+    const std::vector<std::string>& files, const std::vector<MultiSlotSpec>& slots) {
+  if (slots.empty()) return absl::InvalidArgumentError("multislot: no slots configured");
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open(files));
   return std::shared_ptr<const Dataset>(
       std::make_shared<MultiSlotDataset>(std::move(lines), slots));

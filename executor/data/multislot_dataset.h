@@ -35,5 +35,8 @@ absl::StatusOr<std::vector<MultiSlotSpec>> ParseSlotSpecs(const std::string& con
 // Opens a MultiSlot file, or every file of a directory (sorted by name; hidden files skipped).
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
     const std::string& path, const std::vector<MultiSlotSpec>& slots);
+// Opens MultiSlot files as one dataset, their records one file after the other.
+absl::StatusOr<std::shared_ptr<const Dataset>> OpenMultiSlotDataset(
+    const std::vector<std::string>& files, const std::vector<MultiSlotSpec>& slots);
 
 }  // namespace fleet

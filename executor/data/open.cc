@@ -2,10 +2,10 @@
 #include "executor/data/open.h"
 
 #include <algorithm>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "executor/data/data_files.h"
 #include "executor/data/multislot_dataset.h"
 #include "executor/data/npy_dataset.h"
 #include "executor/data/text_lines.h"
@@ -14,16 +14,11 @@
 namespace fleet {
 namespace {
 
-absl::StatusOr<std::string> DetectFormat(const DataSpec& spec) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(spec.path, ec)) {
-    for (const fs::directory_entry& e : fs::directory_iterator(spec.path, ec)) {
-      if (e.path().extension() == ".npy") return std::string("npy");
-    }
-  }
+// `files`: the data sources of `spec` (ListDataSources), or its own files.
+absl::StatusOr<std::string> DetectFormat(const DataSpec& spec,
+                                         const std::vector<std::string>& files) {
+  if (files.size() == 1 && IsNpyFolder(files[0])) return std::string("npy");
   if (!spec.slots.empty()) return std::string("multislot");
-  FLEET_ASSIGN_OR_RETURN(std::vector<std::string> files, ListDataFiles(spec.path, {}));
   FLEET_ASSIGN_OR_RETURN(TextLines lines, TextLines::Open({files[0]}));
   if (lines.size() > 0) {
     absl::string_view first = lines.Line(0);
@@ -42,15 +37,25 @@ absl::StatusOr<std::string> DetectFormat(const DataSpec& spec) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const Dataset>> OpenDataset(const DataSpec& spec) {
+  std::vector<std::string> files = spec.files;
+  if (files.empty()) {
+    FLEET_ASSIGN_OR_RETURN(files, ListDataSources(spec.path, spec.format));
+  }
   std::string format = spec.format;
   if (format == "auto") {
-    FLEET_ASSIGN_OR_RETURN(format, DetectFormat(spec));
+    FLEET_ASSIGN_OR_RETURN(format, DetectFormat(spec, files));
   }
-  if (format == "npy") return OpenNpyDataset(spec.path, spec.names);
-  if (format == "criteo") return OpenCriteoDataset(spec.path, spec.criteo);
+  if (format == "npy") {
+    if (files.size() != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(spec.path, ": npy data is one folder; got ", files.size(), " paths"));
+    }
+    return OpenNpyDataset(files[0], spec.names);
+  }
+  if (format == "criteo") return OpenCriteoDataset(files, spec.criteo);
   if (format == "multislot") {
     FLEET_ASSIGN_OR_RETURN(std::vector<MultiSlotSpec> slots, ParseSlotSpecs(spec.slots));
-    return OpenMultiSlotDataset(spec.path, slots);
+    return OpenMultiSlotDataset(files, slots);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown data format '", format, "'; expected auto, npy, criteo or multislot"));

@@ -1,5 +1,6 @@
-// Picks and opens the dataset for a data path (what `fleet-run --data` takes), and checks that
-// it provides the tensors a program feeds.
+// Picks and opens the dataset for a data argument (what `fleet-run --data` takes: a file, a
+// folder, or a comma-separated list of them; data_files.h), and checks that it provides the
+// tensors a program feeds.
 #pragma once
 
 #include <memory>
@@ -15,9 +16,12 @@ namespace fleet {
 
 struct DataSpec {
   std::string path;
+  // When set, the text files to read instead of those `path` names (a worker's share of them,
+  // ShardFiles); `path` still names the data in messages.
+  std::vector<std::string> files;
   // "npy" (a directory of .npy files), "criteo" (TSV), "multislot" (needs `slots`), or "auto":
   // npy for a directory holding .npy files, multislot when `slots` is set, criteo when the first
-  // line has 39 or 40 tab-separated fields.
+  // file's first line has 39 or 40 tab-separated fields.
   std::string format = "auto";
   // npy: read exactly these tensors (the program's feeds); empty reads every file.
   std::vector<std::string> names;
