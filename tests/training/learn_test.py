@@ -19,7 +19,7 @@ with --export, and scores the held-out split with ONNX Runtime (an independent r
        replayed here from the ranks' per-step losses: after each average the period becomes
        clamp(ceil(sqrt(loss / loss_0 * 4)), 1, 16) at a constant learning rate.
 
-  ctr_async, ctr_half_async  the CTR-DNN on the same data trained by 2 workers x 2 parameter
+  ctr_async, ctr_half_async, ctr_geo  the CTR-DNN on the same data trained by 2 workers x 2 parameter
        servers (fleet-launch --workers 2 --servers 2) in that mode, at half the batch per worker,
        against one process with the combined batch (same epochs, optimizer and learning rate)
        trained in the same test: the exported model's held-out AUC must be at most
@@ -29,7 +29,10 @@ with --export, and scores the held-out split with ONNX Runtime (an independent r
        0.8035..0.8131 (median 0.8112, standard deviation 0.0023; most of them beside other
        jobs on the same cores, the lowest among those), 13 half_async runs 0.8114..0.8133.
        Both modes score above one process, as each worker's half-batch step is an update of
-       its own. Learning from only one worker's half of the records scores 0.7931 and fails.
+       its own. Geo (--geo-k-steps 10: each worker trains alone and the servers add half of
+       each worker's change every 10 steps) scores a little below: 0.7989 and 0.8018 in two
+       runs, 0.7992..0.8009 in three runs at k = 4. Learning from only one worker's half of the
+       records scores 0.7931 and fails.
        A mode is one line of PS_CASES (and its name in tests/training/CMakeLists.txt).
 
 Usage: learn_test.py --fleet-transpile BIN --fleet-run BIN [--fleet-launch BIN]
@@ -142,6 +145,7 @@ def ctr_case(args, work):
 PS_CASES = {
     "ctr_async": ["--sync-mode", "async"],
     "ctr_half_async": ["--sync-mode", "half_async"],
+    "ctr_geo": ["--sync-mode", "geo", "--geo-k-steps", "10"],
 }
 PS_WORKERS = 2
 CTR_BATCH = 256  # the single run's; each worker takes CTR_BATCH / PS_WORKERS
