@@ -21,16 +21,14 @@ Usage: ps_file_shard_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launc
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from collective_test import initializers, run
+from test_outcome import finish, work_folder
 
 FILE_RECORDS = [7, 9, 11, 13, 15]
 ROWS = 64  # table rows; the records use ids 0..54, the rest must stay untouched
@@ -131,8 +129,7 @@ def main():
         parser.add_argument(f"--{tool}", required=True)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="fleet-ps-file-shard-")
-    try:
+    with work_folder("fleet-ps-file-shard-", args.keep) as work:
         rng = np.random.default_rng(3)
         model = os.path.join(work, "model.onnx")
         write_model(model, rng)
@@ -143,15 +140,7 @@ def main():
              "sgd", "--lr", "0.5"])
         failures = check_split(args, work, job, paths)
         failures += check_too_few_files(args, work, job, paths)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print("FAIL:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("PASS")
+    finish(failures)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,11 @@ Usage: ps_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN --cas
 import argparse
 import json
 import os
-import shutil
-import sys
-import tempfile
 
 import numpy as np
 
 from collective_test import initializers, run, write_embedding_case
+from test_outcome import finish, work_folder
 
 CASES = {
     "embed_sgd": ["--optimizer", "sgd", "--lr", "0.5"],
@@ -183,18 +181,9 @@ def main():
     parser.add_argument("--case", choices=sorted(CASES), required=True)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix=f"fleet-ps-{args.case}-")
-    try:
+    with work_folder(f"fleet-ps-{args.case}-", args.keep) as work:
         failures = (check_geo if args.case.endswith("_geo") else check)(args, work)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print("FAIL:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("PASS")
+    finish(failures)
 
 
 if __name__ == "__main__":

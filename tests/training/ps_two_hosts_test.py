@@ -22,15 +22,13 @@ Usage: ps_two_hosts_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch
 
 import argparse
 import os
-import shutil
 import subprocess
-import sys
-import tempfile
 
 import numpy as np
 
 from collective_test import TwoHosts, initializers, run, write_embedding_case
 from ps_test import CASES, STEPS, WORKER_BATCH, losses
+from test_outcome import finish, work_folder
 
 # The namespaces are new and empty, so these ports are free in them.
 SERVER_PORTS = (36101, 36102)
@@ -118,19 +116,10 @@ def main():
     parser.add_argument("--case", choices=sorted(CASES), default="embed_adam")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
-    work = tempfile.mkdtemp(prefix="fleet-ps-two-hosts-")
-    try:
+    with work_folder("fleet-ps-two-hosts-", args.keep) as work:
         with TwoHosts() as hosts:
             failures = check(hosts, args, work)
-    finally:
-        if args.keep:
-            print(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print("FAIL:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("PASS")
+    finish(failures)
 
 
 if __name__ == "__main__":
