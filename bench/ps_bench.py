@@ -26,7 +26,11 @@ Rows (each run as processes of its own, the job's processes started together):
 
 samples/s: the sum over a job's workers of each one's samples / seconds, where a worker's
 seconds run from its first step to its last (fleet-run's --summary-out "samples_per_sec";
-torch_ps.py counts the same span), so start-up is left out on both sides. Each throughput row
+torch_ps.py counts the same span), so start-up is left out on both sides. CPU us/sample: the CPU
+time of all the job's processes per sample trained (Fleet: wait4's rusage of fleet-launch,
+which includes its children, start-up included; torch: each process's own count from its first
+step or request on): what a parameter server costs beside the training itself, and a number
+that other load on the machine inflates far less than samples/s. Each throughput row
 runs --repeat times (default 3), the rows taking turns, and the fastest run is reported: other
 load on the machine only slows a run down. bytes/step: per worker and step, Fleet's
 parameter-server message bytes sent + received (the serialized requests and replies the client
@@ -57,6 +61,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -157,11 +162,17 @@ class Bench:
         if servers:
             cmd = [self.launch, "--workers", str(workers), "--servers", str(servers),
                    "--log-dir", os.path.join(out, "logs"), "--"] + cmd
+        start = time.monotonic()
         with ProcessGroup(self.args.timeout) as group:
-            group.start(key, cmd)
+            proc = group.start(key, cmd)
             if not group.wait_all():
                 return None, group.failure()
-        result = {"workers": []}
+        wall = time.monotonic() - start
+        # wait4's rusage of fleet-launch counts the children it reaped: the whole job.
+        cpu = proc.rusage.ru_utime + proc.rusage.ru_stime
+        result = {"workers": [], "wall_seconds": round(wall, 3), "cpu_seconds": cpu,
+                  "cpu_us_per_sample": round(cpu / (workers * self.args.steps * self.args.batch)
+                                             * 1e6, 2)}
         for rank in range(workers):
             try:
                 with open(summary.format(rank=rank)) as f:
@@ -187,6 +198,7 @@ class Bench:
                   "--threads", "1", "--lr", repr(self.args.lr), "--timeout",
                   str(self.args.timeout)]
         env = dict(torch_peer.env(1), TP_SOCKET_IFNAME="lo", GLOO_SOCKET_IFNAME="lo")
+        start = time.monotonic()
         with ProcessGroup(self.args.timeout) as group:
             for s in range(servers):
                 group.start(f"torch ps{s}", common + ["--role", "server", "--index", str(s)], env)
@@ -198,15 +210,21 @@ class Bench:
             if not group.wait_all():
                 return None, group.failure()
             lines = []
-            for p in group.procs[servers:]:
+            for p in group.procs:
                 out, _ = p.output()
                 found = [x for x in out.splitlines() if x.startswith("{")]
                 if not found:
                     return None, f"{p.name}: no JSON result line in:\n{out[-1000:]}"
                 lines.append(json.loads(found[-1]))
-        return {"samples_per_s": round(sum(x["samples_per_s"] for x in lines), 1),
-                "bytes_per_step": sum(x["payload_bytes_per_step"] for x in lines) / len(lines),
-                "workers": lines}, None
+        wall = time.monotonic() - start
+        workers = [x for x in lines if x["role"] == "trainer"]
+        cpu = sum(x["cpu_seconds"] for x in lines)
+        return {"samples_per_s": round(sum(x["samples_per_s"] for x in workers), 1),
+                "bytes_per_step": sum(x["payload_bytes_per_step"] for x in workers) / trainers,
+                "wall_seconds": round(wall, 3), "cpu_seconds": cpu,
+                "cpu_us_per_sample": round(cpu / (trainers * self.args.steps * self.args.batch)
+                                           * 1e6, 2),
+                "workers": workers, "servers": [x for x in lines if x["role"] == "server"]}, None
 
     def memory(self):
         a = self.args
@@ -320,12 +338,13 @@ def table_lines(results, notes, memory, torch_peer):
         lines.append("| " + " | ".join([
             label, layout, f"{sps:,.0f}" if sps else "-",
             f"{sps / single:.2f}" if sps and single else "-",
+            f"{r['cpu_us_per_sample']:.1f}" if r else "-",
             fmt_bytes(r and r.get("bytes_per_step"), torch_side), "-", note]) + " |")
     if memory:
         run, control = memory["run"], memory["control"]
         lines.append("| " + " | ".join([
             "Fleet ps async, 64-bit ids", "1 worker x 1 server",
-            f"{run['samples_per_s']:,.0f}" if run["samples_per_s"] else "-", "-", "-",
+            f"{run['samples_per_s']:,.0f}" if run["samples_per_s"] else "-", "-", "-", "-",
             f"{memory['mb_per_million_rows']:.1f} MiB",
             f"{run['rows']:,} rows held, {run['row_bytes'] / 2**20:.1f} MiB of values "
             f"({memory['value_mb_per_million_rows']:.1f} MiB per million); server VmRSS "
@@ -352,6 +371,9 @@ def print_header(args, cpu, loads, fleet_run, torch_peer):
           f"per worker, 1 thread per process, all processes on this machine over 127.0.0.1; "
           f"the fastest of {args.repeat} run(s) per row")
     print("samples/s: summed over the job's workers, each from its first step to its last; "
+          "CPU us/sample: the CPU time of all the job's processes per sample trained (Fleet: "
+          "whole processes, start-up included; torch: each process from its first step or "
+          "request on), which other load on the machine inflates far less than the wall time; "
           "bytes/step per worker: Fleet's parameter-server message bytes sent + received "
           "(serialized requests and replies), torch's tensor bytes")
     print(kernel_report.env_line("fleet", os.environ))
@@ -430,9 +452,9 @@ def main():
 
     print_header(args, cpu, (load_before, os.getloadavg()[0]), bench.run, torch_peer)
     print()
-    print("| row | processes | samples/s | x Fleet 1 process | bytes/step per worker | "
-          "server memory per 1M rows | note |")
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("| row | processes | samples/s | x Fleet 1 process | CPU us/sample | "
+          "bytes/step per worker | server memory per 1M rows | note |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
     for line in table_lines(results, notes, memory, torch_peer):
         print(line)
     for error in errors:

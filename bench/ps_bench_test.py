@@ -5,6 +5,8 @@ Never checks speed.
   - every row ran (geo: ran, or "not built"); torch's rows too unless --fleet-only;
   - each Fleet worker's run summary counts 3 steps of 512 samples, its samples/s is samples /
     seconds, and a row's samples/s is the sum over its workers (likewise torch's trainers);
+    a row's CPU time is positive, no more than the machine's cores could give in the job's wall
+    time, and its CPU per sample is that time over the samples;
   - bytes per step, against the model's parameters (ONNX initializers) and the data (NumPy):
     a sync worker pushes every dense gradient and pulls every dense parameter each step, and
     for every distinct id of its batch in each table sends the id twice (pull, push) and moves
@@ -63,6 +65,14 @@ def check_sums(key, row, failures, fleet):
         if not abs(rate - samples / w["seconds"]) <= 1e-3 * rate + 0.1:
             failures.append(f"{key}: a worker's samples/s {rate} is not {samples} / "
                             f"{w['seconds']} s")
+    samples = len(workers) * STEPS * BATCH
+    cores = os.cpu_count()
+    if not 0 < row["cpu_seconds"] <= cores * row["wall_seconds"] * 1.05 + 0.1:
+        failures.append(f"{key}: {row['cpu_seconds']} s of CPU in {row['wall_seconds']} s on "
+                        f"{cores} cores")
+    if not abs(row["cpu_us_per_sample"] - row["cpu_seconds"] / samples * 1e6) <= 0.01:
+        failures.append(f"{key}: {row['cpu_us_per_sample']} CPU us per sample; expected "
+                        f"{row['cpu_seconds']} s / {samples} samples")
     total = sum(w["samples_per_sec"] if fleet else w["samples_per_s"] for w in workers)
     if not abs(row["samples_per_s"] - total) <= 0.1:
         failures.append(f"{key}: {row['samples_per_s']} samples/s; expected the workers' sum "

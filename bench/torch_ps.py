@@ -31,8 +31,11 @@ embedding tables [vocab, dim] and the MLP (Gemm 400 x3 + Relu, Gemm 2; weights [
 
 Ranks: servers 0..S-1 ("ps0", ...), trainers S..S+T-1 ("trainer0", ...). A trainer prints one
 JSON line: {"role": "trainer", "rank": 0, "steps": N, "seconds": s, "samples_per_s": x,
-"loss_first": a, "loss_last": b, "payload_bytes_per_step": p}. Every process ends with
-rpc.shutdown(), which waits for all of them; --timeout bounds the rendezvous and every call.
+"cpu_seconds": c, "loss_first": a, "loss_last": b, "payload_bytes_per_step": p}, a server
+{"role": "server", "rank": 0, "cpu_seconds": c}. cpu_seconds is the process's CPU time (all its
+threads) over its steps, or from its first request to its end: start-up is left out. Every
+process ends with rpc.shutdown(), which waits for all of them; --timeout bounds the rendezvous
+and every call.
 
   torch_ps.py MODEL.onnx --role server|trainer --index I --servers S --trainers T --port P
               [--data DIR --batch B --steps N --lr X] [--threads 1] [--timeout S]
@@ -92,8 +95,11 @@ class Shard:
         self.dense_names = [n for n in DENSE if owners[n] == index]
         self.dense = [weights[n].clone() for n in self.dense_names]
         self.lock = threading.Lock()
+        self.first_cpu = None  # process CPU seconds at the first pull (every thread's)
 
     def pull(self, ids):
+        if self.first_cpu is None:
+            self.first_cpu = time.process_time()
         with self.lock:
             rows = [t.index_select(0, i) for t, i in zip(self.tables, ids)]
             return rows, [p.clone() for p in self.dense]
@@ -198,7 +204,7 @@ def train(args, weights):
                  f"{args.batch * args.steps} (batch {args.batch} x {args.steps} steps)")
     trainer = Trainer(args, weights)
     losses, pending = [], []
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     for step in range(args.steps):
         first = step * args.batch
         batch = {n: t[first:first + args.batch] for n, t in data.items()}
@@ -209,6 +215,7 @@ def train(args, weights):
     seconds = time.perf_counter() - start
     return {"role": "trainer", "rank": me, "steps": args.steps, "batch": args.batch,
             "seconds": round(seconds, 4),
+            "cpu_seconds": round(time.process_time() - start_cpu, 4),
             "samples_per_s": round(args.steps * args.batch / seconds, 1),
             "loss_first": losses[0], "loss_last": losses[-1],
             "payload_bytes_per_step": trainer.payload / args.steps,
@@ -253,8 +260,11 @@ def main():
                  rpc_backend_options=options)
     result = train(args, weights) if args.role == "trainer" else None
     rpc.shutdown()  # waits for every process of the job
-    if result is not None:
-        print(json.dumps(result), flush=True)
+    if result is None:  # a server: the CPU it spent from its first request on
+        first = SHARD.first_cpu
+        result = {"role": "server", "rank": args.index,
+                  "cpu_seconds": round(time.process_time() - first, 4) if first else 0.0}
+    print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
