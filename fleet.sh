@@ -5,7 +5,8 @@
 # Other: ./fleet.sh setup (install only), ./fleet.sh build, ./fleet.sh bench,
 #        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch),
 #        ./fleet.sh bench-collective [--fleet-only] (2 ranks beside PyTorch DDP),
-#        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo).
+#        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo),
+#        ./fleet.sh bench-ps [--fleet-only] (parameter server beside a torch RPC one).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
 set -euo pipefail
 
@@ -183,6 +184,14 @@ bench_allreduce() {
     --bench "$BUILD/bench/fleet-bench-allreduce" "$@"
 }
 
+# Parameter-server training (every sync mode, bytes per step, server memory per million rows)
+# beside Fleet's single process and a torch.distributed.rpc parameter server (Debian's
+# python3-torch); arguments go to bench/ps_bench.py.
+bench_ps() {
+  [[ " $* " == *" --fleet-only "* ]] || install_torch_peer
+  "$VENV/bin/python" "$ROOT/bench/ps_bench.py" --bin-dir "$BUILD/tools" "$@"
+}
+
 case "${1:-}" in
   test) timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize ;;
   demo) setup; build; demo ;;
@@ -193,6 +202,7 @@ case "${1:-}" in
   bench-train) shift; setup; build; bench_train "$@" ;;
   bench-collective) shift; setup; build; bench_collective "$@" ;;
   bench-allreduce) shift; setup; build; bench_allreduce "$@" ;;
+  bench-ps) shift; setup; build; bench_ps "$@" ;;
   *)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
