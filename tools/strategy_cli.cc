@@ -132,8 +132,10 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
                "LocalSGD; --k-steps is the first period)");
   app.add_option("--sync-mode", o.sync_mode,
                  "ps: sync (every step waits for all trainers' updates; default), async (no "
-                 "barriers), half_async (barriers among one trainer's threads) or geo (local "
-                 "updates, deltas pushed every --geo-k-steps steps; not built yet)");
+                 "barriers; gradients sent in the background), half_async (no barriers, but a "
+                 "trainer's own gradients reach the servers before it pulls) or geo (trainers "
+                 "update their own copies and exchange their changes every --geo-k-steps "
+                 "steps)");
   app.add_option("--servers", o.servers, "ps: the number of parameter servers (required, >= 1)");
   app.add_option("--workers", o.workers,
                  "ps: the number of trainers, recorded in the strategy (0: unknown; the "

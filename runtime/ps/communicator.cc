@@ -133,12 +133,12 @@ void AsyncCommunicator::TrackDense(std::vector<proto::PullDenseRequest> requests
   tracked_ = std::move(requests);
 }
 
-bool AsyncCommunicator::LatestDense(int64_t* version, std::vector<proto::PullDenseReply>* replies) {
+std::shared_ptr<const std::vector<proto::PullDenseReply>> AsyncCommunicator::LatestDense(
+    int64_t* version) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (latest_version_ <= *version) return false;
+  if (latest_version_ <= *version) return nullptr;
   *version = latest_version_;
-  *replies = latest_;
-  return true;
+  return latest_;
 }
 
 int64_t AsyncCommunicator::steps_sent() const {
@@ -152,6 +152,7 @@ int64_t AsyncCommunicator::sends() const {
 }
 
 absl::Status AsyncCommunicator::SendMerged(std::vector<std::vector<proto::PushRequest>>& steps) {
+  if (steps.size() == 1) return client_->Push(steps.front());  // nothing to merge or copy
   const size_t servers = steps.front().size();
   std::vector<proto::PushRequest> merged(servers);
   for (size_t s = 0; s < servers; ++s) {
@@ -183,7 +184,7 @@ void AsyncCommunicator::SendLoop() {
     ++sends_;
     if (!status.ok() && error_.ok()) error_ = status;
     if (status.ok() && !tracked.empty()) {
-      latest_ = std::move(pulled);
+      latest_ = std::make_shared<const std::vector<proto::PullDenseReply>>(std::move(pulled));
       ++latest_version_;
     }
     changed_.notify_all();

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -46,8 +47,9 @@ class AsyncCommunicator {
   // server; replaces any earlier set).
   void TrackDense(std::vector<proto::PullDenseRequest> requests);
   // The dense values the sender pulled last, if newer than `*version` (then `*version` is
-  // updated): false when there is nothing newer.
-  bool LatestDense(int64_t* version, std::vector<proto::PullDenseReply>* replies);
+  // updated); null when there is nothing newer. Shared, not copied: the sender replaces them
+  // with a new set and never changes one it handed out.
+  std::shared_ptr<const std::vector<proto::PullDenseReply>> LatestDense(int64_t* version);
 
   // Steps sent so far, and sends (several steps merged make one send).
   int64_t steps_sent() const;
@@ -68,7 +70,7 @@ class AsyncCommunicator {
   bool stop_ = false;
   absl::Status error_;
   std::vector<proto::PullDenseRequest> tracked_;
-  std::vector<proto::PullDenseReply> latest_;
+  std::shared_ptr<const std::vector<proto::PullDenseReply>> latest_;
   int64_t latest_version_ = 0;
   std::thread sender_;
 };

@@ -202,21 +202,23 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
   AsyncCommunicator* communicator = ctx.env().Get<AsyncCommunicator>();
   const bool background =
       has_step && ctx.GetString("mode", "sync") == "async" && communicator != nullptr;
-  std::vector<proto::PullDenseReply> replies;
+  std::shared_ptr<const std::vector<proto::PullDenseReply>> latest;
+  std::vector<proto::PullDenseReply> pulled;
   if (background && state->tracking) {
-    if (!communicator->LatestDense(&state->version, &replies)) {
+    latest = communicator->LatestDense(&state->version);
+    if (latest == nullptr) {
       for (int p = 0; p < layout.num_params; ++p) ctx.SetOutput(p, state->last[p]);
       return absl::OkStatus();
     }
   } else {
-    FLEET_RETURN_IF_ERROR(client->PullDense(requests, &replies));
+    FLEET_RETURN_IF_ERROR(client->PullDense(requests, &pulled));
     if (background) {
       communicator->TrackDense(requests);
       state->tracking = true;
     }
   }
   std::vector<Tensor> assembled;
-  FLEET_RETURN_IF_ERROR(AssembleDense(ctx, layout, replies, &assembled));
+  FLEET_RETURN_IF_ERROR(AssembleDense(ctx, layout, latest ? *latest : pulled, &assembled));
   if (background) state->last = std::move(assembled);
   return absl::OkStatus();
 }

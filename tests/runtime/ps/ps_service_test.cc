@@ -271,10 +271,10 @@ TEST_F(PsServiceTest, TheCommunicatorSendsEveryQueuedStepAndTracksTheDenseValues
   ASSERT_EQ(got.size(), 6u);
   EXPECT_NEAR(got[0], 1.0f - kLr * g * sends, 1e-5);
   int64_t version = 0;
-  std::vector<proto::PullDenseReply> latest;
-  ASSERT_TRUE(communicator.LatestDense(&version, &latest));
-  EXPECT_NEAR(Floats(latest[0].dense(0).values())[0], 1.0f - kLr * g * sends, 1e-5);
-  EXPECT_FALSE(communicator.LatestDense(&version, &latest));  // nothing newer
+  auto latest = communicator.LatestDense(&version);
+  ASSERT_NE(latest, nullptr);
+  EXPECT_NEAR(Floats((*latest)[0].dense(0).values())[0], 1.0f - kLr * g * sends, 1e-5);
+  EXPECT_EQ(communicator.LatestDense(&version), nullptr);  // nothing newer
   proto::PullSparseRequest pull;
   pull.add_tables()->set_table_id(3);
   pull.mutable_tables(0)->set_ids(IdBytes({1}));
