@@ -224,6 +224,39 @@ TEST_F(OnnxImportTest, ExternalDataLoadsInsideFolderOnly) {
   EXPECT_THAT(std::string(escape.status().message()), HasSubstr("outside the model's folder"));
 }
 
+// Found by onnx_import_fuzz: the model's folder itself (".", or a name cut short by a NUL byte)
+// opened as a stream of garbage size, and offset + length could overflow.
+TEST_F(OnnxImportTest, ExternalDataRefusesFoldersNulBytesAndOverflow) {
+  onnx::ModelProto m = SmallMlp();
+  onnx::TensorProto* w = m.mutable_graph()->mutable_initializer(0);
+  Write("w.bin", std::string(48, '\0'));
+  w->clear_raw_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = w->add_external_data();
+  loc->set_key("location");
+  auto import_with = [&](const std::string& location, const std::string& offset,
+                         const std::string& length) {
+    loc->set_value(location);
+    w->mutable_external_data()->DeleteSubrange(1, w->external_data_size() - 1);
+    for (auto [key, value] : {std::pair{"offset", offset}, {"length", length}}) {
+      if (value.empty()) continue;
+      auto* kv = w->add_external_data();
+      kv->set_key(key);
+      kv->set_value(value);
+    }
+    auto program = ImportOnnxFile(WriteModel(m, "ext.onnx"));
+    EXPECT_FALSE(program.ok()) << location;
+    return std::string(program.status().message());
+  };
+  EXPECT_THAT(import_with(".", "", ""), HasSubstr("not a regular file"));
+  EXPECT_THAT(import_with(std::string(".\0/../w.bin", 12), "", ""), HasSubstr("NUL byte"));
+  EXPECT_THAT(import_with("w.bin", "8", "9223372036854775807"),
+              HasSubstr("external data of 9223372036854775807 bytes at offset 8 is beyond the end "
+                        "of 'w.bin' (48 bytes)"));
+  EXPECT_THAT(import_with("w.bin", "8x", ""),
+              HasSubstr("external data offset '8x' is not an integer"));
+}
+
 TEST_F(OnnxImportTest, ExportThenImportGivesTheSameProgram) {
   onnx::ModelProto m = SmallMlp();
   auto* clip = m.mutable_graph()->add_node();  // an absent optional input in the middle
