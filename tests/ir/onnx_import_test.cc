@@ -257,6 +257,29 @@ TEST_F(OnnxImportTest, ExternalDataRefusesFoldersNulBytesAndOverflow) {
               HasSubstr("external data offset '8x' is not an integer"));
 }
 
+// Found by onnx_import_fuzz: ONNX (proto2) does not check that names are UTF-8, and a program
+// holding such a name could not be written as text or read back from a program file.
+TEST_F(OnnxImportTest, NamesMustBeUtf8) {
+  onnx::ModelProto m = SmallMlp();
+  m.mutable_graph()->set_name("\x93\x02\x08\x02");
+  auto graph_name = ImportOnnxFile(WriteModel(m, "latin.onnx"));
+  ASSERT_FALSE(graph_name.ok());
+  EXPECT_EQ(graph_name.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(graph_name.status().message()),
+              HasSubstr("latin.onnx: graph name \"\\x93\\x02\\x08\\x02\" is not valid UTF-8"));
+
+  m = SmallMlp();
+  m.mutable_graph()->mutable_node(0)->set_name("caf\xe9");
+  auto node_name = ImportOnnxFile(WriteModel(m, "latin.onnx"));
+  ASSERT_FALSE(node_name.ok());
+  EXPECT_THAT(std::string(node_name.status().message()), HasSubstr("node name \"caf\\xe9\""));
+
+  m = SmallMlp();
+  m.mutable_graph()->mutable_node(0)->set_name("caf\xc3\xa9");  // valid UTF-8 stays welcome
+  auto accented = ImportOnnxFile(WriteModel(m, "utf8.onnx"));
+  EXPECT_TRUE(accented.ok()) << accented.status();
+}
+
 TEST_F(OnnxImportTest, ExportThenImportGivesTheSameProgram) {
   onnx::ModelProto m = SmallMlp();
   auto* clip = m.mutable_graph()->add_node();  // an absent optional input in the middle
