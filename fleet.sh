@@ -8,6 +8,7 @@
 #        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo),
 #        ./fleet.sh fuzz [TARGET] [--minutes N] (the libFuzzer targets of tests/fuzz, N minutes
 #        each, default 10; the grown corpus and crashes are kept in FLEET_FUZZ_DIR),
+#        ./fleet.sh fuzz-ci (test's fuzz phase alone: each target FLEET_FUZZ_SECONDS, default 20).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2),
 #              FLEET_FUZZ_DIR (default ~/.cache/fleet-fuzz).
 set -euo pipefail
@@ -168,6 +169,25 @@ fuzz_one() {
   fi
 }
 
+# CI: every target for FLEET_FUZZ_SECONDS (default 20) from its seeds alone, in a fresh corpus.
+fuzz_ci() {
+  local seconds="${FLEET_FUZZ_SECONDS:-20}" work failed=0 names
+  mapfile -t names < <(fuzz_targets | awk '$2 == "yes" {print $1}')
+  build_fuzz "${names[@]}"
+  work=$(mktemp -d "${TMPDIR:-/tmp}/fleet-fuzz-ci.XXXXXX")
+  log "running each fuzz target for $seconds s from its seeds"
+  local target ci dict seeds
+  while read -r target ci dict seeds; do
+    [ "$ci" = yes ] || continue
+    # shellcheck disable=SC2086  # seeds: a list of folders
+    fuzz_one "$target" "$dict" "$seconds" "$work/$target/corpus" "$work/$target" $seeds ||
+      failed=$((failed + 1))
+  done < <(fuzz_targets)
+  rm -rf "$work"
+  echo "fuzz: ${#names[@]} targets, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
 # ./fleet.sh fuzz [TARGET] [--minutes N]: long runs. The corpus of each target grows in
 # FLEET_FUZZ_DIR/TARGET/corpus across runs; findings are kept in FLEET_FUZZ_DIR/TARGET.
 fuzz_long() {
@@ -286,11 +306,13 @@ bench_allreduce() {
 case "${1:-}" in
   test)
     timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize
+    timed fuzz fuzz_ci
     ;;
   demo) setup; build; demo ;;
   setup) setup ;;
   sanitize) setup; sanitize ;;
   fuzz) shift; setup; fuzz_long "$@" ;;
+  fuzz-ci) setup; fuzz_ci ;;
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   bench-train) shift; setup; build; bench_train "$@" ;;
