@@ -8,6 +8,7 @@ fields) so no protobuf package is needed. The server holds dense block 7 of f32[
 of width 2, with 2 workers.
 npy/: valid .npy files of every element type Fleet reads, versions 1.0 to 3.0.
 onnx_import/: small valid models (needs the onnx package: run with the .venv's python).
+infer/: inputs of infer_fuzz: a 2-byte little-endian length, x's .npy, then ids' .npy.
 """
 import os
 import struct
@@ -84,6 +85,18 @@ def npy_seeds():
     write("npy", "f16_empty.npy", npy("<f2", (0, 5), b""))
 
 
+def infer_seeds():
+    def pair(x, ids_npy):
+        return struct.pack("<H", len(x)) + x + ids_npy
+
+    x = npy("<f4", (2, 4), floats(*range(8)))
+    write("infer", "batch2.npy2", pair(x, npy("<i8", (3,), ids(0, 9, -10))))
+    write("infer", "empty_batch.npy2", pair(npy("<f4", (0, 4), b""), npy("<i8", (0,), b"")))
+    write("infer", "bad_id.npy2", pair(x, npy("<i8", (1,), ids(10))))
+    write("infer", "wrong_width.npy2", pair(npy("<f4", (1, 5), floats(*range(5))),
+                                            npy("<i4", (2,), struct.pack("<2i", 1, 2))))
+
+
 def onnx_seeds():
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -156,4 +169,5 @@ def ps_seeds():
 if __name__ == "__main__":
     ps_seeds()
     npy_seeds()
+    infer_seeds()
     onnx_seeds()
