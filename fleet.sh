@@ -6,8 +6,12 @@
 #        ./fleet.sh bench-train [--torch-only] [--torch-as-installed] (beside PyTorch),
 #        ./fleet.sh bench-collective [--fleet-only] (2 ranks beside PyTorch DDP),
 #        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo),
-#        ./fleet.sh bench-ps [--fleet-only] (parameter server beside a torch RPC one).
-# Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2).
+#        ./fleet.sh bench-ps [--fleet-only] (parameter server beside a torch RPC one),
+#        ./fleet.sh fuzz [TARGET] [--minutes N] (the libFuzzer targets of tests/fuzz, N minutes
+#        each, default 10; the grown corpus and crashes are kept in FLEET_FUZZ_DIR),
+#        ./fleet.sh fuzz-ci (test's fuzz phase alone: each target FLEET_FUZZ_SECONDS, default 20).
+# Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2),
+#              FLEET_FUZZ_DIR (default ~/.cache/fleet-fuzz).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -114,6 +118,122 @@ sanitize() {
   [ "$failed" -eq 0 ]
 }
 
+# The libFuzzer targets (tests/fuzz/targets.txt: name, run in CI, dictionary, seed folders), built
+# with clang in their own folder. -O1 with line tables: quicker to build than RelWithDebInfo, and
+# reports still name file:line.
+fuzz_targets() { sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$ROOT/tests/fuzz/targets.txt"; }
+build_fuzz() {
+  local dir="$BUILD-fuzz"
+  log "building $* with clang, libFuzzer, ASan and UBSan in $dir"
+  cmake -S "$ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -DFLEET_FUZZ=ON -DFLEET_BUILD_TESTS=OFF -DFLEET_BUILD_BENCH=OFF \
+    -DFLEET_BUILD_EXAMPLES=OFF -DFLEET_WITH_CUDA=OFF >/dev/null
+  cmake --build "$dir" -j "$JOBS" --target "$@"
+}
+
+# fuzz_one TARGET DICT SECONDS CORPUS ARTIFACTS SEEDS...: runs TARGET for SECONDS, growing CORPUS
+# from the seeds; prints one line of execs, coverage and crashes, and for a crash, leak or
+# sanitizer report its log and the reproducer (base64 and a hexdump). Fails on any finding.
+fuzz_one() {
+  local target=$1 dict=$2 seconds=$3 corpus=$4 artifacts=$5
+  shift 5
+  local bin="$BUILD-fuzz/tests/fuzz/$target" seeds=() args=() status=0 f
+  for f in "$@"; do seeds+=("$ROOT/$f"); done
+  [ "$dict" = - ] || args+=("-dict=$ROOT/tests/fuzz/dict/$dict")
+  mkdir -p "$corpus" "$artifacts"
+  local out="$artifacts/$target.log"
+  # -timeout: an input that runs 30 s is a hang; UBSan reports end the run like ASan's.
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$bin" -max_total_time="$seconds" -timeout=30 \
+    -artifact_prefix="$artifacts/" "${args[@]}" "$corpus" "${seeds[@]}" >"$out" 2>&1 || status=$?
+  local execs cov found
+  # The last status line ("#123456 REDUCE cov: 4913 ...") also when a finding ended the run.
+  execs=$(sed -n 's/^#\([0-9]*\)[[:space:]].*/\1/p' "$out" | tail -n 1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\) .*/\1/p' "$out" | tail -n 1)
+  found=$(find "$artifacts" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' \
+    -o -name 'timeout-*' -o -name 'oom-*' \) | sort)
+  printf 'fuzz: %-26s execs %-10s cov %-6s crashes %d\n' "$target" "${execs:-?}" "${cov:-?}" \
+    "$(printf '%s' "$found" | grep -c . || true)"
+  if [ "$status" -ne 0 ] || [ -n "$found" ]; then
+    # The report: from the first finding (a sanitizer's or libFuzzer's ERROR, UBSan's runtime
+    # error, or a target's own message before abort()) on, without ASan's shadow-memory map.
+    echo "fuzz: $target failed (status $status); the report ($out):"
+    grep -v '^#[0-9]' "$out" | grep -v '^INFO:' | sed -n '/ERROR\|runtime error\|^[a-z].*: /,$p' |
+      sed '/^Shadow bytes around/,/^==[0-9]*==ABORTING/d' | head -n 80
+    for f in $found; do
+      echo "fuzz: reproduce with: $bin $f   (the input, base64:)"
+      base64 -w 100 "$f" | head -n 40
+      od -A x -t x1z "$f" | head -n 16
+    done
+    return 1
+  fi
+}
+
+# CI: every target for FLEET_FUZZ_SECONDS (default 20) from its seeds alone, in a fresh corpus.
+fuzz_ci() {
+  local seconds="${FLEET_FUZZ_SECONDS:-20}" work failed=0 names
+  mapfile -t names < <(fuzz_targets | awk '$2 == "yes" {print $1}')
+  build_fuzz "${names[@]}"
+  work=$(mktemp -d "${TMPDIR:-/tmp}/fleet-fuzz-ci.XXXXXX")
+  log "running each fuzz target for $seconds s from its seeds"
+  local target ci dict seeds
+  while read -r target ci dict seeds; do
+    [ "$ci" = yes ] || continue
+    # shellcheck disable=SC2086  # seeds: a list of folders
+    fuzz_one "$target" "$dict" "$seconds" "$work/$target/corpus" "$work/$target" $seeds ||
+      failed=$((failed + 1))
+  done < <(fuzz_targets)
+  rm -rf "$work"
+  echo "fuzz: ${#names[@]} targets, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+# ./fleet.sh fuzz [TARGET] [--minutes N]: long runs. The corpus of each target grows in
+# FLEET_FUZZ_DIR/TARGET/corpus across runs; findings are kept in FLEET_FUZZ_DIR/TARGET.
+fuzz_long() {
+  local only="" minutes=10 dir="${FLEET_FUZZ_DIR:-$HOME/.cache/fleet-fuzz}"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --minutes)
+        minutes=${2:-}
+        shift $(($# > 1 ? 2 : 1))
+        if ! [[ "$minutes" =~ ^[1-9][0-9]*$ ]]; then
+          echo "fleet.sh fuzz: error: --minutes wants a whole number of minutes >= 1," \
+            "got '$minutes'" >&2
+          return 2
+        fi
+        ;;
+      -*) echo "fleet.sh fuzz: error: unknown option '$1' (hint: [TARGET] [--minutes N])" >&2
+          return 2 ;;
+      *) only=$1; shift ;;
+    esac
+  done
+  local names=() target ci dict seeds
+  while read -r target ci dict seeds; do
+    if [ -z "$only" ] || [ "$only" = "$target" ]; then names+=("$target"); fi
+  done < <(fuzz_targets)
+  if [ ${#names[@]} -eq 0 ]; then
+    echo "fleet.sh fuzz: error: no target '$only' (have: $(fuzz_targets | awk '{print $1}' |
+      tr '\n' ' '))" >&2
+    return 2
+  fi
+  build_fuzz "${names[@]}"
+  log "fuzzing ${names[*]} for $minutes min each; corpus and findings in $dir"
+  local summary=() failed=0
+  mkdir -p "$dir"
+  while read -r target ci dict seeds; do
+    [[ " ${names[*]} " == *" $target "* ]] || continue
+    # shellcheck disable=SC2086
+    if ! fuzz_one "$target" "$dict" $((minutes * 60)) "$dir/$target/corpus" "$dir/$target" \
+      $seeds | tee "$dir/$target.summary"; then failed=$((failed + 1)); fi
+    summary+=("$(head -n 1 "$dir/$target.summary")")
+  done < <(fuzz_targets)
+  log "fuzzing done: per target, executions, coverage (libFuzzer's cov: edges) and crashes"
+  printf '%s\n' "${summary[@]}"
+  [ "$failed" -eq 0 ]
+}
+
 demo() {
   local out="$BUILD/demo"
   rm -rf "$out"
@@ -193,10 +313,15 @@ bench_ps() {
 }
 
 case "${1:-}" in
-  test) timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize ;;
+  test)
+    timed install setup; timed build build; timed tests run_tests; timed sanitizers sanitize
+    timed fuzz fuzz_ci
+    ;;
   demo) setup; build; demo ;;
   setup) setup ;;
   sanitize) setup; sanitize ;;
+  fuzz) shift; setup; fuzz_long "$@" ;;
+  fuzz-ci) setup; fuzz_ci ;;
   build) setup; build ;;
   bench) shift; setup; build; bench "$@" ;;
   bench-train) shift; setup; build; bench_train "$@" ;;
@@ -204,7 +329,7 @@ case "${1:-}" in
   bench-allreduce) shift; setup; build; bench_allreduce "$@" ;;
   bench-ps) shift; setup; build; bench_ps "$@" ;;
   *)
-    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -98,12 +98,14 @@ absl::StatusOr<NpyHeader> ParseNpyHeader(const char* data, size_t size,
     }
     shape.push_back(v);
   }
-  int64_t count = 1;
-  for (int64_t d : shape) {
-    if (d > 0 && count > (int64_t{1} << 40) / d) return bad("shape is too large");
-    count *= d;
+  // The tensor's own limit, checked dim by dim as Tensor's constructor does: a zero dim does not
+  // excuse huge ones beside it (the product is 0, but no tensor of that shape can be made).
+  const int64_t checked_bytes = CheckedNumBytes(dtype, shape);
+  if (checked_bytes < 0) {
+    return bad(absl::StrCat("shape ", ShapeString(shape), " is too large (a tensor holds at most ",
+                            kMaxTensorBytes, " bytes, counting every dim)"));
   }
-  size_t payload = static_cast<size_t>(count) * DataTypeSize(dtype);
+  size_t payload = static_cast<size_t>(checked_bytes);
   size_t data_start = header_start + header_len;
   if (bytes.size() - data_start < payload) {
     return bad(absl::StrCat("truncated: holds ", bytes.size() - data_start, " data bytes; ",

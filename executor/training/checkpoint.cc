@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -116,6 +117,24 @@ absl::Status Publish(const fs::path& staged, const fs::path& dir) {
   }
   fs::remove_all(old, ec);
   return absl::OkStatus();
+}
+
+// An integer of the manifest in [lo, hi]. nlohmann's get<int64_t>() converts a JSON float with a
+// cast that is undefined behaviour out of range ("step": 1e300), so only JSON integers are read.
+absl::StatusOr<int64_t> ManifestInt(const nlohmann::json& value, const fs::path& manifest,
+                                    const std::string& what, int64_t lo, int64_t hi) {
+  if (value.is_number_unsigned()) {
+    const uint64_t u = value.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(hi) && static_cast<int64_t>(u) >= lo) {
+      return static_cast<int64_t>(u);
+    }
+  } else if (value.is_number_integer()) {
+    const int64_t v = value.get<int64_t>();
+    if (v >= lo && v <= hi) return v;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(manifest.string(), ": ", what, " is ",
+                                                 value.dump(), "; expected an integer in [", lo,
+                                                 ", ", hi, "]"));
 }
 
 }  // namespace
@@ -227,18 +246,32 @@ absl::StatusOr<CheckpointInfo> LoadCheckpoint(const std::string& dir, const Prog
   std::map<std::string, Entry> entries;
   try {
     const nlohmann::json m = nlohmann::json::parse(text.str());
-    if (m.at("format").get<std::string>() != kFormat || m.at("version").get<int>() != kVersion) {
+    constexpr int64_t kIntMax = std::numeric_limits<int>::max();
+    constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
+    FLEET_ASSIGN_OR_RETURN(int64_t version,
+                           ManifestInt(m.at("version"), manifest_path, "version", 0, kIntMax));
+    if (m.at("format").get<std::string>() != kFormat || version != kVersion) {
       return absl::InvalidArgumentError(
           absl::StrCat(manifest_path.string(), ": format ", m.at("format").dump(), " version ",
                        m.at("version").dump(), "; expected \"", kFormat, "\" version ", kVersion));
     }
-    info.step = m.at("step").get<int64_t>();
-    info.epoch = m.at("epoch").get<int>();
+    FLEET_ASSIGN_OR_RETURN(info.step, ManifestInt(m.at("step"), manifest_path, "step",
+                                                  std::numeric_limits<int64_t>::min(), kInt64Max));
+    FLEET_ASSIGN_OR_RETURN(int64_t epoch,
+                           ManifestInt(m.at("epoch"), manifest_path, "epoch", 0, kIntMax));
+    info.epoch = static_cast<int>(epoch);
     info.fingerprint = m.at("fingerprint").get<std::string>();
     for (const nlohmann::json& v : m.at("vars")) {
-      entries[v.at("name").get<std::string>()] =
-          Entry{v.at("file").get<std::string>(), v.at("dtype").get<std::string>(),
-                v.at("shape").get<std::vector<int64_t>>()};
+      const std::string name = v.at("name").get<std::string>();
+      std::vector<int64_t> shape;
+      for (const nlohmann::json& d : v.at("shape").get<std::vector<nlohmann::json>>()) {
+        FLEET_ASSIGN_OR_RETURN(
+            int64_t dim,
+            ManifestInt(d, manifest_path, absl::StrCat("a dim of var '", name, "'"), 0, kInt64Max));
+        shape.push_back(dim);
+      }
+      entries[name] =
+          Entry{v.at("file").get<std::string>(), v.at("dtype").get<std::string>(), std::move(shape)};
     }
   } catch (const nlohmann::json::exception& e) {
     return absl::InvalidArgumentError(

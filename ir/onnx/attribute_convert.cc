@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace fleet {
@@ -58,53 +60,59 @@ void CopyField(const Field& field, std::string* out) {
 
 absl::StatusOr<std::string> ReadExternalData(const onnx::TensorProto& tensor,
                                              const std::string& base_dir) {
+  auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(), "': ", what));
+  };
   std::string location;
   int64_t offset = 0;
   int64_t length = -1;
   for (const auto& kv : tensor.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::atoll(kv.value().c_str());
-    else if (kv.key() == "length") length = std::atoll(kv.value().c_str());
+    if (kv.key() == "location") {
+      location = kv.value();
+    } else if ((kv.key() == "offset" || kv.key() == "length") &&
+               !absl::SimpleAtoi(kv.value(), kv.key() == "offset" ? &offset : &length)) {
+      return bad(absl::StrCat("external data ", kv.key(), " '", absl::CHexEscape(kv.value()),
+                              "' is not an integer"));
+    }
   }
   namespace fs = std::filesystem;
-  if (location.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name(), "': external data has no location"));
+  if (location.empty()) return bad("external data has no location");
+  // A NUL ends the name the operating system sees: "w.bin\0junk" would open "w.bin", or "."
+  // the model's folder itself.
+  if (location.find('\0') != std::string::npos) {
+    return bad(
+        absl::StrCat("external data location '", absl::CHexEscape(location), "' holds a NUL byte"));
   }
-  if (base_dir.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name(), "': external data is not allowed here (no model folder)"));
-  }
+  if (base_dir.empty()) return bad("external data is not allowed here (no model folder)");
   std::error_code ec;
   fs::path base = fs::weakly_canonical(fs::path(base_dir), ec);
   fs::path file = fs::weakly_canonical(base / location, ec);
   auto [base_end, unused] = std::mismatch(base.begin(), base.end(), file.begin(), file.end());
   if (fs::path(location).is_absolute() || base_end != base.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(),
-                                                   "': external data file '", location,
-                                                   "' is outside the model's folder"));
+    return bad(absl::StrCat("external data file '", location, "' is outside the model's folder"));
   }
+  // Only a regular file has a size to check offset and length against (a folder, ".", opens
+  // as a stream whose size is garbage).
+  if (!fs::is_regular_file(file, ec)) {
+    return bad(absl::StrCat("cannot open external data file '", file.string(),
+                            "' (missing, or not a regular file)"));
+  }
+  const int64_t size = static_cast<int64_t>(fs::file_size(file, ec));
   std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name(), "': cannot open external data file '", file.string(), "'"));
-  }
-  in.seekg(0, std::ios::end);
-  int64_t size = static_cast<int64_t>(in.tellg());
+  if (ec || !in) return bad(absl::StrCat("cannot open external data file '", file.string(), "'"));
   if (offset < 0 || offset > size) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", tensor.name(),
-                                                   "': external data offset ", offset,
-                                                   " is beyond the end of '", location, "'"));
+    return bad(absl::StrCat("external data offset ", offset, " is beyond the end of '", location,
+                            "' (", size, " bytes)"));
   }
   if (length < 0) length = size - offset;
-  if (offset + length > size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor '", tensor.name(), "': external data [", offset, ", ", offset + length,
-        ") is beyond the end of '", location, "' (", size, " bytes)"));
+  if (length > size - offset) {  // not offset + length > size, which can overflow
+    return bad(absl::StrCat("external data of ", length, " bytes at offset ", offset,
+                            " is beyond the end of '", location, "' (", size, " bytes)"));
   }
   std::string bytes(static_cast<size_t>(length), '\0');
   in.seekg(offset);
   in.read(bytes.data(), length);
+  if (!in) return bad(absl::StrCat("reading external data file '", location, "' failed"));
   return bytes;
 }
 

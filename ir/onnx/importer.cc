@@ -10,6 +10,7 @@
 #include "ir/onnx/graph_importer.h"
 #include "ir/op_schema.h"
 #include "ir/status_macros.h"
+#include "ir/text_syntax.h"
 #include "onnx/checker.h"
 #include "onnx/defs/schema.h"
 #include "onnx/shape_inference/implementation.h"
@@ -59,6 +60,44 @@ absl::Status CheckNodes(const onnx::GraphProto& graph, const std::string& source
   return absl::OkStatus();
 }
 
+// Checks that every name that becomes part of the program (graph, producer, value, node and
+// attribute names, in subgraphs too) is valid UTF-8, as Fleet's program files require; ONNX's
+// own protobuf (proto2) does not check it. String attribute values are bytes and may hold
+// anything.
+absl::Status CheckUtf8(const std::string& source, const std::string& what,
+                       const std::string& name) {
+  if (text::IsValidUtf8(name)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      source, ": ", what, " ", text::Quote(name),
+      " is not valid UTF-8 (hint: Fleet program names must be UTF-8; rename it in the model)"));
+}
+
+absl::Status CheckNamesAreUtf8(const onnx::GraphProto& graph, const std::string& source) {
+  auto check = [&](const std::string& what, const std::string& name) {
+    return CheckUtf8(source, what, name);
+  };
+  FLEET_RETURN_IF_ERROR(check("graph name", graph.name()));
+  for (const auto* values : {&graph.input(), &graph.output(), &graph.value_info()}) {
+    for (const auto& v : *values) FLEET_RETURN_IF_ERROR(check("value name", v.name()));
+  }
+  for (const auto& init : graph.initializer()) {
+    FLEET_RETURN_IF_ERROR(check("initializer name", init.name()));
+  }
+  for (const auto& node : graph.node()) {
+    FLEET_RETURN_IF_ERROR(check("node name", node.name()));
+    for (const std::string& name : node.input()) FLEET_RETURN_IF_ERROR(check("node input", name));
+    for (const std::string& name : node.output()) {
+      FLEET_RETURN_IF_ERROR(check("node output", name));
+    }
+    for (const auto& a : node.attribute()) {
+      FLEET_RETURN_IF_ERROR(check("attribute name", a.name()));
+      if (a.has_g()) FLEET_RETURN_IF_ERROR(CheckNamesAreUtf8(a.g(), source));
+      for (const auto& g : a.graphs()) FLEET_RETURN_IF_ERROR(CheckNamesAreUtf8(g, source));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Moves external initializer data into raw_data so the checker and importer see plain tensors.
 absl::Status InlineExternalData(onnx::ModelProto& model, const std::string& source,
                                 const std::string& base_dir) {
@@ -98,6 +137,9 @@ absl::StatusOr<Program> ImportOnnxModel(onnx::ModelProto model, const std::strin
                                                  " is unsupported (Fleet reads opsets ",
                                                  kMinOpset, " to ", kOnnxOpset, ")"));
   }
+  FLEET_RETURN_IF_ERROR(CheckUtf8(source, "producer name", model.producer_name()));
+  FLEET_RETURN_IF_ERROR(CheckUtf8(source, "producer version", model.producer_version()));
+  FLEET_RETURN_IF_ERROR(CheckNamesAreUtf8(model.graph(), source));
   FLEET_RETURN_IF_ERROR(CheckNodes(model.graph(), source, opset));
   FLEET_RETURN_IF_ERROR(InlineExternalData(model, source, base_dir));
   try {

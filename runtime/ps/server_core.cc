@@ -39,7 +39,8 @@ struct UniqueRows {
 UniqueRows MergeRows(const proto::SparseRows& rows, int64_t dim) {
   const int64_t n = static_cast<int64_t>(rows.ids().size() / sizeof(int64_t));
   std::vector<int64_t> ids(n);
-  std::memcpy(ids.data(), rows.ids().data(), n * sizeof(int64_t));
+  // An empty vector's data() may be null, which memcpy must not get even for 0 bytes.
+  if (n > 0) std::memcpy(ids.data(), rows.ids().data(), n * sizeof(int64_t));
   const float* src = reinterpret_cast<const float*>(rows.values().data());
   UniqueRows out;
   std::unordered_map<int64_t, int64_t> slot;
@@ -422,7 +423,7 @@ absl::Status ServerCore::PullSparse(const proto::PullSparseRequest& request,
     SparseTable& table = *tables_.at(rows.table_id());
     const int64_t n = static_cast<int64_t>(rows.ids().size() / sizeof(int64_t));
     std::vector<int64_t> ids(n);
-    std::memcpy(ids.data(), rows.ids().data(), rows.ids().size());
+    if (n > 0) std::memcpy(ids.data(), rows.ids().data(), rows.ids().size());
     for (int64_t id : ids) {
       const int owner = ServerOfRow(id, options_.num_servers);
       if (owner != options_.server) {

@@ -1,6 +1,7 @@
-// Feeds every broken or hostile file in tests/corpus/ to the reader that owns it: each must be
-// refused with an error that names the file, and nothing may crash (CI also runs this under
-// AddressSanitizer and UndefinedBehaviorSanitizer). Mutations of a valid model (every
+// Feeds every broken or hostile file in tests/corpus/ to the reader that owns it (ONNX models,
+// .npy files, checkpoint manifests; inputs the fuzz targets of tests/fuzz found join them): each
+// must be refused with an error that names the file, and nothing may crash (CI also runs this
+// under AddressSanitizer and UndefinedBehaviorSanitizer). Mutations of a valid model (every
 // truncation point, random bit flips) must never crash either, whether or not they import.
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,8 @@
 #include <sstream>
 
 #include "executor/npy.h"
+#include "executor/scope.h"
+#include "executor/training/checkpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ir/onnx/importer.h"
@@ -50,6 +53,32 @@ TEST(CorpusTest, BrokenNpyFilesAreRefusedByName) {
     EXPECT_FALSE(t.ok()) << f << " was accepted";
     EXPECT_THAT(std::string(t.status().message()), HasSubstr(f.filename().string()));
   }
+}
+
+// Each file in tests/corpus/checkpoint is the manifest.json of a checkpoint folder that also
+// holds a valid w.npy for a program whose one persistable var is w : f32[2,3].
+TEST(CorpusTest, BrokenCheckpointManifestsAreRefusedByName) {
+  Program program;
+  Var w;
+  w.name = "w";
+  w.dtype = DataType::kF32;
+  w.shape = {2, 3};
+  w.flags = kVarPersistable;
+  program.main().AddVar(w);
+  const fs::path dir =
+      fs::temp_directory_path() / ("fleet_corpus_ckpt_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ASSERT_TRUE(WriteNpy((dir / "w.npy").string(), Tensor::Zeros(DataType::kF32, {2, 3})).ok());
+  std::vector<fs::path> files = Files("checkpoint");
+  ASSERT_GE(files.size(), 1u);
+  for (const fs::path& f : files) {
+    fs::copy_file(f, dir / "manifest.json", fs::copy_options::overwrite_existing);
+    Scope scope;
+    auto info = LoadCheckpoint(dir.string(), program, scope);
+    EXPECT_FALSE(info.ok()) << f << " was accepted";
+    EXPECT_THAT(std::string(info.status().message()), HasSubstr("manifest.json")) << f;
+  }
+  fs::remove_all(dir);
 }
 
 // A valid model built here: y = Relu(MatMul(x, w)).

@@ -7,10 +7,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "executor/npy.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace fleet {
 namespace {
@@ -93,6 +95,37 @@ TEST_F(CheckpointTest, RoundTripRestoresEveryPersistableVar) {
     EXPECT_EQ(Values(*restored.Find(name)), Values(*saved.Find(name))) << name;
   }
   EXPECT_EQ(restored.Find("x"), nullptr);  // feeds are not state
+}
+
+// Found by checkpoint_manifest_fuzz: "step": 1e300 reached nlohmann's float-to-integer cast,
+// undefined behaviour out of range. Counts and dims must be JSON integers that fit.
+TEST_F(CheckpointTest, ManifestNumbersMustBeIntegersInRange) {
+  Program p = MakeProgram();
+  const fs::path dir = root_ / "ckpt";
+  ASSERT_TRUE(SaveCheckpoint(dir.string(), p, MakeScope(1.f), CheckpointInfo{42, 3, ""}).ok());
+  nlohmann::json good;
+  std::ifstream(dir / "manifest.json") >> good;
+  auto load_with = [&](const std::string& key, const nlohmann::json& value) {
+    nlohmann::json m = good;
+    if (key == "shape") {
+      m["vars"][0]["shape"] = value;
+    } else {
+      m[key] = value;
+    }
+    std::ofstream(dir / "manifest.json", std::ios::trunc) << m.dump();
+    Scope scope;
+    return LoadCheckpoint(dir.string(), p, scope).status();
+  };
+  EXPECT_TRUE(load_with("step", 42).ok());
+  for (auto [key, value, message] :
+       {std::tuple{"step", nlohmann::json(1e300), "step is 1e+300; expected an integer"},
+        {"epoch", nlohmann::json(int64_t{1} << 32), "epoch is 4294967296; expected an integer"},
+        {"version", nlohmann::json(1.5), "version is 1.5; expected an integer"},
+        {"shape", nlohmann::json({2.5}), "a dim of var 'b' is 2.5; expected an integer"}}) {
+    absl::Status status = load_with(key, value);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(message)) << key;
+  }
 }
 
 TEST_F(CheckpointTest, ASecondSaveReplacesTheFirstAndLeavesNoTemporaries) {

@@ -79,5 +79,22 @@ TEST(NpyTest, BadFilesNameTheProblem) {
   EXPECT_EQ(ReadNpy(TempPath("missing.npy")).status().code(), absl::StatusCode::kNotFound);
 }
 
+// A zero dim makes the payload empty, but the dims beside it must still fit one tensor: such a
+// header used to pass the size check and then abort in Tensor's constructor (found by fuzzing).
+TEST(NpyTest, ZeroDimDoesNotHideHugeDims) {
+  auto npy = [](const std::string& shape) {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }\n";
+    return std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + char(0) + header;
+  };
+  auto huge = ParseNpy(npy("(93, 1, 990001919, 0, 511627776)"), "z.npy");
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(huge.status().message()), HasSubstr("z.npy: shape [93,1,990001919,0,"));
+  EXPECT_THAT(std::string(huge.status().message()), HasSubstr("too large"));
+  auto empty = ParseNpy(npy("(3, 0, 7)"), "e.npy");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->shape(), (std::vector<int64_t>{3, 0, 7}));
+  EXPECT_EQ(empty->numel(), 0);
+}
+
 }  // namespace
 }  // namespace fleet

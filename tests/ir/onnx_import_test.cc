@@ -224,6 +224,62 @@ TEST_F(OnnxImportTest, ExternalDataLoadsInsideFolderOnly) {
   EXPECT_THAT(std::string(escape.status().message()), HasSubstr("outside the model's folder"));
 }
 
+// Found by onnx_import_fuzz: the model's folder itself (".", or a name cut short by a NUL byte)
+// opened as a stream of garbage size, and offset + length could overflow.
+TEST_F(OnnxImportTest, ExternalDataRefusesFoldersNulBytesAndOverflow) {
+  onnx::ModelProto m = SmallMlp();
+  onnx::TensorProto* w = m.mutable_graph()->mutable_initializer(0);
+  Write("w.bin", std::string(48, '\0'));
+  w->clear_raw_data();
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* loc = w->add_external_data();
+  loc->set_key("location");
+  auto import_with = [&](const std::string& location, const std::string& offset,
+                         const std::string& length) {
+    loc->set_value(location);
+    w->mutable_external_data()->DeleteSubrange(1, w->external_data_size() - 1);
+    for (auto [key, value] : {std::pair{"offset", offset}, {"length", length}}) {
+      if (value.empty()) continue;
+      auto* kv = w->add_external_data();
+      kv->set_key(key);
+      kv->set_value(value);
+    }
+    auto program = ImportOnnxFile(WriteModel(m, "ext.onnx"));
+    EXPECT_FALSE(program.ok()) << location;
+    return std::string(program.status().message());
+  };
+  EXPECT_THAT(import_with(".", "", ""), HasSubstr("not a regular file"));
+  EXPECT_THAT(import_with(std::string(".\0/../w.bin", 12), "", ""), HasSubstr("NUL byte"));
+  EXPECT_THAT(import_with("w.bin", "8", "9223372036854775807"),
+              HasSubstr("external data of 9223372036854775807 bytes at offset 8 is beyond the end "
+                        "of 'w.bin' (48 bytes)"));
+  EXPECT_THAT(import_with("w.bin", "8x", ""),
+              HasSubstr("external data offset '8x' is not an integer"));
+}
+
+// Found by onnx_import_fuzz: ONNX (proto2) does not check that names are UTF-8, and a program
+// holding such a name could not be written as text or read back from a program file.
+TEST_F(OnnxImportTest, NamesMustBeUtf8) {
+  onnx::ModelProto m = SmallMlp();
+  m.mutable_graph()->set_name("\x93\x02\x08\x02");
+  auto graph_name = ImportOnnxFile(WriteModel(m, "latin.onnx"));
+  ASSERT_FALSE(graph_name.ok());
+  EXPECT_EQ(graph_name.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(graph_name.status().message()),
+              HasSubstr("latin.onnx: graph name \"\\x93\\x02\\x08\\x02\" is not valid UTF-8"));
+
+  m = SmallMlp();
+  m.mutable_graph()->mutable_node(0)->set_name("caf\xe9");
+  auto node_name = ImportOnnxFile(WriteModel(m, "latin.onnx"));
+  ASSERT_FALSE(node_name.ok());
+  EXPECT_THAT(std::string(node_name.status().message()), HasSubstr("node name \"caf\\xe9\""));
+
+  m = SmallMlp();
+  m.mutable_graph()->mutable_node(0)->set_name("caf\xc3\xa9");  // valid UTF-8 stays welcome
+  auto accented = ImportOnnxFile(WriteModel(m, "utf8.onnx"));
+  EXPECT_TRUE(accented.ok()) << accented.status();
+}
+
 TEST_F(OnnxImportTest, ExportThenImportGivesTheSameProgram) {
   onnx::ModelProto m = SmallMlp();
   auto* clip = m.mutable_graph()->add_node();  // an absent optional input in the middle

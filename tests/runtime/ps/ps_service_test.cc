@@ -240,6 +240,23 @@ TEST_F(PsServiceTest, SparseRowsStartFromTheModelOrTheRowInitAndOnlyTouchedRowsC
   EXPECT_EQ(core_->sparse_rows(), 3);  // rows touched, not the declared 4 + 2^62
 }
 
+// Found by ps_server_fuzz (UBSan: memcpy from an empty id list's null buffer): empty id lists
+// are valid and touch nothing.
+TEST_F(PsServiceTest, EmptyIdListsAreAnsweredWithEmptyRows) {
+  StartServer(SyncMode::kAsync, 1);
+  proto::PullSparseRequest pull;
+  pull.add_tables()->set_table_id(3);
+  proto::PullSparseReply reply;
+  ASSERT_TRUE(core_->PullSparse(pull, &reply).ok());
+  ASSERT_EQ(reply.tables_size(), 1);
+  EXPECT_EQ(reply.tables(0).table_id(), 3);
+  EXPECT_TRUE(reply.tables(0).values().empty());
+  proto::PushRequest push;
+  push.add_sparse()->set_table_id(3);
+  EXPECT_TRUE(core_->Push(push).ok());
+  EXPECT_EQ(core_->sparse_rows(), 0);
+}
+
 TEST_F(PsServiceTest, TheCommunicatorSendsEveryQueuedStepAndTracksTheDenseValues) {
   StartServer(SyncMode::kAsync, 1);
   auto w0 = Connect(0);
