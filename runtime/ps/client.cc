@@ -17,6 +17,9 @@ namespace fleet::ps {
 struct PsClient::Server {
   int index = 0;
   std::string endpoint;
+  // Whether the last heartbeat to this server failed: an error elsewhere (another server's
+  // report that a worker died) may be this server's doing, and the error says so.
+  std::atomic<bool> silent{false};
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<proto::ParameterServer::Stub> stub;
 };
@@ -229,32 +232,50 @@ void PsClient::HeartbeatLoop() {
       proto::ControlReply reply;
       grpc::ClientContext context;
       context.set_deadline(absl::ToChronoTime(absl::Now() + options_.heartbeat_interval * 5));
-      // A lost heartbeat is not an error here: the data calls report a gone server.
-      (void)server->stub->Control(&context, request, &reply);
+      // A lost heartbeat is not an error here: the data calls report a gone server, and name
+      // it when their own error came from elsewhere (Annotate).
+      server->silent = !server->stub->Control(&context, request, &reply).ok();
     }
     lock.lock();
   }
 }
 
+absl::Status PsClient::Annotate(absl::Status status) const {
+  if (status.ok()) return status;
+  std::string silent;
+  for (const auto& server : servers_) {
+    if (!server->silent) continue;
+    const std::string who =
+        absl::StrCat("parameter server ", server->index, " (", server->endpoint, ")");
+    if (status.message().find(who + ":") != absl::string_view::npos) continue;  // named already
+    absl::StrAppend(&silent, silent.empty() ? "" : ", ", who);
+  }
+  if (silent.empty()) return status;
+  return absl::Status(status.code(),
+                      absl::StrCat(status.message(), "; meanwhile ", silent,
+                                   " stopped answering heartbeats (hint: it is gone or "
+                                   "unreachable, which may be the cause)"));
+}
+
 absl::Status PsClient::Push(const std::vector<proto::PushRequest>& requests) {
   std::vector<proto::PushReply> replies;
   // A sync push is safe to repeat (the server acknowledges a repeated step); an async one is not.
-  return CallAll<proto::PushRequest, proto::PushReply>(
+  return Annotate(CallAll<proto::PushRequest, proto::PushReply>(
       "Push", options_.endpoints, options_.rpc_timeout, /*idempotent=*/false, requests,
       std::vector<bool>(requests.size(), true), &replies, &traffic_,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPush(context, requests[i], cq);
-      });
+      }));
 }
 
 absl::Status PsClient::PullDense(const std::vector<proto::PullDenseRequest>& requests,
                                  std::vector<proto::PullDenseReply>* replies) {
-  return CallAll<proto::PullDenseRequest, proto::PullDenseReply>(
+  return Annotate(CallAll<proto::PullDenseRequest, proto::PullDenseReply>(
       "PullDense", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true, requests,
       std::vector<bool>(requests.size(), true), replies, &traffic_,
       [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPullDense(context, requests[i], cq);
-      });
+      }));
 }
 
 absl::Status PsClient::PullSparse(const std::vector<proto::PullSparseRequest>& requests,
@@ -262,11 +283,11 @@ absl::Status PsClient::PullSparse(const std::vector<proto::PullSparseRequest>& r
                                   std::vector<proto::PullSparseReply>* replies) {
   std::vector<bool> send(requests.size());
   for (size_t i = 0; i < send.size(); ++i) send[i] = !skip[i];
-  return CallAll<proto::PullSparseRequest, proto::PullSparseReply>(
+  return Annotate(CallAll<proto::PullSparseRequest, proto::PullSparseReply>(
       "PullSparse", options_.endpoints, options_.rpc_timeout, /*idempotent=*/true, requests, send,
       replies, &traffic_, [&](int i, grpc::ClientContext* context, grpc::CompletionQueue* cq) {
         return servers_[i]->stub->AsyncPullSparse(context, requests[i], cq);
-      });
+      }));
 }
 
 absl::Status PsClient::ControlAll(proto::ControlRequest::Kind kind, const std::string& path,

@@ -76,6 +76,9 @@ class PsClient {
  private:
   struct Server;
   explicit PsClient(PsClientOptions options);
+  // `status` with the servers whose last heartbeat failed named (when it does not name them
+  // itself): a data call may fail because of them without talking to them.
+  absl::Status Annotate(absl::Status status) const;
   // One Control call of `kind` to every server.
   absl::Status ControlAll(proto::ControlRequest::Kind kind, const std::string& path,
                           absl::Duration timeout, const char* what);
