@@ -286,12 +286,12 @@ def run_rows(args, bench, torch_peer):
             errors.append(f"{key}: {job['error']}")
     torch_runs = torch_peer is not None and torch_peer.installed is not None
     for round_ in range(args.repeat):
-        todo = [(key, lambda w=workers, s=servers, k=key: bench.fleet_row(k, w, s))
+        runs_to_make = [(key, lambda w=workers, s=servers, k=key: bench.fleet_row(k, w, s))
                 for key, _, workers, servers, _ in FLEET_ROWS if "job" in bench.jobs[key]]
         if torch_runs:
-            todo += [(key, lambda t=trainers, s=servers: bench.torch_row(torch_peer, t, s))
+            runs_to_make += [(key, lambda t=trainers, s=servers: bench.torch_row(torch_peer, t, s))
                      for key, _, trainers, servers in TORCH_ROWS]
-        for key, measure in todo:
+        for key, measure in runs_to_make:
             if round_ and not runs[key]:
                 continue  # failed in an earlier round
             print(f"round {round_ + 1}: {key} ...", file=sys.stderr, flush=True)

@@ -53,8 +53,8 @@ Var MakeVar(std::string name, DataType dtype, std::optional<std::vector<int64_t>
   return v;
 }
 
-// Rows [begin, begin + rows) of `value`, shaped `shape`. A value without bytes (the text
-// form's placeholder) gives one too.
+// Rows [begin, begin + rows) of `value`, shaped `shape`. A value without bytes (what the text
+// form parses an initializer's elided data into) gives a value without bytes as well.
 absl::StatusOr<TensorValue> SliceRows(const TensorValue& value, const std::string& param,
                                       const RowBlock& rows, const std::vector<int64_t>& shape) {
   TensorValue out;
