@@ -11,7 +11,8 @@
 #        each, default 10; the grown corpus and crashes are kept in FLEET_FUZZ_DIR),
 #        ./fleet.sh fuzz-ci (test's fuzz phase alone: each target FLEET_FUZZ_SECONDS, default 20).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2),
-#              FLEET_FUZZ_DIR (default ~/.cache/fleet-fuzz).
+#              FLEET_FUZZ_DIR (default ~/.cache/fleet-fuzz),
+#              FLEET_WITH_CUDA (AUTO: CUDA code is built where the CUDA toolkit is; ON, OFF).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -73,10 +74,26 @@ setup() {
   fi
 }
 
+# The CUDA toolkit is not a Debian package here: it sits in /usr/local/cuda, whose bin/ need
+# not be on PATH (a clean shell, CI's root). CMake finds nvcc through CUDACXX.
+find_nvcc() {
+  if [ -z "${CUDACXX:-}" ] && ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export CUDACXX=/usr/local/cuda/bin/nvcc
+  fi
+}
+
 build() {
   log "configuring and building in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DFLEET_PYTHON="$VENV/bin/python" >/dev/null
+  find_nvcc
+  local configure_log="$BUILD/fleet-configure.log"
+  mkdir -p "$BUILD"
+  if ! cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFLEET_WITH_CUDA="${FLEET_WITH_CUDA:-AUTO}" -DFLEET_PYTHON="$VENV/bin/python" \
+    >"$configure_log" 2>&1; then
+    cat "$configure_log" >&2
+    return 1
+  fi
+  grep -E '^-- Fleet: CUDA' "$configure_log" || true
   local start=$SECONDS
   cmake --build "$BUILD" -j "$JOBS"
   echo "built in $((SECONDS - start)) s"
