@@ -84,11 +84,13 @@ const TensorValue* KernelContext::GetTensor(std::string_view name) const {
 }
 
 absl::Status KernelContext::InvalidArgument(std::string_view message) const {
-  return absl::InvalidArgumentError(absl::StrCat(std::string(op_description_), ": ", std::string(message)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(std::string(op_description_), ": ", std::string(message)));
 }
 
 absl::Status KernelContext::Unimplemented(std::string_view message) const {
-  return absl::UnimplementedError(absl::StrCat(std::string(op_description_), ": ", std::string(message)));
+  return absl::UnimplementedError(
+      absl::StrCat(std::string(op_description_), ": ", std::string(message)));
 }
 
 absl::Status KernelContext::FailedPrecondition(std::string_view message) const {
@@ -102,8 +104,7 @@ void KernelTable::Add(std::string_view op_type, Device device, std::vector<DataT
   for (DataType t : dtypes) by_dtype[t] = Entry{fn, key_input};
 }
 
-void KernelTable::AddAnyType(std::string_view op_type, Device device, KernelFn fn,
-                             int key_input) {
+void KernelTable::AddAnyType(std::string_view op_type, Device device, KernelFn fn, int key_input) {
   table_[std::string(op_type)][device].by_dtype[DataType::kUndefined] = Entry{fn, key_input};
 }
 
@@ -145,13 +146,20 @@ absl::StatusOr<KernelFn> KernelTable::Find(std::string_view op_type, Device devi
   if (any != by_dtype.end()) return any->second.fn;
   std::vector<std::string> have;
   for (const auto& [t, e] : by_dtype) have.emplace_back(DataTypeName(t));
-  return absl::UnimplementedError(absl::StrCat("no kernel for ", std::string(op_type), "(",
-                                               std::string(DataTypeName(dtype)), ") on ", DeviceName(device),
-                                               "; have ", absl::StrJoin(have, ", ")));
+  return absl::UnimplementedError(
+      absl::StrCat("no kernel for ", std::string(op_type), "(", std::string(DataTypeName(dtype)),
+                   ") on ", DeviceName(device), "; have ", absl::StrJoin(have, ", ")));
 }
 
 bool KernelTable::HasOp(std::string_view op_type) const {
   return table_.find(op_type) != table_.end();
+}
+
+bool KernelTable::HasKernels(std::string_view op_type, Device device) const {
+  auto op = table_.find(op_type);
+  if (op == table_.end()) return false;
+  auto on = op->second.find(device);
+  return on != op->second.end() && !on->second.by_dtype.empty();
 }
 
 std::vector<std::string> KernelTable::OpTypes() const {

@@ -168,6 +168,9 @@ struct KernelTraits {
   // The kernel reads inputs from any device itself (fleet.memcpy); others read their own
   // device's memory (and a host kernel any host-accessible memory).
   bool inputs_anywhere = false;
+  // Inputs the kernel reads in host memory wherever it runs (a shape, a list of axes):
+  // fleet-run has insert-memcpy copy them to the host for it.
+  std::vector<int> host_inputs;
 
   static KernelTraits InPlace(std::vector<std::pair<int, int>> pairs) {
     KernelTraits t;
@@ -209,6 +212,8 @@ class KernelTable {
   // "no kernel for Relu(f64) on cpu; have f32, f16".
   absl::StatusOr<KernelFn> Find(std::string_view op_type, Device device, DataType dtype) const;
   bool HasOp(std::string_view op_type) const;
+  // Whether some kernel of `op_type` is registered for `device` (any dtype).
+  bool HasKernels(std::string_view op_type, Device device) const;
   // All registered op types (sorted), for `--list-kernels` and coverage reports.
   std::vector<std::string> OpTypes() const;
 

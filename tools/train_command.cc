@@ -28,6 +28,7 @@
 #include "runtime/role_maker.h"
 #include "tools/human_bytes.h"
 #include "tools/program_loader.h"
+#include "tools/run_device.h"
 #include "tools/run_summary.h"
 
 namespace fleet {
@@ -161,6 +162,14 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_option("--export", o.export_path,
                  "after training, write the forward part with the trained weights as ONNX; "
                  "with --load and no --data, export the checkpoint without training");
+  app.add_option("--device", o.device,
+                 "where the ops run: cpu, or cuda:N for GPU N (parameters and optimizer state "
+                 "stay on the GPU; ops without a CUDA kernel run on the host, named at the "
+                 "start); fleet-launch --gpus sets it through FLEET_DEVICE")
+      ->envname("FLEET_DEVICE")
+      ->capture_default_str();
+  app.add_flag("--no-tf32", o.no_tf32,
+               "on a GPU, multiply f32 matrices in full f32 instead of TF32 tensor cores");
   app.add_flag("--check-nan", o.check_nan,
                "check every op's float outputs for NaN/inf and stop naming the first op that "
                "produced one (slower)");
@@ -377,11 +386,47 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   KernelTable kernels;
   RegisterCpuKernels(kernels);
   if (fleet != nullptr) Fleet::RegisterKernels(kernels);
+  RunDeviceOptions device_options;
+  device_options.device = o.device;
+  device_options.allow_tf32 = !o.no_tf32;
+  FLEET_ASSIGN_OR_RETURN(std::unique_ptr<RunDevice> device,
+                         RunDevice::Open(device_options, kernels));
+  // On a GPU the steps run a placed copy of the program (devices and copies in it); `main`
+  // stays as transpiled, for checkpoints that load anywhere and for export.
+  std::optional<Program> placed;
+  if (!device->is_host()) {
+    if (parameter_server) {
+      return absl::UnimplementedError(
+          "--device: parameter-server workers train on the host only for now (hint: --device "
+          "cpu)");
+    }
+    placed = main;
+    FLEET_ASSIGN_OR_RETURN(std::vector<std::string> on_host, device->Place(*placed, kernels));
+    err << "fleet-run: training on " << device->description() << "\n";
+    if (!on_host.empty()) {
+      err << "fleet-run: no " << DeviceName(device->id().type) << " kernel, so on the host: "
+          << absl::StrJoin(on_host, ", ") << "\n";
+    }
+    std::shared_ptr<ExecutionEnv> env =
+        fleet != nullptr ? fleet->env() : std::make_shared<ExecutionEnv>();
+    device->InstallIn(*env);
+    options.env = env;
+    options.devices = device->contexts();
+    if (!options.save_checkpoint) {
+      options.save_checkpoint = [&main](const std::string& dir, const Program&,
+                                        const Scope& scope, const CheckpointInfo& info) {
+        return SaveCheckpoint(dir, main, scope, info);
+      };
+      options.load_checkpoint = [&main](const std::string& dir, const Program&, Scope& scope) {
+        return LoadCheckpoint(dir, main, scope);
+      };
+    }
+  }
   SetCpuMathThreads(o.op_threads);
   SetCpuRandomSeed(o.seed);
   Scope state;
-  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(main, startup ? &*startup : nullptr, state, dataset,
-                                              kernels, options, err));
+  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(placed ? *placed : main, startup ? &*startup : nullptr,
+                                              state, dataset, kernels, options, err));
 
   std::string line = absl::StrCat(
       "fleet-run: trained ", r.steps, " steps",
@@ -420,6 +465,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
         " received (",
         HumanBytes(r.steps > 0 ? (traffic.bytes_sent + traffic.bytes_received) / r.steps : 0),
         " per step)");
+  }
+  if (const std::string memory = device->MemoryLine(); !memory.empty()) {
+    absl::StrAppend(&line, "\nfleet-run: ", memory);
   }
   if (fleet != nullptr) FLEET_RETURN_IF_ERROR(fleet->StopWorker());
   out << line << "\n";

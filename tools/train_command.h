@@ -44,7 +44,9 @@ struct TrainCommandOptions {
   std::string load;
   std::string export_path;
   bool check_nan = false;
-  bool epochs_given = false;  // set by FinishTrainFlags
+  std::string device = "cpu";  // cpu, cuda, cuda:N
+  bool no_tf32 = false;        // full f32 matmuls on a GPU
+  bool epochs_given = false;   // set by FinishTrainFlags
 };
 
 // Adds the training flags to `app` (--threads is shared with --infer and added by the caller).

@@ -82,6 +82,9 @@ class Trainer {
   absl::Status Finish(Scope& local, const Batch& batch, double loss);
   // Writes a checkpoint of the state to options_.save_dir.
   absl::Status Save(const CheckpointInfo& info);
+  // Brings the state that steps left on a device (parameters kept on a GPU) back to the host,
+  // for checkpoints and for the caller; the next step's copies take it up again.
+  void StateToHost();
   void Fail(absl::Status status);
 
   Program& main_;
@@ -186,6 +189,7 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   exec_options.num_threads = options_.op_threads;
   exec_options.check_nan = options_.check_nan;
   exec_options.env = options_.env;
+  exec_options.devices = options_.devices;
   for (int i = 0; i < options_.threads; ++i) {
     FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(main_, kernels_, exec_options));
     executors_.push_back(std::move(executor));
@@ -325,6 +329,7 @@ absl::Status Trainer::Finish(Scope& local, const Batch& batch, double loss) {
 }
 
 absl::Status Trainer::Save(const CheckpointInfo& info) {
+  StateToHost();
   if (options_.save_checkpoint) {
     return options_.save_checkpoint(options_.save_dir, main_, state_, info);
   }
@@ -389,7 +394,15 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   if (!options_.save_dir.empty()) {
     FLEET_RETURN_IF_ERROR(Save(CheckpointInfo{first_step_ + done_, last_epoch_, ""}));
   }
+  StateToHost();
   return result;
+}
+
+void Trainer::StateToHost() {
+  for (const std::string& name : state_.LocalNames()) {
+    Tensor* t = state_.FindLocal(name);
+    if (t->defined() && !t->host_accessible()) *t = t->Clone(CpuAllocator());
+  }
 }
 
 }  // namespace

@@ -18,9 +18,11 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/data/reader.h"
+#include "executor/device_context.h"
 #include "executor/execution_env.h"
 #include "executor/kernel.h"
 #include "executor/scope.h"
@@ -61,6 +63,10 @@ struct TrainOptions {
   int shard_index = 0;
   int num_shards = 1;
   std::shared_ptr<const ExecutionEnv> env;
+  // Devices besides the host's for the training executors (ExecutorOptions::devices): a GPU
+  // the program's ops were placed on. The startup program runs on the host. State the steps
+  // leave on a device comes back to the host in `state` before each save and at the end.
+  std::vector<DeviceContext> devices;
   // Called once on the calling thread, after the startup program (or checkpoint) and right
   // before the first step: fleet-run counts its communicator's work from there.
   std::function<void()> before_first_step;

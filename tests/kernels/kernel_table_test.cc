@@ -1,5 +1,4 @@
 #include "executor/kernel.h"
-
 #include "gtest/gtest.h"
 
 namespace fleet {
@@ -22,6 +21,18 @@ TEST(KernelTableTest, FindsByDtypeAndSaysWhatExists) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(table.Find("Relu", Device::kCuda, DataType::kF32).status().code(),
             absl::StatusCode::kUnimplemented);
+}
+
+TEST(KernelTableTest, SaysWhichDevicesHaveKernelsOfAnOp) {
+  KernelTable table;
+  table.Add("Relu", Device::kCpu, {DataType::kF32}, Noop);
+  table.AddAnyType("Shape", Device::kCuda, Other);
+  table.SetTraits("Gemm", Device::kCuda, KernelTraits::Aliases({{0, 0}}));  // traits alone
+  EXPECT_TRUE(table.HasKernels("Relu", Device::kCpu));
+  EXPECT_FALSE(table.HasKernels("Relu", Device::kCuda));
+  EXPECT_TRUE(table.HasKernels("Shape", Device::kCuda));
+  EXPECT_FALSE(table.HasKernels("Gemm", Device::kCuda));
+  EXPECT_FALSE(table.HasKernels("Nope", Device::kCpu));
 }
 
 }  // namespace

@@ -245,6 +245,17 @@ class TrainTest(unittest.TestCase):
         self.assert_fails_with(r, "step 3: ", "main.program:26:3: op 'fc' (MatMul) produced NaN "
                                "in output 'xw'")
 
+    def test_a_device_that_cannot_be_used(self):
+        r = run(self.fleet_run, JOB, "--data", self.data, "--device", "gpu:0")
+        self.assert_fails_with(r, "--device: unknown device 'gpu:0'", "expected cpu, cuda, or cuda:N")
+        # No GPU on this machine (a CUDA build), or no CUDA in this fleet-run: either way it
+        # says so and trains nothing.
+        r = run(self.fleet_run, JOB, "--data", self.data, "--device", "cuda:0")
+        if r.returncode == 0:
+            self.skipTest("this machine has a GPU: tests/kernels/cuda cover it")
+        self.assert_fails_with(r, "--device cuda:0: ", "--device cpu trains on the host")
+        self.assertNotIn("trained", r.stdout)
+
     def test_program_without_optimizer_ops(self):
         r = run(self.fleet_run, os.path.join(JOB, "startup.program"), "--data", self.data)
         self.assert_fails_with(r, "has no optimizer ops", "--infer")
@@ -254,7 +265,7 @@ class TrainTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         for flag in ("--data", "--batch", "--epochs", "--steps", "--threads", "--seed",
                      "--shuffle", "--metrics-out", "--log-every", "--save", "--save-every",
-                     "--load", "--export", "--check-nan", "--infer"):
+                     "--load", "--export", "--check-nan", "--infer", "--device", "--no-tf32"):
             self.assertIn(flag, r.stdout)
 
 
