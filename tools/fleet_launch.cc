@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
 #include "runtime/launch/free_ports.h"
 #include "runtime/launch/launch_plan.h"
 #include "runtime/launch/supervisor.h"
@@ -34,6 +35,10 @@ int main(int argc, char** argv) {
   app.add_option("--nproc", options.nproc,
                  "collective job: the number of worker processes (ranks) on this node")
       ->check(CLI::Range(1, 4096));
+  std::string gpus;
+  app.add_option("--gpus", gpus,
+                 "collective job: one worker process per GPU of this list (e.g. 0,1), each "
+                 "seeing only its GPU (CUDA_VISIBLE_DEVICES) and training on it (FLEET_DEVICE)");
   app.add_option("--workers", options.workers,
                  "parameter-server job: the number of workers (trainers); needs --servers")
       ->check(CLI::Range(1, 4096));
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   app.footer(
       "Examples:\n"
       "  fleet-launch --nproc 2 --log-dir logs/ -- fleet-run job/ --data train/\n"
+      "  fleet-launch --gpus 0,1 -- fleet-run job/ --data train/   (one rank per GPU)\n"
       "      two collective ranks on 127.0.0.1; logs/worker.0.log, logs/worker.1.log\n"
       "  fleet-launch --workers 2 --servers 2 -- fleet-run job/ --data train/\n"
       "      a parameter-server job: server.0, server.1, worker.0, worker.1 on free ports\n"
@@ -107,6 +113,7 @@ int main(int argc, char** argv) {
   }
   if (!servers_endpoints.empty()) options.server_endpoints = {servers_endpoints};
   if (!workers_endpoints.empty()) options.worker_endpoints = {workers_endpoints};
+  if (!gpus.empty()) options.gpus = absl::StrSplit(gpus, ',');
 
   absl::StatusOr<fleet::launch::LaunchPlan> plan =
       fleet::launch::PlanLaunch(options, fleet::launch::PickFreePorts);

@@ -116,6 +116,10 @@ absl::StatusOr<LaunchPlan> PlanCollective(const LaunchOptions& o, const PortPick
   for (int i = 0; i < o.nproc; ++i) {
     plan.children.push_back(
         MakeChild(job, RoleKind::kWorker, o.node_rank * o.nproc + i, (*endpoints)[i], i, o.nproc));
+    if (!o.gpus.empty()) {
+      plan.children.back().env["CUDA_VISIBLE_DEVICES"] = o.gpus[static_cast<size_t>(i)];
+      plan.children.back().env["FLEET_DEVICE"] = "cuda:0";
+    }
   }
   plan.summary =
       o.nnodes == 1 ? absl::StrCat("collective: ", Plural(o.nproc, "worker"), " on ", o.host,
@@ -217,9 +221,40 @@ absl::StatusOr<LaunchPlan> PlanExplicit(const LaunchOptions& o) {
   return plan;
 }
 
+// --gpus: the GPU ids, checked, and the process count they imply.
+absl::Status ApplyGpus(LaunchOptions& o) {
+  std::set<std::string> seen;
+  for (const std::string& id : o.gpus) {
+    if (id.empty() || id.find_first_of(", \t") != std::string::npos) {
+      return FlagError(absl::StrCat("--gpus: '", id,
+                                    "' is not a GPU id; expected a list like 0,1 (the ids "
+                                    "nvidia-smi shows)"));
+    }
+    if (!seen.insert(id).second) {
+      return FlagError(absl::StrCat("--gpus: GPU ", id, " is listed twice; one process per GPU"));
+    }
+  }
+  const int count = static_cast<int>(o.gpus.size());
+  if (o.nproc > 0 && o.nproc != count) {
+    return FlagError(absl::StrCat("--gpus lists ", count, " GPUs but --nproc is ", o.nproc,
+                                  " (one process per GPU: leave --nproc out)"));
+  }
+  o.nproc = count;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchOptions& o, const PortPicker& pick_ports) {
+absl::StatusOr<LaunchPlan> PlanLaunch(const LaunchOptions& options, const PortPicker& pick_ports) {
+  LaunchOptions o = options;
+  if (!o.gpus.empty()) {
+    if (o.workers > 0 || o.servers > 0 || !o.worker_endpoints.empty()) {
+      return FlagError(
+          "--gpus starts collective processes; it does not go with --workers, "
+          "--servers or the endpoint lists");
+    }
+    if (absl::Status gpus = ApplyGpus(o); !gpus.ok()) return gpus;
+  }
   if (o.nproc < 0) return FlagError(absl::StrCat("--nproc ", o.nproc, ": expected >= 1"));
   if (o.workers < 0) return FlagError(absl::StrCat("--workers ", o.workers, ": expected >= 1"));
   if (o.servers < 0) return FlagError(absl::StrCat("--servers ", o.servers, ": expected >= 1"));

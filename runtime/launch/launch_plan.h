@@ -22,6 +22,9 @@ namespace fleet::launch {
 //                      the whole job; this node starts the entries whose host is `host`.
 struct LaunchOptions {
   int nproc = 0;
+  // --gpus: one collective process per listed GPU (CUDA_VISIBLE_DEVICES ids of this node); sets
+  // nproc. Each process sees only its GPU, as cuda:0 (FLEET_DEVICE).
+  std::vector<std::string> gpus;
   int workers = 0;
   int servers = 0;
   std::vector<std::string> server_endpoints;

@@ -81,6 +81,31 @@ TEST(LaunchPlanTest, CollectiveOnOneNode) {
   }
 }
 
+TEST(LaunchPlanTest, GpusStartOneProcessPerGpuSeeingOnlyIt) {
+  FakePorts ports;
+  LaunchOptions o;
+  o.gpus = {"2", "0"};
+  auto plan = PlanLaunch(o, ports.picker());
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_THAT(Names(*plan), ElementsAre("worker.0", "worker.1"));
+  EXPECT_EQ(plan->children[0].env.at("CUDA_VISIBLE_DEVICES"), "2");
+  EXPECT_EQ(plan->children[1].env.at("CUDA_VISIBLE_DEVICES"), "0");
+  for (const PlannedChild& child : plan->children) {
+    EXPECT_EQ(child.env.at("FLEET_DEVICE"), "cuda:0");
+    EXPECT_EQ(child.env.at("WORLD_SIZE"), "2");
+  }
+  // --nproc may be given too, if it agrees.
+  o.nproc = 2;
+  EXPECT_TRUE(PlanLaunch(o, ports.picker()).ok());
+  // Without --gpus, no GPU variable is set.
+  LaunchOptions cpu;
+  cpu.nproc = 1;
+  auto cpu_plan = PlanLaunch(cpu, ports.picker());
+  ASSERT_TRUE(cpu_plan.ok());
+  EXPECT_EQ(cpu_plan->children[0].env.count("CUDA_VISIBLE_DEVICES"), 0u);
+  EXPECT_EQ(cpu_plan->children[0].env.count("FLEET_DEVICE"), 0u);
+}
+
 TEST(LaunchPlanTest, CollectiveOverSeveralNodesMeetsAtTheMaster) {
   FakePorts ports;
   LaunchOptions o;
@@ -219,6 +244,20 @@ TEST(LaunchPlanTest, BadFlagsNameTheFlag) {
        "--host 127.0.0.1: no endpoint of --servers-endpoints or --workers-endpoints is on this "
        "host"},
       {make([](LaunchOptions& o) { o.nproc = 1, o.host = "a:b"; }), "--host \"a:b\""},
+      {make([](LaunchOptions& o) {
+         o.gpus = {"0", "1"}, o.nproc = 3;
+       }),
+       "--gpus lists 2 GPUs but --nproc is 3"},
+      {make([](LaunchOptions& o) {
+         o.gpus = {"0", "0"};
+       }),
+       "--gpus: GPU 0 is listed twice"},
+      {make([](LaunchOptions& o) {
+         o.gpus = {"0", ""};
+       }),
+       "--gpus: '' is not a GPU id"},
+      {make([](LaunchOptions& o) { o.gpus = {"0"}, o.workers = 1, o.servers = 1; }),
+       "--gpus starts collective processes"},
   };
   for (const Case& c : cases) {
     auto plan = PlanLaunch(c.options, ports.picker());
