@@ -1,0 +1,104 @@
+// The NCCL communicator on this machine's first GPU, as a group of one rank (NCCL refuses two
+// ranks on one GPU, and a lent machine has one): it joins through a file store, its collectives
+// run on its own stream after the compute stream's work, and their Events complete. Skipped,
+// and reported as skipped, where there is no GPU.
+#include "runtime/collective/nccl/nccl_communicator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "executor/cuda/cuda_device.h"
+
+namespace fleet {
+namespace {
+
+constexpr auto kDeadline = std::chrono::seconds(60);
+
+class NcclCommunicatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (CudaDeviceCount() == 0) GTEST_SKIP() << "no CUDA device: " << CudaUnavailableReason();
+    auto device = CudaDevice::Open(0, CudaDeviceOptions{/*allow_tf32=*/false});
+    ASSERT_TRUE(device.ok()) << device.status();
+    device_ = std::move(*device);
+    folder_ =
+        std::filesystem::temp_directory_path() / ("fleet-nccl-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(folder_);
+    NcclCommunicatorOptions options;
+    auto store = FileStore::Open(folder_.string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    options.store = std::shared_ptr<Store>(std::move(*store));
+    options.device = device_.get();
+    options.rendezvous_timeout = std::chrono::seconds(30);
+    auto comm = NcclCommunicator::Create(options);
+    ASSERT_TRUE(comm.ok()) << comm.status();
+    comm_ = *comm;
+  }
+  void TearDown() override {
+    comm_.reset();
+    device_.reset();
+    if (!folder_.empty()) std::filesystem::remove_all(folder_);
+  }
+
+  Tensor OnGpu(const std::vector<float>& values) {
+    Tensor host(DataType::kF32, {static_cast<int64_t>(values.size())});
+    std::copy(values.begin(), values.end(), host.data<float>());
+    return host.Clone(device_->allocator());
+  }
+  static std::vector<float> Values(const Tensor& t) {
+    Tensor host = t.Clone(CpuAllocator());
+    return std::vector<float>(host.data<float>(), host.data<float>() + host.numel());
+  }
+  static void Wait(const absl::StatusOr<std::shared_ptr<Event>>& event) {
+    ASSERT_TRUE(event.ok()) << event.status();
+    absl::Status done = (*event)->Wait(Clock::now() + kDeadline);
+    ASSERT_TRUE(done.ok()) << done;
+  }
+
+  std::unique_ptr<CudaDevice> device_;
+  std::filesystem::path folder_;
+  std::shared_ptr<NcclCommunicator> comm_;
+};
+
+TEST_F(NcclCommunicatorTest, ABucketReducedOverOneRankKeepsItsValues) {
+  Tensor a = OnGpu({1, -2, 3.5f});
+  Tensor b = OnGpu({7, 8});
+  Wait(comm_->AllReduce({a, b}, ReduceOp::kSum));
+  EXPECT_EQ(Values(a), (std::vector<float>{1, -2, 3.5f}));
+  EXPECT_EQ(Values(b), (std::vector<float>{7, 8}));
+  Wait(comm_->AllReduce({a}, ReduceOp::kMean));
+  EXPECT_EQ(Values(a), (std::vector<float>{1, -2, 3.5f}));
+  const CommunicatorStats stats = comm_->stats();
+  EXPECT_EQ(stats[CollectiveKind::kAllReduce].calls, 2);
+  EXPECT_EQ(stats[CollectiveKind::kAllReduce].bytes, (5 + 3) * 4);
+}
+
+TEST_F(NcclCommunicatorTest, BroadcastGatherAndBarrierComplete) {
+  Tensor a = OnGpu({4, 5});
+  Wait(comm_->Broadcast({a}, 0));
+  EXPECT_EQ(Values(a), (std::vector<float>{4, 5}));
+  auto gathered = std::make_shared<std::vector<std::string>>();
+  Wait(comm_->AllGather("rows", gathered));
+  EXPECT_EQ(*gathered, std::vector<std::string>{"rows"});
+  Wait(comm_->Barrier());
+}
+
+TEST_F(NcclCommunicatorTest, RefusesHostTensorsAndBadRoots) {
+  Tensor host(DataType::kF32, {2});
+  auto on_host = comm_->AllReduce({host}, ReduceOp::kSum);
+  ASSERT_FALSE(on_host.ok());
+  EXPECT_NE(on_host.status().message().find("is on cpu"), std::string::npos) << on_host.status();
+  auto root = comm_->Broadcast({OnGpu({1})}, 3);
+  ASSERT_FALSE(root.ok());
+  EXPECT_NE(root.status().message().find("root 3 of 1 ranks"), std::string::npos);
+  Tensor ints = Tensor(DataType::kI64, {2}).Clone(device_->allocator());
+  auto typed = comm_->AllReduce({ints}, ReduceOp::kSum);
+  ASSERT_FALSE(typed.ok());
+  EXPECT_NE(typed.status().message().find("i64"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fleet
