@@ -128,7 +128,7 @@ def run_case(ref_path, ref, args, work):
                  optimizer, "--lr", repr(ref["lr"]), "-o", job]
     run = [args.fleet_run, job, "--data", os.path.join(data, f"{model}_data"), "--batch",
            str(ref["batch"]), "--steps", str(ref["steps"]), "--threads", "1", "--metrics-out",
-           metrics]
+           metrics] + args.run_flag
     if args.epochs_flag:
         # Enough passes over the data for all the steps; --steps stops the run.
         batches_per_epoch = ref["samples"] // ref["batch"]
@@ -149,6 +149,9 @@ def main():
     parser.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance per step")
     parser.add_argument("--timeout", type=int, default=300, help="seconds per tool run")
     parser.add_argument("--keep", action="store_true", help="keep the work folders")
+    parser.add_argument("--run-flag", action="append", default=[],
+                        help="one more argument for fleet-run, e.g. --run-flag=--device "
+                        "--run-flag=cuda:0 (repeat it)")
     args = parser.parse_args()
     for tool in ("fleet_transpile", "fleet_run"):
         if getattr(args, tool) is None:
