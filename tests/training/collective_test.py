@@ -19,12 +19,12 @@ and checked:
     LocalSGD one per average);
   - fleet-launch saved each rank's output under --log-dir;
   - each rank's run summary (fleet-run --summary-out) counts the collectives that ran: one
-    allreduce per fleet.allreduce or fleet.reduce op that ran (every step; LocalSGD: the
-    gradient average's ops for --begin-step steps, then the parameter average's), each average
-    carrying the model's bytes (the initializers' sizes, read with NumPy), the reduce mode's
-    broadcasts every step (not the startup's), one executor wait per collective of a step, and
-    an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank printed its
-    allreduce line;
+    allreduce per fleet.allreduce op that ran (every step; LocalSGD: the gradient average's ops
+    for --begin-step steps, then the parameter average's), or one reduce per fleet.reduce op,
+    each average carrying the model's bytes (the initializers' sizes, read with NumPy), the
+    reduce mode's broadcasts every step (not the startup's), one executor wait per collective
+    of a step, and an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank
+    printed its allreduce (or reduce) line;
   - the collectives went over the transport asked for (--transport, as
     FLEET_COLLECTIVE_TRANSPORT: auto is shared memory on one host, Gloo across hosts), as each
     rank's log says.
@@ -222,37 +222,40 @@ def initializers(path):
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
+def main_program(args, job):
+    """The main program's part of fleet-inspect's text of the job."""
+    text = run([args.fleet_inspect, job]).stdout
+    return text.partition('# program "main"')[2].partition('# program "')[0]
+
+
 def count_averages(args, job):
     """The gradient (or parameter) averaging ops of the job's main program."""
-    text = run([args.fleet_inspect, job]).stdout
     op = "= fleet.reduce(" if args.strategy == "reduce" else "= fleet.allreduce("
-    return text.count(op)
+    return main_program(args, job).count(op)
 
 
 def expected_collectives(args, job):
-    """(allreduce calls, broadcast calls, broadcasts per step) of STEPS training steps, from the
-    ops of the main program in fleet-inspect's text: every step each fleet.allreduce
-    (collective), or each fleet.reduce (which runs as an allreduce) and each broadcast (reduce),
-    or the gradient average's ops for BEGIN_STEP steps and the parameter average's after
-    (LocalSGD at k = 1, told apart by the ops' names)."""
-    text = run([args.fleet_inspect, job]).stdout
-    main = text.partition('# program "startup"')[0]
+    """(allreduce or reduce calls, broadcast calls, broadcasts per step) of STEPS training
+    steps, from the ops of the main program in fleet-inspect's text: every step each
+    fleet.allreduce (collective), or each fleet.reduce and each broadcast (reduce), or the
+    gradient average's ops for BEGIN_STEP steps and the parameter average's after (LocalSGD at
+    k = 1, told apart by the ops' names)."""
+    main = main_program(args, job)
     per_step_broadcasts = main.count("= fleet.broadcast(") if args.strategy == "reduce" else 0
     if args.strategy == "collective":
-        allreduces = STEPS * main.count("= fleet.allreduce(")
+        averages = STEPS * main.count("= fleet.allreduce(")
     elif args.strategy == "reduce":
-        allreduces = STEPS * main.count("= fleet.reduce(")
+        averages = STEPS * main.count("= fleet.reduce(")
     else:
         grads = main.count('name="localsgd.average_grads.bucket')
         params = main.count('name="localsgd.average_params.bucket')
-        allreduces = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
-    return allreduces, STEPS * per_step_broadcasts, per_step_broadcasts
+        averages = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
+    return averages, STEPS * per_step_broadcasts, per_step_broadcasts
 
 
 def gathered_params(args, job):
     """The parameters whose gradients the main program gathers as sparse rows."""
-    text = run([args.fleet_inspect, job]).stdout
-    main = text.partition('# program "startup"')[0]
+    main = main_program(args, job)
     return re.findall(r'= fleet\.allgather_rows\(.*vars=\[\(%"?([^",)]+)"?,', main)
 
 
@@ -270,13 +273,18 @@ def check_summary(args, job, model, work, rank, output):
     gathered = gathered_params(args, job)
     gathered_bytes = sum(inits[p].nbytes for p in gathered)
     coll = summary["collectives"] or {}
-    allreduce, broadcast = coll.get("allreduce", {}), coll.get("broadcast", {})
+    # The reduce mode's averages are reduces proper; the other strategies' allreduces.
+    average = "reduce" if args.strategy == "reduce" else "allreduce"
+    other = "allreduce" if average == "reduce" else "reduce"
+    broadcast = coll.get("broadcast", {})
     executor = summary["executor"]
     expected = {
         "rank": (summary["rank"], rank), "world_size": (summary["world_size"], 2),
         "steps": (summary["steps"], STEPS), "samples": (summary["samples"], STEPS * RANK_BATCH),
-        "allreduce calls": (allreduce.get("calls"), calls),
-        "allreduce bytes": (allreduce.get("bytes"), STEPS * (model_bytes - gathered_bytes)),
+        f"{average} calls": (coll.get(average, {}).get("calls"), calls),
+        f"{average} bytes": (coll.get(average, {}).get("bytes"),
+                             STEPS * (model_bytes - gathered_bytes)),
+        f"{other} calls": (coll.get(other, {}).get("calls"), 0),
         "allgather calls": (coll.get("allgather", {}).get("calls"), STEPS * len(gathered)),
         "broadcast calls": (broadcast.get("calls"), broadcasts),
         "broadcast bytes": (broadcast.get("bytes"),
@@ -299,7 +307,7 @@ def check_summary(args, job, model, work, rank, output):
                         f"{overlap}; expected busy > 0 and an overlap in [0, 1]")
     elif abs(overlap - min(1.0, max(0.0, 1 - waited / busy))) > 1e-9:
         failures.append(f"rank {rank} summary: overlap {overlap}; expected 1 - {waited} / {busy}")
-    line = f"[worker.{rank}] fleet-run: allreduce: {calls} calls"
+    line = f"[worker.{rank}] fleet-run: {average}: {calls} calls"
     if line not in output:
         failures.append(f"fleet-launch's output has no line starting '{line}'")
     return failures
