@@ -25,6 +25,12 @@ and checked:
     reduce mode's broadcasts every step (not the startup's), one executor wait per collective
     of a step, and an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank
     printed its allreduce (or reduce) line;
+  - with an optimizer that has state in the reduce mode (mlp_adam: Adam's moments live on each
+    parameter's owner), the job is also run as two halves: STEPS / 2 steps saved with --save
+    (both ranks gather the owners' state into rank 0's checkpoint), then --load and the other
+    half; the resumed run's exported model equals the uninterrupted run's, bit for bit, and its
+    losses the uninterrupted run's last steps; the same job without its checkpoint_sync
+    program is refused --save;
   - the collectives went over the transport asked for (--transport, as
     FLEET_COLLECTIVE_TRANSPORT: auto is shared memory on one host, Gloo across hosts), as each
     rank's log says.
@@ -40,7 +46,7 @@ gradient; the allreduce mode gathers every rank's sparse rows (fleet.allgather_r
 bytes must stay below the dense table's), the reduce mode and LocalSGD make it dense.
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
-       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd
+       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd|mlp_adam
        [--strategy collective|reduce|localsgd] [--transport auto|shm|gloo] [--netns] [--keep]
 """
 
@@ -64,6 +70,7 @@ CASES = {
     "mlp_sgd": ("mlp.onnx", "mlp_data", ["--optimizer", "sgd", "--lr", "0.1"]),
     "cnn_momentum": ("cnn.onnx", "cnn_data", ["--optimizer", "momentum", "--lr", "0.05"]),
     "embed_sgd": ("embed.onnx", "embed_data", ["--optimizer", "sgd", "--lr", "0.5"]),
+    "mlp_adam": ("mlp.onnx", "mlp_data", ["--optimizer", "adam", "--lr", "0.01"]),
 }
 STEPS = 12
 RANK_BATCH = 16
@@ -205,16 +212,15 @@ class TwoHosts:
         return "".join(outputs)
 
 
-def losses(path):
+def losses(path, steps=STEPS):
     out = {}
     with open(path) as f:
         for line in f:
             record = json.loads(line)
             out[record["step"]] = record["loss"]
-    steps = sorted(out)
-    if len(steps) != STEPS:
-        raise SystemExit(f"FAIL: {path} has {len(steps)} steps; expected {STEPS}")
-    return [out[s] for s in steps]
+    if len(out) != steps:
+        raise SystemExit(f"FAIL: {path} has {len(out)} steps; expected {steps}")
+    return [out[s] for s in sorted(out)]
 
 
 def initializers(path):
@@ -313,6 +319,80 @@ def check_summary(args, job, model, work, rank, output):
     return failures
 
 
+def launch(args, train, logs):
+    """Both ranks through fleet-launch (on one host, or one per namespace); their output."""
+    if args.hosts is not None:
+        return args.hosts.launch([args.fleet_launch] + train, logs)
+    launched = run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
+    return launched.stdout + launched.stderr
+
+
+def check_resumed(args, job, data, work, ranks):
+    """The failures of the job run as two halves, saved and resumed (see the module docstring),
+    against the uninterrupted run's model (coll.onnx) and losses (`ranks`)."""
+    half = STEPS // 2
+    ckpt = os.path.join(work, "ckpt")
+    common = ["--", args.fleet_run, job, "--data", data, "--batch", str(RANK_BATCH), "--steps",
+              str(half)]
+    launch(args, common + ["--save", ckpt, "--summary-out",
+                           os.path.join(work, "first{rank}.summary.json")],
+           os.path.join(work, "logs_first_half"))
+    if not os.path.isfile(os.path.join(ckpt, "manifest.json")):
+        return [f"the first half wrote no checkpoint {ckpt}"]
+    failures = []
+    # The state's broadcasts before the save are not the steps' collectives.
+    per_step_broadcasts = expected_collectives(args, job)[2]
+    for rank in (0, 1):
+        with open(os.path.join(work, f"first{rank}.summary.json")) as f:
+            got = json.load(f)["collectives"]["broadcast"]["calls"]
+        if got != half * per_step_broadcasts:
+            failures.append(f"rank {rank}'s first half counts {got} broadcasts in its steps; "
+                            f"expected {half * per_step_broadcasts}")
+    launch(args, common + ["--load", ckpt, "--metrics-out",
+                           os.path.join(work, "resumed{rank}.jsonl"), "--export",
+                           os.path.join(work, "resumed.onnx")],
+           os.path.join(work, "logs_second_half"))
+    for rank in (0, 1):
+        got = losses(os.path.join(work, f"resumed{rank}.jsonl"), half)
+        if got != ranks[rank][half:].tolist():
+            failures.append(f"rank {rank}'s resumed losses {got} differ from the uninterrupted "
+                            f"run's {ranks[rank][half:].tolist()}")
+    whole = initializers(os.path.join(work, "coll.onnx"))
+    resumed = initializers(os.path.join(work, "resumed.onnx"))
+    for key in sorted(whole):
+        if key not in resumed or not np.array_equal(whole[key], resumed[key]):
+            diff = (np.max(np.abs(whole[key] - resumed[key])) if key in resumed else "missing")
+            failures.append(f"resumed initializer {key} differs from the uninterrupted run's: "
+                            f"{diff}")
+    print(f"resumed after {half} of {STEPS} steps from {ckpt}: "
+          f"{'same' if not failures else 'different'} model and losses")
+    return failures + check_refused_without_sync(args, job, data, work)
+
+
+def check_refused_without_sync(args, job, data, work):
+    """A job without its checkpoint_sync program (as transpiled before it existed) is refused
+    --save, saying why, rather than saving stale optimizer state."""
+    old = os.path.join(work, "job_without_sync")
+    shutil.copytree(job, old)
+    manifest = os.path.join(old, "manifest.pbtxt")
+    with open(manifest) as f:
+        text = f.read()
+    stripped = re.sub(r'programs \{\s*name: "checkpoint_sync"[^}]*\}\s*', "", text)
+    if stripped == text:
+        return [f"{manifest} names no checkpoint_sync program"]
+    with open(manifest, "w") as f:
+        f.write(stripped)
+    os.remove(os.path.join(old, "checkpoint_sync.program"))
+    proc = subprocess.run([args.fleet_run, old, "--data", data, "--steps", "1", "--save",
+                           os.path.join(work, "never")], capture_output=True, text=True,
+                          timeout=120)
+    want = "the job has no checkpoint_sync program to gather it (hint: transpile the model again"
+    if proc.returncode == 0 or want not in proc.stderr:
+        return [f"fleet-run --save of a job without checkpoint_sync exited {proc.returncode}; "
+                f"expected a failure saying '{want}':\n{proc.stderr[-2000:]}"]
+    return []
+
+
 def case(args, name, bucket_mb, work):
     model_file, data_dir, optimizer = CASES[name]
     if name == "embed_sgd":
@@ -340,11 +420,7 @@ def case(args, name, bucket_mb, work):
              str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--summary-out",
              os.path.join(work, "rank{rank}.summary.json"), "--export",
              os.path.join(work, "coll.onnx")]
-    if args.hosts is not None:
-        output = args.hosts.launch([args.fleet_launch] + train, logs)
-    else:
-        launched = run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
-        output = launched.stdout + launched.stderr
+    output = launch(args, train, logs)
 
     failures = []
     for rank in (0, 1):
@@ -372,6 +448,9 @@ def case(args, name, bucket_mb, work):
         failures.append(f"losses differ: single {want.tolist()} vs ranks' mean {got.tolist()}")
     if np.allclose(ranks[0], ranks[1]):
         failures.append("both ranks report the same losses: they did not read different shards")
+
+    if args.strategy == "reduce" and optimizer[1] != "sgd":
+        failures += check_resumed(args, job, data, work, ranks)
 
     single = initializers(os.path.join(work, "single.onnx"))
     trained = initializers(os.path.join(work, "coll.onnx"))
