@@ -1,4 +1,5 @@
-// fleet-bench-allreduce: a Communicator's in-place allreduce (sum), nccl-tests style, over Gloo's
+// fleet-bench-allreduce: a Communicator's in-place allreduce (sum), or with --collective reduce
+// its reduce onto rank 0 (the reduce mode's fleet.reduce), nccl-tests style, over Gloo's
 // TCP transport or shared memory, with its ranks as threads of this process or as processes
 // (this program started again as each peer), meeting at a TcpStore on a free 127.0.0.1 port;
 // and beside it the peer every rank's traffic over TCP is bounded by: the same bytes exchanged
@@ -8,8 +9,10 @@
 //
 // One row per size (doubling): bytes, elements, type, time per call (the median of the timed
 // calls, each started right after a barrier and timed on rank 0), algbw = bytes / time, busbw =
-// algbw * 2(n-1)/n (what each rank's link carried), the elements that came out wrong on any rank,
-// and the raw TCP exchange's bandwidth for the same bytes. Exits 1 when any element was wrong.
+// algbw * 2(n-1)/n (what each rank's link carried; for a reduce busbw = algbw, as nccl-tests
+// counts it), the elements that came out wrong on any rank (a reduce: the sum on rank 0, every
+// other rank's own values), and the raw TCP exchange's bandwidth for the same bytes. Exits 1 when
+// any element was wrong.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -48,6 +51,7 @@ struct BenchOptions {
   std::string max_bytes = "256M";
   std::string algorithm = "auto";
   std::string transport = "gloo";
+  std::string collective = "allreduce";  // or "reduce" (onto rank 0)
   bool processes = false;
   int max_iters = 50;
   std::string staging = "4M";  // shm: staging bytes per rank
@@ -186,8 +190,9 @@ void PrintHeader(const BenchOptions& o) {
               std::thread::hardware_concurrency(),
               o.algorithm == "auto" ? "auto (bcube <= 1 MiB < ring)" : o.algorithm.c_str());
   std::printf(
-      "# in-place sum of f32; time is the median call, each after a barrier, on rank 0; peer: "
-      "the same bytes exchanged both ways over one raw loopback TCP connection\n");
+      "# in-place %s of f32; time is the median call, each after a barrier, on rank 0; peer: "
+      "the same bytes exchanged both ways over one raw loopback TCP connection\n",
+      o.collective == "reduce" ? "reduce (sum) onto rank 0" : "allreduce (sum)");
   std::printf("%12s %12s %5s %12s %10s %10s %8s %14s\n", "size(B)", "count", "type", "time(us)",
               "algbw(GB/s)", "busbw(GB/s)", "#wrong", "tcp-peer(GB/s)");
   std::fflush(stdout);
@@ -199,7 +204,8 @@ absl::Status RankLoop(const BenchOptions& o, int rank, Communicator& comm) {
   const int64_t min_bytes = ParseBytes(o.min_bytes), max_bytes = ParseBytes(o.max_bytes);
   const bool leader = rank == 0;
   if (leader) PrintHeader(o);
-  const double bus_factor = 2.0 * (o.ranks - 1) / o.ranks;
+  const bool reduce = o.collective == "reduce";
+  const double bus_factor = reduce ? 1.0 : 2.0 * (o.ranks - 1) / o.ranks;
   int64_t wrong_anywhere = 0;
   for (int64_t bytes = min_bytes; bytes <= max_bytes; bytes *= 2) {
     const int64_t count = bytes / static_cast<int64_t>(sizeof(float));
@@ -208,7 +214,8 @@ absl::Status RankLoop(const BenchOptions& o, int rank, Communicator& comm) {
     auto call = [&]() -> absl::StatusOr<double> {
       FLEET_RETURN_IF_ERROR(Await(comm.Barrier()));
       const auto t0 = SteadyClock::now();
-      FLEET_RETURN_IF_ERROR(Await(comm.AllReduce({tensor}, ReduceOp::kSum)));
+      FLEET_RETURN_IF_ERROR(Await(reduce ? comm.Reduce({tensor}, ReduceOp::kSum, 0)
+                                         : comm.AllReduce({tensor}, ReduceOp::kSum)));
       return std::chrono::duration<double>(SteadyClock::now() - t0).count();
     };
     // The warm-up call also sizes the run; rank 0's measure decides for every rank.
@@ -222,11 +229,12 @@ absl::Status RankLoop(const BenchOptions& o, int rank, Communicator& comm) {
       times.push_back(t);
     }
 
-    // Correctness: rank r holds r + 1 everywhere; the sum is n(n+1)/2. Every rank counts its
-    // wrong elements, and the counts are gathered.
+    // Correctness: rank r holds r + 1 everywhere; the sum is n(n+1)/2 (a reduce's other ranks
+    // keep r + 1). Every rank counts its wrong elements, and the counts are gathered.
     std::fill_n(tensor.data<float>(), count, rank + 1.0f);
     FLEET_RETURN_IF_ERROR(call().status());
-    const float expected = static_cast<float>(o.ranks * (o.ranks + 1) / 2);
+    const float expected =
+        reduce && rank != 0 ? rank + 1.0f : static_cast<float>(o.ranks * (o.ranks + 1) / 2);
     int64_t wrong = 0;
     for (int64_t i = 0; i < count; ++i) wrong += tensor.data<float>()[i] != expected;
     auto counts = std::make_shared<std::vector<std::string>>();
@@ -263,6 +271,7 @@ class Peer {
         {"--max-bytes", o.max_bytes},
         {"--algorithm", o.algorithm},
         {"--transport", o.transport},
+        {"--collective", o.collective},
         {"--staging", o.staging},
         {"--max-iters", std::to_string(o.max_iters)},
         {"--peer-rank", std::to_string(rank)},
@@ -357,7 +366,7 @@ int Run(const BenchOptions& o) {
 }  // namespace fleet
 
 int main(int argc, char** argv) {
-  CLI::App app("A Communicator's allreduce bandwidth, nccl-tests style");
+  CLI::App app("A Communicator's allreduce (or reduce) bandwidth, nccl-tests style");
   fleet::BenchOptions o;
   app.add_option("--ranks", o.ranks, "ranks")->check(CLI::Range(2, 64));
   app.add_option("--min-bytes", o.min_bytes, "smallest size (K, M suffixes)");
@@ -366,6 +375,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "ring", "bcube"}));
   app.add_option("--transport", o.transport, "gloo (TCP) or shm (shared memory)")
       ->check(CLI::IsMember({"gloo", "shm"}));
+  app.add_option("--collective", o.collective, "allreduce, or reduce onto rank 0")
+      ->check(CLI::IsMember({"allreduce", "reduce"}));
   app.add_option("--staging", o.staging, "shm: staging bytes per rank (K, M suffixes)");
   app.add_flag("--processes", o.processes, "ranks as processes (this program started again)");
   app.add_option("--max-iters", o.max_iters, "most timed calls per size")

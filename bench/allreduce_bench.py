@@ -15,6 +15,12 @@ the closed form (rank r adds r + 1). busbw = algbw * 2(n-1)/n. Each side runs --
 in turn, and the best round per size is kept: other load on a shared machine only ever slows a
 run down. The last column is the better Fleet transport's busbw over torch-Gloo's.
 
+With --reduce, Fleet's reduce onto rank 0 (fleet-bench-allreduce --collective reduce: the reduce
+mode's fleet.reduce) runs beside each Fleet allreduce, and a second table gives both times per
+transport and what the reduce saves: time, and over Gloo the bytes on the wire, (n-1)(n+1)/n
+bucket-sizes in all (a ring reduce-scatter, then each rank's chunk to the root) against an
+allreduce's 2(n-1).
+
 Prints the machine, the load average before and after, the commands, and a markdown table:
   | size | Fleet shm time (us) | algbw | busbw | Fleet Gloo busbw | torch-Gloo busbw | TCP GB/s |
   | Fleet best / torch |
@@ -22,7 +28,7 @@ All bandwidths in GB/s. Never used as a test: speed is measured here, not assert
 
 Usage: allreduce_bench.py --bench build/bench/fleet-bench-allreduce [--ranks 2]
                           [--min-bytes 1K] [--max-bytes 256M] [--max-iters 50] [--rounds 1]
-                          [--torch-python /usr/bin/python3] [--json FILE]
+                          [--torch-python /usr/bin/python3] [--json FILE] [--reduce]
 """
 
 import argparse
@@ -65,11 +71,11 @@ def free_port():
         return s.getsockname()[1]
 
 
-def fleet_run(args, transport):
+def fleet_run(args, transport, collective="allreduce"):
     """{bytes: {"time_us", "algbw", "busbw", "wrong", "tcp"}} from one fleet-bench-allreduce run."""
     cmd = [args.bench, "--ranks", str(args.ranks), "--transport", transport, "--processes",
-           "--min-bytes", args.min_bytes, "--max-bytes", args.max_bytes,
-           "--max-iters", str(args.max_iters)]
+           "--collective", collective, "--min-bytes", args.min_bytes, "--max-bytes",
+           args.max_bytes, "--max-iters", str(args.max_iters)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if proc.returncode != 0:
         raise SystemExit(f"FAIL: {shlex.join(cmd)} exited {proc.returncode}:\n"
@@ -159,6 +165,30 @@ def best(runs):
     return out
 
 
+def print_reduce_table(args, shm, gloo, shm_reduce, gloo_reduce):
+    """The reduce beside the allreduce per transport; returns the reduces' wrong elements."""
+    n = args.ranks
+    wire_saved = 1 - (n - 1) * (n + 1) / n / (2 * (n - 1))
+    print()
+    print(f"Reduce onto rank 0 against allreduce (time in us; saved = 1 - reduce / allreduce; "
+          f"Gloo's wire bytes: {(n - 1) * (n + 1) / n:g} against {2 * (n - 1)} bucket-sizes, "
+          f"{100 * wire_saved:.0f}% saved)")
+    print()
+    print("| size | shm allreduce | shm reduce | shm saved | Gloo allreduce | Gloo reduce "
+          "| Gloo saved |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    wrong = 0
+    for size in sizes(args):
+        a, r, ga, gr = shm.get(size), shm_reduce.get(size), gloo.get(size), gloo_reduce.get(size)
+        if not (a and r and ga and gr):
+            continue
+        wrong += r["wrong"] + gr["wrong"]
+        print(f"| {human(size)} | {a['time_us']:.1f} | {r['time_us']:.1f} | "
+              f"{100 * (1 - r['time_us'] / a['time_us']):.0f}% | {ga['time_us']:.1f} | "
+              f"{gr['time_us']:.1f} | {100 * (1 - gr['time_us'] / ga['time_us']):.0f}% |")
+    return wrong
+
+
 def human(n):
     for unit, scale in (("M", 1 << 20), ("K", 1 << 10)):
         if n >= scale and n % scale == 0:
@@ -177,6 +207,8 @@ def main():
     parser.add_argument("--torch-python", default="/usr/bin/python3")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per run")
     parser.add_argument("--json", help="also write every run's rows here")
+    parser.add_argument("--reduce", action="store_true",
+                        help="also Fleet's reduce onto rank 0, against its allreduce")
     parser.add_argument("--torch-rank", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--torch-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,10 +220,14 @@ def main():
 
     load_before = os.getloadavg()
     runs = {"shm": [], "gloo": [], "torch": []}
+    if args.reduce:
+        runs.update({"shm-reduce": [], "gloo-reduce": []})
     commands = {}
     for _ in range(args.rounds):
         for side in runs:
-            rows, cmd = torch_run(args) if side == "torch" else fleet_run(args, side)
+            transport, _, collective = side.partition("-")
+            rows, cmd = (torch_run(args) if side == "torch"
+                         else fleet_run(args, transport, collective or "allreduce"))
             runs[side].append(rows)
             commands[side] = cmd
     load_after = os.getloadavg()
@@ -223,6 +259,9 @@ def main():
         ratio = max(s["busbw"], g["busbw"]) / t["busbw"] if t["busbw"] > 0 else float("inf")
         print(f"| {human(size)} | {s['time_us']:.1f} | {s['algbw']:.3f} | {s['busbw']:.3f} | "
               f"{g['busbw']:.3f} | {t['busbw']:.3f} | {s['tcp']:.3f} | {ratio:.2f} |")
+    if args.reduce:
+        wrong += print_reduce_table(args, shm, gloo, best(runs["shm-reduce"]),
+                                    best(runs["gloo-reduce"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": runs, "commands": commands}, f, indent=1)

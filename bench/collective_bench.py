@@ -409,7 +409,7 @@ def main():
     print("Fleet: allreduce = fleet-transpile --strategy collective (fused in-place allreduces "
           "in 25 MB buckets placed where backward finishes them, in flight while backward goes "
           "on); reduce = --collective-mode reduce (each bucket averaged onto its owner, which "
-          "updates it and broadcasts its parameters; the reduce runs as an allreduce); "
+          "updates it and broadcasts its parameters); "
           f"LocalSGD = --strategy localsgd --k-steps {args.k_steps} (parameters averaged every "
           "k steps); fleet-launch --nproc 2 -- fleet-run; Gloo TCP")
     if torch_peer:

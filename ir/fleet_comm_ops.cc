@@ -13,7 +13,7 @@
 //       parameters equal rank 0's; the reduce mode sends each updated bucket from its owner).
 //   fleet.reduce(X...) -> Out...      {root = 0, reduce = "sum" | "mean", group = 0}
 //       On rank `root`, Out[i] = the reduction of X[i] over all ranks; on the other ranks Out[i]
-//       is unspecified (it may hold the reduction or X[i]), so only the root may read it.
+//       keeps X[i]'s values (only the root receives the result).
 //   fleet.allgather_rows(X) -> Out    {reduce = "sum" | "mean", group = 0}
 //       X: a sparse-rows gradient (an embedding's). Out = every rank's rows one after the other
 //       (each rank's values divided by the group's size for "mean"), as sparse rows of the same

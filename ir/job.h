@@ -27,6 +27,10 @@ namespace fleet {
 inline constexpr char kMainProgram[] = "main";
 // The program the trainer runs once before the first step of `main`.
 inline constexpr char kStartupProgram[] = "startup";
+// The program every trainer runs right before a checkpoint is written, when the job has one:
+// the reduce mode's broadcasts of each owner's optimizer state, so that the worker that writes
+// the checkpoint holds every parameter's current state (passes/distributed/allreduce.cc).
+inline constexpr char kCheckpointSyncProgram[] = "checkpoint_sync";
 // Server programs are "pserver.0", "pserver.1", ...; their startup programs add this suffix:
 // "pserver.0.startup".
 inline constexpr char kServerProgramPrefix[] = "pserver.";
@@ -37,7 +41,7 @@ enum class ProgramRole : int {
   kMain = 1,     // "main": run every step by each trainer
   kStartup = 2,  // "startup" or "<program>.startup": run once before its program
   kServer = 3,   // "pserver.<i>": run by parameter server i
-  kOther = 4,    // any other name: carried along, run by no tool yet
+  kOther = 4,    // any other name: carried along (fleet-run runs kCheckpointSyncProgram)
 };
 
 // "pserver.3".

@@ -26,6 +26,7 @@
 #include "runtime/ps/job_checkpoint.h"
 #include "runtime/ps/job_export.h"
 #include "runtime/role_maker.h"
+#include "tools/checkpoint_sync.h"
 #include "tools/human_bytes.h"
 #include "tools/program_loader.h"
 #include "tools/run_device.h"
@@ -253,6 +254,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
         "): each would train a model of its own (hint: transpile with --strategy collective "
         "or localsgd, or run fleet-run on its own)"));
   }
+  const Program* sync = programs.Find(kCheckpointSyncProgram);
   std::optional<Program> startup;
   if (Program* found = programs.Find(kStartupProgram); found != nullptr && o.load.empty()) {
     startup = std::move(*found);
@@ -275,18 +277,18 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     if (!t.label().empty()) options.label_var = t.label();
     options.output_var = t.output();
     options.loss_kind = LossKindName(t.loss());
-    // In the reduce mode each parameter's optimizer state is current on its owner only, so
-    // worker 0 alone cannot save it.
+    // In the reduce mode each parameter's optimizer state is current on its owner only; the
+    // job's checkpoint_sync program brings it to the worker that saves. A job transpiled
+    // without one cannot be saved.
     if (strategy->collective().mode() == proto::CollectiveConfig::REDUCE && !o.save.empty() &&
-        main.meta.training.optimizer != "fleet.sgd") {
-      return absl::UnimplementedError(absl::StrCat(
+        main.meta.training.optimizer != "fleet.sgd" && sync == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
           "--save: ", main_path,
-          " updates in the reduce mode (--collective-mode reduce), where "
-          "the ",
+          " updates in the reduce mode (--collective-mode reduce), where the ",
           main.meta.training.optimizer,
-          " state of each parameter lives on its owner "
-          "only; saving it is not supported yet (hint: transpile with --collective-mode "
-          "allreduce to save checkpoints, or use --export for the trained weights)"));
+          " state of each parameter lives on its owner only, and the job has no ",
+          kCheckpointSyncProgram,
+          " program to gather it (hint: transpile the model again; this version adds it)"));
     }
   }
   options.output_var = OutputVar(main, options.output_var, options.loss_var);
@@ -412,19 +414,32 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     device->InstallIn(*env);
     options.env = env;
     options.devices = device->contexts();
-    if (!options.save_checkpoint) {
-      options.save_checkpoint = [&main](const std::string& dir, const Program&,
-                                        const Scope& scope, const CheckpointInfo& info) {
-        return SaveCheckpoint(dir, main, scope, info);
-      };
-      options.load_checkpoint = [&main](const std::string& dir, const Program&, Scope& scope) {
-        return LoadCheckpoint(dir, main, scope);
-      };
-    }
   }
   SetCpuMathThreads(o.op_threads);
   SetCpuRandomSeed(o.seed);
   Scope state;
+  // Every worker takes part in gathering the spread optimizer state at each save; worker 0
+  // writes.
+  CommunicatorStats synced;  // the collectives of those syncs, not of the steps
+  if (communicates && sync != nullptr && !o.save.empty()) {
+    FLEET_RETURN_IF_ERROR(Verify(*sync));
+    options.save_dir = o.save;
+    options.save_every = o.save_every;
+    options.save_checkpoint =
+        SyncedCheckpointWriter(*sync, kernels, options.env, state, first, &synced);
+  }
+  if (placed) {
+    // Checkpoints are of the program as transpiled, not of its placed copy, so that they load
+    // on any device.
+    auto save = options.save_checkpoint ? options.save_checkpoint : &SaveCheckpoint;
+    options.save_checkpoint = [save, &main](const std::string& dir, const Program&,
+                                            const Scope& scope, const CheckpointInfo& info) {
+      return save(dir, main, scope, info);
+    };
+    auto load = options.load_checkpoint ? options.load_checkpoint : &LoadCheckpoint;
+    options.load_checkpoint = [load, &main](const std::string& dir, const Program&,
+                                            Scope& scope) { return load(dir, main, scope); };
+  }
   FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(placed ? *placed : main, startup ? &*startup : nullptr,
                                               state, dataset, kernels, options, err));
 
@@ -445,7 +460,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   place.world = role.num_workers;
   CommunicatorStats comm;
   if (fleet != nullptr && fleet->communicator() != nullptr) {
-    comm = Difference(fleet->communicator()->stats(), before_steps);
+    comm = Difference(Difference(fleet->communicator()->stats(), before_steps), synced);
     place.comm = &comm;
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));

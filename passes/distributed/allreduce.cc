@@ -29,7 +29,15 @@
 //   (Out: [%w, ...]) = fleet.broadcast(X: [%w, ...]) {root = 1}
 //
 // so each rank runs 1/N of the optimizer. The optimizer state of a parameter is current on its
-// owner only. Clipping by the global norm needs every gradient on every rank, so it is refused.
+// owner only, so for an optimizer with state the pass also adds the job's checkpoint_sync
+// program, which fleet-run runs on every rank before a checkpoint is written: one broadcast of
+// each bucket's state from its owner, in bucket order,
+//
+//   (Out: [%"w@moment1", ...]) = fleet.broadcast(X: [%"w@moment1", ...]) {root = 1}
+//
+// after which every rank (and so the one that writes) holds every parameter's current state,
+// and a checkpoint restores any rank. Clipping by the global norm needs every gradient on every
+// rank, so it is refused.
 //
 // Every rank issues the same collectives in the same order: the order is the program's.
 // An embedding's sparse-row gradient stays sparse: fleet.allgather_rows after its last writer
@@ -59,9 +67,44 @@ using distributed::Member;
 
 constexpr double kDefaultBucketMb = 25;
 
+// Reduce mode, for an optimizer with state: the checkpoint_sync program, which broadcasts each
+// bucket's state vars (`state[b]`, those its updates write besides its parameters) from the
+// bucket's owner, one broadcast per bucket and dtype. Nothing when no bucket has state.
+void AddCheckpointSync(Job& job, const std::vector<std::vector<std::string>>& state) {
+  const Program& main = job.main();
+  Program sync;
+  sync.meta.opset = main.meta.opset;
+  sync.meta.producer = main.meta.producer;
+  sync.meta.strategy = main.meta.strategy;
+  sync.meta.role = kCheckpointSyncProgram;
+  for (size_t b = 0; b < state.size(); ++b) {
+    std::map<DataType, std::vector<std::string>> by_dtype;
+    for (const std::string& name : state[b]) {
+      const Var* var = main.main().FindVar(name);
+      if (var == nullptr || !var->Has(kVarPersistable)) continue;
+      sync.main().AddVar(*var);
+      by_dtype[var->dtype].push_back(name);
+    }
+    for (const auto& [dtype, names] : by_dtype) {
+      Op broadcast;
+      broadcast.type = "fleet.broadcast";
+      broadcast.name =
+          absl::StrCat("checkpoint_sync.bucket", b,
+                       by_dtype.size() > 1 ? absl::StrCat(".", DataTypeName(dtype)) : "");
+      broadcast.inputs = {{"X", names}};
+      broadcast.outputs = {{"Out", names}};
+      broadcast.attrs["root"] = AttrValue(static_cast<int64_t>(b));
+      broadcast.role = kRoleCollective;
+      sync.main().ops.push_back(std::move(broadcast));
+    }
+  }
+  if (!sync.main().ops.empty()) job.programs[kCheckpointSyncProgram] = std::move(sync);
+}
+
 // Reduce mode: moves each bucket's update ops into a sub-block run by the bucket's owner, then
-// broadcasts the bucket's parameters from it.
-absl::Status OwnUpdates(Program& main, const std::vector<Bucket>& buckets) {
+// broadcasts the bucket's parameters from it; adds the checkpoint_sync program for their state.
+absl::Status OwnUpdates(Job& job, const std::vector<Bucket>& buckets) {
+  Program& main = job.main();
   std::map<std::string, size_t> bucket_of;
   for (size_t b = 0; b < buckets.size(); ++b) {
     for (const Member& m : buckets[b].members) bucket_of[m.pair.param] = b;
@@ -93,6 +136,7 @@ absl::Status OwnUpdates(Program& main, const std::vector<Bucket>& buckets) {
     updates[it->second].push_back(std::move(op));
   }
   std::vector<Op> owned;
+  std::vector<std::vector<std::string>> state(buckets.size());
   for (size_t b = 0; b < buckets.size(); ++b) {
     if (updates[b].empty()) continue;
     const std::string cond = absl::StrCat("reduce@owner", b);
@@ -119,6 +163,11 @@ absl::Status OwnUpdates(Program& main, const std::vector<Bucket>& buckets) {
       }
       main.blocks[static_cast<size_t>(sub)].ops.push_back(std::move(op));
     }
+    for (const std::string& v : outs) {
+      const bool param = std::any_of(buckets[b].members.begin(), buckets[b].members.end(),
+                                     [&v](const Member& m) { return m.pair.param == v; });
+      if (!param) state[b].push_back(v);
+    }
     Op run;
     run.type = "fleet.conditional_block";
     run.name = absl::StrCat("reduce.update", b);
@@ -136,6 +185,7 @@ absl::Status OwnUpdates(Program& main, const std::vector<Bucket>& buckets) {
   kept.insert(kept.begin() + static_cast<std::ptrdiff_t>(at),
               std::make_move_iterator(owned.begin()), std::make_move_iterator(owned.end()));
   main.main().ops = std::move(kept);
+  AddCheckpointSync(job, state);
   return absl::OkStatus();
 }
 
@@ -205,7 +255,7 @@ class AllreducePass final : public Pass {
       block.ops.insert(block.ops.begin() + static_cast<std::ptrdiff_t>(placed[i].first),
                        std::move(placed[i].second));
     }
-    if (reduce_mode) FLEET_RETURN_IF_ERROR(OwnUpdates(main, buckets));
+    if (reduce_mode) FLEET_RETURN_IF_ERROR(OwnUpdates(job, buckets));
     ctx.Note(absl::StrCat(buckets.size(), " bucket(s) of at most ", bucket_mb, " MiB"));
     distributed::AddStartupBroadcast(job, main.main(), params, cap);
     return true;

@@ -8,6 +8,8 @@ std::string_view CollectiveKindName(CollectiveKind kind) {
   switch (kind) {
     case CollectiveKind::kAllReduce:
       return "allreduce";
+    case CollectiveKind::kReduce:
+      return "reduce";
     case CollectiveKind::kBroadcast:
       return "broadcast";
     case CollectiveKind::kAllGather:

@@ -24,16 +24,16 @@
 
 namespace fleet {
 
-enum class CollectiveKind { kAllReduce, kBroadcast, kAllGather, kBarrier };
-inline constexpr int kNumCollectiveKinds = 4;
+enum class CollectiveKind { kAllReduce, kReduce, kBroadcast, kAllGather, kBarrier };
+inline constexpr int kNumCollectiveKinds = 5;
 
-// "allreduce", "broadcast", "allgather", "barrier".
+// "allreduce", "reduce", "broadcast", "allgather", "barrier".
 std::string_view CollectiveKindName(CollectiveKind kind);
 
 struct CollectiveTotals {
   int64_t calls = 0;
-  // The payload on this rank: the bucket's bytes (allreduce, broadcast), this rank's bytes
-  // (allgather), 0 (barrier); what travels on the wire depends on the algorithm.
+  // The payload on this rank: the bucket's bytes (allreduce, reduce, broadcast), this rank's
+  // bytes (allgather), 0 (barrier); what travels on the wire depends on the algorithm.
   int64_t bytes = 0;
   std::chrono::nanoseconds busy{0};
 };

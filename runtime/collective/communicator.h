@@ -55,6 +55,14 @@ class Communicator {
   virtual absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
                                                            ReduceOp op) = 0;
 
+  // Reduces every tensor over all ranks onto rank `root`: there, when the event completes OK,
+  // each tensor holds the elementwise reduction, in place. The other ranks' tensors are only
+  // read and keep their values. Same buckets and errors as AllReduce; `root` must be a rank of
+  // the group (INVALID_ARGUMENT at once). Cheaper than AllReduce: the result travels to one rank
+  // only.
+  virtual absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
+                                                        int root) = 0;
+
   // Replaces every tensor with rank `root`'s, in place (on `root` they are read only).
   virtual absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors,
                                                            int root) = 0;

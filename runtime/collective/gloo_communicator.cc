@@ -5,6 +5,7 @@
 #include <gloo/allreduce.h>
 #include <gloo/barrier.h>
 #include <gloo/broadcast.h>
+#include <gloo/reduce.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/address.h>
 #include <gloo/transport/tcp/device.h>
@@ -33,16 +34,28 @@ gloo::AllreduceOptions::Algorithm GlooAlgorithm(AllReduceAlgorithm requested, si
              : gloo::AllreduceOptions::Algorithm::RING;
 }
 
-// One Gloo allreduce (sum) of `count` elements of T at `data`, in place.
+// One Gloo allreduce (sum) of `count` elements of T at `data`, in place, or with `root` >= 0 one
+// Gloo reduce (sum) onto `root` (its ring reduce-scatter, then a gather of the chunks there;
+// elsewhere `data` ends with partial sums).
 template <typename T>
-void SumInPlace(const std::shared_ptr<gloo::Context>& context, T* data, size_t count,
+void SumInPlace(const std::shared_ptr<gloo::Context>& context, T* data, size_t count, int root,
                 gloo::AllreduceOptions::Algorithm algorithm, uint32_t tag,
                 std::chrono::milliseconds timeout) {
+  const auto sum = static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<T>);
+  if (root >= 0) {
+    gloo::ReduceOptions opts(context);
+    opts.setOutput(data, count);
+    opts.setRoot(root);
+    opts.setReduceFunction(sum);
+    opts.setTag(tag);
+    opts.setTimeout(timeout);
+    gloo::reduce(opts);
+    return;
+  }
   gloo::AllreduceOptions opts(context);
   opts.setAlgorithm(algorithm);
   opts.setOutput(data, count);
-  opts.setReduceFunction(
-      static_cast<void (*)(void*, const void*, const void*, size_t)>(&gloo::sum<T>));
+  opts.setReduceFunction(sum);
   opts.setTag(tag);
   opts.setTimeout(timeout);
   gloo::allreduce(opts);
@@ -63,7 +76,8 @@ struct GlooCommunicator::Impl {
   absl::Status ConnectSteps();
   // For each rank, the addresses Gloo may print for it (see PeerAddresses).
   absl::StatusOr<std::vector<std::vector<std::string>>> PeerNames(const std::string& gloo_prefix);
-  absl::Status AllReduce(std::vector<Tensor>& tensors, ReduceOp op);
+  // AllReduce (root -1) or Reduce onto `root`.
+  absl::Status Reduce(std::vector<Tensor>& tensors, ReduceOp op, int root);
   absl::Status Broadcast(std::vector<Tensor>& tensors, int root);
   absl::Status AllGather(const std::string& local, std::vector<std::string>& gathered);
   absl::Status Barrier();
@@ -167,7 +181,7 @@ absl::StatusOr<std::vector<std::vector<std::string>>> GlooCommunicator::Impl::Pe
   return names;
 }
 
-absl::Status GlooCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, ReduceOp op) {
+absl::Status GlooCommunicator::Impl::Reduce(std::vector<Tensor>& tensors, ReduceOp op, int root) {
   // A group of one holds the sum already, and the mean divides it by 1.
   if (context == nullptr || tensors.empty()) return absl::OkStatus();
   const DataType dtype = tensors[0].dtype();
@@ -180,12 +194,16 @@ absl::Status GlooCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Red
     PackBucket(tensors, offset, count, data);
     const auto algorithm = GlooAlgorithm(options.algorithm, count * element);
     if (dtype == DataType::kF64) {
-      SumInPlace(context, static_cast<double*>(data), count, algorithm, next_tag++,
+      SumInPlace(context, static_cast<double*>(data), count, root, algorithm, next_tag++,
                  options.timeout);
     } else {
-      SumInPlace(context, static_cast<float*>(data), count, algorithm, next_tag++, options.timeout);
+      SumInPlace(context, static_cast<float*>(data), count, root, algorithm, next_tag++,
+                 options.timeout);
     }
-    UnpackBucket(data, offset, count, op == ReduceOp::kMean ? options.size : 1, tensors);
+    // A reduce leaves the other ranks' tensors as they were: only the root unpacks.
+    if (root < 0 || root == options.rank) {
+      UnpackBucket(data, offset, count, op == ReduceOp::kMean ? options.size : 1, tensors);
+    }
   }
   return absl::OkStatus();
 }
@@ -333,7 +351,21 @@ absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::AllReduce(std::vector<T
   const int64_t bytes = BucketBytes(tensors);
   return Queue(CollectiveKind::kAllReduce, bytes,
                [tensors = std::move(tensors), op](Impl& impl) mutable {
-                 return impl.AllReduce(tensors, op);
+                 return impl.Reduce(tensors, op, /*root=*/-1);
+               });
+}
+
+absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Reduce(std::vector<Tensor> tensors,
+                                                                ReduceOp op, int root) {
+  FLEET_RETURN_IF_ERROR(CheckBucket("reduce", tensors));
+  if (root < 0 || root >= size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reduce: root ", root, " is not a rank of this group of ", size()));
+  }
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kReduce, bytes,
+               [tensors = std::move(tensors), op, root](Impl& impl) mutable {
+                 return impl.Reduce(tensors, op, root);
                });
 }
 

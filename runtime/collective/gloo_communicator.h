@@ -13,6 +13,10 @@
 //     AllreduceHalvingDoubling) let data arrive before the receiver has registered its buffer,
 //     and Gloo's event loop then spins on the unread socket (a core at 100% for as long as a rank
 //     is late, and after a failure), so they are not used.
+//   - Reduce packs and cuts the bucket alike and runs Gloo's reduce on each piece: the ring's
+//     reduce-scatter, then every rank sends its reduced chunk to the root, which alone
+//     unpacks. Each rank sends (n-1)/n of the bucket and the root receives (n-1)/n more,
+//     against 2(n-1)/n each way for an allreduce. The other ranks' tensors keep their values.
 //   - Broadcast, AllGather (sizes first, then the bytes) and Barrier use Gloo's collectives.
 //
 // Failures become Status values naming the peer when known:
@@ -79,6 +83,8 @@ class GlooCommunicator final : public Communicator {
 
   absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
                                                    ReduceOp op) override;
+  absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
+                                                int root) override;
   absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;

@@ -4,9 +4,9 @@
 //   (Out: [%g1, %g2]) = fleet.allreduce(X: [%g1, %g2]) {reduce = "mean"}
 //       ==> one fused allreduce of g1 and g2, in place; Out is pending until it completes.
 //
-// fleet.reduce runs as an allreduce: every rank then holds the reduction, which the op allows
-// (only the root may rely on it). The reduce mode's saving is the optimizer work each rank skips;
-// a transport with a reduce proper can take over the kernel without changing programs.
+//   (Out: [%g1, %g2]) = fleet.reduce(X: [%g1, %g2]) {reduce = "mean", root = 1}
+//       ==> one fused reduce onto rank root mod N, in place; the other ranks' Out keeps their own
+//           values (Communicator::Reduce), which the reduce mode never reads.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -60,16 +60,21 @@ absl::StatusOr<std::vector<Tensor>> InPlaceBucket(KernelContext& ctx) {
   return tensors;
 }
 
-absl::Status AllReduceKernel(KernelContext& ctx) {
-  FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
+// The op's `reduce` attribute.
+absl::StatusOr<ReduceOp> ReduceAttr(const KernelContext& ctx) {
   const std::string reduce = ctx.GetString("reduce", "sum");
   if (reduce != "sum" && reduce != "mean") {
     return ctx.InvalidArgument(
         absl::StrCat("attribute reduce=\"", reduce, "\"; expected \"sum\" or \"mean\""));
   }
+  return reduce == "mean" ? ReduceOp::kMean : ReduceOp::kSum;
+}
+
+absl::Status AllReduceKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
+  FLEET_ASSIGN_OR_RETURN(ReduceOp op, ReduceAttr(ctx));
   FLEET_ASSIGN_OR_RETURN(std::vector<Tensor> tensors, InPlaceBucket(ctx));
-  absl::StatusOr<std::shared_ptr<Event>> done =
-      comm->AllReduce(std::move(tensors), reduce == "mean" ? ReduceOp::kMean : ReduceOp::kSum);
+  absl::StatusOr<std::shared_ptr<Event>> done = comm->AllReduce(std::move(tensors), op);
   if (!done.ok()) return done.status();  // the executor prefixes the op
   return ctx.SetOutputsPending(*std::move(done));
 }
@@ -86,8 +91,11 @@ absl::StatusOr<int> RankAttr(const KernelContext& ctx, const Communicator& comm,
 absl::Status ReduceKernel(KernelContext& ctx) {
   FLEET_ASSIGN_OR_RETURN(Communicator * comm, FindCommunicator(ctx));
   FLEET_ASSIGN_OR_RETURN(int root, RankAttr(ctx, *comm, "root"));
-  (void)root;  // every rank gets the reduction (see the file comment)
-  return AllReduceKernel(ctx);
+  FLEET_ASSIGN_OR_RETURN(ReduceOp op, ReduceAttr(ctx));
+  FLEET_ASSIGN_OR_RETURN(std::vector<Tensor> tensors, InPlaceBucket(ctx));
+  absl::StatusOr<std::shared_ptr<Event>> done = comm->Reduce(std::move(tensors), op, root);
+  if (!done.ok()) return done.status();  // the executor prefixes the op
+  return ctx.SetOutputsPending(*std::move(done));
 }
 
 absl::Status IsRankKernel(KernelContext& ctx) {

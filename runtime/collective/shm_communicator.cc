@@ -32,7 +32,7 @@ constexpr int64_t kStreamBytes = int64_t{32} << 20;
 // The smallest staging area: room for a piece of a few cache lines per rank.
 constexpr size_t kMinStagingBytes = 4096;
 
-enum class Kind : uint32_t { kAllReduce = 1, kBroadcast, kAllGather, kBarrier };
+enum class Kind : uint32_t { kAllReduce = 1, kBroadcast, kAllGather, kBarrier, kReduce };
 
 // What a rank is doing with a buffer: written at the start of each piece, read by the others
 // after they waited for the piece, so that ranks in different collectives notice.
@@ -57,6 +57,8 @@ const char* KindName(Kind kind) {
       return "allgather";
     case Kind::kBarrier:
       return "barrier";
+    case Kind::kReduce:
+      return "reduce";
   }
   return "an unknown collective";
 }
@@ -66,6 +68,8 @@ bool SameCollective(const PieceHeader& a, const PieceHeader& b) {
   switch (a.kind) {
     case Kind::kAllReduce:
       return a.dtype == b.dtype && a.total == b.total && a.mean == b.mean;
+    case Kind::kReduce:
+      return a.dtype == b.dtype && a.total == b.total && a.mean == b.mean && a.root == b.root;
     case Kind::kBroadcast:
       return a.dtype == b.dtype && a.total == b.total && a.root == b.root;
     case Kind::kAllGather:
@@ -78,9 +82,10 @@ bool SameCollective(const PieceHeader& a, const PieceHeader& b) {
 std::string Describe(const PieceHeader& h) {
   std::string text = KindName(h.kind);
   const auto dtype = static_cast<DataType>(h.dtype);
-  if (h.kind == Kind::kAllReduce) {
-    absl::StrAppend(&text, " (", h.mean ? "mean" : "sum", ") of ", h.total, " ",
-                    DataTypeName(dtype), " elements");
+  if (h.kind == Kind::kAllReduce || h.kind == Kind::kReduce) {
+    absl::StrAppend(&text, " (", h.mean ? "mean" : "sum", ")",
+                    h.kind == Kind::kReduce ? absl::StrCat(" to rank ", h.root) : "", " of ",
+                    h.total, " ", DataTypeName(dtype), " elements");
   } else if (h.kind == Kind::kBroadcast) {
     absl::StrAppend(&text, " from rank ", h.root, " of ", h.total, " ", DataTypeName(dtype),
                     " elements");
@@ -100,7 +105,8 @@ struct ShmCommunicator::Impl {
   // Meets the other ranks and maps the segment; errors start with "rank N: ".
   absl::Status Connect();
   absl::Status ConnectSteps();
-  absl::Status AllReduce(std::vector<Tensor>& tensors, ReduceOp op);
+  // AllReduce (root -1) or Reduce onto `root`.
+  absl::Status Reduce(std::vector<Tensor>& tensors, ReduceOp op, int root);
   absl::Status Broadcast(std::vector<Tensor>& tensors, int root);
   absl::Status AllGather(const std::string& local, std::vector<std::string>& gathered);
   absl::Status Barrier();
@@ -225,7 +231,7 @@ absl::Status ShmCommunicator::Impl::CheckPeers(int b, const PieceHeader& mine, i
   return absl::OkStatus();
 }
 
-absl::Status ShmCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, ReduceOp op) {
+absl::Status ShmCommunicator::Impl::Reduce(std::vector<Tensor>& tensors, ReduceOp op, int root) {
   // A group of one holds the sum already, and the mean divides it by 1.
   if (segment == nullptr || tensors.empty()) return absl::OkStatus();
   const DataType dtype = tensors[0].dtype();
@@ -234,7 +240,12 @@ absl::Status ShmCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Redu
   if (total == 0) return absl::OkStatus();
   const int n = options.size;
   const int me = options.rank;
-  const SumOrder order = GlooSumOrder(n, total, element, options.algorithm);
+  const char* name = root < 0 ? "allreduce" : "reduce";
+  // Added as Gloo's allreduce or reduce adds, so the results are bitwise Gloo's.
+  const SumOrder order = root < 0 ? GlooSumOrder(n, total, element, options.algorithm)
+                                  : GlooReduceSumOrder(n, total, element);
+  // A reduce leaves the other ranks' tensors as they were: only the root copies the sums out.
+  const bool unpack = root < 0 || root == me;
   const int64_t capacity = static_cast<int64_t>(buffer_bytes / element);
   const int64_t line = static_cast<int64_t>(kLine / element);
   const int64_t count = (total + capacity - 1) / capacity;  // pieces
@@ -260,10 +271,11 @@ absl::Status ShmCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Redu
   // ranks sum; this rank's own slice is read from its tensors when it sums it.
   auto fill = [&](Piece& p) -> absl::Status {
     PieceHeader header;
-    header.kind = Kind::kAllReduce;
+    header.kind = root < 0 ? Kind::kAllReduce : Kind::kReduce;
     header.dtype = static_cast<uint32_t>(dtype);
     header.total = total;
     header.offset = p.first;
+    header.root = root;
     header.mean = op == ReduceOp::kMean;
     FLEET_ASSIGN_OR_RETURN(p.buffer, Begin(header));
     const auto [begin, end] = p.Slice(me);
@@ -279,9 +291,9 @@ absl::Status ShmCommunicator::Impl::AllReduce(std::vector<Tensor>& tensors, Redu
   Piece previous, current = piece_at(0);
   FLEET_RETURN_IF_ERROR(fill(current));
   for (int64_t k = 0; k <= count; ++k) {
-    FLEET_RETURN_IF_ERROR(sync->WaitAll(last_filled, options.timeout, "allreduce"));
+    FLEET_RETURN_IF_ERROR(sync->WaitAll(last_filled, options.timeout, name));
     FLEET_RETURN_IF_ERROR(CheckPeers(current.buffer, *Header(me, current.buffer)));
-    if (k > 0) {
+    if (k > 0 && unpack) {
       for (int r = 0; r < n; ++r) {
         const auto [from, to] = previous.Slice(r);
         if (from < to) {
@@ -456,7 +468,21 @@ absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::AllReduce(std::vector<Te
   const int64_t bytes = BucketBytes(tensors);
   return Queue(CollectiveKind::kAllReduce, bytes,
                [tensors = std::move(tensors), op](Impl& impl) mutable {
-                 return impl.AllReduce(tensors, op);
+                 return impl.Reduce(tensors, op, /*root=*/-1);
+               });
+}
+
+absl::StatusOr<std::shared_ptr<Event>> ShmCommunicator::Reduce(std::vector<Tensor> tensors,
+                                                               ReduceOp op, int root) {
+  FLEET_RETURN_IF_ERROR(CheckBucket("reduce", tensors));
+  if (root < 0 || root >= size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("reduce: root ", root, " is not a rank of this group of ", size()));
+  }
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kReduce, bytes,
+               [tensors = std::move(tensors), op, root](Impl& impl) mutable {
+                 return impl.Reduce(tensors, op, root);
                });
 }
 

@@ -20,6 +20,9 @@
 // staying in the caches, and one wait per piece.
 // Step 2 adds in the order GlooCommunicator's allreduce adds (sum_order.h, per `algorithm`), so
 // results are bitwise equal to Gloo's, and therefore equal on every rank.
+// Reduce runs the same pipeline, adding in the order of Gloo's reduce, except that only the root
+// copies the reduced slices out (step 1): the other ranks' tensors are only read and keep their
+// values, and they write nothing but their slices' sums into the segment.
 // Broadcast goes through the root's buffers, AllGather through every rank's (lengths first),
 // Barrier is one synchronisation point. Every rank checks, at each piece, that the others are
 // in the same collective; a mismatch fails all of them with FAILED_PRECONDITION naming both.
@@ -86,6 +89,8 @@ class ShmCommunicator final : public Communicator {
 
   absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
                                                    ReduceOp op) override;
+  absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
+                                                int root) override;
   absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;

@@ -1,5 +1,5 @@
-// Gloo's order of additions (sum_order.h), worked out the way Gloo's allreduce.cc lays out its
-// ring segments and bcube groups, and the loops that add in that order.
+// Gloo's order of additions (sum_order.h), worked out the way Gloo's allreduce.cc and reduce.cc
+// lay out their ring segments and bcube groups, and the loops that add in that order.
 #include "runtime/collective/sum_order.h"
 
 #include <gloo/allreduce.h>
@@ -64,17 +64,36 @@ void AddRun(SumOrder& order, int64_t begin, int64_t end, const Expr& sum) {
   }
 }
 
-// Gloo's ring over elements [first, first + count): chunk c (whole segments) ends on rank c, the
-// partial sum arriving from rank c + 1 added behind each rank's own value.
-void RingRuns(SumOrder& order, int64_t first, int64_t count, size_t element_size) {
-  const size_t n = static_cast<size_t>(order.ranks);
+// The elements of each of the n chunks of Gloo's allreduce ring over `count` elements: whole
+// segments of at most kMaxSegmentSize bytes, at least two per chunk (gloo/allreduce.cc).
+int64_t AllReduceRingChunk(int64_t count, size_t element_size, size_t n) {
   const size_t total = static_cast<size_t>(count) * element_size;
   const size_t max_segment =
       element_size *
       std::max(size_t{1}, gloo::detail::AllreduceOptionsImpl::kMaxSegmentSize / element_size);
   const size_t segments = RoundUp(std::max((total + max_segment - 1) / max_segment, n * 2), n);
   const size_t segment_bytes = RoundUp((total + segments - 1) / segments, element_size);
-  const int64_t chunk = static_cast<int64_t>(segments / n * segment_bytes / element_size);
+  return static_cast<int64_t>(segments / n * segment_bytes / element_size);
+}
+
+// Gloo's reduce cuts its segments its own way (gloo/reduce.cc): a segment is a 2n-th of the
+// buffer, at most ReduceOptions::kMaxSegmentSize (protected there, so restated here), and the
+// segment count a multiple of n, at least 2n.
+constexpr size_t kGlooReduceMaxSegmentBytes = size_t{1} << 20;
+
+int64_t ReduceRingChunk(int64_t count, size_t element_size, size_t n) {
+  const size_t total = static_cast<size_t>(count) * element_size;
+  const size_t max_segment =
+      element_size * std::max(size_t{1}, kGlooReduceMaxSegmentBytes / element_size);
+  const size_t segment_bytes =
+      RoundUp(std::min((total + 2 * n - 1) / (2 * n), max_segment), element_size);
+  const size_t segments = RoundUp(std::max((total + segment_bytes - 1) / segment_bytes, n * 2), n);
+  return static_cast<int64_t>(segments / n * segment_bytes / element_size);
+}
+
+// Gloo's ring over elements [first, first + count) in chunks of `chunk` elements: chunk c ends
+// on rank c, the partial sum arriving from rank c + 1 added behind each rank's own value.
+void RingRuns(SumOrder& order, int64_t first, int64_t count, int64_t chunk) {
   const int ranks = order.ranks;
   for (int c = 0; c < ranks; ++c) {
     ExprPtr sum = Add(Leaf((c + ranks - 2) % ranks), Leaf((c + ranks - 1) % ranks));
@@ -198,8 +217,20 @@ SumOrder GlooSumOrder(int ranks, int64_t elements, size_t element_size,
     if (GlooAlgorithmFor(requested, count * element_size) == AllReduceAlgorithm::kBcube) {
       BcubeRuns(order, first, count);
     } else {
-      RingRuns(order, first, count, element_size);
+      RingRuns(order, first, count,
+               AllReduceRingChunk(count, element_size, static_cast<size_t>(ranks)));
     }
+  }
+  return order;
+}
+
+SumOrder GlooReduceSumOrder(int ranks, int64_t elements, size_t element_size) {
+  SumOrder order;
+  order.ranks = ranks;
+  const int64_t piece = static_cast<int64_t>(kGlooPieceBytes / element_size);
+  for (int64_t first = 0; first < elements; first += piece) {
+    const int64_t count = std::min(piece, elements - first);
+    RingRuns(order, first, count, ReduceRingChunk(count, element_size, static_cast<size_t>(ranks)));
   }
   return order;
 }

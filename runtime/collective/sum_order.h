@@ -1,13 +1,16 @@
-// The order in which GlooCommunicator's allreduce adds the ranks' values, element by element, so
-// that another transport (ShmCommunicator) can add them the same way and end with results that
-// are bitwise equal to Gloo's. Floating-point addition is commutative but not associative:
-// (a + b) + c may differ from a + (b + c) in the last bit, so "the same sum" means the same tree.
+// The order in which GlooCommunicator's allreduce and reduce add the ranks' values, element by
+// element, so that another transport (ShmCommunicator) can add them the same way and end with
+// results that are bitwise equal to Gloo's. Floating-point addition is commutative but not
+// associative: (a + b) + c may differ from a + (b + c) in the last bit, so "the same sum" means the
+// same tree.
 //
 // GlooCommunicator cuts a bucket into pieces of at most kGlooPieceBytes and runs one Gloo
 // allreduce per piece, bcube for pieces up to kGlooBcubeMaxBytes, ring above (kAuto). Within a
 // piece, Gloo's ring cuts the elements into n chunks (whole segments of at most 1 MiB); chunk c
 // travels the ring from rank c-1 down to rank c, each rank adding its own value in front:
 //   chunk c:  x[c] + (x[c+1] + (... + (x[c-2] + x[c-1])))          (ranks modulo n)
+// Gloo's reduce (GlooCommunicator::Reduce) is the ring's first half, reduce-scatter, with the
+// same tree per chunk but chunks of its own size, then a gather of the chunks to the root.
 // Gloo's bcube reduces within groups, step by step (groups of 2 while the rank count is even,
 // then one group of the rest); at each step a rank adds its group peers' partial sums to its own,
 // in the order of the peers' positions in the group. With 4 ranks that is (x0 + x1) + (x2 + x3).
@@ -61,6 +64,10 @@ struct SumOrder {
 // of `element_size` bytes. ranks >= 2.
 SumOrder GlooSumOrder(int ranks, int64_t elements, size_t element_size,
                       AllReduceAlgorithm requested);
+
+// How GlooCommunicator's reduce adds them: Gloo's ring reduce-scatter in every piece of at most
+// kGlooPieceBytes, whatever the size. ranks >= 2.
+SumOrder GlooReduceSumOrder(int ranks, int64_t elements, size_t element_size);
 
 // Adds elements [first, first + count) of a bucket of `dtype` (f32 or f64) in `order`:
 // dst[i] = the sum over ranks k of srcs[k][i], each as its run's tree says. srcs[k] points at

@@ -19,12 +19,18 @@ and checked:
     LocalSGD one per average);
   - fleet-launch saved each rank's output under --log-dir;
   - each rank's run summary (fleet-run --summary-out) counts the collectives that ran: one
-    allreduce per fleet.allreduce or fleet.reduce op that ran (every step; LocalSGD: the
-    gradient average's ops for --begin-step steps, then the parameter average's), each average
-    carrying the model's bytes (the initializers' sizes, read with NumPy), the reduce mode's
-    broadcasts every step (not the startup's), one executor wait per collective of a step, and
-    an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank printed its
-    allreduce line;
+    allreduce per fleet.allreduce op that ran (every step; LocalSGD: the gradient average's ops
+    for --begin-step steps, then the parameter average's), or one reduce per fleet.reduce op,
+    each average carrying the model's bytes (the initializers' sizes, read with NumPy), the
+    reduce mode's broadcasts every step (not the startup's), one executor wait per collective
+    of a step, and an overlap in [0, 1] that is 1 - waited / busy (busy: all kinds); each rank
+    printed its allreduce (or reduce) line;
+  - with an optimizer that has state in the reduce mode (mlp_adam: Adam's moments live on each
+    parameter's owner), the job is also run as two halves: STEPS / 2 steps saved with --save
+    (both ranks gather the owners' state into rank 0's checkpoint), then --load and the other
+    half; the resumed run's exported model equals the uninterrupted run's, bit for bit, and its
+    losses the uninterrupted run's last steps; the same job without its checkpoint_sync
+    program is refused --save;
   - the collectives went over the transport asked for (--transport, as
     FLEET_COLLECTIVE_TRANSPORT: auto is shared memory on one host, Gloo across hosts), as each
     rank's log says.
@@ -40,7 +46,7 @@ gradient; the allreduce mode gathers every rank's sparse rows (fleet.allgather_r
 bytes must stay below the dense table's), the reduce mode and LocalSGD make it dense.
 
 Usage: collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
-       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd
+       --fleet-inspect BIN --data DIR --case mlp_sgd|cnn_momentum|embed_sgd|mlp_adam
        [--strategy collective|reduce|localsgd] [--transport auto|shm|gloo] [--netns] [--keep]
 """
 
@@ -64,6 +70,7 @@ CASES = {
     "mlp_sgd": ("mlp.onnx", "mlp_data", ["--optimizer", "sgd", "--lr", "0.1"]),
     "cnn_momentum": ("cnn.onnx", "cnn_data", ["--optimizer", "momentum", "--lr", "0.05"]),
     "embed_sgd": ("embed.onnx", "embed_data", ["--optimizer", "sgd", "--lr", "0.5"]),
+    "mlp_adam": ("mlp.onnx", "mlp_data", ["--optimizer", "adam", "--lr", "0.01"]),
 }
 STEPS = 12
 RANK_BATCH = 16
@@ -205,16 +212,15 @@ class TwoHosts:
         return "".join(outputs)
 
 
-def losses(path):
+def losses(path, steps=STEPS):
     out = {}
     with open(path) as f:
         for line in f:
             record = json.loads(line)
             out[record["step"]] = record["loss"]
-    steps = sorted(out)
-    if len(steps) != STEPS:
-        raise SystemExit(f"FAIL: {path} has {len(steps)} steps; expected {STEPS}")
-    return [out[s] for s in steps]
+    if len(out) != steps:
+        raise SystemExit(f"FAIL: {path} has {len(out)} steps; expected {steps}")
+    return [out[s] for s in sorted(out)]
 
 
 def initializers(path):
@@ -222,37 +228,40 @@ def initializers(path):
     return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
+def main_program(args, job):
+    """The main program's part of fleet-inspect's text of the job."""
+    text = run([args.fleet_inspect, job]).stdout
+    return text.partition('# program "main"')[2].partition('# program "')[0]
+
+
 def count_averages(args, job):
     """The gradient (or parameter) averaging ops of the job's main program."""
-    text = run([args.fleet_inspect, job]).stdout
     op = "= fleet.reduce(" if args.strategy == "reduce" else "= fleet.allreduce("
-    return text.count(op)
+    return main_program(args, job).count(op)
 
 
 def expected_collectives(args, job):
-    """(allreduce calls, broadcast calls, broadcasts per step) of STEPS training steps, from the
-    ops of the main program in fleet-inspect's text: every step each fleet.allreduce
-    (collective), or each fleet.reduce (which runs as an allreduce) and each broadcast (reduce),
-    or the gradient average's ops for BEGIN_STEP steps and the parameter average's after
-    (LocalSGD at k = 1, told apart by the ops' names)."""
-    text = run([args.fleet_inspect, job]).stdout
-    main = text.partition('# program "startup"')[0]
+    """(allreduce or reduce calls, broadcast calls, broadcasts per step) of STEPS training
+    steps, from the ops of the main program in fleet-inspect's text: every step each
+    fleet.allreduce (collective), or each fleet.reduce and each broadcast (reduce), or the
+    gradient average's ops for BEGIN_STEP steps and the parameter average's after (LocalSGD at
+    k = 1, told apart by the ops' names)."""
+    main = main_program(args, job)
     per_step_broadcasts = main.count("= fleet.broadcast(") if args.strategy == "reduce" else 0
     if args.strategy == "collective":
-        allreduces = STEPS * main.count("= fleet.allreduce(")
+        averages = STEPS * main.count("= fleet.allreduce(")
     elif args.strategy == "reduce":
-        allreduces = STEPS * main.count("= fleet.reduce(")
+        averages = STEPS * main.count("= fleet.reduce(")
     else:
         grads = main.count('name="localsgd.average_grads.bucket')
         params = main.count('name="localsgd.average_params.bucket')
-        allreduces = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
-    return allreduces, STEPS * per_step_broadcasts, per_step_broadcasts
+        averages = BEGIN_STEP * grads + (STEPS - BEGIN_STEP) * params
+    return averages, STEPS * per_step_broadcasts, per_step_broadcasts
 
 
 def gathered_params(args, job):
     """The parameters whose gradients the main program gathers as sparse rows."""
-    text = run([args.fleet_inspect, job]).stdout
-    main = text.partition('# program "startup"')[0]
+    main = main_program(args, job)
     return re.findall(r'= fleet\.allgather_rows\(.*vars=\[\(%"?([^",)]+)"?,', main)
 
 
@@ -270,13 +279,18 @@ def check_summary(args, job, model, work, rank, output):
     gathered = gathered_params(args, job)
     gathered_bytes = sum(inits[p].nbytes for p in gathered)
     coll = summary["collectives"] or {}
-    allreduce, broadcast = coll.get("allreduce", {}), coll.get("broadcast", {})
+    # The reduce mode's averages are reduces proper; the other strategies' allreduces.
+    average = "reduce" if args.strategy == "reduce" else "allreduce"
+    other = "allreduce" if average == "reduce" else "reduce"
+    broadcast = coll.get("broadcast", {})
     executor = summary["executor"]
     expected = {
         "rank": (summary["rank"], rank), "world_size": (summary["world_size"], 2),
         "steps": (summary["steps"], STEPS), "samples": (summary["samples"], STEPS * RANK_BATCH),
-        "allreduce calls": (allreduce.get("calls"), calls),
-        "allreduce bytes": (allreduce.get("bytes"), STEPS * (model_bytes - gathered_bytes)),
+        f"{average} calls": (coll.get(average, {}).get("calls"), calls),
+        f"{average} bytes": (coll.get(average, {}).get("bytes"),
+                             STEPS * (model_bytes - gathered_bytes)),
+        f"{other} calls": (coll.get(other, {}).get("calls"), 0),
         "allgather calls": (coll.get("allgather", {}).get("calls"), STEPS * len(gathered)),
         "broadcast calls": (broadcast.get("calls"), broadcasts),
         "broadcast bytes": (broadcast.get("bytes"),
@@ -299,10 +313,84 @@ def check_summary(args, job, model, work, rank, output):
                         f"{overlap}; expected busy > 0 and an overlap in [0, 1]")
     elif abs(overlap - min(1.0, max(0.0, 1 - waited / busy))) > 1e-9:
         failures.append(f"rank {rank} summary: overlap {overlap}; expected 1 - {waited} / {busy}")
-    line = f"[worker.{rank}] fleet-run: allreduce: {calls} calls"
+    line = f"[worker.{rank}] fleet-run: {average}: {calls} calls"
     if line not in output:
         failures.append(f"fleet-launch's output has no line starting '{line}'")
     return failures
+
+
+def launch(args, train, logs):
+    """Both ranks through fleet-launch (on one host, or one per namespace); their output."""
+    if args.hosts is not None:
+        return args.hosts.launch([args.fleet_launch] + train, logs)
+    launched = run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
+    return launched.stdout + launched.stderr
+
+
+def check_resumed(args, job, data, work, ranks):
+    """The failures of the job run as two halves, saved and resumed (see the module docstring),
+    against the uninterrupted run's model (coll.onnx) and losses (`ranks`)."""
+    half = STEPS // 2
+    ckpt = os.path.join(work, "ckpt")
+    common = ["--", args.fleet_run, job, "--data", data, "--batch", str(RANK_BATCH), "--steps",
+              str(half)]
+    launch(args, common + ["--save", ckpt, "--summary-out",
+                           os.path.join(work, "first{rank}.summary.json")],
+           os.path.join(work, "logs_first_half"))
+    if not os.path.isfile(os.path.join(ckpt, "manifest.json")):
+        return [f"the first half wrote no checkpoint {ckpt}"]
+    failures = []
+    # The state's broadcasts before the save are not the steps' collectives.
+    per_step_broadcasts = expected_collectives(args, job)[2]
+    for rank in (0, 1):
+        with open(os.path.join(work, f"first{rank}.summary.json")) as f:
+            got = json.load(f)["collectives"]["broadcast"]["calls"]
+        if got != half * per_step_broadcasts:
+            failures.append(f"rank {rank}'s first half counts {got} broadcasts in its steps; "
+                            f"expected {half * per_step_broadcasts}")
+    launch(args, common + ["--load", ckpt, "--metrics-out",
+                           os.path.join(work, "resumed{rank}.jsonl"), "--export",
+                           os.path.join(work, "resumed.onnx")],
+           os.path.join(work, "logs_second_half"))
+    for rank in (0, 1):
+        got = losses(os.path.join(work, f"resumed{rank}.jsonl"), half)
+        if got != ranks[rank][half:].tolist():
+            failures.append(f"rank {rank}'s resumed losses {got} differ from the uninterrupted "
+                            f"run's {ranks[rank][half:].tolist()}")
+    whole = initializers(os.path.join(work, "coll.onnx"))
+    resumed = initializers(os.path.join(work, "resumed.onnx"))
+    for key in sorted(whole):
+        if key not in resumed or not np.array_equal(whole[key], resumed[key]):
+            diff = (np.max(np.abs(whole[key] - resumed[key])) if key in resumed else "missing")
+            failures.append(f"resumed initializer {key} differs from the uninterrupted run's: "
+                            f"{diff}")
+    print(f"resumed after {half} of {STEPS} steps from {ckpt}: "
+          f"{'same' if not failures else 'different'} model and losses")
+    return failures + check_refused_without_sync(args, job, data, work)
+
+
+def check_refused_without_sync(args, job, data, work):
+    """A job without its checkpoint_sync program (as transpiled before it existed) is refused
+    --save, saying why, rather than saving stale optimizer state."""
+    old = os.path.join(work, "job_without_sync")
+    shutil.copytree(job, old)
+    manifest = os.path.join(old, "manifest.pbtxt")
+    with open(manifest) as f:
+        text = f.read()
+    stripped = re.sub(r'programs \{\s*name: "checkpoint_sync"[^}]*\}\s*', "", text)
+    if stripped == text:
+        return [f"{manifest} names no checkpoint_sync program"]
+    with open(manifest, "w") as f:
+        f.write(stripped)
+    os.remove(os.path.join(old, "checkpoint_sync.program"))
+    proc = subprocess.run([args.fleet_run, old, "--data", data, "--steps", "1", "--save",
+                           os.path.join(work, "never")], capture_output=True, text=True,
+                          timeout=120)
+    want = "the job has no checkpoint_sync program to gather it (hint: transpile the model again"
+    if proc.returncode == 0 or want not in proc.stderr:
+        return [f"fleet-run --save of a job without checkpoint_sync exited {proc.returncode}; "
+                f"expected a failure saying '{want}':\n{proc.stderr[-2000:]}"]
+    return []
 
 
 def case(args, name, bucket_mb, work):
@@ -332,11 +420,7 @@ def case(args, name, bucket_mb, work):
              str(STEPS), "--metrics-out", os.path.join(work, "rank{rank}.jsonl"), "--summary-out",
              os.path.join(work, "rank{rank}.summary.json"), "--export",
              os.path.join(work, "coll.onnx")]
-    if args.hosts is not None:
-        output = args.hosts.launch([args.fleet_launch] + train, logs)
-    else:
-        launched = run([args.fleet_launch, "--nproc", "2", "--log-dir", logs] + train)
-        output = launched.stdout + launched.stderr
+    output = launch(args, train, logs)
 
     failures = []
     for rank in (0, 1):
@@ -364,6 +448,9 @@ def case(args, name, bucket_mb, work):
         failures.append(f"losses differ: single {want.tolist()} vs ranks' mean {got.tolist()}")
     if np.allclose(ranks[0], ranks[1]):
         failures.append("both ranks report the same losses: they did not read different shards")
+
+    if args.strategy == "reduce" and optimizer[1] != "sgd":
+        failures += check_resumed(args, job, data, work, ranks)
 
     single = initializers(os.path.join(work, "single.onnx"))
     trained = initializers(os.path.join(work, "coll.onnx"))

@@ -1,6 +1,6 @@
 // Failures of the collective runtime, each ending in an error within its deadline, never a hang
 // or a crash: a rank that never joins, a rank that never issues the collective, and a rank whose
-// process is killed (SIGKILL) while an allreduce is in flight.
+// process is killed (SIGKILL) while an allreduce or a reduce is in flight.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,17 +65,19 @@ TEST(CollectiveFailureTest, ACollectiveThatOneRankNeverIssuesTimesOut) {
   EXPECT_LT(elapsed, 10s);
 }
 
-// Rank 0 here, ranks 1 .. size-1 in child processes allreducing in a loop; `victim` is killed
-// while rank 0's allreduce is in flight. Returns the error rank 0 ends with.
-absl::Status KillOnePeerMidAllReduce(int size, int victim) {
+// Rank 0 here, ranks 1 .. size-1 in child processes allreducing (or with `reduce`, reducing onto
+// rank 0) in a loop; `victim` is killed while rank 0's collective is in flight. Returns the error
+// rank 0 ends with.
+absl::Status KillOnePeerMidCollective(int size, int victim, bool reduce = false) {
   auto store = TcpStore::Serve("127.0.0.1", 0);
   EXPECT_TRUE(store.ok()) << store.status();
   if (!store.ok()) return store.status();
   const std::string port = std::to_string((*store)->port());
   std::vector<std::unique_ptr<ChildProcess>> peers;
   for (int r = 1; r < size; ++r) {
-    peers.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
-        FLEET_COLLECTIVE_PEER, std::to_string(r), std::to_string(size), port, "allreduce-loop"}));
+    peers.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{FLEET_COLLECTIVE_PEER, std::to_string(r), std::to_string(size),
+                                 port, reduce ? "reduce-loop" : "allreduce-loop"}));
   }
   GlooCommunicatorOptions options;
   options.rank = 0;
@@ -94,9 +96,15 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
     return t;
   };
   const float sum = static_cast<float>(size * (size + 1) / 2);  // rank r adds r + 1
+  // Rank 0's collective: the peers' loop's, with rank 0 as the reduce's root.
+  auto issue = [&](Tensor t) {
+    return reduce ? (*comm)->Reduce({std::move(t)}, ReduceOp::kSum, 0)
+                  : (*comm)->AllReduce({std::move(t)}, ReduceOp::kSum);
+  };
+  const std::string op = reduce ? "reduce" : "allreduce";
   for (int step = 0; step < 3; ++step) {  // every peer is alive and adds its share
     Tensor t = ones();
-    absl::Status s = Await((*comm)->AllReduce({t}, ReduceOp::kSum), 60s);
+    absl::Status s = Await(issue(t), 60s);
     EXPECT_TRUE(s.ok()) << s;
     EXPECT_EQ(t.data<float>()[0], sum);
     EXPECT_EQ(t.data<float>()[n - 1], sum);
@@ -106,13 +114,13 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
   // last byte, the call after it fails instead.
   const auto start = SteadyClock::now();
   Tensor t = ones();
-  auto in_flight = (*comm)->AllReduce({t}, ReduceOp::kSum);
+  auto in_flight = issue(t);
   EXPECT_TRUE(in_flight.ok());
   const int wait_status = peers[victim - 1]->Kill();
   EXPECT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
       << "the peer ended on its own (status " << wait_status << ")";
   absl::Status s = (*in_flight)->Wait(Clock::now() + 60s);
-  if (s.ok()) s = Await((*comm)->AllReduce({ones()}, ReduceOp::kSum), 60s);
+  if (s.ok()) s = Await(issue(ones()), 60s);
   EXPECT_LT(SteadyClock::now() - start, 20s);
 
   // The connections are gone: later calls fail at once, saying why.
@@ -120,20 +128,27 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
   absl::Status after = Await((*comm)->Barrier(), 60s);
   EXPECT_LT(SteadyClock::now() - later, 1s);
   EXPECT_THAT(std::string(after.message()),
-              HasSubstr("barrier: not run; an earlier collective failed: allreduce: "));
+              HasSubstr("barrier: not run; an earlier collective failed: " + op + ": "));
   return s;
 }
 
 TEST(CollectiveFailureTest, ASurvivorsAllReduceFailsWhenItsPeerIsKilled) {
-  absl::Status s = KillOnePeerMidAllReduce(2, 1);
+  absl::Status s = KillOnePeerMidCollective(2, 1);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("allreduce: rank 1 unreachable ("));
+}
+
+TEST(CollectiveFailureTest, ARootsReduceFailsWhenAPeerIsKilled) {
+  absl::Status s = KillOnePeerMidCollective(3, 2, /*reduce=*/true);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::ContainsRegex("reduce: rank [12] unreachable \\("));
 }
 
 TEST(CollectiveFailureTest, InAGroupOfThreeTheLostPeerIsNamedByItsAddress) {
   // With two peers there is no "the other one": the rank comes from the address in Gloo's
   // error. Rank 2 dies; rank 1 may notice first and leave too, so either may be named.
-  absl::Status s = KillOnePeerMidAllReduce(3, 2);
+  absl::Status s = KillOnePeerMidCollective(3, 2);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()),
               ::testing::ContainsRegex("allreduce: rank [12] unreachable \\("));

@@ -1,6 +1,6 @@
-// fleet.allreduce and fleet.broadcast run through the Executor, two ranks as threads of this
-// process, each with its own ExecutionEnv and communicator: results against the closed form, the
-// allreduce really in flight while later independent ops run, and the kernels' errors.
+// fleet.allreduce, fleet.reduce and fleet.broadcast run through the Executor, two ranks as threads
+// of this process, each with its own ExecutionEnv and communicator: results against the closed
+// form, the allreduce really in flight while later independent ops run, and the kernels' errors.
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -267,6 +267,44 @@ TEST(CollectiveKernelsTest, BroadcastMakesEveryRanksParametersTheRootsOnes) {
     EXPECT_EQ(ToVector(scopes[rank].Find("w")), (std::vector<float>{1, 2, 3})) << rank;
     EXPECT_EQ(ToVector(scopes[rank].Find("b")), (std::vector<float>{-1, 10})) << rank;
   }
+}
+
+// The reduce mode's gradient average: root 3 is rank 1 of 2 (attributes are taken modulo the
+// group's size), which alone receives the mean; rank 0's bucket keeps its own values.
+constexpr char kReduceProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %g : f32[3] persistable
+  var %h : f32[2] persistable
+  (Out: [%g, %h]) = fleet.reduce(X: [%g, %h]) {reduce = "mean", root = 3}
+}
+)";
+
+TEST(CollectiveKernelsTest, ReduceGivesTheRootTheMeanAndLeavesTheOthersAlone) {
+  Group group(StoreKind::kFile, 2);
+  ASSERT_TRUE(group.ok());
+  Program program = Parse(kReduceProgram);
+  KernelTable kernels = Kernels();
+  std::vector<Scope> scopes(2);
+  RunRanks(2, [&](int rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(group.shared(rank));
+    ExecutorOptions options;
+    options.env = env;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    const float r = static_cast<float>(rank);
+    scopes[rank].Set("g", F32({r, 2 * r, 4 + r}));
+    scopes[rank].Set("h", F32({-r, 10 * r}));
+    absl::Status s = (*exec)->Run(scopes[rank]);
+    EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+  });
+  EXPECT_EQ(ToVector(scopes[1].Find("g")), (std::vector<float>{0.5f, 1, 4.5f}));
+  EXPECT_EQ(ToVector(scopes[1].Find("h")), (std::vector<float>{-0.5f, 5}));
+  EXPECT_EQ(ToVector(scopes[0].Find("g")), (std::vector<float>{0, 0, 4}));
+  EXPECT_EQ(ToVector(scopes[0].Find("h")), (std::vector<float>{0, 0}));
+  EXPECT_EQ(group[1].stats()[CollectiveKind::kReduce].calls, 1);
+  EXPECT_EQ(group[1].stats()[CollectiveKind::kAllReduce].calls, 0);
 }
 
 constexpr char kAllGatherRowsProgram[] = R"(

@@ -7,10 +7,13 @@
 //   allreduce-loop      over Gloo: allreduces 1M floats of value RANK + 1 again and again until
 //                       one fails (exit 1), checking each result against the closed form (exit 2
 //   shm-allreduce-loop  when wrong); the same over shared memory.
+//   reduce-loop         the same with reduces onto rank 0 (the test's rank): each rank checks
+//   shm-reduce-loop     that its own tensor kept its values.
 //   shm-check           every rank a process: the shared-memory communicator against closed
-//                       forms (sum, mean, broadcast, allgather, barrier) and, bitwise, against a
-//                       Gloo communicator of the same ranks on order-sensitive inputs; exit 0
-//                       when all holds, 2 (with a message) when something differs.
+//                       forms (sum, mean, reduce, broadcast, allgather, barrier), Gloo's reduce
+//                       against the closed form, and shared memory's allreduce and reduce,
+//                       bitwise, against Gloo's on order-sensitive inputs; exit 0 when all
+//                       holds, 2 (with a message) when something differs.
 // It dies with the test process (PR_SET_PDEATHSIG).
 #include <sys/prctl.h>
 
@@ -46,13 +49,17 @@ float Noisy(int rank, int64_t i) {
   return std::ldexp(static_cast<float>(h % 10007) / 10007.f - 0.5f, static_cast<int>(h % 17) - 8);
 }
 
-int AllReduceLoop(int rank, int size, Communicator& comm) {
+// Allreduces, or with `reduce` reduces onto rank 0, until a call fails.
+int Loop(int rank, int size, Communicator& comm, bool reduce) {
   const int64_t n = 1 << 20;
-  const float expected = static_cast<float>(size * (size + 1) / 2);  // sum of rank + 1
+  // The sum of rank + 1 over the ranks; a reduce leaves this rank's own value.
+  const float expected = reduce && rank != 0 ? static_cast<float>(rank + 1)
+                                             : static_cast<float>(size * (size + 1) / 2);
   for (;;) {
     Tensor t(DataType::kF32, {n});
     for (int64_t i = 0; i < n; ++i) t.data<float>()[i] = static_cast<float>(rank + 1);
-    absl::Status s = Await(comm.AllReduce({t}, ReduceOp::kSum));
+    absl::Status s =
+        Await(reduce ? comm.Reduce({t}, ReduceOp::kSum, 0) : comm.AllReduce({t}, ReduceOp::kSum));
     if (!s.ok()) return Report(rank, std::string(s.message()), 1);
     for (int64_t i = 0; i < n; ++i) {
       if (t.data<float>()[i] != expected) return 2;
@@ -100,6 +107,37 @@ int Check(int rank, int size, Communicator& shm, Communicator& gloo) {
       return Fail(rank, "shared memory and Gloo sums of " + std::to_string(n) + " floats differ");
     }
   }
+  // Reduces onto the last rank, over both transports: the closed form there, the other ranks'
+  // tensors untouched; and shared memory bitwise equal to Gloo, whose reduce adds in an order
+  // of its own (1.8M floats over 3 ranks: chunks other than its allreduce's).
+  for (Communicator* comm : {&shm, &gloo}) {
+    const int root = size - 1;
+    Tensor t(DataType::kF32, {300007});
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.data<float>()[i] = static_cast<float>((i % 89) * (rank + 1));
+    absl::Status s = Await(comm->Reduce({t}, ReduceOp::kSum, root));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    const int factor = rank == root ? size * (size + 1) / 2 : rank + 1;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (t.data<float>()[i] != static_cast<float>((i % 89) * factor)) {
+        return Fail(rank, std::string(comm->transport()) +
+                              ": reduce differs from the closed form at element " +
+                              std::to_string(i));
+      }
+    }
+  }
+  {
+    const int64_t n = 1835009;
+    Tensor a(DataType::kF32, {n}), b(DataType::kF32, {n});
+    for (int64_t i = 0; i < n; ++i) a.data<float>()[i] = b.data<float>()[i] = Noisy(rank, i);
+    absl::Status s = Await(shm.Reduce({a}, ReduceOp::kSum, 0));
+    if (s.ok()) s = Await(gloo.Reduce({b}, ReduceOp::kSum, 0));
+    if (!s.ok()) return Report(rank, std::string(s.message()), 1);
+    if (std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) != 0) {
+      return Fail(rank,
+                  "shared memory and Gloo reduces of " + std::to_string(n) + " floats differ");
+    }
+  }
   // Broadcast from the last rank, an allgather of different lengths, a barrier.
   {
     Tensor t(DataType::kF32, {500000});
@@ -125,10 +163,12 @@ int Check(int rank, int size, Communicator& shm, Communicator& gloo) {
 
 int Main(int argc, char** argv) {
   const std::string mode = argc == 5 ? argv[4] : "";
-  if (mode != "allreduce-loop" && mode != "shm-allreduce-loop" && mode != "shm-check") {
-    std::fprintf(
-        stderr,
-        "usage: collective_peer RANK SIZE PORT allreduce-loop|shm-allreduce-loop|shm-check\n");
+  const bool reduce = mode == "reduce-loop" || mode == "shm-reduce-loop";
+  const bool over_shm = mode == "shm-allreduce-loop" || mode == "shm-reduce-loop";
+  if (mode != "allreduce-loop" && mode != "shm-allreduce-loop" && !reduce && mode != "shm-check") {
+    std::fprintf(stderr,
+                 "usage: collective_peer RANK SIZE PORT allreduce-loop|shm-allreduce-loop|"
+                 "reduce-loop|shm-reduce-loop|shm-check\n");
     return 64;
   }
   const int rank = std::atoi(argv[1]);
@@ -141,7 +181,7 @@ int Main(int argc, char** argv) {
   // The loops meet the test's own rank 0 under the default prefix; shm-check runs two groups.
   const bool both = mode == "shm-check";
   std::shared_ptr<Communicator> shm, gloo;
-  if (mode != "allreduce-loop") {
+  if (both || over_shm) {
     ShmCommunicatorOptions options;
     options.rank = rank;
     options.size = size;
@@ -153,7 +193,7 @@ int Main(int argc, char** argv) {
     if (!comm.ok()) return Report(rank, std::string(comm.status().message()), 1);
     shm = *std::move(comm);
   }
-  if (mode != "shm-allreduce-loop") {
+  if (both || !over_shm) {
     GlooCommunicatorOptions options;
     options.rank = rank;
     options.size = size;
@@ -166,7 +206,7 @@ int Main(int argc, char** argv) {
     gloo = *std::move(comm);
   }
   if (both) return Check(rank, size, *shm, *gloo);
-  return AllReduceLoop(rank, size, mode == "allreduce-loop" ? *gloo : *shm);
+  return Loop(rank, size, over_shm ? *shm : *gloo, reduce);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // ShmCommunicator with real processes, and its failures, each ending in an error within its
 // deadline, never a hang or a crash: ranks as processes checked against closed forms and Gloo; a
 // rank that never joins, one that never issues the collective, one that closes early, and one
-// whose process is killed (SIGKILL) while an allreduce is in flight. Nothing is left in /dev/shm.
+// whose process is killed (SIGKILL) while an allreduce or a reduce is in flight. Nothing is left
+// in /dev/shm.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -156,9 +157,10 @@ TEST(ShmFailureTest, ARankThatClosesWhileOthersWaitIsNamed) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("allreduce: rank 1 closed its communicator"));
 }
 
-// Rank 0 here, ranks 1 .. size-1 in child processes allreducing in a loop over shared memory;
-// `victim` is killed while rank 0's allreduce is in flight. Returns the error rank 0 ends with.
-absl::Status KillOnePeerMidAllReduce(int size, int victim) {
+// Rank 0 here, ranks 1 .. size-1 in child processes allreducing (or with `reduce`, reducing onto
+// rank 0) in a loop over shared memory; `victim` is killed while rank 0's collective is in
+// flight. Returns the error rank 0 ends with.
+absl::Status KillOnePeerMidCollective(int size, int victim, bool reduce = false) {
   const std::vector<std::string> before = testing::FleetDevShmEntries();
   auto store = TcpStore::Serve("127.0.0.1", 0);
   EXPECT_TRUE(store.ok()) << store.status();
@@ -168,7 +170,7 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
   for (int r = 1; r < size; ++r) {
     peers.push_back(std::make_unique<ChildProcess>(
         std::vector<std::string>{FLEET_COLLECTIVE_PEER, std::to_string(r), std::to_string(size),
-                                 port, "shm-allreduce-loop"}));
+                                 port, reduce ? "shm-reduce-loop" : "shm-allreduce-loop"}));
   }
   ShmCommunicatorOptions options;
   options.rank = 0;
@@ -187,9 +189,15 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
     return t;
   };
   const float sum = static_cast<float>(size * (size + 1) / 2);  // rank r adds r + 1
+  // Rank 0's collective: the peers' loop's, with rank 0 as the reduce's root.
+  auto issue = [&](Tensor t) {
+    return reduce ? (*comm)->Reduce({std::move(t)}, ReduceOp::kSum, 0)
+                  : (*comm)->AllReduce({std::move(t)}, ReduceOp::kSum);
+  };
+  const std::string op = reduce ? "reduce" : "allreduce";
   for (int step = 0; step < 3; ++step) {  // every peer is alive and adds its share
     Tensor t = ones();
-    absl::Status s = Await((*comm)->AllReduce({t}, ReduceOp::kSum), 60s);
+    absl::Status s = Await(issue(t), 60s);
     EXPECT_TRUE(s.ok()) << s;
     EXPECT_EQ(t.data<float>()[0], sum);
     EXPECT_EQ(t.data<float>()[n - 1], sum);
@@ -199,13 +207,13 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
   // last wait, the call after it fails instead.
   const auto start = SteadyClock::now();
   Tensor t = ones();
-  auto in_flight = (*comm)->AllReduce({t}, ReduceOp::kSum);
+  auto in_flight = issue(t);
   EXPECT_TRUE(in_flight.ok());
   const int wait_status = peers[victim - 1]->Kill();
   EXPECT_TRUE(WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL)
       << "the peer ended on its own (status " << wait_status << ")";
   absl::Status s = (*in_flight)->Wait(Clock::now() + 60s);
-  if (s.ok()) s = Await((*comm)->AllReduce({ones()}, ReduceOp::kSum), 60s);
+  if (s.ok()) s = Await(issue(ones()), 60s);
   EXPECT_LT(SteadyClock::now() - start, 5s);
 
   // Later calls fail at once, saying why.
@@ -213,7 +221,7 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
   absl::Status after = Await((*comm)->Barrier(), 60s);
   EXPECT_LT(SteadyClock::now() - later, 1s);
   EXPECT_THAT(std::string(after.message()),
-              HasSubstr("barrier: not run; an earlier collective failed: allreduce: "));
+              HasSubstr("barrier: not run; an earlier collective failed: " + op + ": "));
   peers.clear();
   comm->reset();
   EXPECT_EQ(testing::FleetDevShmEntries(), before);
@@ -222,15 +230,21 @@ absl::Status KillOnePeerMidAllReduce(int size, int victim) {
 }
 
 TEST(ShmFailureTest, ASurvivorsAllReduceFailsWhenItsPeerIsKilled) {
-  absl::Status s = KillOnePeerMidAllReduce(2, 1);
+  absl::Status s = KillOnePeerMidCollective(2, 1);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("allreduce: rank 1 died (process "));
   EXPECT_THAT(std::string(s.message()), HasSubstr(" exited) after "));
 }
 
+TEST(ShmFailureTest, ARootsReduceFailsNamingTheKilledPeer) {
+  absl::Status s = KillOnePeerMidCollective(3, 2, /*reduce=*/true);
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("reduce: rank 2 died (process "));
+}
+
 TEST(ShmFailureTest, InAGroupOfFourTheKilledRankIsNamed) {
   // Rank 3 dies; ranks 1 and 2 notice too and give up, but the dead one is the news.
-  absl::Status s = KillOnePeerMidAllReduce(4, 3);
+  absl::Status s = KillOnePeerMidCollective(4, 3);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("allreduce: rank 3 died (process "));
 }
