@@ -1,0 +1,14 @@
+// One registration function per kernel file of kernels/cuda; register.cc calls them all.
+#pragma once
+
+#include "executor/kernel.h"
+
+namespace fleet::cuda {
+
+void RegisterElementwiseKernels(KernelTable& table);  // Add/Sub/Mul/Div, Relu, reduce_to_like
+void RegisterMatMulKernels(KernelTable& table);       // Gemm, MatMul (cuBLAS)
+void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss and its grad
+void RegisterTrainingKernels(KernelTable& table);     // fills, step counter, lr, fleet.memcpy
+void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, momentum, adam(w), adagrad
+
+}  // namespace fleet::cuda
