@@ -10,5 +10,8 @@ void RegisterMatMulKernels(KernelTable& table);       // Gemm, MatMul (cuBLAS)
 void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss and its grad
 void RegisterTrainingKernels(KernelTable& table);     // fills, step counter, lr, fleet.memcpy
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, momentum, adam(w), adagrad
+void RegisterConvKernels(KernelTable& table);         // Conv and its gradients (cuDNN)
+void RegisterPoolKernels(KernelTable& table);         // MaxPool, GlobalAveragePool, their grads
+void RegisterShapeKernels(KernelTable& table);        // Reshape, Flatten, ... (views)
 
 }  // namespace fleet::cuda

@@ -10,6 +10,9 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterLossKernels(table);
   cuda::RegisterTrainingKernels(table);
   cuda::RegisterOptimizerKernels(table);
+  cuda::RegisterConvKernels(table);
+  cuda::RegisterPoolKernels(table);
+  cuda::RegisterShapeKernels(table);
 }
 
 }  // namespace fleet

@@ -36,6 +36,19 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"fleet.adamw", DataType::kF32},
       {"fleet.adagrad", DataType::kF32},
       {"fleet.memcpy", DataType::kF32},
+      {"Conv", DataType::kF32},
+      {"fleet.conv_grad_input", DataType::kF32},
+      {"fleet.conv_grad_filter", DataType::kF32},
+      {"MaxPool", DataType::kF32},
+      {"fleet.max_pool_grad", DataType::kF32},
+      {"GlobalAveragePool", DataType::kF32},
+      {"fleet.global_avg_pool_grad", DataType::kF32},
+      {"Flatten", DataType::kF32},
+      {"Reshape", DataType::kF32},
+      {"Squeeze", DataType::kF32},
+      {"Unsqueeze", DataType::kF32},
+      {"Identity", DataType::kF32},
+      {"fleet.reshape_like", DataType::kF32},
   };
   return *ops;
 }
@@ -56,6 +69,10 @@ TEST(CudaRegistrationTest, EveryTrainingOpHasACudaKernelWithTheCpuTraits) {
     // Compute kernels stay on the stream: nothing for the executor to wait for.
     EXPECT_FALSE(mine.async);
   }
+  // The views read their shape and axes inputs on the host.
+  EXPECT_EQ(cuda.Traits("Reshape", Device::kCuda).host_inputs, std::vector<int>{1});
+  EXPECT_EQ(cuda.Traits("Unsqueeze", Device::kCuda).host_inputs, std::vector<int>{1});
+  EXPECT_TRUE(cuda.Traits("Conv", Device::kCuda).host_inputs.empty());
   // The table holds CUDA kernels only; the CPU's are registered separately.
   EXPECT_FALSE(cuda.Find("Relu", Device::kCpu, DataType::kF32).ok());
 }

@@ -1,5 +1,6 @@
 #include "tests/kernels/cuda/cuda_test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -152,8 +153,13 @@ absl::StatusOr<std::vector<Tensor>> RunCudaKernel(const std::string& op_type,
 absl::StatusOr<std::vector<Tensor>> RunOnGpu(const std::string& op_type,
                                              const std::vector<Tensor>& host_inputs,
                                              const AttrMap& attrs, int num_outputs) {
+  // Inputs the kernel reads on the host stay there, as the executor leaves them.
+  const std::vector<int>& stay = CudaKernels().Traits(op_type, Device::kCuda).host_inputs;
   std::vector<Tensor> device_inputs;
-  for (const Tensor& t : host_inputs) device_inputs.push_back(Upload(t));
+  for (size_t i = 0; i < host_inputs.size(); ++i) {
+    const bool host = std::find(stay.begin(), stay.end(), static_cast<int>(i)) != stay.end();
+    device_inputs.push_back(host ? host_inputs[i] : Upload(host_inputs[i]));
+  }
   std::unique_ptr<KernelState> state;
   absl::StatusOr<std::vector<Tensor>> out =
       RunCudaKernel(op_type, device_inputs, attrs, num_outputs, &state);

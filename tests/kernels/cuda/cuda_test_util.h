@@ -52,7 +52,8 @@ absl::StatusOr<std::vector<Tensor>> RunCudaKernel(const std::string& op_type,
                                                   const AttrMap& attrs, int num_outputs,
                                                   std::unique_ptr<KernelState>* state = nullptr);
 
-// Uploads host inputs, runs the CUDA kernel, synchronises and downloads the outputs.
+// Uploads the host inputs (but those the kernel declares host inputs), runs the CUDA kernel,
+// synchronises and downloads the outputs.
 absl::StatusOr<std::vector<Tensor>> RunOnGpu(const std::string& op_type,
                                              const std::vector<Tensor>& host_inputs,
                                              const AttrMap& attrs, int num_outputs);

@@ -207,7 +207,7 @@ TEST_F(CudaTrainingOpsTest, FillsCounterAndSchedule) {
       {{"dtype", S("i64")}, {"shape", AttrValue(std::vector<int64_t>{1})}, {"value", F(7.f)}});
   ExpectSameAsCpu("fleet.fill_constant", {},
                   {{"dtype", S("f64")}, {"shape", AttrValue(std::vector<int64_t>{0})}});
-  ExpectSameError("fleet.fill_constant", {}, {{"dtype", S("float")}});
+  ExpectSameError("fleet.fill_constant", {}, {{"dtype", S("bogus")}});
   ExpectSameAsCpu("fleet.fill_like", {RandomTensor({5, 2}, 1)}, {{"value", F(1.f)}});
   ExpectSameAsCpu("fleet.fill_like", {RandomLabels({3}, 1, 4, DataType::kI32)},
                   {{"value", F(2.f)}});
