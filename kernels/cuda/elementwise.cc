@@ -1,6 +1,6 @@
-// Elementwise ops on the GPU: Add, Sub, Mul, Div (NumPy broadcasting), Relu, fleet.relu_grad and
-// fleet.reduce_to_like, in f32. Shapes and dtypes are checked as the CPU kernels check them,
-// with the same helpers (kernels/cpu/broadcast.h), before anything is launched.
+// Elementwise ops on the GPU: Add, Sub, Mul, Div (NumPy broadcasting), Relu, Sigmoid, Tanh and
+// their gradients, and fleet.reduce_to_like, in f32. Shapes and dtypes are checked as the CPU
+// kernels check them, with the same helpers (kernels/cpu/broadcast.h), before anything is launched.
 #include <string>
 #include <vector>
 
@@ -45,16 +45,20 @@ absl::Status ArithKernel(KernelContext& ctx) {
                   "binary elementwise kernel");
 }
 
-absl::Status ReluKernel(KernelContext& ctx) {
+template <Activation kF>
+absl::Status ActivationKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("missing input 'X'");
   const Tensor& x = ctx.input(0);
   Tensor* y = ctx.Output(0, x.dtype(), x.shape());
-  return Launched(ctx, LaunchRelu(x.data<float>(), y->data<float>(), x.numel(), Stream(ctx)),
-                  "Relu kernel");
+  return Launched(ctx,
+                  LaunchActivation(kF, x.data<float>(), y->data<float>(), x.numel(), Stream(ctx)),
+                  "activation kernel");
 }
 
-// fleet.relu_grad(Out, OutGrad) -> XGrad; checked like kernels/cpu/grad_activation.cc.
-absl::Status ReluGradKernel(KernelContext& ctx) {
+// fleet.relu_grad, sigmoid_grad, tanh_grad (Out, OutGrad) -> XGrad; checked like
+// kernels/cpu/grad_activation.cc.
+template <Activation kF>
+absl::Status ActivationGradKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("needs the forward tensor and the output gradient");
   }
@@ -65,10 +69,10 @@ absl::Status ReluGradKernel(KernelContext& ctx) {
                                             "; expected ", y.TypeString(), " like the forward"));
   }
   Tensor* dx = ctx.Output(0, y.dtype(), y.shape());
-  return Launched(
-      ctx,
-      LaunchReluGrad(y.data<float>(), dy.data<float>(), dx->data<float>(), y.numel(), Stream(ctx)),
-      "relu_grad kernel");
+  return Launched(ctx,
+                  LaunchActivationGrad(kF, y.data<float>(), dy.data<float>(), dx->data<float>(),
+                                       y.numel(), Stream(ctx)),
+                  "activation gradient kernel");
 }
 
 // fleet.reduce_to_like(X, Like) -> Out: X summed over the dims broadcasting stretched.
@@ -121,8 +125,13 @@ void RegisterElementwiseKernels(KernelTable& table) {
   table.Add("Sub", cuda, {DataType::kF32}, &ArithKernel<BinaryOp::kSub>);
   table.Add("Mul", cuda, {DataType::kF32}, &ArithKernel<BinaryOp::kMul>);
   table.Add("Div", cuda, {DataType::kF32}, &ArithKernel<BinaryOp::kDiv>);
-  table.Add("Relu", cuda, {DataType::kF32}, &ReluKernel);
-  table.Add("fleet.relu_grad", cuda, {DataType::kF32}, &ReluGradKernel);
+  table.Add("Relu", cuda, {DataType::kF32}, &ActivationKernel<Activation::kRelu>);
+  table.Add("Sigmoid", cuda, {DataType::kF32}, &ActivationKernel<Activation::kSigmoid>);
+  table.Add("Tanh", cuda, {DataType::kF32}, &ActivationKernel<Activation::kTanh>);
+  table.Add("fleet.relu_grad", cuda, {DataType::kF32}, &ActivationGradKernel<Activation::kRelu>);
+  table.Add("fleet.sigmoid_grad", cuda, {DataType::kF32},
+            &ActivationGradKernel<Activation::kSigmoid>);
+  table.Add("fleet.tanh_grad", cuda, {DataType::kF32}, &ActivationGradKernel<Activation::kTanh>);
   table.Add("fleet.reduce_to_like", cuda, {DataType::kF32}, &ReduceToLikeKernel);
   // X already of Like's shape is returned as it is.
   table.SetTraits("fleet.reduce_to_like", cuda, KernelTraits::Aliases({{0, 0}}));

@@ -1,5 +1,8 @@
-// Elementwise CUDA kernels: binary arithmetic with broadcasting, Relu and its gradient, fills,
-// scaling, Gemm's broadcast C, and the sum of a tensor down to a broadcast shape.
+// Elementwise CUDA kernels: binary arithmetic with broadcasting, activations and their
+// gradients, permuted copies (Transpose), fills, scaling, Gemm's broadcast C, and the sum of a
+// tensor down to a broadcast shape.
+#include <cmath>
+
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/launch_util.cuh"
 
@@ -29,12 +32,40 @@ __global__ void BinaryKernel(const float* a, const float* b, float* y, int64_t n
   }
 }
 
-__global__ void ReluKernel(const float* x, float* y, int64_t n) {
-  for (int64_t i = GlobalThread(); i < n; i += GridStride()) y[i] = x[i] > 0.f ? x[i] : 0.f;
+template <Activation kF>
+__device__ float Activate(float x) {
+  if constexpr (kF == Activation::kRelu) return x > 0.f ? x : 0.f;
+  if constexpr (kF == Activation::kSigmoid) return 1.f / (1.f + expf(-x));
+  return tanhf(x);
 }
 
-__global__ void ReluGradKernel(const float* y, const float* dy, float* dx, int64_t n) {
-  for (int64_t i = GlobalThread(); i < n; i += GridStride()) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+template <Activation kF>
+__device__ float ActivationGrad(float y, float dy) {
+  if constexpr (kF == Activation::kRelu) return y > 0.f ? dy : 0.f;
+  if constexpr (kF == Activation::kSigmoid) return dy * y * (1.f - y);
+  return dy * (1.f - y * y);
+}
+
+template <Activation kF>
+__global__ void ActivationKernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = GlobalThread(); i < n; i += GridStride()) y[i] = Activate<kF>(x[i]);
+}
+
+template <Activation kF>
+__global__ void ActivationGradKernel(const float* y, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = GlobalThread(); i < n; i += GridStride())
+    dx[i] = ActivationGrad<kF>(y[i], dy[i]);
+}
+
+__global__ void PermuteKernel(const float* x, float* y, int64_t n, PermuteIndex index) {
+  for (int64_t i = GlobalThread(); i < n; i += GridStride()) {
+    int64_t rest = i, offset = 0;
+    for (int d = index.rank - 1; d >= 0; --d) {
+      offset += (rest % index.dims[d]) * index.x_strides[d];
+      rest /= index.dims[d];
+    }
+    y[i] = x[offset];
+  }
 }
 
 template <typename T>
@@ -99,16 +130,45 @@ cudaError_t LaunchBinary(BinaryOp op, const float* a, const float* b, float* y, 
   return cudaGetLastError();
 }
 
-cudaError_t LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream) {
+cudaError_t LaunchActivation(Activation f, const float* x, float* y, int64_t n,
+                             cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  ReluKernel<<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
+  switch (f) {
+    case Activation::kRelu:
+      ActivationKernel<Activation::kRelu><<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
+      break;
+    case Activation::kSigmoid:
+      ActivationKernel<Activation::kSigmoid><<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
+      break;
+    case Activation::kTanh:
+      ActivationKernel<Activation::kTanh><<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
+      break;
+  }
   return cudaGetLastError();
 }
 
-cudaError_t LaunchReluGrad(const float* y, const float* dy, float* dx, int64_t n,
-                           cudaStream_t stream) {
+cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, float* dx,
+                                 int64_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  ReluGradKernel<<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
+  switch (f) {
+    case Activation::kRelu:
+      ActivationGradKernel<Activation::kRelu><<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
+      break;
+    case Activation::kSigmoid:
+      ActivationGradKernel<Activation::kSigmoid>
+          <<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
+      break;
+    case Activation::kTanh:
+      ActivationGradKernel<Activation::kTanh><<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchPermute(const float* x, float* y, int64_t n, const PermuteIndex& index,
+                          cudaStream_t stream) {
+  if (n == 0) return cudaSuccess;
+  PermuteKernel<<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n, index);
   return cudaGetLastError();
 }
 

@@ -5,13 +5,16 @@
 
 namespace fleet::cuda {
 
-void RegisterElementwiseKernels(KernelTable& table);  // Add/Sub/Mul/Div, Relu, reduce_to_like
-void RegisterMatMulKernels(KernelTable& table);       // Gemm, MatMul (cuBLAS)
-void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss and its grad
-void RegisterTrainingKernels(KernelTable& table);     // fills, step counter, lr, fleet.memcpy
-void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, momentum, adam(w), adagrad
-void RegisterConvKernels(KernelTable& table);         // Conv and its gradients (cuDNN)
-void RegisterPoolKernels(KernelTable& table);         // MaxPool, GlobalAveragePool, their grads
-void RegisterShapeKernels(KernelTable& table);        // Reshape, Flatten, ... (views)
+void RegisterElementwiseKernels(
+    KernelTable& table);                            // Add/Sub/Mul/Div, activations, reduce_to_like
+void RegisterMatMulKernels(KernelTable& table);     // Gemm, MatMul (cuBLAS)
+void RegisterLossKernels(KernelTable& table);       // SoftmaxCrossEntropyLoss and its grad
+void RegisterTrainingKernels(KernelTable& table);   // fills, step counter, lr, fleet.memcpy
+void RegisterOptimizerKernels(KernelTable& table);  // fleet.sgd, momentum, adam(w), adagrad
+void RegisterConvKernels(KernelTable& table);       // Conv and its gradients (cuDNN)
+void RegisterPoolKernels(KernelTable& table);       // MaxPool, GlobalAveragePool, their grads
+void RegisterShapeKernels(KernelTable& table);      // Reshape, Flatten, ... (views)
+void RegisterSoftmaxKernels(KernelTable& table);    // Softmax, LogSoftmax and their grads
+void RegisterTransposeKernels(KernelTable& table);  // Transpose
 
 }  // namespace fleet::cuda

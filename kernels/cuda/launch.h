@@ -28,10 +28,23 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 cudaError_t LaunchBinary(BinaryOp op, const float* a, const float* b, float* y, int64_t n,
                          const BroadcastIndex& index, cudaStream_t stream);
 
-cudaError_t LaunchRelu(const float* x, float* y, int64_t n, cudaStream_t stream);
-// dx = dy where y > 0, else 0.
-cudaError_t LaunchReluGrad(const float* y, const float* dy, float* dx, int64_t n,
-                           cudaStream_t stream);
+enum class Activation { kRelu, kSigmoid, kTanh };
+cudaError_t LaunchActivation(Activation f, const float* x, float* y, int64_t n,
+                             cudaStream_t stream);
+// dx from the forward output y and its gradient dy: Relu dy * (y > 0), Sigmoid dy * y * (1 - y),
+// Tanh dy * (1 - y * y).
+cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, float* dx,
+                                 int64_t n, cudaStream_t stream);
+
+// y[i] = x[j] where out index i, decomposed over `dims`, reads x at sum(index_d * x_strides[d])
+// (Transpose: x_strides are x's strides taken in the order of perm).
+struct PermuteIndex {
+  int rank = 0;
+  int64_t dims[kMaxRank] = {};
+  int64_t x_strides[kMaxRank] = {};
+};
+cudaError_t LaunchPermute(const float* x, float* y, int64_t n, const PermuteIndex& index,
+                          cudaStream_t stream);
 
 // Every element of y (n elements of 4 or 8 bytes) set to the bit pattern `bits`.
 cudaError_t LaunchFill32(uint32_t bits, void* y, int64_t n, cudaStream_t stream);
@@ -98,6 +111,16 @@ cudaError_t LaunchSumRatio(const float* num, const float* den, int64_t n, float*
 cudaError_t LaunchSoftmaxCeGrad(const SoftmaxCe& args, const float* dout, bool per_position,
                                 const float* weight_sum, const float* log_prob_grad, float* dx,
                                 cudaStream_t stream);
+
+// ---- softmax.cu ---- (x viewed as [outer, n, inner] around the axis)
+
+// Softmax (log: LogSoftmax) along the axis, max-shifted.
+cudaError_t LaunchSoftmax(const float* x, float* y, int64_t outer, int64_t n, int64_t inner,
+                          bool log, cudaStream_t stream);
+// From the forward output y: dx = y * (dy - sum(dy * y)), or for LogSoftmax
+// dx = dy - exp(y) * sum(dy).
+cudaError_t LaunchSoftmaxGrad(const float* y, const float* dy, float* dx, int64_t outer, int64_t n,
+                              int64_t inner, bool log, cudaStream_t stream);
 
 // ---- optimizer.cu ---- (formulas in kernels/cpu/optimizer.cc; lr is a device scalar)
 

@@ -13,6 +13,8 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterConvKernels(table);
   cuda::RegisterPoolKernels(table);
   cuda::RegisterShapeKernels(table);
+  cuda::RegisterSoftmaxKernels(table);
+  cuda::RegisterTransposeKernels(table);
 }
 
 }  // namespace fleet

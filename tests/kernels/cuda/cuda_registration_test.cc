@@ -12,7 +12,8 @@ namespace fleet::testing {
 namespace {
 
 // The ops of `fleet-transpile tests/training/data/{mlp,cnn}.onnx --strategy single` with the
-// sgd, momentum and adam optimizers (and adagrad, adamw), and the key dtype of each.
+// sgd, momentum and adam optimizers (and adagrad, adamw), then the further ones covered
+// (activations, softmax, transpose), and the key dtype of each.
 const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
   static const auto* ops = new std::vector<std::pair<std::string, DataType>>{
       {"Gemm", DataType::kF32},
@@ -49,6 +50,15 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"Unsqueeze", DataType::kF32},
       {"Identity", DataType::kF32},
       {"fleet.reshape_like", DataType::kF32},
+      {"Sigmoid", DataType::kF32},
+      {"Tanh", DataType::kF32},
+      {"fleet.sigmoid_grad", DataType::kF32},
+      {"fleet.tanh_grad", DataType::kF32},
+      {"Softmax", DataType::kF32},
+      {"LogSoftmax", DataType::kF32},
+      {"fleet.softmax_grad", DataType::kF32},
+      {"fleet.log_softmax_grad", DataType::kF32},
+      {"Transpose", DataType::kF32},
   };
   return *ops;
 }

@@ -70,6 +70,7 @@ const KernelTable& CudaKernels() {
 
 CudaDevice* TestGpu() { return TheGpu().device; }
 const ExecutionEnv* TestEnv() { return TheGpu().env.get(); }
+std::shared_ptr<const ExecutionEnv> TestEnvShared() { return TheGpu().env; }
 
 Tensor RandomTensor(std::vector<int64_t> shape, uint32_t seed, float lo, float hi) {
   Tensor t(DataType::kF32, std::move(shape));

@@ -26,6 +26,7 @@ const KernelTable& CudaKernels();
 // cuda:0 opened with TF32 off, and an env holding it; null where there is no GPU.
 CudaDevice* TestGpu();
 const ExecutionEnv* TestEnv();
+std::shared_ptr<const ExecutionEnv> TestEnvShared();
 
 class CudaTest : public ::testing::Test {
  protected:

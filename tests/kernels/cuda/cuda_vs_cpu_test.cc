@@ -130,6 +130,55 @@ TEST_F(CudaElementwiseTest, ReduceToLikeSumsTheBroadcastDims) {
   ExpectSameError("fleet.reduce_to_like", {RandomTensor({4, 5}, 1), RandomTensor({3}, 2)}, {});
 }
 
+TEST_F(CudaElementwiseTest, SigmoidTanhAndTheirGradients) {
+  for (const Shape& s : {Shape{16, 33}, Shape{5}, Shape{0, 2}}) {
+    for (const char* op : {"Sigmoid", "Tanh"}) {
+      ExpectSameAsCpu(op, {RandomTensor(s, 1, -6.f, 6.f)}, {}, 1, 1e-6, 1e-5);
+    }
+    // The gradients take the forward output, in (0, 1) and (-1, 1).
+    ExpectSameAsCpu("fleet.sigmoid_grad", {RandomTensor(s, 2, 0.f, 1.f), RandomTensor(s, 3)}, {});
+    ExpectSameAsCpu("fleet.tanh_grad", {RandomTensor(s, 4), RandomTensor(s, 5)}, {});
+  }
+}
+
+TEST_F(CudaElementwiseTest, SoftmaxAlongEveryAxisAndItsGradient) {
+  const Shape shape = {3, 4, 5};
+  for (int64_t axis : {-1, 0, 1, 2}) {
+    for (const char* op : {"Softmax", "LogSoftmax"}) {
+      SCOPED_TRACE(std::string(op) + " axis " + std::to_string(axis));
+      const AttrMap attrs = {{"axis", I(axis)}};
+      const Tensor x = RandomTensor(shape, 1, -5.f, 5.f);
+      ExpectSameAsCpu(op, {x}, attrs, 1, 1e-6, 1e-5);
+      absl::StatusOr<std::vector<Tensor>> y = RunKernel(op, {x}, attrs, 1);
+      ASSERT_TRUE(y.ok()) << y.status();
+      const std::string grad =
+          std::string(op) == "Softmax" ? "fleet.softmax_grad" : "fleet.log_softmax_grad";
+      ExpectSameAsCpu(grad, {(*y)[0], RandomTensor(shape, 2)}, attrs);
+    }
+  }
+  ExpectSameAsCpu("Softmax", {RandomTensor({64, 128}, 3)}, {});  // attention-like rows
+  ExpectSameAsCpu("Softmax", {RandomTensor({0, 3}, 4)}, {});
+  ExpectSameError("Softmax", {RandomTensor({3, 4}, 1)}, {{"axis", I(2)}});
+  ExpectSameError("fleet.softmax_grad", {RandomTensor({3, 4}, 1), RandomTensor({4, 3}, 2)}, {});
+}
+
+TEST_F(CudaElementwiseTest, TransposeEveryPermutationKind) {
+  const std::vector<std::pair<Shape, std::vector<int64_t>>> cases = {
+      {{3, 4}, {1, 0}},       {{2, 3, 4}, {0, 2, 1}},       {{2, 3, 4, 5}, {0, 2, 1, 3}},
+      {{2, 3, 4}, {2, 0, 1}}, {{2, 3, 4, 5}, {3, 2, 1, 0}}, {{1, 5}, {1, 0}},
+      {{0, 3}, {1, 0}},
+  };
+  uint32_t seed = 400;
+  for (const auto& [shape, perm] : cases) {
+    SCOPED_TRACE(ShapeString(shape));
+    ExpectSameAsCpu("Transpose", {RandomTensor(shape, seed++)}, {{"perm", AttrValue(perm)}}, 1, 0,
+                    0);
+  }
+  ExpectSameAsCpu("Transpose", {RandomTensor({2, 3, 4}, 1)}, {}, 1, 0, 0);  // reversed dims
+  ExpectSameError("Transpose", {RandomTensor({2, 3}, 1)},
+                  {{"perm", AttrValue(std::vector<int64_t>{0, 0})}});
+}
+
 class CudaLossTest : public CudaTest {};
 
 TEST_F(CudaLossTest, SoftmaxCrossEntropyAndItsGradient) {
