@@ -16,5 +16,6 @@ void RegisterPoolKernels(KernelTable& table);       // MaxPool, GlobalAveragePoo
 void RegisterShapeKernels(KernelTable& table);      // Reshape, Flatten, ... (views)
 void RegisterSoftmaxKernels(KernelTable& table);    // Softmax, LogSoftmax and their grads
 void RegisterTransposeKernels(KernelTable& table);  // Transpose
+void RegisterReduceKernels(KernelTable& table);     // ReduceSum, ReduceMean, fleet.expand_like
 
 }  // namespace fleet::cuda

@@ -37,7 +37,8 @@ cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, 
                                  int64_t n, cudaStream_t stream);
 
 // y[i] = x[j] where out index i, decomposed over `dims`, reads x at sum(index_d * x_strides[d])
-// (Transpose: x_strides are x's strides taken in the order of perm).
+// (Transpose: x's strides taken in the order of perm; a stride of 0 repeats x along a dim, as
+// fleet.expand_like spreads a reduction's gradient).
 struct PermuteIndex {
   int rank = 0;
   int64_t dims[kMaxRank] = {};

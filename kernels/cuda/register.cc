@@ -15,6 +15,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterShapeKernels(table);
   cuda::RegisterSoftmaxKernels(table);
   cuda::RegisterTransposeKernels(table);
+  cuda::RegisterReduceKernels(table);
 }
 
 }  // namespace fleet

@@ -179,6 +179,45 @@ TEST_F(CudaElementwiseTest, TransposeEveryPermutationKind) {
                   {{"perm", AttrValue(std::vector<int64_t>{0, 0})}});
 }
 
+TEST_F(CudaElementwiseTest, ReduceSumMeanAndTheirGradient) {
+  using Axes = std::vector<int64_t>;
+  const Shape shape = {2, 3, 4, 5};
+  const std::vector<std::pair<Axes, int64_t>> cases = {{{}, 1},   {{1}, 1},    {{0, 2, 3}, 1},
+                                                       {{-1}, 0}, {{1, 3}, 0}, {{0, 1, 2, 3}, 0}};
+  uint32_t seed = 500;
+  for (const auto& [axes, keepdims] : cases) {
+    for (const char* op : {"ReduceSum", "ReduceMean"}) {
+      SCOPED_TRACE(std::string(op) + " axes " + ShapeString(axes) + " keepdims " +
+                   std::to_string(keepdims));
+      const Tensor x = RandomTensor(shape, seed++);
+      AttrMap attrs = {{"keepdims", I(keepdims)}};
+      // The axes as an input (host memory), as ReduceSum-13 takes them.
+      std::vector<Tensor> inputs = {x};
+      if (!axes.empty()) {
+        inputs.push_back(HostTensor(DataType::kI64, {static_cast<int64_t>(axes.size())},
+                                    std::vector<double>(axes.begin(), axes.end())));
+      }
+      ExpectSameAsCpu(op, inputs, attrs);
+      // The gradient: expand_like with the reduction's axes as an attribute.
+      absl::StatusOr<std::vector<Tensor>> y = RunKernel(op, inputs, attrs, 1);
+      ASSERT_TRUE(y.ok()) << y.status();
+      AttrMap grad_attrs = {{"keepdims", I(keepdims)},
+                            {"mean", I(std::string(op) == "ReduceMean" ? 1 : 0)}};
+      if (!axes.empty()) grad_attrs["axes"] = AttrValue(axes);
+      ExpectSameAsCpu("fleet.expand_like", {RandomTensor((*y)[0].shape(), seed++), x}, grad_attrs);
+    }
+  }
+  // noop_with_empty_axes: the input itself.
+  const Tensor x = Upload(RandomTensor({3, 4}, 1));
+  absl::StatusOr<std::vector<Tensor>> same =
+      RunCudaKernel("ReduceSum", {x}, {{"noop_with_empty_axes", I(1)}}, 1);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ((*same)[0].raw_data(), x.raw_data());
+  ExpectSameError("ReduceSum", {RandomTensor({3, 4}, 1), HostTensor(DataType::kI64, {1}, {2})}, {});
+  ExpectSameError("fleet.expand_like", {RandomTensor({5}, 1), RandomTensor({3, 4}, 2)},
+                  {{"axes", AttrValue(std::vector<int64_t>{1})}});
+}
+
 class CudaLossTest : public CudaTest {};
 
 TEST_F(CudaLossTest, SoftmaxCrossEntropyAndItsGradient) {
