@@ -17,5 +17,6 @@ void RegisterShapeKernels(KernelTable& table);      // Reshape, Flatten, ... (vi
 void RegisterSoftmaxKernels(KernelTable& table);    // Softmax, LogSoftmax and their grads
 void RegisterTransposeKernels(KernelTable& table);  // Transpose
 void RegisterReduceKernels(KernelTable& table);     // ReduceSum, ReduceMean, fleet.expand_like
+void RegisterNormKernels(KernelTable& table);       // LayerNormalization and its gradient
 
 }  // namespace fleet::cuda

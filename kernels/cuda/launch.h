@@ -123,6 +123,20 @@ cudaError_t LaunchSoftmax(const float* x, float* y, int64_t outer, int64_t n, in
 cudaError_t LaunchSoftmaxGrad(const float* y, const float* dy, float* dx, int64_t outer, int64_t n,
                               int64_t inner, bool log, cudaStream_t stream);
 
+// ---- norm.cu ---- (LayerNormalization: x viewed as [rows, d], scale and bias of d elements)
+
+// y = (x - mean) * inv * scale + bias per row, inv = 1 / sqrt(var + eps) (biased variance);
+// bias, mean and inv (one per row) may be null.
+cudaError_t LaunchLayerNorm(const float* x, const float* scale, const float* bias, float* y,
+                            float* mean, float* inv, int64_t rows, int64_t d, double eps,
+                            cudaStream_t stream);
+// dx (may be null) per row from x, scale and dy, with the row statistics recomputed and left in
+// mean and inv (one per row); then, when not null, dscale = sum over rows of dy * x^ and
+// dbias = sum over rows of dy.
+cudaError_t LaunchLayerNormGrad(const float* x, const float* scale, const float* dy, float* dx,
+                                float* mean, float* inv, float* dscale, float* dbias, int64_t rows,
+                                int64_t d, double eps, cudaStream_t stream);
+
 // ---- optimizer.cu ---- (formulas in kernels/cpu/optimizer.cc; lr is a device scalar)
 
 cudaError_t LaunchSgd(float* p, const float* g, const float* lr, float weight_decay, int64_t n,

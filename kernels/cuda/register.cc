@@ -16,6 +16,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterSoftmaxKernels(table);
   cuda::RegisterTransposeKernels(table);
   cuda::RegisterReduceKernels(table);
+  cuda::RegisterNormKernels(table);
 }
 
 }  // namespace fleet

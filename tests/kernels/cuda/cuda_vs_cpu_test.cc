@@ -218,6 +218,39 @@ TEST_F(CudaElementwiseTest, ReduceSumMeanAndTheirGradient) {
                   {{"axes", AttrValue(std::vector<int64_t>{1})}});
 }
 
+TEST_F(CudaElementwiseTest, LayerNormalizationAndItsGradient) {
+  struct Case {
+    Shape x;
+    int64_t axis;
+    Shape scale, bias;
+  };
+  const std::vector<Case> cases = {
+      {{8, 32}, -1, {32}, {32}},       // a transformer's rows
+      {{2, 3, 4}, 1, {3, 4}, {3, 4}},  // two normalised dims
+      {{2, 3, 4}, 1, {1, 4}, {4}},     // Scale and B broadcast over them
+      {{4, 6}, -1, {6}, {}},           // no B
+      {{1, 1}, -1, {1}, {1}},          // size 1
+  };
+  uint32_t seed = 600;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeString(c.x) + " axis " + std::to_string(c.axis));
+    const Tensor x = RandomTensor(c.x, seed++, -2.f, 2.f);
+    const Tensor scale = RandomTensor(c.scale, seed++, 0.5f, 1.5f);
+    const Tensor bias = c.bias.empty() ? Tensor() : RandomTensor(c.bias, seed++);
+    const AttrMap attrs = {{"axis", I(c.axis)}, {"epsilon", F(1e-5f)}};
+    ExpectSameAsCpu("LayerNormalization", {x, scale, bias}, attrs, 3, 1e-5, 1e-4);
+    const Tensor dy = RandomTensor(c.x, seed++);
+    ExpectSameAsCpu("fleet.layer_norm_grad", {x, scale, bias, dy}, attrs, c.bias.empty() ? 2 : 3,
+                    1e-4, 1e-4);
+  }
+  const Tensor x = RandomTensor({2, 4}, 1);
+  ExpectSameError("LayerNormalization", {x, RandomTensor({5}, 2)}, {});
+  ExpectSameError("fleet.layer_norm_grad",
+                  {x, RandomTensor({4}, 2), Tensor(), RandomTensor({4}, 3)}, {});
+  ExpectSameError("fleet.layer_norm_grad",
+                  {x, RandomTensor({4}, 2), Tensor(), RandomTensor({2, 4}, 3)}, {}, 3);
+}
+
 class CudaLossTest : public CudaTest {};
 
 TEST_F(CudaLossTest, SoftmaxCrossEntropyAndItsGradient) {
