@@ -18,5 +18,6 @@ void RegisterSoftmaxKernels(KernelTable& table);    // Softmax, LogSoftmax and t
 void RegisterTransposeKernels(KernelTable& table);  // Transpose
 void RegisterReduceKernels(KernelTable& table);     // ReduceSum, ReduceMean, fleet.expand_like
 void RegisterNormKernels(KernelTable& table);       // LayerNormalization and its gradient
+void RegisterBatchNormKernels(KernelTable& table);  // BatchNormalization, batch_norm_train/grad
 
 }  // namespace fleet::cuda

@@ -137,6 +137,36 @@ cudaError_t LaunchLayerNormGrad(const float* x, const float* scale, const float*
                                 float* mean, float* inv, float* dscale, float* dbias, int64_t rows,
                                 int64_t d, double eps, cudaStream_t stream);
 
+// ---- batch_norm.cu ---- (x viewed as [n, c, s]; per-channel arrays of c elements)
+
+struct BatchNormTrain {
+  const float* x = nullptr;
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  const float* running_mean = nullptr;
+  const float* running_var = nullptr;
+  float* y = nullptr;
+  float* running_mean_out = nullptr;  // outputs from here on may be null
+  float* running_var_out = nullptr;
+  float* saved_mean = nullptr;
+  float* saved_inv_std = nullptr;
+  int64_t n = 0, c = 0, s = 0;
+  double epsilon = 1e-5, momentum = 0.9;
+};
+// fleet.batch_norm_train (kernels/cpu/grad_norm.cc): one block per channel computes the batch
+// mean and variance (in double), normalises, and updates the running statistics (running
+// variance with the unbiased batch variance).
+cudaError_t LaunchBatchNormTrain(const BatchNormTrain& args, cudaStream_t stream);
+// fleet.batch_norm_grad: per channel, dbias = sum dy, dscale = sum dy (x - mean) * inv_std,
+// dx = k1 dy + k2 x + k3 (any output may be null).
+cudaError_t LaunchBatchNormGrad(const float* x, const float* scale, const float* mean,
+                                const float* inv_std, const float* dy, float* dx, float* dscale,
+                                float* dbias, int64_t n, int64_t c, int64_t s, cudaStream_t stream);
+// BatchNormalization for inference: y = (x - mean) * scale / sqrt(var + eps) + bias.
+cudaError_t LaunchBatchNormInfer(const float* x, const float* scale, const float* bias,
+                                 const float* mean, const float* var, double epsilon, float* y,
+                                 int64_t n, int64_t c, int64_t s, cudaStream_t stream);
+
 // ---- optimizer.cu ---- (formulas in kernels/cpu/optimizer.cc; lr is a device scalar)
 
 cudaError_t LaunchSgd(float* p, const float* g, const float* lr, float weight_decay, int64_t n,

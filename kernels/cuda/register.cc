@@ -17,6 +17,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterTransposeKernels(table);
   cuda::RegisterReduceKernels(table);
   cuda::RegisterNormKernels(table);
+  cuda::RegisterBatchNormKernels(table);
 }
 
 }  // namespace fleet

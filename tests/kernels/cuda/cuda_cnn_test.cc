@@ -145,6 +145,34 @@ TEST_F(CudaPoolTest, GlobalAveragePoolAndItsGradient) {
                   {RandomTensor({2, 3, 4, 4}, 1), RandomTensor({2, 2, 1, 1}, 2)}, {});
 }
 
+class CudaBatchNormTest : public CudaTest {};
+
+TEST_F(CudaBatchNormTest, TrainingStatisticsGradientAndInference) {
+  for (const Shape& shape : {Shape{8, 4, 5, 5}, Shape{16, 3}, Shape{2, 6, 7}, Shape{1, 2, 1, 1}}) {
+    SCOPED_TRACE(ShapeString(shape));
+    const int64_t c = shape[1];
+    const Tensor x = RandomTensor(shape, 1, -2.f, 3.f);
+    const Tensor scale = RandomTensor({c}, 2, 0.5f, 1.5f);
+    const Tensor bias = RandomTensor({c}, 3);
+    const Tensor mean = RandomTensor({c}, 4);
+    const Tensor var = RandomTensor({c}, 5, 0.5f, 2.f);
+    const AttrMap attrs = {{"epsilon", AttrValue(1e-5f)}, {"momentum", AttrValue(0.9f)}};
+    ExpectSameAsCpu("fleet.batch_norm_train", {x, scale, bias, mean, var}, attrs, 5, 1e-5, 1e-4);
+    absl::StatusOr<std::vector<Tensor>> train =
+        RunKernel("fleet.batch_norm_train", {x, scale, bias, mean, var}, attrs, 5);
+    ASSERT_TRUE(train.ok()) << train.status();
+    ExpectSameAsCpu("fleet.batch_norm_grad",
+                    {x, scale, (*train)[3], (*train)[4], RandomTensor(shape, 6)}, attrs, 3, 1e-4,
+                    1e-4);
+    ExpectSameAsCpu("BatchNormalization", {x, scale, bias, mean, var}, attrs, 3);
+  }
+  const Tensor x = RandomTensor({2, 3, 4}, 1);
+  const Tensor ok = RandomTensor({3}, 2);
+  ExpectSameError("fleet.batch_norm_train", {x, ok, RandomTensor({4}, 3), ok, ok}, {}, 5);
+  ExpectSameError("fleet.batch_norm_grad", {x, ok, ok, ok, RandomTensor({2, 3}, 4)}, {}, 3);
+  ExpectSameError("BatchNormalization", {RandomTensor({3}, 1), ok, ok, ok, ok}, {});
+}
+
 class CudaViewTest : public CudaTest {};
 
 TEST_F(CudaViewTest, ViewsShareTheDeviceMemoryOfTheirInput) {
