@@ -195,6 +195,13 @@ bool Pick(const Perf* perf, int count, bool allow_tf32, Perf* chosen) {
 
 enum class Pass { kForward, kBackwardData, kBackwardFilter };
 
+// cuDNN picks kernels by algorithm and math type together: the descriptor gets the math type
+// the chosen algorithm was ranked with (the three passes may differ) before each call;
+// the queries run with the device's base math type (FMA only without TF32).
+absl::Status UseMathOf(const KernelContext& ctx, ConvPlan* plan, cudnnMathType_t math) {
+  return DnnDone(ctx, cudnnSetConvolutionMathType(plan->conv, math), "cudnnSetConvolutionMathType");
+}
+
 // The plan for `s` in `slot` (the op's state), made (descriptors, and the algorithm for `pass`)
 // on first use.
 absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelState>* slot,
@@ -258,6 +265,13 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
   constexpr int kAlgos = 16;
   int count = 0;
   bool found = true;
+  const bool query = (pass == Pass::kForward && !plan->have_fwd) ||
+                     (pass == Pass::kBackwardData && !plan->have_bwd_data) ||
+                     (pass == Pass::kBackwardFilter && !plan->have_bwd_filter);
+  if (query) {
+    FLEET_RETURN_IF_ERROR(
+        UseMathOf(ctx, plan.get(), allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  }
   if (pass == Pass::kForward && !plan->have_fwd) {
     cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
     FLEET_RETURN_IF_ERROR(
@@ -318,6 +332,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
   const bool tf32 = call.gpu->options().allow_tf32;
   FLEET_ASSIGN_OR_RETURN(ConvPlan * plan,
                          PlanFor(ctx, call.slot, call.dnn, s, Pass::kForward, tf32));
+  FLEET_RETURN_IF_ERROR(UseMathOf(ctx, plan, plan->fwd.mathType));
   Tensor workspace = Scratch(ctx, DataType::kU8, {static_cast<int64_t>(plan->fwd.memory)});
   const float one = 1.f, zero = 0.f;
   FLEET_RETURN_IF_ERROR(
@@ -349,6 +364,7 @@ absl::Status ConvGradInputKernel(KernelContext& ctx) {
   const bool tf32 = call.gpu->options().allow_tf32;
   FLEET_ASSIGN_OR_RETURN(ConvPlan * plan,
                          PlanFor(ctx, call.slot, call.dnn, s, Pass::kBackwardData, tf32));
+  FLEET_RETURN_IF_ERROR(UseMathOf(ctx, plan, plan->bwd_data.mathType));
   Tensor workspace = Scratch(ctx, DataType::kU8, {static_cast<int64_t>(plan->bwd_data.memory)});
   const float one = 1.f, zero = 0.f;
   return DnnDone(
@@ -380,6 +396,7 @@ absl::Status ConvGradFilterKernel(KernelContext& ctx) {
   const bool tf32 = call.gpu->options().allow_tf32;
   FLEET_ASSIGN_OR_RETURN(ConvPlan * plan,
                          PlanFor(ctx, call.slot, call.dnn, s, Pass::kBackwardFilter, tf32));
+  FLEET_RETURN_IF_ERROR(UseMathOf(ctx, plan, plan->bwd_filter.mathType));
   Tensor workspace = Scratch(ctx, DataType::kU8, {static_cast<int64_t>(plan->bwd_filter.memory)});
   const float one = 1.f, zero = 0.f;
   FLEET_RETURN_IF_ERROR(DnnDone(
