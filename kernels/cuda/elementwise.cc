@@ -1,5 +1,5 @@
-// Elementwise ops on the GPU: Add, Sub, Mul, Div (NumPy broadcasting), Relu, Sigmoid, Tanh and
-// their gradients, and fleet.reduce_to_like, in f32. Shapes and dtypes are checked as the CPU
+// Elementwise ops on the GPU: Add, Sub, Mul, Div (NumPy broadcasting), Relu, Sigmoid, Tanh, Erf
+// and their gradients, and fleet.reduce_to_like, in f32. Shapes and dtypes are checked as the CPU
 // kernels check them, with the same helpers (kernels/cpu/broadcast.h), before anything is launched.
 #include <string>
 #include <vector>
@@ -55,8 +55,8 @@ absl::Status ActivationKernel(KernelContext& ctx) {
                   "activation kernel");
 }
 
-// fleet.relu_grad, sigmoid_grad, tanh_grad (Out, OutGrad) -> XGrad; checked like
-// kernels/cpu/grad_activation.cc.
+// fleet.relu_grad, sigmoid_grad, tanh_grad (Out, OutGrad) and erf_grad (X, OutGrad) -> XGrad;
+// checked like kernels/cpu/grad_activation.cc.
 template <Activation kF>
 absl::Status ActivationGradKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
@@ -132,6 +132,9 @@ void RegisterElementwiseKernels(KernelTable& table) {
   table.Add("fleet.sigmoid_grad", cuda, {DataType::kF32},
             &ActivationGradKernel<Activation::kSigmoid>);
   table.Add("fleet.tanh_grad", cuda, {DataType::kF32}, &ActivationGradKernel<Activation::kTanh>);
+  // Erf (GELU's core in exported transformers); its gradient takes Erf's input.
+  table.Add("Erf", cuda, {DataType::kF32}, &ActivationKernel<Activation::kErf>);
+  table.Add("fleet.erf_grad", cuda, {DataType::kF32}, &ActivationGradKernel<Activation::kErf>);
   table.Add("fleet.reduce_to_like", cuda, {DataType::kF32}, &ReduceToLikeKernel);
   // X already of Like's shape is returned as it is.
   table.SetTraits("fleet.reduce_to_like", cuda, KernelTraits::Aliases({{0, 0}}));

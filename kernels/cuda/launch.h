@@ -28,11 +28,12 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 cudaError_t LaunchBinary(BinaryOp op, const float* a, const float* b, float* y, int64_t n,
                          const BroadcastIndex& index, cudaStream_t stream);
 
-enum class Activation { kRelu, kSigmoid, kTanh };
+enum class Activation { kRelu, kSigmoid, kTanh, kErf };
 cudaError_t LaunchActivation(Activation f, const float* x, float* y, int64_t n,
                              cudaStream_t stream);
-// dx from the forward output y and its gradient dy: Relu dy * (y > 0), Sigmoid dy * y * (1 - y),
-// Tanh dy * (1 - y * y).
+// dx from the gradient dy and a (the forward output y, or for Erf its input x): Relu
+// dy * (y > 0), Sigmoid dy * y * (1 - y), Tanh dy * (1 - y * y), Erf dy * 2 / sqrt(pi) *
+// exp(-x * x).
 cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, float* dx,
                                  int64_t n, cudaStream_t stream);
 

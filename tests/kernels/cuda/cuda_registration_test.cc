@@ -54,6 +54,8 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"Tanh", DataType::kF32},
       {"fleet.sigmoid_grad", DataType::kF32},
       {"fleet.tanh_grad", DataType::kF32},
+      {"Erf", DataType::kF32},
+      {"fleet.erf_grad", DataType::kF32},
       {"Softmax", DataType::kF32},
       {"LogSoftmax", DataType::kF32},
       {"fleet.softmax_grad", DataType::kF32},

@@ -130,7 +130,7 @@ TEST_F(CudaElementwiseTest, ReduceToLikeSumsTheBroadcastDims) {
   ExpectSameError("fleet.reduce_to_like", {RandomTensor({4, 5}, 1), RandomTensor({3}, 2)}, {});
 }
 
-TEST_F(CudaElementwiseTest, SigmoidTanhAndTheirGradients) {
+TEST_F(CudaElementwiseTest, SigmoidTanhErfAndTheirGradients) {
   for (const Shape& s : {Shape{16, 33}, Shape{5}, Shape{0, 2}}) {
     for (const char* op : {"Sigmoid", "Tanh"}) {
       ExpectSameAsCpu(op, {RandomTensor(s, 1, -6.f, 6.f)}, {}, 1, 1e-6, 1e-5);
@@ -138,6 +138,10 @@ TEST_F(CudaElementwiseTest, SigmoidTanhAndTheirGradients) {
     // The gradients take the forward output, in (0, 1) and (-1, 1).
     ExpectSameAsCpu("fleet.sigmoid_grad", {RandomTensor(s, 2, 0.f, 1.f), RandomTensor(s, 3)}, {});
     ExpectSameAsCpu("fleet.tanh_grad", {RandomTensor(s, 4), RandomTensor(s, 5)}, {});
+    // Erf's gradient takes Erf's input.
+    ExpectSameAsCpu("Erf", {RandomTensor(s, 6, -3.f, 3.f)}, {}, 1, 1e-6, 1e-5);
+    ExpectSameAsCpu("fleet.erf_grad", {RandomTensor(s, 7, -3.f, 3.f), RandomTensor(s, 8)}, {}, 1,
+                    1e-6, 1e-5);
   }
 }
 
