@@ -19,5 +19,6 @@ void RegisterTransposeKernels(KernelTable& table);  // Transpose
 void RegisterReduceKernels(KernelTable& table);     // ReduceSum, ReduceMean, fleet.expand_like
 void RegisterNormKernels(KernelTable& table);       // LayerNormalization and its gradient
 void RegisterBatchNormKernels(KernelTable& table);  // BatchNormalization, batch_norm_train/grad
+void RegisterGatherKernels(KernelTable& table);     // Gather, fleet.gather_grad
 
 }  // namespace fleet::cuda

@@ -114,6 +114,18 @@ cudaError_t LaunchSoftmaxCeGrad(const SoftmaxCe& args, const float* dout, bool p
                                 const float* weight_sum, const float* log_prob_grad, float* dx,
                                 cudaStream_t stream);
 
+// ---- gather.cu ---- (data viewed as [outer, dim, row], n indices of i64 or i32)
+
+// out[o, i, r] = data[o, idx[i], r], a negative index counting from the end; an index outside
+// [-dim, dim) gives NaN (the indices stay on the device, where no error can be raised).
+cudaError_t LaunchGather(const float* data, const void* indices, bool indices_i64, float* out,
+                         int64_t outer, int64_t dim, int64_t n, int64_t row, cudaStream_t stream);
+// dx = zeros, then dy[o, i, r] added into dx[o, idx[i], r] (atomically: indices repeat); out-of-
+// range indices add nothing.
+cudaError_t LaunchGatherGrad(const float* dy, const void* indices, bool indices_i64, float* dx,
+                             int64_t outer, int64_t dim, int64_t n, int64_t row,
+                             cudaStream_t stream);
+
 // ---- softmax.cu ---- (x viewed as [outer, n, inner] around the axis)
 
 // Softmax (log: LogSoftmax) along the axis, max-shifted.

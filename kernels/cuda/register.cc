@@ -18,6 +18,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterReduceKernels(table);
   cuda::RegisterNormKernels(table);
   cuda::RegisterBatchNormKernels(table);
+  cuda::RegisterGatherKernels(table);
 }
 
 }  // namespace fleet

@@ -13,7 +13,7 @@ namespace {
 
 // The ops of `fleet-transpile tests/training/data/{mlp,cnn}.onnx --strategy single` with the
 // sgd, momentum and adam optimizers (and adagrad, adamw), then the further ones covered
-// (activations, softmax, transpose, reductions, normalisations), and the key dtype of each.
+// (activations, softmax, transpose, reductions, normalisations, gather), and the key dtype of each.
 const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
   static const auto* ops = new std::vector<std::pair<std::string, DataType>>{
       {"Gemm", DataType::kF32},
@@ -69,6 +69,8 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"BatchNormalization", DataType::kF32},
       {"fleet.batch_norm_train", DataType::kF32},
       {"fleet.batch_norm_grad", DataType::kF32},
+      {"Gather", DataType::kF32},
+      {"fleet.gather_grad", DataType::kF32},
   };
   return *ops;
 }

@@ -255,6 +255,38 @@ TEST_F(CudaElementwiseTest, LayerNormalizationAndItsGradient) {
                   {x, RandomTensor({4}, 2), Tensor(), RandomTensor({2, 4}, 3)}, {}, 3);
 }
 
+TEST_F(CudaElementwiseTest, GatherAndItsDenseGradient) {
+  struct Case {
+    Shape data;
+    Tensor indices;
+    int64_t axis;
+  };
+  const std::vector<Case> cases = {
+      {{10, 4},
+       HostTensor(DataType::kI64, {3, 5}, {0, 9, 3, 3, 1, 2, 2, 2, 7, 0, 5, 6, 4, 8, 1}),
+       0},  // an embedding lookup, repeated ids
+      {{3, 5, 2}, HostTensor(DataType::kI32, {4}, {-1, 0, 4, -5}), 1},  // negative, i32
+      {{4, 6}, HostTensor(DataType::kI64, {}, {2}), 1},                 // a scalar index
+      {{4, 3}, HostTensor(DataType::kI64, {0}, {}), 0},                 // no indices
+  };
+  uint32_t seed = 700;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(ShapeString(c.data) + " axis " + std::to_string(c.axis));
+    const Tensor data = RandomTensor(c.data, seed++);
+    const AttrMap attrs = {{"axis", I(c.axis)}};
+    ExpectSameAsCpu("Gather", {data, c.indices}, attrs, 1, 0, 0);
+    absl::StatusOr<std::vector<Tensor>> y = RunKernel("Gather", {data, c.indices}, attrs, 1);
+    ASSERT_TRUE(y.ok()) << y.status();
+    ExpectSameAsCpu("fleet.gather_grad", {RandomTensor((*y)[0].shape(), seed++), c.indices, data},
+                    attrs);
+  }
+  const Tensor data = RandomTensor({4, 3}, 1);
+  ExpectSameError("Gather", {data, RandomTensor({2}, 2)}, {});
+  ExpectSameError("Gather", {data, HostTensor(DataType::kI64, {1}, {0})}, {{"axis", I(2)}});
+  ExpectSameError("fleet.gather_grad",
+                  {RandomTensor({3, 3}, 2), HostTensor(DataType::kI64, {2}, {0, 1}), data}, {});
+}
+
 class CudaLossTest : public CudaTest {};
 
 TEST_F(CudaLossTest, SoftmaxCrossEntropyAndItsGradient) {
