@@ -1,5 +1,7 @@
 #include "executor/device_context.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -53,14 +55,21 @@ absl::StatusOr<const DeviceContext*> FindOpDevice(const Op& op, const std::strin
 absl::Status CheckInputDevices(const std::string& op_description, const DeviceContext& device,
                                const std::vector<const Tensor*>& inputs,
                                const std::vector<int>& slots,
-                               const std::vector<std::string>& slot_names) {
+                               const std::vector<std::string>& slot_names,
+                               const std::vector<int>& host_inputs) {
   const bool host_kernel = device.allocator->host_accessible();
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor* t = inputs[i];
-    if (t == nullptr || !t->defined() || t->device() == device.device ||
-        (host_kernel && t->host_accessible())) {
-      continue;
+    if (t == nullptr || !t->defined()) continue;
+    if (std::find(host_inputs.begin(), host_inputs.end(), static_cast<int>(i)) !=
+        host_inputs.end()) {
+      if (t->host_accessible()) continue;
+      return absl::FailedPreconditionError(absl::StrCat(
+          op_description, ": input '", slot_names[slots[i]], "' is on ", t->device().ToString(),
+          " but the kernel on ", device.device.ToString(),
+          " reads it on the host (copy it to cpu with fleet.memcpy, or compute it on the host)"));
     }
+    if (t->device() == device.device || (host_kernel && t->host_accessible())) continue;
     return absl::FailedPreconditionError(
         absl::StrCat(op_description, ": input '", slot_names[slots[i]], "' is on ",
                      t->device().ToString(), " but the op runs on ", device.device.ToString(),

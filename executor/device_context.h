@@ -44,10 +44,13 @@ absl::StatusOr<const DeviceContext*> FindOpDevice(const Op& op, const std::strin
                                                   const std::vector<DeviceContext>& devices);
 
 // FAILED_PRECONDITION naming the first input a kernel on `device` cannot read: one on another
-// device, unless both memories are the host's. `slots[i]` is input i's slot in `slot_names`.
+// device, unless both memories are the host's; and for the inputs listed in `host_inputs`
+// (KernelTraits::host_inputs, read by the kernel on the host), one the host cannot touch.
+// `slots[i]` is input i's slot in `slot_names`.
 absl::Status CheckInputDevices(const std::string& op_description, const DeviceContext& device,
                                const std::vector<const Tensor*>& inputs,
                                const std::vector<int>& slots,
-                               const std::vector<std::string>& slot_names);
+                               const std::vector<std::string>& slot_names,
+                               const std::vector<int>& host_inputs = {});
 
 }  // namespace fleet

@@ -30,6 +30,7 @@ struct Executor::PreparedOp {
   const DeviceContext* device = nullptr;  // the op's device (an element of devices_)
   bool async = false;              // its kernel may leave outputs pending (KernelTraits::async)
   bool inputs_anywhere = false;    // its kernel reads inputs from any device
+  std::vector<int> host_inputs;    // inputs its kernel reads on the host (KernelTraits)
   std::vector<int> wait_before;    // async ops whose pending outputs this op must wait for
   std::vector<int> reads;          // its inputs plus the outer vars its sub-blocks read
   std::shared_ptr<Event> pending;  // this op's outputs, while they are not ready
@@ -146,6 +147,7 @@ absl::Status Executor::Prepare(const Program& program, const KernelTable& kernel
     const KernelTraits& traits = kernels.Traits(op.type, kind);
     p.async = traits.async;
     p.inputs_anywhere = traits.inputs_anywhere;
+    p.host_inputs = traits.host_inputs;
     p.key_input = kernels.KeyInput(op.type, kind);
     DataType key_dtype = DataType::kUndefined;
     if (p.key_input >= 0 && p.key_input < static_cast<int>(p.inputs.size()) &&
@@ -288,7 +290,7 @@ absl::Status Executor::RunOp(PreparedOp& p, std::vector<Tensor>& values) {
   for (int s : p.inputs) inputs.push_back(s >= 0 ? &values[s] : nullptr);
   if (check_devices_ && !p.inputs_anywhere) {
     FLEET_RETURN_IF_ERROR(
-        CheckInputDevices(p.description, *p.device, inputs, p.inputs, slot_names_));
+        CheckInputDevices(p.description, *p.device, inputs, p.inputs, slot_names_, p.host_inputs));
   }
   // Kernels are typed: the one chosen for the declared (or first seen) dtype must not see
   // another, so a change of the key input's dtype resolves the kernel again.

@@ -168,8 +168,10 @@ struct KernelTraits {
   // The kernel reads inputs from any device itself (fleet.memcpy); others read their own
   // device's memory (and a host kernel any host-accessible memory).
   bool inputs_anywhere = false;
-  // Inputs the kernel reads in host memory wherever it runs (a shape, a list of axes):
-  // fleet-run has insert-memcpy copy them to the host for it.
+  // Inputs the kernel reads on the host (a shape, an axis list) although the op runs on a
+  // device (ONNX Runtime's OrtMemTypeCPUInput): the executor requires host-accessible memory
+  // for them, and accepts it, instead of the op's device memory; fleet-run has insert-memcpy
+  // copy them to the host. Indices in input order.
   std::vector<int> host_inputs;
 
   static KernelTraits InPlace(std::vector<std::pair<int, int>> pairs) {

@@ -1,6 +1,7 @@
 // Pieces shared by the loss kernels (loss.cc) and their gradients (grad_loss.cc):
 // SoftmaxCrossEntropyLoss / NegativeLogLikelihoodLoss attribute and shape checks, label
-// resolution, and the vectorised max / log-sum-exp loops. Private to kernels/cpu.
+// resolution, and the vectorised max / log-sum-exp loops. Private to kernels/ (the CUDA loss
+// kernels share the attribute and shape checks, so both devices reject the same inputs alike).
 #pragma once
 
 #include <cmath>

@@ -226,5 +226,78 @@ TEST(DeviceExecutorTest, AnInputOnAnotherDeviceIsAnErrorNamingIt) {
   EXPECT_TRUE(g_ran.empty());
 }
 
+// A device Reshape whose kernel reads the target shape on the host (KernelTraits::host_inputs).
+absl::Status DeviceReshape(KernelContext& ctx) {
+  const Tensor& shape = ctx.input(1);
+  g_ran.push_back("reshape on " + ctx.device().device.ToString());
+  const int64_t* dims = shape.data<int64_t>();  // host memory, as declared
+  ctx.SetOutput(0, ctx.input(0).Reshaped(std::vector<int64_t>(dims, dims + shape.numel())));
+  return absl::OkStatus();
+}
+
+constexpr char kHostShapeProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %x : f32[4] feed
+  var %s : i64[2] feed
+  var %xd : f32[4]
+  var %sd : i64[2]
+  var %y : f32[2,2] fetch
+  (Out: %xd) = fleet.memcpy(X: %x) device="cuda:0"
+  (Out: %sd) = fleet.memcpy(X: %s) device="cuda:0"
+  (reshaped: %y) = Reshape(data: %xd, shape: %s) name="r" device="cuda:0"
+}
+)";
+
+TEST(DeviceExecutorTest, AHostInputIsReadFromHostMemoryAndOnlyFromThere) {
+  TestDeviceAllocator device;
+  KernelTable k = TestKernels();
+  k.AddAnyType("Reshape", Device::kCuda, &DeviceReshape, 0);
+  KernelTraits traits = KernelTraits::Aliases({{0, 0}});
+  traits.host_inputs = {1};
+  k.SetTraits("Reshape", Device::kCuda, traits);
+  ExecutorOptions options;
+  options.devices = {DeviceContext{device.device(), &device, nullptr}};
+  Tensor shape(DataType::kI64, {2});
+  shape.data<int64_t>()[0] = 2;
+  shape.data<int64_t>()[1] = 2;
+
+  // The shape stays on the host while the data is on the device: accepted.
+  auto exec = Executor::Create(Parse(kHostShapeProgram), k, options);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Scope scope;
+  scope.Set("x", Values({1, 2, 3, 4}));
+  scope.Set("s", shape);
+  g_ran.clear();
+  ASSERT_TRUE((*exec)->Run(scope).ok());
+  EXPECT_EQ(g_ran, (std::vector<std::string>{"reshape on cuda:0"}));
+  const Tensor* y = scope.Find("y");
+  ASSERT_NE(y, nullptr);
+  EXPECT_EQ(y->shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(y->device().ToString(), "cuda:0");
+
+  // The shape uploaded to the device: the kernel could not read it, so the op never runs.
+  Program uploaded = Parse(kHostShapeProgram);
+  uploaded.main().ops[2].inputs[1].vars[0] = "sd";
+  auto on_device = Executor::Create(uploaded, k, options);
+  ASSERT_TRUE(on_device.ok()) << on_device.status();
+  g_ran.clear();
+  absl::Status status = (*on_device)->Run(scope);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("op 'r' (Reshape): input 'sd' is on cuda:0 but the kernel on cuda:0 "
+                        "reads it on the host"));
+  EXPECT_TRUE(g_ran.empty());
+
+  // Without the declaration a host shape is an input on the wrong device, as for any kernel.
+  k.SetTraits("Reshape", Device::kCuda, KernelTraits::Aliases({{0, 0}}));
+  auto undeclared = Executor::Create(Parse(kHostShapeProgram), k, options);
+  ASSERT_TRUE(undeclared.ok()) << undeclared.status();
+  status = (*undeclared)->Run(scope);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("op 'r' (Reshape): input 's' is on cpu but the op runs on cuda:0"));
+}
+
 }  // namespace
 }  // namespace fleet

@@ -1,0 +1,156 @@
+// Optimizer updates on the GPU (f32, dense gradients): fleet.sgd, fleet.momentum, fleet.adam,
+// fleet.adamw and fleet.adagrad, with the formulas, in-place declarations, input checks and
+// messages of kernels/cpu/optimizer.cc. The learning rate and Adam's beta powers stay on the
+// device: the update kernels read them there. Sparse-rows gradients are CPU-only for now.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "kernels/cuda/groups.h"
+#include "kernels/cuda/kernel_util.h"
+#include "kernels/cuda/launch.h"
+
+namespace fleet::cuda {
+namespace {
+
+// The checks of kernels/cpu/optimizer.cc's CheckInputs, and no sparse rows.
+absl::Status CheckInputs(const KernelContext& ctx, const std::vector<const char*>& names,
+                         const std::vector<int>& like_param, int lr_index,
+                         const std::vector<int>& scalars, int num_outputs) {
+  for (int i = 0; i < static_cast<int>(names.size()); ++i) {
+    if (!ctx.has_input(i)) {
+      return ctx.InvalidArgument(absl::StrCat("input '", names[i], "' is missing"));
+    }
+  }
+  if (ctx.num_outputs() < num_outputs) {
+    return ctx.InvalidArgument(
+        absl::StrCat("has ", ctx.num_outputs(), " outputs; expected ", num_outputs));
+  }
+  const Tensor& param = ctx.input(0);
+  const Tensor& grad = ctx.input(1);
+  if (grad.is_sparse_rows()) {
+    return ctx.Unimplemented(absl::StrCat("input 'Grad' is ", grad.TypeString(),
+                                          " (sparse rows); the CUDA kernel takes dense gradients "
+                                          "(hint: place this update on the cpu)"));
+  }
+  if (grad.dtype() != param.dtype() || grad.shape() != param.shape()) {
+    return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(), "; expected ",
+                                            param.TypeString(), " to match 'Param'"));
+  }
+  for (int i : like_param) {
+    const Tensor& t = ctx.input(i);
+    if (t.dtype() != param.dtype() || t.shape() != param.shape()) {
+      return ctx.InvalidArgument(absl::StrCat("input '", names[i], "' is ", t.TypeString(),
+                                              "; expected ", param.TypeString(),
+                                              " to match 'Param' (hint: optimizer state has the "
+                                              "parameter's dtype and shape)"));
+    }
+  }
+  const Tensor& lr = ctx.input(lr_index);
+  if (lr.dtype() != DataType::kF32 || lr.numel() != 1) {
+    return ctx.InvalidArgument(absl::StrCat("input '", names[lr_index], "' is ", lr.TypeString(),
+                                            "; expected a one-element f32 tensor"));
+  }
+  for (int i : scalars) {
+    const Tensor& t = ctx.input(i);
+    if (t.dtype() != param.dtype() || t.numel() != 1) {
+      return ctx.InvalidArgument(absl::StrCat("input '", names[i], "' is ", t.TypeString(),
+                                              "; expected a one-element ",
+                                              DataTypeName(param.dtype()), " tensor"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The update writes into input i's buffer (declared in place) and hands it back.
+float* Mutable(const KernelContext& ctx, int i) {
+  return const_cast<float*>(ctx.input(i).data<float>());
+}
+
+absl::Status SgdKernel(KernelContext& ctx) {
+  FLEET_RETURN_IF_ERROR(CheckInputs(ctx, {"Param", "Grad", "LearningRate"}, {}, 2, {}, 1));
+  const Tensor& param = ctx.input(0);
+  FLEET_RETURN_IF_ERROR(
+      Launched(ctx,
+               LaunchSgd(Mutable(ctx, 0), ctx.input(1).data<float>(), ctx.input(2).data<float>(),
+                         ctx.GetFloat("weight_decay", 0.0f), param.numel(), Stream(ctx)),
+               "sgd kernel"));
+  ctx.SetOutput(0, param);
+  return absl::OkStatus();
+}
+
+absl::Status MomentumKernel(KernelContext& ctx) {
+  FLEET_RETURN_IF_ERROR(
+      CheckInputs(ctx, {"Param", "Grad", "Velocity", "LearningRate"}, {2}, 3, {}, 2));
+  const Tensor& param = ctx.input(0);
+  FLEET_RETURN_IF_ERROR(
+      Launched(ctx,
+               LaunchMomentum(Mutable(ctx, 0), Mutable(ctx, 2), ctx.input(1).data<float>(),
+                              ctx.input(3).data<float>(), ctx.GetFloat("mu", 0.9f),
+                              ctx.GetFloat("weight_decay", 0.0f),
+                              ctx.GetInt("use_nesterov", 0) != 0, param.numel(), Stream(ctx)),
+               "momentum kernel"));
+  ctx.SetOutput(0, param);
+  ctx.SetOutput(1, ctx.input(2));
+  return absl::OkStatus();
+}
+
+template <bool kDecoupledWeightDecay>
+absl::Status AdamKernel(KernelContext& ctx) {
+  FLEET_RETURN_IF_ERROR(CheckInputs(
+      ctx, {"Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"}, {3, 4},
+      2, {5, 6}, 5));
+  AdamParams params;
+  params.beta1 = ctx.GetFloat("beta1", 0.9f);
+  params.beta2 = ctx.GetFloat("beta2", 0.999f);
+  params.epsilon = ctx.GetFloat("epsilon", 1e-8f);
+  params.weight_decay = ctx.GetFloat("weight_decay", kDecoupledWeightDecay ? 0.01f : 0.0f);
+  params.decoupled = kDecoupledWeightDecay;
+  FLEET_RETURN_IF_ERROR(
+      Launched(ctx,
+               LaunchAdam(Mutable(ctx, 0), Mutable(ctx, 3), Mutable(ctx, 4),
+                          ctx.input(1).data<float>(), ctx.input(2).data<float>(), Mutable(ctx, 5),
+                          Mutable(ctx, 6), params, ctx.input(0).numel(), Stream(ctx)),
+               "adam kernel"));
+  ctx.SetOutput(0, ctx.input(0));
+  ctx.SetOutput(1, ctx.input(3));
+  ctx.SetOutput(2, ctx.input(4));
+  ctx.SetOutput(3, ctx.input(5));
+  ctx.SetOutput(4, ctx.input(6));
+  return absl::OkStatus();
+}
+
+absl::Status AdagradKernel(KernelContext& ctx) {
+  FLEET_RETURN_IF_ERROR(
+      CheckInputs(ctx, {"Param", "Grad", "Moment", "LearningRate"}, {2}, 3, {}, 2));
+  FLEET_RETURN_IF_ERROR(
+      Launched(ctx,
+               LaunchAdagrad(Mutable(ctx, 0), Mutable(ctx, 2), ctx.input(1).data<float>(),
+                             ctx.input(3).data<float>(), ctx.GetFloat("epsilon", 1e-6f),
+                             ctx.GetFloat("weight_decay", 0.0f), ctx.input(0).numel(), Stream(ctx)),
+               "adagrad kernel"));
+  ctx.SetOutput(0, ctx.input(0));
+  ctx.SetOutput(1, ctx.input(2));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void RegisterOptimizerKernels(KernelTable& table) {
+  const Device cuda = Device::kCuda;
+  table.Add("fleet.sgd", cuda, {DataType::kF32}, &SgdKernel);
+  table.Add("fleet.momentum", cuda, {DataType::kF32}, &MomentumKernel);
+  table.Add("fleet.adam", cuda, {DataType::kF32}, &AdamKernel<false>);
+  table.Add("fleet.adamw", cuda, {DataType::kF32}, &AdamKernel<true>);
+  table.Add("fleet.adagrad", cuda, {DataType::kF32}, &AdagradKernel);
+  // The same {input, output} pairs as the CPU kernels: the updates write the state given.
+  table.SetTraits("fleet.sgd", cuda, KernelTraits::InPlace({{0, 0}}));
+  table.SetTraits("fleet.momentum", cuda, KernelTraits::InPlace({{0, 0}, {2, 1}}));
+  for (const char* adam : {"fleet.adam", "fleet.adamw"}) {
+    table.SetTraits(adam, cuda, KernelTraits::InPlace({{0, 0}, {3, 1}, {4, 2}, {5, 3}, {6, 4}}));
+  }
+  table.SetTraits("fleet.adagrad", cuda, KernelTraits::InPlace({{0, 0}, {2, 1}}));
+}
+
+}  // namespace fleet::cuda

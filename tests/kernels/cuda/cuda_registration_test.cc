@@ -1,0 +1,109 @@
+// Runs everywhere, GPU or not: RegisterCudaKernels fills the table with every op the MLP and CNN
+// training programs use, under Device::kCuda, with the memory traits of the CPU kernels (the
+// executor plans in-place writes and views from them, so they must agree).
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "tests/kernels/cuda/cuda_test_util.h"
+#include "tests/kernels/kernel_test_util.h"
+
+namespace fleet::testing {
+namespace {
+
+// The ops of `fleet-transpile tests/training/data/{mlp,cnn}.onnx --strategy single` with the
+// sgd, momentum and adam optimizers (and adagrad, adamw), then the further ones covered
+// (activations, softmax, transpose, reductions, normalisations, gather), and the key dtype of each.
+const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
+  static const auto* ops = new std::vector<std::pair<std::string, DataType>>{
+      {"Gemm", DataType::kF32},
+      {"MatMul", DataType::kF32},
+      {"Relu", DataType::kF32},
+      {"fleet.relu_grad", DataType::kF32},
+      {"Add", DataType::kF32},
+      {"Sub", DataType::kF32},
+      {"Mul", DataType::kF32},
+      {"Div", DataType::kF32},
+      {"fleet.reduce_to_like", DataType::kF32},
+      {"SoftmaxCrossEntropyLoss", DataType::kF32},
+      {"fleet.softmax_ce_grad", DataType::kF32},
+      {"fleet.fill_like", DataType::kF32},
+      {"fleet.fill_constant", DataType::kUndefined},
+      {"fleet.increment", DataType::kI64},
+      {"fleet.lr_schedule", DataType::kI64},
+      {"fleet.sgd", DataType::kF32},
+      {"fleet.momentum", DataType::kF32},
+      {"fleet.adam", DataType::kF32},
+      {"fleet.adamw", DataType::kF32},
+      {"fleet.adagrad", DataType::kF32},
+      {"fleet.memcpy", DataType::kF32},
+      {"Conv", DataType::kF32},
+      {"fleet.conv_grad_input", DataType::kF32},
+      {"fleet.conv_grad_filter", DataType::kF32},
+      {"MaxPool", DataType::kF32},
+      {"fleet.max_pool_grad", DataType::kF32},
+      {"GlobalAveragePool", DataType::kF32},
+      {"fleet.global_avg_pool_grad", DataType::kF32},
+      {"Flatten", DataType::kF32},
+      {"Reshape", DataType::kF32},
+      {"Squeeze", DataType::kF32},
+      {"Unsqueeze", DataType::kF32},
+      {"Identity", DataType::kF32},
+      {"fleet.reshape_like", DataType::kF32},
+      {"Sigmoid", DataType::kF32},
+      {"Tanh", DataType::kF32},
+      {"fleet.sigmoid_grad", DataType::kF32},
+      {"fleet.tanh_grad", DataType::kF32},
+      {"Erf", DataType::kF32},
+      {"fleet.erf_grad", DataType::kF32},
+      {"Softmax", DataType::kF32},
+      {"LogSoftmax", DataType::kF32},
+      {"fleet.softmax_grad", DataType::kF32},
+      {"fleet.log_softmax_grad", DataType::kF32},
+      {"Transpose", DataType::kF32},
+      {"ReduceSum", DataType::kF32},
+      {"ReduceMean", DataType::kF32},
+      {"fleet.expand_like", DataType::kF32},
+      {"LayerNormalization", DataType::kF32},
+      {"fleet.layer_norm_grad", DataType::kF32},
+      {"BatchNormalization", DataType::kF32},
+      {"fleet.batch_norm_train", DataType::kF32},
+      {"fleet.batch_norm_grad", DataType::kF32},
+      {"Gather", DataType::kF32},
+      {"fleet.gather_grad", DataType::kF32},
+  };
+  return *ops;
+}
+
+TEST(CudaRegistrationTest, EveryTrainingOpHasACudaKernelWithTheCpuTraits) {
+  const KernelTable& cuda = CudaKernels();
+  const KernelTable& cpu = CpuKernels();
+  for (const auto& [op, dtype] : TrainingOps()) {
+    SCOPED_TRACE(op);
+    absl::StatusOr<KernelFn> fn = cuda.Find(op, Device::kCuda, dtype);
+    ASSERT_TRUE(fn.ok()) << fn.status();
+    EXPECT_EQ(cuda.KeyInput(op, Device::kCuda), cpu.KeyInput(op, Device::kCpu));
+    const KernelTraits& mine = cuda.Traits(op, Device::kCuda);
+    const KernelTraits& theirs = cpu.Traits(op, Device::kCpu);
+    EXPECT_EQ(mine.in_place, theirs.in_place);
+    EXPECT_EQ(mine.aliases, theirs.aliases);
+    EXPECT_EQ(mine.inputs_anywhere, theirs.inputs_anywhere);
+    // Compute kernels stay on the stream: nothing for the executor to wait for.
+    EXPECT_FALSE(mine.async);
+  }
+  // The views read their shape and axes inputs on the host.
+  EXPECT_EQ(cuda.Traits("Reshape", Device::kCuda).host_inputs, std::vector<int>{1});
+  EXPECT_EQ(cuda.Traits("Unsqueeze", Device::kCuda).host_inputs, std::vector<int>{1});
+  EXPECT_TRUE(cuda.Traits("Conv", Device::kCuda).host_inputs.empty());
+  // The table holds CUDA kernels only; the CPU's are registered separately.
+  EXPECT_FALSE(cuda.Find("Relu", Device::kCpu, DataType::kF32).ok());
+}
+
+TEST(CudaRegistrationTest, AnOpWithoutACudaKernelSaysSo) {
+  absl::StatusOr<KernelFn> fn = CudaKernels().Find("Relu", Device::kCuda, DataType::kF64);
+  ASSERT_FALSE(fn.ok());
+  EXPECT_NE(std::string(fn.status().message()).find("f32"), std::string::npos) << fn.status();
+}
+
+}  // namespace
+}  // namespace fleet::testing
