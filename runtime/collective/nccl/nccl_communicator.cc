@@ -3,6 +3,7 @@
 #include <nccl.h>
 
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -167,16 +168,17 @@ absl::StatusOr<ncclDataType_t> CheckBucket(const std::vector<Tensor>& tensors, D
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::AllReduce(std::vector<Tensor> tensors,
-                                                                   ReduceOp op) {
+absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::Enqueue(
+    CollectiveKind kind, const char* what, std::vector<Tensor> tensors,
+    const std::function<int(Tensor&, int)>& call) {
   const DeviceId device(Device::kCuda, options_.device->ordinal());
-  FLEET_ASSIGN_OR_RETURN(ncclDataType_t type, CheckBucket(tensors, device, "nccl allreduce"));
+  FLEET_ASSIGN_OR_RETURN(ncclDataType_t type, CheckBucket(tensors, device, what));
   State& s = *state_;
   std::lock_guard<std::mutex> lock(s.mu);
   FLEET_RETURN_IF_ERROR(options_.device->MakeCurrent());
   auto pending = std::make_unique<Pending>();
   pending->start = Clock::now();
-  // The communication stream starts once the compute stream has produced the gradients.
+  // The communication stream starts once the compute stream has produced the tensors.
   cudaEvent_t ready = nullptr;
   FLEET_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
   cudaEventRecord(ready, s.compute);
@@ -186,12 +188,11 @@ absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::AllReduce(std::vector<T
   FLEET_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "ncclGroupStart"));
   for (Tensor& t : tensors) {
     bytes += static_cast<int64_t>(t.nbytes());
-    ncclResult_t r = ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), type,
-                                   op == ReduceOp::kMean ? ncclAvg : ncclSum, s.comm, s.stream);
+    const auto r = static_cast<ncclResult_t>(call(t, static_cast<int>(type)));
     if (r != ncclSuccess) {
       ncclGroupEnd();
       s.failed = true;
-      return NcclStatus(r, "ncclAllReduce", s.comm);
+      return NcclStatus(r, what, s.comm);
     }
   }
   if (absl::Status ended = NcclStatus(ncclGroupEnd(), "ncclGroupEnd", s.comm); !ended.ok()) {
@@ -202,56 +203,54 @@ absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::AllReduce(std::vector<T
   pending->done = done;
   pending->tensors = std::move(tensors);
   pending->counters = &s.counters;
-  pending->kind = CollectiveKind::kAllReduce;
+  pending->kind = kind;
   pending->bytes = bytes;
   FLEET_CUDA_RETURN_IF_ERROR(cudaLaunchHostFunc(s.stream, &Finish, pending.get()));
   pending.release();  // Finish owns it now
   return std::shared_ptr<Event>(done);
 }
 
+absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::AllReduce(std::vector<Tensor> tensors,
+                                                                   ReduceOp op) {
+  State& s = *state_;
+  const ncclRedOp_t red = op == ReduceOp::kMean ? ncclAvg : ncclSum;
+  return Enqueue(CollectiveKind::kAllReduce, "nccl allreduce", std::move(tensors),
+                 [&s, red](Tensor& t, int type) {
+                   return static_cast<int>(ncclAllReduce(
+                       t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
+                       static_cast<ncclDataType_t>(type), red, s.comm, s.stream));
+                 });
+}
+
+absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::Reduce(std::vector<Tensor> tensors,
+                                                                ReduceOp op, int root) {
+  FLEET_RETURN_IF_ERROR(CheckRoot(root, "nccl reduce"));
+  State& s = *state_;
+  const ncclRedOp_t red = op == ReduceOp::kMean ? ncclAvg : ncclSum;
+  return Enqueue(CollectiveKind::kReduce, "nccl reduce", std::move(tensors),
+                 [&s, red, root](Tensor& t, int type) {
+                   return static_cast<int>(ncclReduce(
+                       t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
+                       static_cast<ncclDataType_t>(type), red, root, s.comm, s.stream));
+                 });
+}
+
 absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::Broadcast(std::vector<Tensor> tensors,
                                                                    int root) {
-  if (root < 0 || root >= options_.size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("nccl broadcast: root ", root, " of ", options_.size, " ranks"));
-  }
-  const DeviceId device(Device::kCuda, options_.device->ordinal());
-  FLEET_ASSIGN_OR_RETURN(ncclDataType_t type, CheckBucket(tensors, device, "nccl broadcast"));
+  FLEET_RETURN_IF_ERROR(CheckRoot(root, "nccl broadcast"));
   State& s = *state_;
-  std::lock_guard<std::mutex> lock(s.mu);
-  FLEET_RETURN_IF_ERROR(options_.device->MakeCurrent());
-  auto pending = std::make_unique<Pending>();
-  pending->start = Clock::now();
-  cudaEvent_t ready = nullptr;
-  FLEET_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-  cudaEventRecord(ready, s.compute);
-  cudaStreamWaitEvent(s.stream, ready, 0);
-  cudaEventDestroy(ready);
-  int64_t bytes = 0;
-  FLEET_RETURN_IF_ERROR(NcclStatus(ncclGroupStart(), "ncclGroupStart"));
-  for (Tensor& t : tensors) {
-    bytes += static_cast<int64_t>(t.nbytes());
-    ncclResult_t r = ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), type,
-                                   root, s.comm, s.stream);
-    if (r != ncclSuccess) {
-      ncclGroupEnd();
-      s.failed = true;
-      return NcclStatus(r, "ncclBroadcast", s.comm);
-    }
-  }
-  if (absl::Status ended = NcclStatus(ncclGroupEnd(), "ncclGroupEnd", s.comm); !ended.ok()) {
-    s.failed = true;
-    return ended;
-  }
-  auto done = std::make_shared<CompletionEvent>();
-  pending->done = done;
-  pending->tensors = std::move(tensors);
-  pending->counters = &s.counters;
-  pending->kind = CollectiveKind::kBroadcast;
-  pending->bytes = bytes;
-  FLEET_CUDA_RETURN_IF_ERROR(cudaLaunchHostFunc(s.stream, &Finish, pending.get()));
-  pending.release();
-  return std::shared_ptr<Event>(done);
+  return Enqueue(CollectiveKind::kBroadcast, "nccl broadcast", std::move(tensors),
+                 [&s, root](Tensor& t, int type) {
+                   return static_cast<int>(ncclBroadcast(
+                       t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
+                       static_cast<ncclDataType_t>(type), root, s.comm, s.stream));
+                 });
+}
+
+absl::Status NcclCommunicator::CheckRoot(int root, const char* what) const {
+  if (root >= 0 && root < options_.size) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, ": root ", root, " of ", options_.size, " ranks"));
 }
 
 absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::AllGather(

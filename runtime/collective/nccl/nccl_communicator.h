@@ -23,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,8 @@ class NcclCommunicator final : public Communicator {
 
   absl::StatusOr<std::shared_ptr<Event>> AllReduce(std::vector<Tensor> tensors,
                                                    ReduceOp op) override;
+  absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
+                                                int root) override;
   absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;
@@ -66,6 +69,14 @@ class NcclCommunicator final : public Communicator {
 
  private:
   explicit NcclCommunicator(NcclCommunicatorOptions options);
+
+  // Checks a bucket, makes the communication stream wait for the compute stream, runs `call`
+  // (an NCCL collective: the tensor, its ncclDataType_t; returns an ncclResult_t) for every
+  // tensor in one NCCL group, and returns the Event a host callback completes.
+  absl::StatusOr<std::shared_ptr<Event>> Enqueue(CollectiveKind kind, const char* what,
+                                                 std::vector<Tensor> tensors,
+                                                 const std::function<int(Tensor&, int)>& call);
+  absl::Status CheckRoot(int root, const char* what) const;
 
   NcclCommunicatorOptions options_;
   std::unique_ptr<State> state_;
