@@ -150,7 +150,13 @@ absl::Status LrScheduleKernel(KernelContext& ctx) {
 // the stream's earlier work and return once the bytes have arrived (so the source may go).
 absl::Status MemcpyKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("input 'X' is missing");
-  ctx.SetOutput(0, ctx.input(0).Clone(ctx.device().allocator));
+  const Tensor& x = ctx.input(0);
+  // Already on this GPU (state that stays on the device between steps): handed over, not copied.
+  if (x.device() == ctx.device().device) {
+    ctx.SetOutput(0, x);
+    return absl::OkStatus();
+  }
+  ctx.SetOutput(0, x.Clone(ctx.device().allocator));
   return absl::OkStatus();
 }
 
@@ -163,7 +169,7 @@ void RegisterTrainingKernels(KernelTable& table) {
   table.Add("fleet.increment", cuda, {DataType::kI64}, &IncrementKernel);
   table.Add("fleet.lr_schedule", cuda, {DataType::kI64}, &LrScheduleKernel);
   table.AddAnyType("fleet.memcpy", cuda, &MemcpyKernel, /*key_input=*/0);
-  KernelTraits copy;
+  KernelTraits copy = KernelTraits::Aliases({{0, 0}});
   copy.inputs_anywhere = true;
   table.SetTraits("fleet.memcpy", cuda, std::move(copy));
 }

@@ -406,6 +406,16 @@ TEST_F(CudaTrainingOpsTest, MemcpyUploadsOntoTheGpu) {
   ExpectNear(x, Download((*out)[0]), "uploaded copy", 0, 0);
 }
 
+TEST_F(CudaTrainingOpsTest, MemcpyHandsOverWhatIsAlreadyOnTheGpu) {
+  const Tensor x = RandomTensor({4, 3}, 2);
+  absl::StatusOr<std::vector<Tensor>> up = RunCudaKernel("fleet.memcpy", {x}, {}, 1);
+  ASSERT_TRUE(up.ok()) << up.status();
+  absl::StatusOr<std::vector<Tensor>> again = RunCudaKernel("fleet.memcpy", {(*up)[0]}, {}, 1);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)[0].raw_data(), (*up)[0].raw_data());
+  ExpectNear(x, Download((*again)[0]), "handed-over copy", 0, 0);
+}
+
 class CudaOptimizerTest : public CudaTest {};
 
 // Runs `steps` updates of `op` on the CPU and the GPU, each with a fresh random gradient, and
