@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Packs what a lent GPU machine needs to run Fleet's CUDA tests and benchmarks into one folder
-# (default .gpu-bundle/, ignored by git) for the device tool to carry.
+# Packs what a lent GPU machine needs to run Fleet's CUDA tests and benchmarks into one
+# archive, .gpu-bundle/fleet-gpu.tar.xz (the folder is ignored by git), for the device tool to
+# carry; bench/gpu/run.sh unpacks it there.
 #
 # That machine has the CUDA 13 libraries (toolkit, cuBLAS, cuDNN and NCCL in PyTorch's Python
 # packages) but none of the Debian libraries Fleet links (protobuf, Abseil, ONNX, OpenBLAS,
@@ -42,7 +43,12 @@ system_library() {
   return 1
 }
 
+STAGE=$(mktemp -d "${TMPDIR:-/tmp}/fleet-gpu-bundle.XXXXXX")
+trap 'rm -rf "$STAGE"' EXIT
 rm -rf "$OUT"
+mkdir -p "$OUT"
+OUT_FILES="$OUT"
+OUT="$STAGE/fleet-gpu"
 mkdir -p "$OUT/bin" "$OUT/lib"
 for p in "${PROGRAMS[@]}"; do
   strip --strip-debug -o "$OUT/bin/$(basename "$p")" "$p"
@@ -60,9 +66,11 @@ if [ -n "$missing" ]; then
 fi
 git -C "$ROOT" describe --always --dirty >"$OUT/VERSION" 2>/dev/null || echo unknown >"$OUT/VERSION"
 
-size_kib=$(du -sk "$OUT" | cut -f1)
-echo "bundle: $OUT: ${#PROGRAMS[@]} programs, $(ls "$OUT/lib" | wc -l) libraries," \
-  "$((size_kib / 1024)) MiB"
+# Compressed: the libraries (OpenBLAS alone is 35 MiB) shrink about four times.
+tar -C "$STAGE" -cf - fleet-gpu | xz -T2 -6 >"$OUT_FILES/fleet-gpu.tar.xz"
+size_kib=$(du -sk "$OUT_FILES" | cut -f1)
+echo "bundle: $OUT_FILES/fleet-gpu.tar.xz: ${#PROGRAMS[@]} programs, $(ls "$OUT/lib" | wc -l)" \
+  "libraries, $(($(du -sk "$OUT" | cut -f1) / 1024)) MiB unpacked, $((size_kib / 1024)) MiB packed"
 if [ "$size_kib" -gt $((LIMIT_MIB * 1024)) ]; then
   echo "bundle: over ${LIMIT_MIB} MiB: the device tool cannot carry it" >&2
   exit 1

@@ -3,16 +3,19 @@
 # bench/gpu/bundle.sh (see bench/gpu/README.md). Ends with one table.
 #
 # Usage (on the GPU machine, from the repository root):
-#   bash bench/gpu/run.sh [BUNDLE] [gpu_bench.py flags: --quick, --sections tests,parity,...]
+#   bash bench/gpu/run.sh [ARCHIVE] [gpu_bench.py flags: --quick, --sections tests,parity,...]
 # Logs and exported models go to $OUT (the device tool's folder) or /tmp/fleet-gpu.
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUNDLE="$ROOT/.gpu-bundle"
-if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then BUNDLE="$(cd "$1" && pwd)"; shift; fi
+ARCHIVE="$ROOT/.gpu-bundle/fleet-gpu.tar.xz"
+if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then ARCHIVE="$1"; shift; fi
 OUT_DIR="${OUT:-/tmp/fleet-gpu}"
 mkdir -p "$OUT_DIR"
-[ -x "$BUNDLE/bin/fleet-run" ] || { echo "run.sh: no bundle at $BUNDLE (bench/gpu/bundle.sh)"; exit 1; }
+[ -f "$ARCHIVE" ] || { echo "run.sh: no bundle at $ARCHIVE (bench/gpu/bundle.sh)"; exit 1; }
+UNPACKED=$(mktemp -d /tmp/fleet-gpu-bundle.XXXXXX)
+tar -C "$UNPACKED" -xJf "$ARCHIVE" || { echo "run.sh: cannot unpack $ARCHIVE"; exit 1; }
+BUNDLE="$UNPACKED/fleet-gpu"
 
 # CUDA's libraries there: the toolkit's, and those PyTorch's Python packages carry (cuBLAS,
 # cuDNN, NCCL), found wherever the image keeps them.
