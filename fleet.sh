@@ -7,8 +7,9 @@
 #        ./fleet.sh bench-collective [--fleet-only] (2 ranks beside PyTorch DDP),
 #        ./fleet.sh bench-allreduce [--rounds N] (Fleet's shm and Gloo beside torch-Gloo),
 #        ./fleet.sh bench-ps [--fleet-only] (parameter server beside a torch RPC one),
-#        ./fleet.sh fuzz [TARGET] [--minutes N] (the libFuzzer targets of tests/fuzz, N minutes
-#        each, default 10; the grown corpus and crashes are kept in FLEET_FUZZ_DIR),
+#        ./fleet.sh fuzz [TARGET] [--minutes N] [--jobs J] (the libFuzzer targets of tests/fuzz,
+#        N minutes each, default 10, J at a time, default 1; the grown corpus and crashes are
+#        kept in FLEET_FUZZ_DIR),
 #        ./fleet.sh fuzz-ci (test's fuzz phase alone: each target FLEET_FUZZ_SECONDS, default 20).
 # Environment: FLEET_BUILD_DIR (default build), FLEET_JOBS (default 2),
 #              FLEET_FUZZ_DIR (default ~/.cache/fleet-fuzz),
@@ -206,22 +207,24 @@ fuzz_ci() {
   [ "$failed" -eq 0 ]
 }
 
-# ./fleet.sh fuzz [TARGET] [--minutes N]: long runs. The corpus of each target grows in
-# FLEET_FUZZ_DIR/TARGET/corpus across runs; findings are kept in FLEET_FUZZ_DIR/TARGET.
+# ./fleet.sh fuzz [TARGET] [--minutes N] [--jobs J]: long runs, J targets at a time (default 1).
+# The corpus of each target grows in FLEET_FUZZ_DIR/TARGET/corpus across runs; findings are kept
+# in FLEET_FUZZ_DIR/TARGET.
 fuzz_long() {
-  local only="" minutes=10 dir="${FLEET_FUZZ_DIR:-$HOME/.cache/fleet-fuzz}"
+  local only="" minutes=10 jobs=1 dir="${FLEET_FUZZ_DIR:-$HOME/.cache/fleet-fuzz}"
   while [ $# -gt 0 ]; do
     case "$1" in
-      --minutes)
-        minutes=${2:-}
+      --minutes|--jobs)
+        local flag=$1 value=${2:-}
         shift $(($# > 1 ? 2 : 1))
-        if ! [[ "$minutes" =~ ^[1-9][0-9]*$ ]]; then
-          echo "fleet.sh fuzz: error: --minutes wants a whole number of minutes >= 1," \
-            "got '$minutes'" >&2
+        if ! [[ "$value" =~ ^[1-9][0-9]*$ ]]; then
+          echo "fleet.sh fuzz: error: $flag wants a whole number >= 1, got '$value'" >&2
           return 2
         fi
+        if [ "$flag" = --minutes ]; then minutes=$value; else jobs=$value; fi
         ;;
-      -*) echo "fleet.sh fuzz: error: unknown option '$1' (hint: [TARGET] [--minutes N])" >&2
+      -*) echo "fleet.sh fuzz: error: unknown option '$1' (hint: [TARGET] [--minutes N]" \
+            "[--jobs J])" >&2
           return 2 ;;
       *) only=$1; shift ;;
     esac
@@ -236,18 +239,29 @@ fuzz_long() {
     return 2
   fi
   build_fuzz "${names[@]}"
-  log "fuzzing ${names[*]} for $minutes min each; corpus and findings in $dir"
-  local summary=() failed=0
+  log "fuzzing ${names[*]} for $minutes min each, $jobs at a time; corpus and findings in $dir"
+  local running=0 failed=0
   mkdir -p "$dir"
   while read -r target ci dict seeds; do
     [[ " ${names[*]} " == *" $target "* ]] || continue
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n || failed=$((failed + 1))
+      running=$((running - 1))
+    fi
     # shellcheck disable=SC2086
-    if ! fuzz_one "$target" "$dict" $((minutes * 60)) "$dir/$target/corpus" "$dir/$target" \
-      $seeds | tee "$dir/$target.summary"; then failed=$((failed + 1)); fi
-    summary+=("$(head -n 1 "$dir/$target.summary")")
+    fuzz_one "$target" "$dict" $((minutes * 60)) "$dir/$target/corpus" "$dir/$target" \
+      $seeds >"$dir/$target.summary" 2>&1 &
+    running=$((running + 1))
   done < <(fuzz_targets)
+  while [ "$running" -gt 0 ]; do
+    wait -n || failed=$((failed + 1))
+    running=$((running - 1))
+  done
+  for target in "${names[@]}"; do
+    tail -n +2 "$dir/$target.summary"  # a finding's report, if any
+  done
   log "fuzzing done: per target, executions, coverage (libFuzzer's cov: edges) and crashes"
-  printf '%s\n' "${summary[@]}"
+  for target in "${names[@]}"; do head -n 1 "$dir/$target.summary"; done
   [ "$failed" -eq 0 ]
 }
 

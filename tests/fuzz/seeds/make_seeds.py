@@ -6,6 +6,8 @@ sync mode, then records of kind (0 Push, 1 PullDense, 2 PullSparse, 3 Control) |
 little-endian length | a ps.proto message, encoded here by hand (varints and length-delimited
 fields) so no protobuf package is needed. The server holds dense block 7 of f32[2,3] and table 3
 of width 2, with 2 workers.
+ps_push/, ps_pull_dense/, ps_pull_sparse/, ps_control/: inputs of the one-RPC targets
+(tests/fuzz/ps_*_fuzz.cc): one byte of sync mode, then one request of that RPC.
 npy/: valid .npy files of every element type Fleet reads, versions 1.0 to 3.0.
 onnx_import/: small valid models (needs the onnx package: run with the .venv's python).
 infer/: inputs of infer_fuzz: a 2-byte little-endian length, x's .npy, then ids' .npy.
@@ -164,6 +166,36 @@ def ps_seeds():
     }
     for name, data in sessions.items():
         write("ps_server", name, data)
+
+    # One request each, to a server where worker 0 has pushed step 0 of block 7 and rows 0, 5.
+    one_rpc = {
+        "ps_push": {
+            "sync_completes_step": bytes([0]) + push(1, 0, [grad], [sparse]),
+            "async_rows_only": bytes([1]) + push(1, 4, [], [sparse]),
+            "short_block": bytes([2]) + push(0, 1, [dense(7, floats(1, 2))]),
+            "unknown_table": bytes([3]) + push(1, 1, [], [rows(4, ids(1), floats(1, 1))]),
+        },
+        "ps_pull_dense": {
+            "sync_waits": bytes([0]) + pull_dense,
+            "async_all": bytes([1]) + field(1, 1) + field(4, 7),
+            "unknown_block": bytes([2]) + field(1, 0) + field(4, 9),
+        },
+        "ps_pull_sparse": {
+            "known_and_new_rows": bytes([0]) + pull_sparse,
+            "odd_id_bytes": bytes([1]) + field(1, 0) + field(2, rows(3, b"\x01\x02\x03")),
+            "two_tables": bytes([3]) + field(1, 1) + field(2, rows(3, ids(2))) +
+                          field(2, rows(5, ids(2))),
+        },
+        "ps_control": {
+            "heartbeat": bytes([0]) + field(1, 0) + field(2, 1),
+            "worker_done": bytes([1]) + field(1, 1) + field(2, 0),
+            "save": bytes([2]) + field(1, 2) + field(2, 0) + field(3, b"ignored"),
+            "unknown_worker": bytes([3]) + field(1, 0) + field(2, 7),
+        },
+    }
+    for folder, seeds in one_rpc.items():
+        for name, data in seeds.items():
+            write(folder, name, data)
 
 
 if __name__ == "__main__":
