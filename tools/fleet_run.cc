@@ -5,7 +5,7 @@
 //
 // Training (tools/train_command.h) is the default for programs with optimizer ops. --infer
 // imports the model, feeds every graph input from a .npy file, runs the forward pass on the CPU
-// and writes each graph output to out/<output name>.npy.
+// (or on --device cuda:N) and writes each graph output to out/<output name>.npy.
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -23,6 +23,7 @@
 #include "kernels/cpu/register.h"
 #include "tools/inference_pipeline.h"
 #include "tools/program_loader.h"
+#include "tools/run_device.h"
 #include "tools/train_command.h"
 #include "tools/version.h"
 
@@ -39,14 +40,30 @@ std::string FileNameFor(const std::string& var) {
 }
 
 absl::Status Infer(const std::string& model_path, const std::vector<std::string>& input_args,
-                   const std::string& output_dir, int threads, bool optimize) {
+                   const std::string& output_dir, int threads, bool optimize,
+                   const RunDeviceOptions& device_options) {
   FLEET_ASSIGN_OR_RETURN(Program program, LoadProgram(model_path));
   if (optimize) FLEET_RETURN_IF_ERROR(OptimizeForInference(program));
   KernelTable kernels;
   RegisterCpuKernels(kernels);
+  FLEET_ASSIGN_OR_RETURN(std::unique_ptr<RunDevice> device,
+                         RunDevice::Open(device_options, kernels));
   SetCpuMathThreads(threads);
   ExecutorOptions options;
   options.num_threads = threads;
+  if (!device->is_host()) {
+    // The weights are uploaded by the copies Place inserts; the outputs come back below.
+    FLEET_ASSIGN_OR_RETURN(std::vector<std::string> on_host, device->Place(program, kernels));
+    std::cerr << "fleet-run: running on " << device->description() << "\n";
+    if (!on_host.empty()) {
+      std::cerr << "fleet-run: no " << DeviceName(device->id().type)
+                << " kernel, so on the host: " << absl::StrJoin(on_host, ", ") << "\n";
+    }
+    auto env = std::make_shared<ExecutionEnv>();
+    device->InstallIn(*env);
+    options.env = std::move(env);
+    options.devices = device->contexts();
+  }
   FLEET_ASSIGN_OR_RETURN(auto executor, Executor::Create(program, kernels, options));
 
   std::map<std::string, std::string> given;  // input name -> file
@@ -106,7 +123,7 @@ absl::Status Infer(const std::string& model_path, const std::vector<std::string>
     for (int k = 1; !files.insert(file).second; ++k)
       file = FileNameFor(name) + "." + std::to_string(k);
     std::string path = (std::filesystem::path(output_dir) / (file + ".npy")).string();
-    FLEET_RETURN_IF_ERROR(WriteNpy(path, *t));
+    FLEET_RETURN_IF_ERROR(WriteNpy(path, t->host_accessible() ? *t : t->Clone(CpuAllocator())));
     std::cout << name << ": " << t->TypeString() << " -> " << path << "\n";
   }
   return absl::OkStatus();
@@ -125,7 +142,7 @@ int main(int argc, char** argv) {
       "standard error, a summary on standard output.\n"
       "With --infer: import MODEL (.onnx, a Fleet program file, or a job folder's main\n"
       "program), feed each input from a\n"
-      ".npy file, run the forward pass on the CPU and write every output to\n"
+      ".npy file, run the forward pass on the CPU (or --device) and write every output to\n"
       "OUTPUT_DIR/<output name>.npy."};
   std::string model;
   bool infer = false;
@@ -155,7 +172,10 @@ int main(int argc, char** argv) {
   if (!fleet::CheckCpuIsaEnvironmentOrReport("fleet-run")) return 2;
   fleet::FinishTrainFlags(app, train);
   train.threads = threads;
-  absl::Status s = infer ? fleet::Infer(model, inputs, output_dir, threads, !no_optimize)
+  fleet::RunDeviceOptions device;
+  device.device = train.device;
+  device.allow_tf32 = !train.no_tf32;
+  absl::Status s = infer ? fleet::Infer(model, inputs, output_dir, threads, !no_optimize, device)
                          : fleet::RunTrainCommand(model, train, std::cout, std::cerr);
   if (!s.ok()) {
     std::cerr << "fleet-run: error: " << s.message() << "\n";

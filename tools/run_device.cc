@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<RunDevice>> RunDevice::Open(const RunDeviceOption
   if (!gpu.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--device ", options.device, ": ", gpu.status().message(),
-        " (hint: --device cpu trains on the host; CUDA_VISIBLE_DEVICES picks the GPUs)"));
+        " (hint: --device cpu runs on the host; CUDA_VISIBLE_DEVICES picks the GPUs)"));
   }
   device->description_ = absl::StrCat(id->ToString(), " (", (*gpu)->description(),
                                       options.allow_tf32 ? ", TF32 matmuls" : ", f32 matmuls", ")");
@@ -55,7 +55,7 @@ absl::StatusOr<std::unique_ptr<RunDevice>> RunDevice::Open(const RunDeviceOption
   return absl::FailedPreconditionError(absl::StrCat(
       "--device ", options.device,
       ": this fleet-run was built without CUDA (hint: build where the CUDA toolkit is installed, "
-      "with -DFLEET_WITH_CUDA=ON or AUTO; --device cpu trains on the host)"));
+      "with -DFLEET_WITH_CUDA=ON or AUTO; --device cpu runs on the host)"));
 #endif
 }
 

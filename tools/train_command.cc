@@ -164,7 +164,8 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
                  "after training, write the forward part with the trained weights as ONNX; "
                  "with --load and no --data, export the checkpoint without training");
   app.add_option("--device", o.device,
-                 "where the ops run: cpu, or cuda:N for GPU N (parameters and optimizer state "
+                 "where the ops run (training and --infer): cpu, or cuda:N for GPU N (parameters and "
+                 "optimizer state "
                  "stay on the GPU; ops without a CUDA kernel run on the host, named at the "
                  "start); fleet-launch --gpus sets it through FLEET_DEVICE")
       ->envname("FLEET_DEVICE")

@@ -62,6 +62,29 @@ class CliTest(unittest.TestCase):
         self.assertEqual(got.shape, (3, 10))
         np.testing.assert_allclose(got, self.reference_logits(), rtol=1e-4, atol=1e-4)
 
+    def test_infer_on_a_device(self):
+        out = os.path.join(self.dir, "out_device")
+        r = run(self.fleet_run, self.model, "--infer", "--input", f"x={self.x_path}",
+                "--output-dir", out, "--device", "cpu")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        np.testing.assert_allclose(np.load(os.path.join(out, "logits.npy")),
+                                   self.reference_logits(), rtol=1e-4, atol=1e-4)
+        r = run(self.fleet_run, self.model, "--infer", "--input", f"x={self.x_path}",
+                "--device", "gpu:0")
+        self.assert_fails_with(r, "--device: unknown device 'gpu:0'")
+        # Without a usable GPU (no GPU here, or no CUDA in this build) it says why and writes
+        # nothing; with one, the outputs match NumPy within TF32's tolerance.
+        gpu_out = os.path.join(self.dir, "out_gpu")
+        r = run(self.fleet_run, self.model, "--infer", "--input", f"x={self.x_path}",
+                "--output-dir", gpu_out, "--device", "cuda:0")
+        if r.returncode == 0:
+            self.assertIn("running on cuda:0", r.stderr)
+            np.testing.assert_allclose(np.load(os.path.join(gpu_out, "logits.npy")),
+                                       self.reference_logits(), rtol=2e-2, atol=2e-2)
+        else:
+            self.assert_fails_with(r, "--device cuda:0: ", "--device cpu runs on the host")
+            self.assertFalse(os.path.exists(gpu_out))
+
     def assert_fails_with(self, result, *fragments):
         self.assertNotEqual(result.returncode, 0, result.stdout)
         lines = [l for l in result.stderr.splitlines() if l.strip()]

@@ -253,7 +253,7 @@ class TrainTest(unittest.TestCase):
         r = run(self.fleet_run, JOB, "--data", self.data, "--device", "cuda:0")
         if r.returncode == 0:
             self.skipTest("this machine has a GPU: tests/kernels/cuda cover it")
-        self.assert_fails_with(r, "--device cuda:0: ", "--device cpu trains on the host")
+        self.assert_fails_with(r, "--device cuda:0: ", "--device cpu runs on the host")
         self.assertNotIn("trained", r.stdout)
 
     def test_program_without_optimizer_ops(self):
