@@ -14,9 +14,9 @@ Rows (each run as processes of its own, the job's processes started together):
   Fleet 1 process       fleet-transpile --strategy single; fleet-run JOB
   Fleet ps W x S MODE   fleet-transpile --strategy ps --servers S --sync-mode MODE;
                         fleet-launch --workers W --servers S -- fleet-run JOB
-                        (1 x 1 async; 2 x 2 async, sync, half_async, and geo with
-                        --geo-k-steps 100 where fleet-transpile builds it, else the row says
-                        why not)
+                        (1 x 1 async; 2 x 2 async, async with --dense-pull-every 4, sync,
+                        half_async, and geo with --geo-k-steps 100 where fleet-transpile builds
+                        it, else the row says why not)
   torch rpc S x T       bench/torch_ps.py: a torch.distributed.rpc parameter server, S servers
                         and T trainers (1 x 2 and 2 x 2), async SGD; its docstring says exactly
                         what it does
@@ -75,9 +75,12 @@ from torch_peer import TorchPeer  # noqa: E402
 VOCAB, EMBED_DIM = 1000, 10
 WORKERS = SERVERS = 2
 GEO_K_STEPS = 100  # issue 9's Paddle reference ran geo with k = 100
+DENSE_PULL_EVERY = 4  # what training.learn.ctr_async_pull4 shows to learn as well
 FLEET_ROWS = [("fleet single", "Fleet 1 process", 1, 0, None),
               ("fleet ps 1x1 async", "Fleet ps async", 1, 1, "async"),
               ("fleet ps 2x2 async", "Fleet ps async", 2, 2, "async"),
+              ("fleet ps 2x2 async pull", f"Fleet ps async, pull every {DENSE_PULL_EVERY}", 2, 2,
+               "async"),
               ("fleet ps 2x2 sync", "Fleet ps sync", 2, 2, "sync"),
               ("fleet ps 2x2 half_async", "Fleet ps half_async", 2, 2, "half_async"),
               ("fleet ps 2x2 geo", f"Fleet ps geo k={GEO_K_STEPS}", 2, 2, "geo")]
@@ -85,6 +88,8 @@ TORCH_ROWS = [("torch rpc 1x2 async", "torch rpc async", 2, 1),
               ("torch rpc 2x2 async", "torch rpc async", 2, 2)]
 # (name, numerator row, denominator row, target)
 RATIOS = [("async 2x2 / torch rpc 1x2", "fleet ps 2x2 async", "torch rpc 1x2 async", 2.0),
+          (f"async 2x2 pull every {DENSE_PULL_EVERY} / torch rpc 1x2", "fleet ps 2x2 async pull",
+           "torch rpc 1x2 async", 2.0),
           ("async 2x2 / Fleet 1 process", "fleet ps 2x2 async", "fleet single", 0.8),
           ("sync 2x2 / Fleet 1 process", "fleet ps 2x2 sync", "fleet single", 0.6)]
 
@@ -139,6 +144,8 @@ class Bench:
                 "--strategy", "ps", "--servers", str(servers), "--sync-mode", mode]
             if mode == "geo":
                 flags += ["--geo-k-steps", str(GEO_K_STEPS)]
+            if key.endswith(" pull"):
+                flags += ["--dense-pull-every", str(DENSE_PULL_EVERY)]
             self.jobs[key] = self.transpile_job(key, flags)
 
     def transpile_job(self, key, flags):

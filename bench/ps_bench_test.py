@@ -82,8 +82,8 @@ def check_sums(key, row, failures, fleet):
 def check(args, report):
     failures = []
     rows, notes = report["rows"], report["notes"]
-    expected = ["fleet single", "fleet ps 1x1 async", "fleet ps 2x2 async", "fleet ps 2x2 sync",
-                "fleet ps 2x2 half_async"]
+    expected = ["fleet single", "fleet ps 1x1 async", "fleet ps 2x2 async",
+                "fleet ps 2x2 async pull", "fleet ps 2x2 sync", "fleet ps 2x2 half_async"]
     if not args.fleet_only:
         expected += ["torch rpc 1x2 async", "torch rpc 2x2 async"]
     for key in expected:
@@ -114,6 +114,13 @@ def check(args, report):
             failures.append(f"{key}: {got:.1f} bytes per step; expected {payload:.1f} of "
                             f"payload (2 x {d} dense bytes + 96 x {n:.1f} distinct ids)"
                             f"{' plus framing up to ' + format(high, '.1f') if tolerance else ''}")
+
+    # Pulling after every 4th send, a 3-step run makes no background pull: fewer bytes than
+    # async's, whose sender pulls after each of its sends.
+    pull, every = rows["fleet ps 2x2 async pull"], rows["fleet ps 2x2 async"]
+    if not pull["bytes_per_step"] < every["bytes_per_step"]:
+        failures.append(f"fleet ps 2x2 async pull: {pull['bytes_per_step']:.1f} bytes per step; "
+                        f"expected fewer than async's {every['bytes_per_step']:.1f}")
 
     memory = report["memory"]
     if not memory:

@@ -94,7 +94,8 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
   for (const auto& [value, field, what] :
        {std::make_tuple(int64_t{ps.workers()}, "ps.workers", "worker count"),
         std::make_tuple(ps.min_block_size(), "ps.min_block_size", "minimum block size"),
-        std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps")}) {
+        std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps"),
+        std::make_tuple(ps.dense_pull_every(), "ps.dense_pull_every", "dense pull interval")}) {
     if (value < 0) {
       return BadValue(at(field), what, static_cast<double>(value), "a number >= 0 (0: default)");
     }
@@ -104,6 +105,13 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
                                                    ": geo k steps need sync mode geo "
                                                    "(--sync-mode geo); got '",
                                                    SyncModeName(ps.sync_mode()), "'"));
+  }
+  if (ps.dense_pull_every() > 1 && ps.sync_mode() != proto::PsConfig::ASYNC) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("ps.dense_pull_every"),
+        ": pulling the dense parameters every few sends needs sync mode async (--sync-mode "
+        "async); got '",
+        SyncModeName(ps.sync_mode()), "'"));
   }
   absl::StatusOr<RowInit> row_init = ParseRowInit(ps.row_init());
   if (!row_init.ok()) {

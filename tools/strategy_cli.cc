@@ -20,7 +20,8 @@ std::string FirstPsFlag(const StrategyCliOptions& o) {
   const std::pair<const std::string*, const char*> flags[] = {
       {&o.sync_mode, "--sync-mode"},     {&o.servers, "--servers"},
       {&o.workers, "--workers"},         {&o.min_block_size, "--min-block-size"},
-      {&o.geo_k_steps, "--geo-k-steps"}, {&o.row_init, "--row-init"}};
+      {&o.geo_k_steps, "--geo-k-steps"}, {&o.row_init, "--row-init"},
+      {&o.dense_pull_every, "--dense-pull-every"}};
   for (const auto& [value, flag] : flags) {
     if (!value->empty()) return flag;
   }
@@ -65,6 +66,8 @@ absl::Status BuildPsConfig(const StrategyCliOptions& o, proto::DistributedStrate
                               [&](int64_t v) { s.mutable_ps()->set_min_block_size(v); }));
   FLEET_RETURN_IF_ERROR(count("--geo-k-steps", o.geo_k_steps, kInt64Max,
                               [&](int64_t v) { s.mutable_ps()->set_geo_k_steps(v); }));
+  FLEET_RETURN_IF_ERROR(count("--dense-pull-every", o.dense_pull_every, kInt64Max,
+                              [&](int64_t v) { s.mutable_ps()->set_dense_pull_every(v); }));
   if (!o.row_init.empty()) s.mutable_ps()->set_row_init(o.row_init);
   return absl::OkStatus();
 }
@@ -148,6 +151,10 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_option("--row-init", o.row_init,
                  "ps: how table rows the model does not carry start: zeros (default), "
                  "normal:STD or uniform:A (U(-A, A))");
+  app.add_option("--dense-pull-every", o.dense_pull_every,
+                 "ps, --sync-mode async: a trainer pulls the dense parameters after every N "
+                 "sends of its gradients instead of after each (Paddle's "
+                 "min_send_grad_num_before_recv; default 1): less traffic, staler parameters");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -161,7 +168,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.decay_rate.empty() || !o.min_lr.empty() || !o.bucket_mb.empty() ||
                    !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty() ||
                    o.adaptive || !o.sync_mode.empty() || !o.servers.empty() || !o.workers.empty() ||
-                   !o.min_block_size.empty() || !o.geo_k_steps.empty() || !o.row_init.empty();
+                   !o.min_block_size.empty() || !o.geo_k_steps.empty() || !o.row_init.empty() ||
+                   !o.dense_pull_every.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -303,6 +311,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       {"ps.min_block_size", o.min_block_size.empty() ? "" : "--min-block-size"},
       {"ps.geo_k_steps", o.geo_k_steps.empty() ? "" : "--geo-k-steps"},
       {"ps.row_init", o.row_init.empty() ? "" : "--row-init"},
+      {"ps.dense_pull_every", o.dense_pull_every.empty() ? "" : "--dense-pull-every"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

@@ -12,6 +12,7 @@
 //   --k-steps N --begin-step N --adaptive      localsgd.* (localsgd mode)
 //   --sync-mode sync|async|half_async|geo --servers N --workers N --min-block-size N
 //   --geo-k-steps K --row-init SPEC            ps.* (ps mode)
+//   --dense-pull-every N
 //   --strategy-file s.pbtxt                    the whole message in text format; flags given
 //                                              beside it override its fields
 #pragma once
@@ -58,6 +59,7 @@ struct StrategyCliOptions {
   std::string min_block_size;
   std::string geo_k_steps;
   std::string row_init;
+  std::string dense_pull_every;
 };
 
 // Adds the flags above to `app`.

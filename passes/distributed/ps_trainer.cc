@@ -64,6 +64,9 @@ Op PullDense(const PsPlan& plan, const std::string& step) {
   if (!step.empty()) op.inputs = {{"Step", {step}}};
   op.outputs = {{"Out", DenseParams(plan)}};
   SetBlockAttrs(plan, op);
+  if (!step.empty() && plan.dense_pull_every > 1) {
+    op.attrs["pull_every"] = AttrValue(plan.dense_pull_every);
+  }
   op.role = kRoleRpc;
   if (!step.empty()) {
     for (const PsDense& d : plan.dense) AddRoleVar(op, d.param, d.grad);

@@ -1,5 +1,6 @@
 #include "runtime/ps/communicator.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <unordered_map>
@@ -128,9 +129,11 @@ absl::Status AsyncCommunicator::Flush() {
   return absl::OkStatus();
 }
 
-void AsyncCommunicator::TrackDense(std::vector<proto::PullDenseRequest> requests) {
+void AsyncCommunicator::TrackDense(std::vector<proto::PullDenseRequest> requests,
+                                   int64_t every) {
   std::lock_guard<std::mutex> lock(mu_);
   tracked_ = std::move(requests);
+  pull_every_ = std::max<int64_t>(every, 1);
 }
 
 std::shared_ptr<const std::vector<proto::PullDenseReply>> AsyncCommunicator::LatestDense(
@@ -149,6 +152,11 @@ int64_t AsyncCommunicator::steps_sent() const {
 int64_t AsyncCommunicator::sends() const {
   std::lock_guard<std::mutex> lock(mu_);
   return sends_;
+}
+
+int64_t AsyncCommunicator::pulls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pulls_;
 }
 
 absl::Status AsyncCommunicator::SendMerged(std::vector<std::vector<proto::PushRequest>>& steps) {
@@ -173,19 +181,23 @@ void AsyncCommunicator::SendLoop() {
       steps.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    std::vector<proto::PullDenseRequest> tracked = tracked_;
+    // Pulls after the sends numbered pull_every_, 2 * pull_every_, ...
+    const bool pull = !tracked_.empty() && (sends_ + 1) % pull_every_ == 0;
+    std::vector<proto::PullDenseRequest> tracked;
+    if (pull) tracked = tracked_;
     changed_.notify_all();  // room in the queue
     lock.unlock();
     absl::Status status = SendMerged(steps);
     std::vector<proto::PullDenseReply> pulled;
-    if (status.ok() && !tracked.empty()) status = client_->PullDense(tracked, &pulled);
+    if (status.ok() && pull) status = client_->PullDense(tracked, &pulled);
     lock.lock();
     sent_total_ += static_cast<int64_t>(steps.size());
     ++sends_;
     if (!status.ok() && error_.ok()) error_ = status;
-    if (status.ok() && !tracked.empty()) {
+    if (status.ok() && pull) {
       latest_ = std::make_shared<const std::vector<proto::PullDenseReply>>(std::move(pulled));
       ++latest_version_;
+      ++pulls_;
     }
     changed_.notify_all();
   }

@@ -1,9 +1,9 @@
 // A worker's background sender for the async and half-async modes (Paddle's Communicator): the
 // push kernel queues a step's gradients and returns at once; one thread takes whatever has
 // queued up, averages the steps into one request per server (repeated rows merged by id) and
-// sends it while the next steps compute. After each send it pulls the dense
-// parameters it was asked to track, so the pull kernel takes fresh values without a round trip
-// on the step's path.
+// sends it while the next steps compute. After each send (or every few: Paddle's
+// min_send_grad_num_before_recv) it pulls the dense parameters it was asked to track, so the
+// pull kernel takes fresh values without a round trip on the step's path.
 //
 // The queue is bounded: a worker that computes faster than the network carries waits in
 // Enqueue (on a condition variable) instead of growing memory. A send error is kept and
@@ -43,17 +43,18 @@ class AsyncCommunicator {
   // Waits until everything queued so far has been sent and applied by the servers.
   absl::Status Flush();
 
-  // Asks the sender to pull these blocks after every send (the pull kernel's requests, one per
-  // server; replaces any earlier set).
-  void TrackDense(std::vector<proto::PullDenseRequest> requests);
+  // Asks the sender to pull these blocks after every `every`-th send (the pull kernel's
+  // requests, one per server; replaces any earlier set).
+  void TrackDense(std::vector<proto::PullDenseRequest> requests, int64_t every = 1);
   // The dense values the sender pulled last, if newer than `*version` (then `*version` is
   // updated); null when there is nothing newer. Shared, not copied: the sender replaces them
   // with a new set and never changes one it handed out.
   std::shared_ptr<const std::vector<proto::PullDenseReply>> LatestDense(int64_t* version);
 
-  // Steps sent so far, and sends (several steps merged make one send).
+  // Steps sent so far, sends (several steps merged make one send), and the sender's pulls.
   int64_t steps_sent() const;
   int64_t sends() const;
+  int64_t pulls() const;
 
  private:
   void SendLoop();
@@ -70,6 +71,8 @@ class AsyncCommunicator {
   bool stop_ = false;
   absl::Status error_;
   std::vector<proto::PullDenseRequest> tracked_;
+  int64_t pull_every_ = 1;
+  int64_t pulls_ = 0;
   std::shared_ptr<const std::vector<proto::PullDenseReply>> latest_;
   int64_t latest_version_ = 0;
   std::thread sender_;

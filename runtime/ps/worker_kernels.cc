@@ -213,7 +213,7 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
   } else {
     FLEET_RETURN_IF_ERROR(client->PullDense(requests, &pulled));
     if (background) {
-      communicator->TrackDense(requests);
+      communicator->TrackDense(requests, ctx.GetInt("pull_every", 1));
       state->tracking = true;
     }
   }

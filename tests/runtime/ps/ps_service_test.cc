@@ -302,6 +302,32 @@ TEST_F(PsServiceTest, TheCommunicatorSendsEveryQueuedStepAndTracksTheDenseValues
               ::testing::ElementsAre(::testing::FloatNear(10 - kLr * sends, 1e-5), 11));
 }
 
+TEST_F(PsServiceTest, TheCommunicatorPullsAfterEveryNthSendWhenAsked) {
+  StartServer(SyncMode::kAsync, 1);
+  auto w0 = Connect(0);
+  ASSERT_TRUE(w0);
+  CommunicatorOptions options;
+  options.max_merged_steps = 1;  // one send per step, so sends are counted exactly
+  AsyncCommunicator communicator(w0.get(), options);
+  std::vector<proto::PullDenseRequest> track(1);
+  track[0].set_worker(0);
+  track[0].add_block_ids(7);
+  communicator.TrackDense(track, 3);
+  const float g = 0.25f;
+  for (int step = 0; step < 10; ++step) {
+    ASSERT_TRUE(communicator.Enqueue({DensePush(0, step, std::vector<float>(6, g))}).ok());
+  }
+  ASSERT_TRUE(communicator.Flush().ok());
+  EXPECT_EQ(communicator.sends(), 10);
+  EXPECT_EQ(communicator.pulls(), 3);  // after sends 3, 6 and 9
+  int64_t version = 0;
+  auto latest = communicator.LatestDense(&version);
+  ASSERT_NE(latest, nullptr);
+  // The values as they were after the 9th update, not the 10th.
+  EXPECT_NEAR(Floats((*latest)[0].dense(0).values())[0], 1.0f - kLr * g * 9, 1e-5);
+  EXPECT_NEAR(PullBlock(*w0, 0, false)[0], 1.0f - kLr * g * 10, 1e-5);
+}
+
 TEST_F(PsServiceTest, BadRequestsAreRefusedAndTheServerKeepsServing) {
   StartServer(SyncMode::kAsync, 2);
   struct Case {
