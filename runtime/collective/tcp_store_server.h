@@ -15,6 +15,9 @@
 #include "absl/status/statusor.h"
 
 namespace fleet {
+namespace store_wire {
+class StoreServerState;
+}
 
 class TcpStoreServer {
  public:
@@ -26,14 +29,13 @@ class TcpStoreServer {
   int port() const { return port_; }
 
  private:
-  struct State;  // the keys and connections, touched only by the serving thread
   TcpStoreServer(int listen_fd, int wake_fd, int port);
   void Serve();
 
   const int listen_fd_;
   const int wake_fd_;  // an eventfd: written to stop the thread
   const int port_;
-  std::unique_ptr<State> state_;
+  std::unique_ptr<store_wire::StoreServerState> state_;  // touched only by the serving thread
   std::thread thread_;
 };
 

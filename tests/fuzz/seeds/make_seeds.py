@@ -10,6 +10,10 @@ ps_push/, ps_pull_dense/, ps_pull_sparse/, ps_control/: inputs of the one-RPC ta
 (tests/fuzz/ps_*_fuzz.cc): one byte of sync mode, then one request of that RPC.
 npy/: valid .npy files of every element type Fleet reads, versions 1.0 to 3.0.
 onnx_import/: small valid models (needs the onnx package: run with the .venv's python).
+store_server/: inputs of store_server_fuzz (tests/fuzz/store_server_fuzz.cc): records of a
+control byte c, then (c % 4 == 3) one byte of clock ticks of 100 ms, or a 2-byte little-endian
+length and that many bytes from client c % 3, in the TCP store's wire format
+(runtime/collective/store_wire.h).
 infer/: inputs of infer_fuzz: a 2-byte little-endian length, x's .npy, then ids' .npy.
 """
 import os
@@ -198,7 +202,48 @@ def ps_seeds():
             write(folder, name, data)
 
 
+def store_message(kind, payload):
+    return struct.pack("<III", 0x54534C46, kind, len(payload)) + payload
+
+
+def store_str(s):
+    return struct.pack("<I", len(s)) + s
+
+
+def store_seeds():
+    SET, GET, WAIT = 1, 2, 3
+
+    def send(client, data):
+        return bytes([client]) + struct.pack("<H", len(data)) + data
+
+    def tick(times):
+        return bytes([3, times])
+
+    def wait(timeout_ms, *keys):
+        return store_message(WAIT, struct.pack("<QI", timeout_ms, len(keys)) +
+                             b"".join(store_str(k) for k in keys))
+
+    set_a = store_message(SET, store_str(b"a") + store_str(b"1"))
+    write("store_server", "set_get", send(0, set_a + store_message(GET, store_str(b"a"))) +
+          send(1, store_message(GET, store_str(b"b"))))
+    # Client 1 waits for a and b; client 0 sets them, the second in two pieces.
+    set_b = store_message(SET, store_str(b"b") + store_str(b"2"))
+    write("store_server", "wait_then_set",
+          send(1, wait(60000, b"a", b"b")) + send(0, set_a + set_b[:7]) + send(0, set_b[7:]))
+    # A wait that times out after 1 s names the key still missing, then the request queued
+    # behind it runs.
+    write("store_server", "wait_times_out",
+          send(2, wait(1000, b"a", b"z") + store_message(GET, store_str(b"a"))) +
+          send(0, set_a) + tick(11))
+    # A wrong magic, a SET with a trailing byte, a request kind the server only sends.
+    write("store_server", "malformed",
+          send(0, b"XXXX" + set_a[4:]) +
+          send(1, store_message(SET, store_str(b"k") + store_str(b"v") + b"!")) +
+          send(2, store_message(100, b"")))
+
+
 if __name__ == "__main__":
+    store_seeds()
     ps_seeds()
     npy_seeds()
     infer_seeds()
