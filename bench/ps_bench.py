@@ -38,7 +38,11 @@ counts: run summary "parameter_server"); for torch the tensors' bytes (no RPC fr
 
 Then the ratios issue 9 sets as targets, each with its target and whether it is met:
 async 2 x 2 / torch rpc 1 x 2 (>= 2), async 2 x 2 / Fleet 1 process (>= 0.8), sync 2 x 2 /
-Fleet 1 process (>= 0.6).
+Fleet 1 process (>= 0.6). Last, the ceiling of any 2-worker job on this machine: each worker
+computes the forward and backward of one process (only the update moves to the servers), so on
+2 usable cores no job passes about 2 x Fleet 1 process; the geo row, which barely communicates,
+shows how close one gets, and a target whose samples/s lie above the ceiling is named as out of
+reach.
 
 PyTorch runs under --torch-python (default /usr/bin/python3 with Debian's python3-torch) with
 bench/torch_peer.py's environment (1 thread, OMP_WAIT_POLICY=PASSIVE, its best kernels) and
@@ -146,6 +150,8 @@ class Bench:
                 flags += ["--geo-k-steps", str(GEO_K_STEPS)]
             if key.endswith(" pull"):
                 flags += ["--dense-pull-every", str(DENSE_PULL_EVERY)]
+                if a.smoke:  # its 3 steps would all be the pulls' warm-up
+                    flags += ["--dense-pull-warmup", "0"]
             self.jobs[key] = self.transpile_job(key, flags)
 
     def transpile_job(self, key, flags):
@@ -365,6 +371,31 @@ def table_lines(results, notes, memory, torch_peer):
         verdict = (f"{a / b:.2f} (target >= {target:g}: {'met' if a / b >= target else 'MISSED'})"
                    if a and b else f"- (target >= {target:g}: not measured)")
         lines.append(f"  {name}: {verdict}")
+    lines += ceiling_lines(results)
+    return lines
+
+
+def ceiling_lines(results):
+    """What 2 workers can reach on this machine's usable cores: each computes the forward and
+    backward that one process computes (only the optimizer's update moves to the servers), so
+    the job cannot beat min(workers, cores) x Fleet 1 process; the geo row, which barely
+    communicates, shows how close a job gets. Then whether a target's absolute speed lies
+    beyond that ceiling."""
+    single = (results.get("fleet single") or {}).get("samples_per_s")
+    if not single:
+        return []
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ceiling = min(WORKERS, cores) * single
+    lines = ["", f"ceiling for {WORKERS} workers on {cores} usable cores: about "
+                 f"{min(WORKERS, cores)} x Fleet 1 process = {ceiling:,.0f} samples/s"]
+    geo = (results.get("fleet ps 2x2 geo") or {}).get("samples_per_s")
+    if geo:
+        lines.append(f"  geo 2x2 (almost no traffic) reached {geo:,.0f} = {geo / ceiling:.2f} of it")
+    for name, top, bottom, target in RATIOS:
+        base = (results.get(bottom) or {}).get("samples_per_s")
+        if bottom.startswith("torch") and base and target * base > ceiling:
+            lines.append(f"  {name} >= {target:g} needs {target * base:,.0f} samples/s: "
+                         f"{target * base / ceiling:.2f} x the ceiling, out of reach here")
     return lines
 
 

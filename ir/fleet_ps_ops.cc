@@ -28,11 +28,13 @@
 //       whose ids were SparseIds[i] (same leading shape, last dimension the table's width).
 //       Repeated ids add up. Every server gets one request per step (possibly empty), numbered
 //       by Step (the trainer's global step).
-//   fleet.ps_pull_dense(Step?) -> Out...         {block attributes, mode, pull_every = 1}
+//   fleet.ps_pull_dense(Step?) -> Out...  {block attributes, mode, pull_every = 1, pull_warmup =
+//   50}
 //       Out[p] = parameter p as the servers hold it. With Step in sync mode, it waits until
 //       every server applied the updates of step Step; without Step (the startup program) it
 //       waits until the servers are up. With Step in async mode, the trainer's background
-//       sender pulls after every pull_every-th send and the op takes the latest values.
+//       sender pulls after each of its first pull_warmup sends, then after every pull_every-th
+//       send, and the op takes the latest values.
 //   fleet.ps_geo_sync(Step, Params..., Bases..., Ids...) -> (ParamsOut..., BasesOut...)
 //       {block attributes, table_id = [...], lookup_table = [...], k_steps, mode = "geo"}
 //       Geo-SGD: the trainer trains on its own copies; after every k_steps-th step
@@ -121,6 +123,7 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
   std::vector<AttrSpec> pull_dense_attrs = TrainerBlockAttrs();
   pull_dense_attrs.push_back(StringAttr("mode", "sync"));
   pull_dense_attrs.push_back(schema::IntAttr("pull_every", 1));
+  pull_dense_attrs.push_back(schema::IntAttr("pull_warmup", 50));
   OpSchema pull_dense = MakeSchema("fleet.ps_pull_dense", {OptionalSlot("Step", "S")},
                                    {VariadicSlot("Out", "")}, std::move(pull_dense_attrs));
   pull_dense.traits = kTraitCommunication | kTraitSideEffect;

@@ -95,7 +95,8 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
        {std::make_tuple(int64_t{ps.workers()}, "ps.workers", "worker count"),
         std::make_tuple(ps.min_block_size(), "ps.min_block_size", "minimum block size"),
         std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps"),
-        std::make_tuple(ps.dense_pull_every(), "ps.dense_pull_every", "dense pull interval")}) {
+        std::make_tuple(ps.dense_pull_every(), "ps.dense_pull_every", "dense pull interval"),
+        std::make_tuple(ps.dense_pull_warmup(), "ps.dense_pull_warmup", "dense pull warm-up")}) {
     if (value < 0) {
       return BadValue(at(field), what, static_cast<double>(value), "a number >= 0 (0: default)");
     }
@@ -112,6 +113,13 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
         ": pulling the dense parameters every few sends needs sync mode async (--sync-mode "
         "async); got '",
         SyncModeName(ps.sync_mode()), "'"));
+  }
+  if (ps.has_dense_pull_warmup() && ps.dense_pull_every() <= 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(at("ps.dense_pull_warmup"),
+                     ": a warm-up of pulls after every send needs pulls every few sends "
+                     "(--dense-pull-every N with N > 1); got an interval of ",
+                     std::max<int64_t>(ps.dense_pull_every(), 1)));
   }
   absl::StatusOr<RowInit> row_init = ParseRowInit(ps.row_init());
   if (!row_init.ok()) {

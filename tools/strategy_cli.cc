@@ -18,10 +18,14 @@ namespace {
 // The first parameter-server flag given, to blame when the strategy is not ps; "" for none.
 std::string FirstPsFlag(const StrategyCliOptions& o) {
   const std::pair<const std::string*, const char*> flags[] = {
-      {&o.sync_mode, "--sync-mode"},     {&o.servers, "--servers"},
-      {&o.workers, "--workers"},         {&o.min_block_size, "--min-block-size"},
-      {&o.geo_k_steps, "--geo-k-steps"}, {&o.row_init, "--row-init"},
-      {&o.dense_pull_every, "--dense-pull-every"}};
+      {&o.sync_mode, "--sync-mode"},
+      {&o.servers, "--servers"},
+      {&o.workers, "--workers"},
+      {&o.min_block_size, "--min-block-size"},
+      {&o.geo_k_steps, "--geo-k-steps"},
+      {&o.row_init, "--row-init"},
+      {&o.dense_pull_every, "--dense-pull-every"},
+      {&o.dense_pull_warmup, "--dense-pull-warmup"}};
   for (const auto& [value, flag] : flags) {
     if (!value->empty()) return flag;
   }
@@ -68,6 +72,8 @@ absl::Status BuildPsConfig(const StrategyCliOptions& o, proto::DistributedStrate
                               [&](int64_t v) { s.mutable_ps()->set_geo_k_steps(v); }));
   FLEET_RETURN_IF_ERROR(count("--dense-pull-every", o.dense_pull_every, kInt64Max,
                               [&](int64_t v) { s.mutable_ps()->set_dense_pull_every(v); }));
+  FLEET_RETURN_IF_ERROR(count("--dense-pull-warmup", o.dense_pull_warmup, kInt64Max,
+                              [&](int64_t v) { s.mutable_ps()->set_dense_pull_warmup(v); }));
   if (!o.row_init.empty()) s.mutable_ps()->set_row_init(o.row_init);
   return absl::OkStatus();
 }
@@ -155,6 +161,10 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
                  "ps, --sync-mode async: a trainer pulls the dense parameters after every N "
                  "sends of its gradients instead of after each (Paddle's "
                  "min_send_grad_num_before_recv; default 1): less traffic, staler parameters");
+  app.add_option("--dense-pull-warmup", o.dense_pull_warmup,
+                 "ps, --sync-mode async, with --dense-pull-every N > 1: the first this many "
+                 "sends still pull after each, where early gradients are largest and stale "
+                 "parameters can make SGD diverge (default 50; 0: none)");
 }
 
 absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
@@ -169,7 +179,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty() ||
                    o.adaptive || !o.sync_mode.empty() || !o.servers.empty() || !o.workers.empty() ||
                    !o.min_block_size.empty() || !o.geo_k_steps.empty() || !o.row_init.empty() ||
-                   !o.dense_pull_every.empty();
+                   !o.dense_pull_every.empty() || !o.dense_pull_warmup.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -312,6 +322,7 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       {"ps.geo_k_steps", o.geo_k_steps.empty() ? "" : "--geo-k-steps"},
       {"ps.row_init", o.row_init.empty() ? "" : "--row-init"},
       {"ps.dense_pull_every", o.dense_pull_every.empty() ? "" : "--dense-pull-every"},
+      {"ps.dense_pull_warmup", o.dense_pull_warmup.empty() ? "" : "--dense-pull-warmup"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

@@ -60,6 +60,7 @@ struct StrategyCliOptions {
   std::string geo_k_steps;
   std::string row_init;
   std::string dense_pull_every;
+  std::string dense_pull_warmup;
 };
 
 // Adds the flags above to `app`.

@@ -211,6 +211,7 @@ absl::StatusOr<PsPlan> PlanPs(Job& job, const proto::PsConfig& config, PassConte
   plan.mode = SyncModeName(config.sync_mode());
   if (config.geo_k_steps() > 0) plan.geo_k_steps = config.geo_k_steps();
   if (config.dense_pull_every() > 0) plan.dense_pull_every = config.dense_pull_every();
+  if (config.has_dense_pull_warmup()) plan.dense_pull_warmup = config.dense_pull_warmup();
   plan.servers = config.servers();
   plan.row_init = config.row_init().empty() ? "zeros" : config.row_init();
   const int64_t min_block =

@@ -72,9 +72,10 @@ struct PsRule {
 };
 
 struct PsPlan {
-  std::string mode;           // "sync", "async", "half_async", "geo"
-  int64_t geo_k_steps = 100;  // geo: steps between exchanges
-  int64_t dense_pull_every = 1;  // async: sends between two background pulls
+  std::string mode;                // "sync", "async", "half_async", "geo"
+  int64_t geo_k_steps = 100;       // geo: steps between exchanges
+  int64_t dense_pull_every = 1;    // async: sends between two background pulls
+  int64_t dense_pull_warmup = -1;  // async: sends that pull after each first; -1: the default
   int64_t servers = 1;
   std::string row_init;  // a valid ir/ps_row_init.h spec
   std::vector<PsTable> tables;

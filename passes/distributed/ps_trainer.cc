@@ -66,6 +66,7 @@ Op PullDense(const PsPlan& plan, const std::string& step) {
   SetBlockAttrs(plan, op);
   if (!step.empty() && plan.dense_pull_every > 1) {
     op.attrs["pull_every"] = AttrValue(plan.dense_pull_every);
+    if (plan.dense_pull_warmup >= 0) op.attrs["pull_warmup"] = AttrValue(plan.dense_pull_warmup);
   }
   op.role = kRoleRpc;
   if (!step.empty()) {

@@ -129,11 +129,12 @@ absl::Status AsyncCommunicator::Flush() {
   return absl::OkStatus();
 }
 
-void AsyncCommunicator::TrackDense(std::vector<proto::PullDenseRequest> requests,
-                                   int64_t every) {
+void AsyncCommunicator::TrackDense(std::vector<proto::PullDenseRequest> requests, int64_t every,
+                                   int64_t warmup) {
   std::lock_guard<std::mutex> lock(mu_);
   tracked_ = std::move(requests);
   pull_every_ = std::max<int64_t>(every, 1);
+  pull_warmup_ = std::max<int64_t>(warmup, 0);
 }
 
 std::shared_ptr<const std::vector<proto::PullDenseReply>> AsyncCommunicator::LatestDense(
@@ -181,8 +182,10 @@ void AsyncCommunicator::SendLoop() {
       steps.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
-    // Pulls after the sends numbered pull_every_, 2 * pull_every_, ...
-    const bool pull = !tracked_.empty() && (sends_ + 1) % pull_every_ == 0;
+    // Pulls after each of the warm-up's sends, then after the sends numbered pull_every_,
+    // 2 * pull_every_, ...
+    const bool pull =
+        !tracked_.empty() && (sends_ < pull_warmup_ || (sends_ + 1) % pull_every_ == 0);
     std::vector<proto::PullDenseRequest> tracked;
     if (pull) tracked = tracked_;
     changed_.notify_all();  // room in the queue

@@ -213,7 +213,8 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
   } else {
     FLEET_RETURN_IF_ERROR(client->PullDense(requests, &pulled));
     if (background) {
-      communicator->TrackDense(requests, ctx.GetInt("pull_every", 1));
+      communicator->TrackDense(requests, ctx.GetInt("pull_every", 1),
+                               ctx.GetInt("pull_warmup", kDefaultDensePullWarmup));
       state->tracking = true;
     }
   }

@@ -312,14 +312,14 @@ TEST_F(PsServiceTest, TheCommunicatorPullsAfterEveryNthSendWhenAsked) {
   std::vector<proto::PullDenseRequest> track(1);
   track[0].set_worker(0);
   track[0].add_block_ids(7);
-  communicator.TrackDense(track, 3);
+  communicator.TrackDense(track, 3, /*warmup=*/2);
   const float g = 0.25f;
   for (int step = 0; step < 10; ++step) {
     ASSERT_TRUE(communicator.Enqueue({DensePush(0, step, std::vector<float>(6, g))}).ok());
   }
   ASSERT_TRUE(communicator.Flush().ok());
   EXPECT_EQ(communicator.sends(), 10);
-  EXPECT_EQ(communicator.pulls(), 3);  // after sends 3, 6 and 9
+  EXPECT_EQ(communicator.pulls(), 5);  // after sends 1 and 2 (the warm-up), then 3, 6 and 9
   int64_t version = 0;
   auto latest = communicator.LatestDense(&version);
   ASSERT_NE(latest, nullptr);
