@@ -45,6 +45,8 @@ class CriteoDataset final : public Dataset {
     Tensor dense(DataType::kF32, {b, kCriteoDense});
     std::vector<Tensor> sparse;
     std::vector<int64_t*> ids;
+    sparse.reserve(kCriteoSparse);
+    ids.reserve(kCriteoSparse);
     for (int s = 0; s < kCriteoSparse; ++s) {
       sparse.emplace_back(DataType::kI64, std::vector<int64_t>{b});
       ids.push_back(sparse.back().data<int64_t>());
