@@ -119,7 +119,8 @@ class FleetRows:
             extra=["--metrics-out", metrics, "--summary-out", summary])
         if error:
             return None, error
-        result = {"samples_per_s": None, "overlap": None, "calls_per_step": None, "ranks": []}
+        result = {"samples_per_s": None, "overlap": None, "calls_per_step": None, "ranks": [],
+                  "transports": []}
         slowest, overlaps = 0.0, []
         for r in range(ranks):
             elapsed = step_elapsed(metrics.format(rank=r))
@@ -130,6 +131,8 @@ class FleetRows:
             seconds = elapsed[warmup + steps] - elapsed[warmup]
             slowest = max(slowest, seconds)
             calls, busy, waited = collective_totals(totals)
+            if totals.get("transport") and totals["transport"] not in result["transports"]:
+                result["transports"].append(totals["transport"])
             overlap = clamp01(1 - waited / busy) if busy > 0 else None
             result["ranks"].append({"seconds": seconds, "calls": calls,
                                     "busy_sec": busy, "waited_sec": waited, "overlap": overlap})
@@ -406,12 +409,16 @@ def main():
     print(f"training: float32, SGD lr {args.lr:g}, synthetic data, batch per rank as shown, 1 "
           f"thread per process, {RANKS} ranks on this machine over 127.0.0.1; warm-up steps "
           f"excluded (steps per model in the JSON); the fastest of {args.repeat} run(s) per row")
+    transports = sorted({t for rec in records if rec["result"]
+                         for t in rec["result"].get("transports", [])})
     print("Fleet: allreduce = fleet-transpile --strategy collective (fused in-place allreduces "
           "in 25 MB buckets placed where backward finishes them, in flight while backward goes "
           "on); reduce = --collective-mode reduce (each bucket averaged onto its owner, which "
           "updates it and broadcasts its parameters); "
           f"LocalSGD = --strategy localsgd --k-steps {args.k_steps} (parameters averaged every "
-          "k steps); fleet-launch --nproc 2 -- fleet-run; Gloo TCP")
+          "k steps); fleet-launch --nproc 2 -- fleet-run; collectives over "
+          f"{' and '.join(transports) or 'an unreported transport'} (the ranks' run summaries: "
+          "fleet-run takes shared memory for ranks on one host, Gloo TCP across hosts)")
     if torch_peer:
         print("PyTorch DDP: torch.distributed (Gloo backend, TCP rendezvous at 127.0.0.1), "
               "DistributedDataParallel with its defaults (25 MB buckets, the first 1 MB; buffers "

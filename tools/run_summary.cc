@@ -61,6 +61,7 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
       {"metrics", metrics},
       {"executor",
        {{"runs", r.waits.runs}, {"waits", r.waits.waits}, {"waited_sec", Seconds(r.waits.waited)}}},
+      {"transport", nullptr},
       {"collectives", nullptr},
       {"overlap", nullptr},
       {"parameter_server", nullptr},
@@ -83,6 +84,7 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
           {"calls", t.calls}, {"bytes", t.bytes}, {"busy_sec", Seconds(t.busy)}};
     }
     summary["collectives"] = std::move(kinds);
+    if (place.transport != nullptr) summary["transport"] = place.transport;
     const CollectiveTotals all = Total(*place.comm);
     if (all.calls > 0) {
       summary["overlap"] = HiddenShare(all.busy, r.waits.waited + BlockingBusy(*place.comm));

@@ -33,6 +33,7 @@ struct RunPlace {
   int rank = 0;
   int world = 1;
   const CommunicatorStats* comm = nullptr;
+  const char* transport = nullptr;    // the communicator's: "shm" or "gloo"
   const ps::PsTraffic* ps = nullptr;  // a parameter-server worker's traffic in the steps
 };
 
@@ -40,12 +41,13 @@ struct RunPlace {
 //   {"rank": 0, "world_size": 2, "first_step": 0, "steps": 12, "samples": 384, "seconds": 1.9,
 //    "samples_per_sec": 202.1, "final_loss": 2.3, "metrics": {"accuracy": 0.1},
 //    "executor": {"runs": 12, "waits": 12, "waited_sec": 0.2},
+//    "transport": "shm",
 //    "collectives": {"allreduce": {"calls": 12, "bytes": 5.3e7, "busy_sec": 0.9}, ...},
 //    "overlap": 0.78, "parameter_server": {"calls": 48, "bytes_sent": 1.2e6,
 //    "bytes_received": 1.1e6, "bytes_per_step": 1.9e5}}
-// Samples and seconds are this process's; "collectives" (those of the training steps) and
-// "overlap" (over all of them) are null without a communicator, "parameter_server" without
-// parameter servers. Errors name the path.
+// Samples and seconds are this process's; "transport", "collectives" (those of the training
+// steps) and "overlap" (over all of them) are null without a communicator, "parameter_server"
+// without parameter servers. Errors name the path.
 absl::Status WriteRunSummary(const std::string& path, const TrainResult& result,
                              const RunPlace& place);
 

@@ -163,11 +163,12 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_option("--export", o.export_path,
                  "after training, write the forward part with the trained weights as ONNX; "
                  "with --load and no --data, export the checkpoint without training");
-  app.add_option("--device", o.device,
-                 "where the ops run (training and --infer): cpu, or cuda:N for GPU N (parameters and "
-                 "optimizer state "
-                 "stay on the GPU; ops without a CUDA kernel run on the host, named at the "
-                 "start); fleet-launch --gpus sets it through FLEET_DEVICE")
+  app.add_option(
+         "--device", o.device,
+         "where the ops run (training and --infer): cpu, or cuda:N for GPU N (parameters and "
+         "optimizer state "
+         "stay on the GPU; ops without a CUDA kernel run on the host, named at the "
+         "start); fleet-launch --gpus sets it through FLEET_DEVICE")
       ->envname("FLEET_DEVICE")
       ->capture_default_str();
   app.add_flag("--no-tf32", o.no_tf32,
@@ -407,8 +408,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     FLEET_ASSIGN_OR_RETURN(std::vector<std::string> on_host, device->Place(*placed, kernels));
     err << "fleet-run: training on " << device->description() << "\n";
     if (!on_host.empty()) {
-      err << "fleet-run: no " << DeviceName(device->id().type) << " kernel, so on the host: "
-          << absl::StrJoin(on_host, ", ") << "\n";
+      err << "fleet-run: no " << DeviceName(device->id().type)
+          << " kernel, so on the host: " << absl::StrJoin(on_host, ", ") << "\n";
     }
     std::shared_ptr<ExecutionEnv> env =
         fleet != nullptr ? fleet->env() : std::make_shared<ExecutionEnv>();
@@ -438,11 +439,13 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       return save(dir, main, scope, info);
     };
     auto load = options.load_checkpoint ? options.load_checkpoint : &LoadCheckpoint;
-    options.load_checkpoint = [load, &main](const std::string& dir, const Program&,
-                                            Scope& scope) { return load(dir, main, scope); };
+    options.load_checkpoint = [load, &main](const std::string& dir, const Program&, Scope& scope) {
+      return load(dir, main, scope);
+    };
   }
-  FLEET_ASSIGN_OR_RETURN(TrainResult r, Train(placed ? *placed : main, startup ? &*startup : nullptr,
-                                              state, dataset, kernels, options, err));
+  FLEET_ASSIGN_OR_RETURN(
+      TrainResult r, Train(placed ? *placed : main, startup ? &*startup : nullptr, state, dataset,
+                           kernels, options, err));
 
   std::string line = absl::StrCat(
       "fleet-run: trained ", r.steps, " steps",
@@ -463,6 +466,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   if (fleet != nullptr && fleet->communicator() != nullptr) {
     comm = Difference(Difference(fleet->communicator()->stats(), before_steps), synced);
     place.comm = &comm;
+    place.transport = fleet->communicator()->transport();
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));
   } else if (fleet != nullptr) {

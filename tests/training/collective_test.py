@@ -33,7 +33,7 @@ and checked:
     program is refused --save;
   - the collectives went over the transport asked for (--transport, as
     FLEET_COLLECTIVE_TRANSPORT: auto is shared memory on one host, Gloo across hosts), as each
-    rank's log says.
+    rank's log and run summary say.
 With --netns the two ranks run on two "hosts": network namespaces joined by a veth pair that
 the test makes (and always removes), each with its own fleet-launch --nnodes 2 --node-rank N
 --master ADDR:PORT --host ADDR. It needs root, iproute2 and util-linux's unshare/nsenter;
@@ -284,8 +284,10 @@ def check_summary(args, job, model, work, rank, output):
     other = "allreduce" if average == "reduce" else "reduce"
     broadcast = coll.get("broadcast", {})
     executor = summary["executor"]
+    transport = args.transport if args.transport != "auto" else "gloo" if args.netns else "shm"
     expected = {
         "rank": (summary["rank"], rank), "world_size": (summary["world_size"], 2),
+        "transport": (summary.get("transport"), TRANSPORT_LOG[transport]),
         "steps": (summary["steps"], STEPS), "samples": (summary["samples"], STEPS * RANK_BATCH),
         f"{average} calls": (coll.get(average, {}).get("calls"), calls),
         f"{average} bytes": (coll.get(average, {}).get("bytes"),
