@@ -163,12 +163,11 @@ void AddTrainFlags(CLI::App& app, TrainCommandOptions& o) {
   app.add_option("--export", o.export_path,
                  "after training, write the forward part with the trained weights as ONNX; "
                  "with --load and no --data, export the checkpoint without training");
-  app.add_option(
-         "--device", o.device,
-         "where the ops run (training and --infer): cpu, or cuda:N for GPU N (parameters and "
-         "optimizer state "
-         "stay on the GPU; ops without a CUDA kernel run on the host, named at the "
-         "start); fleet-launch --gpus sets it through FLEET_DEVICE")
+  app.add_option("--device", o.device,
+                 "where the ops run (training and --infer): cpu, or cuda:N for GPU N "
+                 "(parameters and optimizer state stay on the GPU; ops without a CUDA kernel "
+                 "run on the host, named at the start); fleet-launch --gpus sets it through "
+                 "FLEET_DEVICE")
       ->envname("FLEET_DEVICE")
       ->capture_default_str();
   app.add_flag("--no-tf32", o.no_tf32,
