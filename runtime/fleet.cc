@@ -111,8 +111,41 @@ absl::Status Fleet::InitWorker() {
                         absl::StrCat(who, ": ", created.status().message()));
   }
   communicator_ = *std::move(created);
+  communicator_options_ = comm;
   env_->Set<Communicator>(communicator_);
   return absl::OkStatus();
+}
+
+absl::Status Fleet::InitDeviceCommunicator(const DeviceCommunicatorFactory& create) {
+  if (communicator_ == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        role_.Name(), ": a device communicator needs InitWorker of a collective job first"));
+  }
+  if (!create) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(role_.Name(), ": no way to make a device communicator was given"));
+  }
+  CommunicatorOptions options = communicator_options_;
+  options.prefix = "fleet/device";
+  absl::StatusOr<std::shared_ptr<Communicator>> created = create(options);
+  if (!created.ok()) {
+    return absl::Status(created.status().code(),
+                        absl::StrCat(role_.Name(), ": device communicator: ",
+                                     created.status().message()));
+  }
+  env_->Set(std::make_shared<DeviceCommunicator>(DeviceCommunicator{*std::move(created)}));
+  return absl::OkStatus();
+}
+
+Communicator* Fleet::device_communicator() const {
+  const DeviceCommunicator* on_device = env_->Get<DeviceCommunicator>();
+  return on_device != nullptr ? on_device->communicator.get() : nullptr;
+}
+
+CommunicatorStats Fleet::CollectiveStats() const {
+  CommunicatorStats stats = communicator_ != nullptr ? communicator_->stats() : CommunicatorStats();
+  if (Communicator* on_device = device_communicator()) stats = Sum(stats, on_device->stats());
+  return stats;
 }
 
 absl::Status Fleet::StopWorker() {

@@ -39,6 +39,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -99,6 +100,21 @@ class Fleet {
   // The communicator, or null before InitWorker.
   Communicator* communicator() const { return communicator_.get(); }
 
+  // Makes a worker's communicator for tensors in device memory, from the options InitWorker
+  // used for the host's one (rank, size, store, timeouts; the prefix is the device's own).
+  // fleet-run's RunDevice gives one that joins NCCL on the worker's GPU.
+  using DeviceCommunicatorFactory =
+      std::function<absl::StatusOr<std::shared_ptr<Communicator>>(const CommunicatorOptions&)>;
+  // Collective job on devices, after InitWorker: every worker calls it, meeting the others in
+  // the job's store, and the communicator `create` makes is installed in env() as the
+  // DeviceCommunicator that the device's collective kernels use. The host's communicator stays
+  // for host tensors. FAILED_PRECONDITION before InitWorker or in a parameter-server job.
+  absl::Status InitDeviceCommunicator(const DeviceCommunicatorFactory& create);
+  // The device communicator, or null before InitDeviceCommunicator.
+  Communicator* device_communicator() const;
+  // Every collective this worker has run, on the host and on the device together.
+  CommunicatorStats CollectiveStats() const;
+
   // Collective job: waits until every worker has reached StopWorker (so worker 0's store
   // outlives the others' last use of it), then closes the connections. Parameter-server job:
   // tells every server this worker is done.
@@ -130,6 +146,7 @@ class Fleet {
   std::shared_ptr<ExecutionEnv> env_;
   std::shared_ptr<Store> store_;
   std::shared_ptr<Communicator> communicator_;
+  CommunicatorOptions communicator_options_;  // InitWorker's, for the device communicator
   std::shared_ptr<ps::PsClient> ps_client_;
   std::shared_ptr<ps::AsyncCommunicator> ps_communicator_;  // uses ps_client_
 };

@@ -13,6 +13,7 @@
 #ifdef FLEET_HAS_CUDA
 #include "executor/cuda/cuda_device.h"
 #include "kernels/cuda/register.h"
+#include "runtime/collective/nccl/nccl_communicator.h"
 #endif
 
 namespace fleet {
@@ -93,6 +94,36 @@ absl::StatusOr<std::vector<std::string>> RunDevice::Place(Program& program,
       passes.AddPipeline("place-device,insert-memcpy", PassRegistry::WithBuiltins()));
   FLEET_RETURN_IF_ERROR(passes.Run(program, ctx).status());
   return std::vector<std::string>(host_ops.begin(), host_ops.end());
+}
+
+Fleet::DeviceCommunicatorFactory RunDevice::CommunicatorFactory() const {
+#ifdef FLEET_HAS_CUDA
+  if (gpu_ == nullptr) return nullptr;
+  std::shared_ptr<CudaDevices> devices = gpu_->devices;
+  const int ordinal = id_.ordinal;
+  return [devices, ordinal](
+             const CommunicatorOptions& comm) -> absl::StatusOr<std::shared_ptr<Communicator>> {
+    NcclCommunicatorOptions options;
+    options.rank = comm.rank;
+    options.size = comm.size;
+    options.store = comm.store;
+    options.prefix = comm.prefix;
+    options.device = devices->Find(ordinal);
+    options.rendezvous_timeout = comm.rendezvous_timeout;
+    options.timeout = comm.timeout;
+    FLEET_ASSIGN_OR_RETURN(std::shared_ptr<NcclCommunicator> nccl,
+                           NcclCommunicator::Create(std::move(options)));
+    // The communicator uses its GPU until its end: whoever holds it last closes NCCL first,
+    // then lets the GPU go.
+    Communicator* raw = nccl.get();
+    return std::shared_ptr<Communicator>(raw, [nccl, devices](Communicator*) mutable {
+      nccl.reset();
+      devices.reset();
+    });
+  };
+#else
+  return nullptr;
+#endif
 }
 
 std::string RunDevice::MemoryLine() const {

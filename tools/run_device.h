@@ -14,6 +14,7 @@
 #include "executor/kernel.h"
 #include "ir/device.h"
 #include "ir/program.h"
+#include "runtime/fleet.h"
 
 namespace fleet {
 
@@ -46,6 +47,11 @@ class RunDevice {
   // the host.
   absl::StatusOr<std::vector<std::string>> Place(Program& program,
                                                  const KernelTable& kernels) const;
+
+  // For a collective job on this device: what makes each rank's communicator for the device's
+  // memory (NCCL on a GPU), for Fleet::InitDeviceCommunicator. Null on the host, whose
+  // collectives the host's communicator carries.
+  Fleet::DeviceCommunicatorFactory CommunicatorFactory() const;
 
   // Device memory: "peak 1.2 GiB, reserved 1.5 GiB, 3 cudaMalloc" (empty on the host).
   std::string MemoryLine() const;

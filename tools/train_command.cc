@@ -22,6 +22,7 @@
 #include "kernels/cpu/register.h"
 #include "passes/strategy.h"
 #include "runtime/collective/communicator.h"
+#include "runtime/collective/register.h"
 #include "runtime/fleet.h"
 #include "runtime/ps/job_checkpoint.h"
 #include "runtime/ps/job_export.h"
@@ -324,7 +325,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
       err << "fleet-run: " << role.Name() << ": collectives over "
           << fleet->communicator()->transport() << "\n";
       options.before_first_step = [&fleet, &before_steps] {
-        before_steps = fleet->communicator()->stats();
+        before_steps = fleet->CollectiveStats();
       };
     } else {
       err << "fleet-run: " << role.Name() << ": connected to " << role.num_servers
@@ -403,6 +404,8 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
           "--device: parameter-server workers train on the host only for now (hint: --device "
           "cpu)");
     }
+    // A collective job averages its gradients where they are: between the ranks' GPUs.
+    if (fleet != nullptr) RegisterDeviceCollectiveKernels(kernels, device->id().type);
     placed = main;
     FLEET_ASSIGN_OR_RETURN(std::vector<std::string> on_host, device->Place(*placed, kernels));
     err << "fleet-run: training on " << device->description() << "\n";
@@ -413,6 +416,11 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     std::shared_ptr<ExecutionEnv> env =
         fleet != nullptr ? fleet->env() : std::make_shared<ExecutionEnv>();
     device->InstallIn(*env);
+    if (fleet != nullptr) {
+      FLEET_RETURN_IF_ERROR(fleet->InitDeviceCommunicator(device->CommunicatorFactory()));
+      err << "fleet-run: " << role.Name() << ": collectives on " << device->id().ToString()
+          << " over " << fleet->device_communicator()->transport() << "\n";
+    }
     options.env = env;
     options.devices = device->contexts();
   }
@@ -463,9 +471,12 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
   place.world = role.num_workers;
   CommunicatorStats comm;
   if (fleet != nullptr && fleet->communicator() != nullptr) {
-    comm = Difference(Difference(fleet->communicator()->stats(), before_steps), synced);
+    comm = Difference(Difference(fleet->CollectiveStats(), before_steps), synced);
     place.comm = &comm;
-    place.transport = fleet->communicator()->transport();
+    // The steps' collectives run on the device's communicator when there is one.
+    Communicator* steps = fleet->device_communicator() != nullptr ? fleet->device_communicator()
+                                                                   : fleet->communicator();
+    place.transport = steps->transport();
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));
   } else if (fleet != nullptr) {

@@ -18,14 +18,16 @@ BUILD="${1:-$ROOT/build}"
 OUT="${2:-$ROOT/.gpu-bundle}"
 LIMIT_MIB=60  # the carry limit is 64 MiB, with the rest of the working tree
 
-# The programs: the tools the benchmarks run and every CUDA test binary.
-PROGRAMS=("$BUILD/tools/fleet-run" "$BUILD/tools/fleet-transpile")
+# The programs: the tools the benchmarks and the GPU collective test run, and every CUDA test
+# binary.
+PROGRAMS=("$BUILD/tools/fleet-run" "$BUILD/tools/fleet-transpile" "$BUILD/tools/fleet-launch"
+          "$BUILD/tools/fleet-inspect")
 while IFS= read -r test; do PROGRAMS+=("$test"); done < <(
   find "$BUILD/tests" -path '*/cuda/*' -type f -name '*_test' -perm -u+x 2>/dev/null | sort)
 for p in "${PROGRAMS[@]}"; do
   [ -x "$p" ] || { echo "bundle: $p is missing (build it first: ninja -C $BUILD)" >&2; exit 1; }
 done
-if ! ldd "$BUILD/tools/fleet-run" | grep -q libcudart || [ "${#PROGRAMS[@]}" -le 2 ]; then
+if ! ldd "$BUILD/tools/fleet-run" | grep -q libcudart || [ "${#PROGRAMS[@]}" -le 4 ]; then
   echo "bundle: $BUILD is not a CUDA build (fleet-run without CUDA, or no CUDA tests):" \
     "configure it with -DFLEET_WITH_CUDA=ON where the CUDA toolkit is" >&2
   exit 1

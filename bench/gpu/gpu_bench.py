@@ -9,6 +9,9 @@ Sections (a failing row does not stop the others; the exit status is 1 when any 
   parity      tests/training/parity_test.py with fleet-run --device cuda:0 --no-tf32: the MLP
               and the CNN, SGD and Adam, against the committed PyTorch curves (rtol 1e-3:
               summation order differs between the CPU reference and the GPU);
+  collective  tests/training/gpu_collective_test.py: fleet-launch --gpus 0, a collective job
+              whose buckets fleet.allreduce averages over NCCL on the GPU, against the host's
+              run of the same model (losses within 1e-3, the collectives counted);
   throughput  training steps of ResNet-50 (batch 64, 3x224x224) and BERT-base (batch 32,
               sequence 128), exported to ONNX here from torchvision / transformers: PyTorch
               fp32 (TF32 matmuls and convolutions allowed) and AMP (bf16 autocast) beside
@@ -101,6 +104,19 @@ def section_parity(args, table):
                   f"{steps} steps, max rel diff {worst}")
     if not rows:
         table.add("parity", "(all)", "ERROR", last_error(out))
+
+
+def section_collective(args, table):
+    bins = os.path.join(args.bundle, "bin")
+    cmd = [sys.executable, os.path.join(ROOT, "tests/training/gpu_collective_test.py"),
+           "--data", os.path.join(ROOT, "tests/training/data")]
+    for tool in ("fleet-transpile", "fleet-run", "fleet-launch", "fleet-inspect"):
+        cmd += [f"--{tool}", os.path.join(bins, tool)]
+    rc, out = run(cmd, os.path.join(args.out, "collective.log"), 300)
+    worst = re.search(r"worst relative difference (\S+)", out)
+    detail = f"max rel loss diff vs host {worst.group(1)}" if worst else last_error(out)
+    result = "ok" if rc == 0 else "skipped" if rc == 77 else "FAIL"
+    table.add("collective", "mlp/sgd, 1 rank, NCCL", result, detail)
 
 
 def export_models(args):
@@ -248,12 +264,12 @@ def main():
     parser.add_argument("--bundle", required=True, help="the folder bench/gpu/bundle.sh wrote")
     parser.add_argument("--out", required=True, help="folder for logs and exported models")
     parser.add_argument("--quick", action="store_true", help="small sizes, few steps")
-    parser.add_argument("--sections", default="tests,parity,throughput")
+    parser.add_argument("--sections", default="tests,parity,collective,throughput")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     table = Table()
     sections = {"tests": section_tests, "parity": section_parity,
-                "throughput": section_throughput}
+                "collective": section_collective, "throughput": section_throughput}
     for name in args.sections.split(","):
         start = time.time()
         sections[name](args, table)

@@ -38,14 +38,27 @@ CommunicatorStats CollectiveCounters::Snapshot() const {
   return stats;
 }
 
-CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorStats& earlier) {
-  CommunicatorStats d;
+namespace {
+
+// a + sign * b, per kind.
+CommunicatorStats Combine(const CommunicatorStats& a, const CommunicatorStats& b, int sign) {
+  CommunicatorStats c;
   for (int i = 0; i < kNumCollectiveKinds; ++i) {
-    d.kinds[i].calls = later.kinds[i].calls - earlier.kinds[i].calls;
-    d.kinds[i].bytes = later.kinds[i].bytes - earlier.kinds[i].bytes;
-    d.kinds[i].busy = later.kinds[i].busy - earlier.kinds[i].busy;
+    c.kinds[i].calls = a.kinds[i].calls + sign * b.kinds[i].calls;
+    c.kinds[i].bytes = a.kinds[i].bytes + sign * b.kinds[i].bytes;
+    c.kinds[i].busy = a.kinds[i].busy + sign * b.kinds[i].busy;
   }
-  return d;
+  return c;
+}
+
+}  // namespace
+
+CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorStats& earlier) {
+  return Combine(later, earlier, -1);
+}
+
+CommunicatorStats Sum(const CommunicatorStats& a, const CommunicatorStats& b) {
+  return Combine(a, b, 1);
 }
 
 CollectiveTotals Total(const CommunicatorStats& stats) {

@@ -65,6 +65,9 @@ class CollectiveCounters {
 // What happened between two snapshots of one communicator: `later` minus `earlier`, per kind.
 CommunicatorStats Difference(const CommunicatorStats& later, const CommunicatorStats& earlier);
 
+// Two communicators' stats together (a rank's host and device communicators), per kind.
+CommunicatorStats Sum(const CommunicatorStats& a, const CommunicatorStats& b);
+
 // All kinds together.
 CollectiveTotals Total(const CommunicatorStats& stats);
 

@@ -1,10 +1,11 @@
 // Communicator: the collective operations of one rank in a group of ranks, as the collective
 // kernels (runtime/collective/kernels.cc) and the runtime use them. GlooCommunicator
 // (gloo_communicator.h) implements it over TCP, ShmCommunicator (shm_communicator.h) over shared
-// memory between the ranks of one host; CreateCommunicator (create_communicator.h) picks one. An
-// NCCL one will follow.
+// memory between the ranks of one host; CreateCommunicator (create_communicator.h) picks one.
+// NcclCommunicator (nccl/nccl_communicator.h) carries tensors in a GPU's memory.
 //
-// The runtime installs one per rank in the rank's ExecutionEnv, under this interface's type:
+// The runtime installs one per rank in the rank's ExecutionEnv, under this interface's type, and
+// on a GPU rank a second one for device memory beside it (DeviceCommunicator, below):
 //
 //   env->Set<Communicator>(std::move(communicator));      // kernels: ctx.env().Get<Communicator>()
 //
@@ -79,6 +80,16 @@ class Communicator {
   // Per kind, the collectives this communicator has run so far (collective_stats.h). Cheap;
   // any thread, any time.
   virtual CommunicatorStats stats() const = 0;
+};
+
+// The communicator of a rank's tensors in device memory (an NcclCommunicator on a GPU rank), as
+// a service of the ExecutionEnv. It lives beside the host's Communicator, which keeps carrying
+// host tensors (the startup's broadcast, sparse rows, checkpoints): the collective kernels of a
+// device find this one, the host's kernels the other.
+//
+//   env->Set(std::make_shared<DeviceCommunicator>(DeviceCommunicator{nccl}));
+struct DeviceCommunicator {
+  std::shared_ptr<Communicator> communicator;
 };
 
 }  // namespace fleet

@@ -1,5 +1,7 @@
 // fleet.allreduce, fleet.broadcast, fleet.reduce, fleet.allgather_rows and fleet.is_rank on the
-// CPU (schemas: ir/fleet_comm_ops.cc).
+// CPU, and the first three on a device too (schemas: ir/fleet_comm_ops.cc). A kernel hands its
+// tensors to the communicator of its op's device: the host's Communicator, or the
+// DeviceCommunicator (NCCL) for tensors in a GPU's memory.
 //
 //   (Out: [%g1, %g2]) = fleet.allreduce(X: [%g1, %g2]) {reduce = "mean"}
 //       ==> one fused allreduce of g1 and g2, in place; Out is pending until it completes.
@@ -24,12 +26,24 @@ namespace {
 // The most tensors one op may carry: the in-place pairs are declared for this many.
 constexpr int kMaxBucketTensors = 4096;
 
-// The rank's communicator for the op's `group`, or the error that says why there is none.
+// The rank's communicator for the op's `group` and device, or the error that says why there is
+// none.
 absl::StatusOr<Communicator*> FindCommunicator(const KernelContext& ctx) {
   const int64_t group = ctx.GetInt("group", 0);
   if (group != 0) {
     return ctx.Unimplemented(absl::StrCat(
         "group ", group, " is not supported; only group 0 (all ranks) has a communicator"));
+  }
+  const DeviceId device = ctx.device().device;
+  if (device.type != Device::kCpu) {
+    const DeviceCommunicator* on_device = ctx.env().Get<DeviceCommunicator>();
+    if (on_device == nullptr || on_device->communicator == nullptr) {
+      return ctx.FailedPrecondition(absl::StrCat(
+          "no communicator for tensors on ", device.ToString(),
+          " in the execution environment (hint: the runtime installs one per rank with "
+          "Fleet::InitDeviceCommunicator, or leaves the collectives on the host)"));
+    }
+    return on_device->communicator.get();
   }
   Communicator* comm = ctx.env().Get<Communicator>();
   if (comm == nullptr) {
@@ -198,20 +212,29 @@ absl::Status BroadcastKernel(KernelContext& ctx) {
   return ctx.SetOutputsPending(*std::move(done));
 }
 
-}  // namespace
-
-void RegisterCollectiveKernels(KernelTable& table) {
+// The in-place bucket kernels (allreduce, reduce, broadcast) on `device`, for `dtypes`.
+void AddBucketKernels(KernelTable& table, Device device, const std::vector<DataType>& dtypes) {
   KernelTraits traits;
   traits.async = true;
   for (int i = 0; i < kMaxBucketTensors; ++i) traits.in_place.emplace_back(i, i);
-  table.Add("fleet.allreduce", Device::kCpu, {DataType::kF32, DataType::kF64}, &AllReduceKernel);
-  table.SetTraits("fleet.allreduce", Device::kCpu, traits);
-  table.Add("fleet.reduce", Device::kCpu, {DataType::kF32, DataType::kF64}, &ReduceKernel);
-  table.SetTraits("fleet.reduce", Device::kCpu, traits);
-  table.Add("fleet.broadcast", Device::kCpu, {DataType::kF32, DataType::kF64}, &BroadcastKernel);
-  table.SetTraits("fleet.broadcast", Device::kCpu, std::move(traits));
+  table.Add("fleet.allreduce", device, dtypes, &AllReduceKernel);
+  table.SetTraits("fleet.allreduce", device, traits);
+  table.Add("fleet.reduce", device, dtypes, &ReduceKernel);
+  table.SetTraits("fleet.reduce", device, traits);
+  table.Add("fleet.broadcast", device, dtypes, &BroadcastKernel);
+  table.SetTraits("fleet.broadcast", device, std::move(traits));
+}
+
+}  // namespace
+
+void RegisterCollectiveKernels(KernelTable& table) {
+  AddBucketKernels(table, Device::kCpu, {DataType::kF32, DataType::kF64});
   table.AddAnyType("fleet.is_rank", Device::kCpu, &IsRankKernel);
   table.Add("fleet.allgather_rows", Device::kCpu, {DataType::kF32}, &AllGatherRowsKernel);
+}
+
+void RegisterDeviceCollectiveKernels(KernelTable& table, Device device) {
+  AddBucketKernels(table, device, {DataType::kF32, DataType::kF64, DataType::kF16});
 }
 
 }  // namespace fleet

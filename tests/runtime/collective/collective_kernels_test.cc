@@ -1,8 +1,10 @@
 // fleet.allreduce, fleet.reduce and fleet.broadcast run through the Executor, two ranks as threads
 // of this process, each with its own ExecutionEnv and communicator: results against the closed
-// form, the allreduce really in flight while later independent ops run, and the kernels' errors.
+// form, the allreduce really in flight while later independent ops run, ops on a device going
+// through the device's communicator, and the kernels' errors.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 using testing::Group;
+using testing::ShmGroup;
 using testing::RunRanks;
 using testing::StoreKind;
 
@@ -410,6 +413,94 @@ TEST(CollectiveKernelsTest, BadAttributesAndDtypesAreRefused) {
 
   // A group of one: the mean of one rank is its own value.
   EXPECT_TRUE(RunOne(OneAllReduce(R"({reduce = "mean"})"), env).ok());
+}
+
+// Memory of cuda:0 that the host can read too, as CUDA's managed memory is. The host
+// communicators accept it, so which communicator a device's kernel picks shows without a GPU.
+class ManagedAllocator final : public Allocator {
+ public:
+  ManagedAllocator() : Allocator(DeviceId(Device::kCuda, 0), /*host_accessible=*/true) {}
+
+ protected:
+  void* AllocateRaw(size_t bytes) override { return std::malloc(bytes); }
+  void FreeRaw(void* data, size_t /*bytes*/) override { std::free(data); }
+};
+
+constexpr char kDeviceBucketProgram[] = R"(
+fleet.program v1 opset=17
+block 0 {
+  var %g : f32[3] feed fetch
+  var %w : f32[2] feed fetch
+  (Out: [%g]) = fleet.allreduce(X: [%g]) {reduce = "mean"} name="ar" device="cuda:0"
+  (Out: [%w]) = fleet.broadcast(X: [%w]) {root = 1} name="bc" device="cuda:0"
+}
+)";
+
+KernelTable DeviceKernels() {
+  KernelTable table = Kernels();
+  RegisterDeviceCollectiveKernels(table, Device::kCuda);
+  return table;
+}
+
+// Two ranks whose host communicators form one group and whose device communicators another:
+// the ops placed on cuda:0 average and broadcast through the device group only.
+TEST(CollectiveKernelsTest, OpsOnADeviceGoThroughTheDeviceCommunicator) {
+  Group host(StoreKind::kFile, 2);
+  ShmGroup device(StoreKind::kFile, 2);
+  ASSERT_TRUE(host.ok());
+  ASSERT_TRUE(device.ok());
+  Program program = Parse(kDeviceBucketProgram);
+  KernelTable kernels = DeviceKernels();
+  ManagedAllocator memory;
+  std::vector<Scope> scopes(2);
+  RunRanks(2, [&](int rank) {
+    auto env = std::make_shared<ExecutionEnv>();
+    env->Set<Communicator>(host.shared(rank));
+    env->Set(std::make_shared<DeviceCommunicator>(DeviceCommunicator{device.shared(rank)}));
+    ExecutorOptions options;
+    options.env = env;
+    options.devices = {DeviceContext{memory.device(), &memory, nullptr}};
+    options.wait_timeout = 30s;
+    auto exec = Executor::Create(program, kernels, options);
+    ASSERT_TRUE(exec.ok()) << exec.status();
+    const float r = static_cast<float>(rank);
+    scopes[rank].Set("g", F32({r, 2 * r, 1 - r}).Clone(&memory));
+    scopes[rank].Set("w", F32({r, 10 + r}).Clone(&memory));
+    absl::Status s = (*exec)->Run(scopes[rank]);
+    EXPECT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+  });
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(ToVector(scopes[rank].Find("g")), (std::vector<float>{0.5f, 1, 0.5f})) << rank;
+    EXPECT_EQ(ToVector(scopes[rank].Find("w")), (std::vector<float>{1, 11})) << rank;
+    EXPECT_EQ(device[rank].stats()[CollectiveKind::kAllReduce].calls, 1) << rank;
+    EXPECT_EQ(device[rank].stats()[CollectiveKind::kBroadcast].calls, 1) << rank;
+    EXPECT_EQ(Total(host[rank].stats()).calls, 0) << rank;
+  }
+}
+
+// Device tensors are never handed to the host's communicator: without a device communicator the
+// op fails, naming its device.
+TEST(CollectiveKernelsTest, OnADeviceWithoutADeviceCommunicatorTheOpFailsNamingTheDevice) {
+  Group host(StoreKind::kFile, 1);
+  ASSERT_TRUE(host.ok());
+  auto env = std::make_shared<ExecutionEnv>();
+  env->Set<Communicator>(host.shared(0));
+  Program program = Parse(kDeviceBucketProgram);
+  KernelTable kernels = DeviceKernels();
+  ManagedAllocator memory;
+  ExecutorOptions options;
+  options.env = env;
+  options.devices = {DeviceContext{memory.device(), &memory, nullptr}};
+  auto exec = Executor::Create(program, kernels, options);
+  ASSERT_TRUE(exec.ok()) << exec.status();
+  Scope scope;
+  scope.Set("g", F32({1, 2, 3}).Clone(&memory));
+  scope.Set("w", F32({4, 5}).Clone(&memory));
+  absl::Status s = (*exec)->Run(scope);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("op 'ar' (fleet.allreduce): no communicator for tensors on cuda:0"));
+  EXPECT_EQ(Total(host[0].stats()).calls, 0);
 }
 
 }  // namespace

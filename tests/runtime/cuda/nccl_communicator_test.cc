@@ -1,7 +1,8 @@
 // The NCCL communicator on this machine's first GPU, as a group of one rank (NCCL refuses two
 // ranks on one GPU, and a lent machine has one): it joins through a file store, its collectives
-// run on its own stream after the compute stream's work, and their Events complete. Skipped,
-// and reported as skipped, where there is no GPU.
+// run on its own stream after the compute stream's work, and their Events complete; the
+// device's collective kernels reach it through the executor. Skipped, and reported as skipped,
+// where there is no GPU.
 #include "runtime/collective/nccl/nccl_communicator.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +12,9 @@
 #include <vector>
 
 #include "executor/cuda/cuda_device.h"
+#include "executor/executor.h"
+#include "ir/text_format.h"
+#include "runtime/collective/register.h"
 
 namespace fleet {
 namespace {
@@ -98,6 +102,45 @@ TEST_F(NcclCommunicatorTest, RefusesHostTensorsAndBadRoots) {
   auto typed = comm_->AllReduce({ints}, ReduceOp::kSum);
   ASSERT_FALSE(typed.ok());
   EXPECT_NE(typed.status().message().find("i64"), std::string::npos);
+}
+
+// fleet.allreduce and fleet.broadcast placed on cuda:0, as fleet-run places a collective job's
+// buckets, run through the executor on the NCCL communicator installed as the
+// DeviceCommunicator: in place on the GPU, counted by the communicator.
+TEST_F(NcclCommunicatorTest, TheDeviceCollectiveKernelsRunOnItThroughTheExecutor) {
+  absl::StatusOr<Program> program = ParseProgramText(R"(
+fleet.program v1 opset=17
+block 0 {
+  var %g : f32[3] feed fetch
+  var %h : f32[2] feed fetch
+  (Out: [%g, %h]) = fleet.allreduce(X: [%g, %h]) {reduce = "mean"} name="ar" device="cuda:0"
+  (Out: [%h]) = fleet.broadcast(X: [%h]) {root = 0} name="bc" device="cuda:0"
+}
+)",
+                                                     "nccl_kernels.txt");
+  ASSERT_TRUE(program.ok()) << program.status();
+  KernelTable kernels;
+  RegisterDeviceCollectiveKernels(kernels, Device::kCuda);
+  auto env = std::make_shared<ExecutionEnv>();
+  env->Set(std::make_shared<DeviceCommunicator>(DeviceCommunicator{comm_}));
+  ExecutorOptions options;
+  options.env = env;
+  options.devices = {device_->context()};
+  options.wait_timeout = kDeadline;
+  auto executor = Executor::Create(*program, kernels, options);
+  ASSERT_TRUE(executor.ok()) << executor.status();
+  Scope scope;
+  scope.Set("g", OnGpu({1.5f, -2, 4}));
+  scope.Set("h", OnGpu({3, 0.25f}));
+  absl::Status ran = (*executor)->Run(scope);
+  ASSERT_TRUE(ran.ok()) << ran;
+  EXPECT_EQ(scope.Find("g")->device(), device_->context().device);
+  EXPECT_EQ(Values(*scope.Find("g")), (std::vector<float>{1.5f, -2, 4}));
+  EXPECT_EQ(Values(*scope.Find("h")), (std::vector<float>{3, 0.25f}));
+  const CommunicatorStats stats = comm_->stats();
+  EXPECT_EQ(stats[CollectiveKind::kAllReduce].calls, 1);
+  EXPECT_EQ(stats[CollectiveKind::kAllReduce].bytes, (3 + 2) * 4);
+  EXPECT_EQ(stats[CollectiveKind::kBroadcast].calls, 1);
 }
 
 }  // namespace
