@@ -123,7 +123,7 @@ std::vector<OpSchema> ParameterServerOpSchemas() {
   std::vector<AttrSpec> pull_dense_attrs = TrainerBlockAttrs();
   pull_dense_attrs.push_back(StringAttr("mode", "sync"));
   pull_dense_attrs.push_back(schema::IntAttr("pull_every", 1));
-  pull_dense_attrs.push_back(schema::IntAttr("pull_warmup", 50));
+  pull_dense_attrs.push_back(schema::IntAttr("pull_warmup", kDefaultDensePullWarmup));
   OpSchema pull_dense = MakeSchema("fleet.ps_pull_dense", {OptionalSlot("Step", "S")},
                                    {VariadicSlot("Out", "")}, std::move(pull_dense_attrs));
   pull_dense.traits = kTraitCommunication | kTraitSideEffect;

@@ -91,15 +91,18 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
         at("ps.servers"), ": the ps strategy needs the number of parameter servers; got ",
         ps.servers(), " (hint: --servers N with N >= 1, ps.servers in a strategy file)"));
   }
-  for (const auto& [value, field, what] :
-       {std::make_tuple(int64_t{ps.workers()}, "ps.workers", "worker count"),
-        std::make_tuple(ps.min_block_size(), "ps.min_block_size", "minimum block size"),
-        std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps"),
-        std::make_tuple(ps.dense_pull_every(), "ps.dense_pull_every", "dense pull interval"),
-        std::make_tuple(ps.dense_pull_warmup(), "ps.dense_pull_warmup", "dense pull warm-up")}) {
-    if (value < 0) {
-      return BadValue(at(field), what, static_cast<double>(value), "a number >= 0 (0: default)");
-    }
+  constexpr char kZeroIsDefault[] = "a number >= 0 (0: default)";
+  for (const auto& [value, field, what, expected] :
+       {std::make_tuple(int64_t{ps.workers()}, "ps.workers", "worker count", kZeroIsDefault),
+        std::make_tuple(ps.min_block_size(), "ps.min_block_size", "minimum block size",
+                        kZeroIsDefault),
+        std::make_tuple(ps.geo_k_steps(), "ps.geo_k_steps", "geo k steps", kZeroIsDefault),
+        std::make_tuple(ps.dense_pull_every(), "ps.dense_pull_every", "dense pull interval",
+                        kZeroIsDefault),
+        // Unset is the default; 0 turns the warm-up off.
+        std::make_tuple(ps.dense_pull_warmup(), "ps.dense_pull_warmup", "dense pull warm-up",
+                        "a number >= 0 (0: no warm-up)")}) {
+    if (value < 0) return BadValue(at(field), what, static_cast<double>(value), expected);
   }
   if (ps.geo_k_steps() > 0 && ps.sync_mode() != proto::PsConfig::GEO) {
     return absl::InvalidArgumentError(absl::StrCat(at("ps.geo_k_steps"),

@@ -33,13 +33,6 @@ struct CommunicatorOptions {
   absl::Duration timeout = absl::Minutes(10);  // the longest Enqueue or Flush waits
 };
 
-// How many first sends pull after each when pulls are asked for every few sends. Between pulls
-// a worker computes every gradient on the same parameters while the servers apply all workers'
-// sends, and early in training, where gradients are largest, that staleness can make plain SGD
-// diverge: 4 of 15 runs of bench/ps_bench.py's CTR-DNN at lr 0.1 with pulls every 4 sends
-// reached a NaN loss within 50 steps, none of 22 with this warm-up.
-inline constexpr int64_t kDefaultDensePullWarmup = 50;
-
 class AsyncCommunicator {
  public:
   AsyncCommunicator(PsClient* client, CommunicatorOptions options = {});

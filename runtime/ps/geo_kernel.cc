@@ -37,15 +37,15 @@ const float* RowOf(const Tensor& t, int64_t row) {
 }  // namespace
 
 absl::Status GeoSyncKernel(KernelContext& ctx) {
+  const int64_t k = ctx.GetInt("k_steps", 100);
+  if (k < 1) return ctx.InvalidArgument(absl::StrCat("k_steps ", k, "; expected >= 1"));
   FLEET_ASSIGN_OR_RETURN(PsClient * client, FindClient(ctx));
   const int servers = client->num_servers();
   FLEET_ASSIGN_OR_RETURN(BlockLayout layout, BlockLayout::Of(ctx, servers));
   const std::vector<int64_t> table_id = ctx.GetInts("table_id", {});
   const std::vector<int64_t> lookup_table = ctx.GetInts("lookup_table", {});
-  const int64_t k = ctx.GetInt("k_steps", 100);
   GeoOperands at{layout.num_params, static_cast<int>(table_id.size()),
                  static_cast<int>(lookup_table.size())};
-  if (k < 1) return ctx.InvalidArgument(absl::StrCat("k_steps ", k, "; expected >= 1"));
   if (ctx.num_inputs() != 1 + 2 * at.params() + at.lookups ||
       ctx.num_outputs() != 2 * at.params()) {
     return ctx.InvalidArgument(

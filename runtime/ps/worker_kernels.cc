@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/fleet_ops.h"
 #include "ir/status_macros.h"
 #include "runtime/ps/communicator.h"
 #include "runtime/ps/kernel_support.h"
@@ -172,6 +173,16 @@ absl::Status AssembleDense(KernelContext& ctx, const BlockLayout& layout,
                            std::vector<Tensor>* assembled);
 
 absl::Status PullDenseKernel(KernelContext& ctx) {
+  const int64_t pull_every = ctx.GetInt("pull_every", 1);
+  const int64_t pull_warmup = ctx.GetInt("pull_warmup", kDefaultDensePullWarmup);
+  if (pull_every < 1) {
+    return ctx.InvalidArgument(absl::StrCat("attribute pull_every=", pull_every,
+                                            "; expected >= 1 (1: a pull after every send)"));
+  }
+  if (pull_warmup < 0) {
+    return ctx.InvalidArgument(
+        absl::StrCat("attribute pull_warmup=", pull_warmup, "; expected >= 0 (0: no warm-up)"));
+  }
   FLEET_ASSIGN_OR_RETURN(PsClient * client, FindClient(ctx));
   const int servers = client->num_servers();
   FLEET_ASSIGN_OR_RETURN(BlockLayout layout, BlockLayout::Of(ctx, servers));
@@ -213,8 +224,7 @@ absl::Status PullDenseKernel(KernelContext& ctx) {
   } else {
     FLEET_RETURN_IF_ERROR(client->PullDense(requests, &pulled));
     if (background) {
-      communicator->TrackDense(requests, ctx.GetInt("pull_every", 1),
-                               ctx.GetInt("pull_warmup", kDefaultDensePullWarmup));
+      communicator->TrackDense(requests, pull_every, pull_warmup);
       state->tracking = true;
     }
   }

@@ -318,6 +318,10 @@ TEST(PsStrategyTest, ValuesAreChecked) {
       {"mode: PS\nps { servers: 2 geo_k_steps: 5 }\n",
        "s.pbtxt:2:17: error: geo k steps need sync mode geo (--sync-mode geo); got 'sync'"},
       {"mode: PS\nps { servers: 2 min_block_size: -1 }\n", "minimum block size -1 is invalid"},
+      {"mode: PS\nps { servers: 2 min_block_size: -1 }\n", "expected a number >= 0 (0: default)"},
+      // For the warm-up, unset is the default and 0 means none.
+      {"mode: PS\nps { sync_mode: ASYNC servers: 2 dense_pull_every: 4 dense_pull_warmup: -3 }\n",
+       "dense pull warm-up -3 is invalid; expected a number >= 0 (0: no warm-up)"},
       {"mode: SINGLE\nps { servers: 2 }\n",
        "s.pbtxt:2:1: error: parameter-server settings need the ps strategy (--strategy ps); got "
        "'single'"},
