@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/matmul_grad_geometry.h"
 
 namespace fleet::cpu {
 namespace {
@@ -23,15 +24,9 @@ namespace {
 // Multiply-adds below which per-batch GEMMs run one per task rather than each split.
 constexpr int64_t kSmallGemm = 64 * 64 * 64;
 
-// The promoted shapes and, per output batch entry, which matrix of A and of B it reads.
-struct MatMulGeometry {
-  int64_t m = 0, k = 0, n = 0;
-  int64_t total = 1;                      // output batch entries
-  int64_t a_count = 1, b_count = 1;       // matrices in A and in B
-  std::vector<int64_t> a_index, b_index;  // per output batch entry
-};
+}  // namespace
 
-absl::Status ComputeGeometry(const KernelContext& ctx, MatMulGeometry* geo) {
+absl::Status ComputeMatMulGradGeometry(const KernelContext& ctx, MatMulGeometry* geo) {
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   const Tensor& dy = ctx.input(2);
@@ -99,6 +94,8 @@ absl::Status ComputeGeometry(const KernelContext& ctx, MatMulGeometry* geo) {
   return absl::OkStatus();
 }
 
+namespace {
+
 // Runs gemm(o, beta, pool) for every output batch entry o: in parallel (one GEMM per task)
 // when every entry writes its own result and the GEMMs are small, else in order, each GEMM
 // threaded, accumulating (beta 1) into results that entries share.
@@ -121,7 +118,7 @@ absl::Status MatMulGradKernel(KernelContext& ctx) {
     return ctx.InvalidArgument("needs inputs 'A', 'B' and 'YGrad'");
   }
   MatMulGeometry geo;
-  if (absl::Status s = ComputeGeometry(ctx, &geo); !s.ok()) return s;
+  if (absl::Status s = ComputeMatMulGradGeometry(ctx, &geo); !s.ok()) return s;
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
   const T* ap = a.data<T>();

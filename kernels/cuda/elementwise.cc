@@ -1,6 +1,7 @@
 // Elementwise ops on the GPU: Add, Sub, Mul, Div (NumPy broadcasting), Relu, Sigmoid, Tanh, Erf
-// and their gradients, and fleet.reduce_to_like, in f32. Shapes and dtypes are checked as the CPU
-// kernels check them, with the same helpers (kernels/cpu/broadcast.h), before anything is launched.
+// and their gradients, Neg, fleet.reduce_to_like and fleet.grad_sum, in f32. Shapes and dtypes
+// are checked as the CPU kernels check them, with the same helpers (kernels/cpu/broadcast.h),
+// before anything is launched.
 #include <string>
 #include <vector>
 
@@ -117,6 +118,113 @@ absl::Status ReduceToLikeKernel(KernelContext& ctx) {
                   "reduce_to_like kernel");
 }
 
+// y = a + b over n elements (no broadcasting).
+cudaError_t LaunchSum(const float* a, const float* b, float* y, int64_t n, cudaStream_t stream) {
+  BroadcastIndex index;
+  index.rank = 1;
+  index.dims[0] = n;
+  index.a_strides[0] = 1;
+  index.b_strides[0] = 1;
+  return LaunchBinary(BinaryOp::kAdd, a, b, y, n, index, stream);
+}
+
+// Concatenates sparse rows (values and ids), as kernels/cpu/autodiff.cc does: repeated ids add
+// up where the rows are applied.
+// The elements of one row: the product of the dims after the first.
+int64_t RowWidth(const Tensor& t) {
+  int64_t width = 1;
+  for (int d = 1; d < t.rank(); ++d) width *= t.dim(d);
+  return width;
+}
+
+absl::Status ConcatRows(KernelContext& ctx, const std::vector<const Tensor*>& parts) {
+  const Tensor& first = *parts[0];
+  const int64_t width = RowWidth(first);
+  int64_t n = 0;
+  for (const Tensor* p : parts) {
+    if (p->rank() != first.rank() || RowWidth(*p) != width ||
+        p->sparse_height() != first.sparse_height()) {
+      return ctx.InvalidArgument(absl::StrCat("sparse rows ", p->TypeString(), " and ",
+                                              first.TypeString(), " do not add up"));
+    }
+    n += p->rows().numel();
+  }
+  std::vector<int64_t> shape = first.shape();
+  shape[0] = n;
+  Tensor values(DataType::kF32, shape, ctx.device().allocator);
+  Tensor ids(DataType::kI64, {n}, ctx.device().allocator);
+  int64_t at = 0;
+  for (const Tensor* p : parts) {
+    const int64_t k = p->rows().numel();
+    FLEET_RETURN_IF_ERROR(
+        Launched(ctx,
+                 cudaMemcpyAsync(ids.data<int64_t>() + at, p->rows().data<int64_t>(),
+                                 k * sizeof(int64_t), cudaMemcpyDeviceToDevice, Stream(ctx)),
+                 "cudaMemcpyAsync"));
+    FLEET_RETURN_IF_ERROR(
+        Launched(ctx,
+                 cudaMemcpyAsync(values.data<float>() + at * width, p->data<float>(),
+                                 k * width * sizeof(float), cudaMemcpyDeviceToDevice, Stream(ctx)),
+                 "cudaMemcpyAsync"));
+    at += k;
+  }
+  ctx.SetOutput(0, Tensor::SparseRows(std::move(values), std::move(ids), first.sparse_height()));
+  return absl::OkStatus();
+}
+
+// fleet.grad_sum(X...) -> Out: the gradients of one var from its readers, added up. Dense parts
+// are summed; sparse rows are scattered into that sum, or concatenated when every part is sparse.
+absl::Status GradSumKernel(KernelContext& ctx) {
+  std::vector<const Tensor*> parts;
+  for (int i = 0; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
+      return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", ctx.input(i).TypeString(),
+                                              "; expected the dtype of input 0"));
+    }
+    parts.push_back(&ctx.input(i));
+  }
+  if (parts.empty()) return ctx.InvalidArgument("has no inputs");
+  const Tensor* dense_like = nullptr;
+  for (const Tensor* p : parts) {
+    if (!p->is_sparse_rows()) {
+      dense_like = p;
+      break;
+    }
+  }
+  if (dense_like == nullptr) return ConcatRows(ctx, parts);
+  Tensor* out = ctx.Output(0, dense_like->dtype(), dense_like->shape());
+  const int64_t n = out->numel();
+  float* dst = out->data<float>();
+  bool started = false;
+  for (const Tensor* p : parts) {
+    if (p->is_sparse_rows()) continue;
+    if (p->shape() != out->shape()) {
+      return ctx.InvalidArgument(
+          absl::StrCat("input ", p->TypeString(), " differs from ", out->TypeString()));
+    }
+    const cudaError_t e = started ? LaunchSum(dst, p->data<float>(), dst, n, Stream(ctx))
+                                  : cudaMemcpyAsync(dst, p->data<float>(), n * sizeof(float),
+                                                    cudaMemcpyDeviceToDevice, Stream(ctx));
+    FLEET_RETURN_IF_ERROR(Launched(ctx, e, "grad_sum"));
+    started = true;
+  }
+  for (const Tensor* p : parts) {
+    if (!p->is_sparse_rows()) continue;
+    if (out->rank() == 0 || p->sparse_height() != out->dim(0)) {
+      return ctx.InvalidArgument(
+          absl::StrCat("sparse rows ", p->TypeString(), " do not fit ", out->TypeString()));
+    }
+    const int64_t height = out->dim(0);
+    FLEET_RETURN_IF_ERROR(Launched(
+        ctx,
+        LaunchScatterAddRows(p->data<float>(), p->rows().data<int64_t>(), p->rows().numel(),
+                             height == 0 ? 0 : n / height, height, dst, nullptr, Stream(ctx)),
+        "grad_sum's sparse rows"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterElementwiseKernels(KernelTable& table) {
@@ -135,6 +243,8 @@ void RegisterElementwiseKernels(KernelTable& table) {
   // Erf (GELU's core in exported transformers); its gradient takes Erf's input.
   table.Add("Erf", cuda, {DataType::kF32}, &ActivationKernel<Activation::kErf>);
   table.Add("fleet.erf_grad", cuda, {DataType::kF32}, &ActivationGradKernel<Activation::kErf>);
+  table.Add("Neg", cuda, {DataType::kF32}, &ActivationKernel<Activation::kNeg>);
+  table.Add("fleet.grad_sum", cuda, {DataType::kF32}, &GradSumKernel);
   table.Add("fleet.reduce_to_like", cuda, {DataType::kF32}, &ReduceToLikeKernel);
   // X already of Like's shape is returned as it is.
   table.SetTraits("fleet.reduce_to_like", cuda, KernelTraits::Aliases({{0, 0}}));

@@ -37,6 +37,7 @@ __device__ float Activate(float x) {
   if constexpr (kF == Activation::kRelu) return x > 0.f ? x : 0.f;
   if constexpr (kF == Activation::kSigmoid) return 1.f / (1.f + expf(-x));
   if constexpr (kF == Activation::kTanh) return tanhf(x);
+  if constexpr (kF == Activation::kNeg) return -x;
   return erff(x);
 }
 
@@ -45,6 +46,7 @@ __device__ float ActivationGrad(float y, float dy) {
   if constexpr (kF == Activation::kRelu) return y > 0.f ? dy : 0.f;
   if constexpr (kF == Activation::kSigmoid) return dy * y * (1.f - y);
   if constexpr (kF == Activation::kTanh) return dy * (1.f - y * y);
+  if constexpr (kF == Activation::kNeg) return -dy;
   constexpr float kTwoOverSqrtPi = 1.12837916709551257390f;
   return dy * kTwoOverSqrtPi * expf(-y * y);  // y is Erf's input here
 }
@@ -149,6 +151,9 @@ cudaError_t LaunchActivation(Activation f, const float* x, float* y, int64_t n,
     case Activation::kErf:
       ActivationKernel<Activation::kErf><<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
       break;
+    case Activation::kNeg:
+      ActivationKernel<Activation::kNeg><<<BlocksFor(n), kThreads, 0, stream>>>(x, y, n);
+      break;
   }
   return cudaGetLastError();
 }
@@ -169,6 +174,9 @@ cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, 
       break;
     case Activation::kErf:
       ActivationGradKernel<Activation::kErf><<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
+      break;
+    case Activation::kNeg:
+      ActivationGradKernel<Activation::kNeg><<<BlocksFor(n), kThreads, 0, stream>>>(y, dy, dx, n);
       break;
   }
   return cudaGetLastError();

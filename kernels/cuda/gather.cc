@@ -1,8 +1,8 @@
-// Gather (f32 data, i64 or i32 indices, any axis) and its dense gradient fleet.gather_grad on
-// the GPU, with the checks and messages of kernels/cpu/index.cc and grad_index.cc. The indices
-// stay on the device, so an index out of range gives NaN in the output (and adds nothing to the
-// gradient) where the CPU kernels reject it. fleet.gather_grad_sparse (embedding tables) stays
-// on the CPU, with the sparse-row optimizers.
+// Gather (f32 data, i64 or i32 indices, any axis), its dense gradient fleet.gather_grad and
+// an embedding table's sparse-rows gradient fleet.gather_grad_sparse on the GPU, with the checks
+// and messages of kernels/cpu/index.cc and grad_index.cc. The indices stay on the device, so an
+// index out of range gives NaN in the output (and adds nothing to the gradient, its sparse row
+// an id of -1 that the updates skip) where the CPU kernels reject it.
 #include <string>
 #include <vector>
 
@@ -82,11 +82,51 @@ absl::Status GatherGradKernel(KernelContext& ctx) {
       "gather_grad kernel");
 }
 
+// fleet.gather_grad_sparse(OutGrad, Indices, Like) -> XGrad: sparse rows whose values are
+// OutGrad (a view, one row per index) and whose ids are the indices, made i64 and counted from
+// the end where negative.
+absl::Status GatherGradSparseKernel(KernelContext& ctx) {
+  for (int i = 0; i < 3; ++i) {
+    if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is missing"));
+  }
+  const Tensor& dy = ctx.input(0);
+  const Tensor& indices = ctx.input(1);
+  const Tensor& like = ctx.input(2);
+  FLEET_ASSIGN_OR_RETURN(const int axis,
+                         cpu::NormalizeAxis(ctx, ctx.GetInt("axis", 0), like.rank()));
+  if (axis != 0) {
+    return ctx.InvalidArgument(absl::StrCat("axis ", axis, "; sparse rows need axis 0 (use ",
+                                            "fleet.gather_grad for other axes)"));
+  }
+  if (dy.shape() != GatherShape(like.shape(), indices.shape(), 0)) {
+    return ctx.InvalidArgument(absl::StrCat("gradient ", dy.TypeString(), " does not match ",
+                                            "Gather of ", like.TypeString(), " by ",
+                                            indices.TypeString()));
+  }
+  FLEET_RETURN_IF_ERROR(CheckIndices(ctx, indices));
+  const int64_t n = indices.numel();
+  Tensor ids(DataType::kI64, {n}, ctx.device().allocator);
+  FLEET_RETURN_IF_ERROR(Launched(ctx,
+                                 LaunchRowIds(indices.raw_data(), indices.dtype() == DataType::kI64,
+                                              n, like.dim(0), ids.data<int64_t>(), Stream(ctx)),
+                                 "sparse row ids kernel"));
+  std::vector<int64_t> values_shape = like.shape();
+  values_shape[0] = n;
+  ctx.SetOutput(
+      0, Tensor::SparseRows(dy.Reshaped(std::move(values_shape)), std::move(ids), like.dim(0)));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterGatherKernels(KernelTable& table) {
   table.Add("Gather", Device::kCuda, {DataType::kF32}, &GatherKernel);
   table.Add("fleet.gather_grad", Device::kCuda, {DataType::kF32}, &GatherGradKernel);
+  table.Add("fleet.gather_grad_sparse", Device::kCuda, {DataType::kF32}, &GatherGradSparseKernel);
+  // The CPU kernel's declaration: the values view OutGrad (the ids are new here, where the CPU
+  // may hand over Indices).
+  table.SetTraits("fleet.gather_grad_sparse", Device::kCuda,
+                  KernelTraits::Aliases({{0, 0}, {1, 0}}));
 }
 
 }  // namespace fleet::cuda

@@ -19,6 +19,7 @@ void RegisterTransposeKernels(KernelTable& table);  // Transpose
 void RegisterReduceKernels(KernelTable& table);     // ReduceSum, ReduceMean, fleet.expand_like
 void RegisterNormKernels(KernelTable& table);       // LayerNormalization and its gradient
 void RegisterBatchNormKernels(KernelTable& table);  // BatchNormalization, batch_norm_train/grad
-void RegisterGatherKernels(KernelTable& table);     // Gather, fleet.gather_grad
+void RegisterGatherKernels(KernelTable& table);     // Gather, fleet.gather_grad(_sparse)
+void RegisterConcatKernels(KernelTable& table);     // Concat, fleet.concat_grad
 
 }  // namespace fleet::cuda

@@ -28,12 +28,12 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv };
 cudaError_t LaunchBinary(BinaryOp op, const float* a, const float* b, float* y, int64_t n,
                          const BroadcastIndex& index, cudaStream_t stream);
 
-enum class Activation { kRelu, kSigmoid, kTanh, kErf };
+enum class Activation { kRelu, kSigmoid, kTanh, kErf, kNeg };
 cudaError_t LaunchActivation(Activation f, const float* x, float* y, int64_t n,
                              cudaStream_t stream);
 // dx from the gradient dy and a (the forward output y, or for Erf its input x): Relu
 // dy * (y > 0), Sigmoid dy * y * (1 - y), Tanh dy * (1 - y * y), Erf dy * 2 / sqrt(pi) *
-// exp(-x * x).
+// exp(-x * x), Neg -dy.
 cudaError_t LaunchActivationGrad(Activation f, const float* y, const float* dy, float* dx,
                                  int64_t n, cudaStream_t stream);
 
@@ -126,6 +126,19 @@ cudaError_t LaunchGatherGrad(const float* dy, const void* indices, bool indices_
                              int64_t outer, int64_t dim, int64_t n, int64_t row,
                              cudaStream_t stream);
 
+// ---- sparse_rows.cu ---- (n rows of `width` f32 values, with their i64 row ids)
+
+// ids[i] = the gather index i (i64 or i32), counted from the end when negative; -1 when
+// outside [-height, height).
+cudaError_t LaunchRowIds(const void* indices, bool indices_i64, int64_t n, int64_t height,
+                         int64_t* ids, cudaStream_t stream);
+// dense[ids[r], :] += values[r, :] for every row r whose id is in [0, height), atomically (ids
+// repeat), and touched[id] = 1 for those ids when `touched` is not null. Zeroing `dense` and
+// `touched` is the caller's.
+cudaError_t LaunchScatterAddRows(const float* values, const int64_t* ids, int64_t n, int64_t width,
+                                 int64_t height, float* dense, uint8_t* touched,
+                                 cudaStream_t stream);
+
 // ---- softmax.cu ---- (x viewed as [outer, n, inner] around the axis)
 
 // Softmax (log: LogSoftmax) along the axis, max-shifted.
@@ -182,10 +195,17 @@ cudaError_t LaunchBatchNormInfer(const float* x, const float* scale, const float
 
 // ---- optimizer.cu ---- (formulas in kernels/cpu/optimizer.cc; lr is a device scalar)
 
+// The rows an update touches: element i is updated when touched[i / width] is nonzero (a sparse
+// gradient's merged rows; the others keep parameter and state as they are). Null: every element.
+struct RowMask {
+  const uint8_t* touched = nullptr;
+  int64_t width = 1;
+};
 cudaError_t LaunchSgd(float* p, const float* g, const float* lr, float weight_decay, int64_t n,
-                      cudaStream_t stream);
+                      const RowMask& rows, cudaStream_t stream);
 cudaError_t LaunchMomentum(float* p, float* v, const float* g, const float* lr, float mu,
-                           float weight_decay, bool nesterov, int64_t n, cudaStream_t stream);
+                           float weight_decay, bool nesterov, int64_t n, const RowMask& rows,
+                           cudaStream_t stream);
 struct AdamParams {
   float beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-8f, weight_decay = 0;
   bool decoupled = false;  // adamw
@@ -193,9 +213,10 @@ struct AdamParams {
 // Updates p, m, v from the powers b1p, b2p, then advances the powers (a second launch, so that
 // no thread reads a power another has advanced).
 cudaError_t LaunchAdam(float* p, float* m, float* v, const float* g, const float* lr, float* b1p,
-                       float* b2p, const AdamParams& params, int64_t n, cudaStream_t stream);
+                       float* b2p, const AdamParams& params, int64_t n, const RowMask& rows,
+                       cudaStream_t stream);
 cudaError_t LaunchAdagrad(float* p, float* s, const float* g, const float* lr, float epsilon,
-                          float weight_decay, int64_t n, cudaStream_t stream);
+                          float weight_decay, int64_t n, const RowMask& rows, cudaStream_t stream);
 
 // ---- pool.cu ---- (NCHW; spatial dims 1 to 3 given as [D, H, W] with leading 1s)
 

@@ -1,5 +1,5 @@
-// Gemm and MatMul through cuBLAS, in f32 (TF32 tensor cores when the device allows them,
-// CudaDeviceOptions::allow_tf32).
+// Gemm, MatMul and MatMul's gradients (fleet.matmul_grad_a, fleet.matmul_grad_b) through
+// cuBLAS, in f32 (TF32 tensor cores when the device allows them, CudaDeviceOptions::allow_tf32).
 //
 // Tensors are row-major and cuBLAS is column-major: a row-major [m, n] matrix is the
 // column-major [n, m] one, its transpose. So Y = op(A) op(B) is computed as
@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/matmul_grad_geometry.h"
 #include "kernels/cuda/groups.h"
 #include "kernels/cuda/kernel_util.h"
 #include "kernels/cuda/launch.h"
@@ -224,10 +225,96 @@ absl::Status GemmKernel(KernelContext& ctx) {
   return RunGemm(ctx, g, a.data<float>(), b.data<float>(), y->data<float>());
 }
 
+// fleet.matmul_grad_a(A, B, YGrad) -> AGrad = YGrad B^T, and fleet.matmul_grad_b -> BGrad =
+// A^T YGrad, each summed over the batch dims its input broadcast (kernels/cpu/grad_matmul.cc).
+// The usual cases are one GEMM (a weight shared by the batch: the batch folds into the rows of
+// AGrad, or into the depth of BGrad's product) or one strided batched GEMM (both operands
+// batched); an input that broadcasts gets a GEMM per batch entry, accumulated into its matrix.
+template <bool kWrtB>
+absl::Status MatMulGradKernel(KernelContext& ctx) {
+  if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2)) {
+    return ctx.InvalidArgument("needs inputs 'A', 'B' and 'YGrad'");
+  }
+  cpu::MatMulGeometry geo;
+  FLEET_RETURN_IF_ERROR(cpu::ComputeMatMulGradGeometry(ctx, &geo));
+  const Tensor& a = ctx.input(0);
+  const Tensor& b = ctx.input(1);
+  const float* ap = a.data<float>();
+  const float* bp = b.data<float>();
+  const float* dy = ctx.input(2).data<float>();
+  const int64_t m = geo.m, k = geo.k, n = geo.n;
+  Tensor* out = ctx.Output(0, a.dtype(), kWrtB ? b.shape() : a.shape());
+  float* g = out->data<float>();
+  if (out->numel() == 0) return absl::OkStatus();
+  const int64_t own_count = kWrtB ? geo.b_count : geo.a_count;
+  const int64_t other_count = kWrtB ? geo.a_count : geo.b_count;
+  const bool unique = own_count == geo.total;
+  if (geo.total == 0 || m == 0 || n == 0 || !unique) {
+    // Nothing to add, or entries that share a matrix accumulate into zeros.
+    FLEET_RETURN_IF_ERROR(Launched(
+        ctx, cudaMemsetAsync(g, 0, sizeof(float) * out->numel(), Stream(ctx)), "cudaMemsetAsync"));
+    if (geo.total == 0 || m == 0 || n == 0) return absl::OkStatus();
+  }
+  RowMajorGemm gemm;
+  if constexpr (!kWrtB) {
+    // AGrad[m, k] = YGrad[m, n] B[k, n]^T
+    gemm.trans_b = true;
+    gemm.m = m;
+    gemm.n = k;
+    gemm.k = n;
+    gemm.lda = n;
+    gemm.ldb = n;
+    if (unique && other_count == 1 && cpu::GemmDimsFit(geo.total * m, k, n)) {
+      gemm.m = geo.total * m;
+      return RunGemm(ctx, gemm, dy, bp, g);
+    }
+  } else {
+    // BGrad[k, n] = A[m, k]^T YGrad[m, n]
+    gemm.trans_a = true;
+    gemm.m = k;
+    gemm.n = n;
+    gemm.k = m;
+    gemm.lda = k;
+    gemm.ldb = n;
+    if (own_count == 1 && other_count == geo.total && cpu::GemmDimsFit(k, n, geo.total * m)) {
+      gemm.k = geo.total * m;
+      return RunGemm(ctx, gemm, ap, dy, g);
+    }
+  }
+  if (unique && other_count == geo.total && geo.total <= INT32_MAX) {
+    // Both operands batched alike: one strided batched call.
+    gemm.batch = geo.total;
+    gemm.stride_y = kWrtB ? k * n : m * k;
+    if constexpr (!kWrtB) {
+      gemm.stride_a = m * n;
+      gemm.stride_b = k * n;
+      return RunGemm(ctx, gemm, dy, bp, g);
+    } else {
+      gemm.stride_a = m * k;
+      gemm.stride_b = m * n;
+      return RunGemm(ctx, gemm, ap, dy, g);
+    }
+  }
+  // One GEMM per output batch entry, in stream order, accumulating where entries share.
+  gemm.beta = unique ? 0.f : 1.f;
+  for (int64_t o = 0; o < geo.total; ++o) {
+    if constexpr (!kWrtB) {
+      FLEET_RETURN_IF_ERROR(RunGemm(ctx, gemm, dy + o * m * n, bp + geo.b_index[o] * k * n,
+                                    g + geo.a_index[o] * m * k));
+    } else {
+      FLEET_RETURN_IF_ERROR(RunGemm(ctx, gemm, ap + geo.a_index[o] * m * k, dy + o * m * n,
+                                    g + geo.b_index[o] * k * n));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterMatMulKernels(KernelTable& table) {
   table.Add("MatMul", Device::kCuda, {DataType::kF32}, &MatMulKernel);
+  table.Add("fleet.matmul_grad_a", Device::kCuda, {DataType::kF32}, &MatMulGradKernel<false>);
+  table.Add("fleet.matmul_grad_b", Device::kCuda, {DataType::kF32}, &MatMulGradKernel<true>);
   table.Add("Gemm", Device::kCuda, {DataType::kF32}, &GemmKernel);
 }
 

@@ -1,7 +1,13 @@
-// Optimizer updates on the GPU (f32, dense gradients): fleet.sgd, fleet.momentum, fleet.adam,
-// fleet.adamw and fleet.adagrad, with the formulas, in-place declarations, input checks and
-// messages of kernels/cpu/optimizer.cc. The learning rate and Adam's beta powers stay on the
-// device: the update kernels read them there. Sparse-rows gradients are CPU-only for now.
+// Optimizer updates on the GPU (f32): fleet.sgd, fleet.momentum, fleet.adam, fleet.adamw and
+// fleet.adagrad, with the formulas, in-place declarations, input checks and messages of
+// kernels/cpu/optimizer.cc. The learning rate and Adam's beta powers stay on the device: the
+// update kernels read them there.
+//
+// A sparse-rows gradient (an embedding table's) is merged as the CPU merges it, repeated ids
+// added up, into a scratch of the table's size, and only the rows it names are updated (the
+// CPU's lazy updates). The ids stay on the device, so an id outside the table is skipped where
+// the CPU kernel rejects it (the Gather that made it already gave NaN). The scratch costs one
+// table's memory during the update: tables too large for that belong on parameter servers.
 #include <string>
 #include <vector>
 
@@ -14,7 +20,7 @@
 namespace fleet::cuda {
 namespace {
 
-// The checks of kernels/cpu/optimizer.cc's CheckInputs, and no sparse rows.
+// The checks of kernels/cpu/optimizer.cc's CheckInputs (and of its sparse rows' merge).
 absl::Status CheckInputs(const KernelContext& ctx, const std::vector<const char*>& names,
                          const std::vector<int>& like_param, int lr_index,
                          const std::vector<int>& scalars, int num_outputs) {
@@ -30,11 +36,21 @@ absl::Status CheckInputs(const KernelContext& ctx, const std::vector<const char*
   const Tensor& param = ctx.input(0);
   const Tensor& grad = ctx.input(1);
   if (grad.is_sparse_rows()) {
-    return ctx.Unimplemented(absl::StrCat("input 'Grad' is ", grad.TypeString(),
-                                          " (sparse rows); the CUDA kernel takes dense gradients "
-                                          "(hint: place this update on the cpu)"));
-  }
-  if (grad.dtype() != param.dtype() || grad.shape() != param.shape()) {
+    if (grad.dtype() != param.dtype() || param.rank() == 0) {
+      return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(),
+                                              "; expected sparse rows of a ", param.TypeString(),
+                                              " table"));
+    }
+    const int64_t height = param.dim(0);
+    const int64_t width = height == 0 ? 0 : param.numel() / height;
+    const int64_t n = grad.rows().numel();
+    if (grad.sparse_height() != height || grad.rank() == 0 || grad.dim(0) != n ||
+        grad.numel() != n * width || grad.rows().dtype() != DataType::kI64) {
+      return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(),
+                                              "; expected sparse rows of ", height, " rows of ",
+                                              width, " elements"));
+    }
+  } else if (grad.dtype() != param.dtype() || grad.shape() != param.shape()) {
     return ctx.InvalidArgument(absl::StrCat("input 'Grad' is ", grad.TypeString(), "; expected ",
                                             param.TypeString(), " to match 'Param'"));
   }
@@ -63,6 +79,44 @@ absl::Status CheckInputs(const KernelContext& ctx, const std::vector<const char*
   return absl::OkStatus();
 }
 
+// The gradient as the update kernels take it: the dense input itself, or a sparse one merged
+// into a scratch of the parameter's shape with the mask of the rows it names. The scratch
+// lives as long as this (the allocator reuses it only after the update's stream work).
+struct UpdateGrad {
+  const float* values = nullptr;
+  RowMask rows;
+  Tensor merged, touched;
+};
+
+absl::StatusOr<UpdateGrad> GradForUpdate(const KernelContext& ctx) {
+  const Tensor& param = ctx.input(0);
+  const Tensor& grad = ctx.input(1);
+  UpdateGrad out;
+  if (!grad.is_sparse_rows()) {
+    out.values = grad.data<float>();
+    return out;
+  }
+  const int64_t height = param.dim(0);
+  const int64_t width = height == 0 ? 0 : param.numel() / height;
+  out.merged = Scratch(ctx, DataType::kF32, param.shape());
+  out.touched = Scratch(ctx, DataType::kU8, {height});
+  const cudaStream_t stream = Stream(ctx);
+  FLEET_RETURN_IF_ERROR(Launched(
+      ctx, cudaMemsetAsync(out.merged.raw_data(), 0, out.merged.nbytes(), stream), "cudaMemset"));
+  FLEET_RETURN_IF_ERROR(Launched(
+      ctx, cudaMemsetAsync(out.touched.raw_data(), 0, out.touched.nbytes(), stream), "cudaMemset"));
+  FLEET_RETURN_IF_ERROR(
+      Launched(ctx,
+               LaunchScatterAddRows(grad.data<float>(), grad.rows().data<int64_t>(),
+                                    grad.rows().numel(), width, height, out.merged.data<float>(),
+                                    out.touched.data<uint8_t>(), stream),
+               "sparse rows merge kernel"));
+  out.values = out.merged.data<float>();
+  out.rows.touched = out.touched.data<uint8_t>();
+  out.rows.width = width;
+  return out;
+}
+
 // The update writes into input i's buffer (declared in place) and hands it back.
 float* Mutable(const KernelContext& ctx, int i) {
   return const_cast<float*>(ctx.input(i).data<float>());
@@ -71,10 +125,11 @@ float* Mutable(const KernelContext& ctx, int i) {
 absl::Status SgdKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(CheckInputs(ctx, {"Param", "Grad", "LearningRate"}, {}, 2, {}, 1));
   const Tensor& param = ctx.input(0);
+  FLEET_ASSIGN_OR_RETURN(const UpdateGrad g, GradForUpdate(ctx));
   FLEET_RETURN_IF_ERROR(
       Launched(ctx,
-               LaunchSgd(Mutable(ctx, 0), ctx.input(1).data<float>(), ctx.input(2).data<float>(),
-                         ctx.GetFloat("weight_decay", 0.0f), param.numel(), Stream(ctx)),
+               LaunchSgd(Mutable(ctx, 0), g.values, ctx.input(2).data<float>(),
+                         ctx.GetFloat("weight_decay", 0.0f), param.numel(), g.rows, Stream(ctx)),
                "sgd kernel"));
   ctx.SetOutput(0, param);
   return absl::OkStatus();
@@ -84,13 +139,13 @@ absl::Status MomentumKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(
       CheckInputs(ctx, {"Param", "Grad", "Velocity", "LearningRate"}, {2}, 3, {}, 2));
   const Tensor& param = ctx.input(0);
-  FLEET_RETURN_IF_ERROR(
-      Launched(ctx,
-               LaunchMomentum(Mutable(ctx, 0), Mutable(ctx, 2), ctx.input(1).data<float>(),
-                              ctx.input(3).data<float>(), ctx.GetFloat("mu", 0.9f),
-                              ctx.GetFloat("weight_decay", 0.0f),
-                              ctx.GetInt("use_nesterov", 0) != 0, param.numel(), Stream(ctx)),
-               "momentum kernel"));
+  FLEET_ASSIGN_OR_RETURN(const UpdateGrad g, GradForUpdate(ctx));
+  FLEET_RETURN_IF_ERROR(Launched(
+      ctx,
+      LaunchMomentum(Mutable(ctx, 0), Mutable(ctx, 2), g.values, ctx.input(3).data<float>(),
+                     ctx.GetFloat("mu", 0.9f), ctx.GetFloat("weight_decay", 0.0f),
+                     ctx.GetInt("use_nesterov", 0) != 0, param.numel(), g.rows, Stream(ctx)),
+      "momentum kernel"));
   ctx.SetOutput(0, param);
   ctx.SetOutput(1, ctx.input(2));
   return absl::OkStatus();
@@ -107,11 +162,12 @@ absl::Status AdamKernel(KernelContext& ctx) {
   params.epsilon = ctx.GetFloat("epsilon", 1e-8f);
   params.weight_decay = ctx.GetFloat("weight_decay", kDecoupledWeightDecay ? 0.01f : 0.0f);
   params.decoupled = kDecoupledWeightDecay;
+  FLEET_ASSIGN_OR_RETURN(const UpdateGrad g, GradForUpdate(ctx));
   FLEET_RETURN_IF_ERROR(
       Launched(ctx,
-               LaunchAdam(Mutable(ctx, 0), Mutable(ctx, 3), Mutable(ctx, 4),
-                          ctx.input(1).data<float>(), ctx.input(2).data<float>(), Mutable(ctx, 5),
-                          Mutable(ctx, 6), params, ctx.input(0).numel(), Stream(ctx)),
+               LaunchAdam(Mutable(ctx, 0), Mutable(ctx, 3), Mutable(ctx, 4), g.values,
+                          ctx.input(2).data<float>(), Mutable(ctx, 5), Mutable(ctx, 6), params,
+                          ctx.input(0).numel(), g.rows, Stream(ctx)),
                "adam kernel"));
   ctx.SetOutput(0, ctx.input(0));
   ctx.SetOutput(1, ctx.input(3));
@@ -124,11 +180,12 @@ absl::Status AdamKernel(KernelContext& ctx) {
 absl::Status AdagradKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(
       CheckInputs(ctx, {"Param", "Grad", "Moment", "LearningRate"}, {2}, 3, {}, 2));
+  FLEET_ASSIGN_OR_RETURN(const UpdateGrad g, GradForUpdate(ctx));
   FLEET_RETURN_IF_ERROR(
       Launched(ctx,
-               LaunchAdagrad(Mutable(ctx, 0), Mutable(ctx, 2), ctx.input(1).data<float>(),
-                             ctx.input(3).data<float>(), ctx.GetFloat("epsilon", 1e-6f),
-                             ctx.GetFloat("weight_decay", 0.0f), ctx.input(0).numel(), Stream(ctx)),
+               LaunchAdagrad(Mutable(ctx, 0), Mutable(ctx, 2), g.values, ctx.input(3).data<float>(),
+                             ctx.GetFloat("epsilon", 1e-6f), ctx.GetFloat("weight_decay", 0.0f),
+                             ctx.input(0).numel(), g.rows, Stream(ctx)),
                "adagrad kernel"));
   ctx.SetOutput(0, ctx.input(0));
   ctx.SetOutput(1, ctx.input(2));

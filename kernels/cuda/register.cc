@@ -19,6 +19,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterNormKernels(table);
   cuda::RegisterBatchNormKernels(table);
   cuda::RegisterGatherKernels(table);
+  cuda::RegisterConcatKernels(table);
 }
 
 }  // namespace fleet

@@ -1,6 +1,7 @@
 // Runs everywhere, GPU or not: RegisterCudaKernels fills the table with every op the MLP and CNN
-// training programs use, under Device::kCuda, with the memory traits of the CPU kernels (the
-// executor plans in-place writes and views from them, so they must agree).
+// training programs use (and those the other models add), under Device::kCuda, with the memory
+// traits of the CPU kernels (the executor plans in-place writes and views from them, so they must
+// agree).
 #include <string>
 #include <vector>
 
@@ -71,6 +72,14 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"fleet.batch_norm_grad", DataType::kF32},
       {"Gather", DataType::kF32},
       {"fleet.gather_grad", DataType::kF32},
+      // The transformer's, ResNet-18's and the CTR-DNN's.
+      {"fleet.matmul_grad_a", DataType::kF32},
+      {"fleet.matmul_grad_b", DataType::kF32},
+      {"Neg", DataType::kF32},
+      {"fleet.grad_sum", DataType::kF32},
+      {"Concat", DataType::kF32},
+      {"fleet.concat_grad", DataType::kF32},
+      {"fleet.gather_grad_sparse", DataType::kF32},
   };
   return *ops;
 }

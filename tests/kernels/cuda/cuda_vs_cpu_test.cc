@@ -418,16 +418,29 @@ TEST_F(CudaTrainingOpsTest, MemcpyHandsOverWhatIsAlreadyOnTheGpu) {
 
 class CudaOptimizerTest : public CudaTest {};
 
-// Runs `steps` updates of `op` on the CPU and the GPU, each with a fresh random gradient, and
-// compares every state input (the in-place outputs) after each step.
+// A dense random gradient of the parameter's shape for step `step`.
+Tensor DenseGrad(const Tensor& param, int step) { return RandomTensor(param.shape(), 1000 + step); }
+
+// A sparse-rows gradient of the table `param` for step `step`: a lookup's rows, ids repeating
+// and some rows left out (their parameter and state must not move).
+Tensor SparseGrad(const Tensor& param, int step) {
+  const std::vector<double> ids = {3, 0, 3, 7, static_cast<double>(step % 5), 3};
+  Shape shape = param.shape();
+  shape[0] = static_cast<int64_t>(ids.size());
+  return Tensor::SparseRows(RandomTensor(shape, 1000 + step),
+                            HostTensor(DataType::kI64, {shape[0]}, ids), param.dim(0));
+}
+
+// Runs `steps` updates of `op` on the CPU and the GPU, each with a fresh random gradient from
+// `make_grad`, and compares every state input (the in-place outputs) after each step.
 void CompareSteps(const std::string& op, std::vector<Tensor> state, int grad_index, int lr_index,
                   const AttrMap& attrs, int num_outputs, const std::vector<int>& in_place,
-                  int steps = 4) {
+                  int steps = 4, Tensor (*make_grad)(const Tensor&, int) = &DenseGrad) {
   std::vector<Tensor> device;
   for (const Tensor& t : state) device.push_back(Upload(t));
   for (int step = 0; step < steps; ++step) {
     SCOPED_TRACE(op + " step " + std::to_string(step));
-    const Tensor grad = RandomTensor(state[0].shape(), 1000 + step);
+    const Tensor grad = make_grad(state[0], step);
     state[grad_index] = grad;
     device[grad_index] = Upload(grad);
     state[lr_index] = HostTensor(DataType::kF32, {1}, {0.01 * (step + 1)});
@@ -471,6 +484,33 @@ TEST_F(CudaOptimizerTest, UpdatesMatchTheCpuOverSeveralSteps) {
       {RandomTensor({0}, 1), undefined, undefined, RandomTensor({0}, 2), RandomTensor({0}, 3),
        HostTensor(DataType::kF32, {1}, {0.9}), HostTensor(DataType::kF32, {1}, {0.999})},
       1, 2, {}, 5, {0, 3, 4, 5, 6}, 2);
+}
+
+// An embedding table's sparse rows: repeated ids added up, only the named rows updated (their
+// state too), as the CPU's lazy updates do.
+TEST_F(CudaOptimizerTest, SparseRowsUpdateOnlyTheirRowsAsOnTheCpu) {
+  const Shape shape = {9, 6};
+  const Tensor undefined;
+  CompareSteps("fleet.sgd", {RandomTensor(shape, 1), undefined, undefined}, 1, 2,
+               {{"weight_decay", F(0.01f)}}, 1, {0}, 4, &SparseGrad);
+  CompareSteps("fleet.momentum",
+               {RandomTensor(shape, 1), undefined, RandomTensor(shape, 2), undefined}, 1, 3,
+               {{"mu", F(0.9f)}}, 2, {0, 2}, 4, &SparseGrad);
+  for (const char* adam : {"fleet.adam", "fleet.adamw"}) {
+    CompareSteps(adam,
+                 {RandomTensor(shape, 1), undefined, undefined, RandomTensor(shape, 2, 0, 0.1f),
+                  RandomTensor(shape, 3, 0, 0.1f), HostTensor(DataType::kF32, {1}, {0.9}),
+                  HostTensor(DataType::kF32, {1}, {0.999})},
+                 1, 2, {{"weight_decay", F(0.01f)}}, 5, {0, 3, 4, 5, 6}, 4, &SparseGrad);
+  }
+  CompareSteps("fleet.adagrad",
+               {RandomTensor(shape, 1), undefined, RandomTensor(shape, 2, 0, 0.1f), undefined}, 1,
+               3, {}, 2, {0, 2}, 4, &SparseGrad);
+  // Rows that do not fit the table are refused, as on the CPU.
+  const Tensor lr = HostTensor(DataType::kF32, {1}, {0.1});
+  const Tensor narrow =
+      Tensor::SparseRows(RandomTensor({2, 5}, 4), HostTensor(DataType::kI64, {2}, {0, 1}), 9);
+  ExpectSameError("fleet.sgd", {RandomTensor(shape, 1), narrow, lr}, {});
 }
 
 TEST_F(CudaOptimizerTest, ShapeErrorsMatchTheCpu) {

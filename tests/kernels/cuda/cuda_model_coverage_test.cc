@@ -1,0 +1,82 @@
+// Runs everywhere, GPU or not: every op of the training programs of the four models of models/
+// and of the learning-test models (tests/training/data), with each optimizer fleet-transpile
+// offers, has a CUDA kernel for its dtype, so `fleet-run --device cuda:0` leaves nothing of
+// them on the host. The programs are built as fleet-transpile builds them (loss, autodiff,
+// optimizer).
+//
+// Needs the generated models (the models.generate fixture writes them to FLEET_MODELS_DIR, a
+// folder of the build tree).
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "ir/onnx/importer.h"
+#include "passes/pass_manager.h"
+#include "passes/registry.h"
+#include "passes/strategy.pb.h"
+#include "tests/kernels/cuda/cuda_test_util.h"
+
+namespace fleet::testing {
+namespace {
+
+struct ModelFile {
+  const char* name;
+  const char* path;
+};
+
+constexpr ModelFile kModels[] = {
+    {"mlp", FLEET_MODELS_DIR "/mlp.onnx"},
+    {"resnet18", FLEET_MODELS_DIR "/resnet18.onnx"},
+    {"transformer", FLEET_MODELS_DIR "/transformer.onnx"},
+    {"ctr_dnn", FLEET_MODELS_DIR "/ctr_dnn.onnx"},
+    {"learning mlp", FLEET_SOURCE_DIR "/tests/training/data/mlp.onnx"},
+    {"learning cnn", FLEET_SOURCE_DIR "/tests/training/data/cnn.onnx"},
+};
+
+TEST(CudaModelCoverageTest, EveryOpOfTheModelsTrainingProgramsHasACudaKernel) {
+  const KernelTable& cuda = CudaKernels();
+  // op type (dtype) -> the programs that use it without a CUDA kernel.
+  std::map<std::string, std::set<std::string>> missing;
+  int checked = 0;
+  for (const ModelFile& model : kModels) {
+    absl::StatusOr<Program> imported = ImportOnnxFile(model.path);
+    ASSERT_TRUE(imported.ok()) << imported.status();
+    for (const char* optimizer : {"sgd", "momentum", "adam", "adamw", "adagrad"}) {
+      Program training = *imported;
+      proto::DistributedStrategy strategy;
+      strategy.set_mode(proto::DistributedStrategy::SINGLE);
+      strategy.mutable_training()->set_loss(proto::TrainingConfig::SOFTMAX_CE);
+      strategy.mutable_training()->set_optimizer(optimizer);
+      strategy.mutable_training()->set_lr(0.01);
+      PassManager passes;
+      ASSERT_TRUE(passes.AddPipeline("loss,autodiff,optimizer", PassRegistry::WithBuiltins()).ok());
+      PassContext ctx;
+      ctx.set_strategy(strategy);
+      absl::StatusOr<bool> ran = passes.Run(training, ctx);
+      ASSERT_TRUE(ran.ok()) << model.name << " with " << optimizer << ": " << ran.status();
+      for (const Op& op : training.main().ops) {
+        const std::vector<std::string> inputs = op.InputVars();
+        const int key = cuda.KeyInput(op.type, Device::kCuda);
+        DataType dtype = DataType::kUndefined;
+        if (key >= 0 && key < static_cast<int>(inputs.size())) {
+          if (const Var* var = training.main().FindVar(inputs[key])) dtype = var->dtype;
+        }
+        ++checked;
+        if (!cuda.Find(op.type, Device::kCuda, dtype).ok()) {
+          missing[op.type + "(" + DataTypeName(dtype) + ")"].insert(std::string(model.name) + "/" +
+                                                                    optimizer);
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
+  for (const auto& [op, programs] : missing) {
+    ADD_FAILURE() << "no CUDA kernel for " << op << ", used by " << absl::StrJoin(programs, ", ");
+  }
+}
+
+}  // namespace
+}  // namespace fleet::testing
