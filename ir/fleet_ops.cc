@@ -11,6 +11,15 @@
 // is AdamW's decoupled decay. A `Grad` may be sparse rows (an embedding's
 // gradient); the kernels then update only the rows it names.
 //
+// fleet.multi_update applies one update op type (`update`: "fleet.adam", ...) to many
+// parameters at once, as the fuse-optimizer pass makes it from a run of those ops:
+//   (ParamOut: [p...], StateOut: [s...]) = fleet.multi_update(Param: [p...], State: [s...],
+//        Grad: [g...], LearningRate: lr) {update = "fleet.adam", beta1 = ..., ...}
+// State lists each parameter's state inputs in the update's slot order, parameter after
+// parameter (Adam: Moment1, Moment2, Beta1Pow, Beta2Pow of p0, then of p1, ...). The other
+// attributes are the update's own, shared by every parameter. Input i and output i are the same
+// var, so the whole update is in place; on a GPU it is one kernel launch.
+//
 // Training bookkeeping (kernels/cpu/training.cc):
 //   fleet.fill_constant  () -> Out: a `dtype` tensor of `shape`, every element
 //                        `value` (the startup program's initialisers)
@@ -104,6 +113,22 @@ std::vector<OpSchema> FleetOpSchemas() {
                 {FloatAttr("epsilon", 1e-6f), FloatAttr("weight_decay", 0.0f),
                  FloatAttr("initial_accumulator_value", 0.0f)}));
 
+  {
+    SlotSpec state = VariadicSlot("State");
+    state.min_arity = 0;
+    SlotSpec state_out = VariadicSlot("StateOut");
+    state_out.min_arity = 0;
+    out.push_back(Optimizer(
+        "fleet.multi_update",
+        {VariadicSlot("Param"), state, VariadicSlot("Grad"), SlotOf("LearningRate", "LR")},
+        {VariadicSlot("ParamOut"), state_out},
+        // The update's attributes, without defaults: absent ones take the update's own.
+        {RequiredAttr("update", AttrType::kString), AttrOf("weight_decay", AttrType::kFloat),
+         AttrOf("mu", AttrType::kFloat), AttrOf("use_nesterov", AttrType::kInt),
+         AttrOf("beta1", AttrType::kFloat), AttrOf("beta2", AttrType::kFloat),
+         AttrOf("epsilon", AttrType::kFloat),
+         AttrOf("initial_accumulator_value", AttrType::kFloat)}));
+  }
   OpSchema fill = MakeSchema("fleet.fill_constant", {}, {SlotOf("Out", "")},
                              {RequiredAttr("dtype", AttrType::kString),
                               RequiredAttr("shape", AttrType::kInts), FloatAttr("value", 0.0f)});

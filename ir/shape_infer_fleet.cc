@@ -94,6 +94,30 @@ absl::Status InferPullSparse(InferContext& ctx) {
   return absl::OkStatus();
 }
 
+// fleet.multi_update: ParamOut[i] like Param[i] (and Grad[i]), StateOut[j] like State[j].
+absl::Status InferMultiUpdate(InferContext& ctx) {
+  const int n = ctx.NumInputs("Param");
+  if (ctx.NumInputs("Grad") != n || ctx.NumOutputs("ParamOut") != n ||
+      ctx.NumOutputs("StateOut") != ctx.NumInputs("State") ||
+      (n > 0 && ctx.NumInputs("State") % n != 0)) {
+    return ShapeError(absl::StrCat(n, " parameters, ", ctx.NumInputs("Grad"), " gradients, ",
+                                   ctx.NumInputs("State"), " state inputs and ",
+                                   ctx.NumOutputs("StateOut"),
+                                   " state outputs; expected one gradient per parameter and the "
+                                   "same number of state per parameter, in and out"));
+  }
+  for (int i = 0; i < n; ++i) {
+    FLEET_RETURN_IF_ERROR(MergeShapes(ctx.InputShape("Param", i), ctx.InputShape("Grad", i),
+                                      absl::StrCat("Param[", i, "]"), absl::StrCat("Grad[", i, "]"))
+                              .status());
+    ctx.SetOutput("ParamOut", ctx.InputType("Param", i), i);
+  }
+  for (int j = 0; j < ctx.NumInputs("State"); ++j) {
+    ctx.SetOutput("StateOut", ctx.InputType("State", j), j);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddFleetOpInference(InferTable& table) {
@@ -112,6 +136,7 @@ void AddFleetOpInference(InferTable& table) {
                                      {"Beta2Pow", "Beta2PowOut"}}));
   }
   table.emplace_back("fleet.adagrad", Update({{"Param", "ParamOut"}, {"Moment", "MomentOut"}}));
+  table.emplace_back("fleet.multi_update", InferMultiUpdate);
   table.emplace_back("fleet.fill_constant", InferFillConstant);
   table.emplace_back("fleet.increment", SameAsFirstInput());
   table.emplace_back("fleet.lr_schedule", [](InferContext& ctx) {

@@ -22,10 +22,11 @@ namespace {
 // A role's "host:port" (checked by its role maker) with the host as a socket takes it: an
 // IPv6 literal loses its brackets.
 absl::StatusOr<HostPort> SocketEndpoint(const std::string& text) {
-  FLEET_ASSIGN_OR_RETURN(HostPort endpoint, ParseHostPort(text));
-  std::string& host = endpoint.host;
+  absl::StatusOr<HostPort> endpoint = ParseHostPort(text);
+  if (!endpoint.ok()) return endpoint.status();
+  const std::string& host = endpoint->host;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
+    endpoint->host = host.substr(1, host.size() - 2);
   }
   return endpoint;
 }

@@ -90,8 +90,11 @@ absl::StatusOr<std::vector<std::string>> RunDevice::Place(Program& program,
   ctx.SetOption("insert-memcpy.host-inputs", absl::StrJoin(host_inputs, ","));
   ctx.SetOption("insert-memcpy.persistable-home", "device");
   PassManager passes;
-  FLEET_RETURN_IF_ERROR(
-      passes.AddPipeline("place-device,insert-memcpy", PassRegistry::WithBuiltins()));
+  // One update launch for each run of updates (fleet.multi_update), then the placement.
+  const bool fuse = kernels.HasKernels("fleet.multi_update", id_.type);
+  FLEET_RETURN_IF_ERROR(passes.AddPipeline(
+      fuse ? "fuse-optimizer,place-device,insert-memcpy" : "place-device,insert-memcpy",
+      PassRegistry::WithBuiltins()));
   FLEET_RETURN_IF_ERROR(passes.Run(program, ctx).status());
   return std::vector<std::string>(host_ops.begin(), host_ops.end());
 }

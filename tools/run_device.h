@@ -42,9 +42,9 @@ class RunDevice {
   // Installs the device's services in `env` (kernels find their GPU there).
   void InstallIn(ExecutionEnv& env) const;
 
-  // Places `program`'s main block on this device (place-device, then insert-memcpy), leaving
-  // on the host the op types that have no kernel here; returns those, sorted. Nothing to do on
-  // the host.
+  // Places `program`'s main block on this device (fuse-optimizer where the device runs
+  // fleet.multi_update, place-device, then insert-memcpy), leaving on the host the op types that
+  // have no kernel here; returns those, sorted. Nothing to do on the host.
   absl::StatusOr<std::vector<std::string>> Place(Program& program,
                                                  const KernelTable& kernels) const;
 

@@ -17,6 +17,7 @@ void RegisterIndexKernels(KernelTable& table);        // Gather*, TopK, CumSum, 
 void RegisterLossKernels(KernelTable& table);         // SoftmaxCrossEntropyLoss, NLL loss
 void RegisterResizeKernels(KernelTable& table);       // Resize
 void RegisterOptimizerKernels(KernelTable& table);    // fleet.sgd, fleet.momentum, fleet.adam...
+void RegisterMultiUpdateKernels(KernelTable& table);  // fleet.multi_update
 void RegisterAutodiffKernels(KernelTable& table);     // fleet.fill_like, fleet.grad_sum
 void RegisterTrainingKernels(KernelTable& table);     // fill_constant, increment, lr_schedule, clip
 void RegisterGradBroadcastKernels(KernelTable& table); // fleet.reduce_to_like, fleet.expand_like

@@ -45,6 +45,7 @@
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/level_loops.h"
+#include "kernels/cpu/multi_update.h"
 #include "kernels/cpu/sparse_rows.h"
 #include "kernels/cpu/vec_loops.h"
 
@@ -270,6 +271,17 @@ absl::Status AdagradKernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+KernelFn SingleUpdateKernel(std::string_view type, DataType dtype) {
+  const bool f64 = dtype == DataType::kF64;
+  if (!f64 && dtype != DataType::kF32) return nullptr;
+  if (type == "fleet.sgd") return f64 ? &SgdKernel<double> : &SgdKernel<float>;
+  if (type == "fleet.momentum") return f64 ? &MomentumKernel<double> : &MomentumKernel<float>;
+  if (type == "fleet.adam") return f64 ? &AdamKernel<double, false> : &AdamKernel<float, false>;
+  if (type == "fleet.adamw") return f64 ? &AdamKernel<double, true> : &AdamKernel<float, true>;
+  if (type == "fleet.adagrad") return f64 ? &AdagradKernel<double> : &AdagradKernel<float>;
+  return nullptr;
+}
 
 void RegisterOptimizerKernels(KernelTable& table) {
   auto add = [&](const char* op, KernelFn f32, KernelFn f64) {

@@ -17,6 +17,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterLossKernels(table);
   cpu::RegisterResizeKernels(table);
   cpu::RegisterOptimizerKernels(table);
+  cpu::RegisterMultiUpdateKernels(table);
   cpu::RegisterAutodiffKernels(table);
   cpu::RegisterTrainingKernels(table);
   cpu::RegisterGradBroadcastKernels(table);

@@ -218,6 +218,29 @@ cudaError_t LaunchAdam(float* p, float* m, float* v, const float* g, const float
 cudaError_t LaunchAdagrad(float* p, float* s, const float* g, const float* lr, float epsilon,
                           float weight_decay, int64_t n, const RowMask& rows, cudaStream_t stream);
 
+// fleet.multi_update: up to kMultiTensors parameters of one update in one launch (the tensors
+// travel as kernel parameters). state[k][j] is parameter j's k-th state in the update's order:
+// momentum's velocity, Adam's moments then beta powers, Adagrad's accumulator.
+constexpr int kMultiTensors = 16;
+enum class UpdateKind { kSgd, kMomentum, kAdam, kAdagrad };
+struct MultiTensors {
+  int count = 0;
+  float* p[kMultiTensors] = {};
+  const float* g[kMultiTensors] = {};
+  float* state[4][kMultiTensors] = {};
+  int64_t n[kMultiTensors] = {};
+};
+struct UpdateParams {
+  float weight_decay = 0;
+  float mu = 0.9f;        // momentum
+  bool nesterov = false;  // momentum
+  float epsilon = 1e-6f;  // adagrad
+  AdamParams adam;        // adam, adamw (its weight_decay, not the one above)
+};
+// Updates every tensor, then (Adam) advances each one's beta powers in a second launch.
+cudaError_t LaunchMultiUpdate(UpdateKind kind, const MultiTensors& tensors, const float* lr,
+                              const UpdateParams& params, cudaStream_t stream);
+
 // ---- pool.cu ---- (NCHW; spatial dims 1 to 3 given as [D, H, W] with leading 1s)
 
 struct PoolGeometry {

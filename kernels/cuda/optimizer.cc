@@ -9,10 +9,12 @@
 // the CPU kernel rejects it (the Gather that made it already gave NaN). The scratch costs one
 // table's memory during the update: tables too large for that belong on parameter servers.
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "ir/status_macros.h"
+#include "kernels/cpu/multi_update.h"
 #include "kernels/cuda/groups.h"
 #include "kernels/cuda/kernel_util.h"
 #include "kernels/cuda/launch.h"
@@ -192,6 +194,110 @@ absl::Status AdagradKernel(KernelContext& ctx) {
   return absl::OkStatus();
 }
 
+// What the single update op of each type checks (its CheckInputs call) and how it runs here.
+struct UpdateChecks {
+  const char* type;
+  UpdateKind kind;
+  std::vector<const char*> names;
+  std::vector<int> like_param;
+  int lr_index;
+  std::vector<int> scalars;
+  int num_outputs;
+};
+
+const UpdateChecks* ChecksOf(std::string_view type) {
+  static const auto* checks = new std::vector<UpdateChecks>{
+      {"fleet.sgd", UpdateKind::kSgd, {"Param", "Grad", "LearningRate"}, {}, 2, {}, 1},
+      {"fleet.momentum",
+       UpdateKind::kMomentum,
+       {"Param", "Grad", "Velocity", "LearningRate"},
+       {2},
+       3,
+       {},
+       2},
+      {"fleet.adam",
+       UpdateKind::kAdam,
+       {"Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"},
+       {3, 4},
+       2,
+       {5, 6},
+       5},
+      {"fleet.adamw",
+       UpdateKind::kAdam,
+       {"Param", "Grad", "LearningRate", "Moment1", "Moment2", "Beta1Pow", "Beta2Pow"},
+       {3, 4},
+       2,
+       {5, 6},
+       5},
+      {"fleet.adagrad",
+       UpdateKind::kAdagrad,
+       {"Param", "Grad", "Moment", "LearningRate"},
+       {2},
+       3,
+       {},
+       2},
+  };
+  for (const UpdateChecks& c : *checks) {
+    if (type == c.type) return &c;
+  }
+  return nullptr;
+}
+
+// fleet.multi_update (ir/multi_update.h's layout): every parameter is checked as its single
+// update op checks it, then the parameters go kMultiTensors to a launch.
+absl::Status MultiUpdateKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(const cpu::MultiUpdateShape shape, cpu::MultiUpdateShapeOf(ctx));
+  const UpdateLayout& layout = *shape.layout;
+  const UpdateChecks* checks = ChecksOf(layout.type);
+  if (checks == nullptr) return ctx.Unimplemented(absl::StrCat(layout.type, " on the GPU"));
+  const int n = shape.params, s = shape.states;
+  const int lr = n * (s + 2);
+  MultiTensors tensors;
+  for (int i = 0; i < n; ++i) {
+    std::vector<const Tensor*> inputs(layout.num_inputs, nullptr);
+    inputs[0] = &ctx.input(i);
+    inputs[1] = &ctx.input(n + n * s + i);
+    inputs[layout.lr_input] = &ctx.input(lr);
+    for (int k = 0; k < s; ++k) inputs[layout.state_inputs[k]] = &ctx.input(n + i * s + k);
+    std::vector<Tensor> outputs(checks->num_outputs);
+    const std::string description =
+        absl::StrCat(std::string(ctx.op_description()), ", parameter ", i);
+    const KernelContext single(description, nullptr, std::move(inputs), &outputs, nullptr);
+    FLEET_RETURN_IF_ERROR(CheckInputs(single, checks->names, checks->like_param, checks->lr_index,
+                                      checks->scalars, checks->num_outputs));
+    if (single.input(1).is_sparse_rows()) {
+      return single.Unimplemented(
+          "a sparse-rows gradient in a multi_update (fuse-optimizer leaves such updates apart)");
+    }
+    const int j = tensors.count++;
+    tensors.p[j] = Mutable(ctx, i);
+    tensors.g[j] = single.input(1).data<float>();
+    tensors.n[j] = single.input(0).numel();
+    for (int k = 0; k < s; ++k) tensors.state[k][j] = Mutable(ctx, n + i * s + k);
+    if (tensors.count == kMultiTensors || i == n - 1) {
+      const bool adamw = std::string_view(layout.type) == "fleet.adamw";
+      UpdateParams params;
+      params.weight_decay = ctx.GetFloat("weight_decay", 0.0f);
+      params.mu = ctx.GetFloat("mu", 0.9f);
+      params.nesterov = ctx.GetInt("use_nesterov", 0) != 0;
+      params.epsilon = ctx.GetFloat("epsilon", 1e-6f);
+      params.adam.beta1 = ctx.GetFloat("beta1", 0.9f);
+      params.adam.beta2 = ctx.GetFloat("beta2", 0.999f);
+      params.adam.epsilon = ctx.GetFloat("epsilon", 1e-8f);
+      params.adam.weight_decay = ctx.GetFloat("weight_decay", adamw ? 0.01f : 0.0f);
+      params.adam.decoupled = adamw;
+      FLEET_RETURN_IF_ERROR(
+          Launched(ctx,
+                   LaunchMultiUpdate(checks->kind, tensors, ctx.input(lr).data<float>(), params,
+                                     Stream(ctx)),
+                   "multi_update kernel"));
+      tensors = MultiTensors();
+    }
+  }
+  for (int j = 0; j < n * (s + 1); ++j) ctx.SetOutput(j, ctx.input(j));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void RegisterOptimizerKernels(KernelTable& table) {
@@ -208,6 +314,9 @@ void RegisterOptimizerKernels(KernelTable& table) {
     table.SetTraits(adam, cuda, KernelTraits::InPlace({{0, 0}, {3, 1}, {4, 2}, {5, 3}, {6, 4}}));
   }
   table.SetTraits("fleet.adagrad", cuda, KernelTraits::InPlace({{0, 0}, {2, 1}}));
+  table.Add("fleet.multi_update", cuda, {DataType::kF32}, &MultiUpdateKernel);
+  // As on the CPU: input j and output j are one buffer.
+  table.SetTraits("fleet.multi_update", cuda, cpu::MultiUpdateTraits());
 }
 
 }  // namespace fleet::cuda

@@ -2,7 +2,7 @@
 // and of the learning-test models (tests/training/data), with each optimizer fleet-transpile
 // offers, has a CUDA kernel for its dtype, so `fleet-run --device cuda:0` leaves nothing of
 // them on the host. The programs are built as fleet-transpile builds them (loss, autodiff,
-// optimizer).
+// optimizer), and checked also as fleet-run fuses their updates (fuse-optimizer).
 //
 // Needs the generated models (the models.generate fixture writes them to FLEET_MODELS_DIR, a
 // folder of the build tree).
@@ -57,7 +57,14 @@ TEST(CudaModelCoverageTest, EveryOpOfTheModelsTrainingProgramsHasACudaKernel) {
       ctx.set_strategy(strategy);
       absl::StatusOr<bool> ran = passes.Run(training, ctx);
       ASSERT_TRUE(ran.ok()) << model.name << " with " << optimizer << ": " << ran.status();
-      for (const Op& op : training.main().ops) {
+      // fleet-run fuses the updates of the copy it places on the GPU.
+      Program fused = training;
+      PassManager fuse;
+      ASSERT_TRUE(fuse.AddPipeline("fuse-optimizer", PassRegistry::WithBuiltins()).ok());
+      ASSERT_TRUE(fuse.Run(fused, ctx).ok());
+      std::vector<Op> ops = training.main().ops;
+      ops.insert(ops.end(), fused.main().ops.begin(), fused.main().ops.end());
+      for (const Op& op : ops) {
         const std::vector<std::string> inputs = op.InputVars();
         const int key = cuda.KeyInput(op.type, Device::kCuda);
         DataType dtype = DataType::kUndefined;

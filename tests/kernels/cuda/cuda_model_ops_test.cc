@@ -1,7 +1,8 @@
 // The CUDA kernels the transformer, ResNet-18 and the CTR-DNN add to the MLP's and CNN's, against
 // the CPU kernels on random inputs: MatMul's gradients (batched, broadcast, 1-D), Neg,
-// fleet.grad_sum (dense, mixed, all sparse), Concat and its gradient, and an embedding table's
-// sparse-rows gradient; the optimizers' sparse updates are in cuda_vs_cpu_test.cc.
+// fleet.grad_sum (dense, mixed, all sparse), Concat and its gradient, an embedding table's
+// sparse-rows gradient, and fleet.multi_update (one launch per 16 parameters) against the CPU's
+// updates one by one; the optimizers' sparse updates are in cuda_vs_cpu_test.cc.
 #include <string>
 #include <vector>
 
@@ -145,6 +146,60 @@ TEST_F(CudaModelOpsTest, AnEmbeddingsSparseRowsGradient) {
                   {{"axis", I(1)}});
   ExpectSameError("fleet.gather_grad_sparse",
                   {RandomTensor({2, 4}, 2), HostTensor(DataType::kI64, {3}, {0, 1, 2}), table}, {});
+}
+
+// fleet.multi_update of 20 parameters (two launches) of each update, over three steps: every
+// parameter and state as the CPU leaves them.
+TEST_F(CudaModelOpsTest, MultiUpdateMatchesTheCpu) {
+  struct Case {
+    const char* update;
+    int states;
+    AttrMap attrs;
+  };
+  const std::vector<Case> cases = {
+      {"fleet.sgd", 0, {{"weight_decay", AttrValue(0.01f)}}},
+      {"fleet.momentum", 1, {{"use_nesterov", AttrValue(int64_t{1})}}},
+      {"fleet.adam", 4, {{"beta1", AttrValue(0.8f)}}},
+      {"fleet.adamw", 4, {}},
+      {"fleet.adagrad", 1, {{"epsilon", AttrValue(1e-5f)}}},
+  };
+  const int n = 20;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.update);
+    AttrMap attrs = c.attrs;
+    attrs["update"] = AttrValue(std::string(c.update));
+    // Param[n], State[n * states], Grad[n], LearningRate: the parameters of various sizes.
+    std::vector<Tensor> host;
+    for (int i = 0; i < n; ++i) host.push_back(RandomTensor({1 + 37 * i % 300}, 10 + i));
+    for (int i = 0; i < n; ++i) {
+      for (int k = 0; k < c.states; ++k) {
+        const bool power = k >= 2;  // Adam's beta powers
+        host.push_back(power ? HostTensor(DataType::kF32, {1}, {k == 2 ? 0.8 : 0.999})
+                             : RandomTensor(host[i].shape(), 100 + i * 4 + k, 0, 0.1f));
+      }
+    }
+    for (int i = 0; i < n; ++i) host.push_back(Tensor());
+    host.push_back(HostTensor(DataType::kF32, {1}, {0.05}));
+    std::vector<Tensor> device;
+    for (const Tensor& t : host) device.push_back(Upload(t));
+    const int grads = n * (c.states + 1);
+    const int outputs = n * (c.states + 1);
+    for (int step = 0; step < 3; ++step) {
+      SCOPED_TRACE(step);
+      for (int i = 0; i < n; ++i) {
+        host[grads + i] = RandomTensor(host[i].shape(), 1000 * step + i);
+        device[grads + i] = Upload(host[grads + i]);
+      }
+      ASSERT_TRUE(RunKernel("fleet.multi_update", host, attrs, outputs).ok());
+      absl::StatusOr<std::vector<Tensor>> out =
+          RunCudaKernel("fleet.multi_update", device, attrs, outputs);
+      ASSERT_TRUE(out.ok()) << out.status();
+      for (int j = 0; j < outputs; ++j) {
+        EXPECT_EQ((*out)[j].raw_data(), device[j].raw_data()) << j;  // in place
+        ExpectNear(host[j], Download(device[j]), "operand " + std::to_string(j), 1e-6, 1e-5);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -80,6 +80,7 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"Concat", DataType::kF32},
       {"fleet.concat_grad", DataType::kF32},
       {"fleet.gather_grad_sparse", DataType::kF32},
+      {"fleet.multi_update", DataType::kF32},
   };
   return *ops;
 }

@@ -1,0 +1,139 @@
+// fuse-optimizer: turns each run of neighbouring optimizer updates of one op type, with the same
+// attributes, learning rate and device, into one fleet.multi_update (ir/fleet_ops.cc), so that a
+// GPU updates all of those parameters with one kernel launch instead of one per parameter.
+//
+// Only neighbours fuse, so nothing between them needs reordering. An update joins a run only
+// when it is in place (each state names one var in and out, as the optimizer pass writes it),
+// its gradient is dense (a sparse_rows var's update stays apart) and its parameter is not already
+// in the run. Runs shorter than `fuse-optimizer.min-ops` (default 2) stay as they are.
+//
+//   (ParamOut: %w) = fleet.sgd(Param: %w, Grad: %gw, LearningRate: %lr) {weight_decay = 0.0}
+//   (ParamOut: %b) = fleet.sgd(Param: %b, Grad: %gb, LearningRate: %lr) {weight_decay = 0.0}
+//     ==>
+//   (ParamOut: [%w, %b], StateOut: []) = fleet.multi_update(Param: [%w, %b], State: [],
+//       Grad: [%gw, %gb], LearningRate: %lr) {update = "fleet.sgd", weight_decay = 0.0}
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "ir/multi_update.h"
+#include "ir/status_macros.h"
+#include "passes/builtin_passes.h"
+
+namespace fleet {
+namespace {
+
+// One update op's operands, in the single op's slot order.
+struct Update {
+  const Op* op = nullptr;
+  std::string param, grad, lr;
+  std::vector<std::string> states;
+};
+
+// `op` as an update that may fuse, or nullopt.
+std::optional<Update> FusableUpdate(const Block& block, const Op& op) {
+  const UpdateLayout* layout = FindUpdateLayout(op.type);
+  if (layout == nullptr) return std::nullopt;
+  const std::vector<std::string> inputs = op.InputVars();
+  const std::vector<std::string> outputs = op.OutputVars();
+  if (static_cast<int>(inputs.size()) != layout->num_inputs ||
+      outputs.size() != layout->state_inputs.size() + 1) {
+    return std::nullopt;
+  }
+  Update u;
+  u.op = &op;
+  u.param = inputs[0];
+  u.grad = inputs[1];
+  u.lr = inputs[layout->lr_input];
+  if (outputs[0] != u.param) return std::nullopt;
+  for (size_t k = 0; k < layout->state_inputs.size(); ++k) {
+    u.states.push_back(inputs[layout->state_inputs[k]]);
+    if (outputs[k + 1] != u.states.back()) return std::nullopt;
+  }
+  const Var* grad = block.FindVar(u.grad);
+  if (grad == nullptr || grad->kind != VarKind::kDense) return std::nullopt;
+  return u;
+}
+
+// Whether `next` may join the run that starts with `first`.
+bool SameRun(const Update& first, const Update& next, const std::set<std::string>& params) {
+  return next.op->type == first.op->type && next.op->attrs == first.op->attrs &&
+         next.lr == first.lr && next.op->device == first.op->device &&
+         params.count(next.param) == 0;
+}
+
+Op MultiUpdate(const std::vector<Update>& run, int index) {
+  const Op& first = *run.front().op;
+  Op op;
+  op.type = "fleet.multi_update";
+  op.name = absl::StrCat("multi_update.", index);
+  op.attrs = first.attrs;
+  op.attrs["update"] = AttrValue(first.type);
+  op.device = first.device;
+  Slot params{"Param", {}}, states{"State", {}}, grads{"Grad", {}};
+  for (const Update& u : run) {
+    params.vars.push_back(u.param);
+    states.vars.insert(states.vars.end(), u.states.begin(), u.states.end());
+    grads.vars.push_back(u.grad);
+    op.role |= u.op->role;
+    op.role_vars.insert(op.role_vars.end(), u.op->role_vars.begin(), u.op->role_vars.end());
+  }
+  op.inputs = {params, states, grads, Slot{"LearningRate", {run.front().lr}}};
+  op.outputs = {Slot{"ParamOut", params.vars}, Slot{"StateOut", states.vars}};
+  return op;
+}
+
+class FuseOptimizerPass final : public Pass {
+ public:
+  std::string_view name() const override { return "fuse-optimizer"; }
+  std::string_view description() const override {
+    return "fuses runs of neighbouring optimizer updates into fleet.multi_update";
+  }
+
+  absl::StatusOr<bool> Run(Program& program, PassContext& ctx) override {
+    FLEET_ASSIGN_OR_RETURN(const int64_t min_ops, ctx.GetInt("fuse-optimizer.min-ops", 2));
+    if (min_ops < 1) {
+      return absl::InvalidArgumentError(absl::StrCat("pass option 'fuse-optimizer.min-ops' is ",
+                                                     min_ops, "; expected at least 1"));
+    }
+    Block& block = program.main();
+    std::vector<Op> ops;
+    ops.reserve(block.ops.size());
+    int fused = 0;
+    size_t i = 0;
+    while (i < block.ops.size()) {
+      std::optional<Update> first = FusableUpdate(block, block.ops[i]);
+      std::vector<Update> run;
+      std::set<std::string> params;
+      if (first) {
+        run.push_back(*first);
+        params.insert(first->param);
+        for (size_t j = i + 1; j < block.ops.size(); ++j) {
+          std::optional<Update> next = FusableUpdate(block, block.ops[j]);
+          if (!next || !SameRun(*first, *next, params)) break;
+          params.insert(next->param);
+          run.push_back(*next);
+        }
+      }
+      if (run.size() >= 2 && static_cast<int64_t>(run.size()) >= min_ops) {
+        ops.push_back(MultiUpdate(run, fused++));
+        i += run.size();
+        continue;
+      }
+      ops.push_back(std::move(block.ops[i]));
+      ++i;
+    }
+    block.ops = std::move(ops);
+    return fused > 0;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Pass> CreateFuseOptimizerPass() { return std::make_unique<FuseOptimizerPass>(); }
+
+}  // namespace fleet
