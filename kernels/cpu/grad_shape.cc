@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
+#include "kernels/cpu/concat_plan.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/shape_util.h"
 
@@ -34,52 +36,17 @@ absl::Status ReshapeLikeKernel(KernelContext& ctx) {
 }
 
 absl::Status ConcatGradKernel(KernelContext& ctx) {
-  const int num_inputs = ctx.num_inputs() - 1;
-  if (!ctx.has_input(0) || num_inputs < 1) {
-    return ctx.InvalidArgument("needs the gradient X and at least one input");
-  }
+  FLEET_ASSIGN_OR_RETURN(const ConcatGradPlan plan, PlanConcatGrad(ctx));
   const Tensor& x = ctx.input(0);
-  if (x.rank() == 0) return ctx.InvalidArgument("gradient X is a scalar; expected rank >= 1");
-  FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, ctx.GetInt("axis", 0), x.rank()));
-  // Offsets (in elements of one outer row) of every input's piece, checking the shapes add up.
-  std::vector<int64_t> offset(num_inputs + 1, 0);
-  int64_t outer = 1;
-  for (int d = 0; d < axis; ++d) outer *= x.dim(d);
-  const int64_t x_row = outer > 0 ? x.numel() / outer : 0;
-  for (int i = 0; i < num_inputs; ++i) {
-    if (!ctx.has_input(i + 1)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is absent"));
-    const Tensor& in = ctx.input(i + 1);
-    bool ok = in.rank() == x.rank();
-    for (int d = 0; ok && d < x.rank(); ++d) ok = d == axis || in.dim(d) == x.dim(d);
-    if (!ok) {
-      return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", in.TypeString(),
-                                              "; expected the gradient's shape ",
-                                              ShapeString(x.shape()), " except on axis ", axis));
-    }
-    offset[i + 1] = offset[i] + (outer > 0 ? in.numel() / outer : 0);
-  }
-  if (offset[num_inputs] != x_row) {
-    return ctx.InvalidArgument(absl::StrCat("the inputs' dims on axis ", axis, " do not add up to ",
-                                            "the gradient's ", x.TypeString()));
-  }
-  std::vector<int64_t> select = ctx.GetInts("select", {});
-  if (!ctx.HasAttr("select")) {
-    for (int i = 0; i < num_inputs; ++i) select.push_back(i);
-  }
-  if (static_cast<int>(select.size()) != ctx.num_outputs()) {
-    return ctx.InvalidArgument(absl::StrCat("select names ", select.size(), " inputs for ",
-                                            ctx.num_outputs(), " outputs; expected one each"));
-  }
+  const std::vector<int64_t>& offset = plan.offset;
+  const std::vector<int64_t>& select = plan.select;
+  const int64_t outer = plan.outer;
+  const int64_t x_row = plan.x_row;
   const size_t esize = DataTypeSize(x.dtype());
   std::vector<char*> dst(select.size());
   std::vector<int64_t> begin(select.size()), width(select.size());
   for (size_t k = 0; k < select.size(); ++k) {
     const int64_t i = select[k];
-    if (i < 0 || i >= num_inputs || (k > 0 && i <= select[k - 1])) {
-      return ctx.InvalidArgument(absl::StrCat("select has ", i, " at position ", k,
-                                              "; expected increasing input indices below ",
-                                              num_inputs));
-    }
     dst[k] = static_cast<char*>(
         ctx.Output(static_cast<int>(k), x.dtype(), ctx.input(i + 1).shape())->raw_data());
     begin[k] = offset[i] * esize;

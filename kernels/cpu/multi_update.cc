@@ -34,6 +34,18 @@ absl::StatusOr<MultiUpdateShape> MultiUpdateShapeOf(const KernelContext& ctx) {
   return shape;
 }
 
+std::vector<const Tensor*> SingleUpdateInputs(const KernelContext& ctx,
+                                              const MultiUpdateShape& shape, int i) {
+  const UpdateLayout& layout = *shape.layout;
+  const int n = shape.params, s = shape.states;
+  std::vector<const Tensor*> inputs(layout.num_inputs, nullptr);
+  inputs[0] = &ctx.input(i);
+  inputs[1] = &ctx.input(n + n * s + i);
+  inputs[layout.lr_input] = &ctx.input(n * (s + 2));
+  for (int k = 0; k < s; ++k) inputs[layout.state_inputs[k]] = &ctx.input(n + i * s + k);
+  return inputs;
+}
+
 namespace {
 
 absl::Status MultiUpdateKernel(KernelContext& ctx) {
@@ -51,18 +63,12 @@ absl::Status MultiUpdateKernel(KernelContext& ctx) {
     attrs[name] = std::string_view(name) == "use_nesterov" ? AttrValue(ctx.GetInt(name, 0))
                                                            : AttrValue(ctx.GetFloat(name, 0.0f));
   }
-  const int lr = n * (s + 2);
   for (int i = 0; i < n; ++i) {
-    std::vector<const Tensor*> inputs(layout.num_inputs, nullptr);
-    inputs[0] = &ctx.input(i);
-    inputs[1] = &ctx.input(n + n * s + i);
-    inputs[layout.lr_input] = &ctx.input(lr);
-    for (int k = 0; k < s; ++k) inputs[layout.state_inputs[k]] = &ctx.input(n + i * s + k);
     std::vector<Tensor> outputs(s + 1);
     const std::string description =
         absl::StrCat(std::string(ctx.op_description()), ", parameter ", i);
-    KernelContext single(description, &attrs, std::move(inputs), &outputs, ctx.pool(),
-                         KernelRunInfo{nullptr, 0, &ctx.device(), &ctx.env()});
+    KernelContext single(description, &attrs, SingleUpdateInputs(ctx, shape, i), &outputs,
+                         ctx.pool(), KernelRunInfo{nullptr, 0, &ctx.device(), &ctx.env()});
     FLEET_RETURN_IF_ERROR(update(single));
     ctx.SetOutput(i, std::move(outputs[0]));
     for (int k = 0; k < s; ++k) ctx.SetOutput(n + i * s + k, std::move(outputs[k + 1]));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "executor/kernel.h"
@@ -19,6 +20,11 @@ struct MultiUpdateShape {
 // From the op's `update` attribute and its input and output counts; INVALID_ARGUMENT naming
 // what does not fit.
 absl::StatusOr<MultiUpdateShape> MultiUpdateShapeOf(const KernelContext& ctx);
+
+// Parameter i's operands in its single update op's input order (Param, Grad, LearningRate and
+// the state where that op takes them).
+std::vector<const Tensor*> SingleUpdateInputs(const KernelContext& ctx,
+                                              const MultiUpdateShape& shape, int i);
 
 // Every device's fleet.multi_update: input j and output j are one buffer.
 KernelTraits MultiUpdateTraits();

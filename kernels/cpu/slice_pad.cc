@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "kernels/cpu/concat_plan.h"
 #include "kernels/cpu/shape_util.h"
 
 namespace fleet::cpu {
@@ -33,32 +34,12 @@ absl::Status SliceKernel(KernelContext& ctx) {
 }
 
 absl::Status ConcatKernel(KernelContext& ctx) {
-  if (ctx.num_inputs() == 0 || !ctx.has_input(0)) {
-    return ctx.InvalidArgument("expected at least one input");
-  }
+  FLEET_ASSIGN_OR_RETURN(const ConcatPlan plan, PlanConcat(ctx));
   const Tensor& first = ctx.input(0);
-  const int rank = first.rank();
-  if (rank == 0) return ctx.InvalidArgument("inputs are scalars; expected rank >= 1");
-  FLEET_ASSIGN_OR_RETURN(int axis, NormalizeAxis(ctx, ctx.GetInt("axis", 0), rank));
-  std::vector<int64_t> out_shape = first.shape();
-  out_shape[axis] = 0;
-  for (int i = 0; i < ctx.num_inputs(); ++i) {
-    if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is absent"));
-    const Tensor& t = ctx.input(i);
-    bool ok = t.dtype() == first.dtype() && t.rank() == rank;
-    for (int d = 0; ok && d < rank; ++d) ok = d == axis || t.dim(d) == first.dim(d);
-    if (!ok) {
-      return ctx.InvalidArgument(absl::StrCat("input ", i, " is ", t.TypeString(), "; expected ",
-                                              std::string(DataTypeName(first.dtype())), " of rank ",
-                                              rank, " matching input 0 ", first.TypeString(),
-                                              " except on axis ", axis));
-    }
-    out_shape[axis] += t.dim(axis);
-  }
+  const std::vector<int64_t>& out_shape = plan.out_shape;
   Tensor* out = ctx.Output(0, first.dtype(), out_shape);
   const size_t esize = DataTypeSize(first.dtype());
-  int64_t outer = 1;
-  for (int d = 0; d < axis; ++d) outer *= out_shape[d];
+  const int64_t outer = plan.outer;
   const int64_t out_row = out->numel() / std::max<int64_t>(outer, 1) * esize;
   if (out->numel() == 0) return absl::OkStatus();
   char* dst = static_cast<char*>(out->raw_data());

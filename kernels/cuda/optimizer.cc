@@ -254,15 +254,11 @@ absl::Status MultiUpdateKernel(KernelContext& ctx) {
   const int lr = n * (s + 2);
   MultiTensors tensors;
   for (int i = 0; i < n; ++i) {
-    std::vector<const Tensor*> inputs(layout.num_inputs, nullptr);
-    inputs[0] = &ctx.input(i);
-    inputs[1] = &ctx.input(n + n * s + i);
-    inputs[layout.lr_input] = &ctx.input(lr);
-    for (int k = 0; k < s; ++k) inputs[layout.state_inputs[k]] = &ctx.input(n + i * s + k);
     std::vector<Tensor> outputs(checks->num_outputs);
     const std::string description =
         absl::StrCat(std::string(ctx.op_description()), ", parameter ", i);
-    const KernelContext single(description, nullptr, std::move(inputs), &outputs, nullptr);
+    const KernelContext single(description, nullptr, cpu::SingleUpdateInputs(ctx, shape, i),
+                               &outputs, nullptr);
     FLEET_RETURN_IF_ERROR(CheckInputs(single, checks->names, checks->like_param, checks->lr_index,
                                       checks->scalars, checks->num_outputs));
     if (single.input(1).is_sparse_rows()) {
