@@ -4,8 +4,11 @@
 //
 // Only neighbours fuse, so nothing between them needs reordering. An update joins a run only
 // when it is in place (each state names one var in and out, as the optimizer pass writes it),
-// its gradient is dense (a sparse_rows var's update stays apart) and its parameter is not already
-// in the run. Runs shorter than `fuse-optimizer.min-ops` (default 2) stay as they are.
+// its gradient is dense (a sparse_rows var's update stays apart), its parameter has the run's
+// dtype, and it shares no var with the run but the learning rate: a GPU runs the fused updates
+// at once, so two updates of one state (Adam's beta powers, say) would see each other's old
+// values where the separate ones see the new. Runs shorter than `fuse-optimizer.min-ops`
+// (default 2) stay as they are.
 //
 //   (ParamOut: %w) = fleet.sgd(Param: %w, Grad: %gw, LearningRate: %lr) {weight_decay = 0.0}
 //   (ParamOut: %b) = fleet.sgd(Param: %b, Grad: %gb, LearningRate: %lr) {weight_decay = 0.0}
@@ -32,6 +35,27 @@ struct Update {
   const Op* op = nullptr;
   std::string param, grad, lr;
   std::vector<std::string> states;
+  DataType dtype = DataType::kUndefined;  // the parameter's
+};
+
+// The vars a run's updates write (parameters, states) and read besides them (gradients).
+struct RunVars {
+  std::set<std::string> written, read;
+
+  bool Disjoint(const Update& u) const {
+    if (written.count(u.grad) > 0 || written.count(u.param) > 0 || read.count(u.param) > 0) {
+      return false;
+    }
+    for (const std::string& state : u.states) {
+      if (written.count(state) > 0 || read.count(state) > 0) return false;
+    }
+    return true;
+  }
+  void Add(const Update& u) {
+    written.insert(u.param);
+    written.insert(u.states.begin(), u.states.end());
+    read.insert(u.grad);
+  }
 };
 
 // `op` as an update that may fuse, or nullopt.
@@ -55,15 +79,17 @@ std::optional<Update> FusableUpdate(const Block& block, const Op& op) {
     if (outputs[k + 1] != u.states.back()) return std::nullopt;
   }
   const Var* grad = block.FindVar(u.grad);
-  if (grad == nullptr || grad->kind != VarKind::kDense) return std::nullopt;
+  const Var* param = block.FindVar(u.param);
+  if (grad == nullptr || grad->kind != VarKind::kDense || param == nullptr) return std::nullopt;
+  u.dtype = param->dtype;
   return u;
 }
 
 // Whether `next` may join the run that starts with `first`.
-bool SameRun(const Update& first, const Update& next, const std::set<std::string>& params) {
+bool SameRun(const Update& first, const Update& next, const RunVars& vars) {
   return next.op->type == first.op->type && next.op->attrs == first.op->attrs &&
-         next.lr == first.lr && next.op->device == first.op->device &&
-         params.count(next.param) == 0;
+         next.lr == first.lr && next.op->device == first.op->device && next.dtype == first.dtype &&
+         vars.Disjoint(next);
 }
 
 Op MultiUpdate(const std::vector<Update>& run, int index) {
@@ -108,14 +134,14 @@ class FuseOptimizerPass final : public Pass {
     while (i < block.ops.size()) {
       std::optional<Update> first = FusableUpdate(block, block.ops[i]);
       std::vector<Update> run;
-      std::set<std::string> params;
+      RunVars vars;
       if (first) {
         run.push_back(*first);
-        params.insert(first->param);
+        vars.Add(*first);
         for (size_t j = i + 1; j < block.ops.size(); ++j) {
           std::optional<Update> next = FusableUpdate(block, block.ops[j]);
-          if (!next || !SameRun(*first, *next, params)) break;
-          params.insert(next->param);
+          if (!next || !SameRun(*first, *next, vars)) break;
+          vars.Add(*next);
           run.push_back(*next);
         }
       }

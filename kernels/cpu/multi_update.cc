@@ -67,6 +67,11 @@ absl::Status MultiUpdateKernel(KernelContext& ctx) {
     std::vector<Tensor> outputs(s + 1);
     const std::string description =
         absl::StrCat(std::string(ctx.op_description()), ", parameter ", i);
+    if (ctx.input(i).dtype() != ctx.input(0).dtype()) {
+      return ctx.InvalidArgument(absl::StrCat("parameter ", i, " is ", ctx.input(i).TypeString(),
+                                              "; expected the dtype of parameter 0, ",
+                                              ctx.input(0).TypeString()));
+    }
     KernelContext single(description, &attrs, SingleUpdateInputs(ctx, shape, i), &outputs,
                          ctx.pool(), KernelRunInfo{nullptr, 0, &ctx.device(), &ctx.env()});
     FLEET_RETURN_IF_ERROR(update(single));

@@ -18,6 +18,13 @@ namespace {
 absl::Status CopyRows(const KernelContext& ctx, void* dst, int64_t dst_pitch, const void* src,
                       int64_t src_pitch, int64_t width, int64_t height) {
   if (width == 0 || height == 0) return absl::OkStatus();
+  if (height == 1 || (dst_pitch == width && src_pitch == width)) {
+    // One contiguous block: no pitch limit (cudaMemcpy2D's is the device's maximum pitch).
+    return Launched(ctx,
+                    cudaMemcpyAsync(dst, src, width * height, cudaMemcpyDeviceToDevice,
+                                    Stream(ctx)),
+                    "cudaMemcpyAsync");
+  }
   return Launched(ctx,
                   cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, height,
                                     cudaMemcpyDeviceToDevice, Stream(ctx)),

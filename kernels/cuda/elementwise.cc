@@ -175,6 +175,7 @@ absl::Status ConcatRows(KernelContext& ctx, const std::vector<const Tensor*>& pa
 // fleet.grad_sum(X...) -> Out: the gradients of one var from its readers, added up. Dense parts
 // are summed; sparse rows are scattered into that sum, or concatenated when every part is sparse.
 absl::Status GradSumKernel(KernelContext& ctx) {
+  if (!ctx.has_input(0)) return ctx.InvalidArgument("input 0 is missing");
   std::vector<const Tensor*> parts;
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     if (!ctx.has_input(i)) continue;
@@ -216,10 +217,16 @@ absl::Status GradSumKernel(KernelContext& ctx) {
           absl::StrCat("sparse rows ", p->TypeString(), " do not fit ", out->TypeString()));
     }
     const int64_t height = out->dim(0);
+    const int64_t width = height == 0 ? 0 : n / height;
+    const int64_t rows = p->rows().numel();
+    if (p->rank() == 0 || p->dim(0) != rows || p->numel() != rows * width) {
+      return ctx.InvalidArgument(absl::StrCat("sparse rows ", p->TypeString(),
+                                              " do not fit a table ", out->TypeString()));
+    }
     FLEET_RETURN_IF_ERROR(Launched(
         ctx,
-        LaunchScatterAddRows(p->data<float>(), p->rows().data<int64_t>(), p->rows().numel(),
-                             height == 0 ? 0 : n / height, height, dst, nullptr, Stream(ctx)),
+        LaunchScatterAddRows(p->data<float>(), p->rows().data<int64_t>(), rows, width, height, dst,
+                             nullptr, Stream(ctx)),
         "grad_sum's sparse rows"));
   }
   return absl::OkStatus();

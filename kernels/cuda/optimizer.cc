@@ -261,6 +261,11 @@ absl::Status MultiUpdateKernel(KernelContext& ctx) {
                                &outputs, nullptr);
     FLEET_RETURN_IF_ERROR(CheckInputs(single, checks->names, checks->like_param, checks->lr_index,
                                       checks->scalars, checks->num_outputs));
+    if (single.input(0).dtype() != DataType::kF32) {
+      return single.InvalidArgument(absl::StrCat("parameter ", i, " is ",
+                                                 single.input(0).TypeString(),
+                                                 "; the CUDA multi_update takes f32 parameters"));
+    }
     if (single.input(1).is_sparse_rows()) {
       return single.Unimplemented(
           "a sparse-rows gradient in a multi_update (fuse-optimizer leaves such updates apart)");

@@ -138,7 +138,12 @@ NcclCommunicator::~NcclCommunicator() {
       ncclCommDestroy(s.comm);
     }
   }
-  if (s.stream != nullptr) cudaStreamDestroy(s.stream);
+  if (s.stream != nullptr) {
+    // The host callbacks still queued (an aborted call's) read this State: let them run first.
+    cudaStreamSynchronize(s.stream);
+    cudaGetLastError();
+    cudaStreamDestroy(s.stream);
+  }
 }
 
 namespace {
