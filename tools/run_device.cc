@@ -74,7 +74,12 @@ absl::StatusOr<std::vector<std::string>> RunDevice::Place(Program& program,
   std::set<std::string> host_ops;
   std::vector<std::string> host_inputs;
   std::set<std::string> seen;
-  for (const Op& op : program.main().ops) {
+  std::vector<const Op*> ops;  // every block's: place-device places sub-blocks too
+  for (const Block& block : program.blocks) {
+    for (const Op& op : block.ops) ops.push_back(&op);
+  }
+  for (const Op* op_ptr : ops) {
+    const Op& op = *op_ptr;
     if (!seen.insert(op.type).second) continue;
     if (!kernels.HasKernels(op.type, id_.type)) {
       host_ops.insert(op.type);

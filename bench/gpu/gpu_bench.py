@@ -10,8 +10,9 @@ Sections (a failing row does not stop the others; the exit status is 1 when any 
               and the CNN, SGD and Adam, against the committed PyTorch curves (rtol 1e-3:
               summation order differs between the CPU reference and the GPU);
   collective  tests/training/gpu_collective_test.py: fleet-launch --gpus 0, a collective job
-              whose buckets fleet.allreduce averages over NCCL on the GPU, against the host's
-              run of the same model (losses within 1e-3, the collectives counted);
+              whose buckets fleet.allreduce averages over NCCL on the GPU (and a LocalSGD job,
+              whose averages run in conditional blocks on the GPU), against the host's run of
+              the same model (losses within 1e-3, the collectives counted);
   throughput  training steps of ResNet-50 (batch 64, 3x224x224) and BERT-base (batch 32,
               sequence 128), exported to ONNX here from torchvision / transformers: PyTorch
               fp32 (TF32 matmuls and convolutions allowed) and AMP (bf16 autocast) beside
@@ -108,15 +109,16 @@ def section_parity(args, table):
 
 def section_collective(args, table):
     bins = os.path.join(args.bundle, "bin")
-    cmd = [sys.executable, os.path.join(ROOT, "tests/training/gpu_collective_test.py"),
-           "--data", os.path.join(ROOT, "tests/training/data")]
-    for tool in ("fleet-transpile", "fleet-run", "fleet-launch", "fleet-inspect"):
-        cmd += [f"--{tool}", os.path.join(bins, tool)]
-    rc, out = run(cmd, os.path.join(args.out, "collective.log"), 300)
-    worst = re.search(r"worst relative difference (\S+)", out)
-    detail = f"max rel loss diff vs host {worst.group(1)}" if worst else last_error(out)
-    result = "ok" if rc == 0 else "skipped" if rc == 77 else "FAIL"
-    table.add("collective", "mlp/sgd, 1 rank, NCCL", result, detail)
+    for strategy in ("collective", "localsgd"):
+        cmd = [sys.executable, os.path.join(ROOT, "tests/training/gpu_collective_test.py"),
+               "--data", os.path.join(ROOT, "tests/training/data"), "--strategy", strategy]
+        for tool in ("fleet-transpile", "fleet-run", "fleet-launch", "fleet-inspect"):
+            cmd += [f"--{tool}", os.path.join(bins, tool)]
+        rc, out = run(cmd, os.path.join(args.out, f"collective-{strategy}.log"), 300)
+        worst = re.search(r"worst relative difference (\S+)", out)
+        detail = f"max rel loss diff vs host {worst.group(1)}" if worst else last_error(out)
+        result = "ok" if rc == 0 else "skipped" if rc == 77 else "FAIL"
+        table.add("collective", f"mlp/sgd {strategy}, 1 rank, NCCL", result, detail)
 
 
 def export_models(args):

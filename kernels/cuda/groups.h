@@ -21,5 +21,6 @@ void RegisterNormKernels(KernelTable& table);       // LayerNormalization and it
 void RegisterBatchNormKernels(KernelTable& table);  // BatchNormalization, batch_norm_train/grad
 void RegisterGatherKernels(KernelTable& table);     // Gather, fleet.gather_grad(_sparse)
 void RegisterConcatKernels(KernelTable& table);     // Concat, fleet.concat_grad
+void RegisterControlFlowKernels(KernelTable& table);  // fleet.conditional_block
 
 }  // namespace fleet::cuda

@@ -20,6 +20,7 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterBatchNormKernels(table);
   cuda::RegisterGatherKernels(table);
   cuda::RegisterConcatKernels(table);
+  cuda::RegisterControlFlowKernels(table);
 }
 
 }  // namespace fleet

@@ -5,11 +5,15 @@ The MLP of tests/training/data with SGD is transpiled twice, as a user would:
   collective  fleet-transpile --strategy collective, 1 KB buckets (one per gradient that does
               not fit with its neighbours)                -> fleet-launch --gpus 0 -- fleet-run
               --no-tf32: one rank on the first GPU, batch B
+              (or --strategy localsgd: --k-steps 1 --begin-step 4, the gradients averaged for 4
+              steps, then the parameters after every step, in LocalSGD's conditional blocks,
+              which run on the GPU too)
 and checked:
   - the rank's log says its collectives run on cuda:0 over NCCL, and its run summary names
     "nccl" as the steps' transport;
-  - the summary counts one allreduce per fleet.allreduce op per step, which together carry the
-    model's gradient bytes every step (the initializers' sizes, from fleet-inspect);
+  - the summary counts one allreduce per averaging op per step (LocalSGD: the gradients' ops
+    for 4 steps, then the parameters' ops), each step's averages together carrying the model's
+    bytes (the gradients' sizes, from fleet-inspect);
   - every step's loss equals the host run's within a relative 1e-3 (the GPU sums in another
     order), and the two runs stopped after the same number of steps.
 One rank is what a machine with one GPU can run: NCCL refuses two ranks on one GPU. With GPUS
@@ -20,7 +24,7 @@ Where this fleet-run has no CUDA, or no GPU can be used, it says why and exits 7
 skipped, never passed).
 
 Usage: gpu_collective_test.py --fleet-transpile BIN --fleet-run BIN --fleet-launch BIN
-       --fleet-inspect BIN --data DIR [--gpus 0] [--keep]
+       --fleet-inspect BIN --data DIR [--strategy collective|localsgd] [--gpus 0] [--keep]
 """
 
 import argparse
@@ -35,6 +39,7 @@ from test_outcome import finish, work_folder
 SKIP = 77
 STEPS = 12
 RANK_BATCH = 16
+BEGIN_STEP = 4  # LocalSGD: gradients averaged for this many steps, then the parameters
 OPTIMIZER = ["--optimizer", "sgd", "--lr", "0.1"]
 
 
@@ -69,22 +74,29 @@ def gpu_unusable(args, job, data, work):
     raise SystemExit(f"FAIL: fleet-run --device cuda:0 failed for another reason:\n{text[-3000:]}")
 
 
-def model_bytes(args, job):
-    """The bytes of the model's trainable parameters: the f32 vars fleet.allreduce averages."""
+def averages(args, job):
+    """(allreduce calls over STEPS steps, the model's gradient bytes, gradients averaged) from
+    the fleet.allreduce ops of the job's main program and its sub-blocks (fleet-inspect)."""
     text = run([args.fleet_inspect, job]).stdout
     main = text.partition('# program "main"')[2].partition('# program "')[0]
-    averaged = set()
+    grads = set()
     # X: one var, or a list of them in brackets.
     for op in re.findall(r'= fleet\.allreduce\(X: (\[[^\]]*\]|%(?:"[^"]*"|[\w.@-]+))', main):
-        averaged.update(v.strip().lstrip("%").strip('"') for v in op.strip("[]").split(","))
+        names = (v.strip().lstrip("%").strip('"') for v in op.strip("[]").split(","))
+        grads.update(n for n in names if n.endswith("@GRAD"))
     total = 0
     for name, dims in re.findall(r'var %("[^"]*"|[\w.@-]+) : f32\[([\d,]*)\]', main):
-        if name.strip('"') in averaged:
+        if name.strip('"') in grads:
             size = 1
             for d in dims.split(","):
                 size *= int(d)
             total += 4 * size
-    return main.count("= fleet.allreduce("), total, len(averaged)
+    if args.strategy == "localsgd":
+        calls = (BEGIN_STEP * main.count('name="localsgd.average_grads.bucket') +
+                 (STEPS - BEGIN_STEP) * main.count('name="localsgd.average_params.bucket'))
+    else:
+        calls = STEPS * main.count("= fleet.allreduce(")
+    return calls, total, len(grads)
 
 
 def check(args, work):
@@ -95,8 +107,9 @@ def check(args, work):
     single = os.path.join(work, "single")
     run([args.fleet_transpile, model, "-o", single, "--strategy", "single"] + common)
     job = os.path.join(work, "collective")
-    run([args.fleet_transpile, model, "-o", job, "--strategy", "collective", "--bucket-mb",
-         "0.001"] + common)
+    strategy = (["--strategy", "localsgd", "--k-steps", "1", "--begin-step", str(BEGIN_STEP)]
+                if args.strategy == "localsgd" else ["--strategy", "collective"])
+    run([args.fleet_transpile, model, "-o", job, "--bucket-mb", "0.001"] + strategy + common)
 
     reason = gpu_unusable(args, job, data, work)
     if reason is not None:
@@ -113,9 +126,10 @@ def check(args, work):
     output = launched.stdout + launched.stderr
 
     failures = []
-    ops, gradient_bytes, tensors = model_bytes(args, job)
-    if not ops > 1:
-        failures.append(f"the 1 KB buckets made {ops} fleet.allreduce ops; expected several")
+    calls, gradient_bytes, tensors = averages(args, job)
+    if not calls > STEPS:
+        failures.append(f"the 1 KB buckets make {calls} allreduce calls in {STEPS} steps; "
+                        f"expected several per step")
     for rank in range(ranks):
         log_path = os.path.join(logs, f"worker.{rank}.log")
         log = open(log_path).read() if os.path.isfile(log_path) else ""
@@ -127,7 +141,7 @@ def check(args, work):
         allreduce = (summary.get("collectives") or {}).get("allreduce", {})
         expected = {"transport": (summary.get("transport"), "nccl"),
                     "steps": (summary.get("steps"), STEPS),
-                    "allreduce calls": (allreduce.get("calls"), STEPS * ops),
+                    "allreduce calls": (allreduce.get("calls"), calls),
                     "allreduce bytes": (allreduce.get("bytes"), STEPS * gradient_bytes)}
         failures += [f"rank {rank} summary: {what} {got}; expected {want}"
                      for what, (got, want) in expected.items() if got != want]
@@ -140,12 +154,13 @@ def check(args, work):
     else:
         got = [sum(step) / ranks for step in zip(*per_rank)]
         worst = max(abs(g - w) / max(abs(w), 1e-3) for g, w in zip(got, want))
-        print(f"mlp sgd on {ranks} GPU rank(s) over NCCL, {ops} buckets of {tensors} gradients: "
+        print(f"mlp sgd ({args.strategy}) on {ranks} GPU rank(s) over NCCL, {calls} allreduce "
+              f"calls for {tensors} gradients: "
               f"loss step 1 {want[0]:.6f}, step {STEPS} {want[-1]:.6f}; worst relative "
               f"difference {worst:.2e}")
         if not worst < 1e-3:
             failures.append(f"losses differ: host {want} vs GPU ranks' mean {got}")
-    if f"[worker.0] fleet-run: allreduce: {STEPS * ops} calls" not in output:
+    if f"[worker.0] fleet-run: allreduce: {calls} calls" not in output:
         failures.append("fleet-launch's output has no allreduce line of worker 0's calls")
     return failures
 
@@ -155,6 +170,7 @@ def main():
     for tool in ("fleet-transpile", "fleet-run", "fleet-launch", "fleet-inspect"):
         parser.add_argument(f"--{tool}", required=True)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--strategy", choices=["collective", "localsgd"], default="collective")
     parser.add_argument("--gpus", default=os.environ.get("GPUS", "0"),
                         help="the GPUs, one rank each (default: 0, or $GPUS)")
     parser.add_argument("--keep", action="store_true")

@@ -81,6 +81,7 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"fleet.concat_grad", DataType::kF32},
       {"fleet.gather_grad_sparse", DataType::kF32},
       {"fleet.multi_update", DataType::kF32},
+      {"fleet.conditional_block", DataType::kBool},
   };
   return *ops;
 }
@@ -110,6 +111,8 @@ TEST(CudaRegistrationTest, EveryTrainingOpHasACudaKernelWithTheCpuTraits) {
   EXPECT_EQ(cuda.Traits("Reshape", Device::kCuda).host_inputs, std::vector<int>{1});
   EXPECT_EQ(cuda.Traits("Unsqueeze", Device::kCuda).host_inputs, std::vector<int>{1});
   EXPECT_TRUE(cuda.Traits("Conv", Device::kCuda).host_inputs.empty());
+  // LocalSGD's conditional block reads its condition on the host.
+  EXPECT_EQ(cuda.Traits("fleet.conditional_block", Device::kCuda).host_inputs, std::vector<int>{0});
   // The table holds CUDA kernels only; the CPU's are registered separately.
   EXPECT_FALSE(cuda.Find("Relu", Device::kCpu, DataType::kF32).ok());
 }
