@@ -56,8 +56,9 @@ absl::Status GatherKernel(KernelContext& ctx) {
       "Gather kernel");
 }
 
-// fleet.gather_grad(OutGrad, Indices, Like) -> XGrad.
-absl::Status GatherGradKernel(KernelContext& ctx) {
+// The checks the gradients share: three inputs, the axis (`sparse`: only 0, as sparse rows
+// are rows of axis 0), OutGrad shaped as Gather's result, the indices' dtype. Returns the axis.
+absl::StatusOr<int> CheckGatherGrad(const KernelContext& ctx, bool sparse) {
   for (int i = 0; i < 3; ++i) {
     if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is missing"));
   }
@@ -66,12 +67,25 @@ absl::Status GatherGradKernel(KernelContext& ctx) {
   const Tensor& like = ctx.input(2);
   FLEET_ASSIGN_OR_RETURN(const int axis,
                          cpu::NormalizeAxis(ctx, ctx.GetInt("axis", 0), like.rank()));
+  if (sparse && axis != 0) {
+    return ctx.InvalidArgument(absl::StrCat("axis ", axis, "; sparse rows need axis 0 (use ",
+                                            "fleet.gather_grad for other axes)"));
+  }
   if (dy.shape() != GatherShape(like.shape(), indices.shape(), axis)) {
     return ctx.InvalidArgument(absl::StrCat("gradient ", dy.TypeString(), " does not match ",
                                             "Gather of ", like.TypeString(), " by ",
                                             indices.TypeString(), " on axis ", axis));
   }
   FLEET_RETURN_IF_ERROR(CheckIndices(ctx, indices));
+  return axis;
+}
+
+// fleet.gather_grad(OutGrad, Indices, Like) -> XGrad.
+absl::Status GatherGradKernel(KernelContext& ctx) {
+  FLEET_ASSIGN_OR_RETURN(const int axis, CheckGatherGrad(ctx, /*sparse=*/false));
+  const Tensor& dy = ctx.input(0);
+  const Tensor& indices = ctx.input(1);
+  const Tensor& like = ctx.input(2);
   int64_t outer, dim, row;
   Split(like.shape(), axis, &outer, &dim, &row);
   Tensor* dx = ctx.Output(0, dy.dtype(), like.shape());
@@ -86,24 +100,10 @@ absl::Status GatherGradKernel(KernelContext& ctx) {
 // OutGrad (a view, one row per index) and whose ids are the indices, made i64 and counted from
 // the end where negative.
 absl::Status GatherGradSparseKernel(KernelContext& ctx) {
-  for (int i = 0; i < 3; ++i) {
-    if (!ctx.has_input(i)) return ctx.InvalidArgument(absl::StrCat("input ", i, " is missing"));
-  }
+  FLEET_RETURN_IF_ERROR(CheckGatherGrad(ctx, /*sparse=*/true).status());
   const Tensor& dy = ctx.input(0);
   const Tensor& indices = ctx.input(1);
   const Tensor& like = ctx.input(2);
-  FLEET_ASSIGN_OR_RETURN(const int axis,
-                         cpu::NormalizeAxis(ctx, ctx.GetInt("axis", 0), like.rank()));
-  if (axis != 0) {
-    return ctx.InvalidArgument(absl::StrCat("axis ", axis, "; sparse rows need axis 0 (use ",
-                                            "fleet.gather_grad for other axes)"));
-  }
-  if (dy.shape() != GatherShape(like.shape(), indices.shape(), 0)) {
-    return ctx.InvalidArgument(absl::StrCat("gradient ", dy.TypeString(), " does not match ",
-                                            "Gather of ", like.TypeString(), " by ",
-                                            indices.TypeString()));
-  }
-  FLEET_RETURN_IF_ERROR(CheckIndices(ctx, indices));
   const int64_t n = indices.numel();
   Tensor ids(DataType::kI64, {n}, ctx.device().allocator);
   FLEET_RETURN_IF_ERROR(Launched(ctx,
