@@ -63,8 +63,8 @@ struct KernelRunInfo {
 class KernelContext {
  public:
   KernelContext(std::string_view op_description, const AttrMap* attrs,
-                std::vector<const Tensor*> inputs, std::vector<Tensor>* outputs,
-                ThreadPool* pool, KernelRunInfo info = {})
+                std::vector<const Tensor*> inputs, std::vector<Tensor>* outputs, ThreadPool* pool,
+                KernelRunInfo info = {})
       : op_description_(op_description),
         attrs_(attrs),
         inputs_(std::move(inputs)),
@@ -111,9 +111,7 @@ class KernelContext {
 
   // True when input i is the same on every run, so data derived from it may be cached in
   // state() (keyed by the input's buffer, which changes if the caller replaces the tensor).
-  bool is_constant_input(int i) const {
-    return i < 64 && (info_.constant_inputs >> i & 1u) != 0;
-  }
+  bool is_constant_input(int i) const { return i < 64 && (info_.constant_inputs >> i & 1u) != 0; }
   // This op's state slot, or nullptr when the caller keeps none.
   std::unique_ptr<KernelState>* state() const { return info_.state; }
   // The sub-blocks this op runs (If, Loop, fleet.conditional_block), or nullptr when the op has
@@ -133,6 +131,15 @@ class KernelContext {
   // still touches. Kernels that call it are declared async (KernelTraits). Outside an executor
   // this waits for `done` (kDefaultWaitTimeout) and returns its status.
   absl::Status SetOutputsPending(std::shared_ptr<Event> done);
+
+  // A context for running another kernel as part of this one, on other tensors: this op's
+  // description, attributes, thread pool, device and environment, with no state, no constant
+  // inputs and no sub-blocks; pending outputs are waited for. For kernels that wrap a kernel
+  // (one that converts dtypes around it, a fused op that runs single ops).
+  KernelContext Delegate(std::vector<const Tensor*> inputs, std::vector<Tensor>* outputs) const {
+    return KernelContext(op_description_, attrs_, std::move(inputs), outputs, pool_,
+                         KernelRunInfo{nullptr, 0, info_.device, info_.env});
+  }
 
   // INVALID_ARGUMENT prefixed with the op's description: "op 'fc1' (MatMul): <message>".
   absl::Status InvalidArgument(std::string_view message) const;

@@ -149,7 +149,8 @@ std::vector<OpSchema> FleetOpSchemas() {
   out.push_back(MakeSchema("fleet.memcpy", {SlotOf("X")}, {SlotOf("Out")}));
   for (std::vector<OpSchema> part :
        {ElementwiseGradOpSchemas(), ShapeGradOpSchemas(), LossGradOpSchemas(), NnGradOpSchemas(),
-        ControlFlowOpSchemas(), CommunicationOpSchemas(), ParameterServerOpSchemas()}) {
+        ControlFlowOpSchemas(), CommunicationOpSchemas(), ParameterServerOpSchemas(),
+        AmpOpSchemas()}) {
     for (OpSchema& s : part) out.push_back(std::move(s));
   }
   return out;

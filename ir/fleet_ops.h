@@ -33,6 +33,17 @@ std::vector<OpSchema> CommunicationOpSchemas();
 // fleet.ps_pull_sparse, fleet.ps_push, fleet.ps_pull_dense, fleet.ps_serve (ir/fleet_ps_ops.cc);
 // part of FleetOpSchemas().
 std::vector<OpSchema> ParameterServerOpSchemas();
+// fleet.check_finite_and_unscale, fleet.update_loss_scaling: mixed precision's loss scaling
+// (ir/fleet_amp_ops.cc); part of FleetOpSchemas().
+std::vector<OpSchema> AmpOpSchemas();
+
+// The name of the casts the amp pass puts around the GEMMs and convolutions it runs in f16
+// (passes/training/amp.cc); an export leaves them out, so the exported model computes in f32.
+inline constexpr char kAmpCastOpName[] = "amp.cast";
+// The amp pass's persistable loss scale (f32[]) and count of skipped steps (i64[]), which
+// fleet-run reports.
+inline constexpr char kAmpLossScaleVar[] = "amp@loss_scale";
+inline constexpr char kAmpSkippedStepsVar[] = "amp@skipped_steps";
 
 // fleet.ps_pull_dense's default `pull_warmup`: how many first sends pull after each when pulls
 // are asked for every few sends. Between pulls a worker computes every gradient on the same

@@ -74,6 +74,13 @@ absl::Status InferOneOutputPerInput(InferContext& ctx) {
   return absl::OkStatus();
 }
 
+// fleet.check_finite_and_unscale: Out[i] like X[i], and a bool[] AllFinite.
+absl::Status InferCheckFiniteAndUnscale(InferContext& ctx) {
+  FLEET_RETURN_IF_ERROR(InferOneOutputPerInput(ctx));
+  ctx.SetOutput("AllFinite", DataType::kBool, Shape{});
+  return absl::OkStatus();
+}
+
 // fleet.ps_pull_sparse: Out[i] = f32 rows shaped Ids[i].shape + [table_dim[i]].
 absl::Status InferPullSparse(InferContext& ctx) {
   const int n = ctx.NumInputs("Ids");
@@ -150,6 +157,13 @@ void AddFleetOpInference(InferTable& table) {
   table.emplace_back("fleet.reduce", InferOneOutputPerInput);
   table.emplace_back("fleet.allgather_rows", SameAsFirstInput());
   table.emplace_back("fleet.ps_pull_sparse", InferPullSparse);
+  table.emplace_back("fleet.check_finite_and_unscale", InferCheckFiniteAndUnscale);
+  table.emplace_back("fleet.update_loss_scaling", [](InferContext& ctx) {
+    ctx.SetOutput("ScaleOut", ctx.InputType("Scale"));
+    ctx.SetOutput("GoodStepsOut", ctx.InputType("GoodSteps"));
+    ctx.SetOutput("SkippedStepsOut", ctx.InputType("SkippedSteps"));
+    return absl::OkStatus();
+  });
   table.emplace_back("fleet.is_rank", [](InferContext& ctx) {
     ctx.SetOutput("Out", DataType::kBool, Shape{1});
     return absl::OkStatus();

@@ -59,7 +59,7 @@ struct RunVars {
 };
 
 // `op` as an update that may fuse, or nullopt.
-std::optional<Update> FusableUpdate(const Block& block, const Op& op) {
+std::optional<Update> FusableUpdate(const Program& program, const Block& block, const Op& op) {
   const UpdateLayout* layout = FindUpdateLayout(op.type);
   if (layout == nullptr) return std::nullopt;
   const std::vector<std::string> inputs = op.InputVars();
@@ -78,8 +78,8 @@ std::optional<Update> FusableUpdate(const Block& block, const Op& op) {
     u.states.push_back(inputs[layout->state_inputs[k]]);
     if (outputs[k + 1] != u.states.back()) return std::nullopt;
   }
-  const Var* grad = block.FindVar(u.grad);
-  const Var* param = block.FindVar(u.param);
+  const Var* grad = FindVisibleVar(program, block, u.grad);
+  const Var* param = FindVisibleVar(program, block, u.param);
   if (grad == nullptr || grad->kind != VarKind::kDense || param == nullptr) return std::nullopt;
   u.dtype = param->dtype;
   return u;
@@ -113,6 +113,37 @@ Op MultiUpdate(const std::vector<Update>& run, int index) {
   return op;
 }
 
+// Fuses the runs of `block`'s updates (a LocalSGD or mixed-precision sub-block holds them
+// too), numbering the fused ops from *fused on.
+void FuseRuns(const Program& program, Block& block, int64_t min_ops, int* fused) {
+  std::vector<Op> ops;
+  ops.reserve(block.ops.size());
+  size_t i = 0;
+  while (i < block.ops.size()) {
+    std::optional<Update> first = FusableUpdate(program, block, block.ops[i]);
+    std::vector<Update> run;
+    RunVars vars;
+    if (first) {
+      run.push_back(*first);
+      vars.Add(*first);
+      for (size_t j = i + 1; j < block.ops.size(); ++j) {
+        std::optional<Update> next = FusableUpdate(program, block, block.ops[j]);
+        if (!next || !SameRun(*first, *next, vars)) break;
+        vars.Add(*next);
+        run.push_back(*next);
+      }
+    }
+    if (run.size() >= 2 && static_cast<int64_t>(run.size()) >= min_ops) {
+      ops.push_back(MultiUpdate(run, (*fused)++));
+      i += run.size();
+      continue;
+    }
+    ops.push_back(std::move(block.ops[i]));
+    ++i;
+  }
+  block.ops = std::move(ops);
+}
+
 class FuseOptimizerPass final : public Pass {
  public:
   std::string_view name() const override { return "fuse-optimizer"; }
@@ -126,34 +157,8 @@ class FuseOptimizerPass final : public Pass {
       return absl::InvalidArgumentError(absl::StrCat("pass option 'fuse-optimizer.min-ops' is ",
                                                      min_ops, "; expected at least 1"));
     }
-    Block& block = program.main();
-    std::vector<Op> ops;
-    ops.reserve(block.ops.size());
     int fused = 0;
-    size_t i = 0;
-    while (i < block.ops.size()) {
-      std::optional<Update> first = FusableUpdate(block, block.ops[i]);
-      std::vector<Update> run;
-      RunVars vars;
-      if (first) {
-        run.push_back(*first);
-        vars.Add(*first);
-        for (size_t j = i + 1; j < block.ops.size(); ++j) {
-          std::optional<Update> next = FusableUpdate(block, block.ops[j]);
-          if (!next || !SameRun(*first, *next, vars)) break;
-          vars.Add(*next);
-          run.push_back(*next);
-        }
-      }
-      if (run.size() >= 2 && static_cast<int64_t>(run.size()) >= min_ops) {
-        ops.push_back(MultiUpdate(run, fused++));
-        i += run.size();
-        continue;
-      }
-      ops.push_back(std::move(block.ops[i]));
-      ++i;
-    }
-    block.ops = std::move(ops);
+    for (Block& block : program.blocks) FuseRuns(program, block, min_ops, &fused);
     return fused > 0;
   }
 };

@@ -138,6 +138,45 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
   return absl::OkStatus();
 }
 
+// Mixed precision: a loss scale and its period that make sense, and a mode whose trainers run
+// the update (the loss-scaled step is skipped or taken as a whole on every rank).
+absl::Status ValidateAmpConfig(const DistributedStrategy& strategy,
+                               const std::function<std::string(std::string_view)>& at) {
+  const proto::AmpConfig& amp = strategy.amp();
+  if (amp.dtype() == proto::AmpConfig::OFF) {
+    if (amp.init_loss_scale() != 0 || amp.incr_every_n_steps() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at("amp.init_loss_scale"), ": loss scaling needs --amp fp16"));
+    }
+    return absl::OkStatus();
+  }
+  if (!std::isfinite(amp.init_loss_scale()) || amp.init_loss_scale() < 0 ||
+      amp.init_loss_scale() > 1e30) {
+    return BadValue(at("amp.init_loss_scale"), "initial loss scale", amp.init_loss_scale(),
+                    "a number > 0 up to 1e30 (0: 65536)");
+  }
+  if (amp.incr_every_n_steps() < 0) {
+    return BadValue(at("amp.incr_every_n_steps"), "loss-scale growth interval",
+                    static_cast<double>(amp.incr_every_n_steps()), "a step count >= 1 (0: 2000)");
+  }
+  if (strategy.mode() == DistributedStrategy::PS) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("amp.dtype"),
+        ": mixed precision with the ps strategy is not supported: the servers run the update, "
+        "and a step whose scaled gradients overflow must be skipped as a whole (hint: "
+        "--strategy collective)"));
+  }
+  if (strategy.mode() == DistributedStrategy::COLLECTIVE &&
+      strategy.collective().mode() == proto::CollectiveConfig::REDUCE) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at("amp.dtype"),
+        ": mixed precision with --collective-mode reduce is not supported: each owner would "
+        "see only its own gradients overflow, and the ranks' loss scales would drift apart "
+        "(hint: --collective-mode allreduce)"));
+  }
+  return absl::OkStatus();
+}
+
 // The optimizer hyper-parameters and the LR schedule (the fields after stop_gradient).
 absl::Status ValidateOptimizerFields(const TrainingConfig& t,
                                      const std::function<std::string(std::string_view)>& at) {
@@ -363,6 +402,7 @@ absl::Status ValidateStrategy(const DistributedStrategy& strategy,
                                                    ModeName(strategy.mode()), "'"));
   }
   FLEET_RETURN_IF_ERROR(ValidatePsConfig(strategy, at));
+  FLEET_RETURN_IF_ERROR(ValidateAmpConfig(strategy, at));
   return ValidateOptimizerFields(t, at);
 }
 
@@ -409,16 +449,19 @@ absl::StatusOr<DistributedStrategy> ReadStrategyFile(const std::string& path) {
 }
 
 absl::StatusOr<std::string> StrategyPipeline(const DistributedStrategy& strategy) {
+  const std::string training = strategy.amp().dtype() != proto::AmpConfig::OFF
+                                   ? "loss,autodiff,optimizer,amp,startup"
+                                   : "loss,autodiff,optimizer,startup";
   switch (strategy.mode()) {
     case DistributedStrategy::MODE_UNSPECIFIED:
     case DistributedStrategy::SINGLE:
-      return std::string("loss,autodiff,optimizer,startup");
+      return training;
     case DistributedStrategy::COLLECTIVE:
-      return std::string("loss,autodiff,optimizer,startup,allreduce");
+      return training + ",allreduce";
     case DistributedStrategy::LOCALSGD:
-      return std::string("loss,autodiff,optimizer,startup,localsgd");
+      return training + ",localsgd";
     case DistributedStrategy::PS:
-      return std::string("loss,autodiff,optimizer,startup,ps-split");
+      return training + ",ps-split";
     default:
       return absl::UnimplementedError(absl::StrCat("strategy mode ", strategy.mode(),
                                                    " is not known to this build; expected one "

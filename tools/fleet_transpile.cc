@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
       "A strategy (--strategy or --strategy-file) picks the pipeline: single runs\n"
       "'loss,autodiff,optimizer,startup'; collective, localsgd and ps add allreduce, localsgd\n"
       "or ps-split (which writes pserver.N and pserver.N.startup for each of --servers N);\n"
-      "--passes replaces it.");
+      "--amp fp16 adds amp after optimizer. --passes replaces it.");
   app.set_version_flag("--version", [] { return fleet::VersionText("fleet-transpile"); });
   CLI11_PARSE(app, argc, argv);
 

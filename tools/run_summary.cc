@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "ir/fleet_ops.h"
 
 namespace fleet {
 namespace {
@@ -46,6 +47,28 @@ std::string OverlapLine(const CommunicatorStats& steps, const WaitStats& waits) 
                       Seconds(all.busy), Seconds(waited), 100 * HiddenShare(all.busy, waited)));
 }
 
+std::optional<RunPlace::Amp> MixedPrecisionState(const Scope& state) {
+  const Tensor* scale = state.Find(kAmpLossScaleVar);
+  const Tensor* skipped = state.Find(kAmpSkippedStepsVar);
+  if (scale == nullptr || skipped == nullptr || !scale->defined() || !skipped->defined() ||
+      scale->dtype() != DataType::kF32 || skipped->dtype() != DataType::kI64 ||
+      scale->numel() != 1 || skipped->numel() != 1) {
+    return std::nullopt;
+  }
+  // Copied to the host, where the state may still be on a GPU.
+  float scale_value = 0;
+  int64_t skipped_value = 0;
+  std::memcpy(&scale_value, scale->ToValue().bytes.data(), sizeof(scale_value));
+  std::memcpy(&skipped_value, skipped->ToValue().bytes.data(), sizeof(skipped_value));
+  return RunPlace::Amp{scale_value, skipped_value};
+}
+
+std::string MixedPrecisionLine(const RunPlace::Amp& amp) {
+  return absl::StrCat(
+      "mixed precision fp16: ", amp.skipped_steps, amp.skipped_steps == 1 ? " step" : " steps",
+      " skipped since the job began (their gradients overflowed); loss scale now ", amp.loss_scale);
+}
+
 absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, const RunPlace& place) {
   nlohmann::json metrics = nlohmann::json::object();
   for (const auto& [name, value] : r.metrics) metrics[name] = Number(value);
@@ -65,7 +88,12 @@ absl::Status WriteRunSummary(const std::string& path, const TrainResult& r, cons
       {"collectives", nullptr},
       {"overlap", nullptr},
       {"parameter_server", nullptr},
+      {"amp", nullptr},
   };
+  if (place.amp != nullptr) {
+    summary["amp"] = {{"loss_scale", place.amp->loss_scale},
+                      {"skipped_steps", place.amp->skipped_steps}};
+  }
   if (place.ps != nullptr) {
     const ps::PsTraffic& t = *place.ps;
     summary["parameter_server"] = {

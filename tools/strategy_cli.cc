@@ -139,6 +139,16 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
   app.add_flag("--adaptive", o.adaptive,
                "localsgd: adapt the period to the loss after every average (Paddle's adaptive "
                "LocalSGD; --k-steps is the first period)");
+  app.add_option("--amp", o.amp,
+                 "mixed precision: fp16 (GEMMs and convolutions compute in f16; parameters, "
+                 "updates and other ops stay f32; the loss is scaled, and a step whose gradients "
+                 "overflow is skipped). Not with ps or --collective-mode reduce");
+  app.add_option("--amp-loss-scale", o.amp_loss_scale,
+                 "--amp fp16: the first loss scale (default 65536); it halves after a step "
+                 "with an inf or NaN and doubles after --amp-growth-interval finite steps");
+  app.add_option("--amp-growth-interval", o.amp_growth_interval,
+                 "--amp fp16: finite steps in a row before the loss scale doubles (default "
+                 "2000)");
   app.add_option("--sync-mode", o.sync_mode,
                  "ps: sync (every step waits for all trainers' updates; default), async (no "
                  "barriers; gradients sent in the background), half_async (no barriers, but a "
@@ -179,7 +189,8 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                    !o.collective_mode.empty() || !o.k_steps.empty() || !o.begin_step.empty() ||
                    o.adaptive || !o.sync_mode.empty() || !o.servers.empty() || !o.workers.empty() ||
                    !o.min_block_size.empty() || !o.geo_k_steps.empty() || !o.row_init.empty() ||
-                   !o.dense_pull_every.empty() || !o.dense_pull_warmup.empty();
+                   !o.dense_pull_every.empty() || !o.dense_pull_warmup.empty() || !o.amp.empty() ||
+                   !o.amp_loss_scale.empty() || !o.amp_growth_interval.empty();
   if (!any) return std::optional<proto::DistributedStrategy>();
 
   proto::DistributedStrategy s;
@@ -275,6 +286,18 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
   FLEET_RETURN_IF_ERROR(count("--begin-step", o.begin_step,
                               [&](int64_t v) { s.mutable_localsgd()->set_begin_step(v); }));
   if (o.adaptive) s.mutable_localsgd()->set_adaptive(true);
+  if (!o.amp.empty()) {
+    if (o.amp != "fp16") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--amp: unknown type '", o.amp, "'; expected fp16",
+          o.amp == "bf16" ? " (bf16 is not supported yet: Fleet has no bf16 dtype)" : ""));
+    }
+    s.mutable_amp()->set_dtype(proto::AmpConfig::FP16);
+  }
+  FLEET_RETURN_IF_ERROR(number("--amp-loss-scale", o.amp_loss_scale,
+                               [&](double v) { s.mutable_amp()->set_init_loss_scale(v); }));
+  FLEET_RETURN_IF_ERROR(count("--amp-growth-interval", o.amp_growth_interval,
+                              [&](int64_t v) { s.mutable_amp()->set_incr_every_n_steps(v); }));
   FLEET_RETURN_IF_ERROR(BuildPsConfig(o, s));
   if (o.nesterov) t->set_nesterov(true);
   if (!o.lr_decay.empty()) {
@@ -323,6 +346,9 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
       {"ps.row_init", o.row_init.empty() ? "" : "--row-init"},
       {"ps.dense_pull_every", o.dense_pull_every.empty() ? "" : "--dense-pull-every"},
       {"ps.dense_pull_warmup", o.dense_pull_warmup.empty() ? "" : "--dense-pull-warmup"},
+      {"amp.dtype", o.amp.empty() ? "" : "--amp"},
+      {"amp.init_loss_scale", o.amp_loss_scale.empty() ? "" : "--amp-loss-scale"},
+      {"amp.incr_every_n_steps", o.amp_growth_interval.empty() ? "" : "--amp-growth-interval"},
   };
   FLEET_RETURN_IF_ERROR(ValidateStrategy(s, [&](std::string_view field) {
     auto it = flags.find(std::string(field));

@@ -61,6 +61,9 @@ struct StrategyCliOptions {
   std::string row_init;
   std::string dense_pull_every;
   std::string dense_pull_warmup;
+  std::string amp;
+  std::string amp_loss_scale;
+  std::string amp_growth_interval;
 };
 
 // Adds the flags above to `app`.

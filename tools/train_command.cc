@@ -475,7 +475,7 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     place.comm = &comm;
     // The steps' collectives run on the device's communicator when there is one.
     Communicator* steps = fleet->device_communicator() != nullptr ? fleet->device_communicator()
-                                                                   : fleet->communicator();
+                                                                  : fleet->communicator();
     place.transport = steps->transport();
     absl::StrAppend(&line, " [", role.Name(), " of ", role.num_workers,
                     "]\nfleet-run: ", OverlapLine(comm, r.waits));
@@ -495,6 +495,11 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
         " received (",
         HumanBytes(r.steps > 0 ? (traffic.bytes_sent + traffic.bytes_received) / r.steps : 0),
         " per step)");
+  }
+  const std::optional<RunPlace::Amp> amp = MixedPrecisionState(state);
+  if (amp) {
+    place.amp = &*amp;
+    absl::StrAppend(&line, "\nfleet-run: ", MixedPrecisionLine(*amp));
   }
   if (const std::string memory = device->MemoryLine(); !memory.empty()) {
     absl::StrAppend(&line, "\nfleet-run: ", memory);

@@ -1,10 +1,13 @@
 // ForwardProgram: strips the training ops off a trained program.
 #include "executor/training/export.h"
 
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "ir/fleet_ops.h"
 #include "ir/meta_keys.h"
 
 namespace fleet {
@@ -17,12 +20,34 @@ absl::StatusOr<Program> ForwardProgram(const Program& main, const Scope& state) 
   if (graph_name != main.meta.extra.end()) out.meta.extra.insert(*graph_name);
   out.source = main.source;
 
+  // Mixed precision's casts go, and the ops between them read and write the f32 vars again:
+  // the exported model computes in f32, as the model given to training did.
+  std::map<std::string, std::string> f32_of;
+  for (const Op& op : main.main().ops) {
+    if (op.name != kAmpCastOpName || !HasOnlyRole(op, kRoleForward)) continue;
+    const std::string& in = op.inputs.at(0).vars.at(0);
+    const std::string& cast = op.outputs.at(0).vars.at(0);
+    const Var* v = main.main().FindVar(cast);
+    if (v != nullptr && v->dtype == DataType::kF16) {
+      f32_of[cast] = in;  // f32 -> f16 before the op
+    } else {
+      f32_of[in] = cast;  // f16 -> f32 after it
+    }
+  }
+  auto f32_name = [&](std::string& name) {
+    auto it = f32_of.find(name);
+    if (it != f32_of.end()) name = it->second;
+  };
+
   std::set<std::string> read, written;
   for (const Op& op : main.main().ops) {
-    if (!HasOnlyRole(op, kRoleForward)) continue;
-    for (const std::string& v : op.InputVars()) read.insert(v);
-    for (const std::string& v : op.OutputVars()) written.insert(v);
-    out.main().ops.push_back(op);
+    if (!HasOnlyRole(op, kRoleForward) || op.name == kAmpCastOpName) continue;
+    Op kept = op;
+    for (Slot& slot : kept.inputs) std::for_each(slot.vars.begin(), slot.vars.end(), f32_name);
+    for (Slot& slot : kept.outputs) std::for_each(slot.vars.begin(), slot.vars.end(), f32_name);
+    for (const std::string& v : kept.InputVars()) read.insert(v);
+    for (const std::string& v : kept.OutputVars()) written.insert(v);
+    out.main().ops.push_back(std::move(kept));
   }
   if (out.main().ops.empty()) {
     return absl::InvalidArgumentError(

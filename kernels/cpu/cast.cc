@@ -5,6 +5,8 @@
 // int -> narrower int wraps (two's complement), anything -> bool is `!= 0` (NaN is true), bool ->
 // number is 0 or 1, f16 goes through f32 with round to nearest even. Where C++ would be undefined
 // (NaN or out-of-range float -> int), Fleet saturates to the target's range and maps NaN to 0.
+#include "kernels/cpu/cast.h"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -12,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executor/half.h"
+#include "ir/status_macros.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/elementwise_util.h"
 
@@ -134,15 +137,8 @@ absl::Status CastTo(KernelContext& ctx, DataType to) {
 }
 
 absl::Status CastKernel(KernelContext& ctx) {
-  if (!ctx.HasAttr("to")) return ctx.InvalidArgument("missing required attribute 'to'");
-  const int64_t onnx_to = ctx.GetInt("to", 0);
-  auto to = DataTypeFromOnnx(static_cast<int>(onnx_to));
-  if (!to.has_value()) {
-    return ctx.Unimplemented(absl::StrCat(
-        "attribute 'to' is ONNX type ", onnx_to,
-        ", which Fleet does not support; expected one of f32, f64, f16, i64, i32, i8, u8, bool"));
-  }
-  return CastTo(ctx, *to);
+  FLEET_ASSIGN_OR_RETURN(const DataType to, CastTarget(ctx));
+  return CastTo(ctx, to);
 }
 
 absl::Status CastLikeKernel(KernelContext& ctx) {
@@ -151,6 +147,18 @@ absl::Status CastLikeKernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+absl::StatusOr<DataType> CastTarget(const KernelContext& ctx) {
+  if (!ctx.HasAttr("to")) return ctx.InvalidArgument("missing required attribute 'to'");
+  const int64_t onnx_to = ctx.GetInt("to", 0);
+  auto to = DataTypeFromOnnx(static_cast<int>(onnx_to));
+  if (!to.has_value()) {
+    return ctx.Unimplemented(absl::StrCat(
+        "attribute 'to' is ONNX type ", onnx_to,
+        ", which Fleet does not support; expected one of f32, f64, f16, i64, i32, i8, u8, bool"));
+  }
+  return *to;
+}
 
 void RegisterCastKernels(KernelTable& table) {
   table.AddAnyType("Cast", Device::kCpu, &CastKernel, /*key_input=*/0);

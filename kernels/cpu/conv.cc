@@ -19,6 +19,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/in_float.h"
 #include "kernels/cpu/vec_loops.h"
 #include "kernels/cpu/window.h"
 
@@ -179,6 +180,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
 void RegisterConvKernels(KernelTable& table) {
   table.Add("Conv", Device::kCpu, {DataType::kF32}, &ConvKernel<float>);
   table.Add("Conv", Device::kCpu, {DataType::kF64}, &ConvKernel<double>);
+  table.Add("Conv", Device::kCpu, {DataType::kF16}, &InFloat<&ConvKernel<float>>);
   RegisterConvTransposeKernels(table);
 }
 

@@ -20,6 +20,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
 #include "kernels/cpu/im2col.h"
+#include "kernels/cpu/in_float.h"
 #include "kernels/cpu/vec_loops.h"
 #include "kernels/cpu/window.h"
 
@@ -290,6 +291,10 @@ void RegisterConvGradKernels(KernelTable& table) {
   table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF32}, &ConvGradFilterKernel<float>);
   table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF64},
             &ConvGradFilterKernel<double>);
+  table.Add("fleet.conv_grad_input", Device::kCpu, {DataType::kF16},
+            &InFloat<&ConvGradInputKernel<float>>);
+  table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF16},
+            &InFloat<&ConvGradFilterKernel<float>>);
 }
 
 }  // namespace fleet::cpu

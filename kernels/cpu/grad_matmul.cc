@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/groups.h"
+#include "kernels/cpu/in_float.h"
 #include "kernels/cpu/matmul_grad_geometry.h"
 
 namespace fleet::cpu {
@@ -168,6 +169,10 @@ void RegisterMatMulGradKernels(KernelTable& table) {
             &MatMulGradKernel<double, false>);
   table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF32}, &MatMulGradKernel<float, true>);
   table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF64}, &MatMulGradKernel<double, true>);
+  table.Add("fleet.matmul_grad_a", Device::kCpu, {DataType::kF16},
+            &InFloat<&MatMulGradKernel<float, false>>);
+  table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF16},
+            &InFloat<&MatMulGradKernel<float, true>>);
 }
 
 }  // namespace fleet::cpu

@@ -1,5 +1,6 @@
 #include "kernels/cpu/register.h"
 
+#include "kernels/cpu/amp.h"
 #include "kernels/cpu/groups.h"
 
 namespace fleet {
@@ -32,6 +33,7 @@ void RegisterCpuKernels(KernelTable& table) {
   cpu::RegisterLossGradKernels(table);
   cpu::RegisterControlFlowKernels(table);
   cpu::RegisterMemcpyKernels(table);
+  cpu::RegisterAmpKernels(table);
 }
 
 }  // namespace fleet

@@ -47,6 +47,11 @@ std::vector<std::pair<std::string, float>> StateInits(const Op& op) {
     return {{"Moment", FloatAttrOrDefault(op, "initial_accumulator_value")}};
   if (t == "fleet.lr_schedule") return {{"Step", 0.0f}};
   if (t == "fleet.increment") return {{"X", 0.0f}};
+  if (t == "fleet.update_loss_scaling") {
+    return {{"Scale", FloatAttrOrDefault(op, "init_scale")},
+            {"GoodSteps", 0.0f},
+            {"SkippedSteps", 0.0f}};
+  }
   return {};
 }
 

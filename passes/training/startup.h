@@ -16,6 +16,8 @@
 //   <param>@moment (adagrad)               the op's initial_accumulator_value
 //   learning_rate                          the schedule's base_lr
 //   global_step                            0 (i64)
+//   amp@loss_scale                         the update_loss_scaling op's init_scale
+//   amp@good_steps, amp@skipped_steps      0 (i64)
 #pragma once
 
 #include "absl/status/statusor.h"
@@ -25,8 +27,9 @@ namespace fleet {
 
 // Builds the startup program of `main` (meta.role "startup"; opset, producer and strategy
 // copied from main): its block 0 declares every state var read by an optimizer update,
-// fleet.lr_schedule or fleet.increment op of `main` (any block) that has no initial value in
-// main's Program::values, persistable with main's dtype and shape, and fills it. A program
+// fleet.lr_schedule, fleet.increment or fleet.update_loss_scaling op of `main` (any block)
+// that has no initial value in main's Program::values, persistable with main's dtype and
+// shape, and fills it. A program
 // without such ops gives an empty startup program. INVALID_ARGUMENT when a state var has no
 // static shape or two ops want different initial values for it.
 absl::StatusOr<Program> BuildStartupProgram(const Program& main);

@@ -317,6 +317,10 @@ TEST(StrategyTest, RecordRoundTripsAndNamesParse) {
   proto::DistributedStrategy ps;
   ps.set_mode(proto::DistributedStrategy::PS);
   EXPECT_EQ(*StrategyPipeline(ps), "loss,autodiff,optimizer,startup,ps-split");
+  proto::DistributedStrategy amp;
+  amp.set_mode(proto::DistributedStrategy::COLLECTIVE);
+  amp.mutable_amp()->set_dtype(proto::AmpConfig::FP16);
+  EXPECT_EQ(*StrategyPipeline(amp), "loss,autodiff,optimizer,amp,startup,allreduce");
   proto::DistributedStrategy unknown;
   unknown.set_mode(static_cast<proto::DistributedStrategy::Mode>(42));
   EXPECT_EQ(StrategyPipeline(unknown).status().code(), absl::StatusCode::kUnimplemented);
