@@ -8,15 +8,17 @@ Sections (a failing row does not stop the others; the exit status is 1 when any 
   tests       every CUDA test binary of the bundle (gtest), with its pass/fail/skip counts;
   parity      tests/training/parity_test.py with fleet-run --device cuda:0 --no-tf32: the MLP
               and the CNN, SGD and Adam, against the committed PyTorch curves (rtol 1e-3:
-              summation order differs between the CPU reference and the GPU);
+              summation order differs between the CPU reference and the GPU); and
+              tests/training/amp_test.py: --amp fp16 against its NumPy model (rtol 1e-2);
   collective  tests/training/gpu_collective_test.py: fleet-launch --gpus 0, a collective job
               whose buckets fleet.allreduce averages over NCCL on the GPU (and a LocalSGD job,
               whose averages run in conditional blocks on the GPU), against the host's run of
               the same model (losses within 1e-3, the collectives counted);
   throughput  training steps of ResNet-50 (batch 64, 3x224x224) and BERT-base (batch 32,
               sequence 128), exported to ONNX here from torchvision / transformers: PyTorch
-              fp32 (TF32 matmuls and convolutions allowed) and AMP (bf16 autocast) beside
-              fleet-run --device cuda:0 (TF32). Samples/s over the timed steps after warm-up,
+              fp32 (TF32 matmuls and convolutions allowed) and AMP (fp16 autocast with
+              GradScaler) beside fleet-run --device cuda:0 (TF32) and a job transpiled with
+              --amp fp16. Samples/s over the timed steps after warm-up,
               and peak GPU memory (PyTorch: max_memory_allocated; Fleet: its allocator's peak).
 Everything each tool printed is kept under OUT.
 """
@@ -105,6 +107,19 @@ def section_parity(args, table):
                   f"{steps} steps, max rel diff {worst}")
     if not rows:
         table.add("parity", "(all)", "ERROR", last_error(out))
+    # Mixed precision: f16 GEMMs on cuBLAS with dynamic loss scaling, against the NumPy model
+    # (rtol 1e-2: cuBLAS sums in another order, and an f16 rounding may fall the other way).
+    bins = os.path.join(args.bundle, "bin")
+    for case in ("dynamic", "overflow"):
+        cmd = [sys.executable, os.path.join(ROOT, "tests/training/amp_test.py"),
+               "--fleet-transpile", os.path.join(bins, "fleet-transpile"),
+               "--fleet-run", os.path.join(bins, "fleet-run"),
+               "--data", os.path.join(ROOT, "tests/training/data"), "--case", case,
+               "--rtol", "1e-2", "--run-flag=--device", "--run-flag=cuda:0"]
+        rc, out = run(cmd, os.path.join(args.out, f"parity-amp-{case}.log"), 300)
+        passed = re.search(r"^PASS: (.*)$", out, re.M)
+        table.add("parity", f"mlp/sgd amp-fp16 {case}", "ok" if rc == 0 else "FAIL",
+                  passed.group(1)[:150] if passed else last_error(out))
 
 
 def section_collective(args, table):
@@ -179,6 +194,7 @@ def torch_throughput(net, inputs, label, batch, amp, steps, warmup):
     torch.backends.cudnn.allow_tf32 = True
     net = net.cuda().train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     batches = []
     n = len(label) // batch
     for i in range(n):
@@ -191,10 +207,11 @@ def torch_throughput(net, inputs, label, batch, amp, steps, warmup):
         torch.cuda.synchronize()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
             loss = torch.nn.functional.cross_entropy(net(*feed), y)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
         torch.cuda.synchronize()
         if step >= warmup:
             times.append(time.perf_counter() - start)
@@ -202,8 +219,8 @@ def torch_throughput(net, inputs, label, batch, amp, steps, warmup):
     return batch / float(np.median(times)), torch.cuda.max_memory_allocated()
 
 
-def fleet_throughput(args, name, path, inputs, label, batch, steps, warmup):
-    work = os.path.join(args.out, f"fleet_{name}")
+def fleet_throughput(args, name, path, inputs, label, batch, steps, warmup, amp):
+    work = os.path.join(args.out, f"fleet_{name}{'_amp' if amp else ''}")
     data = os.path.join(work, "data")
     os.makedirs(data, exist_ok=True)
     for key, value in inputs.items():
@@ -212,7 +229,7 @@ def fleet_throughput(args, name, path, inputs, label, batch, steps, warmup):
     bin_dir = os.path.join(args.bundle, "bin")
     rc, out = run([os.path.join(bin_dir, "fleet-transpile"), path, "--strategy", "single",
                    "--loss", "softmax_ce", "--label", "label", "--optimizer", "sgd", "--lr",
-                   "0.01", "-o", os.path.join(work, "job")],
+                   "0.01", "-o", os.path.join(work, "job")] + (["--amp", "fp16"] if amp else []),
                   os.path.join(work, "transpile.log"), 300)
     if rc != 0:
         raise RuntimeError("fleet-transpile: " + last_error(out))
@@ -246,19 +263,21 @@ def section_throughput(args, table):
         for amp in (False, True):
             try:
                 results[amp] = torch_throughput(net, inputs, label, batch, amp, steps, warmup)
-                table.add("throughput", f"{name} torch {'amp-bf16' if amp else 'fp32/tf32'}",
+                table.add("throughput", f"{name} torch {'amp-fp16' if amp else 'fp32/tf32'}",
                           "ok", f"{results[amp][0]:.1f} samples/s, peak "
                           f"{results[amp][1] / 2**30:.2f} GiB")
             except Exception as e:  # noqa: BLE001
                 table.add("throughput", f"{name} torch", "ERROR", str(e)[:160])
-        try:
-            rate, peak = fleet_throughput(args, name, path, inputs, label, batch, steps, warmup)
-            ratio = f", {rate / results[False][0]:.2f}x torch fp32/tf32" if False in results else ""
-            table.add("throughput", f"{name} fleet tf32", "ok",
-                      f"{rate:.1f} samples/s{ratio}, peak {peak}")
-        except Exception as e:  # noqa: BLE001
-            table.add("throughput", f"{name} fleet tf32", "ERROR", str(e)[:160])
-        table.add("throughput", f"{name} fleet amp", "n/a", "fleet-run has no --amp yet")
+        for amp in (False, True):
+            row = f"{name} fleet {'amp-fp16' if amp else 'tf32'}"
+            try:
+                rate, peak = fleet_throughput(args, name, path, inputs, label, batch, steps,
+                                              warmup, amp)
+                peer = "amp-fp16" if amp else "fp32/tf32"
+                ratio = f", {rate / results[amp][0]:.2f}x torch {peer}" if amp in results else ""
+                table.add("throughput", row, "ok", f"{rate:.1f} samples/s{ratio}, peak {peak}")
+            except Exception as e:  # noqa: BLE001
+                table.add("throughput", row, "ERROR", str(e)[:160])
 
 
 def main():

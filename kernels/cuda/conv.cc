@@ -1,12 +1,14 @@
 // Conv, fleet.conv_grad_input and fleet.conv_grad_filter (with the bias gradient) through cuDNN,
-// in f32, for 1-D to 3-D convolutions with groups, strides, dilations and symmetric pads.
+// in f32, and in f16 for mixed precision (half tensors and filters, f32 compute type, tensor-core
+// algorithms allowed; the f16 bias and its gradient by own kernels that sum in f32), for 1-D to
+// 3-D convolutions with groups, strides, dilations and symmetric pads.
 // Shapes and attributes are checked as kernels/cpu/conv.cc and grad_conv.cc check them (window
 // geometry from kernels/cpu/window.h), before anything is enqueued.
 //
-// Per input shape the op keeps a plan in its state: the cuDNN descriptors and the algorithm
-// cuDNN's heuristics rank first among those that fit the workspace limit (and use no TF32 when
-// the device forbids it), so a training step makes no algorithm queries after the first. 1-D
-// convolutions run as 2-D ones over a height of 1 (cuDNN wants 4-D tensors at least).
+// Per input dtype and shape the op keeps a plan in its state: the cuDNN descriptors and the
+// algorithm cuDNN's heuristics rank first among those that fit the workspace limit (and, in f32,
+// use no TF32 when the device forbids it), so a training step makes no algorithm queries after the
+// first. 1-D convolutions run as 2-D ones over a height of 1 (cuDNN wants 4-D tensors at least).
 // Asymmetric pads (SAME_* with an odd total) have no cuDNN form and are refused.
 //
 // This uses cuDNN's descriptor API (still in cuDNN 9, where the graph API succeeds it).
@@ -23,6 +25,7 @@
 #include "kernels/cpu/window.h"
 #include "kernels/cuda/groups.h"
 #include "kernels/cuda/kernel_util.h"
+#include "kernels/cuda/launch.h"
 
 namespace fleet::cuda {
 namespace {
@@ -38,7 +41,8 @@ absl::Status DnnDone(const KernelContext& ctx, cudnnStatus_t status, const char*
 
 // The checked shapes of one convolution (forward or gradient).
 struct ConvShape {
-  std::vector<int64_t> x, w, y;  // X, W and the output (YGrad) shapes
+  DataType dtype = DataType::kF32;  // of every tensor: f32 or f16
+  std::vector<int64_t> x, w, y;     // X, W and the output (YGrad) shapes
   int64_t group = 1;
   cpu::WindowGeometry g;
 };
@@ -62,7 +66,7 @@ struct ConvPlan {
   }
 };
 
-// The op's plans, one per (X, W) shape seen.
+// The op's plans, one per (dtype, X, W shape) seen.
 struct ConvState : KernelState {
   std::map<std::vector<int64_t>, std::unique_ptr<ConvPlan>> plans;
 };
@@ -87,6 +91,7 @@ absl::StatusOr<ConvShape> ReadConv(const KernelContext& ctx, bool grad) {
   }
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
+  s.dtype = x.dtype();
   s.x = x.shape();
   s.w = w.shape();
   const int rank = x.rank() - 2;
@@ -164,28 +169,32 @@ std::vector<int> PackedStrides(const std::vector<int>& dims) {
   return strides;
 }
 
+// cuDNN's data type of the tensors and filters (the compute type stays float for both).
+cudnnDataType_t DnnType(DataType dtype) {
+  return dtype == DataType::kF16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+}
+
 absl::Status SetTensor(const KernelContext& ctx, cudnnTensorDescriptor_t* desc,
-                       const std::vector<int>& dims) {
+                       const std::vector<int>& dims, cudnnDataType_t type) {
   FLEET_RETURN_IF_ERROR(DnnDone(ctx, cudnnCreateTensorDescriptor(desc), "create tensor"));
   const std::vector<int> strides = PackedStrides(dims);
   return DnnDone(ctx,
-                 cudnnSetTensorNdDescriptor(*desc, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()),
-                                            dims.data(), strides.data()),
+                 cudnnSetTensorNdDescriptor(*desc, type, static_cast<int>(dims.size()), dims.data(),
+                                            strides.data()),
                  "cudnnSetTensorNdDescriptor");
 }
 
-// The math types an algorithm may use: FMA only when the device forbids TF32.
-bool MathAllowed(cudnnMathType_t math, bool allow_tf32) {
-  return allow_tf32 || math == CUDNN_FMA_MATH;
-}
+// The math types an algorithm may use: FMA only when the device forbids TF32 (f32 data);
+// `any_math` (TF32 allowed, or f16 data, where tensor cores multiply f16 and add in f32): all.
+bool MathAllowed(cudnnMathType_t math, bool any_math) { return any_math || math == CUDNN_FMA_MATH; }
 
 // Picks the first of cuDNN's ranked algorithms that ran, fits the workspace limit and uses an
 // allowed math type.
 template <typename Perf>
-bool Pick(const Perf* perf, int count, bool allow_tf32, Perf* chosen) {
+bool Pick(const Perf* perf, int count, bool any_math, Perf* chosen) {
   for (int i = 0; i < count; ++i) {
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspaceBytes &&
-        MathAllowed(perf[i].mathType, allow_tf32)) {
+        MathAllowed(perf[i].mathType, any_math)) {
       *chosen = perf[i];
       return true;
     }
@@ -197,7 +206,7 @@ enum class Pass { kForward, kBackwardData, kBackwardFilter };
 
 // cuDNN picks kernels by algorithm and math type together: the descriptor gets the math type
 // the chosen algorithm was ranked with (the three passes may differ) before each call;
-// the queries run with the device's base math type (FMA only without TF32).
+// the queries run with the base math type (f32: FMA only without TF32; f16: tensor cores).
 absl::Status UseMathOf(const KernelContext& ctx, ConvPlan* plan, cudnnMathType_t math) {
   return DnnDone(ctx, cudnnSetConvolutionMathType(plan->conv, math), "cudnnSetConvolutionMathType");
 }
@@ -209,21 +218,27 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
                                   bool allow_tf32) {
   if (*slot == nullptr) *slot = std::make_unique<ConvState>();
   auto* state = static_cast<ConvState*>(slot->get());
-  std::vector<int64_t> key = s.x;
+  std::vector<int64_t> key = {static_cast<int64_t>(s.dtype)};
+  key.insert(key.end(), s.x.begin(), s.x.end());
   key.insert(key.end(), s.w.begin(), s.w.end());
   std::unique_ptr<ConvPlan>& plan = state->plans[key];
+  const bool half = s.dtype == DataType::kF16;
+  const cudnnMathType_t base_math =
+      half ? CUDNN_TENSOR_OP_MATH : (allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+  const bool any_math = half || allow_tf32;
   if (plan == nullptr) {
     auto made = std::make_unique<ConvPlan>();
+    const cudnnDataType_t type = DnnType(s.dtype);
     const std::vector<int> xd = DnnDims(s.x), wd = DnnDims(s.w), yd = DnnDims(s.y);
-    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->x, xd));
-    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->y, yd));
+    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->x, xd, type));
+    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->y, yd, type));
     std::vector<int> bd(yd.size(), 1);
     bd[1] = yd[1];
-    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->bias, bd));
+    FLEET_RETURN_IF_ERROR(SetTensor(ctx, &made->bias, bd, type));
     FLEET_RETURN_IF_ERROR(DnnDone(ctx, cudnnCreateFilterDescriptor(&made->w), "create filter"));
     FLEET_RETURN_IF_ERROR(
         DnnDone(ctx,
-                cudnnSetFilterNdDescriptor(made->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                cudnnSetFilterNdDescriptor(made->w, type, CUDNN_TENSOR_NCHW,
                                            static_cast<int>(wd.size()), wd.data()),
                 "cudnnSetFilterNdDescriptor"));
     // Spatial parameters in the canonical 3-D geometry; 1-D and 2-D use its last two.
@@ -244,10 +259,8 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
     FLEET_RETURN_IF_ERROR(
         DnnDone(ctx, cudnnSetConvolutionGroupCount(made->conv, static_cast<int>(s.group)),
                 "cudnnSetConvolutionGroupCount"));
-    FLEET_RETURN_IF_ERROR(DnnDone(
-        ctx,
-        cudnnSetConvolutionMathType(made->conv, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
-        "cudnnSetConvolutionMathType"));
+    FLEET_RETURN_IF_ERROR(DnnDone(ctx, cudnnSetConvolutionMathType(made->conv, base_math),
+                                  "cudnnSetConvolutionMathType"));
     // cuDNN must agree on the output shape, or the descriptors mean something else.
     std::vector<int> out(yd.size());
     FLEET_RETURN_IF_ERROR(
@@ -268,10 +281,7 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
   const bool query = (pass == Pass::kForward && !plan->have_fwd) ||
                      (pass == Pass::kBackwardData && !plan->have_bwd_data) ||
                      (pass == Pass::kBackwardFilter && !plan->have_bwd_filter);
-  if (query) {
-    FLEET_RETURN_IF_ERROR(
-        UseMathOf(ctx, plan.get(), allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
-  }
+  if (query) FLEET_RETURN_IF_ERROR(UseMathOf(ctx, plan.get(), base_math));
   if (pass == Pass::kForward && !plan->have_fwd) {
     cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
     FLEET_RETURN_IF_ERROR(
@@ -279,7 +289,7 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
                 cudnnGetConvolutionForwardAlgorithm_v7(dnn, plan->x, plan->w, plan->conv, plan->y,
                                                        kAlgos, &count, perf),
                 "cudnnGetConvolutionForwardAlgorithm_v7"));
-    found = plan->have_fwd = Pick(perf, count, allow_tf32, &plan->fwd);
+    found = plan->have_fwd = Pick(perf, count, any_math, &plan->fwd);
   } else if (pass == Pass::kBackwardData && !plan->have_bwd_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
     FLEET_RETURN_IF_ERROR(
@@ -287,7 +297,7 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
                 cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn, plan->w, plan->y, plan->conv,
                                                             plan->x, kAlgos, &count, perf),
                 "cudnnGetConvolutionBackwardDataAlgorithm_v7"));
-    found = plan->have_bwd_data = Pick(perf, count, allow_tf32, &plan->bwd_data);
+    found = plan->have_bwd_data = Pick(perf, count, any_math, &plan->bwd_data);
   } else if (pass == Pass::kBackwardFilter && !plan->have_bwd_filter) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
     FLEET_RETURN_IF_ERROR(
@@ -295,13 +305,13 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
                 cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn, plan->x, plan->y, plan->conv,
                                                               plan->w, kAlgos, &count, perf),
                 "cudnnGetConvolutionBackwardFilterAlgorithm_v7"));
-    found = plan->have_bwd_filter = Pick(perf, count, allow_tf32, &plan->bwd_filter);
+    found = plan->have_bwd_filter = Pick(perf, count, any_math, &plan->bwd_filter);
   }
   if (!found) {
     return ctx.Unimplemented(absl::StrCat("cuDNN offers no algorithm for X ", ShapeString(s.x),
-                                          " and W ", ShapeString(s.w), " within a ",
-                                          kMaxWorkspaceBytes >> 20, " MiB workspace",
-                                          allow_tf32 ? "" : " without TF32"));
+                                          " and W ", ShapeString(s.w), half ? " in f16" : "",
+                                          " within a ", kMaxWorkspaceBytes >> 20, " MiB workspace",
+                                          any_math ? "" : " without TF32"));
   }
   return plan.get();
 }
@@ -337,12 +347,20 @@ absl::Status ConvKernel(KernelContext& ctx) {
   const float one = 1.f, zero = 0.f;
   FLEET_RETURN_IF_ERROR(
       DnnDone(ctx,
-              cudnnConvolutionForward(call.dnn, &one, plan->x, ctx.input(0).data<float>(), plan->w,
-                                      ctx.input(1).data<float>(), plan->conv, plan->fwd.algo,
+              cudnnConvolutionForward(call.dnn, &one, plan->x, ctx.input(0).raw_data(), plan->w,
+                                      ctx.input(1).raw_data(), plan->conv, plan->fwd.algo,
                                       workspace.raw_data(), plan->fwd.memory, &zero, plan->y,
-                                      y->data<float>()),
+                                      y->raw_data()),
               "cudnnConvolutionForward"));
   if (!ctx.has_input(2)) return absl::OkStatus();
+  if (s.dtype == DataType::kF16) {
+    // Added in f32 to the f16 output cuDNN rounded, and rounded again (the CPU rounds once).
+    const int64_t spatial = y->numel() / (s.y[0] * s.y[1]);
+    return Launched(ctx,
+                    LaunchBiasAddHalf(ctx.input(2).data<uint16_t>(), y->data<uint16_t>(), s.y[0],
+                                      s.y[1], spatial, Stream(ctx)),
+                    "bias kernel");
+  }
   return DnnDone(ctx,
                  cudnnAddTensor(call.dnn, &one, plan->bias, ctx.input(2).data<float>(), &one,
                                 plan->y, y->data<float>()),
@@ -367,13 +385,12 @@ absl::Status ConvGradInputKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(UseMathOf(ctx, plan, plan->bwd_data.mathType));
   Tensor workspace = Scratch(ctx, DataType::kU8, {static_cast<int64_t>(plan->bwd_data.memory)});
   const float one = 1.f, zero = 0.f;
-  return DnnDone(
-      ctx,
-      cudnnConvolutionBackwardData(call.dnn, &one, plan->w, ctx.input(1).data<float>(), plan->y,
-                                   ctx.input(2).data<float>(), plan->conv, plan->bwd_data.algo,
-                                   workspace.raw_data(), plan->bwd_data.memory, &zero, plan->x,
-                                   dx->data<float>()),
-      "cudnnConvolutionBackwardData");
+  return DnnDone(ctx,
+                 cudnnConvolutionBackwardData(
+                     call.dnn, &one, plan->w, ctx.input(1).raw_data(), plan->y,
+                     ctx.input(2).raw_data(), plan->conv, plan->bwd_data.algo, workspace.raw_data(),
+                     plan->bwd_data.memory, &zero, plan->x, dx->raw_data()),
+                 "cudnnConvolutionBackwardData");
 }
 
 // fleet.conv_grad_filter(X, W, YGrad) -> WGrad, BGrad?.
@@ -401,12 +418,19 @@ absl::Status ConvGradFilterKernel(KernelContext& ctx) {
   const float one = 1.f, zero = 0.f;
   FLEET_RETURN_IF_ERROR(DnnDone(
       ctx,
-      cudnnConvolutionBackwardFilter(call.dnn, &one, plan->x, ctx.input(0).data<float>(), plan->y,
-                                     dy.data<float>(), plan->conv, plan->bwd_filter.algo,
+      cudnnConvolutionBackwardFilter(call.dnn, &one, plan->x, ctx.input(0).raw_data(), plan->y,
+                                     dy.raw_data(), plan->conv, plan->bwd_filter.algo,
                                      workspace.raw_data(), plan->bwd_filter.memory, &zero, plan->w,
-                                     dw->data<float>()),
+                                     dw->raw_data()),
       "cudnnConvolutionBackwardFilter"));
   if (db == nullptr) return absl::OkStatus();
+  if (s.dtype == DataType::kF16) {
+    const int64_t spatial = dy.numel() / (s.y[0] * s.y[1]);
+    return Launched(ctx,
+                    LaunchBiasGradHalf(dy.data<uint16_t>(), db->data<uint16_t>(), s.y[0], s.y[1],
+                                       spatial, Stream(ctx)),
+                    "bias gradient kernel");
+  }
   return DnnDone(ctx,
                  cudnnConvolutionBackwardBias(call.dnn, &one, plan->y, dy.data<float>(), &zero,
                                               plan->bias, db->data<float>()),
@@ -416,9 +440,11 @@ absl::Status ConvGradFilterKernel(KernelContext& ctx) {
 }  // namespace
 
 void RegisterConvKernels(KernelTable& table) {
-  table.Add("Conv", Device::kCuda, {DataType::kF32}, &ConvKernel);
-  table.Add("fleet.conv_grad_input", Device::kCuda, {DataType::kF32}, &ConvGradInputKernel);
-  table.Add("fleet.conv_grad_filter", Device::kCuda, {DataType::kF32}, &ConvGradFilterKernel);
+  // f32, and f16 for mixed precision: one kernel each, the dtype read from the inputs.
+  const std::vector<DataType> dtypes = {DataType::kF32, DataType::kF16};
+  table.Add("Conv", Device::kCuda, dtypes, &ConvKernel);
+  table.Add("fleet.conv_grad_input", Device::kCuda, dtypes, &ConvGradInputKernel);
+  table.Add("fleet.conv_grad_filter", Device::kCuda, dtypes, &ConvGradFilterKernel);
 }
 
 }  // namespace fleet::cuda

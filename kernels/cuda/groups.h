@@ -22,5 +22,7 @@ void RegisterBatchNormKernels(KernelTable& table);  // BatchNormalization, batch
 void RegisterGatherKernels(KernelTable& table);     // Gather, fleet.gather_grad(_sparse)
 void RegisterConcatKernels(KernelTable& table);     // Concat, fleet.concat_grad
 void RegisterControlFlowKernels(KernelTable& table);  // fleet.conditional_block
+void RegisterCastKernels(KernelTable& table);         // Cast, CastLike (f32 <-> f16)
+void RegisterAmpKernels(KernelTable& table);          // loss scaling: check_finite_and_unscale, ...
 
 }  // namespace fleet::cuda

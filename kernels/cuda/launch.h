@@ -69,6 +69,24 @@ struct ReduceIndex {
 cudaError_t LaunchReduceTo(const float* x, float* out, int64_t out_n, int64_t reduced_n,
                            const ReduceIndex& index, cudaStream_t stream);
 
+// ---- half.cu ---- (f16 elements as their IEEE binary16 bits, the host's storage of
+// executor/half.h; arithmetic in f32)
+
+// y = x rounded to f16 (to nearest even; inf beyond f16's range), and back (exactly).
+cudaError_t LaunchFloatToHalf(const float* x, uint16_t* y, int64_t n, cudaStream_t stream);
+cudaError_t LaunchHalfToFloat(const uint16_t* x, float* y, int64_t n, cudaStream_t stream);
+// y *= scale.
+cudaError_t LaunchScaleHalf(uint16_t* y, int64_t n, float scale, cudaStream_t stream);
+// LaunchBroadcastMatrix of f16 elements.
+cudaError_t LaunchBroadcastMatrixHalf(const uint16_t* c, int64_t row_stride, int64_t col_stride,
+                                      uint16_t* y, int64_t m, int64_t n, cudaStream_t stream);
+// Conv's bias, y viewed as [n, c, s]: y[i, ch, j] += bias[ch]; and its gradient, one block per
+// channel summing in f32: db[ch] = sum over i, j of dy[i, ch, j].
+cudaError_t LaunchBiasAddHalf(const uint16_t* bias, uint16_t* y, int64_t n, int64_t c, int64_t s,
+                              cudaStream_t stream);
+cudaError_t LaunchBiasGradHalf(const uint16_t* dy, uint16_t* db, int64_t n, int64_t c, int64_t s,
+                               cudaStream_t stream);
+
 // ---- training.cu ----
 
 // y[0] = x[0] + step (the step counter).
@@ -240,6 +258,31 @@ struct UpdateParams {
 // Updates every tensor, then (Adam) advances each one's beta powers in a second launch.
 cudaError_t LaunchMultiUpdate(UpdateKind kind, const MultiTensors& tensors, const float* lr,
                               const UpdateParams& params, cudaStream_t stream);
+
+// ---- amp.cu ---- (loss scaling, ir/fleet_amp_ops.cc; the scale is a device scalar)
+
+// fleet.check_finite_and_unscale over up to kUnscaleTensors tensors in one launch (they travel
+// as kernel parameters): x[j][i] *= 1 / scale[0] in place, and *all_finite = false where an
+// element is inf or NaN before the scaling, or scale[0] is not a finite value > 0 (the CPU
+// kernel's error, which the device cannot raise). Setting *all_finite to true first is the
+// caller's, once for all the launches of one op.
+constexpr int kUnscaleTensors = 16;
+struct UnscaleTensors {
+  int count = 0;
+  float* x[kUnscaleTensors] = {};
+  int64_t n[kUnscaleTensors] = {};
+};
+cudaError_t LaunchCheckFiniteAndUnscale(const UnscaleTensors& tensors, const float* scale,
+                                        bool* all_finite, cudaStream_t stream);
+// fleet.update_loss_scaling's step (cpu::LossScalingRule::Step) by one thread, in place.
+struct LossScaling {
+  int64_t incr_every_n_steps = 2000;
+  float incr_ratio = 2.0f;
+  float decr_ratio = 0.5f;
+};
+cudaError_t LaunchUpdateLossScaling(const bool* all_finite, float* scale, int64_t* good_steps,
+                                    int64_t* skipped_steps, const LossScaling& rule,
+                                    cudaStream_t stream);
 
 // ---- pool.cu ---- (NCHW; spatial dims 1 to 3 given as [D, H, W] with leading 1s)
 

@@ -1,5 +1,7 @@
 // Gemm, MatMul and MatMul's gradients (fleet.matmul_grad_a, fleet.matmul_grad_b) through
-// cuBLAS, in f32 (TF32 tensor cores when the device allows them, CudaDeviceOptions::allow_tf32).
+// cuBLAS, in f32 (TF32 tensor cores when the device allows them, CudaDeviceOptions::allow_tf32)
+// and in f16 for mixed precision (every operand f16, products accumulated in f32 by
+// cublasGemmEx with CUBLAS_COMPUTE_32F, tensor cores allowed).
 //
 // Tensors are row-major and cuBLAS is column-major: a row-major [m, n] matrix is the
 // column-major [n, m] one, its transpose. So Y = op(A) op(B) is computed as
@@ -7,7 +9,9 @@
 // Shapes, attributes and messages follow kernels/cpu/matmul.cc.
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +34,9 @@ absl::Status CheckSameDtype(KernelContext& ctx, int i, const char* name) {
   return absl::OkStatus();
 }
 
+// f16 elements as the host stores them (executor/half.h): their IEEE binary16 bits.
+using Half = uint16_t;
+
 // One row-major product Y[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta Y, with lda and ldb the
 // row lengths of A and B as stored; `batch` of them at the given element strides.
 struct RowMajorGemm {
@@ -40,16 +47,21 @@ struct RowMajorGemm {
   int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
 };
 
-absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const float* a, const float* b,
-                     float* y) {
+// T is float (Sgemm) or Half (GemmEx on f16 operands with f32 alpha, beta and accumulation).
+template <typename T>
+absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const T* a, const T* b, T* y) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return absl::OkStatus();
   if (g.k == 0) {  // an empty sum: Y = beta Y (cuBLAS rejects leading dimensions of 0)
     const int64_t count = g.m * g.n * g.batch;
     if (g.beta == 0) {
-      return Launched(ctx, cudaMemsetAsync(y, 0, sizeof(float) * count, Stream(ctx)),
+      return Launched(ctx, cudaMemsetAsync(y, 0, sizeof(T) * count, Stream(ctx)),
                       "cudaMemsetAsync");
     }
-    return Launched(ctx, LaunchScale(y, count, g.beta, Stream(ctx)), "scale kernel");
+    if constexpr (std::is_same_v<T, Half>) {
+      return Launched(ctx, LaunchScaleHalf(y, count, g.beta, Stream(ctx)), "scale kernel");
+    } else {
+      return Launched(ctx, LaunchScale(y, count, g.beta, Stream(ctx)), "scale kernel");
+    }
   }
   FLEET_ASSIGN_OR_RETURN(CudaDevice * gpu, GpuOf(ctx));
   cublasHandle_t blas = BlasOf(*gpu);
@@ -57,18 +69,36 @@ absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const float* a, 
   const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = static_cast<int>(g.m), n = static_cast<int>(g.n), k = static_cast<int>(g.k);
   const int lda = static_cast<int>(g.lda), ldb = static_cast<int>(g.ldb);
-  if (g.batch == 1) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.batch == 1) {
+      return BlasDone(
+          ctx, cublasSgemm(blas, op_b, op_a, n, m, k, &g.alpha, b, ldb, a, lda, &g.beta, y, n),
+          "cublasSgemm");
+    }
+    return BlasDone(
+        ctx,
+        cublasSgemmStridedBatched(blas, op_b, op_a, n, m, k, &g.alpha, b, ldb, g.stride_b, a, lda,
+                                  g.stride_a, &g.beta, y, n, g.stride_y, static_cast<int>(g.batch)),
+        "cublasSgemmStridedBatched");
+  } else {
+    // f16: the (B, A) operand order, dims and leading dimensions of the Sgemm calls above.
+    if (g.batch == 1) {
+      return BlasDone(
+          ctx,
+          cublasGemmEx(blas, op_b, op_a, n, m, k, &g.alpha, b, CUDA_R_16F, ldb, a, CUDA_R_16F, lda,
+                       &g.beta, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+          "cublasGemmEx");
+    }
     return BlasDone(ctx,
-                    cublasSgemm(blas, op_b, op_a, n, m, k, &g.alpha, b, ldb, a, lda, &g.beta, y, n),
-                    "cublasSgemm");
+                    cublasGemmStridedBatchedEx(
+                        blas, op_b, op_a, n, m, k, &g.alpha, b, CUDA_R_16F, ldb, g.stride_b, a,
+                        CUDA_R_16F, lda, g.stride_a, &g.beta, y, CUDA_R_16F, n, g.stride_y,
+                        static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    "cublasGemmStridedBatchedEx");
   }
-  return BlasDone(
-      ctx,
-      cublasSgemmStridedBatched(blas, op_b, op_a, n, m, k, &g.alpha, b, ldb, g.stride_b, a, lda,
-                                g.stride_a, &g.beta, y, n, g.stride_y, static_cast<int>(g.batch)),
-      "cublasSgemmStridedBatched");
 }
 
+template <typename T>
 absl::Status MatMulKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("MatMul needs inputs 'A' and 'B'");
@@ -113,9 +143,9 @@ absl::Status MatMulKernel(KernelContext& ctx) {
   if (b.rank() > 1) out_shape.push_back(n);
   Tensor* y = ctx.Output(0, a.dtype(), out_shape);
   if (y->numel() == 0) return absl::OkStatus();
-  const float* ap = a.data<float>();
-  const float* bp = b.data<float>();
-  float* yp = y->data<float>();
+  const T* ap = a.data<T>();
+  const T* bp = b.data<T>();
+  T* yp = y->data<T>();
   const int64_t a_count = NumElements(abatch), b_count = NumElements(bbatch);
   const int64_t total = NumElements(batch);
 
@@ -162,6 +192,7 @@ absl::Status MatMulKernel(KernelContext& ctx) {
 }
 
 // Gemm (opset 13): Y = alpha * op(A) * op(B) + beta * C, C broadcast unidirectionally to [M,N].
+template <typename T>
 absl::Status GemmKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1)) {
     return ctx.InvalidArgument("Gemm needs inputs 'A' and 'B'");
@@ -217,12 +248,17 @@ absl::Status GemmKernel(KernelContext& ctx) {
   }
   Tensor* y = ctx.Output(0, a.dtype(), {g.m, g.n});
   if (c != nullptr) {
-    FLEET_RETURN_IF_ERROR(Launched(ctx,
-                                   LaunchBroadcastMatrix(c->data<float>(), row_stride, col_stride,
-                                                         y->data<float>(), g.m, g.n, Stream(ctx)),
-                                   "Gemm's C broadcast kernel"));
+    cudaError_t launched;
+    if constexpr (std::is_same_v<T, Half>) {
+      launched = LaunchBroadcastMatrixHalf(c->data<Half>(), row_stride, col_stride, y->data<Half>(),
+                                           g.m, g.n, Stream(ctx));
+    } else {
+      launched = LaunchBroadcastMatrix(c->data<float>(), row_stride, col_stride, y->data<float>(),
+                                       g.m, g.n, Stream(ctx));
+    }
+    FLEET_RETURN_IF_ERROR(Launched(ctx, launched, "Gemm's C broadcast kernel"));
   }
-  return RunGemm(ctx, g, a.data<float>(), b.data<float>(), y->data<float>());
+  return RunGemm<T>(ctx, g, a.data<T>(), b.data<T>(), y->data<T>());
 }
 
 // fleet.matmul_grad_a(A, B, YGrad) -> AGrad = YGrad B^T, and fleet.matmul_grad_b -> BGrad =
@@ -230,7 +266,7 @@ absl::Status GemmKernel(KernelContext& ctx) {
 // The usual cases are one GEMM (a weight shared by the batch: the batch folds into the rows of
 // AGrad, or into the depth of BGrad's product) or one strided batched GEMM (both operands
 // batched); an input that broadcasts gets a GEMM per batch entry, accumulated into its matrix.
-template <bool kWrtB>
+template <typename T, bool kWrtB>
 absl::Status MatMulGradKernel(KernelContext& ctx) {
   if (!ctx.has_input(0) || !ctx.has_input(1) || !ctx.has_input(2)) {
     return ctx.InvalidArgument("needs inputs 'A', 'B' and 'YGrad'");
@@ -239,12 +275,12 @@ absl::Status MatMulGradKernel(KernelContext& ctx) {
   FLEET_RETURN_IF_ERROR(cpu::ComputeMatMulGradGeometry(ctx, &geo));
   const Tensor& a = ctx.input(0);
   const Tensor& b = ctx.input(1);
-  const float* ap = a.data<float>();
-  const float* bp = b.data<float>();
-  const float* dy = ctx.input(2).data<float>();
+  const T* ap = a.data<T>();
+  const T* bp = b.data<T>();
+  const T* dy = ctx.input(2).data<T>();
   const int64_t m = geo.m, k = geo.k, n = geo.n;
   Tensor* out = ctx.Output(0, a.dtype(), kWrtB ? b.shape() : a.shape());
-  float* g = out->data<float>();
+  T* g = out->data<T>();
   if (out->numel() == 0) return absl::OkStatus();
   const int64_t own_count = kWrtB ? geo.b_count : geo.a_count;
   const int64_t other_count = kWrtB ? geo.a_count : geo.b_count;
@@ -252,7 +288,7 @@ absl::Status MatMulGradKernel(KernelContext& ctx) {
   if (geo.total == 0 || m == 0 || n == 0 || !unique) {
     // Nothing to add, or entries that share a matrix accumulate into zeros.
     FLEET_RETURN_IF_ERROR(Launched(
-        ctx, cudaMemsetAsync(g, 0, sizeof(float) * out->numel(), Stream(ctx)), "cudaMemsetAsync"));
+        ctx, cudaMemsetAsync(g, 0, sizeof(T) * out->numel(), Stream(ctx)), "cudaMemsetAsync"));
     if (geo.total == 0 || m == 0 || n == 0) return absl::OkStatus();
   }
   RowMajorGemm gemm;
@@ -312,10 +348,16 @@ absl::Status MatMulGradKernel(KernelContext& ctx) {
 }  // namespace
 
 void RegisterMatMulKernels(KernelTable& table) {
-  table.Add("MatMul", Device::kCuda, {DataType::kF32}, &MatMulKernel);
-  table.Add("fleet.matmul_grad_a", Device::kCuda, {DataType::kF32}, &MatMulGradKernel<false>);
-  table.Add("fleet.matmul_grad_b", Device::kCuda, {DataType::kF32}, &MatMulGradKernel<true>);
-  table.Add("Gemm", Device::kCuda, {DataType::kF32}, &GemmKernel);
+  const Device cuda = Device::kCuda;
+  table.Add("MatMul", cuda, {DataType::kF32}, &MatMulKernel<float>);
+  table.Add("fleet.matmul_grad_a", cuda, {DataType::kF32}, &MatMulGradKernel<float, false>);
+  table.Add("fleet.matmul_grad_b", cuda, {DataType::kF32}, &MatMulGradKernel<float, true>);
+  table.Add("Gemm", cuda, {DataType::kF32}, &GemmKernel<float>);
+  // Mixed precision: f16 operands, f32 accumulation.
+  table.Add("MatMul", cuda, {DataType::kF16}, &MatMulKernel<Half>);
+  table.Add("fleet.matmul_grad_a", cuda, {DataType::kF16}, &MatMulGradKernel<Half, false>);
+  table.Add("fleet.matmul_grad_b", cuda, {DataType::kF16}, &MatMulGradKernel<Half, true>);
+  table.Add("Gemm", cuda, {DataType::kF16}, &GemmKernel<Half>);
 }
 
 }  // namespace fleet::cuda

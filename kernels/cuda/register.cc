@@ -21,6 +21,8 @@ void RegisterCudaKernels(KernelTable& table) {
   cuda::RegisterGatherKernels(table);
   cuda::RegisterConcatKernels(table);
   cuda::RegisterControlFlowKernels(table);
+  cuda::RegisterCastKernels(table);
+  cuda::RegisterAmpKernels(table);
 }
 
 }  // namespace fleet

@@ -14,7 +14,8 @@ namespace {
 
 // The ops of `fleet-transpile tests/training/data/{mlp,cnn}.onnx --strategy single` with the
 // sgd, momentum and adam optimizers (and adagrad, adamw), then the further ones covered
-// (activations, softmax, transpose, reductions, normalisations, gather), and the key dtype of each.
+// (activations, softmax, transpose, reductions, normalisations, gather), then mixed precision's
+// (f16 GEMMs and convolutions, casts, loss scaling), and the key dtype of each.
 const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
   static const auto* ops = new std::vector<std::pair<std::string, DataType>>{
       {"Gemm", DataType::kF32},
@@ -82,6 +83,19 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"fleet.gather_grad_sparse", DataType::kF32},
       {"fleet.multi_update", DataType::kF32},
       {"fleet.conditional_block", DataType::kBool},
+      // Mixed precision (the amp pass's): the casts, f16 GEMMs and convolutions, loss scaling.
+      {"Cast", DataType::kF32},
+      {"Cast", DataType::kF16},
+      {"CastLike", DataType::kF32},
+      {"Gemm", DataType::kF16},
+      {"MatMul", DataType::kF16},
+      {"fleet.matmul_grad_a", DataType::kF16},
+      {"fleet.matmul_grad_b", DataType::kF16},
+      {"Conv", DataType::kF16},
+      {"fleet.conv_grad_input", DataType::kF16},
+      {"fleet.conv_grad_filter", DataType::kF16},
+      {"fleet.check_finite_and_unscale", DataType::kF32},
+      {"fleet.update_loss_scaling", DataType::kF32},
   };
   return *ops;
 }
@@ -111,6 +125,12 @@ TEST(CudaRegistrationTest, EveryTrainingOpHasACudaKernelWithTheCpuTraits) {
   EXPECT_EQ(cuda.Traits("Reshape", Device::kCuda).host_inputs, std::vector<int>{1});
   EXPECT_EQ(cuda.Traits("Unsqueeze", Device::kCuda).host_inputs, std::vector<int>{1});
   EXPECT_TRUE(cuda.Traits("Conv", Device::kCuda).host_inputs.empty());
+  // Loss scaling writes the gradients, the scale and the step counts in place, all on the
+  // device.
+  EXPECT_EQ(cuda.Traits("fleet.update_loss_scaling", Device::kCuda).in_place,
+            (std::vector<std::pair<int, int>>{{1, 0}, {2, 1}, {3, 2}}));
+  EXPECT_EQ(cuda.KeyInput("fleet.update_loss_scaling", Device::kCuda), 1);
+  EXPECT_TRUE(cuda.Traits("fleet.check_finite_and_unscale", Device::kCuda).host_inputs.empty());
   // LocalSGD's conditional block reads its condition on the host.
   EXPECT_EQ(cuda.Traits("fleet.conditional_block", Device::kCuda).host_inputs, std::vector<int>{0});
   // The table holds CUDA kernels only; the CPU's are registered separately.

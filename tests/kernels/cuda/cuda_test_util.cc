@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "executor/half.h"
 #include "kernels/cuda/register.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -51,6 +52,10 @@ double ValueAt(const Tensor& t, int64_t i) {
       return static_cast<double>(t.data<int64_t>()[i]);
     case DataType::kI32:
       return t.data<int32_t>()[i];
+    case DataType::kF16:
+      return HalfToFloat(t.data<uint16_t>()[i]);
+    case DataType::kBool:
+      return t.data<bool>()[i] ? 1 : 0;
     default:
       ADD_FAILURE() << "no comparison for " << t.TypeString();
       return 0;
@@ -109,6 +114,14 @@ Tensor HostTensor(DataType dtype, std::vector<int64_t> shape, const std::vector<
       break;
     case DataType::kI32:
       Fill<int32_t>(&t, values);
+      break;
+    case DataType::kF16:
+      for (size_t i = 0; i < values.size(); ++i) {
+        t.data<uint16_t>()[i] = FloatToHalf(static_cast<float>(values[i]));
+      }
+      break;
+    case DataType::kBool:
+      Fill<bool>(&t, values);
       break;
     default:
       ADD_FAILURE() << "HostTensor: unsupported dtype";
@@ -181,6 +194,7 @@ void ExpectNear(const Tensor& expected, const Tensor& actual, const std::string&
   for (int64_t i = 0; i < expected.numel() && failures < 5; ++i) {
     const double e = ValueAt(expected, i), a = ValueAt(actual, i);
     if (std::isnan(e) && std::isnan(a)) continue;
+    if (e == a) continue;  // infinities of one sign
     if (!(std::fabs(e - a) <= atol + rtol * std::fabs(e))) {
       ADD_FAILURE() << what << " element " << i << ": cpu " << e << ", cuda " << a;
       ++failures;

@@ -40,7 +40,7 @@ Tensor RandomTensor(std::vector<int64_t> shape, uint32_t seed, float lo = -1.f, 
 // A host i64 (or i32) tensor of `shape` with values uniform in [0, classes).
 Tensor RandomLabels(std::vector<int64_t> shape, uint32_t seed, int64_t classes,
                     DataType dtype = DataType::kI64);
-// A host tensor with these values.
+// A host tensor with these values (f16: rounded to nearest even; bool: != 0).
 Tensor HostTensor(DataType dtype, std::vector<int64_t> shape, const std::vector<double>& values);
 
 Tensor Upload(const Tensor& host);      // onto cuda:0 (undefined stays undefined)
@@ -60,7 +60,8 @@ absl::StatusOr<std::vector<Tensor>> RunOnGpu(const std::string& op_type,
                                              const AttrMap& attrs, int num_outputs);
 
 // Expects `actual` to have the dtype and shape of `expected` and every value within
-// atol + rtol * |expected| (NaN matches NaN). `what` names the output in failures.
+// atol + rtol * |expected| (NaN matches NaN, inf the same inf; f16 compares its f32 values, bool 0
+// and 1). `what` names the output in failures.
 void ExpectNear(const Tensor& expected, const Tensor& actual, const std::string& what,
                 double atol = 1e-5, double rtol = 1e-4);
 
