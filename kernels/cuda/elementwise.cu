@@ -82,8 +82,10 @@ __global__ void ScaleKernel(float* y, int64_t n, float scale) {
   for (int64_t i = GlobalThread(); i < n; i += GridStride()) y[i] *= scale;
 }
 
-__global__ void BroadcastMatrixKernel(const float* c, int64_t row_stride, int64_t col_stride,
-                                      float* y, int64_t m, int64_t n) {
+// Copies elements without arithmetic, so f16's bits travel as uint16_t.
+template <typename T>
+__global__ void BroadcastMatrixKernel(const T* c, int64_t row_stride, int64_t col_stride, T* y,
+                                      int64_t m, int64_t n) {
   for (int64_t i = GlobalThread(); i < m * n; i += GridStride()) {
     y[i] = c[(i / n) * row_stride + (i % n) * col_stride];
   }
@@ -207,12 +209,23 @@ cudaError_t LaunchScale(float* y, int64_t n, float scale, cudaStream_t stream) {
   return cudaGetLastError();
 }
 
+template <typename T>
+cudaError_t LaunchBroadcastMatrixOf(const T* c, int64_t row_stride, int64_t col_stride, T* y,
+                                    int64_t m, int64_t n, cudaStream_t stream) {
+  if (m * n == 0) return cudaSuccess;
+  BroadcastMatrixKernel<T>
+      <<<BlocksFor(m * n), kThreads, 0, stream>>>(c, row_stride, col_stride, y, m, n);
+  return cudaGetLastError();
+}
+
 cudaError_t LaunchBroadcastMatrix(const float* c, int64_t row_stride, int64_t col_stride, float* y,
                                   int64_t m, int64_t n, cudaStream_t stream) {
-  if (m * n == 0) return cudaSuccess;
-  BroadcastMatrixKernel<<<BlocksFor(m * n), kThreads, 0, stream>>>(c, row_stride, col_stride, y, m,
-                                                                   n);
-  return cudaGetLastError();
+  return LaunchBroadcastMatrixOf(c, row_stride, col_stride, y, m, n, stream);
+}
+
+cudaError_t LaunchBroadcastMatrixHalf(const uint16_t* c, int64_t row_stride, int64_t col_stride,
+                                      uint16_t* y, int64_t m, int64_t n, cudaStream_t stream) {
+  return LaunchBroadcastMatrixOf(c, row_stride, col_stride, y, m, n, stream);
 }
 
 cudaError_t LaunchReduceTo(const float* x, float* out, int64_t out_n, int64_t reduced_n,

@@ -31,14 +31,6 @@ __global__ void ScaleHalfKernel(uint16_t* y, int64_t n, float scale) {
   }
 }
 
-// Copies bits: no arithmetic, so uint16_t serves.
-__global__ void BroadcastMatrixHalfKernel(const uint16_t* c, int64_t row_stride, int64_t col_stride,
-                                          uint16_t* y, int64_t m, int64_t n) {
-  for (int64_t i = GlobalThread(); i < m * n; i += GridStride()) {
-    y[i] = c[(i / n) * row_stride + (i % n) * col_stride];
-  }
-}
-
 __global__ void BiasAddHalfKernel(const uint16_t* bias, uint16_t* y, int64_t total, int64_t c,
                                   int64_t s) {
   const __half* b = AsHalf(bias);
@@ -85,14 +77,6 @@ cudaError_t LaunchHalfToFloat(const uint16_t* x, float* y, int64_t n, cudaStream
 cudaError_t LaunchScaleHalf(uint16_t* y, int64_t n, float scale, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   ScaleHalfKernel<<<BlocksFor(n), kThreads, 0, stream>>>(y, n, scale);
-  return cudaGetLastError();
-}
-
-cudaError_t LaunchBroadcastMatrixHalf(const uint16_t* c, int64_t row_stride, int64_t col_stride,
-                                      uint16_t* y, int64_t m, int64_t n, cudaStream_t stream) {
-  if (m * n == 0) return cudaSuccess;
-  BroadcastMatrixHalfKernel<<<BlocksFor(m * n), kThreads, 0, stream>>>(c, row_stride, col_stride, y,
-                                                                       m, n);
   return cudaGetLastError();
 }
 

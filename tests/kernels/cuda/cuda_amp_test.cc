@@ -19,11 +19,6 @@ namespace fleet::testing {
 namespace {
 
 using Shape = std::vector<int64_t>;
-using Ints = std::vector<int64_t>;
-
-AttrValue I(int64_t v) { return AttrValue(v); }
-AttrValue F(float v) { return AttrValue(v); }
-AttrValue V(Ints v) { return AttrValue(std::move(v)); }
 
 constexpr int64_t kOnnxFloat = 1;
 constexpr int64_t kOnnxFloat16 = 10;
@@ -216,11 +211,6 @@ TEST_F(CudaHalfGemmTest, MixedDtypesAreRejected) {
 // ---- f16 convolutions ----
 
 class CudaHalfConvTest : public CudaTest {};
-
-struct ConvCase {
-  Shape x, w;
-  AttrMap attrs;
-};
 
 std::vector<ConvCase> ConvCases() {
   return {

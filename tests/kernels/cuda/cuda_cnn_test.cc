@@ -12,17 +12,8 @@ namespace fleet::testing {
 namespace {
 
 using Shape = std::vector<int64_t>;
-using Ints = std::vector<int64_t>;
-
-AttrValue I(int64_t v) { return AttrValue(v); }
-AttrValue V(Ints v) { return AttrValue(std::move(v)); }
 
 class CudaConvTest : public CudaTest {};
-
-struct ConvCase {
-  Shape x, w;
-  AttrMap attrs;
-};
 
 std::vector<ConvCase> ConvCases() {
   return {

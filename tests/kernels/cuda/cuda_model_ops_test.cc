@@ -15,8 +15,6 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
-AttrValue I(int64_t v) { return AttrValue(v); }
-
 // Sparse rows of a table of `height` rows of `width`: these ids, random values.
 Tensor SparseRows(const std::vector<double>& ids, int64_t width, int64_t height, uint32_t seed) {
   const auto n = static_cast<int64_t>(ids.size());

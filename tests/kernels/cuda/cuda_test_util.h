@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -69,6 +70,18 @@ void ExpectNear(const Tensor& expected, const Tensor& actual, const std::string&
 void ExpectSameAsCpu(const std::string& op_type, const std::vector<Tensor>& inputs,
                      const AttrMap& attrs, int num_outputs = 1, double atol = 1e-5,
                      double rtol = 1e-4);
+
+// Attribute values, short for the tables of cases.
+using Ints = std::vector<int64_t>;
+inline AttrValue I(int64_t v) { return AttrValue(v); }
+inline AttrValue F(float v) { return AttrValue(v); }
+inline AttrValue V(Ints v) { return AttrValue(std::move(v)); }
+
+// A convolution to compare: input and filter shapes and the Conv attributes.
+struct ConvCase {
+  std::vector<int64_t> x, w;
+  AttrMap attrs;
+};
 
 // Runs the op on both and expects the same status code from each (not OK), with the CPU's
 // message found in the GPU's (the same check, the same words).

@@ -13,8 +13,6 @@ namespace {
 
 using Shape = std::vector<int64_t>;
 
-AttrValue I(int64_t v) { return AttrValue(v); }
-AttrValue F(float v) { return AttrValue(v); }
 AttrValue S(const char* v) { return AttrValue(std::string(v)); }
 
 class CudaGemmTest : public CudaTest {};
