@@ -350,10 +350,13 @@ const char* FirstNonFinite(const T* data, int64_t n) {
   return nullptr;
 }
 
-const char* FirstNonFiniteHalf(const uint16_t* data, int64_t n) {
+// The same for 16-bit floats (f16, bf16) given as bits: all-ones `exponent` bits are inf
+// (mantissa 0) or NaN.
+const char* FirstNonFinite16(const uint16_t* data, int64_t n, uint16_t exponent) {
+  const uint16_t mantissa = static_cast<uint16_t>(0x7fffu & ~exponent);
   for (int64_t i = 0; i < n; ++i) {
-    if ((data[i] & 0x7c00u) == 0x7c00u) {
-      if (data[i] & 0x3ffu) return "NaN";
+    if ((data[i] & exponent) == exponent) {
+      if (data[i] & mantissa) return "NaN";
       return (data[i] & 0x8000u) ? "-inf" : "+inf";
     }
   }
@@ -375,7 +378,10 @@ absl::Status Executor::CheckFinite(const PreparedOp& p, const std::vector<Tensor
         bad = FirstNonFinite(t.data<double>(), t.numel());
         break;
       case DataType::kF16:
-        bad = FirstNonFiniteHalf(t.data<uint16_t>(), t.numel());
+        bad = FirstNonFinite16(t.data<uint16_t>(), t.numel(), 0x7c00u);
+        break;
+      case DataType::kBF16:
+        bad = FirstNonFinite16(t.data<uint16_t>(), t.numel(), 0x7f80u);
         break;
       default:
         break;

@@ -7,6 +7,7 @@ size_t DataTypeSize(DataType dtype) {
     case DataType::kF32: return 4;
     case DataType::kF64: return 8;
     case DataType::kF16: return 2;
+    case DataType::kBF16: return 2;
     case DataType::kI64: return 8;
     case DataType::kI32: return 4;
     case DataType::kI8: return 1;
@@ -22,6 +23,7 @@ const char* DataTypeName(DataType dtype) {
     case DataType::kF32: return "f32";
     case DataType::kF64: return "f64";
     case DataType::kF16: return "f16";
+    case DataType::kBF16: return "bf16";
     case DataType::kI64: return "i64";
     case DataType::kI32: return "i32";
     case DataType::kI8: return "i8";
@@ -35,7 +37,7 @@ const char* DataTypeName(DataType dtype) {
 std::optional<DataType> DataTypeFromName(std::string_view name) {
   for (DataType t : {DataType::kF32, DataType::kF64, DataType::kF16, DataType::kI64,
                      DataType::kI32, DataType::kI8, DataType::kU8, DataType::kBool,
-                     DataType::kUndefined}) {
+                     DataType::kBF16, DataType::kUndefined}) {
     if (DataTypeName(t) == name) return t;
   }
   return std::nullopt;
@@ -52,6 +54,7 @@ std::optional<DataType> DataTypeFromOnnx(int onnx_type) {
     case 9: return DataType::kBool;
     case 10: return DataType::kF16;
     case 11: return DataType::kF64;
+    case 16: return DataType::kBF16;
     default: return std::nullopt;
   }
 }
@@ -66,13 +69,15 @@ int DataTypeToOnnx(DataType dtype) {
     case DataType::kBool: return 9;
     case DataType::kF16: return 10;
     case DataType::kF64: return 11;
+    case DataType::kBF16: return 16;
     case DataType::kUndefined: return 0;
   }
   return 0;
 }
 
 bool IsFloatingPoint(DataType dtype) {
-  return dtype == DataType::kF32 || dtype == DataType::kF64 || dtype == DataType::kF16;
+  return dtype == DataType::kF32 || dtype == DataType::kF64 || dtype == DataType::kF16 ||
+         dtype == DataType::kBF16;
 }
 
 }  // namespace fleet

@@ -18,6 +18,7 @@ enum class DataType : int8_t {
   kI8,
   kU8,
   kBool,
+  kBF16,  // bfloat16: f32's 8 exponent bits and 7 mantissa bits
 };
 
 // Size in bytes of one element; 0 for kUndefined.

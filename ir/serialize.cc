@@ -25,7 +25,7 @@ namespace {
 
 constexpr uint32_t kKnownVarFlags =
     kVarPersistable | kVarParameter | kVarTrainable | kVarFeed | kVarFetch;
-constexpr int kMaxDType = static_cast<int>(DataType::kBool);
+constexpr int kMaxDType = static_cast<int>(DataType::kBF16);
 constexpr int kMaxVarKind = static_cast<int>(VarKind::kSparseRows);
 
 // ---- Program -> proto ----

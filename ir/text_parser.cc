@@ -78,8 +78,8 @@ absl::StatusOr<DataType> TextParser::ParseDType() {
   std::optional<DataType> dtype = DataTypeFromName(Peek().text);
   if (!dtype) {
     return Error(Peek(), absl::StrCat("unknown dtype '", Peek().text,
-                                      "' (expected f32, f64, f16, i64, i32, i8, u8, bool "
-                                      "or undef)"));
+                                      "' (expected f32, f64, f16, bf16, i64, i32, i8, u8, "
+                                      "bool or undef)"));
   }
   Next();
   return *dtype;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "ir/bfloat16.h"
 #include "ir/status_macros.h"
 #include "ir/tensor_checks.h"
 #include "ir/text_parser.h"
@@ -150,6 +151,11 @@ absl::StatusOr<TensorValue> TextParser::ParseDense() {
         case DataType::kF16: {
           FLEET_ASSIGN_OR_RETURN(float v, ParseFloat("as an f16 element"));
           Store(FloatToHalf(v), &t.bytes);
+          break;
+        }
+        case DataType::kBF16: {
+          FLEET_ASSIGN_OR_RETURN(float v, ParseFloat("as a bf16 element"));
+          Store(FloatToBFloat16(v), &t.bytes);
           break;
         }
         case DataType::kF64: {

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "ir/bfloat16.h"
 #include "ir/text_format.h"
 #include "ir/text_syntax.h"
 
@@ -55,6 +56,9 @@ void AppendTensor(const TensorValue& t, std::string* out) {
         break;
       case DataType::kF16:
         *out += FormatFloat(text::HalfToFloat(Load<uint16_t>(t.bytes, i)));
+        break;
+      case DataType::kBF16:
+        *out += FormatFloat(BFloat16ToFloat(Load<uint16_t>(t.bytes, i)));
         break;
       case DataType::kI64:
         absl::StrAppend(out, Load<int64_t>(t.bytes, i));

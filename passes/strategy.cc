@@ -138,15 +138,18 @@ absl::Status ValidatePsConfig(const DistributedStrategy& strategy,
   return absl::OkStatus();
 }
 
-// Mixed precision: a loss scale and its period that make sense, and a mode whose trainers run
-// the update (the loss-scaled step is skipped or taken as a whole on every rank).
+// Mixed precision: a loss scale and its period that make sense, only for fp16, and for fp16 a
+// mode whose trainers run the update (the loss-scaled step is skipped or taken as a whole on
+// every rank).
 absl::Status ValidateAmpConfig(const DistributedStrategy& strategy,
                                const std::function<std::string(std::string_view)>& at) {
   const proto::AmpConfig& amp = strategy.amp();
-  if (amp.dtype() == proto::AmpConfig::OFF) {
+  if (amp.dtype() != proto::AmpConfig::FP16) {
     if (amp.init_loss_scale() != 0 || amp.incr_every_n_steps() != 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(at("amp.init_loss_scale"), ": loss scaling needs --amp fp16"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          at(amp.init_loss_scale() != 0 ? "amp.init_loss_scale" : "amp.incr_every_n_steps"),
+          ": loss scaling needs --amp fp16",
+          amp.dtype() == proto::AmpConfig::BF16 ? " (bf16 keeps f32's range and needs none)" : ""));
     }
     return absl::OkStatus();
   }

@@ -140,9 +140,10 @@ void AddStrategyFlags(CLI::App& app, StrategyCliOptions& o) {
                "localsgd: adapt the period to the loss after every average (Paddle's adaptive "
                "LocalSGD; --k-steps is the first period)");
   app.add_option("--amp", o.amp,
-                 "mixed precision: fp16 (GEMMs and convolutions compute in f16; parameters, "
-                 "updates and other ops stay f32; the loss is scaled, and a step whose gradients "
-                 "overflow is skipped). Not with ps or --collective-mode reduce");
+                 "mixed precision: fp16 or bf16. GEMMs and convolutions compute in that type; "
+                 "parameters, updates and other ops stay f32. fp16 scales the loss and skips a "
+                 "step whose gradients overflow (not with ps or --collective-mode reduce); bf16 "
+                 "has f32's range and needs no scaling");
   app.add_option("--amp-loss-scale", o.amp_loss_scale,
                  "--amp fp16: the first loss scale (default 65536); it halves after a step "
                  "with an inf or NaN and doubles after --amp-growth-interval finite steps");
@@ -287,12 +288,11 @@ absl::StatusOr<std::optional<proto::DistributedStrategy>> BuildStrategy(
                               [&](int64_t v) { s.mutable_localsgd()->set_begin_step(v); }));
   if (o.adaptive) s.mutable_localsgd()->set_adaptive(true);
   if (!o.amp.empty()) {
-    if (o.amp != "fp16") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--amp: unknown type '", o.amp, "'; expected fp16",
-          o.amp == "bf16" ? " (bf16 is not supported yet: Fleet has no bf16 dtype)" : ""));
+    if (o.amp != "fp16" && o.amp != "bf16") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--amp: unknown type '", o.amp, "'; expected fp16 or bf16"));
     }
-    s.mutable_amp()->set_dtype(proto::AmpConfig::FP16);
+    s.mutable_amp()->set_dtype(o.amp == "fp16" ? proto::AmpConfig::FP16 : proto::AmpConfig::BF16);
   }
   FLEET_RETURN_IF_ERROR(number("--amp-loss-scale", o.amp_loss_scale,
                                [&](double v) { s.mutable_amp()->set_init_loss_scale(v); }));

@@ -9,7 +9,8 @@ Sections (a failing row does not stop the others; the exit status is 1 when any 
   parity      tests/training/parity_test.py with fleet-run --device cuda:0 --no-tf32: the MLP
               and the CNN, SGD and Adam, against the committed PyTorch curves (rtol 1e-3:
               summation order differs between the CPU reference and the GPU); and
-              tests/training/amp_test.py: --amp fp16 against its NumPy model (rtol 1e-2);
+              tests/training/amp_test.py: --amp fp16 and bf16 against their NumPy models
+              (rtol 1e-2);
   collective  tests/training/gpu_collective_test.py: fleet-launch --gpus 0, a collective job
               whose buckets fleet.allreduce averages over NCCL on the GPU (and a LocalSGD job,
               whose averages run in conditional blocks on the GPU), against the host's run of
@@ -107,18 +108,22 @@ def section_parity(args, table):
                   f"{steps} steps, max rel diff {worst}")
     if not rows:
         table.add("parity", "(all)", "ERROR", last_error(out))
-    # Mixed precision: f16 GEMMs on cuBLAS with dynamic loss scaling, against the NumPy model
-    # (rtol 1e-2: cuBLAS sums in another order, and an f16 rounding may fall the other way).
+    # Mixed precision: f16 GEMMs on cuBLAS with dynamic loss scaling, and bf16 GEMMs, against
+    # the NumPy models (rtol 1e-2: cuBLAS sums in another order, and a 16-bit rounding may fall
+    # the other way; too loose to tell bf16 from f32 on this model, hence --loose).
     bins = os.path.join(args.bundle, "bin")
-    for case in ("dynamic", "overflow"):
+    for case in ("dynamic", "overflow", "bf16"):
         cmd = [sys.executable, os.path.join(ROOT, "tests/training/amp_test.py"),
                "--fleet-transpile", os.path.join(bins, "fleet-transpile"),
                "--fleet-run", os.path.join(bins, "fleet-run"),
                "--data", os.path.join(ROOT, "tests/training/data"), "--case", case,
                "--rtol", "1e-2", "--run-flag=--device", "--run-flag=cuda:0"]
+        if case == "bf16":
+            cmd.append("--loose")
         rc, out = run(cmd, os.path.join(args.out, f"parity-amp-{case}.log"), 300)
         passed = re.search(r"^PASS: (.*)$", out, re.M)
-        table.add("parity", f"mlp/sgd amp-fp16 {case}", "ok" if rc == 0 else "FAIL",
+        name = "mlp/sgd amp-bf16" if case == "bf16" else f"mlp/sgd amp-fp16 {case}"
+        table.add("parity", name, "ok" if rc == 0 else "FAIL",
                   passed.group(1)[:150] if passed else last_error(out))
 
 

@@ -28,10 +28,10 @@ absl::StatusOr<Program> ForwardProgram(const Program& main, const Scope& state) 
     const std::string& in = op.inputs.at(0).vars.at(0);
     const std::string& cast = op.outputs.at(0).vars.at(0);
     const Var* v = main.main().FindVar(cast);
-    if (v != nullptr && v->dtype == DataType::kF16) {
-      f32_of[cast] = in;  // f32 -> f16 before the op
+    if (v != nullptr && (v->dtype == DataType::kF16 || v->dtype == DataType::kBF16)) {
+      f32_of[cast] = in;  // f32 -> f16 (bf16) before the op
     } else {
-      f32_of[in] = cast;  // f16 -> f32 after it
+      f32_of[in] = cast;  // f16 (bf16) -> f32 after it
     }
   }
   auto f32_name = [&](std::string& name) {

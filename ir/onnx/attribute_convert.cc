@@ -163,6 +163,7 @@ absl::StatusOr<TensorValue> ConvertTensor(const onnx::TensorProto& tensor,
       case DataType::kU8: CopyField<uint8_t>(tensor.int32_data(), &v.bytes); break;
       case DataType::kBool: CopyField<uint8_t>(tensor.int32_data(), &v.bytes); break;
       case DataType::kF16: CopyField<uint16_t>(tensor.int32_data(), &v.bytes); break;
+      case DataType::kBF16: CopyField<uint16_t>(tensor.int32_data(), &v.bytes); break;
       case DataType::kUndefined: break;
     }
   }

@@ -1,10 +1,11 @@
-// Cast and CastLike CPU kernels between all of Fleet's element types (f32, f64, f16, i64, i32,
-// i8, u8, bool).
+// Cast and CastLike CPU kernels between all of Fleet's element types (f32, f64, f16, bf16, i64,
+// i32, i8, u8, bool).
 //
 // Conversions follow NumPy's astype where that is defined: float -> int truncates toward zero,
 // int -> narrower int wraps (two's complement), anything -> bool is `!= 0` (NaN is true), bool ->
-// number is 0 or 1, f16 goes through f32 with round to nearest even. Where C++ would be undefined
-// (NaN or out-of-range float -> int), Fleet saturates to the target's range and maps NaN to 0.
+// number is 0 or 1, f16 and bf16 go through f32 with round to nearest even. Where C++ would be
+// undefined (NaN or out-of-range float -> int), Fleet saturates to the target's range and maps NaN
+// to 0.
 #include "kernels/cpu/cast.h"
 
 #include <cmath>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "executor/half.h"
+#include "ir/bfloat16.h"
 #include "ir/status_macros.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/elementwise_util.h"
@@ -23,17 +25,25 @@ namespace {
 
 using DT = DataType;
 
-struct F16 {};  // tag for f16 elements, stored as uint16_t bit patterns
+struct F16 {};   // tag for f16 elements, stored as uint16_t bit patterns
+struct BF16 {};  // the same for bf16
 
 template <typename T>
-using StorageOf = std::conditional_t<std::is_same_v<T, F16>, uint16_t, T>;
+constexpr bool kIs16BitFloat = std::is_same_v<T, F16> || std::is_same_v<T, BF16>;
+
+template <typename T>
+using StorageOf = std::conditional_t<kIs16BitFloat<T>, uint16_t, T>;
 
 template <typename To, typename From>
 StorageOf<To> Convert(StorageOf<From> v) {
   if constexpr (std::is_same_v<From, F16>) {
     return Convert<To, float>(HalfToFloat(v));
+  } else if constexpr (std::is_same_v<From, BF16>) {
+    return Convert<To, float>(BFloat16ToFloat(v));
   } else if constexpr (std::is_same_v<To, F16>) {
     return FloatToHalf(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<To, BF16>) {
+    return FloatToBFloat16(static_cast<float>(v));
   } else if constexpr (std::is_same_v<To, From>) {
     return v;
   } else if constexpr (std::is_same_v<To, bool>) {
@@ -73,6 +83,9 @@ bool CastFrom(const KernelContext& ctx, const Tensor& x, Tensor* y) {
     case DT::kF16:
       CastTyped<F16, From>(ctx, x, y);
       return true;
+    case DT::kBF16:
+      CastTyped<BF16, From>(ctx, x, y);
+      return true;
     case DT::kI64:
       CastTyped<int64_t, From>(ctx, x, y);
       return true;
@@ -110,6 +123,9 @@ absl::Status CastTo(KernelContext& ctx, DataType to) {
       break;
     case DT::kF16:
       ok = CastFrom<F16>(ctx, x, y);
+      break;
+    case DT::kBF16:
+      ok = CastFrom<BF16>(ctx, x, y);
       break;
     case DT::kI64:
       ok = CastFrom<int64_t>(ctx, x, y);
@@ -153,9 +169,9 @@ absl::StatusOr<DataType> CastTarget(const KernelContext& ctx) {
   const int64_t onnx_to = ctx.GetInt("to", 0);
   auto to = DataTypeFromOnnx(static_cast<int>(onnx_to));
   if (!to.has_value()) {
-    return ctx.Unimplemented(absl::StrCat(
-        "attribute 'to' is ONNX type ", onnx_to,
-        ", which Fleet does not support; expected one of f32, f64, f16, i64, i32, i8, u8, bool"));
+    return ctx.Unimplemented(absl::StrCat("attribute 'to' is ONNX type ", onnx_to,
+                                          ", which Fleet does not support; expected one of f32, "
+                                          "f64, f16, bf16, i64, i32, i8, u8, bool"));
   }
   return *to;
 }

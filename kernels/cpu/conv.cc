@@ -180,7 +180,7 @@ absl::Status ConvKernel(KernelContext& ctx) {
 void RegisterConvKernels(KernelTable& table) {
   table.Add("Conv", Device::kCpu, {DataType::kF32}, &ConvKernel<float>);
   table.Add("Conv", Device::kCpu, {DataType::kF64}, &ConvKernel<double>);
-  table.Add("Conv", Device::kCpu, {DataType::kF16}, &InFloat<&ConvKernel<float>>);
+  table.Add("Conv", Device::kCpu, {DataType::kF16, DataType::kBF16}, &InFloat<&ConvKernel<float>>);
   RegisterConvTransposeKernels(table);
 }
 

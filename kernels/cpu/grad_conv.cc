@@ -291,9 +291,9 @@ void RegisterConvGradKernels(KernelTable& table) {
   table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF32}, &ConvGradFilterKernel<float>);
   table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF64},
             &ConvGradFilterKernel<double>);
-  table.Add("fleet.conv_grad_input", Device::kCpu, {DataType::kF16},
+  table.Add("fleet.conv_grad_input", Device::kCpu, {DataType::kF16, DataType::kBF16},
             &InFloat<&ConvGradInputKernel<float>>);
-  table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF16},
+  table.Add("fleet.conv_grad_filter", Device::kCpu, {DataType::kF16, DataType::kBF16},
             &InFloat<&ConvGradFilterKernel<float>>);
 }
 

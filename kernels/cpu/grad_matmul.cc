@@ -169,9 +169,9 @@ void RegisterMatMulGradKernels(KernelTable& table) {
             &MatMulGradKernel<double, false>);
   table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF32}, &MatMulGradKernel<float, true>);
   table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF64}, &MatMulGradKernel<double, true>);
-  table.Add("fleet.matmul_grad_a", Device::kCpu, {DataType::kF16},
+  table.Add("fleet.matmul_grad_a", Device::kCpu, {DataType::kF16, DataType::kBF16},
             &InFloat<&MatMulGradKernel<float, false>>);
-  table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF16},
+  table.Add("fleet.matmul_grad_b", Device::kCpu, {DataType::kF16, DataType::kBF16},
             &InFloat<&MatMulGradKernel<float, true>>);
 }
 

@@ -1,8 +1,8 @@
-// f16 ops on the CPU through their f32 kernels, for mixed-precision programs (the amp pass puts
-// GEMMs and convolutions in f16) run on the CPU: each f16 input is widened to f32, the f32
-// kernel runs, and each f32 output is rounded to f16, so the op computes in f32 and stores in
-// f16, as cuBLAS and cuDNN do with f32 accumulation. It is a correctness path, slower than the
-// f32 kernel alone: the CPU has no f16 arithmetic of its own.
+// f16 and bf16 ops on the CPU through their f32 kernels, for mixed-precision programs (the amp
+// pass puts GEMMs and convolutions in f16 or bf16) run on the CPU: each 16-bit input is widened
+// to f32, the f32 kernel runs, and each f32 output is rounded to the inputs' 16-bit type, so the
+// op computes in f32 and stores in 16 bits, as cuBLAS and cuDNN do with f32 accumulation. It is a
+// correctness path, slower than the f32 kernel alone: the CPU has no f16 arithmetic of its own.
 //
 //   table.Add("MatMul", Device::kCpu, {DataType::kF16}, &InFloat<&MatMulKernel<float>>);
 #pragma once

@@ -243,13 +243,14 @@ absl::Status GemmKernel(KernelContext& ctx) {
 
 void RegisterMatMulKernels(KernelTable& table) {
   table.Add("MatMul", Device::kCpu, {DataType::kF32}, &MatMulKernel<float>);
-  table.Add("MatMul", Device::kCpu, {DataType::kF16}, &InFloat<&MatMulKernel<float>>);
+  table.Add("MatMul", Device::kCpu, {DataType::kF16, DataType::kBF16},
+            &InFloat<&MatMulKernel<float>>);
   table.Add("MatMul", Device::kCpu, {DataType::kF64}, &MatMulKernel<double>);
   table.Add("MatMul", Device::kCpu, {DataType::kI32}, &MatMulKernel<int32_t>);
   table.Add("MatMul", Device::kCpu, {DataType::kI64}, &MatMulKernel<int64_t>);
   table.Add("Gemm", Device::kCpu, {DataType::kF32}, &GemmKernel<float>);
   table.Add("Gemm", Device::kCpu, {DataType::kF64}, &GemmKernel<double>);
-  table.Add("Gemm", Device::kCpu, {DataType::kF16}, &InFloat<&GemmKernel<float>>);
+  table.Add("Gemm", Device::kCpu, {DataType::kF16, DataType::kBF16}, &InFloat<&GemmKernel<float>>);
   table.Add("Gemm", Device::kCpu, {DataType::kI32}, &GemmKernel<int32_t>);
   table.Add("Gemm", Device::kCpu, {DataType::kI64}, &GemmKernel<int64_t>);
   RegisterEinsumKernels(table);

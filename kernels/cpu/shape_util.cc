@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "executor/half.h"
+#include "ir/bfloat16.h"
 #include "kernels/cpu/level_kernels.h"
 
 namespace fleet::cpu {
@@ -165,6 +166,8 @@ double ElementAsDouble(const Tensor& t, int64_t i) {
       return t.data<double>()[i];
     case DataType::kF16:
       return HalfToFloat(t.data<uint16_t>()[i]);
+    case DataType::kBF16:
+      return BFloat16ToFloat(t.data<uint16_t>()[i]);
     case DataType::kI64:
       return static_cast<double>(t.data<int64_t>()[i]);
     case DataType::kI32:
@@ -268,6 +271,9 @@ void WriteOne(DataType dtype, void* dst) {
       break;
     case DataType::kF16:
       *static_cast<uint16_t*>(dst) = 0x3c00;
+      break;
+    case DataType::kBF16:
+      *static_cast<uint16_t*>(dst) = 0x3f80;
       break;
     case DataType::kI64:
       *static_cast<int64_t*>(dst) = 1;

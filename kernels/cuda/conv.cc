@@ -1,7 +1,7 @@
 // Conv, fleet.conv_grad_input and fleet.conv_grad_filter (with the bias gradient) through cuDNN,
-// in f32, and in f16 for mixed precision (half tensors and filters, f32 compute type, tensor-core
-// algorithms allowed; the f16 bias and its gradient by own kernels that sum in f32), for 1-D to
-// 3-D convolutions with groups, strides, dilations and symmetric pads.
+// in f32, and in f16 or bf16 for mixed precision (16-bit tensors and filters, f32 compute type,
+// tensor-core algorithms allowed; the 16-bit bias and its gradient by own kernels that sum in
+// f32), for 1-D to 3-D convolutions with groups, strides, dilations and symmetric pads.
 // Shapes and attributes are checked as kernels/cpu/conv.cc and grad_conv.cc check them (window
 // geometry from kernels/cpu/window.h), before anything is enqueued.
 //
@@ -171,7 +171,14 @@ std::vector<int> PackedStrides(const std::vector<int>& dims) {
 
 // cuDNN's data type of the tensors and filters (the compute type stays float for both).
 cudnnDataType_t DnnType(DataType dtype) {
-  return dtype == DataType::kF16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+  switch (dtype) {
+    case DataType::kF16:
+      return CUDNN_DATA_HALF;
+    case DataType::kBF16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
 }
 
 absl::Status SetTensor(const KernelContext& ctx, cudnnTensorDescriptor_t* desc,
@@ -222,7 +229,7 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
   key.insert(key.end(), s.x.begin(), s.x.end());
   key.insert(key.end(), s.w.begin(), s.w.end());
   std::unique_ptr<ConvPlan>& plan = state->plans[key];
-  const bool half = s.dtype == DataType::kF16;
+  const bool half = s.dtype == DataType::kF16 || s.dtype == DataType::kBF16;
   const cudnnMathType_t base_math =
       half ? CUDNN_TENSOR_OP_MATH : (allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
   const bool any_math = half || allow_tf32;
@@ -308,10 +315,10 @@ absl::StatusOr<ConvPlan*> PlanFor(KernelContext& ctx, std::unique_ptr<KernelStat
     found = plan->have_bwd_filter = Pick(perf, count, any_math, &plan->bwd_filter);
   }
   if (!found) {
-    return ctx.Unimplemented(absl::StrCat("cuDNN offers no algorithm for X ", ShapeString(s.x),
-                                          " and W ", ShapeString(s.w), half ? " in f16" : "",
-                                          " within a ", kMaxWorkspaceBytes >> 20, " MiB workspace",
-                                          any_math ? "" : " without TF32"));
+    return ctx.Unimplemented(absl::StrCat(
+        "cuDNN offers no algorithm for X ", ShapeString(s.x), " and W ", ShapeString(s.w),
+        half ? absl::StrCat(" in ", DataTypeName(s.dtype)) : "", " within a ",
+        kMaxWorkspaceBytes >> 20, " MiB workspace", any_math ? "" : " without TF32"));
   }
   return plan.get();
 }
@@ -353,12 +360,12 @@ absl::Status ConvKernel(KernelContext& ctx) {
                                       y->raw_data()),
               "cudnnConvolutionForward"));
   if (!ctx.has_input(2)) return absl::OkStatus();
-  if (s.dtype == DataType::kF16) {
-    // Added in f32 to the f16 output cuDNN rounded, and rounded again (the CPU rounds once).
+  if (s.dtype != DataType::kF32) {
+    // Added in f32 to the 16-bit output cuDNN rounded, and rounded again (the CPU rounds once).
     const int64_t spatial = y->numel() / (s.y[0] * s.y[1]);
     return Launched(ctx,
-                    LaunchBiasAddHalf(ctx.input(2).data<uint16_t>(), y->data<uint16_t>(), s.y[0],
-                                      s.y[1], spatial, Stream(ctx)),
+                    LaunchBiasAddHalf(HalfTypeOf(s.dtype), ctx.input(2).data<uint16_t>(),
+                                      y->data<uint16_t>(), s.y[0], s.y[1], spatial, Stream(ctx)),
                     "bias kernel");
   }
   return DnnDone(ctx,
@@ -424,11 +431,11 @@ absl::Status ConvGradFilterKernel(KernelContext& ctx) {
                                      dw->raw_data()),
       "cudnnConvolutionBackwardFilter"));
   if (db == nullptr) return absl::OkStatus();
-  if (s.dtype == DataType::kF16) {
+  if (s.dtype != DataType::kF32) {
     const int64_t spatial = dy.numel() / (s.y[0] * s.y[1]);
     return Launched(ctx,
-                    LaunchBiasGradHalf(dy.data<uint16_t>(), db->data<uint16_t>(), s.y[0], s.y[1],
-                                       spatial, Stream(ctx)),
+                    LaunchBiasGradHalf(HalfTypeOf(s.dtype), dy.data<uint16_t>(),
+                                       db->data<uint16_t>(), s.y[0], s.y[1], spatial, Stream(ctx)),
                     "bias gradient kernel");
   }
   return DnnDone(ctx,
@@ -440,8 +447,8 @@ absl::Status ConvGradFilterKernel(KernelContext& ctx) {
 }  // namespace
 
 void RegisterConvKernels(KernelTable& table) {
-  // f32, and f16 for mixed precision: one kernel each, the dtype read from the inputs.
-  const std::vector<DataType> dtypes = {DataType::kF32, DataType::kF16};
+  // f32, and f16 or bf16 for mixed precision: one kernel each, the dtype read from the inputs.
+  const std::vector<DataType> dtypes = {DataType::kF32, DataType::kF16, DataType::kBF16};
   table.Add("Conv", Device::kCuda, dtypes, &ConvKernel);
   table.Add("fleet.conv_grad_input", Device::kCuda, dtypes, &ConvGradInputKernel);
   table.Add("fleet.conv_grad_filter", Device::kCuda, dtypes, &ConvGradFilterKernel);

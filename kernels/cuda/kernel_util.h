@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "executor/cuda/cuda_api.h"
 #include "executor/kernel.h"
+#include "kernels/cuda/launch.h"
 
 namespace fleet::cuda {
 
@@ -26,6 +27,11 @@ absl::Status BlasDone(const KernelContext& ctx, cublasStatus_t status, std::stri
 // it, and that allocator reuses memory in stream order, so work enqueued before is safe.
 inline Tensor Scratch(const KernelContext& ctx, DataType dtype, std::vector<int64_t> shape) {
   return Tensor(dtype, std::move(shape), ctx.device().allocator);
+}
+
+// The launchers' name for a 16-bit float dtype: bf16, or else f16.
+inline HalfType HalfTypeOf(DataType dtype) {
+  return dtype == DataType::kBF16 ? HalfType::kBF16 : HalfType::kF16;
 }
 
 }  // namespace fleet::cuda

@@ -69,23 +69,28 @@ struct ReduceIndex {
 cudaError_t LaunchReduceTo(const float* x, float* out, int64_t out_n, int64_t reduced_n,
                            const ReduceIndex& index, cudaStream_t stream);
 
-// ---- half.cu ---- (f16 elements as their IEEE binary16 bits, the host's storage of
-// executor/half.h; arithmetic in f32)
+// ---- half.cu ---- (16-bit float elements as their bits, the host's storage of
+// executor/half.h and ir/bfloat16.h; arithmetic in f32)
 
-// y = x rounded to f16 (to nearest even; inf beyond f16's range), and back (exactly).
-cudaError_t LaunchFloatToHalf(const float* x, uint16_t* y, int64_t n, cudaStream_t stream);
-cudaError_t LaunchHalfToFloat(const uint16_t* x, float* y, int64_t n, cudaStream_t stream);
+enum class HalfType { kF16, kBF16 };  // IEEE binary16, or bfloat16
+
+// y = x rounded to `type` (to nearest even; f16 gives inf beyond its range), and back (exactly).
+cudaError_t LaunchFloatToHalf(HalfType type, const float* x, uint16_t* y, int64_t n,
+                              cudaStream_t stream);
+cudaError_t LaunchHalfToFloat(HalfType type, const uint16_t* x, float* y, int64_t n,
+                              cudaStream_t stream);
 // y *= scale.
-cudaError_t LaunchScaleHalf(uint16_t* y, int64_t n, float scale, cudaStream_t stream);
-// LaunchBroadcastMatrix of f16 elements.
+cudaError_t LaunchScaleHalf(HalfType type, uint16_t* y, int64_t n, float scale,
+                            cudaStream_t stream);
+// LaunchBroadcastMatrix of 16-bit elements (a copy: the same for f16 and bf16).
 cudaError_t LaunchBroadcastMatrixHalf(const uint16_t* c, int64_t row_stride, int64_t col_stride,
                                       uint16_t* y, int64_t m, int64_t n, cudaStream_t stream);
 // Conv's bias, y viewed as [n, c, s]: y[i, ch, j] += bias[ch]; and its gradient, one block per
 // channel summing in f32: db[ch] = sum over i, j of dy[i, ch, j].
-cudaError_t LaunchBiasAddHalf(const uint16_t* bias, uint16_t* y, int64_t n, int64_t c, int64_t s,
-                              cudaStream_t stream);
-cudaError_t LaunchBiasGradHalf(const uint16_t* dy, uint16_t* db, int64_t n, int64_t c, int64_t s,
-                               cudaStream_t stream);
+cudaError_t LaunchBiasAddHalf(HalfType type, const uint16_t* bias, uint16_t* y, int64_t n,
+                              int64_t c, int64_t s, cudaStream_t stream);
+cudaError_t LaunchBiasGradHalf(HalfType type, const uint16_t* dy, uint16_t* db, int64_t n,
+                               int64_t c, int64_t s, cudaStream_t stream);
 
 // ---- training.cu ----
 

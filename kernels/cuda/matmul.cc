@@ -34,7 +34,8 @@ absl::Status CheckSameDtype(KernelContext& ctx, int i, const char* name) {
   return absl::OkStatus();
 }
 
-// f16 elements as the host stores them (executor/half.h): their IEEE binary16 bits.
+// f16 and bf16 elements as the host stores them (executor/half.h, ir/bfloat16.h): their bits.
+// Which of the two a kernel has is the dtype of its input 0 (all its operands share it).
 using Half = uint16_t;
 
 // One row-major product Y[m, n] = alpha op(A)[m, k] op(B)[k, n] + beta Y, with lda and ldb the
@@ -47,7 +48,8 @@ struct RowMajorGemm {
   int64_t batch = 1, stride_a = 0, stride_b = 0, stride_y = 0;
 };
 
-// T is float (Sgemm) or Half (GemmEx on f16 operands with f32 alpha, beta and accumulation).
+// T is float (Sgemm) or Half (GemmEx on f16 or bf16 operands with f32 alpha, beta and
+// accumulation).
 template <typename T>
 absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const T* a, const T* b, T* y) {
   if (g.m == 0 || g.n == 0 || g.batch == 0) return absl::OkStatus();
@@ -58,7 +60,9 @@ absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const T* a, cons
                       "cudaMemsetAsync");
     }
     if constexpr (std::is_same_v<T, Half>) {
-      return Launched(ctx, LaunchScaleHalf(y, count, g.beta, Stream(ctx)), "scale kernel");
+      return Launched(
+          ctx, LaunchScaleHalf(HalfTypeOf(ctx.input(0).dtype()), y, count, g.beta, Stream(ctx)),
+          "scale kernel");
     } else {
       return Launched(ctx, LaunchScale(y, count, g.beta, Stream(ctx)), "scale kernel");
     }
@@ -81,19 +85,19 @@ absl::Status RunGemm(KernelContext& ctx, const RowMajorGemm& g, const T* a, cons
                                   g.stride_a, &g.beta, y, n, g.stride_y, static_cast<int>(g.batch)),
         "cublasSgemmStridedBatched");
   } else {
-    // f16: the (B, A) operand order, dims and leading dimensions of the Sgemm calls above.
+    // 16 bits: the (B, A) operand order, dims and leading dimensions of the Sgemm calls above.
+    const cudaDataType_t type = ctx.input(0).dtype() == DataType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
     if (g.batch == 1) {
-      return BlasDone(
-          ctx,
-          cublasGemmEx(blas, op_b, op_a, n, m, k, &g.alpha, b, CUDA_R_16F, ldb, a, CUDA_R_16F, lda,
-                       &g.beta, y, CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-          "cublasGemmEx");
+      return BlasDone(ctx,
+                      cublasGemmEx(blas, op_b, op_a, n, m, k, &g.alpha, b, type, ldb, a, type, lda,
+                                   &g.beta, y, type, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                      "cublasGemmEx");
     }
     return BlasDone(ctx,
-                    cublasGemmStridedBatchedEx(
-                        blas, op_b, op_a, n, m, k, &g.alpha, b, CUDA_R_16F, ldb, g.stride_b, a,
-                        CUDA_R_16F, lda, g.stride_a, &g.beta, y, CUDA_R_16F, n, g.stride_y,
-                        static_cast<int>(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    cublasGemmStridedBatchedEx(blas, op_b, op_a, n, m, k, &g.alpha, b, type, ldb,
+                                               g.stride_b, a, type, lda, g.stride_a, &g.beta, y,
+                                               type, n, g.stride_y, static_cast<int>(g.batch),
+                                               CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                     "cublasGemmStridedBatchedEx");
   }
 }
@@ -353,11 +357,12 @@ void RegisterMatMulKernels(KernelTable& table) {
   table.Add("fleet.matmul_grad_a", cuda, {DataType::kF32}, &MatMulGradKernel<float, false>);
   table.Add("fleet.matmul_grad_b", cuda, {DataType::kF32}, &MatMulGradKernel<float, true>);
   table.Add("Gemm", cuda, {DataType::kF32}, &GemmKernel<float>);
-  // Mixed precision: f16 operands, f32 accumulation.
-  table.Add("MatMul", cuda, {DataType::kF16}, &MatMulKernel<Half>);
-  table.Add("fleet.matmul_grad_a", cuda, {DataType::kF16}, &MatMulGradKernel<Half, false>);
-  table.Add("fleet.matmul_grad_b", cuda, {DataType::kF16}, &MatMulGradKernel<Half, true>);
-  table.Add("Gemm", cuda, {DataType::kF16}, &GemmKernel<Half>);
+  // Mixed precision: f16 or bf16 operands, f32 accumulation.
+  const std::vector<DataType> halves = {DataType::kF16, DataType::kBF16};
+  table.Add("MatMul", cuda, halves, &MatMulKernel<Half>);
+  table.Add("fleet.matmul_grad_a", cuda, halves, &MatMulGradKernel<Half, false>);
+  table.Add("fleet.matmul_grad_b", cuda, halves, &MatMulGradKernel<Half, true>);
+  table.Add("Gemm", cuda, halves, &GemmKernel<Half>);
 }
 
 }  // namespace fleet::cuda

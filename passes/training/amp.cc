@@ -1,10 +1,11 @@
-// amp: mixed-precision training (strategy.amp, fleet-transpile --amp fp16), after the optimizer
-// pass and before startup. Two rewrites of the main block:
+// amp: mixed-precision training (strategy.amp, fleet-transpile --amp fp16|bf16), after the
+// optimizer pass and before startup. Two rewrites of the main block:
 //
 // 1. Low precision. Each GEMM and convolution, forward or backward (MatMul, Gemm, Conv and
-//    their gradient ops), whose float operands are f32 computes in f16: its f32 inputs are cast
-//    to f16 and its outputs come back to f32 through a cast, so every other op, the parameters
-//    and their updates stay f32, as under PyTorch's autocast or Paddle's AMP level O1:
+//    their gradient ops), whose float operands are f32 computes in f16 (or bf16): its f32 inputs
+//    are cast to f16 and its outputs come back to f32 through a cast, so every other op, the
+//    parameters and their updates stay f32, as under PyTorch's autocast or Paddle's AMP level O1
+//    (for bf16 the casts say {to = 16} and the copies are named "@bf16"):
 //
 //      (output: %"x@f16") = Cast(input: %x) {to = 10} role=forward
 //      (output: %"w@f16") = Cast(input: %w) {to = 10} role=forward
@@ -16,7 +17,8 @@
 //    final gradient, the (param, grad) pair moves to the cast that now writes it, so the
 //    allreduce pass still starts each bucket right after its gradient.
 //
-// 2. Loss scaling (fp16 only has 5 exponent bits, so small gradients would flush to zero). The
+// 2. Loss scaling, for fp16 only: f16 has 5 exponent bits, so small gradients would flush to
+//    zero, while bf16 has f32's 8 and needs none (PyTorch's bf16 autocast uses no scaler). The
 //    loss gradient's seed is multiplied by a persistable f32[] scale, the gradients are divided
 //    by it before the update, and the update runs only when they are all finite; then the
 //    scale moves, as torch.cuda.amp.GradScaler moves it:
@@ -57,7 +59,7 @@ namespace {
 constexpr float kDefaultInitLossScale = 65536.0f;
 constexpr int64_t kDefaultGrowthInterval = 2000;
 
-// The ops that compute in f16: the GEMMs and convolutions and their gradients.
+// The ops that compute in 16 bits: the GEMMs and convolutions and their gradients.
 bool ComputesInHalf(const Op& op) {
   static const std::set<std::string, std::less<>> kHalfOps = {"MatMul",
                                                               "Gemm",
@@ -80,16 +82,17 @@ Op CastOp(const std::string& from, const std::string& to, DataType dtype, uint32
   return cast;
 }
 
-// Rewrites block 0's GEMMs and convolutions to compute in f16 (part 1 above); returns how many.
-int LowerPrecision(Block& block) {
-  std::map<std::string, std::string> half_of;  // f32 var -> its current f16 copy
+// Rewrites block 0's GEMMs and convolutions to compute in `half` (f16 or bf16; part 1 above);
+// returns how many.
+int LowerPrecision(Block& block, DataType half_type) {
+  std::map<std::string, std::string> half_of;  // f32 var -> its current 16-bit copy
   std::vector<Op> ops;
   ops.reserve(block.ops.size());
   int lowered = 0;
   auto declare_half = [&](const std::string& name) {
     Var v = *block.FindVar(name);
-    v.name = FreshVarName(block, absl::StrCat(name, "@f16"));
-    v.dtype = DataType::kF16;
+    v.name = FreshVarName(block, absl::StrCat(name, "@", DataTypeName(half_type)));
+    v.dtype = half_type;
     v.flags = 0;
     block.AddVar(v);
     return v.name;
@@ -112,7 +115,7 @@ int LowerPrecision(Block& block) {
         auto it = half_of.find(name);
         if (it == half_of.end()) {
           const std::string half = declare_half(name);
-          ops.push_back(CastOp(name, half, DataType::kF16, op.role));
+          ops.push_back(CastOp(name, half, half_type, op.role));
           it = half_of.emplace(name, half).first;
         }
         name = it->second;
@@ -280,8 +283,9 @@ class AmpPass final : public Pass {
  public:
   std::string_view name() const override { return "amp"; }
   std::string_view description() const override {
-    return "mixed precision (strategy.amp): GEMMs and convolutions in f16 between casts, loss "
-           "scaling, and updates skipped when the gradients overflow (after optimizer)";
+    return "mixed precision (strategy.amp): GEMMs and convolutions in f16 or bf16 between "
+           "casts; for f16, loss scaling and updates skipped when the gradients overflow (after "
+           "optimizer)";
   }
 
   // A whole-program pass on the main block, where training happens.
@@ -302,7 +306,13 @@ class AmpPass final : public Pass {
             absl::StrCat("var '", v.name, "' exists; the program already is mixed precision"));
       }
     }
-    const int lowered = LowerPrecision(block);
+    const bool fp16 = config.dtype() == proto::AmpConfig::FP16;
+    const DataType half = fp16 ? DataType::kF16 : DataType::kBF16;
+    const int lowered = LowerPrecision(block, half);
+    if (!fp16) {
+      ctx.Note(absl::StrCat(lowered, " GEMMs and convolutions in bf16"));
+      return true;
+    }
 
     const std::string scale = kAmpLossScaleVar;
     const std::string good = "amp@good_steps";

@@ -232,7 +232,7 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
        [](proto::Program& p) {
          p.mutable_blocks(0)->mutable_vars(0)->set_dtype(static_cast<proto::DType>(99));
        },
-       "x.bin: invalid program: block 0 var 'x': dtype 99 is out of range (expected 0..8)"},
+       "x.bin: invalid program: block 0 var 'x': dtype 99 is out of range (expected 0..9)"},
       {"negative dtype",
        [](proto::Program& p) {
          p.mutable_blocks(0)->mutable_vars(0)->set_dtype(static_cast<proto::DType>(-1));
@@ -269,10 +269,10 @@ TEST(SerializeTest, RejectsOutOfRangeFields) {
       {"tensor dtype",
        [](proto::Program& p) {
          for (auto& a : *p.mutable_blocks(0)->mutable_ops(2)->mutable_attrs()) {
-           if (a.has_tensor()) a.mutable_tensor()->set_dtype(static_cast<proto::DType>(9));
+           if (a.has_tensor()) a.mutable_tensor()->set_dtype(static_cast<proto::DType>(10));
          }
        },
-       "dtype 9 is out of range"},
+       "dtype 10 is out of range"},
       {"tensor bytes",
        [](proto::Program& p) {
          for (auto& a : *p.mutable_blocks(0)->mutable_ops(2)->mutable_attrs()) {

@@ -148,6 +148,7 @@ TEST(TextFormatGoldenTest, AttributeTypes) {
       {"k_strings", std::vector<std::string>{}},
       {"l_dense", MakeTensor<float>(DataType::kF32, {2, 2}, {1.0f, 2.0f, 3.0f, 4.0f})},
       {"m_f16", MakeTensor<uint16_t>(DataType::kF16, {2}, {0x3C00, 0xC000})},
+      {"m_g_bf16", MakeTensor<uint16_t>(DataType::kBF16, {2}, {0x3F80, 0xC0A0})},
       {"n_bool", MakeTensor<uint8_t>(DataType::kBool, {2}, {1, 0})},
       {"o_i8", MakeTensor<int8_t>(DataType::kI8, {}, {-3})},
       {"p_block", BlockRef{0}},
@@ -161,7 +162,8 @@ TEST(TextFormatGoldenTest, AttributeTypes) {
                 "e_str = \"a\\\"b\\\\c\\n\\x01\", f_ints = [1, 2], g_floats = [1.0, 2.5], "
                 "h_strings = [\"x\", \"y z\"], i_ints = ints[], j_floats = floats[], "
                 "k_strings = strings[], l_dense = dense<f32[2,2]>[1.0, 2.0, 3.0, 4.0], "
-                "m_f16 = dense<f16[2]>[1.0, -2.0], n_bool = dense<bool[2]>[true, false], "
+                "m_f16 = dense<f16[2]>[1.0, -2.0], m_g_bf16 = dense<bf16[2]>[1.0, -5.0], n_bool = "
+                "dense<bool[2]>[true, false], "
                 "o_i8 = dense<i8[]>[-3], p_block = ^0, \"q odd name\" = 0}\n"
                 "}\n");
 }
@@ -333,8 +335,8 @@ TEST(TextFormatParseTest, ErrorsNameFileLineAndColumn) {
       {h + "block 0 {}\nblock 1 parent 1 {}\n",
        "t.txt:3:16: error: parent 1 is out of range (expected an earlier block, 0..0)"},
       {h + "block 0 {\n  var %x : f33[2]\n}\n",
-       "t.txt:3:12: error: unknown dtype 'f33' (expected f32, f64, f16, i64, i32, i8, u8, bool "
-       "or undef)"},
+       "t.txt:3:12: error: unknown dtype 'f33' (expected f32, f64, f16, bf16, i64, i32, i8, u8, "
+       "bool or undef)"},
       {h + "block 0 {\n  var %x : f32[2]\n  var %x : f32\n}\n",
        "t.txt:4:7: error: var 'x' is declared twice in block 0"},
       {h + "block 0 {\n  var %x : f32[-2]\n}\n", "t.txt:3:16: error: dim -2 is negative"},
@@ -442,12 +444,13 @@ std::vector<T> RandomBits(size_t n, uint32_t seed) {
   return out;
 }
 
-// Every non-NaN f16, and random f32/f64 bit patterns (NaN excluded: payloads are not kept),
-// read back bit for bit.
+// Every non-NaN f16 and bf16, and random f32/f64 bit patterns (NaN excluded: payloads are not
+// kept), read back bit for bit.
 TEST(TextFormatRoundTripTest, FloatsAreExact) {
-  std::vector<uint16_t> halves;
+  std::vector<uint16_t> halves, brains;
   for (uint32_t h = 0; h < 65536; ++h) {
     if ((h & 0x7C00) != 0x7C00 || (h & 0x3FF) == 0) halves.push_back(static_cast<uint16_t>(h));
+    if ((h & 0x7F80) != 0x7F80 || (h & 0x7F) == 0) brains.push_back(static_cast<uint16_t>(h));
   }
   std::vector<float> floats = RandomBits<float>(5000, 1);
   std::vector<double> doubles = RandomBits<double>(5000, 2);
@@ -466,6 +469,7 @@ TEST(TextFormatRoundTripTest, FloatsAreExact) {
   op.type = "Consts";
   op.attrs = {
       {"h", MakeTensor<uint16_t>(DataType::kF16, {static_cast<int64_t>(halves.size())}, halves)},
+      {"b", MakeTensor<uint16_t>(DataType::kBF16, {static_cast<int64_t>(brains.size())}, brains)},
       {"f", MakeTensor<float>(DataType::kF32, {static_cast<int64_t>(floats.size())}, floats)},
       {"d", MakeTensor<double>(DataType::kF64, {static_cast<int64_t>(doubles.size())}, doubles)},
       {"fs", floats},
@@ -474,7 +478,7 @@ TEST(TextFormatRoundTripTest, FloatsAreExact) {
   absl::StatusOr<Program> back = ParseProgramText(PrintProgram(p), "f.txt");
   ASSERT_TRUE(back.ok()) << back.status();
   const AttrMap& attrs = back->main().ops.at(0).attrs;
-  for (const char* name : {"h", "f", "d"}) {
+  for (const char* name : {"h", "b", "f", "d"}) {
     EXPECT_TRUE(std::get<TensorValue>(attrs.at(name)) == std::get<TensorValue>(op.attrs.at(name)))
         << name;
   }

@@ -1,8 +1,10 @@
 // Tests for mixed precision's CPU kernels (kernels/cpu/amp.cc, kernels/cpu/in_float.h):
 // unscaling and the finite check against values computed here, the loss-scale rule over a
-// sequence of steps against GradScaler's rule written out, and the f16 GEMMs and convolution
-// against the f32 kernels on the same (f16-representable) values, rounded once to f16.
+// sequence of steps against GradScaler's rule written out, the f16 and bf16 GEMMs and
+// convolutions against the f32 kernels on the same (16-bit representable) values, rounded once,
+// and bf16's rounding and casts against values worked out by hand.
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "executor/half.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ir/bfloat16.h"
 #include "tests/kernels/kernel_test_util.h"
 
 namespace fleet {
@@ -133,25 +136,36 @@ TEST(UpdateLossScalingTest, RefusesRatiosAndPeriodsThatMakeNoSense) {
   }
 }
 
-// f16 tensors holding values exactly representable in f16, and the same values in f32.
-Tensor HalfOf(const std::vector<int64_t>& shape, int seed) {
-  Tensor t(DataType::kF16, shape);
+// 16-bit tensors (f16 or bf16) holding values exactly representable in them, and the same
+// values in f32.
+uint16_t Narrow(DataType half, float v) {
+  return half == DataType::kBF16 ? FloatToBFloat16(v) : FloatToHalf(v);
+}
+
+float Widen(DataType half, uint16_t bits) {
+  return half == DataType::kBF16 ? BFloat16ToFloat(bits) : HalfToFloat(bits);
+}
+
+Tensor HalfOf(const std::vector<int64_t>& shape, int seed, DataType half = DataType::kF16) {
+  Tensor t(half, shape);
   for (int64_t i = 0; i < t.numel(); ++i) {
-    t.data<uint16_t>()[i] = FloatToHalf(std::sin(0.9f * static_cast<float>(i) + seed) * 2.0f);
+    t.data<uint16_t>()[i] = Narrow(half, std::sin(0.9f * static_cast<float>(i) + seed) * 2.0f);
   }
   return t;
 }
 
 Tensor FloatOf(const Tensor& half) {
   Tensor t(DataType::kF32, half.shape());
-  for (int64_t i = 0; i < t.numel(); ++i)
-    t.data<float>()[i] = HalfToFloat(half.data<uint16_t>()[i]);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    t.data<float>()[i] = Widen(half.dtype(), half.data<uint16_t>()[i]);
+  }
   return t;
 }
 
-// The f16 kernel gives the f32 kernel's result rounded once to f16.
-void ExpectF16MatchesF32(const std::string& op, const std::vector<Tensor>& halves,
-                         const AttrMap& attrs, int num_outputs) {
+// The 16-bit kernel gives the f32 kernel's result rounded once to the inputs' 16-bit type.
+void ExpectHalfMatchesF32(const std::string& op, const std::vector<Tensor>& halves,
+                          const AttrMap& attrs, int num_outputs) {
+  const DataType type = halves.front().dtype();
   std::vector<Tensor> floats;
   for (const Tensor& h : halves) floats.push_back(FloatOf(h));
   auto half = RunKernel(op, halves, attrs, num_outputs);
@@ -162,29 +176,88 @@ void ExpectF16MatchesF32(const std::string& op, const std::vector<Tensor>& halve
     const Tensor& h = (*half)[o];
     const Tensor& f = (*full)[o];
     if (!f.defined()) continue;
-    ASSERT_EQ(h.dtype(), DataType::kF16) << op << " output " << o;
+    ASSERT_EQ(h.dtype(), type) << op << " output " << o;
     ASSERT_EQ(h.shape(), f.shape()) << op << " output " << o;
     for (int64_t i = 0; i < f.numel(); ++i) {
-      ASSERT_EQ(h.data<uint16_t>()[i], FloatToHalf(f.data<float>()[i])) << op << " [" << i << "]";
+      ASSERT_EQ(h.data<uint16_t>()[i], Narrow(type, f.data<float>()[i]))
+          << op << " " << DataTypeName(type) << " [" << i << "]";
     }
   }
 }
 
-TEST(InFloatTest, HalfGemmsAndConvolutionsAreTheFloatKernelsRoundedOnce) {
-  ExpectF16MatchesF32("MatMul", {HalfOf({2, 3, 4}, 1), HalfOf({4, 5}, 2)}, {}, 1);
-  ExpectF16MatchesF32("Gemm", {HalfOf({3, 4}, 3), HalfOf({5, 4}, 4), HalfOf({5}, 5)},
-                      {{"transB", AttrValue(int64_t{1})}}, 1);
-  ExpectF16MatchesF32("fleet.matmul_grad_a",
-                      {HalfOf({2, 3, 4}, 1), HalfOf({4, 5}, 2), HalfOf({2, 3, 5}, 6)}, {}, 1);
-  ExpectF16MatchesF32("fleet.matmul_grad_b",
-                      {HalfOf({2, 3, 4}, 1), HalfOf({4, 5}, 2), HalfOf({2, 3, 5}, 6)}, {}, 1);
-  ExpectF16MatchesF32("Conv", {HalfOf({1, 2, 5, 5}, 7), HalfOf({3, 2, 3, 3}, 8), HalfOf({3}, 9)},
-                      {{"pads", AttrValue(std::vector<int64_t>{1, 1, 1, 1})}}, 1);
+void ExpectGemmsAndConvolutionsInFloat(DataType type) {
+  auto half = [type](const std::vector<int64_t>& shape, int seed) {
+    return HalfOf(shape, seed, type);
+  };
+  ExpectHalfMatchesF32("MatMul", {half({2, 3, 4}, 1), half({4, 5}, 2)}, {}, 1);
+  ExpectHalfMatchesF32("Gemm", {half({3, 4}, 3), half({5, 4}, 4), half({5}, 5)},
+                       {{"transB", AttrValue(int64_t{1})}}, 1);
+  ExpectHalfMatchesF32("fleet.matmul_grad_a",
+                       {half({2, 3, 4}, 1), half({4, 5}, 2), half({2, 3, 5}, 6)}, {}, 1);
+  ExpectHalfMatchesF32("fleet.matmul_grad_b",
+                       {half({2, 3, 4}, 1), half({4, 5}, 2), half({2, 3, 5}, 6)}, {}, 1);
   const AttrMap pads = {{"pads", AttrValue(std::vector<int64_t>{1, 1, 1, 1})}};
-  const std::vector<Tensor> conv = {HalfOf({1, 2, 5, 5}, 7), HalfOf({3, 2, 3, 3}, 8),
-                                    HalfOf({1, 3, 5, 5}, 10)};
-  ExpectF16MatchesF32("fleet.conv_grad_input", conv, pads, 1);
-  ExpectF16MatchesF32("fleet.conv_grad_filter", conv, pads, 2);
+  ExpectHalfMatchesF32("Conv", {half({1, 2, 5, 5}, 7), half({3, 2, 3, 3}, 8), half({3}, 9)}, pads,
+                       1);
+  const std::vector<Tensor> conv = {half({1, 2, 5, 5}, 7), half({3, 2, 3, 3}, 8),
+                                    half({1, 3, 5, 5}, 10)};
+  ExpectHalfMatchesF32("fleet.conv_grad_input", conv, pads, 1);
+  ExpectHalfMatchesF32("fleet.conv_grad_filter", conv, pads, 2);
+}
+
+TEST(InFloatTest, HalfGemmsAndConvolutionsAreTheFloatKernelsRoundedOnce) {
+  ExpectGemmsAndConvolutionsInFloat(DataType::kF16);
+}
+
+TEST(InFloatTest, BFloat16GemmsAndConvolutionsAreTheFloatKernelsRoundedOnce) {
+  ExpectGemmsAndConvolutionsInFloat(DataType::kBF16);
+}
+
+TEST(InFloatTest, RefusesOperandsOfTwoSixteenBitTypes) {
+  auto out = RunKernel("MatMul", {HalfOf({2, 3}, 1), HalfOf({3, 2}, 2, DataType::kBF16)}, {}, 1);
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("expected f16 like the op's other 16-bit inputs"));
+}
+
+// bf16 rounding, against values worked out by hand: bf16 keeps 7 mantissa bits, so its step
+// just above 1 is 2^-7, and halfway cases go to the even neighbour.
+TEST(BFloat16Test, RoundsToNearestEvenAndKeepsInfAndNaN) {
+  const float ulp = std::ldexp(1.0f, -7);
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f)), 1.0f);
+  EXPECT_EQ(FloatToBFloat16(1.0f), 0x3f80);
+  EXPECT_EQ(FloatToBFloat16(-2.0f), 0xc000);
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 0.5f * ulp)), 1.0f);  // tie: to even (1)
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 1.5f * ulp)), 1.0f + 2 * ulp);  // tie: up
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(1.0f + 0.6f * ulp)), 1.0f + ulp);
+  // f32's range, not f16's: 3e38 is 1.7632 * 2^127, and 1.7632 rounds to 226/128.
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(3e38f)), std::ldexp(226.0f, 120));
+  EXPECT_EQ(BFloat16ToFloat(FloatToBFloat16(std::numeric_limits<float>::max())),
+            std::numeric_limits<float>::infinity());  // rounds past the largest bf16
+  EXPECT_EQ(FloatToBFloat16(-std::numeric_limits<float>::infinity()), 0xff80);
+  EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(std::nanf("")))));
+  // The NaN whose payload lies only in the dropped bits stays a NaN, not inf.
+  const uint32_t low_nan_bits = 0x7f800001u;
+  float low_nan;
+  std::memcpy(&low_nan, &low_nan_bits, sizeof(low_nan));
+  EXPECT_TRUE(std::isnan(BFloat16ToFloat(FloatToBFloat16(low_nan))));
+}
+
+// Cast between f32 and bf16 and on to other types goes through f32 like f16.
+TEST(BFloat16Test, CastsToAndFromOtherTypes) {
+  const AttrMap to_bf16 = {{"to", AttrValue(int64_t{16})}};
+  auto narrowed =
+      RunKernel("Cast", {MakeTensor<float>(DataType::kF32, {3}, {1.0f, -0.1f, 1e30f})}, to_bf16, 1);
+  ASSERT_TRUE(narrowed.ok()) << narrowed.status();
+  ASSERT_EQ((*narrowed)[0].dtype(), DataType::kBF16);
+  const uint16_t* bits = (*narrowed)[0].data<uint16_t>();
+  EXPECT_EQ(bits[0], 0x3f80);
+  EXPECT_EQ(BFloat16ToFloat(bits[1]), -0.10009765625f);  // -0x3dcd: the nearest bf16 to -0.1
+  EXPECT_NEAR(BFloat16ToFloat(bits[2]), 1e30f, 1e30f / 256);
+  auto to_int = RunKernel("Cast", {(*narrowed)[0]}, {{"to", AttrValue(int64_t{7})}}, 1);
+  ASSERT_TRUE(to_int.ok()) << to_int.status();
+  ASSERT_EQ((*to_int)[0].dtype(), DataType::kI64);
+  EXPECT_EQ((*to_int)[0].data<int64_t>()[0], 1);
+  EXPECT_EQ((*to_int)[0].data<int64_t>()[1], 0);
 }
 
 }  // namespace

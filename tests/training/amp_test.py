@@ -1,4 +1,4 @@
-"""Mixed-precision training (fleet-transpile --amp fp16) against a NumPy model of it.
+"""Mixed-precision training (fleet-transpile --amp fp16|bf16) against a NumPy model of it.
 
 The MLP of tests/training/data is transpiled with --amp fp16 and trained by fleet-run on the CPU
 (batch 32, file order, SGD). NumPy trains the same model step by step the way mixed precision
@@ -25,11 +25,17 @@ Cases:
              the f16 GEMMs over its own records, the allreduce averages them, and the ranks
              skip the same steps because they check the averaged gradients. Both ranks' losses
              must match NumPy's, and their summaries must agree with each other and with it.
+  bf16       --amp bf16: every GEMM rounds its operands and its product to bf16 (ml_dtypes'
+             bfloat16, round to nearest even), and there is no loss scaling: no step is
+             skipped and the summary has no "amp" record. Every step's loss and the exported
+             weights must match NumPy's, and the same NumPy model in f32 must differ from it
+             by more than the tolerance, so that a run without the casts would fail.
 The exported model computes in f32 (no Cast ops), like the model given to training.
 
 Usage: amp_test.py --fleet-transpile BIN --fleet-run BIN [--fleet-launch BIN] --data DIR
-       --case dynamic|overflow|collective
-       [--rtol X (1e-4)] [--run-flag=--device --run-flag=cuda:0] [--keep]
+       --case dynamic|overflow|collective|bf16
+       [--rtol X (1e-4; bf16: 1e-5)] [--loose] [--run-flag=--device --run-flag=cuda:0]
+       [--keep]
 """
 
 import argparse
@@ -63,13 +69,27 @@ def half(a):
         return a.astype(np.float16).astype(np.float32)
 
 
-class Reference:
-    """The MLP (Gemm transB=1 -> Relu -> Gemm -> Relu -> Gemm) trained with f16 GEMMs."""
+def brain(a):
+    """a rounded to bf16 and back."""
+    import ml_dtypes  # only here: the f16 cases run where it may be missing (a lent GPU)
+    return np.asarray(a, np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
 
-    def __init__(self, weights, scale, interval):
+
+def exact(a):
+    """a as it is: the f32 model that a run without mixed precision computes."""
+    return np.asarray(a, np.float32)
+
+
+class Reference:
+    """The MLP (Gemm transB=1 -> Relu -> Gemm -> Relu -> Gemm) trained with 16-bit GEMMs:
+    `rounding` rounds their operands and products (half, brain or exact). An interval of None
+    means no loss scaling: every step updates."""
+
+    def __init__(self, weights, scale, interval, rounding=half):
         self.w = {k: v.astype(np.float32).copy() for k, v in weights.items()}
         self.scale = np.float32(scale)
         self.interval = interval
+        self.round = rounding
         self.good = 0
         self.closest = 0.0  # the largest |GEMM product| / f16 max of a finite step
         self.farthest_overflow = np.inf  # the smallest such peak of an overflowing step
@@ -79,13 +99,13 @@ class Reference:
         """f16 operands, f32 products (and bias), rounded to f16; records the largest operand or
         product of the step's GEMMs that is not fed by an earlier overflow."""
         with np.errstate(all="ignore"):
-            product = half(a) @ half(b)
+            product = self.round(a) @ self.round(b)
             if bias is not None:
-                product = product + half(bias)
+                product = product + self.round(bias)
         for t in (a, b, product):
             if np.isfinite(t).all():  # not fed by an earlier overflow
                 self.peak = max(self.peak, float(np.abs(t).max()) / F16_MAX)
-        return half(product)
+        return self.round(product)
 
     def gradients(self, x, labels):
         """(the loss, the scaled gradients) of one batch; the step's peak goes on from the
@@ -129,7 +149,7 @@ class Reference:
             for k, g in grads.items():
                 w[k] = (w[k] - np.float32(LR) * (g * inv)).astype(np.float32)
             self.good += 1
-            if self.good >= self.interval:
+            if self.interval is not None and self.good >= self.interval:
                 self.scale = np.float32(self.scale * 2)
                 self.good = 0
         else:
@@ -160,15 +180,23 @@ def main():
     parser.add_argument("--fleet-run", required=True)
     parser.add_argument("--fleet-launch", help="needed by --case collective")
     parser.add_argument("--data", required=True)
-    parser.add_argument("--case", choices=["dynamic", "overflow", "collective"], required=True)
-    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--case", choices=["dynamic", "overflow", "collective", "bf16"],
+                        required=True)
+    parser.add_argument("--rtol", type=float,
+                        help="tolerance of losses and weights (1e-4; bf16: 1e-5, since bf16's "
+                        "rounding moves this model less than f16's)")
     parser.add_argument("--run-flag", action="append", default=[],
                         help="one more argument for fleet-run, e.g. --run-flag=--device "
                         "--run-flag=cuda:0 (repeat it)")
+    parser.add_argument("--loose", action="store_true",
+                        help="bf16 with an --rtol too wide to tell bf16 from f32 (a GPU, whose "
+                        "sums run in another order): check closeness only")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     if args.case == "collective" and not args.fleet_launch:
         parser.error("--case collective needs --fleet-launch")
+    if args.rtol is None:
+        args.rtol = 1e-5 if args.case == "bf16" else 1e-4
 
     work = tempfile.mkdtemp(prefix="fleet-amp-")
     try:
@@ -186,13 +214,17 @@ def check(args, work):
     # (first loss scale, growth interval, steps, ranks)
     scale, interval, steps, ranks = {"dynamic": (2.0 ** 28, 4, 30, 1),
                                      "overflow": (1e30, 2000, 6, 1),
-                                     "collective": (2.0 ** 28, 4, 20, 2)}[args.case]
+                                     "collective": (2.0 ** 28, 4, 20, 2),
+                                     "bf16": (1.0, None, 30, 1)}[args.case]
+    bf16 = args.case == "bf16"
     batch = BATCH // ranks  # per rank: the ranks together read BATCH records a step
     job = os.path.join(work, "job")
+    amp_flags = (["--amp", "bf16"] if bf16 else
+                 ["--amp", "fp16", "--amp-loss-scale", repr(scale), "--amp-growth-interval",
+                  str(interval)])
     run([args.fleet_transpile, model, "--strategy", "collective" if ranks > 1 else "single",
          "--label", "label", "--loss", "softmax_ce", "--optimizer", "sgd", "--lr", str(LR),
-         "--amp", "fp16", "--amp-loss-scale", repr(scale), "--amp-growth-interval",
-         str(interval), "-o", job])
+         "-o", job] + amp_flags)
     metrics = os.path.join(work, "metrics.{rank}.jsonl")
     exported = os.path.join(work, "trained.onnx")
     summary_path = os.path.join(work, "summary.{rank}.json")
@@ -208,7 +240,10 @@ def check(args, work):
     for r in range(ranks):
         with open(summary_path.format(rank=r)) as f:
             amps.append(json.load(f).get("amp"))
-    if not all(amps):
+    if bf16 and any(amps):
+        raise SystemExit(f"FAIL: --amp bf16 scales no loss, but a summary has an \"amp\" "
+                         f"record: {amps!r}")
+    if not bf16 and not all(amps):
         raise SystemExit(f"FAIL: a run summary has no \"amp\" record: {amps!r}")
     if any(a != amps[0] for a in amps):
         raise SystemExit(f"FAIL: the ranks disagree on the loss scale or the skipped steps: {amps}")
@@ -236,17 +271,42 @@ def check(args, work):
     labels = np.load(os.path.join(data, "label.npy")).astype(np.int64)
     # Rank r reads records r, r + ranks, ... in batches of `batch`.
     shards = [(x[r::ranks], labels[r::ranks]) for r in range(ranks)]
-    reference = Reference(initial, scale, interval)
     per_epoch = len(shards[0][0]) // batch
-    ref_losses, skipped = [], []
-    for step in range(steps):
-        start = (step % per_epoch) * batch
-        with np.errstate(all="ignore"):  # the overflowing steps' infs and NaNs
-            losses, finite = reference.step(
-                [(sx[start:start + batch], sl[start:start + batch]) for sx, sl in shards])
-        ref_losses.append(losses)
-        if not finite:
-            skipped.append(step)
+
+    def train(reference):
+        """The reference's losses per step and rank, and the steps it skipped."""
+        losses_per_step, skipped_steps = [], []
+        for step in range(steps):
+            start = (step % per_epoch) * batch
+            with np.errstate(all="ignore"):  # the overflowing steps' infs and NaNs
+                losses, finite = reference.step(
+                    [(sx[start:start + batch], sl[start:start + batch]) for sx, sl in shards])
+            losses_per_step.append(losses)
+            if not finite:
+                skipped_steps.append(step)
+        return losses_per_step, skipped_steps
+
+    if bf16:
+        reference = Reference(initial, scale, interval, brain)
+        ref_losses, skipped = train(reference)
+        if skipped:
+            raise SystemExit(f"FAIL: the bf16 reference overflowed at steps {skipped}")
+        f32 = Reference(initial, scale, interval, exact)
+        f32_losses, _ = train(f32)
+        gap = max(abs(a[0] - b[0]) / abs(b[0]) for a, b in zip(f32_losses, ref_losses))
+        weight_gap = max(float(np.abs(f32.w[k] - v).max()) / max(1.0, float(np.abs(v).max()))
+                         for k, v in reference.w.items())
+        if (gap <= 10 * args.rtol or weight_gap <= 10 * args.rtol) and not args.loose:
+            raise SystemExit(f"FAIL: the f32 model comes within {gap:.2e} (losses) and "
+                             f"{weight_gap:.2e} (weights) of the bf16 model; the case cannot "
+                             f"tell them apart at rtol {args.rtol}")
+        print(f"reference: the bf16 and f32 models differ by up to {gap:.2e} in the losses and "
+              f"{weight_gap:.2e} in the weights (rel)")
+        compare(args, steps, ranks, fleet_losses, ref_losses, reference, trained,
+                "no step skipped, no loss scale")
+        return
+    reference = Reference(initial, scale, interval)
+    ref_losses, skipped = train(reference)
     print(f"reference: skipped steps {skipped}; closest finite step to f16's limit "
           f"{reference.closest:.3f} of it; smallest overflow {reference.farthest_overflow:.3f}")
     if reference.closest > 0.99 or reference.farthest_overflow < 1.01:
@@ -259,6 +319,13 @@ def check(args, work):
     if amp["skipped_steps"] != len(skipped) or amp["loss_scale"] != reference.scale:
         raise SystemExit(f"FAIL: Fleet's run summary says {amp}; the reference skipped "
                          f"{len(skipped)} steps and ends at scale {reference.scale}")
+    compare(args, steps, ranks, fleet_losses, ref_losses, reference, trained,
+            f"{len(skipped)} steps skipped and loss scale {amp['loss_scale']:g} at the end, as "
+            "in the reference")
+
+
+def compare(args, steps, ranks, fleet_losses, ref_losses, reference, trained, what):
+    """Fails unless every step's loss and the exported weights match the reference's."""
     worst = 0.0
     for step in range(steps):
         for r in range(ranks):
@@ -267,15 +334,13 @@ def check(args, work):
             worst = max(worst, rel)
             if not rel <= args.rtol:
                 raise SystemExit(f"FAIL: step {step}, rank {r}: Fleet's loss {a:.6f}, the "
-                                 f"reference's {b:.6f} (rel {rel:.2e} > {args.rtol}); "
-                                 f"reference skipped {skipped}")
+                                 f"reference's {b:.6f} (rel {rel:.2e} > {args.rtol})")
     for name, value in reference.w.items():
         diff = float(np.abs(trained[name] - value).max())
         if diff > args.rtol * max(1.0, float(np.abs(value).max())):
             raise SystemExit(f"FAIL: exported '{name}' differs from the reference by {diff}")
     print(f"PASS: {steps} steps x {ranks} rank(s), max rel loss diff {worst:.2e} (rtol "
-          f"{args.rtol}); {len(skipped)} steps skipped and loss scale {amp['loss_scale']:g} at "
-          "the end, as in the reference; exported weights match")
+          f"{args.rtol}); {what}; exported weights match")
 
 
 if __name__ == "__main__":

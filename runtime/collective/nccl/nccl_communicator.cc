@@ -36,6 +36,8 @@ absl::StatusOr<ncclDataType_t> NcclType(const Tensor& t) {
       return ncclFloat64;
     case DataType::kF16:
       return ncclFloat16;
+    case DataType::kBF16:
+      return ncclBfloat16;
     default:
       return absl::InvalidArgumentError(absl::StrCat("nccl: a ", DataTypeName(t.dtype()),
                                                      " tensor; expected f32, f64, f16 or bf16"));

@@ -1,8 +1,9 @@
 // The CUDA kernels of mixed-precision training against independent references, on random
-// inputs: Cast between f32 and f16 against executor/half.h's conversions; the f16 GEMMs and
-// convolutions against the CPU's f32 kernels run on the f16-rounded inputs, within f16
-// tolerance; the loss-scaling ops against closed forms written here, over several steps. Error
-// paths must match the CPU's. Every test is skipped without a GPU.
+// inputs: Cast between f32 and f16 or bf16 against the host's conversions (executor/half.h,
+// ir/bfloat16.h); the f16 and bf16 GEMMs and convolutions against the CPU's f32 kernels run on
+// the rounded inputs, within the 16-bit type's tolerance; the loss-scaling ops against closed forms
+// written here, over several steps. Error paths must match the CPU's. Every test is skipped without
+// a GPU.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,6 +13,7 @@
 
 #include "executor/half.h"
 #include "gtest/gtest.h"
+#include "ir/bfloat16.h"
 #include "tests/kernels/cuda/cuda_test_util.h"
 #include "tests/kernels/kernel_test_util.h"
 
@@ -22,31 +24,43 @@ using Shape = std::vector<int64_t>;
 
 constexpr int64_t kOnnxFloat = 1;
 constexpr int64_t kOnnxFloat16 = 10;
+constexpr int64_t kOnnxBFloat16 = 16;
+constexpr DataType kHalfTypes[] = {DataType::kF16, DataType::kBF16};
 
 // f16 tolerances: one f16 rounding of the result (2^-11 relative) and sums in another order.
+// bf16 rounds to 2^-8 relative, so its absolute tolerance is wider.
 constexpr double kHalfAtol = 1e-2;
 constexpr double kHalfRtol = 1e-2;
+constexpr double kBFloat16Atol = 4e-2;
 
-// The host f16 tensor of x's values (round to nearest even), and back.
-Tensor ToHalf(const Tensor& x) {
-  Tensor h(DataType::kF16, x.shape());
-  for (int64_t i = 0; i < x.numel(); ++i) h.data<uint16_t>()[i] = FloatToHalf(x.data<float>()[i]);
+// The host 16-bit tensor (f16 or bf16) of x's values (round to nearest even), and back.
+Tensor ToHalf(const Tensor& x, DataType type = DataType::kF16) {
+  Tensor h(type, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float v = x.data<float>()[i];
+    h.data<uint16_t>()[i] = type == DataType::kBF16 ? FloatToBFloat16(v) : FloatToHalf(v);
+  }
   return h;
 }
 
 Tensor ToFloat(const Tensor& h) {
   Tensor x(DataType::kF32, h.shape());
-  for (int64_t i = 0; i < h.numel(); ++i) x.data<float>()[i] = HalfToFloat(h.data<uint16_t>()[i]);
+  for (int64_t i = 0; i < h.numel(); ++i) {
+    const uint16_t bits = h.data<uint16_t>()[i];
+    x.data<float>()[i] = h.dtype() == DataType::kBF16 ? BFloat16ToFloat(bits) : HalfToFloat(bits);
+  }
   return x;
 }
 
-// Runs `op_type` on the GPU in f16 and on the CPU in f32, both on the f16 values of `inputs`
-// (f32; undefined ones stay absent), and compares every output within f16 tolerance.
+// Runs `op_type` on the GPU in `type` (f16 or bf16) and on the CPU in f32, both on the rounded
+// values of `inputs` (f32; undefined ones stay absent), and compares every output within the
+// type's tolerance.
 void ExpectHalfNearCpuFloat(const std::string& op_type, const std::vector<Tensor>& inputs,
-                            const AttrMap& attrs, int num_outputs = 1) {
+                            const AttrMap& attrs, int num_outputs = 1,
+                            DataType type = DataType::kF16) {
   std::vector<Tensor> halves, rounded;
   for (const Tensor& x : inputs) {
-    halves.push_back(x.defined() ? ToHalf(x) : Tensor());
+    halves.push_back(x.defined() ? ToHalf(x, type) : Tensor());
     rounded.push_back(x.defined() ? ToFloat(halves.back()) : Tensor());
   }
   absl::StatusOr<std::vector<Tensor>> cpu = RunKernel(op_type, rounded, attrs, num_outputs);
@@ -55,9 +69,10 @@ void ExpectHalfNearCpuFloat(const std::string& op_type, const std::vector<Tensor
   ASSERT_TRUE(gpu.ok()) << "cuda " << op_type << ": " << gpu.status();
   ASSERT_EQ(cpu->size(), gpu->size());
   for (size_t i = 0; i < cpu->size(); ++i) {
-    const std::string what = op_type + " output " + std::to_string(i);
-    ASSERT_EQ((*gpu)[i].dtype(), DataType::kF16) << what;
-    ExpectNear((*cpu)[i], ToFloat((*gpu)[i]), what, kHalfAtol, kHalfRtol);
+    const std::string what = op_type + " " + DataTypeName(type) + " output " + std::to_string(i);
+    ASSERT_EQ((*gpu)[i].dtype(), type) << what;
+    ExpectNear((*cpu)[i], ToFloat((*gpu)[i]), what,
+               type == DataType::kBF16 ? kBFloat16Atol : kHalfAtol, kHalfRtol);
   }
 }
 
@@ -110,6 +125,38 @@ TEST_F(CudaCastTest, FloatToHalfAndBackMatchTheHostConversions) {
   }
 }
 
+TEST_F(CudaCastTest, FloatToBFloat16AndBackMatchTheHostConversions) {
+  Tensor x = RandomTensor({1000}, 3, -1e5f, 1e5f);
+  const std::vector<float> special = {0.f,
+                                      -0.f,
+                                      1.f,
+                                      1.00390625f,  // a tie: 1 + 2^-8, to even (1)
+                                      1.01171875f,  // a tie: 1 + 3 * 2^-8, to even (1 + 2^-6)
+                                      3e38f,        // f32's range is bf16's
+                                      std::numeric_limits<float>::max(),  // rounds to inf
+                                      1e-40f,                             // subnormal
+                                      std::numeric_limits<float>::infinity(),
+                                      -std::numeric_limits<float>::infinity(),
+                                      std::numeric_limits<float>::quiet_NaN()};
+  for (size_t i = 0; i < special.size(); ++i) x.data<float>()[i] = special[i];
+  absl::StatusOr<std::vector<Tensor>> h = RunOnGpu("Cast", {x}, {{"to", I(kOnnxBFloat16)}}, 1);
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ((*h)[0].dtype(), DataType::kBF16);
+  const Tensor expected = ToHalf(x, DataType::kBF16);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const uint16_t want = expected.data<uint16_t>()[i], got = (*h)[0].data<uint16_t>()[i];
+    if (std::isnan(x.data<float>()[i])) {
+      EXPECT_TRUE(std::isnan(BFloat16ToFloat(got))) << "element " << i;
+    } else {
+      EXPECT_EQ(want, got) << "element " << i << ": " << x.data<float>()[i];
+    }
+  }
+  absl::StatusOr<std::vector<Tensor>> back =
+      RunOnGpu("Cast", {(*h)[0]}, {{"to", I(kOnnxFloat)}}, 1);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ExpectNear(ToFloat((*h)[0]), (*back)[0], "bf16 -> f32", 0, 0);
+}
+
 TEST_F(CudaCastTest, ToTheSameTypeSharesTheBuffer) {
   const Tensor x = Upload(RandomTensor({3, 4}, 1));
   absl::StatusOr<std::vector<Tensor>> out = RunCudaKernel("Cast", {x}, {{"to", I(kOnnxFloat)}}, 1);
@@ -133,11 +180,12 @@ TEST_F(CudaCastTest, ErrorsMatchTheCpu) {
       << i64.status();
 }
 
-// ---- f16 GEMMs ----
+// ---- f16 and bf16 GEMMs ----
 
 class CudaHalfGemmTest : public CudaTest {};
 
-TEST_F(CudaHalfGemmTest, GemmTransposesAlphaBetaAndBroadcastC) {
+// Gemm with every transpose, alpha, beta and C broadcast, in `type`.
+void CheckGemm(DataType type) {
   const int64_t m = 5, k = 24, n = 3;
   uint32_t seed = 1;
   for (int ta = 0; ta < 2; ++ta) {
@@ -149,17 +197,24 @@ TEST_F(CudaHalfGemmTest, GemmTransposesAlphaBetaAndBroadcastC) {
         const Tensor b = RandomTensor(tb ? Shape{n, k} : Shape{k, n}, seed++);
         ExpectHalfNearCpuFloat(
             "Gemm", {a, b, RandomTensor(c, seed++)},
-            {{"transA", I(ta)}, {"transB", I(tb)}, {"alpha", F(0.5f)}, {"beta", F(2.f)}});
+            {{"transA", I(ta)}, {"transB", I(tb)}, {"alpha", F(0.5f)}, {"beta", F(2.f)}}, 1, type);
       }
     }
   }
   // No C, the MLP's shapes; K = 0 (beta * C, and zeros).
   ExpectHalfNearCpuFloat("Gemm", {RandomTensor({64, 784}, 90), RandomTensor({128, 784}, 91)},
-                         {{"transB", I(1)}});
+                         {{"transB", I(1)}}, 1, type);
   ExpectHalfNearCpuFloat(
       "Gemm", {RandomTensor({3, 0}, 1), RandomTensor({0, 4}, 2), RandomTensor({3, 4}, 3)},
-      {{"beta", F(3.f)}});
-  ExpectHalfNearCpuFloat("Gemm", {RandomTensor({3, 0}, 1), RandomTensor({0, 4}, 2)}, {});
+      {{"beta", F(3.f)}}, 1, type);
+  ExpectHalfNearCpuFloat("Gemm", {RandomTensor({3, 0}, 1), RandomTensor({0, 4}, 2)}, {}, 1, type);
+}
+
+TEST_F(CudaHalfGemmTest, GemmTransposesAlphaBetaAndBroadcastC) {
+  for (DataType type : kHalfTypes) {
+    SCOPED_TRACE(DataTypeName(type));
+    CheckGemm(type);
+  }
 }
 
 std::vector<std::pair<Shape, Shape>> MatMulCases() {
@@ -178,24 +233,29 @@ std::vector<std::pair<Shape, Shape>> MatMulCases() {
 }
 
 TEST_F(CudaHalfGemmTest, MatMulBatchesAndBroadcasts) {
-  uint32_t seed = 10;
-  for (const auto& [a, b] : MatMulCases()) {
-    SCOPED_TRACE(ShapeString(a) + " x " + ShapeString(b));
-    ExpectHalfNearCpuFloat("MatMul", {RandomTensor(a, seed++), RandomTensor(b, seed++)}, {});
+  for (DataType type : kHalfTypes) {
+    uint32_t seed = 10;
+    for (const auto& [a, b] : MatMulCases()) {
+      SCOPED_TRACE(ShapeString(a) + " x " + ShapeString(b));
+      ExpectHalfNearCpuFloat("MatMul", {RandomTensor(a, seed++), RandomTensor(b, seed++)}, {}, 1,
+                             type);
+    }
   }
 }
 
 TEST_F(CudaHalfGemmTest, MatMulGradients) {
-  uint32_t seed = 100;
-  for (const auto& [a_shape, b_shape] : MatMulCases()) {
-    SCOPED_TRACE(ShapeString(a_shape) + " x " + ShapeString(b_shape));
-    const Tensor a = RandomTensor(a_shape, seed++);
-    const Tensor b = RandomTensor(b_shape, seed++);
-    absl::StatusOr<std::vector<Tensor>> y = RunKernel("MatMul", {a, b}, {}, 1);
-    ASSERT_TRUE(y.ok()) << y.status();
-    const Tensor dy = RandomTensor((*y)[0].shape(), seed++);
-    ExpectHalfNearCpuFloat("fleet.matmul_grad_a", {a, b, dy}, {});
-    ExpectHalfNearCpuFloat("fleet.matmul_grad_b", {a, b, dy}, {});
+  for (DataType type : kHalfTypes) {
+    uint32_t seed = 100;
+    for (const auto& [a_shape, b_shape] : MatMulCases()) {
+      SCOPED_TRACE(ShapeString(a_shape) + " x " + ShapeString(b_shape));
+      const Tensor a = RandomTensor(a_shape, seed++);
+      const Tensor b = RandomTensor(b_shape, seed++);
+      absl::StatusOr<std::vector<Tensor>> y = RunKernel("MatMul", {a, b}, {}, 1);
+      ASSERT_TRUE(y.ok()) << y.status();
+      const Tensor dy = RandomTensor((*y)[0].shape(), seed++);
+      ExpectHalfNearCpuFloat("fleet.matmul_grad_a", {a, b, dy}, {}, 1, type);
+      ExpectHalfNearCpuFloat("fleet.matmul_grad_b", {a, b, dy}, {}, 1, type);
+    }
   }
 }
 
@@ -208,7 +268,7 @@ TEST_F(CudaHalfGemmTest, MixedDtypesAreRejected) {
       << out.status();
 }
 
-// ---- f16 convolutions ----
+// ---- f16 and bf16 convolutions ----
 
 class CudaHalfConvTest : public CudaTest {};
 
@@ -224,18 +284,20 @@ std::vector<ConvCase> ConvCases() {
 }
 
 TEST_F(CudaHalfConvTest, ForwardWithBiasAndGradients) {
-  uint32_t seed = 1;
-  for (const ConvCase& c : ConvCases()) {
-    SCOPED_TRACE(ShapeString(c.x) + " * " + ShapeString(c.w));
-    const Tensor x = RandomTensor(c.x, seed++);
-    const Tensor w = RandomTensor(c.w, seed++);
-    ExpectHalfNearCpuFloat("Conv", {x, w}, c.attrs);
-    ExpectHalfNearCpuFloat("Conv", {x, w, RandomTensor({c.w[0]}, seed++)}, c.attrs);
-    absl::StatusOr<std::vector<Tensor>> y = RunKernel("Conv", {x, w}, c.attrs, 1);
-    ASSERT_TRUE(y.ok()) << y.status();
-    const Tensor dy = RandomTensor((*y)[0].shape(), seed++);
-    ExpectHalfNearCpuFloat("fleet.conv_grad_input", {x, w, dy}, c.attrs);
-    ExpectHalfNearCpuFloat("fleet.conv_grad_filter", {x, w, dy}, c.attrs, 2);
+  for (DataType type : kHalfTypes) {
+    uint32_t seed = 1;
+    for (const ConvCase& c : ConvCases()) {
+      SCOPED_TRACE(ShapeString(c.x) + " * " + ShapeString(c.w));
+      const Tensor x = RandomTensor(c.x, seed++);
+      const Tensor w = RandomTensor(c.w, seed++);
+      ExpectHalfNearCpuFloat("Conv", {x, w}, c.attrs, 1, type);
+      ExpectHalfNearCpuFloat("Conv", {x, w, RandomTensor({c.w[0]}, seed++)}, c.attrs, 1, type);
+      absl::StatusOr<std::vector<Tensor>> y = RunKernel("Conv", {x, w}, c.attrs, 1);
+      ASSERT_TRUE(y.ok()) << y.status();
+      const Tensor dy = RandomTensor((*y)[0].shape(), seed++);
+      ExpectHalfNearCpuFloat("fleet.conv_grad_input", {x, w, dy}, c.attrs, 1, type);
+      ExpectHalfNearCpuFloat("fleet.conv_grad_filter", {x, w, dy}, c.attrs, 2, type);
+    }
   }
 }
 

@@ -2,7 +2,7 @@
 // and of the learning-test models (tests/training/data), with each optimizer fleet-transpile
 // offers, has a CUDA kernel for its dtype, so `fleet-run --device cuda:0` leaves nothing of
 // them on the host. The programs are built as fleet-transpile builds them (loss, autodiff,
-// optimizer, and amp for --amp fp16), and checked also as fleet-run fuses their updates
+// optimizer, and amp for --amp fp16 and bf16), and checked also as fleet-run fuses their updates
 // (fuse-optimizer), every block included (mixed precision guards the updates in a sub-block).
 //
 // Needs the generated models (the models.generate fixture writes them to FLEET_MODELS_DIR, a
@@ -57,16 +57,20 @@ TEST(CudaModelCoverageTest, EveryOpOfTheModelsTrainingProgramsHasACudaKernel) {
     absl::StatusOr<Program> imported = ImportOnnxFile(model.path);
     ASSERT_TRUE(imported.ok()) << imported.status();
     for (const char* optimizer : {"sgd", "momentum", "adam", "adamw", "adagrad"}) {
-      // As transpiled, and with --amp fp16 (GEMMs and convolutions in f16, loss scaling).
-      for (const bool amp : {false, true}) {
-        const std::string name = absl::StrCat(model.name, "/", optimizer, amp ? "/amp" : "");
+      // As transpiled, and with --amp fp16 (GEMMs and convolutions in f16, loss scaling) and
+      // --amp bf16.
+      for (const proto::AmpConfig::Dtype amp_dtype :
+           {proto::AmpConfig::OFF, proto::AmpConfig::FP16, proto::AmpConfig::BF16}) {
+        const bool amp = amp_dtype != proto::AmpConfig::OFF;
+        const std::string name = absl::StrCat(model.name, "/", optimizer, amp ? "/" : "",
+                                              amp ? proto::AmpConfig::Dtype_Name(amp_dtype) : "");
         Program training = *imported;
         proto::DistributedStrategy strategy;
         strategy.set_mode(proto::DistributedStrategy::SINGLE);
         strategy.mutable_training()->set_loss(proto::TrainingConfig::SOFTMAX_CE);
         strategy.mutable_training()->set_optimizer(optimizer);
         strategy.mutable_training()->set_lr(0.01);
-        if (amp) strategy.mutable_amp()->set_dtype(proto::AmpConfig::FP16);
+        strategy.mutable_amp()->set_dtype(amp_dtype);
         PassManager passes;
         ASSERT_TRUE(
             passes

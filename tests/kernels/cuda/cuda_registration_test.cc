@@ -83,7 +83,8 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"fleet.gather_grad_sparse", DataType::kF32},
       {"fleet.multi_update", DataType::kF32},
       {"fleet.conditional_block", DataType::kBool},
-      // Mixed precision (the amp pass's): the casts, f16 GEMMs and convolutions, loss scaling.
+      // Mixed precision (the amp pass's): the casts, f16 and bf16 GEMMs and convolutions, loss
+      // scaling.
       {"Cast", DataType::kF32},
       {"Cast", DataType::kF16},
       {"CastLike", DataType::kF32},
@@ -94,6 +95,14 @@ const std::vector<std::pair<std::string, DataType>>& TrainingOps() {
       {"Conv", DataType::kF16},
       {"fleet.conv_grad_input", DataType::kF16},
       {"fleet.conv_grad_filter", DataType::kF16},
+      {"Cast", DataType::kBF16},
+      {"Gemm", DataType::kBF16},
+      {"MatMul", DataType::kBF16},
+      {"fleet.matmul_grad_a", DataType::kBF16},
+      {"fleet.matmul_grad_b", DataType::kBF16},
+      {"Conv", DataType::kBF16},
+      {"fleet.conv_grad_input", DataType::kBF16},
+      {"fleet.conv_grad_filter", DataType::kBF16},
       {"fleet.check_finite_and_unscale", DataType::kF32},
       {"fleet.update_loss_scaling", DataType::kF32},
   };
