@@ -60,6 +60,13 @@ absl::StatusOr<std::unique_ptr<RunDevice>> RunDevice::Open(const RunDeviceOption
 #endif
 }
 
+Allocator* RunDevice::batch_allocator() const {
+#ifdef FLEET_HAS_CUDA
+  if (gpu_ != nullptr) return gpu_->devices->all().front()->pinned_host_allocator();
+#endif
+  return nullptr;
+}
+
 void RunDevice::InstallIn(ExecutionEnv& env) const {
 #ifdef FLEET_HAS_CUDA
   if (gpu_ != nullptr) env.Set(gpu_->devices);
@@ -140,9 +147,13 @@ std::string RunDevice::MemoryLine() const {
   const CudaDevice& gpu = *gpu_->devices->all().front();
   const Allocator::Stats used = gpu.allocator()->stats();
   const CachingAllocator::CacheStats cache = gpu.allocator()->cache_stats();
+  // The batches' pinned memory is host memory: counted apart from the device's.
+  const CachingAllocator::CacheStats pinned = gpu.pinned_host_allocator()->cache_stats();
   return absl::StrCat(id_.ToString(), " memory: peak ", HumanBytes(used.peak_bytes),
                       " in tensors, ", HumanBytes(cache.peak_reserved_bytes), " reserved at most, ",
-                      cache.segment_reserves, " cudaMalloc calls");
+                      cache.segment_reserves,
+                      " cudaMalloc calls; pinned batches: ", HumanBytes(pinned.peak_reserved_bytes),
+                      " reserved at most");
 #else
   return "";
 #endif

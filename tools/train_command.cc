@@ -423,6 +423,9 @@ absl::Status RunTrainCommand(const std::string& job, const TrainCommandOptions& 
     }
     options.env = env;
     options.devices = device->contexts();
+    // Batches are gathered into pinned memory on the reader's thread and uploaded without
+    // waiting (PyTorch's pin_memory with non_blocking copies).
+    options.batch_allocator = device->batch_allocator();
   }
   SetCpuMathThreads(o.op_threads);
   SetCpuRandomSeed(o.seed);

@@ -81,11 +81,15 @@ class CudaAllocator final : public CachingAllocator {
 // Page-locked host memory, cached too: cudaHostAlloc is slower than cudaMalloc.
 class PinnedHostAllocator final : public CachingAllocator {
  public:
-  PinnedHostAllocator() : CachingAllocator(DeviceId(Device::kCpu), /*host_accessible=*/true) {}
+  explicit PinnedHostAllocator(int ordinal)
+      : CachingAllocator(DeviceId(Device::kCpu), /*host_accessible=*/true), ordinal_(ordinal) {}
   ~PinnedHostAllocator() override { ReleaseAll(); }
 
  protected:
   void* ReserveSegment(size_t bytes) override {
+    // The reader's prefetch thread allocates here: without a current device, cudaHostAlloc
+    // would start a context on cuda:0 whatever GPU this is.
+    cudaSetDevice(ordinal_);
     void* data = nullptr;
     if (cudaHostAlloc(&data, bytes, cudaHostAllocPortable) != cudaSuccess) {
       cudaGetLastError();
@@ -93,7 +97,13 @@ class PinnedHostAllocator final : public CachingAllocator {
     }
     return data;
   }
-  void ReleaseSegment(void* data, size_t /*bytes*/) override { cudaFreeHost(data); }
+  void ReleaseSegment(void* data, size_t /*bytes*/) override {
+    cudaSetDevice(ordinal_);
+    cudaFreeHost(data);
+  }
+
+ private:
+  int ordinal_;
 };
 
 }  // namespace
@@ -159,7 +169,8 @@ absl::StatusOr<std::unique_ptr<CudaDevice>> CudaDevice::Open(int ordinal,
   FLEET_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   device->stream_ = stream;
   device->allocator_ = std::make_unique<CudaAllocator>(ordinal, stream);
-  device->pinned_ = std::make_unique<PinnedHostAllocator>();
+  device->pinned_ = std::make_unique<PinnedHostAllocator>(ordinal);
+  device->uploads_ = std::make_unique<InFlightBuffers>(ordinal, stream);
   cublasHandle_t blas = nullptr;
   FLEET_CUBLAS_RETURN_IF_ERROR(cublasCreate(&blas));
   device->blas_ = blas;
@@ -175,6 +186,7 @@ CudaDevice::~CudaDevice() {
   if (dnn_ != nullptr) cudnnDestroy(static_cast<cudnnHandle_t>(dnn_));
   if (blas_ != nullptr) cublasDestroy(static_cast<cublasHandle_t>(blas_));
   allocator_.reset();  // before the stream it copies on
+  uploads_.reset();    // holds pinned buffers: before their allocator
   pinned_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
 }
@@ -203,10 +215,37 @@ absl::StatusOr<void*> CudaDevice::dnn() {
   return dnn_;
 }
 
+absl::Status CudaDevice::UploadAsync(const Tensor& host, Tensor& device) {
+  if (host.buffer() == nullptr || host.buffer()->allocator() != pinned_.get() ||
+      host.is_sparse_rows() || device.device() != DeviceId(Device::kCuda, ordinal_) ||
+      device.nbytes() != host.nbytes()) {
+    return absl::InternalError(absl::StrCat(
+        "cuda:", ordinal_, ": UploadAsync of ", host.TypeString(), " on ", host.device().ToString(),
+        " into ", device.TypeString(), " on ", device.device().ToString(),
+        "; expected a dense pinned tensor of the same size"));
+  }
+  if (host.nbytes() == 0) return absl::OkStatus();
+  FLEET_RETURN_IF_ERROR(MakeCurrent());
+  FLEET_RETURN_IF_ERROR(
+      CudaStatus(cudaMemcpyAsync(device.raw_data(), host.raw_data(), host.nbytes(),
+                                 cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream_)),
+                 absl::StrCat("cuda:", ordinal_, ": upload of ", host.TypeString())));
+  const absl::Status held = uploads_->Hold(host.buffer());
+  if (!held.ok()) {
+    // Unheld, the source may be reused as soon as the caller drops it: wait for the copy.
+    FLEET_RETURN_IF_ERROR(Synchronize());
+  }
+  return held;
+}
+
+size_t CudaDevice::uploads_in_flight() const { return uploads_->size(); }
+
 absl::Status CudaDevice::Synchronize() const {
   FLEET_RETURN_IF_ERROR(MakeCurrent());
-  return CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
-                    absl::StrCat("cuda:", ordinal_, ": the stream's work"));
+  FLEET_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)),
+                                   absl::StrCat("cuda:", ordinal_, ": the stream's work")));
+  uploads_->ReleaseFinished();  // all of them: the stream has passed every copy
+  return absl::OkStatus();
 }
 
 absl::Status CudaDevice::MakeCurrent() const {

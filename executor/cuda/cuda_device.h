@@ -1,7 +1,7 @@
 // CUDA devices as the executor uses them. One CudaDevice is one GPU: its compute stream, its
 // caching allocator (no cudaMalloc in a training step's steady state), a pinned host allocator
-// for staging batches, and the library handles its kernels share (cuBLAS, cuDNN), bound to the
-// stream.
+// for the reader's batches with asynchronous uploads from it, and the library handles its
+// kernels share (cuBLAS, cuDNN), bound to the stream.
 //
 // This header needs no CUDA headers, so the tools include it in every build; the handles are
 // given as void* here and typed by executor/cuda/cuda_api.h, which kernels include.
@@ -24,7 +24,9 @@
 
 #include "absl/status/statusor.h"
 #include "executor/caching_allocator.h"
+#include "executor/cuda/in_flight_buffers.h"
 #include "executor/device_context.h"
+#include "executor/tensor.h"
 
 namespace fleet {
 
@@ -61,8 +63,20 @@ class CudaDevice {
   DeviceContext context() const;
   // Device memory, cached; reused in the order of stream().
   CachingAllocator* allocator() const { return allocator_.get(); }
-  // Page-locked host memory (host-accessible), so that copies to and from the GPU are DMA.
-  Allocator* pinned_host_allocator() const { return pinned_.get(); }
+  // Page-locked host memory (host-accessible), cached, so that copies to and from the GPU are
+  // DMA. fleet-run's reader gathers its batches into it (ReaderOptions::batch_allocator).
+  CachingAllocator* pinned_host_allocator() const { return pinned_.get(); }
+
+  // Enqueues the copy of `host` (a dense tensor in pinned_host_allocator()'s memory) into
+  // `device` (this GPU's memory, the same byte size) on stream() and returns without waiting,
+  // as PyTorch's non_blocking copies do: the stream orders the copy before the kernels that
+  // read `device`, and the host goes on. `host`'s buffer is held (InFlightBuffers) until the
+  // stream has passed the copy, so the pinned cache cannot reuse it while the DMA reads it;
+  // the host must not write into it meanwhile. Holds are released by later uploads,
+  // Synchronize() and the destructor.
+  absl::Status UploadAsync(const Tensor& host, Tensor& device);
+  // Uploads whose source is still held (tests, diagnostics).
+  size_t uploads_in_flight() const;
 
   void* stream() const { return stream_; }  // cudaStream_t
   void* blas() const { return blas_; }      // cublasHandle_t, on stream()
@@ -70,7 +84,8 @@ class CudaDevice {
   // that models without convolutions need not pay). An error says why cuDNN cannot start.
   absl::StatusOr<void*> dnn();
 
-  // Waits until the stream's work is done; the first error of that work, if any.
+  // Waits until the stream's work is done (releasing every upload's source); the first error of
+  // that work, if any.
   absl::Status Synchronize() const;
   // Makes this GPU current on the calling thread.
   absl::Status MakeCurrent() const;
@@ -86,7 +101,8 @@ class CudaDevice {
   void* dnn_ = nullptr;
   std::mutex dnn_mu_;
   std::unique_ptr<CachingAllocator> allocator_;
-  std::unique_ptr<Allocator> pinned_;
+  std::unique_ptr<CachingAllocator> pinned_;
+  std::unique_ptr<InFlightBuffers> uploads_;  // sources of uploads the stream still reads
 };
 
 // The GPUs a process opened, as a service of the ExecutionEnv (executor/execution_env.h).

@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <new>
 #include <numeric>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "ir/status_macros.h"
 
 namespace fleet {
 namespace {
@@ -69,6 +71,11 @@ absl::StatusOr<std::unique_ptr<DataReader>> DataReader::Create(
   }
   if (options.wait_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("data reader: wait timeout must be positive");
+  }
+  if (options.batch_allocator != nullptr && !options.batch_allocator->host_accessible()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data reader: the batch allocator holds ", options.batch_allocator->device().ToString(),
+        " memory; expected host-accessible memory (the dataset gathers on the host)"));
   }
   return std::unique_ptr<DataReader>(new DataReader(std::move(dataset), options));
 }
@@ -137,8 +144,26 @@ absl::Status DataReader::MakeBatch(int64_t step, Batch& batch) {
   batch.size = end - begin;
   batch.epoch = epoch;
   batch.index = index;
-  return dataset_->Gather(
-      absl::MakeConstSpan(order.data() + begin, static_cast<size_t>(end - begin)), batch);
+  FLEET_RETURN_IF_ERROR(dataset_->Gather(
+      absl::MakeConstSpan(order.data() + begin, static_cast<size_t>(end - begin)), batch));
+  return options_.batch_allocator != nullptr ? MoveToBatchAllocator(batch) : absl::OkStatus();
+}
+
+absl::Status DataReader::MoveToBatchAllocator(Batch& batch) const {
+  Allocator* to = options_.batch_allocator;
+  for (auto& [name, tensor] : batch.tensors) {
+    if (tensor.buffer() == nullptr || tensor.buffer()->allocator() == to) continue;
+    // Allocators throw when their memory is exhausted; on the prefetch thread that must become
+    // an error the consumer sees, not a terminate.
+    try {
+      tensor = tensor.Clone(to);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "data reader: no memory left in the batch allocator for '", name, "' (",
+          tensor.TypeString(), ") of epoch ", batch.epoch + 1, ", batch ", batch.index + 1));
+    }
+  }
+  return absl::OkStatus();
 }
 
 void DataReader::ProducerLoop() {

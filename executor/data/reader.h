@@ -6,7 +6,8 @@
 // indices. Formats: a directory of .npy files (npy_dataset.h), Criteo's raw TSV
 // (criteo_dataset.h) and Paddle's MultiSlot text (multislot_dataset.h). DataReader is format
 // agnostic: the batch with a given (epoch, index) is the same with prefetch on or off, so runs
-// are reproducible record for record.
+// are reproducible record for record. It is device agnostic too: a GPU run hands it its pinned
+// host allocator (ReaderOptions::batch_allocator) and gets batches it can upload asynchronously.
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "executor/allocator.h"
 #include "executor/tensor.h"
 
 namespace fleet {
@@ -61,6 +63,13 @@ struct ReaderOptions {
   bool drop_last = false;
   // Batches prepared ahead on a background thread; 0 gathers on the caller's thread.
   int prefetch = 2;
+  // Where batch tensors live. Null: where the Dataset put them (host memory). Otherwise a
+  // host-accessible allocator, such as a GPU's pinned host memory, that gets a copy of every
+  // tensor right after the gather, on the thread that gathers (the prefetch thread when
+  // prefetch > 0), so the training thread does not pay for it and its uploads can be
+  // asynchronous DMA (PyTorch's pin_memory). The values are the same either way. The allocator
+  // must outlive the reader and every batch it returned.
+  Allocator* batch_allocator = nullptr;
   // Data parallelism: this reader yields shard `shard_index` of `num_shards`, the positions
   // shard_index, shard_index + num_shards, ... of each epoch's record order (shuffled or not).
   // So at every step the shards' batches together hold exactly the records of one unsharded
@@ -81,7 +90,8 @@ struct ReaderOptions {
 // and joins the prefetch thread, also when it is blocked on a full queue.
 class DataReader {
  public:
-  // Checks the options (batch_size >= 1, epochs >= 0, prefetch >= 0, timeout > 0).
+  // Checks the options (batch_size >= 1, epochs >= 0, prefetch >= 0, timeout > 0, a
+  // host-accessible batch allocator).
   static absl::StatusOr<std::unique_ptr<DataReader>> Create(std::shared_ptr<const Dataset> dataset,
                                                             const ReaderOptions& options);
   ~DataReader();
@@ -104,6 +114,8 @@ class DataReader {
 
   // Builds the batch at position `step` of the whole run (epoch-major).
   absl::Status MakeBatch(int64_t step, Batch& batch);
+  // Replaces `batch`'s tensors by copies in options_.batch_allocator's memory.
+  absl::Status MoveToBatchAllocator(Batch& batch) const;
   const std::vector<int64_t>& OrderFor(int epoch);
   void ProducerLoop();
 

@@ -201,6 +201,7 @@ absl::Status Trainer::Setup(const Program* startup, std::shared_ptr<const Datase
   reader_options.seed = options_.seed;
   reader_options.shard_index = options_.shard_index;
   reader_options.num_shards = options_.num_shards;
+  reader_options.batch_allocator = options_.batch_allocator;
   reader_options.start_step = first_step_;  // a loaded checkpoint's run goes on where it was
   const int64_t all_records = dataset->num_records();
   const int64_t records = ShardRecords(all_records, std::max(options_.num_shards, 1));

@@ -67,6 +67,9 @@ struct TrainOptions {
   // the program's ops were placed on. The startup program runs on the host. State the steps
   // leave on a device comes back to the host in `state` before each save and at the end.
   std::vector<DeviceContext> devices;
+  // Where the reader puts the batches (ReaderOptions::batch_allocator): a GPU's pinned host
+  // memory, so that their uploads are asynchronous; null: ordinary host memory.
+  Allocator* batch_allocator = nullptr;
   // Called once on the calling thread, after the startup program (or checkpoint) and right
   // before the first step: fleet-run counts its communicator's work from there.
   std::function<void()> before_first_step;

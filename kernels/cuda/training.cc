@@ -1,8 +1,8 @@
 // Training bookkeeping on the GPU, so that a training step never leaves the device:
 // fleet.fill_constant and fleet.fill_like (f32, f64, i64, i32), fleet.increment (the step
 // counter), fleet.lr_schedule (computed on the device from the device step counter) and
-// fleet.memcpy (a copy onto the op's GPU). Attributes and messages follow
-// kernels/cpu/training.cc, autodiff.cc and memcpy.cc.
+// fleet.memcpy (a copy onto the op's GPU, asynchronous from pinned memory). Attributes and
+// messages follow kernels/cpu/training.cc, autodiff.cc and memcpy.cc.
 #include <cstring>
 #include <optional>
 #include <string>
@@ -146,14 +146,35 @@ absl::Status LrScheduleKernel(KernelContext& ctx) {
       "lr_schedule kernel");
 }
 
-// A copy onto the op's GPU through its allocator's copy functions, which order the copy after
-// the stream's earlier work and return once the bytes have arrived (so the source may go).
+// The op's GPU when `x` sits in its pinned host memory (a batch of fleet-run's reader); null
+// when it does not, or when no CudaDevices are installed (then it cannot be that memory either).
+CudaDevice* PinnedOwner(const KernelContext& ctx, const Tensor& x) {
+  if (x.buffer() == nullptr || x.is_sparse_rows()) return nullptr;
+  const CudaDevices* devices = ctx.env().Get<CudaDevices>();
+  CudaDevice* gpu = devices != nullptr ? devices->Find(ctx.device().device.ordinal) : nullptr;
+  return gpu != nullptr && x.buffer()->allocator() == gpu->pinned_host_allocator() ? gpu : nullptr;
+}
+
+// A copy onto the op's GPU. From pinned memory it is DMA enqueued on the stream, and the kernel
+// returns at once: later kernels on the stream are ordered after it, and the device holds the
+// source until the copy has read it (CudaDevice::UploadAsync). From any other host memory
+// (pageable) the allocator's copy function returns once the bytes have arrived, because the
+// source may go as soon as the kernel returns.
 absl::Status MemcpyKernel(KernelContext& ctx) {
   if (!ctx.has_input(0)) return ctx.InvalidArgument("input 'X' is missing");
   const Tensor& x = ctx.input(0);
   // Already on this GPU (state that stays on the device between steps): handed over, not copied.
   if (x.device() == ctx.device().device) {
     ctx.SetOutput(0, x);
+    return absl::OkStatus();
+  }
+  if (CudaDevice* gpu = PinnedOwner(ctx, x)) {
+    Tensor* out = ctx.Output(0, x.dtype(), x.shape());
+    const absl::Status uploaded = gpu->UploadAsync(x, *out);
+    if (!uploaded.ok()) {
+      return absl::InternalError(
+          absl::StrCat(std::string(ctx.op_description()), ": ", std::string(uploaded.message())));
+    }
     return absl::OkStatus();
   }
   ctx.SetOutput(0, x.Clone(ctx.device().allocator));
