@@ -61,6 +61,13 @@ absl::Status CheckBucket(std::string_view op_name, const std::vector<Tensor>& te
   return absl::OkStatus();
 }
 
+absl::Status CheckEqualParts(const Tensor& tensor, int ranks) {
+  if (!tensor.defined() || ranks < 1 || tensor.numel() % ranks == 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("reduce_scatter: ", tensor.TypeString(), " has ", tensor.numel(),
+                   " elements, which do not split into ", ranks, " equal parts, one per rank"));
+}
+
 int64_t BucketElements(const std::vector<Tensor>& tensors) {
   int64_t n = 0;
   for (const Tensor& t : tensors) n += t.numel();

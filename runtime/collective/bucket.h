@@ -17,6 +17,11 @@ namespace fleet {
 // "allreduce: tensor 1 is f64[3]; expected f32 like tensor 0 (a bucket holds one dtype)".
 absl::Status CheckBucket(std::string_view op, const std::vector<Tensor>& tensors);
 
+// OK when `tensor`'s element count splits into `ranks` equal parts (Communicator::
+// ReduceScatter); otherwise INVALID_ARGUMENT: "reduce_scatter: f32[5] has 5 elements, which
+// do not split into 2 equal parts, one per rank".
+absl::Status CheckEqualParts(const Tensor& tensor, int ranks);
+
 // The number of elements of all the tensors.
 int64_t BucketElements(const std::vector<Tensor>& tensors);
 

@@ -16,6 +16,8 @@ std::string_view CollectiveKindName(CollectiveKind kind) {
       return "allgather";
     case CollectiveKind::kBarrier:
       return "barrier";
+    case CollectiveKind::kReduceScatter:
+      return "reduce_scatter";
   }
   return "?";
 }

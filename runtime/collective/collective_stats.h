@@ -24,15 +24,16 @@
 
 namespace fleet {
 
-enum class CollectiveKind { kAllReduce, kReduce, kBroadcast, kAllGather, kBarrier };
-inline constexpr int kNumCollectiveKinds = 5;
+enum class CollectiveKind { kAllReduce, kReduce, kBroadcast, kAllGather, kBarrier, kReduceScatter };
+inline constexpr int kNumCollectiveKinds = 6;
 
-// "allreduce", "reduce", "broadcast", "allgather", "barrier".
+// "allreduce", "reduce", "broadcast", "allgather", "barrier", "reduce_scatter".
 std::string_view CollectiveKindName(CollectiveKind kind);
 
 struct CollectiveTotals {
   int64_t calls = 0;
-  // The payload on this rank: the bucket's bytes (allreduce, reduce, broadcast), this rank's
+  // The payload on this rank: the bucket's bytes (allreduce, reduce, broadcast, the tensor's for
+  // reduce_scatter), this rank's
   // bytes (allgather), 0 (barrier); what travels on the wire depends on the algorithm.
   int64_t bytes = 0;
   std::chrono::nanoseconds busy{0};

@@ -64,6 +64,13 @@ class Communicator {
   virtual absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
                                                         int root) = 0;
 
+  // Reduce-scatter of one tensor, in place: its elements are split into size() equal parts, and
+  // when the event completes OK part rank() holds that part's elementwise reduction over all
+  // ranks; what the other parts hold then is unspecified. The element count must be a multiple
+  // of size() (INVALID_ARGUMENT at once); dtype and memory as for AllReduce. What a sharded
+  // update needs: each rank reduces, then updates, only its own part.
+  virtual absl::StatusOr<std::shared_ptr<Event>> ReduceScatter(Tensor tensor, ReduceOp op) = 0;
+
   // Replaces every tensor with rank `root`'s, in place (on `root` they are read only).
   virtual absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors,
                                                            int root) = 0;

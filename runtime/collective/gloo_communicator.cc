@@ -369,6 +369,18 @@ absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Reduce(std::vector<Tens
                });
 }
 
+// An allreduce of the tensor: every part holds the reduction, this rank's included.
+absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::ReduceScatter(Tensor tensor, ReduceOp op) {
+  std::vector<Tensor> tensors = {std::move(tensor)};
+  FLEET_RETURN_IF_ERROR(CheckBucket("reduce_scatter", tensors));
+  FLEET_RETURN_IF_ERROR(CheckEqualParts(tensors[0], size()));
+  const int64_t bytes = BucketBytes(tensors);
+  return Queue(CollectiveKind::kReduceScatter, bytes,
+               [tensors = std::move(tensors), op](Impl& impl) mutable {
+                 return impl.Reduce(tensors, op, /*root=*/-1);
+               });
+}
+
 absl::StatusOr<std::shared_ptr<Event>> GlooCommunicator::Broadcast(std::vector<Tensor> tensors,
                                                                    int root) {
   FLEET_RETURN_IF_ERROR(CheckBucket("broadcast", tensors));

@@ -23,6 +23,7 @@
 // Reduce runs the same pipeline, adding in the order of Gloo's reduce, except that only the root
 // copies the reduced slices out (step 1): the other ranks' tensors are only read and keep their
 // values, and they write nothing but their slices' sums into the segment.
+// ReduceScatter runs as an allreduce of its tensor (every part ends reduced, this rank's too).
 // Broadcast goes through the root's buffers, AllGather through every rank's (lengths first),
 // Barrier is one synchronisation point. Every rank checks, at each piece, that the others are
 // in the same collective; a mismatch fails all of them with FAILED_PRECONDITION naming both.
@@ -91,6 +92,7 @@ class ShmCommunicator final : public Communicator {
                                                    ReduceOp op) override;
   absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
                                                 int root) override;
+  absl::StatusOr<std::shared_ptr<Event>> ReduceScatter(Tensor tensor, ReduceOp op) override;
   absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "executor/cuda/cuda_api.h"
 #include "ir/status_macros.h"
+#include "runtime/collective/bucket.h"
 
 namespace fleet {
 namespace {
@@ -239,6 +240,25 @@ absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::Reduce(std::vector<Tens
                    return static_cast<int>(ncclReduce(
                        t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()),
                        static_cast<ncclDataType_t>(type), red, root, s.comm, s.stream));
+                 });
+}
+
+// ncclReduceScatter in place: NCCL reads the whole tensor and writes this rank's part of it,
+// which starts `rank * part` elements in (NCCL's in-place form).
+absl::StatusOr<std::shared_ptr<Event>> NcclCommunicator::ReduceScatter(Tensor tensor,
+                                                                       ReduceOp op) {
+  FLEET_RETURN_IF_ERROR(CheckEqualParts(tensor, options_.size));
+  State& s = *state_;
+  const ncclRedOp_t red = op == ReduceOp::kMean ? ncclAvg : ncclSum;
+  const int rank = options_.rank;
+  const size_t part = static_cast<size_t>(tensor.numel()) / static_cast<size_t>(options_.size);
+  return Enqueue(CollectiveKind::kReduceScatter, "nccl reduce_scatter", {std::move(tensor)},
+                 [&s, red, rank, part](Tensor& t, int type) {
+                   char* whole = static_cast<char*>(t.raw_data());
+                   char* mine = whole + rank * part * DataTypeSize(t.dtype());
+                   return static_cast<int>(ncclReduceScatter(
+                       whole, mine, part, static_cast<ncclDataType_t>(type), red, s.comm,
+                       s.stream));
                  });
 }
 

@@ -11,13 +11,15 @@
 // (the GPU waits, not the host), enqueues the NCCL calls (a bucket is one NCCL group) and
 // returns an Event that a host callback on the communication stream completes. The executor
 // waits on that Event before an op reads the results, as it does for Gloo. Mean is NCCL's
-// ncclAvg. AllGather of bytes and Barrier go through the store and a one-element allreduce.
+// ncclAvg. ReduceScatter is ncclReduceScatter in place (this rank's part written, the rest
+// left as it was). AllGather of bytes and Barrier go through the store and a one-element
+// allreduce.
 //
 // A rank that dies leaves NCCL's calls waiting forever: the executor's wait on the Event then
 // ends at its deadline with DEADLINE_EXCEEDED, and destroying the communicator aborts NCCL's
 // communicator (ncclCommAbort) instead of waiting for work that cannot finish.
 //
-// Tensors: dense f32, f64 or f16, in the memory of the communicator's GPU; the caller
+// Tensors: dense f32, f64, f16 or bf16, in the memory of the communicator's GPU; the caller
 // keeps them alive and leaves them alone until the Event completes (communicator.h).
 // Thread safety: as Communicator (one lock orders the calls).
 #pragma once
@@ -59,6 +61,7 @@ class NcclCommunicator final : public Communicator {
                                                    ReduceOp op) override;
   absl::StatusOr<std::shared_ptr<Event>> Reduce(std::vector<Tensor> tensors, ReduceOp op,
                                                 int root) override;
+  absl::StatusOr<std::shared_ptr<Event>> ReduceScatter(Tensor tensor, ReduceOp op) override;
   absl::StatusOr<std::shared_ptr<Event>> Broadcast(std::vector<Tensor> tensors, int root) override;
   absl::StatusOr<std::shared_ptr<Event>> AllGather(
       std::string local, std::shared_ptr<std::vector<std::string>> gathered) override;

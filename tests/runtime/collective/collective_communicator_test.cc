@@ -139,6 +139,12 @@ TEST_P(GlooCollectiveTest, AllGatherOfBytesOfDifferentLengths) {
   });
 }
 
+TEST_P(GlooCollectiveTest, ReduceScatterLeavesEachRankItsPartReduced) {
+  auto group = MakeGroup();
+  ASSERT_TRUE(group->ok());
+  testing::CheckReduceScatter(*group);
+}
+
 TEST_P(GlooCollectiveTest, BarrierReleasesNobodyBeforeEveryoneArrived) {
   auto group = MakeGroup();
   ASSERT_TRUE(group->ok());
@@ -233,6 +239,14 @@ TEST(GlooCommunicatorTest, ArgumentErrorsComeAtOnce) {
   s = comm.Broadcast({Tensor(DataType::kF32, {2})}, 2);
   EXPECT_THAT(std::string(s.status().message()),
               HasSubstr("broadcast: root 2 is not a rank of this group of 2"));
+  s = comm.ReduceScatter(Tensor(DataType::kF32, {5}), ReduceOp::kSum);
+  EXPECT_TRUE(absl::IsInvalidArgument(s.status()));
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("reduce_scatter: f32[5] has 5 elements, which do not split into 2 equal "
+                        "parts, one per rank"));
+  s = comm.ReduceScatter(Tensor(DataType::kI64, {4}), ReduceOp::kSum);
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("reduce_scatter: tensor 0 is i64[4]; expected f32 or f64"));
   // Nothing was queued: the group still works.
   RunRanks(2, [&](int rank) { EXPECT_TRUE(Await(group[rank].Barrier()).ok()); });
 }
@@ -253,6 +267,7 @@ TEST(GlooCommunicatorTest, StatsCountEveryCollectiveAndTheTimeItKeptTheWorkerBus
                       .ok());
     }
     ASSERT_TRUE(Await(comm.Broadcast({Tensor(DataType::kF64, {4})}, 0)).ok());
+    ASSERT_TRUE(Await(comm.ReduceScatter(Tensor(DataType::kF32, {6}), ReduceOp::kSum)).ok());
     auto gathered = std::make_shared<std::vector<std::string>>();
     ASSERT_TRUE(Await(comm.AllGather(rank == 0 ? "abc" : "defgh", gathered)).ok());
     if (rank == 1) {
@@ -280,6 +295,8 @@ TEST(GlooCommunicatorTest, StatsCountEveryCollectiveAndTheTimeItKeptTheWorkerBus
     EXPECT_EQ(stats[CollectiveKind::kAllGather].bytes, rank == 0 ? 3 : 5);
     EXPECT_EQ(stats[CollectiveKind::kBarrier].calls, 1);
     EXPECT_EQ(stats[CollectiveKind::kBarrier].bytes, 0);
+    EXPECT_EQ(stats[CollectiveKind::kReduceScatter].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kReduceScatter].bytes, 6 * 4);
   }
   // Rank 0's barrier kept its worker busy while rank 1 slept (wide margin: the worker may take
   // the call up a little late), and never longer than the caller saw it take.
@@ -309,6 +326,7 @@ TEST(CollectiveStatsTest, HiddenShareDifferenceAndTotal) {
   EXPECT_EQ(all.bytes, 240);
   EXPECT_EQ(all.busy, 4s);
   EXPECT_EQ(CollectiveKindName(CollectiveKind::kBarrier), "barrier");
+  EXPECT_EQ(CollectiveKindName(CollectiveKind::kReduceScatter), "reduce_scatter");
 }
 
 TEST(GlooCommunicatorTest, AGroupOfOneNeedsNoPeers) {

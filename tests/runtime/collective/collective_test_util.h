@@ -234,4 +234,29 @@ inline absl::Status Await(const absl::StatusOr<std::shared_ptr<Event>>& event,
   return (*event)->Wait(Clock::now() + timeout);
 }
 
+// A reduce-scatter of an f64[n, 2501] on every rank of `group` (the parts have an odd size),
+// sum and mean: each rank's part must hold the sum (or mean) of every rank's values there,
+// computed here.
+template <typename GroupT>
+void CheckReduceScatter(GroupT& group) {
+  const int n = group.size();
+  const int64_t part = 2501, count = n * part;
+  std::vector<std::vector<double>> inputs(n);
+  for (int r = 0; r < n; ++r) inputs[r] = ExactValues<double>(r, 3, count);
+  for (const ReduceOp op : {ReduceOp::kSum, ReduceOp::kMean}) {
+    RunRanks(n, [&](int rank) {
+      Tensor t = MakeTensor(DataType::kF64, inputs[rank], {n, part});
+      absl::Status s = Await(group[rank].ReduceScatter(t, op));
+      ASSERT_TRUE(s.ok()) << "rank " << rank << ": " << s;
+      const std::vector<double> got = Values<double>(t);
+      for (int64_t j = rank * part; j < (rank + 1) * part; ++j) {
+        double expected = 0;
+        for (int r = 0; r < n; ++r) expected += inputs[r][j];
+        if (op == ReduceOp::kMean) expected /= n;
+        ASSERT_EQ(got[j], expected) << "rank " << rank << ", element " << j;
+      }
+    });
+  }
+}
+
 }  // namespace fleet::testing

@@ -134,6 +134,12 @@ TEST_P(ShmCollectiveTest, AllGatherOfBytesOfDifferentLengths) {
   });
 }
 
+TEST_P(ShmCollectiveTest, ReduceScatterLeavesEachRankItsPartReduced) {
+  auto group = MakeGroup();
+  ASSERT_TRUE(group->ok());
+  testing::CheckReduceScatter(*group);
+}
+
 TEST_P(ShmCollectiveTest, BarrierReleasesNobodyBeforeEveryoneArrived) {
   auto group = MakeGroup();
   ASSERT_TRUE(group->ok());
@@ -403,6 +409,9 @@ TEST(ShmCommunicatorTest, ArgumentErrorsComeAtOnce) {
   s = comm.Broadcast({Tensor(DataType::kF32, {2})}, 2);
   EXPECT_THAT(std::string(s.status().message()),
               HasSubstr("broadcast: root 2 is not a rank of this group of 2"));
+  s = comm.ReduceScatter(Tensor(DataType::kF64, {3}), ReduceOp::kSum);
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("reduce_scatter: f64[3] has 3 elements, which do not split into 2"));
   // Nothing was queued: the group still works.
   RunRanks(2, [&](int rank) { EXPECT_TRUE(Await(group[rank].Barrier()).ok()); });
 
@@ -425,6 +434,7 @@ TEST(ShmCommunicatorTest, StatsCountEveryCollective) {
                       .ok());
     }
     ASSERT_TRUE(Await(comm.Broadcast({Tensor(DataType::kF64, {4})}, 0)).ok());
+    ASSERT_TRUE(Await(comm.ReduceScatter(Tensor(DataType::kF32, {6}), ReduceOp::kSum)).ok());
     auto gathered = std::make_shared<std::vector<std::string>>();
     ASSERT_TRUE(Await(comm.AllGather(rank == 0 ? "abc" : "defgh", gathered)).ok());
     ASSERT_TRUE(Await(comm.Barrier()).ok());
@@ -441,6 +451,8 @@ TEST(ShmCommunicatorTest, StatsCountEveryCollective) {
     EXPECT_EQ(stats[CollectiveKind::kAllGather].bytes, rank == 0 ? 3 : 5);
     EXPECT_EQ(stats[CollectiveKind::kBarrier].calls, 1);
     EXPECT_EQ(stats[CollectiveKind::kBarrier].bytes, 0);
+    EXPECT_EQ(stats[CollectiveKind::kReduceScatter].calls, 1);
+    EXPECT_EQ(stats[CollectiveKind::kReduceScatter].bytes, 6 * 4);
   }
 }
 

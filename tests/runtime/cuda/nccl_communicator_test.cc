@@ -80,6 +80,15 @@ TEST_F(NcclCommunicatorTest, ABucketReducedOverOneRankKeepsItsValues) {
   EXPECT_EQ(stats[CollectiveKind::kAllReduce].bytes, (5 + 3) * 4);
 }
 
+// One rank's only part is the whole tensor: the in-place reduce-scatter keeps its values.
+TEST_F(NcclCommunicatorTest, AReduceScatterOverOneRankKeepsItsValues) {
+  Tensor a = OnGpu({1, -2, 3.5f, 4});
+  Wait(comm_->ReduceScatter(a, ReduceOp::kMean));
+  EXPECT_EQ(Values(a), (std::vector<float>{1, -2, 3.5f, 4}));
+  EXPECT_EQ(comm_->stats()[CollectiveKind::kReduceScatter].calls, 1);
+  EXPECT_EQ(comm_->stats()[CollectiveKind::kReduceScatter].bytes, 4 * 4);
+}
+
 TEST_F(NcclCommunicatorTest, BroadcastGatherAndBarrierComplete) {
   Tensor a = OnGpu({4, 5});
   Wait(comm_->Broadcast({a}, 0));
