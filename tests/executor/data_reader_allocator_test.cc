@@ -13,6 +13,7 @@
 #include "executor/data/reader.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/executor/data_test_util.h"
 
 namespace fleet {
 namespace {
@@ -102,18 +103,7 @@ ReaderOptions Options(int prefetch, Allocator* batch_allocator) {
 }
 
 std::vector<Batch> ReadAll(const ReaderOptions& options) {
-  auto reader = DataReader::Create(std::make_shared<TwoColumns>(10), options);
-  EXPECT_TRUE(reader.ok()) << reader.status();
-  std::vector<Batch> out;
-  if (!reader.ok()) return out;
-  Batch batch;
-  while (true) {
-    auto more = (*reader)->Next(batch);
-    EXPECT_TRUE(more.ok()) << more.status();
-    if (!more.ok() || !*more) break;
-    out.push_back(batch);
-  }
-  return out;
+  return ReadBatches(std::make_shared<TwoColumns>(10), options);
 }
 
 bool SameBytes(const Tensor& a, const Tensor& b) {

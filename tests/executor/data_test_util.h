@@ -38,17 +38,10 @@ class TempDir {
   std::string path_;
 };
 
-// Reads every batch; fails the test on an error.
-inline std::vector<Batch> ReadBatches(std::shared_ptr<const Dataset> ds, int64_t batch_size,
-                                      int epochs = 1, int prefetch = 2, bool shuffle = false,
-                                      uint64_t seed = 0) {
-  ReaderOptions o;
-  o.batch_size = batch_size;
-  o.epochs = epochs;
-  o.prefetch = prefetch;
-  o.shuffle = shuffle;
-  o.seed = seed;
-  auto reader = DataReader::Create(std::move(ds), o);
+// Reads every batch of `ds` with `options`; fails the test on an error.
+inline std::vector<Batch> ReadBatches(std::shared_ptr<const Dataset> ds,
+                                      const ReaderOptions& options) {
+  auto reader = DataReader::Create(std::move(ds), options);
   EXPECT_TRUE(reader.ok()) << reader.status();
   std::vector<Batch> out;
   if (!reader.ok()) return out;
@@ -60,6 +53,19 @@ inline std::vector<Batch> ReadBatches(std::shared_ptr<const Dataset> ds, int64_t
     out.push_back(batch);
   }
   return out;
+}
+
+// The same with the options most tests vary.
+inline std::vector<Batch> ReadBatches(std::shared_ptr<const Dataset> ds, int64_t batch_size,
+                                      int epochs = 1, int prefetch = 2, bool shuffle = false,
+                                      uint64_t seed = 0) {
+  ReaderOptions o;
+  o.batch_size = batch_size;
+  o.epochs = epochs;
+  o.prefetch = prefetch;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  return ReadBatches(std::move(ds), o);
 }
 
 // The first error a full read meets (OK when none).
